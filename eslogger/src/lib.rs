@@ -1,0 +1,1 @@
+//! esreplay eslogger (placeholder: see its issue).

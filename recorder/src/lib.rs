@@ -1,0 +1,1 @@
+//! esreplay recorder (placeholder: see its issue).

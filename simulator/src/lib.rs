@@ -1,0 +1,1 @@
+//! esreplay simulator (placeholder: see its issue).
