@@ -22,10 +22,15 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod budget;
+pub mod dist;
 pub mod duration;
 pub mod event;
 pub mod format;
+pub mod jsonl;
 pub mod model;
+pub mod stats;
+pub mod synth;
 
 pub use duration::{format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
