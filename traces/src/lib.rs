@@ -32,7 +32,7 @@ pub mod model;
 pub mod stats;
 pub mod synth;
 
-pub use duration::{format_ns, parse_duration_ns};
+pub use duration::{HumanNs, format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
 pub use format::{ReadSummary, TraceError, TraceReader, TraceWriter};
 pub use model::{ClockAnchor, Details, Footer, Header, Message, Source, Timebase};
