@@ -109,7 +109,15 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for bad in ["", "15", "ms", "1.2.3s", "5 parsecs", "-1s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "15",
+            "ms",
+            "1.2.3s",
+            "5 parsecs",
+            "-1s",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration_ns(bad).is_err(), "{bad:?} parsed");
         }
     }

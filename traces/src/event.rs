@@ -319,8 +319,14 @@ mod tests {
 
     #[test]
     fn auth_twins() {
-        assert_eq!(EventType::NOTIFY_OPEN.auth_twin(), Some(EventType::AUTH_OPEN));
-        assert_eq!(EventType::NOTIFY_EXEC.auth_twin(), Some(EventType::AUTH_EXEC));
+        assert_eq!(
+            EventType::NOTIFY_OPEN.auth_twin(),
+            Some(EventType::AUTH_OPEN)
+        );
+        assert_eq!(
+            EventType::NOTIFY_EXEC.auth_twin(),
+            Some(EventType::AUTH_EXEC)
+        );
         assert_eq!(EventType::NOTIFY_FORK.auth_twin(), None);
         assert_eq!(EventType::AUTH_OPEN.action(), Some(Action::Auth));
         assert_eq!(EventType::NOTIFY_EXIT.action(), Some(Action::Notify));
