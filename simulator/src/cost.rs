@@ -7,21 +7,18 @@
 //!
 //! Fairness invariant (DESIGN.md, "Cost models"): a message gets the same
 //! s_i under every strategy. A random s_i is a pure function of
-//! (seed, global_seq): the uniforms come from a keyed hash
-//! ([`uniform`]), never from a generator whose state depends on the order
-//! in which a strategy asks.
+//! (seed, global_seq): draws come from [`esreplay_traces::dist`]'s keyed
+//! hash (SplitMix64 of seed, stream and global_seq; Box–Muller for the
+//! normal), never from a generator whose state depends on call order.
 
 pub mod table;
 
 use std::fmt;
 
+use esreplay_traces::dist::{self, Distribution};
 use esreplay_traces::{EventType, Message, parse_duration_ns};
 
-use crate::spec::compact_duration;
 pub use table::EventTable;
-
-/// z such that P(Z ≤ z) = 0.99 for a standard normal Z.
-const Z99: f64 = 2.326_347_874_040_840_8;
 
 /// A cost model that could not be built or applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -60,97 +57,55 @@ pub enum CostError {
     },
 }
 
-/// One distribution of service times.
+/// The [`dist`] stream that service-time draws use.
+pub const SERVICE_STREAM: u64 = 0x5E_5713;
+
+/// Where one message's service time comes from.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Distribution {
+pub enum ServiceTime {
     /// The message's recorded `service_ns`.
     Trace,
-    /// Always D.
-    Const(u64),
-    /// Exponential with the given mean, rounded to whole ns.
-    Exp(u64),
-    /// Log-normal with the given median and 99th percentile.
-    LogNormal {
-        /// Median, ns.
-        median_ns: u64,
-        /// 99th percentile, ns.
-        p99_ns: u64,
-    },
+    /// A keyed draw from a distribution.
+    Drawn(Distribution),
 }
 
-impl Distribution {
-    /// Parses `trace`, `const:D`, `D`, `exp:MEAN`, `lognormal:MEDIAN:P99`.
-    pub fn parse(text: &str) -> Result<Distribution, String> {
-        let duration = |text: &str| parse_duration_ns(text).map_err(|e| e.to_string());
-        let (head, rest) = text.trim().split_once(':').unwrap_or((text.trim(), ""));
-        match head.to_ascii_lowercase().as_str() {
-            "trace" if rest.is_empty() => Ok(Distribution::Trace),
-            "const" => Ok(Distribution::Const(duration(rest)?)),
-            "exp" => Ok(Distribution::Exp(duration(rest)?)),
-            "lognormal" => {
-                let (median, p99) = rest.split_once(':').ok_or("lognormal needs MEDIAN:P99")?;
-                let (median_ns, p99_ns) = (duration(median)?, duration(p99)?);
-                if median_ns == 0 || p99_ns < median_ns {
-                    return Err("lognormal needs 0 < MEDIAN <= P99".into());
-                }
-                Ok(Distribution::LogNormal { median_ns, p99_ns })
-            }
-            _ if rest.is_empty() => duration(head).map(Distribution::Const),
-            _ => Err(format!("unknown cost model {head:?}")),
+impl ServiceTime {
+    /// Parses `trace`, `const:D`, a bare duration `D`, `exp:MEAN` or
+    /// `lognormal:MEDIAN:P99`.
+    pub fn parse(text: &str) -> Result<ServiceTime, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("trace") {
+            return Ok(ServiceTime::Trace);
         }
+        if let Ok(ns) = parse_duration_ns(text) {
+            return Ok(ServiceTime::Drawn(Distribution::Const(ns)));
+        }
+        let parsed: Result<Distribution, dist::DistributionError> = text.parse();
+        parsed.map(ServiceTime::Drawn).map_err(|e| e.reason)
     }
 
     /// s_i for `message` under `seed`: a pure function of both.
+    #[inline]
     pub fn sample(self, seed: u64, message: &Message) -> Result<u64, CostError> {
-        let draw = |stream| uniform(seed, message.global_seq, stream);
-        Ok(match self {
-            Distribution::Trace => message.service_ns.ok_or(CostError::MissingService {
+        match self {
+            ServiceTime::Trace => message.service_ns.ok_or(CostError::MissingService {
                 global_seq: message.global_seq,
                 event: message.event,
-            })?,
-            Distribution::Const(ns) => ns,
-            Distribution::Exp(mean) => (-(mean as f64) * draw(0).ln()).round() as u64,
-            Distribution::LogNormal { median_ns, p99_ns } => {
-                let sigma = (p99_ns as f64 / median_ns as f64).ln() / Z99;
-                let normal = (-2.0 * draw(0).ln()).sqrt() * (std::f64::consts::TAU * draw(1)).cos();
-                ((median_ns as f64).ln() + sigma * normal).exp().round() as u64
-            }
-        })
-    }
-}
-
-impl fmt::Display for Distribution {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Distribution::Trace => f.write_str("trace"),
-            Distribution::Const(ns) => write!(f, "const:{}", compact_duration(ns)),
-            Distribution::Exp(ns) => write!(f, "exp:{}", compact_duration(ns)),
-            Distribution::LogNormal { median_ns, p99_ns } => {
-                write!(
-                    f,
-                    "lognormal:{}:{}",
-                    compact_duration(median_ns),
-                    compact_duration(p99_ns)
-                )
+            }),
+            ServiceTime::Drawn(distribution) => {
+                Ok(distribution.sample(seed, SERVICE_STREAM, message.global_seq))
             }
         }
     }
 }
 
-/// SplitMix64's output function: a bijective 64-bit mixer.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A uniform draw in (0, 1] keyed by (seed, global_seq, stream): the same
-/// key always gives the same number, whatever was drawn before.
-pub fn uniform(seed: u64, global_seq: u64, stream: u64) -> f64 {
-    let key = splitmix64(seed ^ splitmix64(stream));
-    let bits = splitmix64(key ^ global_seq) >> 11;
-    (bits + 1) as f64 / (1u64 << 53) as f64
+impl fmt::Display for ServiceTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceTime::Trace => f.write_str("trace"),
+            ServiceTime::Drawn(distribution) => distribution.fmt(f),
+        }
+    }
 }
 
 /// A complete cost model: a distribution (or table), a seed and a scale.
@@ -163,7 +118,7 @@ pub struct CostModel {
 
 #[derive(Clone, Debug, PartialEq)]
 enum Base {
-    One(Distribution),
+    One(ServiceTime),
     Table(EventTable),
 }
 
@@ -176,7 +131,7 @@ impl CostModel {
         };
         let base = match text.trim().strip_prefix("table:") {
             Some(path) => Base::Table(EventTable::load(path).map_err(spec_error)?),
-            None => Base::One(Distribution::parse(text).map_err(spec_error)?),
+            None => Base::One(ServiceTime::parse(text).map_err(spec_error)?),
         };
         Ok(CostModel {
             base,
@@ -187,12 +142,12 @@ impl CostModel {
 
     /// Every message costs `ns`.
     pub fn constant(ns: u64) -> CostModel {
-        CostModel::from(Distribution::Const(ns))
+        CostModel::from(ServiceTime::Drawn(Distribution::Const(ns)))
     }
 
     /// The recorded service times.
     pub fn trace() -> CostModel {
-        CostModel::from(Distribution::Trace)
+        CostModel::from(ServiceTime::Trace)
     }
 
     /// The same model with another seed for its random draws.
@@ -230,8 +185,8 @@ impl CostModel {
     }
 }
 
-impl From<Distribution> for CostModel {
-    fn from(distribution: Distribution) -> CostModel {
+impl From<ServiceTime> for CostModel {
+    fn from(distribution: ServiceTime) -> CostModel {
         CostModel {
             base: Base::One(distribution),
             seed: 0,
@@ -327,11 +282,15 @@ mod tests {
     }
 
     #[test]
-    fn parses_and_prints_models() {
-        for text in ["trace", "const:40us", "exp:2ms", "lognormal:40us:2ms"] {
-            assert_eq!(Distribution::parse(text).unwrap().to_string(), text);
-        }
-        assert_eq!(Distribution::parse("250ns"), Ok(Distribution::Const(250)));
+    fn parses_models() {
+        assert_eq!(ServiceTime::parse("TRACE"), Ok(ServiceTime::Trace));
+        let exp = ServiceTime::parse("exp:2ms").unwrap();
+        assert_eq!(
+            exp,
+            ServiceTime::Drawn(Distribution::Exp { mean_ns: 2_000_000 })
+        );
+        let bare = ServiceTime::parse("250ns");
+        assert_eq!(bare, Ok(ServiceTime::Drawn(Distribution::Const(250))));
         for bad in [
             "",
             "gauss:1ms",

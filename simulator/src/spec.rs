@@ -150,7 +150,7 @@ pub fn compact_duration(ns: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
     UNITS
         .iter()
-        .find(|(scale, _)| ns != 0 && ns % scale == 0)
+        .find(|(scale, _)| ns != 0 && ns.is_multiple_of(*scale))
         .map(|(scale, unit)| format!("{}{unit}", ns / scale))
         .unwrap_or_else(|| format!("{ns}ns"))
 }

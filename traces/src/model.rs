@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::event::{Action, EventType};
 
 /// One ES message as the simulator and the tools see it.
@@ -78,35 +80,51 @@ impl Message {
 ///
 /// Every field is optional: a field is `None` when the source does not have
 /// it (for instance a message version too old to carry it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// In JSONL, details are an object of the present fields, in this order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Details {
     /// ES message version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_version: Option<u32>,
     /// Thread id of the thread that caused the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<u64>,
     /// When the recording client's handler returned, ns since trace start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler_exit_ns: Option<u64>,
     /// When the answer was sent, ns since trace start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_ns: Option<u64>,
     /// The answer sent (ES auth result or open flags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<u32>,
     /// AUTH_OPEN / NOTIFY_OPEN `fflag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_fflag: Option<u32>,
     /// Process pidversion from the audit token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pidversion: Option<u32>,
     /// Effective uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub euid: Option<u32>,
     /// Parent pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppid: Option<u32>,
     /// Code-signing id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_id: Option<Arc<str>>,
     /// Team id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_id: Option<Arc<str>>,
     /// Apple platform binary flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_binary: Option<bool>,
     /// Target file device (with the inode, the ES cache key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_dev: Option<u64>,
     /// Target file inode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ino: Option<u64>,
 }
 

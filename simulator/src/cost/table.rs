@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use esreplay_traces::{EventType, Message};
 use serde::Deserialize;
 
-use super::{CostError, Distribution};
+use super::{CostError, ServiceTime};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,8 +33,8 @@ struct TableFile {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventTable {
     file: String,
-    by_event: Vec<Option<Distribution>>,
-    default: Option<Distribution>,
+    by_event: Vec<Option<ServiceTime>>,
+    default: Option<ServiceTime>,
 }
 
 impl EventTable {
@@ -49,7 +49,7 @@ impl EventTable {
         let parsed: TableFile = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
         let entry = |key: &str, value: &str| {
             let distribution =
-                Distribution::parse(value).map_err(|e| format!("{file}: {key}: {e}"))?;
+                ServiceTime::parse(value).map_err(|e| format!("{file}: {key}: {e}"))?;
             Ok::<_, String>(distribution)
         };
         let default = parsed

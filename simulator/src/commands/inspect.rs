@@ -1,0 +1,178 @@
+//! `esreplay inspect`: what is in a trace, for people or (`--json`) machines.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use esreplay_traces::stats::{DurationSummary, StatsBuilder, TraceStats};
+use esreplay_traces::{Footer, Header, HumanNs, ReadSummary};
+use serde_json::{Value, json};
+
+use crate::cli::InspectArgs;
+
+/// Reads the whole trace and prints its statistics.
+pub fn run(args: &InspectArgs) -> Result<ExitCode> {
+    let mut reader = super::open_trace(&args.trace, args.salvage)?;
+    let mut builder = StatsBuilder::default();
+    super::for_each_message(&args.trace, &mut reader, |message| {
+        builder.add(message);
+        Ok(())
+    })?;
+    let stats = builder.finish();
+    let (header, footer, summary) = (reader.header(), reader.footer(), reader.summary());
+    if args.json {
+        let report = json!({
+            "file": args.trace.display().to_string(),
+            "header": header_json(header),
+            "footer": footer.map(footer_json),
+            "read": read_json(summary),
+            "stats": stats,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(header, footer, summary, &stats));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn header_json(header: &Header) -> Value {
+    json!({
+        "source": header.source.map(|source| source.name()),
+        "tool": header.tool,
+        "tool_version": header.tool_version,
+        "timebase": {"numer": header.timebase.numer, "denom": header.timebase.denom},
+        "start": {
+            "mach_absolute": header.start.mach_absolute,
+            "mach_continuous": header.start.mach_continuous,
+            "wall_ns": header.start.wall_ns,
+        },
+        "os_version": header.os_version,
+        "os_build": header.os_build,
+        "hardware_model": header.hardware_model,
+        "cpu_count": header.cpu_count,
+        "subscribed": header.subscribed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "meta": header.meta,
+    })
+}
+
+fn footer_json(footer: &Footer) -> Value {
+    json!({
+        "messages": footer.messages,
+        "chunks": footer.chunks,
+        "dropped": footer.dropped,
+        "meta": footer.meta,
+    })
+}
+
+fn read_json(summary: &ReadSummary) -> Value {
+    json!({
+        "version": format!("{}.{}", summary.version.0, summary.version.1),
+        "chunks": summary.chunks,
+        "dropped": summary.dropped,
+        "skipped_chunks": summary.skipped_chunks,
+        "unknown_frames": summary.unknown_frames,
+        "truncated_bytes": summary.truncated_bytes,
+        "bytes": summary.bytes_read + summary.truncated_bytes,
+    })
+}
+
+fn durations(summary: &DurationSummary) -> String {
+    format!(
+        "min {}  p50 {}  p99 {}  max {}  mean {}",
+        HumanNs(summary.min_ns),
+        HumanNs(summary.p50_ns),
+        HumanNs(summary.p99_ns),
+        HumanNs(summary.max_ns),
+        HumanNs(summary.mean_ns.round() as u64)
+    )
+}
+
+/// The report for people.
+fn render(
+    header: &Header,
+    footer: Option<&Footer>,
+    read: &ReadSummary,
+    stats: &TraceStats,
+) -> String {
+    let mut out = String::new();
+    let source = header
+        .source
+        .map_or_else(|| "unknown".to_owned(), |s| s.name());
+    let _ = writeln!(
+        out,
+        "source      {source} ({} {})",
+        header.tool, header.tool_version
+    );
+    if let Some(os) = &header.os_version {
+        let model = header.hardware_model.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "recorded on macOS {os} {}, {model}",
+            header.os_build.as_deref().unwrap_or("")
+        );
+    }
+    for (key, value) in &header.meta {
+        let _ = writeln!(out, "meta        {key} = {value}");
+    }
+    let complete = match footer {
+        Some(footer) => format!(
+            "complete ({} chunks, {} dropped by the recorder)",
+            footer.chunks, footer.dropped
+        ),
+        None => format!(
+            "CUT SHORT: footer missing, {} bytes lost",
+            read.truncated_bytes
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "file        format {}.{}, {complete}",
+        read.version.0, read.version.1
+    );
+    let _ = writeln!(
+        out,
+        "messages    {} ({} auth, {} notify) over {}",
+        stats.messages,
+        stats.auth,
+        stats.notify,
+        HumanNs(stats.duration_ns)
+    );
+    let peaks: Vec<String> = stats
+        .peak_rate_per_s
+        .iter()
+        .map(|(window, rate)| format!("{rate:.0}/s in {window}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "rate        mean {:.0}/s, peak {}",
+        stats.mean_rate_per_s,
+        peaks.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "sequence    {} gaps (drops), {} restarts, {} arrivals out of order",
+        stats.sequence_gaps, stats.sequence_regressions, stats.arrival_regressions
+    );
+    if let Some(service) = &stats.service {
+        let _ = writeln!(
+            out,
+            "service     {} messages: {}",
+            service.count,
+            durations(service)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:>10} {:>10}  deadline budget",
+        "event", "auth", "notify"
+    );
+    for event in &stats.events {
+        let budget = event.budget.as_ref().map(durations).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<28} {:>10} {:>10}  {budget}",
+            event.event, event.auth, event.notify
+        );
+    }
+    out
+}

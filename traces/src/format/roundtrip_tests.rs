@@ -1,0 +1,338 @@
+//! Property tests of the whole format: round trips, truncation at every
+//! byte, bit flips, salvage.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::event::{Action, EventType};
+use crate::model::{ClockAnchor, Details, Header, Message, Source, Timebase};
+
+fn arb_text() -> impl Strategy<Value = Arc<str>> {
+    prop_oneof![
+        Just(Arc::from("/usr/bin/true")),
+        Just(Arc::from("/tmp/f")),
+        "[a-z/é]{0,12}".prop_map(Arc::from),
+    ]
+}
+
+fn arb_details() -> impl Strategy<Value = Details> {
+    (
+        (
+            any::<Option<u32>>(),
+            any::<Option<u64>>(),
+            any::<Option<u64>>(),
+        ),
+        (
+            any::<Option<u64>>(),
+            any::<Option<u32>>(),
+            any::<Option<u32>>(),
+        ),
+        (
+            any::<Option<u32>>(),
+            any::<Option<u32>>(),
+            any::<Option<u32>>(),
+        ),
+        (
+            proptest::option::of(arb_text()),
+            proptest::option::of(arb_text()),
+        ),
+        (
+            any::<Option<bool>>(),
+            any::<Option<u64>>(),
+            any::<Option<u64>>(),
+        ),
+    )
+        .prop_map(|(a, b, c, d, e)| Details {
+            message_version: a.0,
+            thread_id: a.1,
+            handler_exit_ns: a.2,
+            response_ns: b.0,
+            verdict: b.1,
+            open_fflag: b.2,
+            pidversion: c.0,
+            euid: c.1,
+            ppid: c.2,
+            signing_id: d.0,
+            team_id: d.1,
+            platform_binary: e.0,
+            target_dev: e.1,
+            target_ino: e.2,
+        })
+}
+
+/// Any message at all, including values near the top of u64.
+pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
+    (
+        (
+            any::<u64>(),
+            any::<u64>(),
+            prop_oneof![0u16..160, any::<u16>()],
+        ),
+        (
+            any::<bool>(),
+            any::<u64>(),
+            any::<Option<u64>>(),
+            any::<Option<u64>>(),
+        ),
+        (any::<Option<u64>>(), any::<Option<u32>>()),
+        (
+            proptest::option::of(arb_text()),
+            proptest::option::of(arb_text()),
+        ),
+        proptest::option::of(arb_details().prop_map(Box::new)),
+    )
+        .prop_map(|(ids, times, more, paths, details)| Message {
+            global_seq: ids.0,
+            seq: ids.1,
+            event: EventType(ids.2),
+            action: if times.0 {
+                Action::Auth
+            } else {
+                Action::Notify
+            },
+            arrival_ns: times.1,
+            deadline_ns: times.2,
+            received_ns: times.3,
+            service_ns: more.0,
+            pid: more.1,
+            process_path: paths.0,
+            target_path: paths.1,
+            details,
+        })
+}
+
+/// A plausible stream: increasing sequence numbers and arrivals.
+fn arb_stream(max: usize) -> impl Strategy<Value = Vec<Message>> {
+    proptest::collection::vec((0u64..2_000_000, 0u16..3, any::<bool>()), 0..max).prop_map(|steps| {
+        let mut arrival = 0;
+        steps
+            .into_iter()
+            .enumerate()
+            .map(|(index, (gap, kind, with_path))| {
+                arrival += gap;
+                let mut message =
+                    Message::new(index as u64, EventType(kind), Action::Auth, arrival);
+                message.deadline_ns = Some(arrival + 15_000_000_000);
+                if with_path {
+                    message.target_path = Some(Arc::from(format!("/tmp/{}", index % 3)));
+                }
+                message
+            })
+            .collect()
+    })
+}
+
+fn sample_header() -> Header {
+    let mut header = Header {
+        source: Some(Source::Es),
+        timebase: Timebase::APPLE_SILICON,
+        start: ClockAnchor {
+            mach_absolute: 1,
+            mach_continuous: 2,
+            wall_ns: 3,
+        },
+        os_version: Some("26.1".into()),
+        os_build: None,
+        hardware_model: Some("Mac14,2".into()),
+        cpu_count: Some(8),
+        subscribed: vec![EventType::AUTH_OPEN, EventType(999)],
+        tool: "test".into(),
+        tool_version: "0".into(),
+        ..Header::default()
+    };
+    header.meta.insert("k".into(), "v".into());
+    header
+}
+
+pub(crate) fn encode(messages: &[Message], chunk_messages: usize, finish: bool) -> Vec<u8> {
+    let mut writer = TraceWriter::new(Vec::new(), &sample_header())
+        .unwrap()
+        .with_chunk_messages(chunk_messages);
+    for message in messages {
+        writer.write(message).unwrap();
+    }
+    if finish {
+        writer.add_dropped(3);
+        writer.finish().unwrap()
+    } else {
+        writer.flush().unwrap();
+        // What a crash leaves: the chunks, no footer.
+        writer.get_ref().clone()
+    }
+}
+
+/// Reads everything; the messages read before an error, and the error.
+fn read_all(bytes: &[u8], salvage: bool) -> (Vec<Message>, Option<TraceError>, ReadSummary) {
+    let mut reader = match TraceReader::new(bytes) {
+        Ok(reader) => reader.salvage(salvage),
+        Err(error) => return (Vec::new(), Some(error), ReadSummary::default()),
+    };
+    let mut messages = Vec::new();
+    let mut error = None;
+    for item in reader.by_ref() {
+        match item {
+            Ok(message) => messages.push(message),
+            Err(e) => error = Some(e),
+        }
+    }
+    (messages, error, reader.summary().clone())
+}
+
+proptest! {
+    #[test]
+    fn any_messages_round_trip(messages in proptest::collection::vec(arb_message(), 0..40),
+                               chunk in 1usize..8) {
+        let bytes = encode(&messages, chunk, true);
+        let mut reader = TraceReader::new(bytes.as_slice()).unwrap();
+        prop_assert_eq!(reader.header(), &sample_header());
+        let read: Vec<Message> = reader.by_ref().map(Result::unwrap).collect();
+        prop_assert_eq!(&read, &messages);
+        let footer = reader.footer().unwrap();
+        prop_assert_eq!(footer.messages, messages.len() as u64);
+        prop_assert_eq!(footer.dropped, 3);
+        prop_assert_eq!(reader.summary().dropped, 3);
+        prop_assert_eq!(reader.summary().truncated_bytes, 0);
+    }
+
+    #[test]
+    fn rewriting_gives_the_same_bytes(messages in arb_stream(50)) {
+        let bytes = encode(&messages, 16, true);
+        let (read, error, _) = read_all(&bytes, false);
+        prop_assert!(error.is_none());
+        prop_assert_eq!(encode(&read, 16, true), bytes);
+    }
+
+    #[test]
+    fn bit_flips_give_an_error_or_a_salvage_never_a_panic(
+        messages in arb_stream(30), flip in any::<prop::sample::Index>(), bit in 0u8..8,
+    ) {
+        let mut bytes = encode(&messages, 4, true);
+        let at = flip.index(bytes.len());
+        bytes[at] ^= 1 << bit;
+        let (read, _, _) = read_all(&bytes, false);
+        let (salvaged, _, _) = read_all(&bytes, true);
+        for message in read.iter().chain(&salvaged) {
+            prop_assert!(messages.contains(message), "a message that was never written");
+        }
+    }
+}
+
+#[test]
+fn truncation_at_every_offset_yields_only_written_messages() {
+    let messages: Vec<Message> = (0..20)
+        .map(|index| {
+            let mut message = Message::new(index, EventType::AUTH_OPEN, Action::Auth, index * 7);
+            message.target_path = Some(Arc::from(format!("/f/{}", index % 4)));
+            message
+        })
+        .collect();
+    let bytes = encode(&messages, 3, true);
+    for cut in 0..bytes.len() {
+        let (read, error, summary) = read_all(&bytes[..cut], false);
+        assert_eq!(&messages[..read.len()], read.as_slice(), "cut at {cut}");
+        assert!(
+            read.len() % 3 == 0 || read.len() == 20,
+            "only whole chunks, cut at {cut}"
+        );
+        if cut > PREAMBLE_LEN + FRAME_HEADER_LEN + 60 {
+            assert!(error.is_none(), "cut at {cut}: {error:?}");
+            assert!(summary.finished);
+        }
+    }
+}
+
+#[test]
+fn a_cut_file_reports_lost_bytes_and_no_footer() {
+    let messages: Vec<Message> = (0..10)
+        .map(|i| Message::new(i, EventType::NOTIFY_EXEC, Action::Notify, i))
+        .collect();
+    let bytes = encode(&messages, 4, true);
+    let mut reader = TraceReader::new(&bytes[..bytes.len() - 5]).unwrap();
+    assert_eq!(reader.by_ref().count(), 10);
+    assert!(reader.footer().is_none());
+    assert_eq!(
+        reader.summary().truncated_bytes,
+        bytes.len() as u64 - 5 - reader.summary().bytes_read
+    );
+    assert!(reader.summary().truncated_bytes > 0);
+
+    let unfinished = encode(&messages, 4, false);
+    let mut reader = TraceReader::new(unfinished.as_slice()).unwrap();
+    assert_eq!(reader.by_ref().count(), 10);
+    assert!(reader.footer().is_none());
+    assert_eq!(reader.summary().truncated_bytes, 0);
+}
+
+#[test]
+fn a_bad_crc_names_the_chunk_and_offset_and_salvage_skips_it() {
+    let messages: Vec<Message> = (0..9)
+        .map(|i| Message::new(i, EventType::AUTH_OPEN, Action::Auth, i))
+        .collect();
+    let clean = encode(&messages, 3, true);
+    let header_end = (PREAMBLE_LEN + FRAME_HEADER_LEN) as u64
+        + u64::from(u32::from_le_bytes(clean[13..17].try_into().unwrap()));
+    let mut bytes = clean.clone();
+    let second_chunk_payload = {
+        let first_len = u32::from_le_bytes(
+            bytes[header_end as usize + 1..header_end as usize + 5]
+                .try_into()
+                .unwrap(),
+        ) as usize;
+        header_end as usize + FRAME_HEADER_LEN + first_len
+    };
+    bytes[second_chunk_payload + FRAME_HEADER_LEN + 2] ^= 0x40;
+    let (read, error, _) = read_all(&bytes, false);
+    assert_eq!(read, messages[..3]);
+    match error {
+        Some(TraceError::Corrupt {
+            what: "chunk",
+            index: 1,
+            offset,
+            reason,
+        }) => {
+            assert_eq!(offset, second_chunk_payload as u64);
+            assert!(reason.contains("CRC"));
+        }
+        other => panic!("expected a corrupt chunk 1, got {other:?}"),
+    }
+    let (salvaged, error, summary) = read_all(&bytes, true);
+    assert!(error.is_none());
+    assert_eq!(salvaged, [&messages[..3], &messages[6..]].concat());
+    assert_eq!(summary.skipped_chunks, 1);
+}
+
+#[test]
+fn bad_preambles_are_clear_errors() {
+    assert!(matches!(TraceReader::new(&b""[..]), Err(TraceError::Empty)));
+    assert!(matches!(
+        TraceReader::new(&b"hello world, not a trace"[..]),
+        Err(TraceError::BadMagic)
+    ));
+    assert!(matches!(
+        TraceReader::new(&MAGIC[..5]),
+        Err(TraceError::TruncatedHeader { .. })
+    ));
+    let mut future = encode(&[], 1, true);
+    future[8] = 9;
+    assert!(matches!(
+        TraceReader::new(future.as_slice()),
+        Err(TraceError::UnsupportedVersion { major: 9, .. })
+    ));
+}
+
+#[test]
+fn synthetic_streams_stay_small() {
+    // 1 ms apart, one event type, 15 s budgets: the common case.
+    let messages: Vec<Message> = (0..4096u64)
+        .map(|i| {
+            let mut message = Message::new(i, EventType::AUTH_OPEN, Action::Auth, i * 1_000_000);
+            message.deadline_ns = Some(i * 1_000_000 + 15_000_000_000);
+            message
+        })
+        .collect();
+    let bytes = encode(&messages, 4096, true);
+    let per_message = bytes.len() as f64 / messages.len() as f64;
+    assert!(per_message <= 12.0, "{per_message} bytes per message");
+}

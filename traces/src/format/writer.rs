@@ -1,0 +1,163 @@
+//! [`TraceWriter`]: streams messages into a trace, one chunk at a time.
+//!
+//! Crash safety: a chunk goes to the output in one `write_all`, followed by
+//! a flush, so that a writer killed at any moment leaves every earlier
+//! chunk complete. The footer is written only by [`TraceWriter::finish`];
+//! a trace without one was cut short.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::codec::{self, ChunkOut, StringTable};
+use super::{
+    FORMAT_MAJOR, FORMAT_MINOR, KIND_CHUNK, KIND_FOOTER, KIND_HEADER, MAGIC, MAX_FRAME_LEN,
+    TraceError, frame_crc,
+};
+use crate::model::{ClockAnchor, Footer, Header, Message};
+
+/// Messages per chunk unless told otherwise.
+pub const DEFAULT_CHUNK_MESSAGES: usize = 4096;
+/// A chunk is also closed when its strings reach this many bytes.
+const CHUNK_STRING_BYTES: usize = 8 << 20;
+
+/// Writes a trace: the preamble and header at once, then chunks, then the
+/// footer on [`finish`](TraceWriter::finish).
+pub struct TraceWriter<W: Write> {
+    out: W,
+    chunk_messages: usize,
+    pending: Vec<Message>,
+    strings: StringTable,
+    dropped_since_chunk: u64,
+    footer: Footer,
+    scratch: Vec<u8>,
+}
+
+impl TraceWriter<BufWriter<File>> {
+    /// Creates (or truncates) the file at `path` and writes the header.
+    pub fn create(path: impl AsRef<Path>, header: &Header) -> Result<Self, TraceError> {
+        TraceWriter::new(BufWriter::new(File::create(path)?), header)
+    }
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Writes the magic, version and header to `out`.
+    pub fn new(mut out: W, header: &Header) -> Result<Self, TraceError> {
+        let mut preamble = MAGIC.to_vec();
+        preamble.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
+        preamble.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
+        out.write_all(&preamble)?;
+        let mut scratch = Vec::new();
+        codec::encode_header(header, &mut scratch).map_err(TraceError::Encode)?;
+        write_frame(&mut out, KIND_HEADER, &scratch)?;
+        Ok(TraceWriter {
+            out,
+            chunk_messages: DEFAULT_CHUNK_MESSAGES,
+            pending: Vec::with_capacity(DEFAULT_CHUNK_MESSAGES),
+            strings: StringTable::default(),
+            dropped_since_chunk: 0,
+            footer: Footer::default(),
+            scratch,
+        })
+    }
+
+    /// Sets how many messages go into one chunk (at least 1).
+    pub fn with_chunk_messages(mut self, messages: usize) -> Self {
+        self.chunk_messages = messages.max(1);
+        self
+    }
+
+    /// Adds a message; a full chunk is written out.
+    pub fn write(&mut self, message: &Message) -> Result<(), TraceError> {
+        codec::intern_message(&mut self.strings, message);
+        self.pending.push(message.clone());
+        if self.pending.len() >= self.chunk_messages || self.strings.bytes() >= CHUNK_STRING_BYTES {
+            self.write_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Counts messages the producer lost; they are written with the next
+    /// chunk and in the footer.
+    pub fn add_dropped(&mut self, dropped: u64) {
+        self.dropped_since_chunk += dropped;
+        self.footer.dropped += dropped;
+    }
+
+    /// Sets the end-of-recording clock anchors for the footer.
+    pub fn set_end(&mut self, end: ClockAnchor) {
+        self.footer.end = Some(end);
+    }
+
+    /// Free-form facts for the footer.
+    pub fn footer_meta(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.footer.meta
+    }
+
+    /// Messages written so far (including the pending chunk).
+    pub fn messages_written(&self) -> u64 {
+        self.footer.messages + self.pending.len() as u64
+    }
+
+    /// The output, as written so far.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Writes the pending chunk, if any, and flushes the output.
+    pub fn flush(&mut self) -> Result<(), TraceError> {
+        if !self.pending.is_empty() || self.dropped_since_chunk > 0 {
+            self.write_chunk()?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// Writes the pending chunk and the footer; returns the output.
+    pub fn finish(mut self) -> Result<W, TraceError> {
+        self.flush()?;
+        codec::encode_footer(&self.footer, &mut self.scratch).map_err(TraceError::Encode)?;
+        write_frame(&mut self.out, KIND_FOOTER, &self.scratch)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn write_chunk(&mut self) -> Result<(), TraceError> {
+        let chunk = ChunkOut {
+            dropped: self.dropped_since_chunk,
+            strings: &self.strings,
+            messages: &self.pending,
+        };
+        codec::encode_chunk(&chunk, &mut self.scratch).map_err(TraceError::Encode)?;
+        write_frame(&mut self.out, KIND_CHUNK, &self.scratch)?;
+        self.out.flush()?;
+        self.footer.messages += self.pending.len() as u64;
+        self.footer.chunks += 1;
+        self.pending.clear();
+        self.strings.clear();
+        self.dropped_since_chunk = 0;
+        Ok(())
+    }
+}
+
+/// Writes one frame with a single `write_all`, so that it lands whole or
+/// is cut at the end of the file.
+fn write_frame(out: &mut impl Write, kind: u8, payload: &[u8]) -> Result<(), TraceError> {
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&len| len <= MAX_FRAME_LEN)
+        .ok_or_else(|| {
+            TraceError::Encode(format!(
+                "frame of {} bytes exceeds the limit of {MAX_FRAME_LEN}",
+                payload.len()
+            ))
+        })?;
+    let mut frame = Vec::with_capacity(payload.len() + super::FRAME_HEADER_LEN);
+    frame.push(kind);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&frame_crc(kind, payload).to_le_bytes());
+    frame.extend_from_slice(payload);
+    out.write_all(&frame)?;
+    Ok(())
+}

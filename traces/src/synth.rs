@@ -1,0 +1,436 @@
+//! Synthetic and adversarial message streams (`esreplay gen`).
+//!
+//! Each scenario is one or two arrival streams merged in time order. Every
+//! random choice is drawn with [`dist::unit`] keyed by the seed, a stream
+//! constant and what it describes (a stream's step, or the message's
+//! `global_seq`), so a trace is a pure function of its options and the
+//! generator streams in O(1) memory.
+//!
+//! | scenario | arrivals | events |
+//! | --- | --- | --- |
+//! | `steady` | Poisson at `rate` | AUTH_OPEN 90 %, AUTH_EXEC 10 % |
+//! | `burst` | Poisson; `rate`/4 between bursts, 10 × `rate` for 200 ms every 2 s | as steady |
+//! | `flood` | steady background, plus from 20 % of the run one process opening one file every 1/(10 × `rate`) s | AUTH_OPEN |
+//! | `exec-storm` | Poisson at `rate` | AUTH_EXEC; service `lognormal:1ms:20ms` unless `--service` |
+//! | `mixed` | Poisson at `rate` | AUTH_OPEN/EXEC/RENAME/UNLINK 65 %, NOTIFY_EXEC/FORK/EXIT/CLOSE/WRITE 35 % |
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::budget::BudgetTable;
+use crate::dist::{self, Distribution};
+use crate::event::{Action, EventType};
+use crate::model::{Header, Message, Source};
+
+/// The synthetic scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Poisson arrivals of AUTH_OPEN and AUTH_EXEC.
+    Steady,
+    /// On/off bursts.
+    Burst,
+    /// An attacker opening one file in a tight loop over background load.
+    Flood,
+    /// AUTH_EXEC with heavy service times.
+    ExecStorm,
+    /// AUTH and NOTIFY traffic of several types.
+    Mixed,
+}
+
+impl Scenario {
+    /// Every scenario, in the order of the docs.
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Steady,
+        Scenario::Burst,
+        Scenario::Flood,
+        Scenario::ExecStorm,
+        Scenario::Mixed,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Steady => "steady",
+            Scenario::Burst => "burst",
+            Scenario::Flood => "flood",
+            Scenario::ExecStorm => "exec-storm",
+            Scenario::Mixed => "mixed",
+        }
+    }
+
+    fn event_mix(self) -> &'static [(EventType, u32)] {
+        const OPEN_EXEC: &[(EventType, u32)] =
+            &[(EventType::AUTH_OPEN, 90), (EventType::AUTH_EXEC, 10)];
+        const EXEC: &[(EventType, u32)] = &[(EventType::AUTH_EXEC, 1)];
+        const MIXED: &[(EventType, u32)] = &[
+            (EventType::AUTH_OPEN, 45),
+            (EventType::AUTH_EXEC, 10),
+            (EventType::AUTH_RENAME, 5),
+            (EventType::AUTH_UNLINK, 5),
+            (EventType::NOTIFY_EXEC, 10),
+            (EventType::NOTIFY_FORK, 5),
+            (EventType::NOTIFY_EXIT, 5),
+            (EventType::NOTIFY_CLOSE, 10),
+            (EventType::NOTIFY_WRITE, 5),
+        ];
+        match self {
+            Scenario::Steady | Scenario::Burst | Scenario::Flood => OPEN_EXEC,
+            Scenario::ExecStorm => EXEC,
+            Scenario::Mixed => MIXED,
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Scenario::ALL
+            .into_iter()
+            .find(|scenario| scenario.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown scenario {text:?} (expected steady, burst, flood, exec-storm or mixed)"
+                )
+            })
+    }
+}
+
+/// Everything a generated trace depends on.
+#[derive(Clone, Debug)]
+pub struct GenOptions {
+    /// Which stream.
+    pub scenario: Scenario,
+    /// The seed of every random draw.
+    pub seed: u64,
+    /// Length of the trace, ns.
+    pub duration_ns: u64,
+    /// Base message rate, messages per second.
+    pub rate_per_s: f64,
+    /// Deadline budgets per AUTH event type.
+    pub budgets: BudgetTable,
+    /// Service times to record, drawn per message.
+    pub service: Option<Distribution>,
+    /// Whether to record pids and process and target paths.
+    pub paths: bool,
+}
+
+impl GenOptions {
+    /// The defaults: seed 1, 10 s, 2000 messages/s, default budgets, paths on.
+    pub fn new(scenario: Scenario) -> GenOptions {
+        GenOptions {
+            scenario,
+            seed: 1,
+            duration_ns: 10_000_000_000,
+            rate_per_s: 2_000.0,
+            budgets: BudgetTable::default(),
+            service: None,
+            paths: true,
+        }
+    }
+
+    /// The service distribution in effect (exec-storm has its own default).
+    pub fn service(&self) -> Option<Distribution> {
+        self.service.or(match self.scenario {
+            Scenario::ExecStorm => Some(Distribution::LogNormal {
+                median_ns: 1_000_000,
+                p99_ns: 20_000_000,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The header of the generated trace: the options, for reproduction.
+    pub fn header(&self) -> Header {
+        let mut header = Header {
+            source: Some(Source::Synthetic),
+            tool: "esreplay gen".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            subscribed: self.scenario.event_mix().iter().map(|&(e, _)| e).collect(),
+            ..Header::default()
+        };
+        let meta = &mut header.meta;
+        meta.insert("scenario".into(), self.scenario.name().into());
+        meta.insert("seed".into(), self.seed.to_string());
+        meta.insert("duration_ns".into(), self.duration_ns.to_string());
+        meta.insert("rate_per_s".into(), self.rate_per_s.to_string());
+        if let Some(service) = self.service() {
+            meta.insert("service".into(), service.to_string());
+        }
+        header
+    }
+
+    /// The messages, streamed in kernel order.
+    pub fn messages(&self) -> Generator {
+        let background = Stream::poisson(self, STREAM_BACKGROUND);
+        let attacker = (self.scenario == Scenario::Flood).then(|| Stream::attacker(self));
+        Generator {
+            options: self.clone(),
+            service: self.service(),
+            streams: [Some(background), attacker],
+            next_global_seq: 0,
+            next_seq: vec![0; 256],
+        }
+    }
+}
+
+const STREAM_BACKGROUND: u64 = 1;
+const STREAM_ATTACKER: u64 = 2;
+const DRAW_GAP: u64 = 10;
+const DRAW_EVENT: u64 = 11;
+const DRAW_PROCESS: u64 = 12;
+const DRAW_TARGET: u64 = 13;
+const DRAW_SERVICE: u64 = 14;
+
+const BURST_PERIOD_NS: u64 = 2_000_000_000;
+const BURST_ON_NS: u64 = 200_000_000;
+const ATTACKER_PID: u32 = 6666;
+
+/// One arrival stream: its next arrival and how to draw the one after.
+#[derive(Clone, Debug)]
+struct Stream {
+    id: u64,
+    step: u64,
+    next_arrival_ns: u64,
+    /// Fixed interval (attacker) or `None` for Poisson.
+    interval_ns: Option<u64>,
+}
+
+impl Stream {
+    fn poisson(options: &GenOptions, id: u64) -> Stream {
+        let mut stream = Stream {
+            id,
+            step: 0,
+            next_arrival_ns: 0,
+            interval_ns: None,
+        };
+        stream.next_arrival_ns = stream.gap_ns(options, 0);
+        stream
+    }
+
+    fn attacker(options: &GenOptions) -> Stream {
+        let interval = (1e9 / (10.0 * options.rate_per_s)).max(1.0) as u64;
+        Stream {
+            id: STREAM_ATTACKER,
+            step: 0,
+            next_arrival_ns: options.duration_ns / 5,
+            interval_ns: Some(interval),
+        }
+    }
+
+    /// The gap after an arrival at `now`: exponential at the rate in force.
+    fn gap_ns(&self, options: &GenOptions, now: u64) -> u64 {
+        if let Some(interval) = self.interval_ns {
+            return interval;
+        }
+        let rate = match options.scenario {
+            Scenario::Burst if now % BURST_PERIOD_NS < BURST_ON_NS => options.rate_per_s * 10.0,
+            Scenario::Burst => options.rate_per_s / 4.0,
+            _ => options.rate_per_s,
+        };
+        let uniform = dist::unit(options.seed, self.id * 100 + DRAW_GAP, self.step);
+        (-uniform.ln() / rate.max(1e-9) * 1e9).round().max(1.0) as u64
+    }
+
+    fn advance(&mut self, options: &GenOptions) {
+        let now = self.next_arrival_ns;
+        self.step += 1;
+        self.next_arrival_ns = now.saturating_add(self.gap_ns(options, now));
+    }
+}
+
+/// The generated messages, in kernel order (arrival, then stream).
+pub struct Generator {
+    options: GenOptions,
+    service: Option<Distribution>,
+    streams: [Option<Stream>; 2],
+    next_global_seq: u64,
+    next_seq: Vec<u64>,
+}
+
+impl Generator {
+    fn describe(&mut self, stream: &Stream) -> Message {
+        let options = &self.options;
+        let key = |draw: u64| dist::unit(options.seed, stream.id * 100 + draw, stream.step);
+        let event = if stream.id == STREAM_ATTACKER {
+            EventType::AUTH_OPEN
+        } else {
+            pick(self.options.scenario.event_mix(), key(DRAW_EVENT))
+        };
+        let action = event.action().unwrap_or(Action::Notify);
+        let global_seq = self.next_global_seq;
+        self.next_global_seq += 1;
+        let mut message = Message::new(global_seq, event, action, stream.next_arrival_ns);
+        let seq = &mut self.next_seq[usize::from(event.0) % 256];
+        message.seq = *seq;
+        *seq += 1;
+        if action == Action::Auth {
+            let budget = options.budgets.budget_ns(event);
+            message.deadline_ns = Some(message.arrival_ns.saturating_add(budget));
+        }
+        if let Some(service) = &self.service {
+            message.service_ns = Some(service.sample(options.seed, DRAW_SERVICE, global_seq));
+        }
+        if options.paths {
+            describe_process(&mut message, stream.id, key(DRAW_PROCESS), key(DRAW_TARGET));
+        }
+        message
+    }
+}
+
+/// Picks from a weighted table with a uniform draw in (0, 1).
+fn pick(table: &[(EventType, u32)], uniform: f64) -> EventType {
+    let total: u32 = table.iter().map(|&(_, weight)| weight).sum();
+    let mut point = (uniform * f64::from(total)) as u32;
+    for &(event, weight) in table {
+        if point < weight {
+            return event;
+        }
+        point -= weight;
+    }
+    table[table.len() - 1].0
+}
+
+fn describe_process(message: &mut Message, stream: u64, process_draw: f64, target_draw: f64) {
+    if stream == STREAM_ATTACKER {
+        message.pid = Some(ATTACKER_PID);
+        message.process_path = Some(Arc::from("/private/tmp/flooder"));
+        message.target_path = Some(Arc::from("/private/tmp/flood-target"));
+        return;
+    }
+    let process = (process_draw * 40.0) as u32;
+    message.pid = Some(400 + process);
+    message.process_path = Some(Arc::from(format!(
+        "/Applications/App{process}.app/Contents/MacOS/App"
+    )));
+    let target = (target_draw * target_draw * 2_000.0) as u32;
+    message.target_path = Some(Arc::from(format!("/Users/alex/Documents/file{target}.txt")));
+}
+
+impl Iterator for Generator {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        let index = (0..self.streams.len())
+            .filter(|&i| {
+                self.streams[i]
+                    .as_ref()
+                    .is_some_and(|stream| stream.next_arrival_ns < self.options.duration_ns)
+            })
+            .min_by_key(|&i| self.streams[i].as_ref().map(|s| s.next_arrival_ns))?;
+        let stream = self.streams[index].take()?;
+        let message = self.describe(&stream);
+        let mut stream = stream;
+        stream.advance(&self.options);
+        self.streams[index] = Some(stream);
+        Some(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(scenario: Scenario) -> GenOptions {
+        GenOptions {
+            duration_ns: 2_000_000_000,
+            ..GenOptions::new(scenario)
+        }
+    }
+
+    #[test]
+    fn same_options_same_messages_and_seeds_differ() {
+        for scenario in Scenario::ALL {
+            let a: Vec<Message> = options(scenario).messages().collect();
+            let b: Vec<Message> = options(scenario).messages().collect();
+            assert_eq!(a, b, "{scenario}");
+            let other = GenOptions {
+                seed: 2,
+                ..options(scenario)
+            };
+            assert_ne!(a, other.messages().collect::<Vec<_>>(), "{scenario}");
+        }
+    }
+
+    #[test]
+    fn messages_are_in_kernel_order_within_the_duration() {
+        for scenario in Scenario::ALL {
+            let messages: Vec<Message> = options(scenario).messages().collect();
+            assert!(!messages.is_empty());
+            for (index, pair) in messages.windows(2).enumerate() {
+                assert!(
+                    pair[0].arrival_ns <= pair[1].arrival_ns,
+                    "{scenario} at {index}"
+                );
+                assert_eq!(pair[0].global_seq + 1, pair[1].global_seq);
+            }
+            assert!(messages.iter().all(|m| m.arrival_ns < 2_000_000_000));
+            for message in &messages {
+                assert_eq!(message.deadline_ns.is_some(), message.is_auth());
+            }
+        }
+    }
+
+    #[test]
+    fn steady_rate_is_close_to_asked() {
+        let count = GenOptions::new(Scenario::Steady).messages().count() as f64;
+        assert!(
+            (count / 20_000.0 - 1.0).abs() < 0.03,
+            "{count} messages in 10 s"
+        );
+    }
+
+    #[test]
+    fn flood_adds_one_process_hammering_one_file() {
+        let messages: Vec<Message> = options(Scenario::Flood).messages().collect();
+        let attack: Vec<&Message> = messages
+            .iter()
+            .filter(|m| m.pid == Some(ATTACKER_PID))
+            .collect();
+        // 20 000/s from 0.4 s to 2 s.
+        assert!(
+            (attack.len() as f64 / 32_000.0 - 1.0).abs() < 0.01,
+            "{}",
+            attack.len()
+        );
+        assert!(attack.iter().all(|m| m.arrival_ns >= 400_000_000));
+        assert!(
+            attack
+                .iter()
+                .all(|m| m.target_path.as_deref() == Some("/private/tmp/flood-target"))
+        );
+    }
+
+    #[test]
+    fn exec_storm_has_heavy_service_times_and_others_none() {
+        let storm: Vec<Message> = options(Scenario::ExecStorm).messages().collect();
+        assert!(
+            storm
+                .iter()
+                .all(|m| m.event == EventType::AUTH_EXEC && m.service_ns.is_some())
+        );
+        assert!(
+            options(Scenario::Mixed)
+                .messages()
+                .all(|m| m.service_ns.is_none())
+        );
+    }
+
+    #[test]
+    fn service_draws_are_keyed_by_global_seq() {
+        let mut with_service = options(Scenario::Mixed);
+        with_service.service = Some("exp:50us".parse().unwrap());
+        let distribution = with_service.service.unwrap();
+        for message in with_service.messages().take(100) {
+            let expected = distribution.sample(with_service.seed, DRAW_SERVICE, message.global_seq);
+            assert_eq!(message.service_ns, Some(expected));
+        }
+    }
+}
