@@ -30,6 +30,137 @@ pub enum Command {
     #[command(after_help = "Examples:\n  esreplay inspect capture.estrace\n  \
         esreplay inspect --json capture.estrace | jq .stats.peak_rate_per_s")]
     Inspect(InspectArgs),
+    /// Replay a trace through one strategy: misses, kill time, latency, backlog.
+    #[command(
+        after_help = "Examples:\n  esreplay sim capture.estrace --strategy pool:4\n  \
+        esreplay sim capture.estrace --strategy guard:20%:1s:5s:edf:2 --cost lognormal:40us:2ms --json"
+    )]
+    Sim(SimArgs),
+    /// Replay a trace through several strategies (in parallel), one row each.
+    #[command(
+        after_help = "Example:\n  esreplay compare flood.estrace --strategies inline,pool:4,edf:2,guard:500ms:pool:4"
+    )]
+    Compare(CompareArgs),
+    /// A CI gate: exit 1 when misses exceed --max-misses or the client would be killed.
+    #[command(
+        after_help = "Example:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0"
+    )]
+    Check(CheckArgs),
+    /// Headroom: the largest arrival compression and cost multiplier with no miss.
+    #[command(
+        after_help = "Example:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us"
+    )]
+    Sweep(SweepArgs),
+}
+
+/// `--miss-mode`: what ES does when a deadline passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MissModeArg {
+    /// The client is killed at the first miss (today's ES).
+    Kill,
+    /// The kernel answers late messages with allow (newer SDKs).
+    Allow,
+    /// The kernel answers late messages with deny (newer SDKs).
+    Deny,
+}
+
+/// The model of the client and the kernel, shared by sim, compare, check, sweep.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Service times: trace, const:D, exp:MEAN, lognormal:MEDIAN:P99 or table:FILE (TOML).
+    #[arg(long, default_value = "trace")]
+    pub cost: String,
+    /// Multiply every service time by K.
+    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    pub cost_scale: f64,
+    /// Seed of the random service times.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// τ: time from kernel dispatch to the handler (e.g. 20us).
+    #[arg(long, default_value = "0ns")]
+    pub transport: String,
+    /// ρ: time from the answer to the kernel seeing it.
+    #[arg(long, default_value = "0ns")]
+    pub response_latency: String,
+    /// c_h: handler time to retain and queue a message (pool, edf).
+    #[arg(long, default_value = "0ns")]
+    pub handoff: String,
+    /// What a missed deadline does.
+    #[arg(long, value_enum, default_value_t = MissModeArg::Kill)]
+    pub miss_mode: MissModeArg,
+    /// Skip corrupt chunks instead of failing.
+    #[arg(long)]
+    pub salvage: bool,
+}
+
+/// Arguments of `sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Input trace (`-` for standard input).
+    pub trace: PathBuf,
+    /// inline, pool:N, edf:N, guard:M:INNER or guard:P%:MIN:MAX:INNER.
+    #[arg(long)]
+    pub strategy: String,
+    /// The client and kernel model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print JSON for machines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Input trace (a file: each strategy reads it).
+    pub trace: PathBuf,
+    /// Strategies, comma-separated; results come in this order.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub strategies: Vec<String>,
+    /// The client and kernel model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print a JSON array for machines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Input trace (`-` for standard input).
+    pub trace: PathBuf,
+    /// The strategy to gate.
+    #[arg(long)]
+    pub strategy: String,
+    /// Misses allowed (with --miss-mode kill any miss kills the client and fails).
+    #[arg(long)]
+    pub max_misses: u64,
+    /// The client and kernel model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print the result as JSON too.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Input trace (a file: it is read once per probe).
+    pub trace: PathBuf,
+    /// The strategy to measure.
+    #[arg(long)]
+    pub strategy: String,
+    /// Relative precision of the search.
+    #[arg(long, default_value_t = 0.01)]
+    pub precision: f64,
+    /// The client and kernel model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print JSON for machines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The `gen` scenarios.

@@ -5,6 +5,7 @@
 mod gen_cmd;
 mod inspect;
 mod interchange;
+mod replay;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -23,6 +24,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(ImportCommand::Jsonl(args)) => interchange::import_jsonl(&args),
         Command::Export(ExportCommand::Jsonl(args)) => interchange::export_jsonl(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Sim(args) => replay::sim(&args),
+        Command::Compare(args) => replay::compare(&args),
+        Command::Check(args) => replay::check(&args),
+        Command::Sweep(args) => replay::sweep(&args),
     }
 }
 

@@ -1,0 +1,256 @@
+//! `sim`, `compare`, `check` and `sweep`: replaying a trace through
+//! strategies. Raw arguments become a validated [`Model`] and parsed
+//! [`StrategySpec`]s before any trace is read; each run streams the trace
+//! through [`Simulator`], so memory follows the backlog.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
+use esreplay_simulator::{
+    CostModel, MissMode, SimConfig, SimResult, Simulator, StrategySpec, results_json, results_table,
+};
+use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
+
+use super::{create_output, is_stdio, open_trace, warn_about_losses};
+use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
+
+/// The validated client and kernel model.
+struct Model {
+    cost: CostModel,
+    config: SimConfig,
+    salvage: bool,
+}
+
+fn model(args: &ModelArgs) -> Result<Model> {
+    let duration =
+        |flag: &str, text: &str| parse_duration_ns(text).with_context(|| format!("--{flag}"));
+    let cost = CostModel::parse(&args.cost)
+        .context("--cost")?
+        .with_seed(args.seed)
+        .with_scale(args.cost_scale)
+        .context("--cost-scale")?;
+    let config = SimConfig {
+        transport_ns: duration("transport", &args.transport)?,
+        response_latency_ns: duration("response-latency", &args.response_latency)?,
+        handoff_ns: duration("handoff", &args.handoff)?,
+        miss_mode: match args.miss_mode {
+            MissModeArg::Kill => MissMode::Kill,
+            MissModeArg::Allow => MissMode::Allow,
+            MissModeArg::Deny => MissMode::Deny,
+        },
+    };
+    Ok(Model {
+        cost,
+        config,
+        salvage: args.salvage,
+    })
+}
+
+fn strategy(text: &str) -> Result<StrategySpec> {
+    text.parse().context("--strategy")
+}
+
+/// Streams the trace at `path` through `spec`; the result is labelled with
+/// the strategy as the user wrote it. `warn` prints losses (cut short,
+/// skipped chunks) once.
+fn run_one(
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    warn: bool,
+) -> Result<SimResult> {
+    let mut reader = open_trace(path, model.salvage)?;
+    let mut strategy = spec.build();
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, ());
+    for message in reader.by_ref() {
+        let message = message.with_context(|| path.display().to_string())?;
+        simulator
+            .push(&message)
+            .with_context(|| format!("{}: {label}", path.display()))?;
+    }
+    if warn {
+        warn_about_losses(path, &reader);
+    }
+    let mut result = simulator.finish();
+    result.strategy = label.trim().to_owned();
+    Ok(result)
+}
+
+fn print(results: &[SimResult], json: bool) -> Result<()> {
+    let mut out = create_output(Path::new("-"))?;
+    if json {
+        match results {
+            [one] => writeln!(out, "{}", one.to_json())?,
+            many => writeln!(out, "{}", results_json(many))?,
+        }
+    } else {
+        write!(out, "{}", results_table(results))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `esreplay sim`.
+pub fn sim(args: &SimArgs) -> Result<ExitCode> {
+    let model = model(&args.model)?;
+    let spec = strategy(&args.strategy)?;
+    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    print(&[result], args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn require_file(path: &Path, command: &str) -> Result<()> {
+    if is_stdio(path) {
+        bail!("{command} reads the trace several times: give a file, not -");
+    }
+    Ok(())
+}
+
+/// `esreplay compare`: one run per strategy, spread over all cores, each
+/// streaming the trace itself; results in the order asked.
+pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
+    require_file(&args.trace, "compare")?;
+    let model = model(&args.model)?;
+    let specs = args
+        .strategies
+        .iter()
+        .map(|s| strategy(s))
+        .collect::<Result<Vec<_>>>()?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(specs.len());
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<SimResult>>>> =
+        specs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(spec) = specs.get(index) else { break };
+                    let result = run_one(
+                        &args.trace,
+                        &args.strategies[index],
+                        spec,
+                        &model,
+                        index == 0,
+                    );
+                    *slots[index].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    let results = slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every strategy ran")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    print(&results, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `check` says when the gate fails, or `None` when it passes.
+fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
+    let first = result.first_miss?;
+    let which = format!(
+        "message global_seq {} (arrived {}, deadline {}, answered {}, {} late)",
+        first.global_seq,
+        format_ns(first.arrival_ns),
+        format_ns(first.deadline_ns),
+        format_ns(first.response_ns),
+        format_ns(first.response_ns - first.deadline_ns),
+    );
+    if let Some(killed) = result.killed_at_ns {
+        return Some(format!(
+            "FAIL {}: the client would be killed at {} by {which}; {} misses in all",
+            result.strategy,
+            format_ns(killed),
+            result.misses
+        ));
+    }
+    (result.misses > max_misses).then(|| {
+        format!(
+            "FAIL {}: {} misses, more than --max-misses {max_misses}; earliest deadline missed: {which}",
+            result.strategy, result.misses
+        )
+    })
+}
+
+/// `esreplay check`: exit 1 when the gate fails.
+pub fn check(args: &CheckArgs) -> Result<ExitCode> {
+    let model = model(&args.model)?;
+    let spec = strategy(&args.strategy)?;
+    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    print(std::slice::from_ref(&result), args.json)?;
+    match verdict(&result, args.max_misses) {
+        Some(failure) => {
+            eprintln!("esreplay: {failure}");
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            eprintln!(
+                "esreplay: ok {}: {} misses (max {})",
+                result.strategy, result.misses, args.max_misses
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn factor(value: Option<f64>) -> String {
+    match value {
+        None => "none (misses at any factor)".into(),
+        Some(k) if k >= MAX_FACTOR => format!(">= {MAX_FACTOR}"),
+        Some(k) => format!("{k:.3}x"),
+    }
+}
+
+/// `esreplay sweep`: headroom by time compression and by cost scaling.
+pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
+    require_file(&args.trace, "sweep")?;
+    if !(args.precision > 0.0 && args.precision < 1.0) {
+        bail!("--precision must be between 0 and 1 (0.01 is 1 %)");
+    }
+    let model = model(&args.model)?;
+    let spec = strategy(&args.strategy)?;
+    // Read once in full first: errors surface with the file name, and
+    // truncation warnings are printed once.
+    run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    let salvage = model.salvage;
+    let open = || -> Box<dyn Iterator<Item = Result<esreplay_traces::Message, TraceError>>> {
+        match TraceReader::open(&args.trace) {
+            Ok(reader) => Box::new(reader.salvage(salvage)),
+            Err(error) => Box::new(std::iter::once(Err(error))),
+        }
+    };
+    let mut room = headroom(open, &spec, &model.cost, &model.config, args.precision)
+        .with_context(|| format!("{}", args.trace.display()))?;
+    room.strategy = args.strategy.trim().to_owned();
+    let mut out = create_output(Path::new("-"))?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&room)?)?;
+    } else {
+        writeln!(out, "strategy       {}", room.strategy)?;
+        writeln!(
+            out,
+            "load headroom  {}  (arrivals compressed, budgets kept)",
+            factor(room.load_factor)
+        )?;
+        writeln!(
+            out,
+            "cost headroom  {}  (service times multiplied)",
+            factor(room.cost_factor)
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,154 @@
+//! `--cost table:FILE`: a service-time distribution per event type, from
+//! a TOML file.
+//!
+//! ```toml
+//! # Service times per event type; any --cost model but `table:` is allowed,
+//! # and a bare duration means const.
+//! default = "50us"                  # optional: for event types not listed
+//!
+//! [events]
+//! AUTH_OPEN = "lognormal:40us:2ms"  # ES names, any case, or numbers
+//! AUTH_EXEC = "exp:3ms"
+//! NOTIFY_EXIT = "0ns"
+//! ```
+//!
+//! Lookup is by event number in a dense vector (no hashing per message).
+
+use std::collections::BTreeMap;
+
+use esreplay_traces::{EventType, Message};
+use serde::Deserialize;
+
+use super::{CostError, ServiceTime};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableFile {
+    default: Option<String>,
+    #[serde(default)]
+    events: BTreeMap<String, String>,
+}
+
+/// Distributions by event type, with an optional default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventTable {
+    file: String,
+    by_event: Vec<Option<ServiceTime>>,
+    default: Option<ServiceTime>,
+}
+
+impl EventTable {
+    /// Reads and validates a table file.
+    pub fn load(path: &str) -> Result<EventTable, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        EventTable::parse(path, &text)
+    }
+
+    /// Parses table text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<EventTable, String> {
+        let parsed: TableFile = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+        let entry = |key: &str, value: &str| {
+            let distribution =
+                ServiceTime::parse(value).map_err(|e| format!("{file}: {key}: {e}"))?;
+            Ok::<_, String>(distribution)
+        };
+        let default = parsed
+            .default
+            .as_deref()
+            .map(|v| entry("default", v))
+            .transpose()?;
+        let mut by_event = Vec::new();
+        for (name, value) in &parsed.events {
+            let event: EventType = name.parse().map_err(|e| format!("{file}: {e}"))?;
+            let slot = usize::from(event.0);
+            if by_event.len() <= slot {
+                by_event.resize(slot + 1, None);
+            }
+            if by_event[slot].replace(entry(name, value)?).is_some() {
+                return Err(format!("{file}: {event} is listed twice"));
+            }
+        }
+        Ok(EventTable {
+            file: file.to_owned(),
+            by_event,
+            default,
+        })
+    }
+
+    /// s_i for `message` from its event's distribution.
+    pub fn sample(&self, seed: u64, message: &Message) -> Result<u64, CostError> {
+        let listed = self
+            .by_event
+            .get(usize::from(message.event.0))
+            .copied()
+            .flatten();
+        let distribution = listed
+            .or(self.default)
+            .ok_or_else(|| CostError::NoTableEntry {
+                file: self.file.clone(),
+                event: message.event,
+                global_seq: message.global_seq,
+            })?;
+        distribution.sample(seed, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esreplay_traces::Action;
+
+    const TABLE: &str = r#"
+default = "50us"
+[events]
+AUTH_OPEN = "40us"
+auth_exec = "const:3ms"
+12 = "trace"
+"#;
+
+    fn message(event: EventType) -> Message {
+        let mut message = Message::new(9, event, Action::Auth, 0);
+        message.service_ns = Some(7);
+        message
+    }
+
+    #[test]
+    fn looks_up_each_event_and_falls_back_to_the_default() {
+        let table = EventTable::parse("t.toml", TABLE).unwrap();
+        assert_eq!(table.sample(0, &message(EventType::AUTH_OPEN)), Ok(40_000));
+        assert_eq!(
+            table.sample(0, &message(EventType::AUTH_EXEC)),
+            Ok(3_000_000)
+        );
+        assert_eq!(table.sample(0, &message(EventType::NOTIFY_CLOSE)), Ok(7));
+        assert_eq!(
+            table.sample(0, &message(EventType::NOTIFY_EXIT)),
+            Ok(50_000)
+        );
+        assert_eq!(table.sample(0, &message(EventType(4000))), Ok(50_000));
+    }
+
+    #[test]
+    fn a_missing_entry_without_default_is_a_clear_error() {
+        let table = EventTable::parse("t.toml", "[events]\nAUTH_OPEN = \"1us\"\n").unwrap();
+        let error = table.sample(0, &message(EventType::AUTH_EXEC)).unwrap_err();
+        assert!(
+            error.to_string().contains("no entry for AUTH_EXEC"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_tables_naming_the_file() {
+        for bad in [
+            "default = 5",
+            "[events]\nAUTH_BOGUS = \"1us\"",
+            "[events]\nAUTH_OPEN = \"gauss:1\"",
+            "[events]\nAUTH_OPEN = \"1us\"\n1 = \"2us\"",
+            "colour = \"red\"",
+        ] {
+            let error = EventTable::parse("bad.toml", bad).unwrap_err();
+            assert!(error.starts_with("bad.toml"), "{error}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The streaming discrete-event engine: one handler thread, a strategy,
+//! a cost model, and DESIGN.md's simulation semantics.
+//!
+//! For each message in kernel order the engine computes v_i = a_i + τ and
+//! h_i = max(v_i, H), lets the strategy [`advance`](Strategy::advance) to
+//! h_i, hands it the [`Job`] and sets H = h_i + (handler busy time the
+//! strategy returns). Every [`Completion`] the strategy reports becomes an
+//! [`Outcome`] with r_i = answer + ρ and is folded into the statistics at
+//! once. Only in-flight state is kept, so memory follows the backlog.
+//! All arithmetic is integer nanoseconds, saturating at `u64::MAX`.
+
+use std::error::Error;
+
+use esreplay_traces::{Action, EventType, Message};
+
+use crate::cost::{CostError, CostModel};
+use crate::report::{FirstMiss, SimResult};
+use crate::stats::{Stats, slack};
+use crate::strategy::{Completion, Context, Job, Strategy};
+
+/// What ES does when a deadline passes (`--miss-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MissMode {
+    /// The client is killed at the first miss (today's ES).
+    #[default]
+    Kill,
+    /// The kernel answers a late message with "allow" itself.
+    Allow,
+    /// The kernel answers a late message with "deny" itself.
+    Deny,
+}
+
+/// Engine settings (`--transport`, `--response-latency`, `--handoff`,
+/// `--miss-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimConfig {
+    /// τ: dispatch to handler.
+    pub transport_ns: u64,
+    /// ρ: answer to kernel.
+    pub response_latency_ns: u64,
+    /// c_h: handler cost of retaining and queueing a message.
+    pub handoff_ns: u64,
+    /// What a miss does.
+    pub miss_mode: MissMode,
+}
+
+/// What the simulation predicts for one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Position in the stream.
+    pub index: u64,
+    /// ES global_seq.
+    pub global_seq: u64,
+    /// Event type.
+    pub event: EventType,
+    /// AUTH or NOTIFY.
+    pub action: Action,
+    /// a_i.
+    pub arrival_ns: u64,
+    /// d_i.
+    pub deadline_ns: Option<u64>,
+    /// s_i.
+    pub service_ns: u64,
+    /// h_i: when the handler took it.
+    pub handler_ns: u64,
+    /// When its work started (`None`: dropped by a guard).
+    pub start_ns: Option<u64>,
+    /// When its work finished.
+    pub finish_ns: Option<u64>,
+    /// r_i = answer + ρ.
+    pub response_ns: u64,
+    /// Answered by a guard's default verdict.
+    pub defaulted: bool,
+    /// An AUTH message answered after its deadline.
+    pub missed: bool,
+}
+
+/// Receives every [`Outcome`], in the order the strategy reports them
+/// (not kernel order: sort by `index` if needed). `()` observes nothing
+/// and costs nothing; any `FnMut(&Outcome)` is an observer.
+pub trait Observer {
+    /// One message's outcome.
+    fn outcome(&mut self, outcome: &Outcome);
+}
+
+impl Observer for () {
+    #[inline(always)]
+    fn outcome(&mut self, _: &Outcome) {}
+}
+
+impl<F: FnMut(&Outcome)> Observer for F {
+    fn outcome(&mut self, outcome: &Outcome) {
+        self(outcome)
+    }
+}
+
+/// Why a simulation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The cost model failed (e.g. `trace` without service times).
+    #[error(transparent)]
+    Cost(#[from] CostError),
+    /// Messages are not in kernel order.
+    #[error(
+        "message global_seq {global_seq} arrives at {arrival_ns} ns, before the message before it ({previous_ns} ns): messages must be in kernel (arrival) order"
+    )]
+    OutOfOrder {
+        /// The message out of place.
+        global_seq: u64,
+        /// Its arrival.
+        arrival_ns: u64,
+        /// The arrival of the one before it.
+        previous_ns: u64,
+    },
+    /// The message source failed.
+    #[error("reading messages: {0}")]
+    Input(#[source] Box<dyn Error + Send + Sync>),
+}
+
+/// A simulation in progress: feed it messages with [`push`](Self::push),
+/// then call [`finish`](Self::finish).
+pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
+    strategy: &'a mut S,
+    cost: &'a CostModel,
+    config: SimConfig,
+    context: Context,
+    observer: O,
+    handler_free: u64,
+    next_index: u64,
+    last_arrival: Option<u64>,
+    done: Vec<Completion>,
+    stats: Stats,
+}
+
+impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
+    /// A simulation of `strategy` (fresh: built for this run) under `cost`.
+    pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
+        Simulator {
+            strategy,
+            cost,
+            config,
+            context: Context::new(config.handoff_ns),
+            observer,
+            handler_free: 0,
+            next_index: 0,
+            last_arrival: None,
+            done: Vec::with_capacity(64),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Simulates the next message in kernel order.
+    pub fn push(&mut self, message: &Message) -> Result<(), SimError> {
+        let arrival = message.arrival_ns;
+        if let Some(previous) = self.last_arrival.filter(|&previous| arrival < previous) {
+            return Err(SimError::OutOfOrder {
+                global_seq: message.global_seq,
+                arrival_ns: arrival,
+                previous_ns: previous,
+            });
+        }
+        let service = self.cost.service_ns(message)?;
+        let taken = arrival
+            .saturating_add(self.config.transport_ns)
+            .max(self.handler_free);
+        if self.last_arrival != Some(arrival) {
+            // Every answer before h_i >= a_i is now reported: the backlog at
+            // the previous arrival instant is known.
+            self.strategy.advance(taken, &mut self.done);
+            self.drain();
+            if let Some(previous) = self.last_arrival {
+                self.stats.backlog.close_instant(previous);
+            }
+            self.last_arrival = Some(arrival);
+        }
+        self.count(message);
+        let job = Job {
+            index: self.next_index,
+            global_seq: message.global_seq,
+            event: message.event,
+            action: message.action,
+            arrival_ns: arrival,
+            deadline_ns: message.deadline_ns.filter(|_| message.is_auth()),
+            service_ns: service,
+            taken_ns: taken,
+            latest_start_ns: None,
+        };
+        self.next_index += 1;
+        let busy = self
+            .strategy
+            .take(job, message, &self.context, &mut self.done);
+        self.stats.handler_busy = self.stats.handler_busy.saturating_add(busy);
+        self.handler_free = taken.saturating_add(busy);
+        self.drain();
+        Ok(())
+    }
+
+    fn count(&mut self, message: &Message) {
+        self.stats.messages += 1;
+        self.stats.auth += u64::from(message.is_auth());
+        self.stats.first_arrival.get_or_insert(message.arrival_ns);
+        self.stats.backlog.arrive();
+    }
+
+    /// Folds every reported completion into the statistics.
+    fn drain(&mut self) {
+        for completion in self.done.drain(..) {
+            let outcome = outcome(&completion, self.config.response_latency_ns);
+            record(&mut self.stats, &completion, &outcome);
+            self.observer.outcome(&outcome);
+        }
+    }
+
+    /// Misses among the messages answered so far.
+    pub fn misses(&self) -> u64 {
+        self.stats.misses
+    }
+
+    /// Runs the strategy to the end and returns the result.
+    pub fn finish(mut self) -> SimResult {
+        self.strategy.finish(&mut self.done);
+        self.drain();
+        if let Some(last) = self.last_arrival {
+            self.stats.backlog.close_instant(last);
+        }
+        self.stats.end = self.stats.end.max(self.handler_free);
+        let kill = self.config.miss_mode == MissMode::Kill;
+        self.stats
+            .result(self.strategy.name(), self.strategy.workers(), kill)
+    }
+}
+
+fn outcome(completion: &Completion, response_latency_ns: u64) -> Outcome {
+    let job = &completion.job;
+    let response = completion.answered_ns.saturating_add(response_latency_ns);
+    let missed = job.action == Action::Auth && job.deadline_ns.is_some_and(|d| response > d);
+    Outcome {
+        index: job.index,
+        global_seq: job.global_seq,
+        event: job.event,
+        action: job.action,
+        arrival_ns: job.arrival_ns,
+        deadline_ns: job.deadline_ns,
+        service_ns: job.service_ns,
+        handler_ns: job.taken_ns,
+        start_ns: completion.start_ns,
+        finish_ns: completion.finish_ns,
+        response_ns: response,
+        defaulted: completion.defaulted,
+        missed,
+    }
+}
+
+#[inline]
+fn record(stats: &mut Stats, completion: &Completion, outcome: &Outcome) {
+    let response = outcome.response_ns;
+    stats.backlog.respond(response);
+    stats.end = stats.end.max(response).max(outcome.finish_ns.unwrap_or(0));
+    stats.defaulted += u64::from(outcome.defaulted);
+    if let (true, Some(start), Some(finish)) =
+        (completion.on_worker, outcome.start_ns, outcome.finish_ns)
+    {
+        stats.worker_busy = stats.worker_busy.saturating_add(finish - start);
+    }
+    if outcome.action != Action::Auth {
+        return;
+    }
+    stats.latency.record(response - outcome.arrival_ns);
+    if let Some(deadline) = outcome.deadline_ns {
+        stats.slack(slack(deadline, response));
+        if outcome.missed {
+            stats.miss(FirstMiss {
+                global_seq: outcome.global_seq,
+                arrival_ns: outcome.arrival_ns,
+                deadline_ns: deadline,
+                response_ns: response,
+            });
+        }
+    }
+}
+
+/// Simulates `messages` through `strategy` (a fresh one) and returns the
+/// result.
+pub fn simulate<S: Strategy + ?Sized>(
+    messages: impl IntoIterator<Item = Message>,
+    strategy: &mut S,
+    cost: &CostModel,
+    config: &SimConfig,
+) -> Result<SimResult, SimError> {
+    simulate_observed(
+        messages.into_iter().map(Ok::<_, std::convert::Infallible>),
+        strategy,
+        cost,
+        config,
+        (),
+    )
+}
+
+/// Like [`simulate`], over a fallible source (such as a trace reader),
+/// reporting every message's [`Outcome`] to `observer`.
+pub fn simulate_observed<S, O, E>(
+    messages: impl IntoIterator<Item = Result<Message, E>>,
+    strategy: &mut S,
+    cost: &CostModel,
+    config: &SimConfig,
+    observer: O,
+) -> Result<SimResult, SimError>
+where
+    S: Strategy + ?Sized,
+    O: Observer,
+    E: Error + Send + Sync + 'static,
+{
+    let mut simulator = Simulator::new(strategy, cost, *config, observer);
+    for message in messages {
+        simulator.push(&message.map_err(|e| SimError::Input(Box::new(e)))?)?;
+    }
+    Ok(simulator.finish())
+}

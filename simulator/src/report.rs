@@ -1,0 +1,240 @@
+//! The per-strategy result ([`SimResult`]) exactly as DESIGN.md's JSON
+//! (field names and order), and its table for people.
+//!
+//! Definitions (also in docs/simulator.md):
+//! - latency r_i − a_i over AUTH messages; percentiles nearest-rank within
+//!   0.1 % (see [`crate::histogram`]), `max` exact;
+//! - `min_slack_ns` = min (d_i − r_i) over AUTH messages with a deadline;
+//! - `max_backlog` = max over t of #{i : a_i ≤ t < r_i};
+//! - utilisation = busy time / simulated span, where the span runs from the
+//!   first arrival to the last moment anything happens (last response,
+//!   last finish, or the handler becoming free); worker utilisation divides
+//!   by N · span and is null for strategies without workers.
+
+use std::fmt::Write as _;
+
+use esreplay_traces::format_ns;
+use serde::Serialize;
+
+/// Everything one simulation run predicts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimResult {
+    /// The strategy, as asked.
+    pub strategy: String,
+    /// Messages simulated.
+    pub messages: u64,
+    /// AUTH messages among them.
+    pub auth: u64,
+    /// NOTIFY messages among them.
+    pub notify: u64,
+    /// AUTH messages answered after their deadline (r_i > d_i).
+    pub misses: u64,
+    /// Messages answered by a guard's default verdict.
+    pub defaulted: u64,
+    /// When ES would kill the client: d_i of the earliest-deadline miss
+    /// (`--miss-mode kill` only).
+    pub killed_at_ns: Option<u64>,
+    /// The earliest-deadline missed message (ties by global_seq).
+    pub first_miss: Option<FirstMiss>,
+    /// Latency over AUTH messages (null without AUTH messages).
+    pub latency_ns: Option<Latency>,
+    /// Smallest d_i − r_i (negative for a miss).
+    pub min_slack_ns: Option<i64>,
+    /// Most messages in flight (arrived, not answered) at once.
+    pub max_backlog: u64,
+    /// Handler busy time / simulated span.
+    pub handler_utilization: Option<f64>,
+    /// Worker busy time / (workers · simulated span).
+    pub worker_utilization: Option<f64>,
+}
+
+/// The message that kills the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FirstMiss {
+    /// Its global_seq.
+    pub global_seq: u64,
+    /// a_i.
+    pub arrival_ns: u64,
+    /// d_i.
+    pub deadline_ns: u64,
+    /// r_i.
+    pub response_ns: u64,
+}
+
+/// Latency percentiles, ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Exact maximum.
+    pub max: u64,
+}
+
+impl SimResult {
+    /// One line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a result always serializes")
+    }
+
+    /// Whether ES would kill the client (or, with another miss mode,
+    /// whether any deadline was missed).
+    pub fn failed(&self) -> bool {
+        self.misses > 0 || self.killed_at_ns.is_some()
+    }
+}
+
+/// A JSON array of results, one per strategy, in the order given.
+pub fn results_json(results: &[SimResult]) -> String {
+    serde_json::to_string(results).expect("results always serialize")
+}
+
+const COLUMNS: [&str; 12] = [
+    "strategy",
+    "misses",
+    "killed at",
+    "first miss",
+    "defaulted",
+    "p50",
+    "p99",
+    "p99.9",
+    "max",
+    "min slack",
+    "backlog",
+    "util h/w",
+];
+
+fn row(result: &SimResult) -> [String; 12] {
+    let dash = || "-".to_string();
+    let latency = |pick: fn(&Latency) -> u64| {
+        result
+            .latency_ns
+            .as_ref()
+            .map_or_else(dash, |l| format_ns(pick(l)))
+    };
+    let slack = result.min_slack_ns.map_or_else(dash, |s| {
+        let sign = if s < 0 { "-" } else { "" };
+        format!("{sign}{}", format_ns(s.unsigned_abs()))
+    });
+    let percent = |u: Option<f64>| u.map_or_else(dash, |u| format!("{:.0}%", u * 100.0));
+    [
+        result.strategy.clone(),
+        format!("{}/{}", result.misses, result.auth),
+        result.killed_at_ns.map_or_else(dash, format_ns),
+        result
+            .first_miss
+            .map_or_else(dash, |m| format!("#{}", m.global_seq)),
+        result.defaulted.to_string(),
+        latency(|l| l.p50),
+        latency(|l| l.p99),
+        latency(|l| l.p999),
+        latency(|l| l.max),
+        slack,
+        result.max_backlog.to_string(),
+        format!(
+            "{}/{}",
+            percent(result.handler_utilization),
+            percent(result.worker_utilization)
+        ),
+    ]
+}
+
+/// An aligned table, one row per result, for people.
+pub fn results_table(results: &[SimResult]) -> String {
+    let rows: Vec<[String; 12]> = results.iter().map(row).collect();
+    let mut widths = COLUMNS.map(str::len);
+    for cells in &rows {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    };
+    line(&COLUMNS.map(String::from));
+    rows.iter().for_each(|cells| line(cells));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SimResult {
+        SimResult {
+            strategy: "pool:4".into(),
+            messages: 1000,
+            auth: 900,
+            notify: 100,
+            misses: 3,
+            defaulted: 0,
+            killed_at_ns: Some(5_200_000_000),
+            first_miss: Some(FirstMiss {
+                global_seq: 417,
+                arrival_ns: 1,
+                deadline_ns: 2,
+                response_ns: 3,
+            }),
+            latency_ns: Some(Latency {
+                p50: 1,
+                p90: 2,
+                p99: 3,
+                p999: 4,
+                max: 5,
+            }),
+            min_slack_ns: Some(-1200),
+            max_backlog: 57,
+            handler_utilization: Some(0.41),
+            worker_utilization: Some(0.93),
+        }
+    }
+
+    #[test]
+    fn json_matches_the_design_example_field_for_field() {
+        let want = concat!(
+            r#"{"strategy":"pool:4","messages":1000,"auth":900,"notify":100,"misses":3,"#,
+            r#""defaulted":0,"killed_at_ns":5200000000,"#,
+            r#""first_miss":{"global_seq":417,"arrival_ns":1,"deadline_ns":2,"response_ns":3},"#,
+            r#""latency_ns":{"p50":1,"p90":2,"p99":3,"p999":4,"max":5},"#,
+            r#""min_slack_ns":-1200,"max_backlog":57,"#,
+            r#""handler_utilization":0.41,"worker_utilization":0.93}"#
+        );
+        assert_eq!(sample().to_json(), want);
+    }
+
+    #[test]
+    fn absent_values_are_null_and_dashes() {
+        let mut result = sample();
+        result.killed_at_ns = None;
+        result.first_miss = None;
+        result.min_slack_ns = None;
+        result.worker_utilization = None;
+        let json = result.to_json();
+        for field in [
+            "killed_at_ns",
+            "first_miss",
+            "min_slack_ns",
+            "worker_utilization",
+        ] {
+            assert!(json.contains(&format!("\"{field}\":null")), "{json}");
+        }
+        let table = results_table(&[result, sample()]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[1].contains("41%/-") && lines[2].contains("-1.20us"),
+            "{table}"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Streaming accumulators behind [`SimResult`]: counts, misses, latency,
+//! slack, busy time and the backlog, each updated once per message in
+//! O(1) or O(log backlog), so memory follows the backlog, not the trace.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::histogram::Histogram;
+use crate::report::{FirstMiss, Latency, SimResult};
+
+/// The backlog #{i : a_i ≤ t < r_i}, maximised over t.
+///
+/// The maximum is reached at an arrival instant, so it is evaluated once
+/// per distinct arrival time t, after every response ≤ t is known (the
+/// engine guarantees that by advancing the strategy first). Known future
+/// responses wait in a sorted deque (the common, monotone case: O(1)) or a
+/// min-heap. A message answered at t is no longer counted at t.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    sorted: VecDeque<u64>,
+    heap: BinaryHeap<Reverse<u64>>,
+    arrived: u64,
+    answered: u64,
+    max: u64,
+}
+
+impl Backlog {
+    pub(crate) fn arrive(&mut self) {
+        self.arrived += 1;
+    }
+
+    #[inline]
+    pub(crate) fn respond(&mut self, response_ns: u64) {
+        if self.sorted.back().is_none_or(|&last| response_ns >= last) {
+            self.sorted.push_back(response_ns);
+        } else {
+            self.heap.push(Reverse(response_ns));
+        }
+    }
+
+    /// Every arrival at or before `t` has been counted and every response at
+    /// or before `t` is known: records the backlog at `t`.
+    pub(crate) fn close_instant(&mut self, t: u64) {
+        while self.sorted.front().is_some_and(|&r| r <= t) {
+            self.sorted.pop_front();
+            self.answered += 1;
+        }
+        while self.heap.peek().is_some_and(|&Reverse(r)| r <= t) {
+            self.heap.pop();
+            self.answered += 1;
+        }
+        self.max = self.max.max(self.arrived - self.answered);
+    }
+
+    pub(crate) fn max(&self) -> u64 {
+        self.max
+    }
+}
+
+/// Totals over all messages answered so far.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) messages: u64,
+    pub(crate) auth: u64,
+    pub(crate) misses: u64,
+    pub(crate) defaulted: u64,
+    pub(crate) first_miss: Option<FirstMiss>,
+    pub(crate) latency: Histogram,
+    pub(crate) min_slack: Option<i64>,
+    pub(crate) backlog: Backlog,
+    pub(crate) handler_busy: u64,
+    pub(crate) worker_busy: u64,
+    pub(crate) first_arrival: Option<u64>,
+    pub(crate) end: u64,
+}
+
+/// d − r as an i64, saturating.
+pub(crate) fn slack(deadline_ns: u64, response_ns: u64) -> i64 {
+    let difference = i128::from(deadline_ns) - i128::from(response_ns);
+    difference.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+impl Stats {
+    /// Records a miss, keeping the earliest-deadline one (ties: global_seq).
+    pub(crate) fn miss(&mut self, miss: FirstMiss) {
+        self.misses += 1;
+        let earlier = |old: &FirstMiss| {
+            (miss.deadline_ns, miss.global_seq) < (old.deadline_ns, old.global_seq)
+        };
+        if self.first_miss.as_ref().is_none_or(earlier) {
+            self.first_miss = Some(miss);
+        }
+    }
+
+    /// Records the slack of an AUTH message with a deadline.
+    pub(crate) fn slack(&mut self, slack: i64) {
+        self.min_slack = Some(self.min_slack.map_or(slack, |old| old.min(slack)));
+    }
+
+    /// The result; `kill` says whether a miss kills the client.
+    pub(crate) fn result(&self, strategy: String, workers: u32, kill: bool) -> SimResult {
+        let span = self
+            .first_arrival
+            .map_or(0, |first| self.end.saturating_sub(first));
+        let share = |busy: u64, capacity: u64| {
+            (span > 0 && capacity > 0).then(|| busy as f64 / (span as f64 * capacity as f64))
+        };
+        let per_mille = |q| self.latency.per_mille(q).unwrap_or(0);
+        let latency = (!self.latency.is_empty()).then(|| Latency {
+            p50: per_mille(500),
+            p90: per_mille(900),
+            p99: per_mille(990),
+            p999: per_mille(999),
+            max: self.latency.max(),
+        });
+        SimResult {
+            strategy,
+            messages: self.messages,
+            auth: self.auth,
+            notify: self.messages - self.auth,
+            misses: self.misses,
+            defaulted: self.defaulted,
+            killed_at_ns: if kill {
+                self.first_miss.map(|m| m.deadline_ns)
+            } else {
+                None
+            },
+            first_miss: self.first_miss,
+            latency_ns: latency,
+            min_slack_ns: self.min_slack,
+            max_backlog: self.backlog.max(),
+            handler_utilization: share(self.handler_busy, 1),
+            worker_utilization: share(self.worker_busy, u64::from(workers)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backlog_excludes_messages_answered_at_the_instant() {
+        let mut backlog = Backlog::default();
+        // a = 0, 0 answered at 5, 10; a = 5 answered at 7; a = 10.
+        backlog.arrive();
+        backlog.arrive();
+        backlog.respond(10);
+        backlog.respond(5);
+        backlog.close_instant(0);
+        assert_eq!(backlog.max(), 2);
+        backlog.arrive();
+        backlog.respond(7);
+        backlog.close_instant(5);
+        assert_eq!(backlog.max(), 2, "the one answered at 5 no longer counts");
+        backlog.arrive();
+        backlog.close_instant(10);
+        assert_eq!(backlog.max(), 2);
+        assert_eq!(backlog.answered, 3);
+    }
+
+    #[test]
+    fn slack_saturates_and_the_first_miss_is_the_earliest_deadline() {
+        assert_eq!(slack(u64::MAX, 0), i64::MAX);
+        assert_eq!(slack(0, u64::MAX), i64::MIN);
+        let mut stats = Stats::default();
+        let miss = |global_seq, deadline_ns| FirstMiss {
+            global_seq,
+            arrival_ns: 0,
+            deadline_ns,
+            response_ns: 99,
+        };
+        stats.miss(miss(1, 50));
+        stats.miss(miss(0, 40));
+        stats.miss(miss(2, 40));
+        assert_eq!(stats.misses, 3);
+        assert_eq!(stats.first_miss, Some(miss(0, 40)));
+        assert_eq!(stats.result("x".into(), 0, true).killed_at_ns, Some(40));
+        assert_eq!(stats.result("x".into(), 0, false).killed_at_ns, None);
+    }
+}
