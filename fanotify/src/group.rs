@@ -43,7 +43,10 @@ impl Mark {
     /// `fanotify_mark` flags and the extra mask bits for this kind.
     fn flags(&self) -> (libc::c_uint, EventMask) {
         match self {
-            Mark::Directory(_) => (0, EventMask::ON_CHILD | EventMask::ON_DIR),
+            // Not `ON_DIR`: opening the directory itself (listing it,
+            // removing it) must never wait for this listener, which may be
+            // the very thread doing it.
+            Mark::Directory(_) => (0, EventMask::ON_CHILD),
             Mark::Mount(_) => (libc::FAN_MARK_MOUNT, EventMask::default()),
             Mark::Filesystem(_) => (libc::FAN_MARK_FILESYSTEM, EventMask::default()),
         }
@@ -188,7 +191,7 @@ mod tests {
         let directory = Mark::Directory("/d".into());
         let (flags, extra) = directory.flags();
         assert_eq!(flags, 0);
-        assert!(extra.contains(EventMask::ON_CHILD) && extra.contains(EventMask::ON_DIR));
+        assert!(extra.contains(EventMask::ON_CHILD) && !extra.contains(EventMask::ON_DIR));
         assert_eq!(Mark::Mount("/".into()).flags().0, libc::FAN_MARK_MOUNT);
         assert_eq!(
             Mark::Filesystem("/".into()).flags().0,
