@@ -73,6 +73,8 @@ pub struct Outcome {
     pub defaulted: bool,
     /// An AUTH message answered after its deadline.
     pub missed: bool,
+    /// The worker that ran it (0-based), if the strategy says (pool, edf).
+    pub worker: Option<u32>,
 }
 
 /// Receives every [`Outcome`], in the order the strategy reports them
@@ -81,6 +83,14 @@ pub struct Outcome {
 pub trait Observer {
     /// One message's outcome.
     fn outcome(&mut self, outcome: &Outcome);
+
+    /// The backlog #{i : a_i ≤ t < r_i} at arrival instant `at_ns`, once
+    /// it is known: called once per distinct arrival time, in increasing
+    /// order (the backlog only grows at arrivals, so these samples hold
+    /// every local maximum). Does nothing unless overridden.
+    fn backlog(&mut self, at_ns: u64, in_flight: u64) {
+        let _ = (at_ns, in_flight);
+    }
 }
 
 impl Observer for () {
@@ -169,7 +179,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.strategy.advance(taken, &mut self.done);
             self.drain();
             if let Some(previous) = self.last_arrival {
-                self.stats.backlog.close_instant(previous);
+                self.close_instant(previous);
             }
             self.last_arrival = Some(arrival);
         }
@@ -202,6 +212,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.stats.backlog.arrive();
     }
 
+    fn close_instant(&mut self, at_ns: u64) {
+        let in_flight = self.stats.backlog.close_instant(at_ns);
+        self.observer.backlog(at_ns, in_flight);
+    }
+
     /// Folds every reported completion into the statistics.
     fn drain(&mut self) {
         for completion in self.done.drain(..) {
@@ -221,7 +236,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.strategy.finish(&mut self.done);
         self.drain();
         if let Some(last) = self.last_arrival {
-            self.stats.backlog.close_instant(last);
+            self.close_instant(last);
         }
         self.stats.end = self.stats.end.max(self.handler_free);
         let kill = self.config.miss_mode == MissMode::Kill;
@@ -248,6 +263,7 @@ fn outcome(completion: &Completion, response_latency_ns: u64) -> Outcome {
         response_ns: response,
         defaulted: completion.defaulted,
         missed,
+        worker: completion.worker,
     }
 }
 
@@ -315,4 +331,70 @@ where
         simulator.push(&message.map_err(|e| SimError::Input(Box::new(e)))?)?;
     }
     Ok(simulator.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::StrategySpec;
+
+    /// Records what an observer is told.
+    #[derive(Default)]
+    struct Seen {
+        outcomes: Vec<Outcome>,
+        backlog: Vec<(u64, u64)>,
+    }
+
+    impl Observer for Seen {
+        fn outcome(&mut self, outcome: &Outcome) {
+            self.outcomes.push(*outcome);
+        }
+        fn backlog(&mut self, at_ns: u64, in_flight: u64) {
+            self.backlog.push((at_ns, in_flight));
+        }
+    }
+
+    fn run(spec: &str, arrivals: &[u64]) -> (SimResult, Seen) {
+        let messages = arrivals.iter().enumerate().map(|(i, &arrival)| {
+            let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
+            m.deadline_ns = Some(arrival + 25);
+            Ok::<_, std::convert::Infallible>(m)
+        });
+        let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+        let cost = CostModel::constant(10);
+        let mut seen = Seen::default();
+        let config = SimConfig::default();
+        let result = simulate_observed(messages, &mut strategy, &cost, &config, &mut seen);
+        (result.unwrap(), seen)
+    }
+
+    impl Observer for &mut Seen {
+        fn outcome(&mut self, outcome: &Outcome) {
+            (**self).outcome(outcome)
+        }
+        fn backlog(&mut self, at_ns: u64, in_flight: u64) {
+            (**self).backlog(at_ns, in_flight)
+        }
+    }
+
+    #[test]
+    fn the_backlog_is_reported_once_per_arrival_instant_and_peaks_at_the_max() {
+        // inline, service 10: answers at 10, 20, 30, 40; arrivals 0,0,0,15,40.
+        let (result, seen) = run("inline", &[0, 0, 0, 15, 40]);
+        assert_eq!(seen.backlog, vec![(0, 3), (15, 3), (40, 1)]);
+        let peak = seen.backlog.iter().map(|&(_, n)| n).max();
+        assert_eq!(peak, Some(result.max_backlog));
+    }
+
+    #[test]
+    fn outcomes_name_the_worker_for_pools_only() {
+        let (_, inline) = run("inline", &[0, 0]);
+        assert!(inline.outcomes.iter().all(|o| o.worker.is_none()));
+        for spec in ["pool:2", "edf:2"] {
+            let (_, pool) = run(spec, &[0, 0, 0]);
+            let mut workers: Vec<Option<u32>> = pool.outcomes.iter().map(|o| o.worker).collect();
+            workers.sort();
+            assert_eq!(workers, vec![Some(0), Some(0), Some(1)], "{spec}");
+        }
+    }
 }

@@ -39,8 +39,8 @@ impl Backlog {
     }
 
     /// Every arrival at or before `t` has been counted and every response at
-    /// or before `t` is known: records the backlog at `t`.
-    pub(crate) fn close_instant(&mut self, t: u64) {
+    /// or before `t` is known: records the backlog at `t` and returns it.
+    pub(crate) fn close_instant(&mut self, t: u64) -> u64 {
         while self.sorted.front().is_some_and(|&r| r <= t) {
             self.sorted.pop_front();
             self.answered += 1;
@@ -49,7 +49,9 @@ impl Backlog {
             self.heap.pop();
             self.answered += 1;
         }
-        self.max = self.max.max(self.arrived - self.answered);
+        let in_flight = self.arrived - self.answered;
+        self.max = self.max.max(in_flight);
+        in_flight
     }
 
     pub(crate) fn max(&self) -> u64 {

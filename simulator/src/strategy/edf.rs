@@ -113,7 +113,7 @@ impl EdfPool {
                 done.push(Completion::dropped(job));
                 continue;
             }
-            let completion = Completion::ran(job, now, true);
+            let completion = Completion::ran(job, now, true).with_worker(worker);
             let finish = completion.finish_ns.unwrap_or(now);
             self.events.push(Reverse((finish, worker)));
             done.push(completion);
@@ -190,6 +190,24 @@ mod tests {
         // Job 0 occupies the worker until 10; at 10 jobs 1..3 all wait.
         let got = run(1, &[(0, 10, 100), (1, 1, 50), (2, 1, 30), (3, 1, 40)]);
         assert_eq!(got, vec![Some(0), Some(12), Some(10), Some(11)]);
+    }
+
+    #[test]
+    fn each_job_names_the_worker_that_ran_it() {
+        let mut pool = EdfPool::new(2);
+        let mut done = Vec::new();
+        for (index, (taken, service)) in [(0, 10), (0, 4), (1, 1)].into_iter().enumerate() {
+            pool.advance(taken, &mut done);
+            let job = job(index as u64, taken, service);
+            pool.take(job, &message(), &Context::default(), &mut done);
+        }
+        pool.finish(&mut done);
+        done.sort_by_key(|c| c.job.index);
+        let workers: Vec<Option<u32>> = done.iter().map(|c| c.worker).collect();
+        // Job 2 waits for the worker that frees first (job 1's, at 4).
+        assert_eq!(workers[2], workers[1]);
+        assert_ne!(workers[0], workers[1]);
+        assert!(workers.iter().all(|w| w.is_some_and(|w| w < 2)));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! ready time q_i = h_i + c_h is non-decreasing, job i starts at
 //! max(q_i, earliest free worker) the moment it is queued: the pool reports
 //! every completion immediately and keeps only the N worker free times.
-//! Invariant: `free` holds exactly one entry per worker, the time it is
-//! next free.
+//! Invariant: `free` holds exactly one entry per worker, (the time it is
+//! next free, its id); equal free times go to the lowest id.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,7 +19,7 @@ use super::{Completion, Context, Job, Strategy};
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
-    free: BinaryHeap<Reverse<u64>>,
+    free: BinaryHeap<Reverse<(u64, u32)>>,
 }
 
 impl FifoPool {
@@ -28,7 +28,7 @@ impl FifoPool {
         let workers = workers.max(1);
         FifoPool {
             workers,
-            free: (0..workers).map(|_| Reverse(0)).collect(),
+            free: (0..workers).map(|id| Reverse((0, id))).collect(),
         }
     }
 
@@ -38,10 +38,11 @@ impl FifoPool {
             .free
             .peek_mut()
             .expect("a pool has at least one worker");
-        let start = ready_ns.max(earliest.0);
-        let completion = Completion::start_or_drop(job, start, true);
+        let Reverse((free_ns, worker)) = *earliest;
+        let start = ready_ns.max(free_ns);
+        let completion = Completion::start_or_drop(job, start, true).with_worker(worker);
         if let Some(finish) = completion.finish_ns {
-            earliest.0 = finish;
+            *earliest = Reverse((finish, worker));
         }
         done.push(completion);
     }
@@ -97,6 +98,23 @@ mod tests {
         let mut pool = FifoPool::new(2);
         let got = starts(&mut pool, &[(0, 10), (0, 4), (1, 1), (2, 1)], 0);
         assert_eq!(got, vec![Some(0), Some(0), Some(4), Some(5)]);
+    }
+
+    #[test]
+    fn each_job_names_the_worker_that_ran_it() {
+        let mut pool = FifoPool::new(2);
+        let mut done = Vec::new();
+        for (index, (taken, service)) in [(0, 10), (0, 4), (1, 1), (2, 1), (20, 1)]
+            .into_iter()
+            .enumerate()
+        {
+            let job = job(index as u64, taken, service);
+            pool.take(job, &message(), &Context::default(), &mut done);
+        }
+        let workers: Vec<Option<u32>> = done.iter().map(|c| c.worker).collect();
+        // Both idle at 0: the lowest id first; worker 1 frees at 4, then 5,
+        // then 6; at 20 the worker free the longest (1, since 6) takes it.
+        assert_eq!(workers, vec![Some(0), Some(1), Some(1), Some(1), Some(1)]);
     }
 
     #[test]
