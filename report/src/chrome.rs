@@ -27,10 +27,12 @@ pub enum Scope {
     Global,
 }
 
+/// An event, serialised when added (a `Value` tree would cost several
+/// times the memory of its text).
 #[derive(Debug)]
 struct Event {
     ts_ns: u64,
-    body: Value,
+    body: String,
 }
 
 /// A trace being built: add threads and events, then [`write`](Self::write).
@@ -69,6 +71,11 @@ impl ChromeTrace {
         self.events.is_empty()
     }
 
+    fn push(&mut self, ts_ns: u64, body: Value) {
+        let body = body.to_string();
+        self.events.push(Event { ts_ns, body });
+    }
+
     /// A complete event: `name` ran on `tid` from `start_ns` for `dur_ns`.
     pub fn slice(
         &mut self,
@@ -81,17 +88,14 @@ impl ChromeTrace {
     ) {
         let body = json!({"name": name, "cat": cat, "ph": "X", "pid": PID, "tid": tid,
             "ts": micros(start_ns), "dur": micros(dur_ns), "args": args});
-        self.events.push(Event {
-            ts_ns: start_ns,
-            body,
-        });
+        self.push(start_ns, body);
     }
 
     /// A counter sample: track `name` has `value` from `ts_ns` on.
     pub fn counter(&mut self, name: &str, ts_ns: u64, value: u64) {
         let body = json!({"name": name, "ph": "C", "pid": PID, "tid": 0,
             "ts": micros(ts_ns), "args": {"value": value}});
-        self.events.push(Event { ts_ns, body });
+        self.push(ts_ns, body);
     }
 
     /// An instant event at `ts_ns`.
@@ -111,7 +115,7 @@ impl ChromeTrace {
         };
         let body = json!({"name": name, "cat": cat, "ph": "i", "s": scope, "pid": PID, "tid": tid,
             "ts": micros(ts_ns), "args": args});
-        self.events.push(Event { ts_ns, body });
+        self.push(ts_ns, body);
     }
 
     fn metadata(&self) -> Vec<Value> {
@@ -132,15 +136,13 @@ impl ChromeTrace {
     pub fn write(mut self, mut out: impl Write) -> io::Result<()> {
         self.events.sort_by_key(|e| e.ts_ns);
         out.write_all(b"{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n")?;
-        let bodies = self
-            .metadata()
-            .into_iter()
-            .chain(self.events.into_iter().map(|e| e.body));
+        let metadata = self.metadata().into_iter().map(|m| m.to_string());
+        let bodies = metadata.chain(self.events.into_iter().map(|e| e.body));
         for (i, body) in bodies.enumerate() {
             if i > 0 {
                 out.write_all(b",\n")?;
             }
-            serde_json::to_writer(&mut out, &body)?;
+            out.write_all(body.as_bytes())?;
         }
         out.write_all(b"\n]}\n")?;
         out.flush()

@@ -1,8 +1,8 @@
-//! From downsampled runs ([`Series`]) to charts ([`Chart`]): one
-//! latency-and-slack chart and one backlog chart per strategy, plus two
-//! overview charts with every strategy overlaid. All charts of one report
-//! share their time axis and, per quantity, their y range, so that the
-//! strategies compare at a glance.
+//! From downsampled runs ([`Series`]) to charts ([`Chart`]): two overview
+//! charts with every strategy overlaid on one scale (to compare them at a
+//! glance), then one latency-and-slack chart and one backlog chart per
+//! strategy, each scaled to its own values (to see its detail). All charts
+//! of one report share their time axis.
 
 use crate::series::{Bucket, Series};
 use crate::svg::{Chart, Line, Marker, Unit};
@@ -110,8 +110,6 @@ pub fn figures(runs: &mut [Run]) -> Figures {
         lines,
         marker,
     };
-    let time_range = range(runs, &[latency, slack]);
-    let backlog_range = range(runs, &[backlog]);
     let overlay = |pick: fn(&Bucket) -> Option<f64>| -> Vec<Line> {
         (0..)
             .zip(runs.iter())
@@ -132,7 +130,7 @@ pub fn figures(runs: &mut [Run]) -> Figures {
     let backlog_overview = chart(
         "Backlog (messages in flight), every strategy".into(),
         Unit::Count,
-        backlog_range,
+        range(runs, &[backlog]),
         overlay(backlog),
         None,
     );
@@ -154,22 +152,14 @@ pub fn figures(runs: &mut [Run]) -> Figures {
             ];
             let title = format!("{}: latency and slack", run.name);
             let queue = vec![line("max backlog", PALETTE[3], backlog)];
-            (
-                chart(
-                    title,
-                    Unit::Duration,
-                    time_range,
-                    times,
-                    run.first_miss.clone(),
-                ),
-                chart(
-                    format!("{}: backlog", run.name),
-                    Unit::Count,
-                    backlog_range,
-                    queue,
-                    run.first_miss.clone(),
-                ),
-            )
+            let own = std::slice::from_ref(run);
+            let time_range = range(own, &[latency, slack]);
+            let marker = run.first_miss.clone();
+            let latency_chart = chart(title, Unit::Duration, time_range, times, marker.clone());
+            let backlog_title = format!("{}: backlog", run.name);
+            let backlog_range = range(own, &[backlog]);
+            let backlog_chart = chart(backlog_title, Unit::Count, backlog_range, queue, marker);
+            (latency_chart, backlog_chart)
         })
         .collect();
     Figures {
@@ -198,16 +188,19 @@ mod tests {
     }
 
     #[test]
-    fn runs_share_the_time_axis_and_the_y_ranges() {
+    fn runs_share_the_time_axis_and_the_overviews_share_the_y_range() {
         let mut runs = vec![run("a", 1, 5_000), run("b", 3, 20_000)];
         let figures = figures(&mut runs);
         assert_eq!(runs[0].series.width_ns(), runs[1].series.width_ns());
         let (a, b) = (&figures.per_run[0].0, &figures.per_run[1].0);
         assert_eq!(a.x_end_ns, b.x_end_ns);
-        assert_eq!(a.y_range, b.y_range);
-        let max_latency = 3.0 * (19_999 - 19_999 % 7) as f64;
-        assert_eq!(a.y_range.1, max_latency);
+        let last = |horizon: u64| (0..horizon).step_by(7).last().unwrap() as f64;
+        let max_latency = 3.0 * last(20_000);
+        assert_eq!(figures.latency_overview.y_range, (0.0, max_latency));
+        assert_eq!(b.y_range.1, max_latency);
+        assert_eq!(a.y_range.1, last(5_000));
         assert_eq!(figures.per_run[1].1.y_range, (0.0, 3.0));
+        assert_eq!(figures.per_run[0].1.y_range, (0.0, 1.0));
         assert_eq!(figures.latency_overview.lines.len(), 2);
         let last_a = a.lines[0].points.last().unwrap().0;
         assert!(last_a < 5_000 + runs[0].series.width_ns());

@@ -8,11 +8,11 @@ use std::fmt::Write as _;
 use crate::figures::Figures;
 use crate::svg::escape;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:820px;color:#222}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:900px;padding:0 12px;color:#222}\
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin:28px 0 6px}\
 .meta{color:#555;font-size:13px;margin:2px 0}\
-table{border-collapse:collapse;font-size:12px;margin:8px 0}\
-th,td{border-bottom:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}\
+table{border-collapse:collapse;font-size:11px;margin:8px 0}.scroll{overflow-x:auto}\
+th,td{border-bottom:1px solid #ddd;padding:3px 5px;text-align:right;white-space:nowrap}\
 th:first-child,td:first-child{text-align:left}tr.fail td:first-child{color:#c00;font-weight:bold}\
 .verdict{font-size:14px;margin:4px 0}.verdict.fail{color:#c00}.verdict.ok{color:#080}\
 figure{margin:6px 0}svg.chart{max-width:100%;height:auto}.foot{color:#777;font-size:12px;margin-top:28px}";
@@ -94,7 +94,7 @@ impl Page {
     }
 
     fn table(&self, out: &mut String) {
-        out.push_str("<table id=\"summary\">\n<thead><tr>");
+        out.push_str("<div class=\"scroll\">\n<table id=\"summary\">\n<thead><tr>");
         for column in &self.table.columns {
             let _ = write!(out, "<th>{}</th>", escape(column));
         }
@@ -107,7 +107,7 @@ impl Page {
             }
             out.push_str("</tr>\n");
         }
-        out.push_str("</tbody>\n</table>\n");
+        out.push_str("</tbody>\n</table>\n</div>\n");
     }
 }
 

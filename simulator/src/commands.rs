@@ -6,6 +6,7 @@ mod gen_cmd;
 mod inspect;
 mod interchange;
 mod replay;
+mod visual;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use esreplay_report::Progress;
 use esreplay_traces::TraceReader;
 
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
@@ -23,11 +25,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => gen_cmd::run(&args),
         Command::Import(ImportCommand::Jsonl(args)) => interchange::import_jsonl(&args),
         Command::Export(ExportCommand::Jsonl(args)) => interchange::export_jsonl(&args),
+        Command::Export(ExportCommand::Perfetto(args)) => visual::perfetto(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Sim(args) => replay::sim(&args),
         Command::Compare(args) => replay::compare(&args),
         Command::Check(args) => replay::check(&args),
         Command::Sweep(args) => replay::sweep(&args),
+        Command::Report(args) => visual::report(&args),
+        Command::Completions(args) => visual::completions(&args),
+        Command::Man(args) => visual::man(&args),
     }
 }
 
@@ -55,7 +61,16 @@ pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
 
 /// Opens a trace and reads its header; errors name the file.
 pub fn open_trace(path: &Path, salvage: bool) -> Result<TraceReader<Box<dyn Read>>> {
-    let input: Box<dyn Read> = open_input(path)?;
+    open_trace_tracked(path, salvage, &Progress::hidden())
+}
+
+/// Like [`open_trace`], advancing `progress` by the bytes read.
+pub fn open_trace_tracked(
+    path: &Path,
+    salvage: bool,
+    progress: &Progress,
+) -> Result<TraceReader<Box<dyn Read>>> {
+    let input: Box<dyn Read> = Box::new(progress.wrap_read(open_input(path)?));
     let reader = TraceReader::new(input).with_context(|| format!("{}", path.display()))?;
     Ok(reader.salvage(salvage))
 }

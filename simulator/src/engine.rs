@@ -77,6 +77,19 @@ pub struct Outcome {
     pub worker: Option<u32>,
 }
 
+impl Outcome {
+    /// r_i − a_i.
+    pub fn latency_ns(&self) -> u64 {
+        self.response_ns.saturating_sub(self.arrival_ns)
+    }
+
+    /// d_i − r_i for an AUTH message with a deadline (negative: missed).
+    pub fn slack_ns(&self) -> Option<i64> {
+        let deadline = self.deadline_ns.filter(|_| self.action == Action::Auth)?;
+        Some(slack(deadline, self.response_ns))
+    }
+}
+
 /// Receives every [`Outcome`], in the order the strategy reports them
 /// (not kernel order: sort by `index` if needed). `()` observes nothing
 /// and costs nothing; any `FnMut(&Outcome)` is an observer.
@@ -384,6 +397,9 @@ mod tests {
         assert_eq!(seen.backlog, vec![(0, 3), (15, 3), (40, 1)]);
         let peak = seen.backlog.iter().map(|&(_, n)| n).max();
         assert_eq!(peak, Some(result.max_backlog));
+        let slacks: Vec<Option<i64>> = seen.outcomes.iter().map(Outcome::slack_ns).collect();
+        assert_eq!(slacks, vec![Some(15), Some(5), Some(-5), Some(0), Some(15)]);
+        assert_eq!(seen.outcomes[2].latency_ns(), 30);
     }
 
     #[test]
