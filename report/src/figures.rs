@@ -1,8 +1,8 @@
 //! From downsampled runs ([`Series`]) to charts ([`Chart`]): two overview
 //! charts with every strategy overlaid on one scale (to compare them at a
-//! glance), then one latency-and-slack chart and one backlog chart per
-//! strategy, each scaled to its own values (to see its detail). All charts
-//! of one report share their time axis.
+//! glance), then a latency, a slack and a backlog chart per strategy, each
+//! scaled to its own values (to see its detail). All charts of one report
+//! share their time axis.
 
 use crate::series::{Bucket, Series};
 use crate::svg::{Chart, Line, Marker, Unit};
@@ -30,14 +30,14 @@ pub struct Figures {
     pub latency_overview: Chart,
     /// Every strategy's backlog, overlaid.
     pub backlog_overview: Chart,
-    /// Per run, in order: (latency and slack, backlog).
-    pub per_run: Vec<(Chart, Chart)>,
+    /// Per run, in order: latency, slack, backlog.
+    pub per_run: Vec<[Chart; 3]>,
 }
 
 impl Figures {
     /// Every chart as (file name, SVG text), for `--svg DIR`: the
-    /// overviews, then `N-STRATEGY-latency.svg` and `N-STRATEGY-backlog.svg`
-    /// per run (N from 1, the strategy with anything but letters and digits
+    /// overviews, then `N-STRATEGY-latency.svg`, `N-STRATEGY-slack.svg` and
+    /// `N-STRATEGY-backlog.svg` per run (N from 1, the strategy with anything but letters and digits
     /// turned into `-`).
     pub fn svg_files(&self, names: &[String]) -> Vec<(String, String)> {
         let mut files = vec![
@@ -50,13 +50,14 @@ impl Figures {
                 self.backlog_overview.svg(),
             ),
         ];
-        for (i, ((latency, backlog), name)) in self.per_run.iter().zip(names).enumerate() {
+        for (i, (charts, name)) in self.per_run.iter().zip(names).enumerate() {
             let slug: String = name
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
                 .collect();
-            files.push((format!("{}-{slug}-latency.svg", i + 1), latency.svg()));
-            files.push((format!("{}-{slug}-backlog.svg", i + 1), backlog.svg()));
+            for (chart, what) in charts.iter().zip(["latency", "slack", "backlog"]) {
+                files.push((format!("{}-{slug}-{what}.svg", i + 1), chart.svg()));
+            }
         }
         files
     }
@@ -137,29 +138,22 @@ pub fn figures(runs: &mut [Run]) -> Figures {
     let per_run = runs
         .iter()
         .map(|run| {
-            let line = |label: &str, color, pick| Line {
-                label: label.into(),
-                color,
-                points: points(&run.series, pick),
-            };
-            let times = vec![
-                line(
-                    "max latency",
-                    PALETTE[0],
-                    latency as fn(&Bucket) -> Option<f64>,
-                ),
-                line("min slack", PALETTE[2], slack),
-            ];
-            let title = format!("{}: latency and slack", run.name);
-            let queue = vec![line("max backlog", PALETTE[3], backlog)];
             let own = std::slice::from_ref(run);
-            let time_range = range(own, &[latency, slack]);
-            let marker = run.first_miss.clone();
-            let latency_chart = chart(title, Unit::Duration, time_range, times, marker.clone());
-            let backlog_title = format!("{}: backlog", run.name);
-            let backlog_range = range(own, &[backlog]);
-            let backlog_chart = chart(backlog_title, Unit::Count, backlog_range, queue, marker);
-            (latency_chart, backlog_chart)
+            let one = |what: &str, unit, color, pick: fn(&Bucket) -> Option<f64>| {
+                let line = Line {
+                    label: format!("{what} per bucket"),
+                    color,
+                    points: points(&run.series, pick),
+                };
+                let title = format!("{}: {what}", run.name);
+                let marker = run.first_miss.clone();
+                chart(title, unit, range(own, &[pick]), vec![line], marker)
+            };
+            [
+                one("worst latency", Unit::Duration, PALETTE[0], latency),
+                one("least slack", Unit::Duration, PALETTE[2], slack),
+                one("largest backlog", Unit::Count, PALETTE[3], backlog),
+            ]
         })
         .collect();
     Figures {
@@ -192,21 +186,25 @@ mod tests {
         let mut runs = vec![run("a", 1, 5_000), run("b", 3, 20_000)];
         let figures = figures(&mut runs);
         assert_eq!(runs[0].series.width_ns(), runs[1].series.width_ns());
-        let (a, b) = (&figures.per_run[0].0, &figures.per_run[1].0);
+        let (a, b) = (&figures.per_run[0][0], &figures.per_run[1][0]);
         assert_eq!(a.x_end_ns, b.x_end_ns);
         let last = |horizon: u64| (0..horizon).step_by(7).last().unwrap() as f64;
         let max_latency = 3.0 * last(20_000);
         assert_eq!(figures.latency_overview.y_range, (0.0, max_latency));
         assert_eq!(b.y_range.1, max_latency);
         assert_eq!(a.y_range.1, last(5_000));
-        assert_eq!(figures.per_run[1].1.y_range, (0.0, 3.0));
-        assert_eq!(figures.per_run[0].1.y_range, (0.0, 1.0));
+        assert_eq!(figures.per_run[1][2].y_range, (0.0, 3.0));
+        assert_eq!(figures.per_run[0][2].y_range, (0.0, 1.0));
+        // Each bucket keeps its least slack: the top is the first bucket's.
+        let slack = figures.per_run[0][1].y_range;
+        assert_eq!(slack.0, 100.0 - last(5_000));
+        assert!(slack.1 < 100.0 && slack.1 > 100.0 - runs[0].series.width_ns() as f64);
         assert_eq!(figures.latency_overview.lines.len(), 2);
         let last_a = a.lines[0].points.last().unwrap().0;
         assert!(last_a < 5_000 + runs[0].series.width_ns());
         let names: Vec<String> = vec!["a".into(), "guard:5%:pool:4".into()];
         let files: Vec<String> = figures.svg_files(&names).into_iter().map(|f| f.0).collect();
-        assert_eq!(files[5], "2-guard-5--pool-4-backlog.svg");
-        assert_eq!(files.len(), 6);
+        assert_eq!(files[7], "2-guard-5--pool-4-backlog.svg");
+        assert_eq!(files.len(), 8);
     }
 }

@@ -70,20 +70,20 @@ impl Page {
         ] {
             let _ = write!(out, "<figure>\n{}</figure>\n", chart.svg());
         }
-        for (i, ((latency, backlog), verdict)) in
-            self.figures.per_run.iter().zip(&self.verdicts).enumerate()
-        {
+        for (i, (charts, verdict)) in self.figures.per_run.iter().zip(&self.verdicts).enumerate() {
             let name = self.table.rows.get(i).and_then(|r| r.first());
             let class = if verdict.failed { "fail" } else { "ok" };
             let _ = write!(
                 out,
                 "<section class=\"strategy\" id=\"strategy-{i}\">\n<h2>{}</h2>\n\
-                 <p class=\"verdict {class}\">{}</p>\n<figure>\n{}</figure>\n<figure>\n{}</figure>\n</section>\n",
+                 <p class=\"verdict {class}\">{}</p>\n",
                 escape(name.map_or("", String::as_str)),
                 escape(&verdict.text),
-                latency.svg(),
-                backlog.svg()
             );
+            for chart in charts {
+                let _ = write!(out, "<figure>\n{}</figure>\n", chart.svg());
+            }
+            out.push_str("</section>\n");
         }
         out.push_str(
             "<p class=\"foot\">Each point is the worst value over the messages that arrived in one \
@@ -156,7 +156,7 @@ mod tests {
         let html = page.html();
         assert_eq!(html.matches("<tr class=").count(), 2);
         assert_eq!(html.matches("<section class=\"strategy\"").count(), 2);
-        assert_eq!(html.matches("<svg ").count(), 2 + 2 * 2);
+        assert_eq!(html.matches("<svg ").count(), 2 + 2 * 3);
         assert!(html.contains("<td>pool:&lt;4&gt;</td>"));
         assert!(!html.contains("<script") && !html.contains("http://www.w3.org/1999"));
     }

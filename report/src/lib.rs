@@ -28,7 +28,7 @@
 //! }
 //! let mut runs = vec![Run { name: "inline".into(), series, first_miss: None }];
 //! let charts = figures(&mut runs);
-//! let svg = charts.per_run[0].0.svg();
+//! let svg = charts.per_run[0][0].svg();
 //! assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 //! assert!(runs[0].series.buckets().len() <= esreplay_report::BUCKETS);
 //! ```
