@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 use bincode::config::{Config, standard};
 use bincode::de::Decoder;
+use bincode::de::read::Reader;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
@@ -510,8 +511,10 @@ pub struct ChunkIn {
 /// Decodes a chunk payload. Every count is checked against the bytes left
 /// before anything is allocated for it.
 pub fn decode_chunk(payload: &[u8]) -> Result<ChunkIn, String> {
+    // No bincode limit here (it would be checked on every varint): every
+    // length in a chunk goes through `bounded_count` instead.
     let (chunk, used) =
-        bincode::decode_from_slice_with_context(payload, config(), PayloadLen(payload.len()))
+        bincode::decode_from_slice_with_context(payload, standard(), PayloadLen(payload.len()))
             .map_err(reason)?;
     if used != payload.len() {
         return Err(format!("{} trailing bytes", payload.len() - used));
@@ -529,7 +532,7 @@ impl Decode<PayloadLen> for ChunkIn {
         let string_count = bounded_count(decoder, 1)?;
         let mut strings = Vec::with_capacity(string_count);
         for _ in 0..string_count {
-            strings.push(Arc::<str>::from(String::decode(decoder)?));
+            strings.push(decode_string(decoder)?);
         }
         let count = bounded_count(decoder, 5)?;
         let mut messages = Vec::with_capacity(count);
@@ -553,6 +556,17 @@ fn bounded_count<D: Decoder<Context = PayloadLen>>(
         return Err(DecodeError::Other("count larger than the payload can hold"));
     }
     usize::try_from(count).map_err(|_| DecodeError::LimitExceeded)
+}
+
+/// A string whose length is checked against the payload before allocating.
+fn decode_string<D: Decoder<Context = PayloadLen>>(
+    decoder: &mut D,
+) -> Result<Arc<str>, DecodeError> {
+    let len = bounded_count(decoder, 1)?;
+    let mut bytes = vec![0; len];
+    decoder.reader().read(&mut bytes)?;
+    let text = String::from_utf8(bytes).map_err(|_| DecodeError::Other("string is not UTF-8"))?;
+    Ok(Arc::from(text))
 }
 
 fn string_at(strings: &[Arc<str>], index: u32) -> Result<Arc<str>, DecodeError> {

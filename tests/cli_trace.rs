@@ -1,0 +1,256 @@
+//! End-to-end tests of the trace commands: gen, import/export jsonl,
+//! inspect, and every error path of reading a trace.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use esreplay_tests::data;
+use serde_json::Value;
+
+fn esreplay() -> Command {
+    Command::cargo_bin("esreplay").unwrap()
+}
+
+fn gen_trace(dir: &Path, args: &[&str]) -> PathBuf {
+    let path = dir.join(format!(
+        "{}.estrace",
+        args.join("_").replace(['/', ':'], "-")
+    ));
+    esreplay()
+        .arg("gen")
+        .args(args)
+        .arg("-o")
+        .arg(&path)
+        .assert()
+        .success();
+    path
+}
+
+fn inspect_json(path: &Path) -> Value {
+    let output = esreplay()
+        .args(["inspect", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+#[test]
+fn gen_is_deterministic_and_inspect_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["mixed", "--duration", "2s", "--seed", "7"];
+    let first = fs::read(gen_trace(dir.path(), &args)).unwrap();
+    let again = dir.path().join("again.estrace");
+    esreplay()
+        .arg("gen")
+        .args(args)
+        .arg("-o")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(first, fs::read(&again).unwrap(), "same seed, same bytes");
+
+    let report = inspect_json(&again);
+    let stats = &report["stats"];
+    let messages = stats["messages"].as_u64().unwrap();
+    assert!(messages > 3_000, "{messages}");
+    assert_eq!(
+        stats["auth"].as_u64().unwrap() + stats["notify"].as_u64().unwrap(),
+        messages
+    );
+    assert_eq!(report["footer"]["messages"].as_u64(), Some(messages));
+    assert_eq!(report["header"]["meta"]["seed"], "7");
+    let by_event: u64 = stats["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["auth"].as_u64().unwrap() + e["notify"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_event, messages);
+}
+
+#[test]
+fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
+    // A format change that alters these bytes must bump FORMAT_MAJOR/MINOR
+    // and add a new golden file, keeping this one readable.
+    let expected = fs::read_to_string(data("golden-v1.jsonl")).unwrap();
+    let exported = esreplay()
+        .args(["export", "jsonl"])
+        .arg(data("golden-v1.estrace"))
+        .output()
+        .unwrap();
+    assert!(exported.status.success());
+    assert_eq!(String::from_utf8(exported.stdout).unwrap(), expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    let reencoded = dir.path().join("golden.estrace");
+    esreplay()
+        .args(["import", "jsonl"])
+        .arg(data("golden-v1.jsonl"))
+        .arg("-o")
+        .arg(&reencoded)
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read(reencoded).unwrap(),
+        fs::read(data("golden-v1.estrace")).unwrap()
+    );
+}
+
+#[test]
+fn jsonl_round_trips_through_a_trace_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(
+        dir.path(),
+        &["burst", "--duration", "3s", "--service", "exp:50us"],
+    );
+    let lines = esreplay()
+        .args(["export", "jsonl"])
+        .arg(&trace)
+        .output()
+        .unwrap()
+        .stdout;
+    let back = dir.path().join("back.estrace");
+    esreplay()
+        .args(["import", "jsonl", "-", "-o"])
+        .arg(&back)
+        .write_stdin(lines.clone())
+        .assert()
+        .success();
+    let again = esreplay()
+        .args(["export", "jsonl"])
+        .arg(&back)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(again, lines);
+}
+
+#[test]
+fn a_truncated_trace_yields_its_complete_chunks_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(dir.path(), &["steady", "--duration", "5s"]);
+    let bytes = fs::read(&trace).unwrap();
+    let cut = dir.path().join("cut.estrace");
+    fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let assert = esreplay()
+        .args(["inspect", "--json"])
+        .arg(&cut)
+        .assert()
+        .success();
+    let stderr = stderr_of(&assert);
+    assert!(
+        stderr.contains("footer missing") && stderr.contains("bytes"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    let read = report["stats"]["messages"].as_u64().unwrap();
+    assert!(read > 0 && read.is_multiple_of(4096), "whole chunks only: {read}");
+    assert!(report["footer"].is_null());
+    assert!(report["read"]["truncated_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_corrupt_chunk_is_an_error_naming_it_and_salvage_skips_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(dir.path(), &["steady", "--duration", "5s", "--no-paths"]);
+    let mut bytes = fs::read(&trace).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let bad = dir.path().join("bad.estrace");
+    fs::write(&bad, &bytes).unwrap();
+
+    let assert = esreplay().arg("inspect").arg(&bad).assert().code(2);
+    let stderr = stderr_of(&assert);
+    assert!(
+        stderr.contains("corrupt chunk") && stderr.contains("byte offset"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let assert = esreplay()
+        .args(["inspect", "--json", "--salvage"])
+        .arg(&bad)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(report["read"]["skipped_chunks"], 1);
+    assert!(stderr_of(&assert).contains("1 corrupt chunks skipped"));
+}
+
+#[test]
+fn bad_files_are_one_line_errors_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = fs::read(data("golden-v1.estrace")).unwrap();
+    let mut future = golden.clone();
+    future[8] = 2;
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("empty", Vec::new(), "empty file"),
+        ("text", b"{\"not\": \"a trace\"}\n".to_vec(), "bad magic"),
+        ("future", future, "unsupported trace format version 2.0"),
+        ("stub", golden[..20].to_vec(), "ends inside its header"),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        let assert = esreplay().arg("inspect").arg(&path).assert().code(2);
+        let stderr = stderr_of(&assert);
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
+    }
+    esreplay()
+        .arg("inspect")
+        .arg(dir.path().join("missing"))
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn bad_arguments_and_bad_jsonl_exit_2_naming_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.estrace");
+    for (args, expected) in [
+        (vec!["gen", "steady", "--duration", "ten"], "--duration"),
+        (
+            vec!["gen", "steady", "--service", "uniform:1s"],
+            "--service",
+        ),
+        (
+            vec!["gen", "steady", "--budget", "AUTH_NOPE=1s"],
+            "AUTH_NOPE",
+        ),
+        (vec!["gen", "steady", "--rate=-5"], "--rate"),
+        (vec!["gen", "steady", "--rate", "0"], "--rate"),
+    ] {
+        let assert = esreplay().args(args).arg("-o").arg(&out).assert().code(2);
+        assert!(
+            stderr_of(&assert).contains(expected),
+            "{expected}: {}",
+            stderr_of(&assert)
+        );
+    }
+    let jsonl = dir.path().join("bad.jsonl");
+    fs::write(&jsonl, "{\"global_seq\":0,\"seq\":0,\"event\":\"AUTH_OPEN\",\"action\":\"auth\",\"arrival_ns\":1}\nnope\n").unwrap();
+    let assert = esreplay()
+        .args(["import", "jsonl"])
+        .arg(&jsonl)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(2);
+    assert!(
+        stderr_of(&assert).contains("line 2"),
+        "{}",
+        stderr_of(&assert)
+    );
+}
