@@ -155,7 +155,10 @@ fn a_truncated_trace_yields_its_complete_chunks_and_warns() {
     );
     let report: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
     let read = report["stats"]["messages"].as_u64().unwrap();
-    assert!(read > 0 && read.is_multiple_of(4096), "whole chunks only: {read}");
+    assert!(
+        read > 0 && read.is_multiple_of(4096),
+        "whole chunks only: {read}"
+    );
     assert!(report["footer"].is_null());
     assert!(report["read"]["truncated_bytes"].as_u64().unwrap() > 0);
 }
