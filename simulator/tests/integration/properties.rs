@@ -87,7 +87,7 @@ proptest! {
 
     #[test]
     fn every_strategy_agrees_with_the_naive_reference(
-        rows in rows(9), (tau, rho, handoff) in timing(), (spec, kind, guard) in any_strategy(),
+        rows in rows(16), (tau, rho, handoff) in timing(), (spec, kind, guard) in any_strategy(),
     ) {
         let (_, outcomes) = run(&spec, &rows, &config(tau, rho, handoff));
         let naive = reference::simulate(kind, guard, &rows, (tau, rho, handoff));
