@@ -1,9 +1,9 @@
 //! The simulator's integration tests: hand-computed cases for every
-//! strategy (`cases`), DESIGN.md's counterexamples (`counterexamples`),
-//! and property tests against theory and a naive reference (`properties`).
+//! strategy and DESIGN.md's counterexamples (`cases`), and property tests
+//! against theory and a naive reference implementation (`properties`,
+//! `reference`).
 
 mod cases;
-mod counterexamples;
 mod properties;
 mod reference;
 mod support;
