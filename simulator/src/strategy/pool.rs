@@ -6,7 +6,8 @@
 //! max(q_i, earliest free worker) the moment it is queued: the pool reports
 //! every completion immediately and keeps only the N worker free times.
 //! Invariant: `free` holds exactly one entry per worker, the time it is
-//! next free.
+//! next free: a plain array scanned for its minimum when N is small (the
+//! common case, and faster than a heap there), a min-heap otherwise.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,29 +20,48 @@ use super::{Completion, Context, Job, Strategy};
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
-    free: BinaryHeap<Reverse<u64>>,
+    free: Free,
 }
+
+/// Worker free times.
+#[derive(Clone, Debug)]
+enum Free {
+    Few(Vec<u64>),
+    Many(BinaryHeap<Reverse<u64>>),
+}
+
+/// Up to this many workers, a linear scan beats a heap.
+const FEW: u32 = 32;
 
 impl FifoPool {
     /// A pool of `workers` idle workers (at least 1).
     pub fn new(workers: u32) -> FifoPool {
         let workers = workers.max(1);
-        FifoPool {
-            workers,
-            free: (0..workers).map(|_| Reverse(0)).collect(),
-        }
+        let free = if workers <= FEW {
+            Free::Few(vec![0; workers as usize])
+        } else {
+            Free::Many((0..workers).map(|_| Reverse(0)).collect())
+        };
+        FifoPool { workers, free }
     }
 
     /// Queues `job`, ready at `ready_ns`, and reports it at once.
     pub fn submit(&mut self, job: Job, ready_ns: u64, done: &mut Vec<Completion>) {
-        let mut earliest = self
-            .free
-            .peek_mut()
-            .expect("a pool has at least one worker");
-        let start = ready_ns.max(earliest.0);
-        let completion = Completion::start_or_drop(job, start, true);
+        let earliest: &mut u64 = match &mut self.free {
+            Free::Few(free) => {
+                let mut best = 0;
+                for (index, &time) in free.iter().enumerate() {
+                    if time < free[best] {
+                        best = index;
+                    }
+                }
+                &mut free[best]
+            }
+            Free::Many(free) => &mut free.peek_mut().expect("a pool has at least one worker").0,
+        };
+        let completion = Completion::start_or_drop(job, ready_ns.max(*earliest), true);
         if let Some(finish) = completion.finish_ns {
-            earliest.0 = finish;
+            *earliest = finish;
         }
         done.push(completion);
     }
@@ -97,6 +117,21 @@ mod tests {
         let mut pool = FifoPool::new(2);
         let got = starts(&mut pool, &[(0, 10), (0, 4), (1, 1), (2, 1)], 0);
         assert_eq!(got, vec![Some(0), Some(0), Some(4), Some(5)]);
+    }
+
+    #[test]
+    fn the_heap_and_the_scan_give_the_same_starts() {
+        let jobs: Vec<(u64, u64)> = (0..200).map(|i| (i / 3, (i * 7919) % 100)).collect();
+        for workers in [1u32, 3, 8] {
+            let mut heap = FifoPool {
+                workers,
+                free: Free::Many((0..workers).map(|_| Reverse(0)).collect()),
+            };
+            let mut scan = FifoPool::new(workers);
+            assert!(matches!(scan.free, Free::Few(_)));
+            assert_eq!(starts(&mut heap, &jobs, 1), starts(&mut scan, &jobs, 1));
+        }
+        assert!(matches!(FifoPool::new(FEW + 1).free, Free::Many(_)));
     }
 
     #[test]
