@@ -49,11 +49,12 @@ impl FifoPool {
     pub fn submit(&mut self, job: Job, ready_ns: u64, done: &mut Vec<Completion>) {
         let earliest: &mut u64 = match &mut self.free {
             Free::Few(free) => {
-                let mut best = 0;
-                for (index, &time) in free.iter().enumerate() {
-                    if time < free[best] {
-                        best = index;
-                    }
+                // Branch-free minimum: which worker frees first is random.
+                let (mut best, mut best_time) = (0, free[0]);
+                for (index, &time) in free.iter().enumerate().skip(1) {
+                    let earlier = time < best_time;
+                    best = if earlier { index } else { best };
+                    best_time = best_time.min(time);
                 }
                 &mut free[best]
             }
