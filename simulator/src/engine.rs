@@ -115,6 +115,7 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     observer: O,
     handler_free: u64,
     next_index: u64,
+    reported: u64,
     last_arrival: Option<u64>,
     done: Vec<Completion>,
     stats: Stats,
@@ -131,6 +132,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             observer,
             handler_free: 0,
             next_index: 0,
+            reported: 0,
             last_arrival: None,
             done: Vec::with_capacity(64),
             stats: Stats::default(),
@@ -190,6 +192,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Folds every reported completion into the statistics.
     fn drain(&mut self) {
+        self.reported += self.done.len() as u64;
         for completion in self.done.drain(..) {
             let outcome = outcome(&completion, self.config.response_latency_ns);
             record(&mut self.stats, &completion, &outcome);
@@ -206,6 +209,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     pub fn finish(mut self) -> SimResult {
         self.strategy.finish(&mut self.done);
         self.drain();
+        debug_assert_eq!(
+            self.reported, self.next_index,
+            "every message is reported exactly once"
+        );
         if let Some(last) = self.last_arrival {
             self.stats.backlog.close_instant(last);
         }
@@ -246,12 +253,17 @@ fn record(stats: &mut Stats, completion: &Completion, outcome: &Outcome) {
     if let (true, Some(start), Some(finish)) =
         (completion.on_worker, outcome.start_ns, outcome.finish_ns)
     {
-        stats.worker_busy = stats.worker_busy.saturating_add(finish - start);
+        stats.worker_busy = stats
+            .worker_busy
+            .saturating_add(finish.saturating_sub(start));
     }
     if outcome.action != Action::Auth {
         return;
     }
-    stats.latency.record(response - outcome.arrival_ns);
+    // Saturating: a user strategy could answer before the arrival.
+    stats
+        .latency
+        .record(response.saturating_sub(outcome.arrival_ns));
     if let Some(deadline) = outcome.deadline_ns {
         stats.slack(slack(deadline, response));
         if outcome.missed {
