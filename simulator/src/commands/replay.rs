@@ -217,8 +217,8 @@ fn factor(value: Option<f64>) -> String {
 /// `esreplay sweep`: headroom by time compression and by cost scaling.
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     require_file(&args.trace, "sweep")?;
-    if !(args.precision > 0.0 && args.precision < 1.0) {
-        bail!("--precision must be between 0 and 1 (0.01 is 1 %)");
+    if !(1e-6..1.0).contains(&args.precision) {
+        bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
