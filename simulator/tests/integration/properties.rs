@@ -99,6 +99,20 @@ proptest! {
     }
 
     #[test]
+    fn longer_traces_with_more_workers_agree_with_the_reference(
+        rows in rows(80), handoff in 0u64..6, workers in 1usize..7, edf in any::<bool>(), margin in prop::option::of(0u64..30),
+    ) {
+        let (name, kind) = if edf { ("edf", Kind::Edf(workers)) } else { ("pool", Kind::Fifo(workers)) };
+        let spec = match margin {
+            Some(m) => format!("guard:{m}ns:{name}:{workers}"),
+            None => format!("{name}:{workers}"),
+        };
+        let (_, outcomes) = run(&spec, &rows, &config(1, 2, handoff));
+        let naive = reference::simulate(kind, margin.map(Watchdog::Fixed), &rows, (1, 2, handoff));
+        prop_assert_eq!(fates(&outcomes), naive, "{}", spec);
+    }
+
+    #[test]
     fn each_message_is_answered_once_and_not_before_its_work(
         rows in rows(30), (tau, rho, handoff) in timing(), (spec, _, _) in any_strategy(),
     ) {
