@@ -31,7 +31,7 @@ pub struct EdfPool {
     workers: u32,
     events: BinaryHeap<Reverse<(u64, u32)>>,
     idle: Vec<u32>,
-    queue: RunQueue<(u64, u64, u64), Job>,
+    queue: RunQueue<Job>,
     guarded: HashMap<u64, Job>,
     expiry: BinaryHeap<Reverse<(u64, u64)>>,
 }
@@ -58,7 +58,7 @@ impl EdfPool {
     /// Queues `job`, ready at `ready_ns` (non-decreasing between calls).
     pub fn submit(&mut self, job: Job, ready_ns: u64, done: &mut Vec<Completion>) {
         self.run_until(Some(ready_ns), done);
-        self.queue.push(job.edf_key(), job);
+        self.queue.push(job);
         if let Some(latest) = job.latest_start_ns {
             self.guarded.insert(job.index, job);
             self.expiry.push(Reverse((latest, job.index)));
@@ -93,7 +93,7 @@ impl EdfPool {
     /// Worker `worker` is free at `now`: it takes the live job with the
     /// smallest key, dropping those whose latest start has passed.
     fn dispatch(&mut self, now: u64, worker: u32, done: &mut Vec<Completion>) {
-        while let Some((_, job)) = self.queue.pop() {
+        while let Some(job) = self.queue.pop() {
             if job.latest_start_ns.is_some() && self.guarded.remove(&job.index).is_none() {
                 continue; // already dropped by `run_until`
             }
