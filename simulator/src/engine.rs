@@ -101,7 +101,7 @@ pub enum SimError {
     #[error(transparent)]
     Cost(#[from] CostError),
     /// The message source failed.
-    #[error("reading messages: {0}")]
+    #[error("reading messages")]
     Input(#[source] Box<dyn Error + Send + Sync>),
 }
 
