@@ -191,13 +191,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Folds every reported completion into the statistics.
+    #[inline]
     fn drain(&mut self) {
+        if self.done.is_empty() {
+            return;
+        }
         self.reported += self.done.len() as u64;
-        for completion in self.done.drain(..) {
-            let outcome = outcome(&completion, self.config.response_latency_ns);
-            record(&mut self.stats, &completion, &outcome);
+        for completion in &self.done {
+            let outcome = outcome(completion, self.config.response_latency_ns);
+            record(&mut self.stats, completion, &outcome);
             self.observer.outcome(&outcome);
         }
+        self.done.clear();
     }
 
     /// Misses among the messages answered so far.

@@ -68,11 +68,15 @@ fn run_one(
     let mut reader = open_trace(path, model.salvage)?;
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, ());
+    // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
-        let message = message.with_context(|| path.display().to_string())?;
-        simulator
-            .push(&message)
-            .with_context(|| format!("{}: {label}", path.display()))?;
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
+        };
+        if let Err(error) = simulator.push(&message) {
+            return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
+        }
     }
     if warn {
         warn_about_losses(path, &reader);
