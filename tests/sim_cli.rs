@@ -108,6 +108,12 @@ fn compare_runs_in_parallel_and_matches_sim_in_the_order_asked() {
         assert_eq!(result["strategy"], strategy);
         assert_eq!(*result, json_of(&["sim", "--strategy", strategy], &trace));
     }
+    let one = json_of(&["compare", "--strategies", "inline"], &trace);
+    assert_eq!(
+        one.as_array().map(Vec::len),
+        Some(1),
+        "compare --json is always an array"
+    );
     let table = esreplay()
         .args(["compare", "--strategies", "inline,pool:4"])
         .arg(&trace)

@@ -86,12 +86,22 @@ fn run_one(
     Ok(result)
 }
 
-fn print(results: &[SimResult], json: bool) -> Result<()> {
+/// How results are printed: a table, one JSON object (`sim`, `check`) or
+/// a JSON array (`compare`, even of one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Object,
+    Array,
+}
+
+fn print(results: &[SimResult], format: Format) -> Result<()> {
     let mut out = create_output(Path::new("-"))?;
-    if json {
-        match results {
-            [one] => writeln!(out, "{}", one.to_json())?,
-            many => writeln!(out, "{}", results_json(many))?,
+    if format == Format::Array {
+        writeln!(out, "{}", results_json(results))?;
+    } else if format == Format::Object {
+        for result in results {
+            writeln!(out, "{}", result.to_json())?;
         }
     } else {
         write!(out, "{}", results_table(results))?;
@@ -105,7 +115,14 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    print(&[result], args.json)?;
+    print(
+        &[result],
+        if args.json {
+            Format::Object
+        } else {
+            Format::Table
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,7 +175,14 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
                 .expect("every strategy ran")
         })
         .collect::<Result<Vec<_>>>()?;
-    print(&results, args.json)?;
+    print(
+        &results,
+        if args.json {
+            Format::Array
+        } else {
+            Format::Table
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,7 +218,12 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    print(std::slice::from_ref(&result), args.json)?;
+    let format = if args.json {
+        Format::Object
+    } else {
+        Format::Table
+    };
+    print(std::slice::from_ref(&result), format)?;
     match verdict(&result, args.max_misses) {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
