@@ -2,7 +2,8 @@
 //! lean on"), determinism, and agreement with the naive reference on
 //! random small traces with every strategy and tie-prone timestamps.
 
-use esreplay_simulator::{CostModel, Outcome, SimConfig, SimResult};
+use esreplay_simulator::sweep::any_miss;
+use esreplay_simulator::{CostModel, Outcome, SimConfig, SimResult, StrategySpec};
 use proptest::prelude::*;
 
 use super::reference::{self, Fate, Kind, Watchdog};
@@ -110,6 +111,15 @@ proptest! {
         let (_, outcomes) = run(&spec, &rows, &config(1, 2, handoff));
         let naive = reference::simulate(kind, margin.map(Watchdog::Fixed), &rows, (1, 2, handoff));
         prop_assert_eq!(fates(&outcomes), naive, "{}", spec);
+    }
+
+    #[test]
+    fn the_early_stopping_miss_probe_agrees_with_a_full_run(rows in rows(30), (spec, _, _) in any_strategy()) {
+        let (result, _) = run(&spec, &rows, &SimConfig::default());
+        let parsed: StrategySpec = spec.parse().unwrap();
+        let source = messages(&rows).into_iter().map(Ok::<_, std::convert::Infallible>);
+        let probe = any_miss(source, &parsed, &CostModel::trace(), &SimConfig::default()).unwrap();
+        prop_assert_eq!(probe, result.misses > 0);
     }
 
     #[test]
