@@ -278,12 +278,45 @@ pub struct GenArgs {
 /// Formats `import` reads.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
+    /// Apple's eslogger JSON (one event a line), e.g. from
+    /// `sudo eslogger open exec > capture.jsonl`.
+    #[command(
+        after_help = "Examples:\n  esreplay import eslogger capture.jsonl -o capture.estrace\n  \
+        esreplay import eslogger capture.jsonl -o whatif.estrace --as-auth OPEN,EXEC --budget AUTH_OPEN=15s\n  \
+        sudo eslogger open exec | esreplay import eslogger - -o live.estrace"
+    )]
+    Eslogger(ImportEsloggerArgs),
     /// The JSONL interchange format, one message a line.
     #[command(
         after_help = "Examples:\n  esreplay import jsonl messages.jsonl -o capture.estrace\n  \
         cat messages.jsonl | esreplay import jsonl - -o capture.estrace"
     )]
     Jsonl(ImportJsonlArgs),
+}
+
+/// Arguments of `import eslogger`.
+#[derive(Debug, Args)]
+pub struct ImportEsloggerArgs {
+    /// Input file, `-` for standard input (spooled to a temporary file:
+    /// the import reads its input twice).
+    pub input: PathBuf,
+    /// Output trace file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The mach timebase N/D (125/3 Apple Silicon, 1/1 Intel) instead of
+    /// inferring it from the capture's wall clock.
+    #[arg(long, value_name = "N/D")]
+    pub timebase: Option<String>,
+    /// Model NOTIFY events as their AUTH twins (what-if: a client
+    /// subscribed to AUTH_OPEN, AUTH_EXEC, ...), e.g. OPEN,EXEC.
+    #[arg(long, value_name = "TYPES")]
+    pub as_auth: Option<String>,
+    /// Deadline budget of a modelled AUTH type, EVENT=DURATION (repeatable).
+    #[arg(long = "budget", value_name = "EVENT=DURATION")]
+    pub budgets: Vec<String>,
+    /// Fail at the first malformed line instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Arguments of `import jsonl`.

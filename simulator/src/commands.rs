@@ -2,6 +2,7 @@
 //! output handling (`-` for standard streams, trace opening and the
 //! truncation warning).
 
+mod eslogger;
 mod gen_cmd;
 mod inspect;
 mod interchange;
@@ -23,6 +24,7 @@ use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Import(ImportCommand::Eslogger(args)) => eslogger::import(&args),
         Command::Import(ImportCommand::Jsonl(args)) => interchange::import_jsonl(&args),
         Command::Export(ExportCommand::Jsonl(args)) => interchange::export_jsonl(&args),
         Command::Export(ExportCommand::Perfetto(args)) => visual::perfetto(&args),

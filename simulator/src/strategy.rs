@@ -16,6 +16,7 @@ mod edf;
 mod guard;
 mod inline;
 mod pool;
+mod runs;
 
 pub use edf::EdfPool;
 pub use guard::{Guard, Margin};

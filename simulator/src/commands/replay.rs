@@ -85,11 +85,15 @@ pub(super) fn run_observed(
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
-        let message = message.with_context(|| path.display().to_string())?;
-        simulator
-            .push(&message)
-            .with_context(|| format!("{}: {label}", path.display()))?;
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
+        };
+        if let Err(error) = simulator.push(&message) {
+            return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
+        }
     }
     if warn {
         warn_about_losses(path, &reader);
@@ -99,12 +103,22 @@ pub(super) fn run_observed(
     Ok(result)
 }
 
-fn print(results: &[SimResult], json: bool) -> Result<()> {
+/// How results are printed: a table, one JSON object (`sim`, `check`) or
+/// a JSON array (`compare`, even of one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Object,
+    Array,
+}
+
+fn print(results: &[SimResult], format: Format) -> Result<()> {
     let mut out = create_output(Path::new("-"))?;
-    if json {
-        match results {
-            [one] => writeln!(out, "{}", one.to_json())?,
-            many => writeln!(out, "{}", results_json(many))?,
+    if format == Format::Array {
+        writeln!(out, "{}", results_json(results))?;
+    } else if format == Format::Object {
+        for result in results {
+            writeln!(out, "{}", result.to_json())?;
         }
     } else {
         write!(out, "{}", results_table(results))?;
@@ -118,7 +132,14 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    print(&[result], args.json)?;
+    print(
+        &[result],
+        if args.json {
+            Format::Object
+        } else {
+            Format::Table
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -148,7 +169,14 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
             index == 0,
         )
     })?;
-    print(&results, args.json)?;
+    print(
+        &results,
+        if args.json {
+            Format::Array
+        } else {
+            Format::Table
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -219,7 +247,12 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    print(std::slice::from_ref(&result), args.json)?;
+    let format = if args.json {
+        Format::Object
+    } else {
+        Format::Table
+    };
+    print(std::slice::from_ref(&result), format)?;
     match verdict(&result, args.max_misses) {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
@@ -246,8 +279,8 @@ fn factor(value: Option<f64>) -> String {
 /// `esreplay sweep`: headroom by time compression and by cost scaling.
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     require_file(&args.trace, "sweep")?;
-    if !(args.precision > 0.0 && args.precision < 1.0) {
-        bail!("--precision must be between 0 and 1 (0.01 is 1 %)");
+    if !(1e-6..1.0).contains(&args.precision) {
+        bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
