@@ -52,6 +52,22 @@ pub fn open_input(path: &Path) -> Result<Box<dyn io::BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
 }
 
+/// The size of `path` for a progress bar (`None` for `-` or if unknown).
+pub fn input_len(path: &Path) -> Option<u64> {
+    if is_stdio(path) {
+        return None;
+    }
+    std::fs::metadata(path).map(|m| m.len()).ok()
+}
+
+/// Like [`open_input`], advancing a progress bar labelled `label` (drawn on
+/// a terminal only) by the bytes read; finish the bar when done.
+pub fn open_input_tracked(path: &Path, label: &str) -> Result<(Box<dyn io::BufRead>, Progress)> {
+    let progress = Progress::bytes(label, input_len(path));
+    let input = BufReader::with_capacity(1 << 16, progress.wrap_read(open_input(path)?));
+    Ok((Box::new(input), progress))
+}
+
 /// A buffered writer to a file, or to standard output for `-`.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
     if is_stdio(path) {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use esreplay_eslogger::{ImportOptions, parse_as_auth, parse_timebase};
+use esreplay_report::Progress;
 use esreplay_traces::budget::BudgetTable;
 
 use crate::cli::ImportEsloggerArgs;
@@ -42,12 +43,17 @@ pub fn import(args: &ImportEsloggerArgs) -> Result<ExitCode> {
     let path: &Path = spooled
         .as_ref()
         .map_or(args.input.as_path(), |spool| spool.path());
-    let open = || File::open(path).map(|file| BufReader::with_capacity(1 << 16, file));
+    // Two passes: the bar covers twice the file.
+    let progress = Progress::bytes("import", super::input_len(path).map(|len| 2 * len));
+    let open =
+        || File::open(path).map(|file| BufReader::with_capacity(1 << 16, progress.wrap_read(file)));
     open().with_context(|| format!("cannot open {}", args.input.display()))?;
     let output = super::create_output(&args.output)?;
     let name = args.input.display().to_string();
-    let (_, report) = esreplay_eslogger::import(open, &options, &name, output, |_| {})
-        .with_context(|| format!("importing {name}"))?;
+    let imported = esreplay_eslogger::import(open, &options, &name, output, |_| {})
+        .with_context(|| format!("importing {name}"));
+    progress.finish();
+    let (_, report) = imported?;
     eprint!(
         "esreplay: imported {name} into {}: {report}",
         args.output.display()

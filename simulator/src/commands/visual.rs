@@ -18,8 +18,8 @@ use esreplay_simulator::report::{TABLE_COLUMNS, table_row};
 use esreplay_simulator::{Observer, Outcome, SimResult};
 use esreplay_traces::format_ns;
 
-use super::create_output;
 use super::replay::{in_parallel, model, require_file, run_observed, strategy};
+use super::{create_output, input_len};
 use crate::cli::{Cli, CompletionsArgs, ManArgs, ModelArgs, ReportArgs};
 
 pub use perfetto::perfetto;
@@ -149,8 +149,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| strategy(s))
         .collect::<Result<Vec<_>>>()?;
-    let bytes = std::fs::metadata(&args.trace).map(|m| m.len()).ok();
-    let total = bytes.map(|b| b.saturating_mul(specs.len() as u64));
+    let total = input_len(&args.trace).map(|b| b.saturating_mul(specs.len() as u64));
     model.progress = Progress::bytes("report", total);
     let outcome = in_parallel(specs.len(), |i| {
         let mut sampler = Sampler::default();
