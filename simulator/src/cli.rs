@@ -365,8 +365,8 @@ pub struct ExportPerfettoArgs {
     /// Show messages arriving before this time (default: the end).
     #[arg(long)]
     pub to: Option<String>,
-    /// Refuse windows holding more messages than this (the output grows with them).
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Refuse windows holding more messages than this (memory and output grow with them).
+    #[arg(long, default_value_t = 100_000)]
     pub limit: u64,
 }
 
