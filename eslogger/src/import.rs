@@ -16,7 +16,8 @@ use esreplay_traces::{
 
 use crate::report::{ImportReport, LineList};
 use crate::schema::{self, Clocks, EventBody, Line};
-use crate::timebase::{ClockFit, TimebaseSource, parse_rfc3339_ns};
+use crate::timebase::{ClockFit, TimebaseSource};
+use crate::wallclock::parse_rfc3339_ns;
 
 /// The longest line accepted by default (exec events with huge
 /// environments run to tens of KiB; 16 MiB is far beyond any).

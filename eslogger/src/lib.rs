@@ -37,6 +37,7 @@ mod import;
 pub mod report;
 pub mod schema;
 pub mod timebase;
+pub mod wallclock;
 
 pub use import::{
     DEFAULT_MAX_LINE_BYTES, ImportError, ImportOptions, Scan, convert, import, parse_as_auth,
