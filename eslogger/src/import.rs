@@ -122,27 +122,44 @@ pub struct Scan {
     start_ticks: Option<u64>,
 }
 
-/// First pass: the smallest `mach_time` and the clock fit.
-pub fn scan(input: impl BufRead, options: &ImportOptions) -> Result<Scan, ImportError> {
+/// Lines between two calls of a progress hook.
+const PROGRESS_EVERY_LINES: u64 = 4096;
+
+/// First pass: the smallest `mach_time` and the clock fit; `progress` gets
+/// the bytes read so far, now and then.
+pub fn scan(
+    input: impl BufRead,
+    options: &ImportOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<Scan, ImportError> {
     let mut lines = BoundedLines::new(input, options.max_line_bytes);
     let mut scan = Scan::default();
     while let Some(line) = lines.next_line() {
-        let (_, bytes) = line?;
-        let Ok(clocks) = serde_json::from_slice::<Clocks<'_>>(bytes) else {
-            continue;
-        };
-        let (Some(ticks), Some(_)) = (clocks.mach_time, clocks.event_type) else {
-            continue;
-        };
-        scan.start_ticks = Some(scan.start_ticks.map_or(ticks, |start| start.min(ticks)));
-        if let Some(wall) = clocks.time.as_deref().and_then(parse_rfc3339_ns) {
-            scan.fit.add(ticks, wall);
+        let (number, bytes) = line?;
+        scan.add(bytes);
+        if number % PROGRESS_EVERY_LINES == 0 {
+            progress(lines.bytes_read());
         }
     }
+    progress(lines.bytes_read());
     Ok(scan)
 }
 
 impl Scan {
+    /// Adds one line's clocks, if it is an ES message with any.
+    fn add(&mut self, bytes: &[u8]) {
+        let Ok(clocks) = serde_json::from_slice::<Clocks<'_>>(bytes) else {
+            return;
+        };
+        let (Some(ticks), Some(_)) = (clocks.mach_time, clocks.event_type) else {
+            return;
+        };
+        self.start_ticks = Some(self.start_ticks.map_or(ticks, |start| start.min(ticks)));
+        if let Some(wall) = clocks.time.as_deref().and_then(parse_rfc3339_ns) {
+            self.fit.add(ticks, wall);
+        }
+    }
+
     /// The timebase to use.
     pub fn timebase(&self, options: &ImportOptions) -> (Timebase, TimebaseSource) {
         match options.timebase {
@@ -406,7 +423,7 @@ pub fn convert(
                     .get_or_insert(format!("line {number}: {reason}"));
             }
         }
-        if number % 4096 == 0 {
+        if number % PROGRESS_EVERY_LINES == 0 {
             progress(lines.bytes_read());
         }
     }
@@ -416,17 +433,28 @@ pub fn convert(
 
 /// Imports a capture into a trace written to `out`: opens the input twice
 /// (`open` is called once per pass). Blank lines are skipped silently but
-/// counted as lines.
+/// counted as lines. `progress` gets the bytes read over both passes, now
+/// and then: it ends at twice the input's size.
 pub fn import<R: BufRead, W: Write>(
     mut open: impl FnMut() -> io::Result<R>,
     options: &ImportOptions,
     input_name: &str,
     out: W,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> Result<(W, ImportReport), ImportError> {
-    let scan = scan(open()?, options)?;
+    let mut first_pass = 0;
+    let scan = scan(open()?, options, |bytes| {
+        first_pass = bytes;
+        progress(bytes);
+    })?;
     let mut writer = TraceWriter::new(out, &scan.header(options, input_name))?;
-    let report = convert(open()?, &scan, options, |m| Ok(writer.write(m)?), progress)?;
+    let report = convert(
+        open()?,
+        &scan,
+        options,
+        |m| Ok(writer.write(m)?),
+        |bytes| progress(first_pass + bytes),
+    )?;
     if report.messages == 0 {
         return Err(ImportError::NoMessages {
             lines: report.lines,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use esreplay_eslogger::{
     ImportError, ImportOptions, ImportReport, import, parse_as_auth, parse_timebase,
 };
+use esreplay_traces::lines::LineError;
 use esreplay_traces::{Action, EventType, Message, Timebase, TraceReader};
 use proptest::prelude::*;
 
@@ -325,4 +326,97 @@ fn real_captures_import_cleanly() {
             "{name}"
         );
     }
+}
+
+/// The v10 fixture's lines as JSON objects.
+fn fixture_objects(name: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Writes an object with its top-level keys in the given order.
+fn write_object(entries: &[(&String, &serde_json::Value)], out: &mut String) {
+    out.push('{');
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).unwrap());
+        out.push(':');
+        out.push_str(&serde_json::to_string(value).unwrap());
+    }
+    out.push_str("}\n");
+}
+
+proptest! {
+    /// Key order, unknown keys (top level and nested) and escaped or plain
+    /// slashes change nothing in the messages.
+    #[test]
+    fn key_order_unknown_keys_and_slash_escapes_change_nothing(
+        seed in any::<u64>(),
+        escape in any::<bool>(),
+    ) {
+        let objects = fixture_objects("v10_mixed.jsonl");
+        let original = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
+        let (expected, _) = import_bytes(&original, &ImportOptions::default()).unwrap();
+        let mut text = String::new();
+        for (line, object) in objects.iter().enumerate() {
+            let mut object = object.clone();
+            object.insert(format!("x_unknown_{line}"), serde_json::json!({"deep": [1, {"k": null}]}));
+            if let Some(serde_json::Value::Object(process)) = object.get_mut("process") {
+                process.insert("x_future_field".into(), serde_json::json!("a/b"));
+            }
+            let mut entries: Vec<_> = object.iter().collect();
+            // A permutation drawn from the seed.
+            entries.sort_by_key(|(key, _)| {
+                key.bytes().fold(seed ^ line as u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+            });
+            write_object(&entries, &mut text);
+        }
+        if escape {
+            text = text.replace('/', "\\/");
+        }
+        let (messages, report) = import_bytes(text.as_bytes(), &ImportOptions::default()).unwrap();
+        prop_assert_eq!(report.bad.count, 0);
+        prop_assert_eq!(messages, expected);
+    }
+}
+
+#[test]
+fn a_line_over_the_limit_is_an_error_even_when_not_strict() {
+    let mut bytes = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
+    bytes.extend_from_slice(b"{\"event_type\":10,\"pad\":\"");
+    bytes.extend(std::iter::repeat_n(b'x', 5000));
+    bytes.extend_from_slice(b"\"}\n");
+    let options = ImportOptions {
+        max_line_bytes: 4096,
+        ..ImportOptions::default()
+    };
+    match import_bytes(&bytes, &options) {
+        Err(ImportError::Line(LineError::TooLong {
+            line: 13,
+            max: 4096,
+        })) => {}
+        other => panic!("expected line 13 too long, got {:?}", other.map(|(_, r)| r)),
+    }
+}
+
+#[test]
+fn progress_covers_both_passes_and_only_grows() {
+    let line = std::fs::read(fixture("v9_intel.jsonl")).unwrap();
+    let bytes = line.repeat(300); // 6000 lines: several progress calls a pass
+    let mut seen = Vec::new();
+    import(
+        || Ok(bytes.as_slice()),
+        &ImportOptions::default(),
+        "test",
+        Vec::new(),
+        |read| seen.push(read),
+    )
+    .unwrap();
+    assert!(seen.len() >= 4, "{seen:?}");
+    assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(2 * bytes.len() as u64)));
 }
