@@ -3,52 +3,20 @@
 //! each line into a [`Message`]. Lines are kept in file order, never
 //! reordered: anomalies are counted and reported instead.
 
-use std::collections::BTreeSet;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
-use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::lines::{BoundedLines, LineError};
 use esreplay_traces::{
     Action, ClockAnchor, Details, EventType, Header, Message, Source, Timebase, TraceError,
     TraceWriter,
 };
 
+use crate::options::ImportOptions;
 use crate::report::{ImportReport, LineList};
 use crate::schema::{self, Clocks, EventBody, Line};
 use crate::timebase::{ClockFit, TimebaseSource};
 use crate::wallclock::parse_rfc3339_ns;
-
-/// The longest line accepted by default (exec events with huge
-/// environments run to tens of KiB; 16 MiB is far beyond any).
-pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
-
-/// How to import.
-#[derive(Clone, Debug)]
-pub struct ImportOptions {
-    /// The timebase, instead of inferring it.
-    pub timebase: Option<Timebase>,
-    /// NOTIFY event types to model as their AUTH twins (`--as-auth`).
-    pub as_auth: BTreeSet<EventType>,
-    /// Deadline budgets of the modelled AUTH messages.
-    pub budgets: BudgetTable,
-    /// Fail at the first malformed line instead of skipping it.
-    pub strict: bool,
-    /// Longest line accepted.
-    pub max_line_bytes: usize,
-}
-
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions {
-            timebase: None,
-            as_auth: BTreeSet::new(),
-            budgets: BudgetTable::default(),
-            strict: false,
-            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-        }
-    }
-}
 
 /// Why an import failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,40 +47,6 @@ pub enum ImportError {
     /// Writing the trace failed.
     #[error(transparent)]
     Trace(#[from] TraceError),
-}
-
-/// Parses `--as-auth OPEN,EXEC` (names with or without `NOTIFY_`).
-pub fn parse_as_auth(text: &str) -> Result<BTreeSet<EventType>, ImportError> {
-    text.split(',')
-        .filter(|name| !name.trim().is_empty())
-        .map(|name| {
-            let name = name.trim().to_ascii_uppercase();
-            let bare = name.strip_prefix("NOTIFY_").unwrap_or(&name);
-            EventType::from_name(&format!("NOTIFY_{bare}"))
-                .filter(|notify| notify.auth_twin().is_some())
-                .ok_or_else(|| {
-                    ImportError::Option(format!(
-                        "--as-auth: {name} has no AUTH twin (e.g. OPEN, EXEC, RENAME, UNLINK)"
-                    ))
-                })
-        })
-        .collect()
-}
-
-/// Parses `--timebase N/D`.
-pub fn parse_timebase(text: &str) -> Result<Timebase, ImportError> {
-    let error = || {
-        ImportError::Option(format!(
-            "--timebase {text:?}: write N/D, e.g. 125/3 (Apple Silicon) or 1/1 (Intel)"
-        ))
-    };
-    let (numer, denom) = text.split_once('/').ok_or_else(error)?;
-    let numer: u32 = numer.trim().parse().map_err(|_| error())?;
-    let denom: u32 = denom.trim().parse().map_err(|_| error())?;
-    if numer == 0 || denom == 0 {
-        return Err(error());
-    }
-    Ok(Timebase { numer, denom })
 }
 
 /// What the first pass learned.
@@ -211,45 +145,6 @@ enum Skip {
     Malformed(String),
 }
 
-/// Event kinds whose body names a target file (the rest are not parsed).
-const FILE_EVENTS: &[&str] = &[
-    "exec",
-    "open",
-    "create",
-    "rename",
-    "unlink",
-    "write",
-    "close",
-    "truncate",
-    "link",
-    "clone",
-    "copyfile",
-    "readlink",
-    "mmap",
-    "exchangedata",
-    "setattrlist",
-    "setextattr",
-    "setflags",
-    "setmode",
-    "setowner",
-    "getextattr",
-    "listextattr",
-    "deleteextattr",
-    "setacl",
-    "utimes",
-    "stat",
-    "access",
-    "chdir",
-    "chroot",
-    "getattrlist",
-    "readdir",
-    "fsgetpath",
-    "dup",
-    "fcntl",
-    "file_provider_update",
-    "file_provider_materialize",
-];
-
 impl Converter<'_> {
     fn line(&mut self, number: u64, bytes: &[u8]) -> Result<Message, Skip> {
         if bytes.trim_ascii().is_empty() {
@@ -343,18 +238,15 @@ fn describe(message: &mut Message, line: &Line<'_>) -> Details {
         details.team_id = process.team_id.as_deref().map(Arc::from);
         details.platform_binary = process.is_platform_binary;
     }
-    let Some((name, body)) = line.event.and_then(schema::split_event) else {
+    let Some((name, body)) = line.event.as_ref().and_then(|e| Some((&e.name, e.body?))) else {
         return details;
     };
-    if !FILE_EVENTS.contains(&name.as_str()) {
-        return details;
-    }
     // A body of unexpected shape has no target we can read; not an error.
     let body: EventBody<'_> = serde_json::from_str(body.get()).unwrap_or_default();
     if name == "open" {
         details.open_fflag = body.fflag;
     }
-    if let Some((path, stat)) = schema::target_of(&name, &body) {
+    if let Some((path, stat)) = schema::target_of(name, &body) {
         message.target_path = Some(Arc::from(path));
         details.target_dev = stat.and_then(|stat| stat.st_dev);
         details.target_ino = stat.and_then(|stat| stat.st_ino);
