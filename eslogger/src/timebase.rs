@@ -34,7 +34,8 @@ pub enum TimebaseSource {
         /// Segments of the median fit (0: too short, least squares used).
         segments: u64,
         /// Share of the segments whose slope is within 2 % of the
-        /// timebase used: how well one timebase explains the capture.
+        /// timebase used: how well one timebase explains the capture (0
+        /// when least squares was used).
         agreeing: f64,
     },
     /// Not enough data: Apple Silicon's assumed.
@@ -157,11 +158,13 @@ impl ClockFit {
 
     /// The timebase to use and how it was decided.
     pub fn timebase(&self) -> (Timebase, TimebaseSource) {
-        let slopes = self.segments.slopes();
-        let fitted = if slopes.len() >= MIN_SEGMENTS {
-            Some(slopes[slopes.len() / 2])
-        } else {
-            self.line().map(|(slope, _)| slope)
+        let mut slopes = self.segments.slopes();
+        if slopes.len() < MIN_SEGMENTS {
+            slopes.clear(); // Too few for a median: least squares.
+        }
+        let fitted = match slopes.get(slopes.len() / 2) {
+            Some(&median) => Some(median),
+            None => self.line().map(|(slope, _)| slope),
         };
         let Some(slope) = fitted else {
             return (
@@ -309,6 +312,21 @@ mod tests {
         };
         assert!(segments > 1_000, "{segments}");
         assert!(agreeing > 0.99 && agreeing < 1.0, "{agreeing}");
+    }
+
+    #[test]
+    fn a_capture_of_few_segments_is_fitted_by_least_squares() {
+        let mut fit = ClockFit::default();
+        for i in 0..20u64 {
+            fit.add(i * 24_000, i * 1_000_000); // 1 ms apart at 125/3: 19 ms
+        }
+        let (timebase, source) = fit.timebase();
+        assert_eq!(timebase, Timebase::APPLE_SILICON);
+        assert!(matches!(
+            source,
+            TimebaseSource::Inferred { segments: 0, .. }
+        ));
+        assert!(source.to_string().contains("least squares"), "{source}");
     }
 
     #[test]
