@@ -100,8 +100,9 @@ impl Segments {
                 .closed
                 .chunks(2)
                 .map(|pair| {
-                    pair.iter()
-                        .fold((0, 0), |(t, w), &(dt, dw)| (t + dt, w + dw))
+                    pair.iter().fold((0u64, 0u64), |(t, w), &(dt, dw)| {
+                        (t.saturating_add(dt), w.saturating_add(dw))
+                    })
                 })
                 .collect();
             self.merges += 1;
@@ -338,6 +339,19 @@ mod tests {
         assert!(fit.segments.closed.len() < MAX_SEGMENTS);
         assert!(fit.segments.merges >= 1);
         assert_eq!(fit.timebase().0, Timebase::NANOS);
+    }
+
+    #[test]
+    fn extreme_clocks_do_not_overflow() {
+        let mut fit = ClockFit::default();
+        for i in 0..(3 * MAX_SEGMENTS as u64) {
+            let ticks = if i % 2 == 0 { 0 } else { u64::MAX };
+            fit.add(ticks, u64::MAX / 2 + i * 10_000_000);
+        }
+        assert!(fit.segments.merges >= 1);
+        let (timebase, _) = fit.timebase();
+        assert!(timebase.numer > 0 && timebase.denom > 0);
+        assert!(fit.wall_at(u64::MAX, timebase).is_some());
     }
 
     #[test]
