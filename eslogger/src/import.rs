@@ -3,6 +3,7 @@
 //! each line into a [`Message`]. Lines are kept in file order, never
 //! reordered: anomalies are counted and reported instead.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub enum ImportError {
 pub struct Scan {
     fit: ClockFit,
     start_ticks: Option<u64>,
+    /// Event types seen: eslogger's subscription, as far as it shows.
+    seen: BTreeSet<EventType>,
 }
 
 /// Lines between two calls of a progress hook.
@@ -85,9 +88,12 @@ impl Scan {
         let Ok(clocks) = serde_json::from_slice::<Clocks<'_>>(bytes) else {
             return;
         };
-        let (Some(ticks), Some(_)) = (clocks.mach_time, clocks.event_type) else {
+        let (Some(ticks), Some(event)) = (clocks.mach_time, clocks.event_type) else {
             return;
         };
+        if let Ok(event) = u16::try_from(event) {
+            self.seen.insert(EventType(event));
+        }
         self.start_ticks = Some(self.start_ticks.map_or(ticks, |start| start.min(ticks)));
         if let Some(wall) = clocks.time.as_deref().and_then(parse_rfc3339_ns) {
             self.fit.add(ticks, wall);
@@ -102,6 +108,17 @@ impl Scan {
         }
     }
 
+    /// The event types seen, after `--as-auth`: eslogger's command line is
+    /// not in the capture, so this is what can be said of the subscription.
+    fn subscribed(&self, options: &ImportOptions) -> Vec<EventType> {
+        let modelled = |event: &EventType| match event.auth_twin() {
+            Some(twin) if options.as_auth.contains(event) => twin,
+            _ => *event,
+        };
+        let set: BTreeSet<EventType> = self.seen.iter().map(modelled).collect();
+        set.into_iter().collect()
+    }
+
     /// The trace header: start at the smallest `mach_time`.
     pub fn header(&self, options: &ImportOptions, input_name: &str) -> Header {
         let (timebase, source) = self.timebase(options);
@@ -114,11 +131,15 @@ impl Scan {
                 mach_continuous: 0,
                 wall_ns: self.fit.wall_at(start_ticks, timebase).unwrap_or(0),
             },
+            subscribed: self.subscribed(options),
             tool: "esreplay import eslogger".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             ..Header::default()
         };
         header.meta.insert("input".into(), input_name.into());
+        header
+            .meta
+            .insert("subscribed".into(), "the event types seen".into());
         header.meta.insert("timebase".into(), source.to_string());
         if !options.as_auth.is_empty() {
             let names: Vec<String> = options.as_auth.iter().map(ToString::to_string).collect();

@@ -254,6 +254,27 @@ fn as_auth_models_notify_opens_as_auth_opens_with_budgets() {
         );
         assert_eq!(message.budget_ns(), Some(2_000_000_000));
     }
+    let bytes = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
+    let (trace, _) = import(|| Ok(bytes.as_slice()), &options, "t", Vec::new(), |_| {}).unwrap();
+    let header = TraceReader::new(trace.as_slice()).unwrap().header().clone();
+    let subscribed: Vec<String> = header.subscribed.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        subscribed,
+        [
+            "AUTH_EXEC",
+            "AUTH_OPEN",
+            "NOTIFY_FORK",
+            "NOTIFY_CLOSE",
+            "NOTIFY_CREATE",
+            "NOTIFY_EXIT",
+            "NOTIFY_RENAME",
+            "NOTIFY_SIGNAL",
+            "NOTIFY_UNLINK",
+            "NOTIFY_WRITE",
+            "230"
+        ],
+        "the event types seen, as modelled"
+    );
     assert!(parse_as_auth("FORK").is_err());
     assert!(parse_as_auth("NOPE").is_err());
 }
