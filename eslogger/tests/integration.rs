@@ -9,25 +9,10 @@ use esreplay_eslogger::{
 };
 use esreplay_traces::lines::LineError;
 use esreplay_traces::{Action, EventType, Message, Timebase, TraceReader};
-use proptest::prelude::*;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+mod common;
 
-fn import_bytes(
-    bytes: &[u8],
-    options: &ImportOptions,
-) -> Result<(Vec<Message>, ImportReport), ImportError> {
-    let (trace, report) = import(|| Ok(bytes), options, "test", Vec::new(), |_| {})?;
-    let messages = TraceReader::new(trace.as_slice())
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    Ok((messages, report))
-}
+use common::{fixture, import_bytes};
 
 fn import_fixture(name: &str, options: &ImportOptions) -> (Vec<Message>, ImportReport) {
     let bytes = std::fs::read(fixture(name)).unwrap();
@@ -299,25 +284,6 @@ fn nothing_to_import_is_an_error() {
     assert!(matches!(result, Err(ImportError::NoMessages { lines: 2 })));
 }
 
-proptest! {
-    #[test]
-    fn mangled_captures_never_panic(
-        cut in any::<prop::sample::Index>(),
-        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
-        noise in proptest::collection::vec(any::<u8>(), 0..64),
-    ) {
-        let mut bytes = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
-        for (at, byte) in flips {
-            let at = at.index(bytes.len());
-            bytes[at] = byte;
-        }
-        bytes.truncate(cut.index(bytes.len()) + 1);
-        bytes.extend_from_slice(&noise);
-        let _ = import_bytes(&bytes, &ImportOptions::default());
-        let _ = import_bytes(&bytes, &ImportOptions { strict: true, ..ImportOptions::default() });
-    }
-}
-
 /// The two real captures beside the repository (`../shared/data`, not
 /// committed: their licences are unknown). Skipped where absent.
 #[test]
@@ -346,62 +312,6 @@ fn real_captures_import_cleanly() {
                 .all(|m| m.pid.is_some() && m.process_path.is_some()),
             "{name}"
         );
-    }
-}
-
-/// The v10 fixture's lines as JSON objects.
-fn fixture_objects(name: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let text = std::fs::read_to_string(fixture(name)).unwrap();
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
-/// Writes an object with its top-level keys in the given order.
-fn write_object(entries: &[(&String, &serde_json::Value)], out: &mut String) {
-    out.push('{');
-    for (i, (key, value)) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::to_string(key).unwrap());
-        out.push(':');
-        out.push_str(&serde_json::to_string(value).unwrap());
-    }
-    out.push_str("}\n");
-}
-
-proptest! {
-    /// Key order, unknown keys (top level and nested) and escaped or plain
-    /// slashes change nothing in the messages.
-    #[test]
-    fn key_order_unknown_keys_and_slash_escapes_change_nothing(
-        seed in any::<u64>(),
-        escape in any::<bool>(),
-    ) {
-        let objects = fixture_objects("v10_mixed.jsonl");
-        let original = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
-        let (expected, _) = import_bytes(&original, &ImportOptions::default()).unwrap();
-        let mut text = String::new();
-        for (line, object) in objects.iter().enumerate() {
-            let mut object = object.clone();
-            object.insert(format!("x_unknown_{line}"), serde_json::json!({"deep": [1, {"k": null}]}));
-            if let Some(serde_json::Value::Object(process)) = object.get_mut("process") {
-                process.insert("x_future_field".into(), serde_json::json!("a/b"));
-            }
-            let mut entries: Vec<_> = object.iter().collect();
-            // A permutation drawn from the seed.
-            entries.sort_by_key(|(key, _)| {
-                key.bytes().fold(seed ^ line as u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
-            });
-            write_object(&entries, &mut text);
-        }
-        if escape {
-            text = text.replace('/', "\\/");
-        }
-        let (messages, report) = import_bytes(text.as_bytes(), &ImportOptions::default()).unwrap();
-        prop_assert_eq!(report.bad.count, 0);
-        prop_assert_eq!(messages, expected);
     }
 }
 
