@@ -7,47 +7,17 @@ use std::collections::BTreeSet;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
-use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::lines::{BoundedLines, LineError};
 use esreplay_traces::{
     Action, ClockAnchor, Details, EventType, Header, Message, Source, Timebase, TraceError,
     TraceWriter,
 };
 
+use crate::options::ImportOptions;
 use crate::report::{ImportReport, LineList};
 use crate::schema::{self, Clocks, EventBody, Line};
-use crate::timebase::{ClockFit, TimebaseSource, parse_rfc3339_ns};
-
-/// The longest line accepted by default (exec events with huge
-/// environments run to tens of KiB; 16 MiB is far beyond any).
-pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
-
-/// How to import.
-#[derive(Clone, Debug)]
-pub struct ImportOptions {
-    /// The timebase, instead of inferring it.
-    pub timebase: Option<Timebase>,
-    /// NOTIFY event types to model as their AUTH twins (`--as-auth`).
-    pub as_auth: BTreeSet<EventType>,
-    /// Deadline budgets of the modelled AUTH messages.
-    pub budgets: BudgetTable,
-    /// Fail at the first malformed line instead of skipping it.
-    pub strict: bool,
-    /// Longest line accepted.
-    pub max_line_bytes: usize,
-}
-
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions {
-            timebase: None,
-            as_auth: BTreeSet::new(),
-            budgets: BudgetTable::default(),
-            strict: false,
-            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-        }
-    }
-}
+use crate::timebase::{ClockFit, TimebaseSource};
+use crate::wallclock::parse_rfc3339_ns;
 
 /// Why an import failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,74 +50,73 @@ pub enum ImportError {
     Trace(#[from] TraceError),
 }
 
-/// Parses `--as-auth OPEN,EXEC` (names with or without `NOTIFY_`).
-pub fn parse_as_auth(text: &str) -> Result<BTreeSet<EventType>, ImportError> {
-    text.split(',')
-        .filter(|name| !name.trim().is_empty())
-        .map(|name| {
-            let name = name.trim().to_ascii_uppercase();
-            let bare = name.strip_prefix("NOTIFY_").unwrap_or(&name);
-            EventType::from_name(&format!("NOTIFY_{bare}"))
-                .filter(|notify| notify.auth_twin().is_some())
-                .ok_or_else(|| {
-                    ImportError::Option(format!(
-                        "--as-auth: {name} has no AUTH twin (e.g. OPEN, EXEC, RENAME, UNLINK)"
-                    ))
-                })
-        })
-        .collect()
-}
-
-/// Parses `--timebase N/D`.
-pub fn parse_timebase(text: &str) -> Result<Timebase, ImportError> {
-    let error = || {
-        ImportError::Option(format!(
-            "--timebase {text:?}: write N/D, e.g. 125/3 (Apple Silicon) or 1/1 (Intel)"
-        ))
-    };
-    let (numer, denom) = text.split_once('/').ok_or_else(error)?;
-    let numer: u32 = numer.trim().parse().map_err(|_| error())?;
-    let denom: u32 = denom.trim().parse().map_err(|_| error())?;
-    if numer == 0 || denom == 0 {
-        return Err(error());
-    }
-    Ok(Timebase { numer, denom })
-}
-
 /// What the first pass learned.
 #[derive(Clone, Debug, Default)]
 pub struct Scan {
     fit: ClockFit,
     start_ticks: Option<u64>,
+    /// Event types seen: eslogger's subscription, as far as it shows.
+    seen: BTreeSet<EventType>,
 }
 
-/// First pass: the smallest `mach_time` and the clock fit.
-pub fn scan(input: impl BufRead, options: &ImportOptions) -> Result<Scan, ImportError> {
+/// Lines between two calls of a progress hook.
+const PROGRESS_EVERY_LINES: u64 = 4096;
+
+/// First pass: the smallest `mach_time` and the clock fit; `progress` gets
+/// the bytes read so far, now and then.
+pub fn scan(
+    input: impl BufRead,
+    options: &ImportOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<Scan, ImportError> {
     let mut lines = BoundedLines::new(input, options.max_line_bytes);
     let mut scan = Scan::default();
     while let Some(line) = lines.next_line() {
-        let (_, bytes) = line?;
-        let Ok(clocks) = serde_json::from_slice::<Clocks<'_>>(bytes) else {
-            continue;
-        };
-        let (Some(ticks), Some(_)) = (clocks.mach_time, clocks.event_type) else {
-            continue;
-        };
-        scan.start_ticks = Some(scan.start_ticks.map_or(ticks, |start| start.min(ticks)));
-        if let Some(wall) = clocks.time.as_deref().and_then(parse_rfc3339_ns) {
-            scan.fit.add(ticks, wall);
+        let (number, bytes) = line?;
+        scan.add(bytes);
+        if number % PROGRESS_EVERY_LINES == 0 {
+            progress(lines.bytes_read());
         }
     }
+    progress(lines.bytes_read());
     Ok(scan)
 }
 
 impl Scan {
+    /// Adds one line's clocks, if it is an ES message with any.
+    fn add(&mut self, bytes: &[u8]) {
+        let Ok(clocks) = serde_json::from_slice::<Clocks<'_>>(bytes) else {
+            return;
+        };
+        let (Some(ticks), Some(event)) = (clocks.mach_time, clocks.event_type) else {
+            return;
+        };
+        if let Ok(event) = u16::try_from(event) {
+            self.seen.insert(EventType(event));
+        }
+        self.start_ticks = Some(self.start_ticks.map_or(ticks, |start| start.min(ticks)));
+        if let Some(wall) = clocks.time.as_deref().and_then(parse_rfc3339_ns) {
+            self.fit.add(ticks, wall);
+        }
+    }
+
     /// The timebase to use.
     pub fn timebase(&self, options: &ImportOptions) -> (Timebase, TimebaseSource) {
         match options.timebase {
             Some(given) => (given, TimebaseSource::Given),
             None => self.fit.timebase(),
         }
+    }
+
+    /// The event types seen, after `--as-auth`: eslogger's command line is
+    /// not in the capture, so this is what can be said of the subscription.
+    fn subscribed(&self, options: &ImportOptions) -> Vec<EventType> {
+        let modelled = |event: &EventType| match event.auth_twin() {
+            Some(twin) if options.as_auth.contains(event) => twin,
+            _ => *event,
+        };
+        let set: BTreeSet<EventType> = self.seen.iter().map(modelled).collect();
+        set.into_iter().collect()
     }
 
     /// The trace header: start at the smallest `mach_time`.
@@ -162,11 +131,15 @@ impl Scan {
                 mach_continuous: 0,
                 wall_ns: self.fit.wall_at(start_ticks, timebase).unwrap_or(0),
             },
+            subscribed: self.subscribed(options),
             tool: "esreplay import eslogger".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             ..Header::default()
         };
         header.meta.insert("input".into(), input_name.into());
+        header
+            .meta
+            .insert("subscribed".into(), "the event types seen".into());
         header.meta.insert("timebase".into(), source.to_string());
         if !options.as_auth.is_empty() {
             let names: Vec<String> = options.as_auth.iter().map(ToString::to_string).collect();
@@ -192,45 +165,6 @@ enum Skip {
     NoEnvelope,
     Malformed(String),
 }
-
-/// Event kinds whose body names a target file (the rest are not parsed).
-const FILE_EVENTS: &[&str] = &[
-    "exec",
-    "open",
-    "create",
-    "rename",
-    "unlink",
-    "write",
-    "close",
-    "truncate",
-    "link",
-    "clone",
-    "copyfile",
-    "readlink",
-    "mmap",
-    "exchangedata",
-    "setattrlist",
-    "setextattr",
-    "setflags",
-    "setmode",
-    "setowner",
-    "getextattr",
-    "listextattr",
-    "deleteextattr",
-    "setacl",
-    "utimes",
-    "stat",
-    "access",
-    "chdir",
-    "chroot",
-    "getattrlist",
-    "readdir",
-    "fsgetpath",
-    "dup",
-    "fcntl",
-    "file_provider_update",
-    "file_provider_materialize",
-];
 
 impl Converter<'_> {
     fn line(&mut self, number: u64, bytes: &[u8]) -> Result<Message, Skip> {
@@ -325,18 +259,15 @@ fn describe(message: &mut Message, line: &Line<'_>) -> Details {
         details.team_id = process.team_id.as_deref().map(Arc::from);
         details.platform_binary = process.is_platform_binary;
     }
-    let Some((name, body)) = line.event.and_then(schema::split_event) else {
+    let Some((name, body)) = line.event.as_ref().and_then(|e| Some((&e.name, e.body?))) else {
         return details;
     };
-    if !FILE_EVENTS.contains(&name.as_str()) {
-        return details;
-    }
     // A body of unexpected shape has no target we can read; not an error.
     let body: EventBody<'_> = serde_json::from_str(body.get()).unwrap_or_default();
     if name == "open" {
         details.open_fflag = body.fflag;
     }
-    if let Some((path, stat)) = schema::target_of(&name, &body) {
+    if let Some((path, stat)) = schema::target_of(name, &body) {
         message.target_path = Some(Arc::from(path));
         details.target_dev = stat.and_then(|stat| stat.st_dev);
         details.target_ino = stat.and_then(|stat| stat.st_ino);
@@ -405,7 +336,7 @@ pub fn convert(
                     .get_or_insert(format!("line {number}: {reason}"));
             }
         }
-        if number % 4096 == 0 {
+        if number % PROGRESS_EVERY_LINES == 0 {
             progress(lines.bytes_read());
         }
     }
@@ -415,17 +346,28 @@ pub fn convert(
 
 /// Imports a capture into a trace written to `out`: opens the input twice
 /// (`open` is called once per pass). Blank lines are skipped silently but
-/// counted as lines.
+/// counted as lines. `progress` gets the bytes read over both passes, now
+/// and then: it ends at twice the input's size.
 pub fn import<R: BufRead, W: Write>(
     mut open: impl FnMut() -> io::Result<R>,
     options: &ImportOptions,
     input_name: &str,
     out: W,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> Result<(W, ImportReport), ImportError> {
-    let scan = scan(open()?, options)?;
+    let mut first_pass = 0;
+    let scan = scan(open()?, options, |bytes| {
+        first_pass = bytes;
+        progress(bytes);
+    })?;
     let mut writer = TraceWriter::new(out, &scan.header(options, input_name))?;
-    let report = convert(open()?, &scan, options, |m| Ok(writer.write(m)?), progress)?;
+    let report = convert(
+        open()?,
+        &scan,
+        options,
+        |m| Ok(writer.write(m)?),
+        |bytes| progress(first_pass + bytes),
+    )?;
     if report.messages == 0 {
         return Err(ImportError::NoMessages {
             lines: report.lines,

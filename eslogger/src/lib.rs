@@ -34,12 +34,12 @@
 #![warn(missing_docs)]
 
 mod import;
+mod options;
 pub mod report;
 pub mod schema;
 pub mod timebase;
+pub mod wallclock;
 
-pub use import::{
-    DEFAULT_MAX_LINE_BYTES, ImportError, ImportOptions, Scan, convert, import, parse_as_auth,
-    parse_timebase, scan,
-};
+pub use import::{ImportError, Scan, convert, import, scan};
+pub use options::{DEFAULT_MAX_LINE_BYTES, ImportOptions, parse_as_auth, parse_timebase};
 pub use report::ImportReport;

@@ -8,8 +8,11 @@
 //! `deadline` key (dumps modelled on `es_message_t`, 0 for NOTIFY).
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// One line, borrowed from the input where it has no escapes.
@@ -40,7 +43,7 @@ pub struct Line<'a> {
     pub thread: Option<Thread>,
     /// `{"<short name>": {...}}`.
     #[serde(borrow)]
-    pub event: Option<&'a RawValue>,
+    pub event: Option<Event<'a>>,
 }
 
 /// Just the clocks of a line: what the first pass needs.
@@ -192,13 +195,89 @@ pub struct NewPath<'a> {
     pub filename: Option<Cow<'a, str>>,
 }
 
-/// The event's short name and its body, from `{"<name>": {...}}`.
-pub fn split_event(raw: &RawValue) -> Option<(String, &RawValue)> {
-    let map: std::collections::BTreeMap<String, &RawValue> =
-        serde_json::from_str(raw.get()).ok()?;
-    let mut entries = map.into_iter();
-    let (name, body) = entries.next()?;
-    entries.next().is_none().then_some((name, body))
+/// Event kinds whose body names a target file (the rest are not parsed).
+pub const FILE_EVENTS: &[&str] = &[
+    "exec",
+    "open",
+    "create",
+    "rename",
+    "unlink",
+    "write",
+    "close",
+    "truncate",
+    "link",
+    "clone",
+    "copyfile",
+    "readlink",
+    "mmap",
+    "exchangedata",
+    "setattrlist",
+    "setextattr",
+    "setflags",
+    "setmode",
+    "setowner",
+    "getextattr",
+    "listextattr",
+    "deleteextattr",
+    "setacl",
+    "utimes",
+    "stat",
+    "access",
+    "chdir",
+    "chroot",
+    "getattrlist",
+    "readdir",
+    "fsgetpath",
+    "dup",
+    "fcntl",
+    "file_provider_update",
+    "file_provider_materialize",
+];
+
+/// `event`: `{"<short name>": {...}}`, decoded in one go: the name, and the
+/// body unparsed for the kinds in [`FILE_EVENTS`] (others are skipped).
+pub struct Event<'a> {
+    /// The short name (`exec`, `open`, ...).
+    pub name: String,
+    /// The body, when the kind names a target file and the object has no
+    /// other key.
+    pub body: Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Event<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+struct EventVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for EventVisitor<'a> {
+    type Value = Event<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object keyed by the event's name")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Event<'a>, M::Error> {
+        // The key is a few letters: a copy costs next to nothing.
+        let Some(name) = map.next_key::<String>()? else {
+            return Ok(Event {
+                name: String::new(),
+                body: None,
+            });
+        };
+        let mut body = if FILE_EVENTS.contains(&name.as_str()) {
+            Some(map.next_value::<&'de RawValue>()?)
+        } else {
+            map.next_value::<IgnoredAny>()?;
+            None
+        };
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+            body = None;
+        }
+        Ok(Event { name, body })
+    }
 }
 
 /// The target file of an event: (path, stat), by the rules of its kind.
@@ -232,5 +311,39 @@ pub fn target_of(name: &str, body: &EventBody<'_>) -> Option<(String, Option<Sta
                 .or_else(|| body.source.as_ref().and_then(file))
                 .or_else(|| body.file1.as_ref().and_then(file))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: &str) -> Result<(String, Option<String>), serde_json::Error> {
+        let event: Event<'_> = serde_json::from_str(json)?;
+        Ok((event.name, event.body.map(|b| b.get().to_owned())))
+    }
+
+    #[test]
+    fn the_event_object_gives_its_name_and_the_body_of_file_events_only() {
+        let open = r#"{"open":{"fflag":1}}"#;
+        assert_eq!(
+            event(open).unwrap(),
+            ("open".into(), Some(r#"{"fflag":1}"#.into()))
+        );
+        let fork = r#"{"fork":{"child":{"ppid":1}}}"#;
+        assert_eq!(event(fork).unwrap(), ("fork".into(), None));
+        let escaped = r#"{"\u0065xec":{"target":{}}}"#;
+        assert_eq!(
+            event(escaped).unwrap(),
+            ("exec".into(), Some("{\"target\":{}}".into()))
+        );
+        let two = r#"{"open":{"fflag":1},"close":{}}"#;
+        assert_eq!(
+            event(two).unwrap(),
+            ("open".into(), None),
+            "ambiguous: no body"
+        );
+        assert_eq!(event("{}").unwrap(), (String::new(), None));
+        assert!(event("[1]").is_err() && event("5").is_err());
     }
 }

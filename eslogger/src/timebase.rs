@@ -1,75 +1,22 @@
 //! Wall-clock parsing and the mach timebase, inferred from a capture.
 //!
 //! eslogger writes `mach_time` in ticks and `time` as RFC 3339 wall clock.
-//! A least-squares fit of wall clock against ticks over the whole capture
-//! gives nanoseconds per tick; when the fit is within 2 % of a known
-//! timebase (125/3 on Apple Silicon, 1/1 on Intel) it is snapped to it,
-//! since the exact ratio matters over long captures and the wall clock is
-//! noisy. Too little data (fewer than two lines, or under 1 ms between the
-//! first and the last) gives Apple Silicon's, said as an assumption.
+//! The capture is cut into segments of at least 10 ms of wall clock, and
+//! the median of their slopes (wall ns per tick) is the fit: robust to the
+//! wall clock jumping while the tick counter does not (the Mac slept:
+//! `mach_absolute_time` stops during sleep) or to NTP steps, which would
+//! drag a least-squares line far off. Segments are merged pairwise when
+//! there are too many, so memory stays bounded. A capture shorter than
+//! three segments falls back to a least-squares fit. When the fit is within
+//! 2 % of a known timebase (125/3 on Apple Silicon, 1/1 on Intel) it is
+//! snapped to it, since the exact ratio matters over long captures and the
+//! wall clock is noisy. Too little data (fewer than two lines, or under
+//! 1 ms between the first and the last) gives Apple Silicon's, said as an
+//! assumption.
 
 use std::fmt;
 
 use esreplay_traces::Timebase;
-
-/// Nanoseconds since the Unix epoch of an RFC 3339 UTC time such as
-/// `2026-07-01T21:50:33.240504956Z` (fraction optional, `Z` or `+00:00`).
-pub fn parse_rfc3339_ns(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = text.get(range)?;
-        digits
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| digits.parse().ok())?
-    };
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' {
-        return None;
-    }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut nanos = 0u64;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        for (place, digit) in fraction[..digits].bytes().take(9).enumerate() {
-            nanos += u64::from(digit - b'0') * 10u64.pow(8 - place as u32);
-        }
-        rest = &fraction[digits..];
-    }
-    if rest != "Z" && rest != "+00:00" {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
-    u64::try_from(seconds)
-        .ok()?
-        .checked_mul(1_000_000_000)?
-        .checked_add(nanos)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
 
 /// How the timebase of an import was decided.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +31,12 @@ pub enum TimebaseSource {
         points: u64,
         /// Whether the fit was snapped to a known timebase.
         snapped: bool,
+        /// Segments of the median fit (0: too short, least squares used).
+        segments: u64,
+        /// Share of the segments whose slope is within 2 % of the
+        /// timebase used: how well one timebase explains the capture (0
+        /// when least squares was used).
+        agreeing: f64,
     },
     /// Not enough data: Apple Silicon's assumed.
     Assumed {
@@ -103,6 +56,69 @@ pub struct ClockFit {
     sum_xy: f64,
     min_ticks: u64,
     max_ticks: u64,
+    segments: Segments,
+}
+
+/// Consecutive stretches of the capture with their tick and wall-clock
+/// lengths, at most [`MAX_SEGMENTS`] of them.
+#[derive(Default, Clone, Debug)]
+struct Segments {
+    /// Where the open segment began: (ticks, wall ns).
+    open: Option<(u64, u64)>,
+    /// Closed segments: (ticks, wall ns) spanned.
+    closed: Vec<(u64, u64)>,
+    /// Times the segments were merged pairwise (each doubles their length).
+    merges: u32,
+}
+
+/// Wall-clock length of a segment before any merge.
+const SEGMENT_WALL_NS: u64 = 10_000_000;
+/// Segments kept before merging them pairwise.
+const MAX_SEGMENTS: usize = 4096;
+/// Fewest segments for a median fit.
+const MIN_SEGMENTS: usize = 3;
+
+impl Segments {
+    fn add(&mut self, ticks: u64, wall_ns: u64) {
+        let Some((start_ticks, start_wall)) = self.open else {
+            self.open = Some((ticks, wall_ns));
+            return;
+        };
+        if ticks <= start_ticks || wall_ns < start_wall {
+            // Lines out of order, or the wall clock stepped back: start afresh.
+            self.open = Some((ticks, wall_ns));
+            return;
+        }
+        let wall = wall_ns - start_wall;
+        if wall < SEGMENT_WALL_NS.saturating_mul(1 << self.merges.min(32)) {
+            return;
+        }
+        self.closed.push((ticks - start_ticks, wall));
+        self.open = Some((ticks, wall_ns));
+        if self.closed.len() >= MAX_SEGMENTS {
+            self.closed = self
+                .closed
+                .chunks(2)
+                .map(|pair| {
+                    pair.iter().fold((0u64, 0u64), |(t, w), &(dt, dw)| {
+                        (t.saturating_add(dt), w.saturating_add(dw))
+                    })
+                })
+                .collect();
+            self.merges += 1;
+        }
+    }
+
+    /// Slopes (wall ns per tick), sorted.
+    fn slopes(&self) -> Vec<f64> {
+        let mut slopes: Vec<f64> = self
+            .closed
+            .iter()
+            .map(|&(ticks, wall)| wall as f64 / ticks as f64)
+            .collect();
+        slopes.sort_by(f64::total_cmp);
+        slopes
+    }
 }
 
 const KNOWN: [Timebase; 2] = [Timebase::APPLE_SILICON, Timebase::NANOS];
@@ -125,6 +141,7 @@ impl ClockFit {
         self.sum_y += y;
         self.sum_xx += x * x;
         self.sum_xy += x * y;
+        self.segments.add(ticks, wall_ns);
     }
 
     /// The fitted slope (ns per tick) and intercept, if the data allow.
@@ -142,7 +159,15 @@ impl ClockFit {
 
     /// The timebase to use and how it was decided.
     pub fn timebase(&self) -> (Timebase, TimebaseSource) {
-        let Some((slope, _)) = self.line() else {
+        let mut slopes = self.segments.slopes();
+        if slopes.len() < MIN_SEGMENTS {
+            slopes.clear(); // Too few for a median: least squares.
+        }
+        let fitted = match slopes.get(slopes.len() / 2) {
+            Some(&median) => Some(median),
+            None => self.line().map(|(slope, _)| slope),
+        };
+        let Some(slope) = fitted else {
             return (
                 Timebase::APPLE_SILICON,
                 TimebaseSource::Assumed {
@@ -154,22 +179,34 @@ impl ClockFit {
             let exact = f64::from(known.numer) / f64::from(known.denom);
             (slope / exact - 1.0).abs() < 0.02
         });
+        let timebase = snap.unwrap_or_else(|| rational(slope));
+        let used = f64::from(timebase.numer) / f64::from(timebase.denom);
+        let agree = slopes
+            .iter()
+            .filter(|&&s| (s / used - 1.0).abs() < 0.02)
+            .count();
         let source = TimebaseSource::Inferred {
             ns_per_tick: slope,
             points: self.points,
             snapped: snap.is_some(),
+            segments: slopes.len() as u64,
+            agreeing: agree as f64 / slopes.len().max(1) as f64,
         };
-        let timebase = snap.unwrap_or_else(|| rational(slope));
         (timebase, source)
     }
 
-    /// Wall clock (ns since the epoch) at `ticks` by the fitted line, or
-    /// by the first line and `timebase` when there is no fit.
+    /// Wall clock (ns since the epoch) at `ticks`: from the first line and
+    /// `timebase`, shifted by the least-squares intercept on short captures.
     pub fn wall_at(&self, ticks: u64, timebase: Timebase) -> Option<u64> {
         let (origin_ticks, origin_wall) = self.origin?;
         let offset_ticks = ticks as f64 - origin_ticks as f64;
         let per_tick = f64::from(timebase.numer) / f64::from(timebase.denom.max(1));
-        let intercept = self.line().map_or(0.0, |(_, intercept)| intercept);
+        // The least-squares intercept averages out jitter, but a jump in the
+        // wall clock drags it: with a median fit, anchor at the first line.
+        let intercept = match self.line() {
+            Some((_, intercept)) if self.segments.closed.len() < MIN_SEGMENTS => intercept,
+            _ => 0.0,
+        };
         let wall = origin_wall as f64 + intercept + offset_ticks * per_tick;
         (wall >= 0.0).then_some(wall as u64)
     }
@@ -191,15 +228,26 @@ impl fmt::Display for TimebaseSource {
                 ns_per_tick,
                 points,
                 snapped,
-            } => write!(
-                f,
-                "inferred from {points} lines: {ns_per_tick:.4} ns/tick{}",
-                if *snapped {
-                    ", snapped to the known timebase"
+                segments,
+                agreeing,
+            } => {
+                let how = match segments {
+                    0 => "least squares".to_owned(),
+                    n => format!(
+                        "median of {n} segments, {:.0} % of them within 2 % of the timebase",
+                        agreeing * 100.0
+                    ),
+                };
+                let snap = if *snapped {
+                    "snapped to the known timebase"
                 } else {
-                    " (no known timebase within 2 %)"
-                }
-            ),
+                    "no known timebase within 2 %"
+                };
+                write!(
+                    f,
+                    "inferred from {points} lines: {ns_per_tick:.4} ns/tick ({how}), {snap}"
+                )
+            }
             TimebaseSource::Assumed { points } => write!(
                 f,
                 "ASSUMED Apple Silicon's (125/3): {points} lines span too little time to infer it; pass --timebase N/D if this capture is from an Intel Mac (1/1)"
@@ -211,33 +259,6 @@ impl fmt::Display for TimebaseSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_rfc3339_with_nanoseconds() {
-        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_ns("1970-01-02T00:00:01.5Z"),
-            Some(86_401_500_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ns("2026-07-01T21:50:33.240504956Z"),
-            Some(1_782_942_633_240_504_956)
-        );
-        assert_eq!(
-            parse_rfc3339_ns("2000-03-01T00:00:00+00:00"),
-            Some(951_868_800_000_000_000)
-        );
-        for bad in [
-            "",
-            "2026-07-01",
-            "2026-13-01T00:00:00Z",
-            "2026-07-01T21:50:33.Z",
-            "2026-07-01T21:50:33+02:00",
-            "2026-07-01T2a:50:33Z",
-        ] {
-            assert_eq!(parse_rfc3339_ns(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn infers_and_snaps_apple_silicon_and_intel() {
@@ -265,6 +286,72 @@ mod tests {
                 }
             ));
         }
+    }
+
+    /// A laptop that slept an hour mid-capture: the tick counter stopped,
+    /// the wall clock did not. Least squares would be dragged far off.
+    #[test]
+    fn a_sleep_in_the_capture_does_not_spoil_the_fit() {
+        let mut fit = ClockFit::default();
+        let hour = 3_600_000_000_000u64;
+        for i in 0..2_000u64 {
+            let ticks = 1_000_000 + i * 240_000; // 10 ms apart at 125/3
+            let slept = if i >= 1_000 { hour } else { 0 };
+            fit.add(ticks, 1_782_942_633_000_000_000 + i * 10_000_000 + slept);
+        }
+        assert!(
+            fit.line().unwrap().0 > 125.0 / 3.0 * 1.5,
+            "least squares alone would miss"
+        );
+        let (timebase, source) = fit.timebase();
+        assert_eq!(timebase, Timebase::APPLE_SILICON);
+        let TimebaseSource::Inferred {
+            segments, agreeing, ..
+        } = source
+        else {
+            panic!("not inferred: {source}");
+        };
+        assert!(segments > 1_000, "{segments}");
+        assert!(agreeing > 0.99 && agreeing < 1.0, "{agreeing}");
+    }
+
+    #[test]
+    fn a_capture_of_few_segments_is_fitted_by_least_squares() {
+        let mut fit = ClockFit::default();
+        for i in 0..20u64 {
+            fit.add(i * 24_000, i * 1_000_000); // 1 ms apart at 125/3: 19 ms
+        }
+        let (timebase, source) = fit.timebase();
+        assert_eq!(timebase, Timebase::APPLE_SILICON);
+        assert!(matches!(
+            source,
+            TimebaseSource::Inferred { segments: 0, .. }
+        ));
+        assert!(source.to_string().contains("least squares"), "{source}");
+    }
+
+    #[test]
+    fn segments_stay_bounded_on_long_captures() {
+        let mut fit = ClockFit::default();
+        for i in 0..(3 * MAX_SEGMENTS as u64) {
+            fit.add(i * 10_000_000, i * 10_000_000);
+        }
+        assert!(fit.segments.closed.len() < MAX_SEGMENTS);
+        assert!(fit.segments.merges >= 1);
+        assert_eq!(fit.timebase().0, Timebase::NANOS);
+    }
+
+    #[test]
+    fn extreme_clocks_do_not_overflow() {
+        let mut fit = ClockFit::default();
+        for i in 0..(3 * MAX_SEGMENTS as u64) {
+            let ticks = if i % 2 == 0 { 0 } else { u64::MAX };
+            fit.add(ticks, u64::MAX / 2 + i * 10_000_000);
+        }
+        assert!(fit.segments.merges >= 1);
+        let (timebase, _) = fit.timebase();
+        assert!(timebase.numer > 0 && timebase.denom > 0);
+        assert!(fit.wall_at(u64::MAX, timebase).is_some());
     }
 
     #[test]

@@ -7,26 +7,12 @@ use std::path::PathBuf;
 use esreplay_eslogger::{
     ImportError, ImportOptions, ImportReport, import, parse_as_auth, parse_timebase,
 };
+use esreplay_traces::lines::LineError;
 use esreplay_traces::{Action, EventType, Message, Timebase, TraceReader};
-use proptest::prelude::*;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+mod common;
 
-fn import_bytes(
-    bytes: &[u8],
-    options: &ImportOptions,
-) -> Result<(Vec<Message>, ImportReport), ImportError> {
-    let (trace, report) = import(|| Ok(bytes), options, "test", Vec::new(), |_| {})?;
-    let messages = TraceReader::new(trace.as_slice())
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    Ok((messages, report))
-}
+use common::{fixture, import_bytes};
 
 fn import_fixture(name: &str, options: &ImportOptions) -> (Vec<Message>, ImportReport) {
     let bytes = std::fs::read(fixture(name)).unwrap();
@@ -253,6 +239,27 @@ fn as_auth_models_notify_opens_as_auth_opens_with_budgets() {
         );
         assert_eq!(message.budget_ns(), Some(2_000_000_000));
     }
+    let bytes = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
+    let (trace, _) = import(|| Ok(bytes.as_slice()), &options, "t", Vec::new(), |_| {}).unwrap();
+    let header = TraceReader::new(trace.as_slice()).unwrap().header().clone();
+    let subscribed: Vec<String> = header.subscribed.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        subscribed,
+        [
+            "AUTH_EXEC",
+            "AUTH_OPEN",
+            "NOTIFY_FORK",
+            "NOTIFY_CLOSE",
+            "NOTIFY_CREATE",
+            "NOTIFY_EXIT",
+            "NOTIFY_RENAME",
+            "NOTIFY_SIGNAL",
+            "NOTIFY_UNLINK",
+            "NOTIFY_WRITE",
+            "230"
+        ],
+        "the event types seen, as modelled"
+    );
     assert!(parse_as_auth("FORK").is_err());
     assert!(parse_as_auth("NOPE").is_err());
 }
@@ -275,25 +282,6 @@ fn a_given_timebase_wins() {
 fn nothing_to_import_is_an_error() {
     let result = import_bytes(b"{\"hello\":1}\n\n", &ImportOptions::default());
     assert!(matches!(result, Err(ImportError::NoMessages { lines: 2 })));
-}
-
-proptest! {
-    #[test]
-    fn mangled_captures_never_panic(
-        cut in any::<prop::sample::Index>(),
-        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
-        noise in proptest::collection::vec(any::<u8>(), 0..64),
-    ) {
-        let mut bytes = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
-        for (at, byte) in flips {
-            let at = at.index(bytes.len());
-            bytes[at] = byte;
-        }
-        bytes.truncate(cut.index(bytes.len()) + 1);
-        bytes.extend_from_slice(&noise);
-        let _ = import_bytes(&bytes, &ImportOptions::default());
-        let _ = import_bytes(&bytes, &ImportOptions { strict: true, ..ImportOptions::default() });
-    }
 }
 
 /// The two real captures beside the repository (`../shared/data`, not
@@ -325,4 +313,41 @@ fn real_captures_import_cleanly() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn a_line_over_the_limit_is_an_error_even_when_not_strict() {
+    let mut bytes = std::fs::read(fixture("v10_mixed.jsonl")).unwrap();
+    bytes.extend_from_slice(b"{\"event_type\":10,\"pad\":\"");
+    bytes.extend(std::iter::repeat_n(b'x', 5000));
+    bytes.extend_from_slice(b"\"}\n");
+    let options = ImportOptions {
+        max_line_bytes: 4096,
+        ..ImportOptions::default()
+    };
+    match import_bytes(&bytes, &options) {
+        Err(ImportError::Line(LineError::TooLong {
+            line: 13,
+            max: 4096,
+        })) => {}
+        other => panic!("expected line 13 too long, got {:?}", other.map(|(_, r)| r)),
+    }
+}
+
+#[test]
+fn progress_covers_both_passes_and_only_grows() {
+    let line = std::fs::read(fixture("v9_intel.jsonl")).unwrap();
+    let bytes = line.repeat(300); // 6000 lines: several progress calls a pass
+    let mut seen = Vec::new();
+    import(
+        || Ok(bytes.as_slice()),
+        &ImportOptions::default(),
+        "test",
+        Vec::new(),
+        |read| seen.push(read),
+    )
+    .unwrap();
+    assert!(seen.len() >= 4, "{seen:?}");
+    assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(2 * bytes.len() as u64)));
 }
