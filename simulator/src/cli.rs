@@ -6,12 +6,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Replay Endpoint Security message traces and predict deadline misses.
 #[derive(Debug, Parser)]
-#[command(name = "esreplay", version, about, long_about = None)]
+#[command(name = "esreplay", version, about, long_about = None, after_help = TOP_HELP)]
 pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
 }
+
+const TOP_HELP: &str = "Examples:
+  esreplay gen flood --service lognormal:40us:2ms -o flood.estrace
+  esreplay compare flood.estrace --strategies inline,pool:4,edf:2,guard:500ms:pool:4
+  esreplay report flood.estrace --strategies inline,pool:4 -o report.html
+  esreplay check flood.estrace --strategy pool:4 --max-misses 0
+
+Exit codes:
+  0  success
+  1  a gate failed (check: misses over --max-misses, or the client would be killed)
+  2  bad input or usage (unreadable trace, bad flag, bad strategy)";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -21,10 +32,17 @@ pub enum Command {
         esreplay gen burst --rate 5000 --duration 30s --service lognormal:40us:2ms -o burst.estrace")]
     Gen(GenArgs),
     /// Import messages into a trace.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  esreplay import jsonl messages.jsonl -o capture.estrace"
+    )]
     Import(ImportCommand),
     /// Export a trace to another format.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  esreplay export jsonl capture.estrace | head\n  \
+        esreplay export perfetto capture.estrace --strategy pool:4 --from 2s --to 3s -o pool4.json"
+    )]
     Export(ExportCommand),
     /// Show what is in a trace: counts, rates, budgets, gaps, service times.
     #[command(after_help = "Examples:\n  esreplay inspect capture.estrace\n  \
@@ -51,6 +69,56 @@ pub enum Command {
         after_help = "Example:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us"
     )]
     Sweep(SweepArgs),
+    /// Write an HTML report (or SVG plots): latency, slack and backlog over time per strategy.
+    #[command(after_help = "Examples:\n  \
+        esreplay report flood.estrace --strategies inline,pool:4,edf:2 -o report.html\n  \
+        esreplay report flood.estrace --strategies pool:4 --cost exp:200us --svg plots/")]
+    Report(ReportArgs),
+    /// Print a shell completion script to standard output.
+    #[command(
+        after_help = "Examples:\n  esreplay completions bash > ~/.local/share/bash-completion/completions/esreplay\n  \
+        esreplay completions zsh > ~/.zfunc/_esreplay"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output, or write one page per command.
+    #[command(after_help = "Examples:\n  esreplay man | man -l -\n  esreplay man --dir man/")]
+    Man(ManArgs),
+}
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("out").required(true).multiple(true).args(["output", "svg"])))]
+pub struct ReportArgs {
+    /// Input trace (a file: each strategy reads it).
+    pub trace: PathBuf,
+    /// Strategies, comma-separated; shown in this order.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub strategies: Vec<String>,
+    /// The client and kernel model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Write the HTML report here (`-` for standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Write the plots as SVG files into this directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write esreplay.1 and one esreplay-COMMAND.1 per subcommand here instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `--miss-mode`: what ES does when a deadline passes.
@@ -210,8 +278,45 @@ pub struct GenArgs {
 /// Formats `import` reads.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
+    /// Apple's eslogger JSON (one event a line), e.g. from
+    /// `sudo eslogger open exec > capture.jsonl`.
+    #[command(
+        after_help = "Examples:\n  esreplay import eslogger capture.jsonl -o capture.estrace\n  \
+        esreplay import eslogger capture.jsonl -o whatif.estrace --as-auth OPEN,EXEC --budget AUTH_OPEN=15s\n  \
+        sudo eslogger open exec | esreplay import eslogger - -o live.estrace"
+    )]
+    Eslogger(ImportEsloggerArgs),
     /// The JSONL interchange format, one message a line.
+    #[command(
+        after_help = "Examples:\n  esreplay import jsonl messages.jsonl -o capture.estrace\n  \
+        cat messages.jsonl | esreplay import jsonl - -o capture.estrace"
+    )]
     Jsonl(ImportJsonlArgs),
+}
+
+/// Arguments of `import eslogger`.
+#[derive(Debug, Args)]
+pub struct ImportEsloggerArgs {
+    /// Input file, `-` for standard input (spooled to a temporary file:
+    /// the import reads its input twice).
+    pub input: PathBuf,
+    /// Output trace file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The mach timebase N/D (125/3 Apple Silicon, 1/1 Intel) instead of
+    /// inferring it from the capture's wall clock.
+    #[arg(long, value_name = "N/D")]
+    pub timebase: Option<String>,
+    /// Model NOTIFY events as their AUTH twins (what-if: a client
+    /// subscribed to AUTH_OPEN, AUTH_EXEC, ...), e.g. OPEN,EXEC.
+    #[arg(long, value_name = "TYPES")]
+    pub as_auth: Option<String>,
+    /// Deadline budget of a modelled AUTH type, EVENT=DURATION (repeatable).
+    #[arg(long = "budget", value_name = "EVENT=DURATION")]
+    pub budgets: Vec<String>,
+    /// Fail at the first malformed line instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Arguments of `import jsonl`.
@@ -228,7 +333,41 @@ pub struct ImportJsonlArgs {
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
     /// The JSONL interchange format, one message a line.
+    #[command(
+        after_help = "Examples:\n  esreplay export jsonl capture.estrace -o messages.jsonl\n  \
+        esreplay export jsonl capture.estrace | head"
+    )]
     Jsonl(ExportJsonlArgs),
+    /// The simulated schedule as Chrome trace event JSON, for the Perfetto UI.
+    #[command(after_help = "Examples:\n  \
+        esreplay export perfetto flood.estrace --strategy pool:4 --from 2s --to 2.5s -o pool4.json\n  \
+        (then open pool4.json in the Perfetto UI: Open trace file)")]
+    Perfetto(ExportPerfettoArgs),
+}
+
+/// Arguments of `export perfetto`.
+#[derive(Debug, Args)]
+pub struct ExportPerfettoArgs {
+    /// Input trace.
+    pub trace: PathBuf,
+    /// The strategy whose schedule to show.
+    #[arg(long)]
+    pub strategy: String,
+    /// The client and kernel model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output file, `-` (the default) for standard output.
+    #[arg(short, long, default_value = "-")]
+    pub output: PathBuf,
+    /// Show messages arriving at or after this time (e.g. 2s).
+    #[arg(long, default_value = "0ns")]
+    pub from: String,
+    /// Show messages arriving before this time (default: the end).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Refuse windows holding more messages than this (memory and output grow with them).
+    #[arg(long, default_value_t = 100_000)]
+    pub limit: u64,
 }
 
 /// Arguments of `export jsonl`.
@@ -264,5 +403,36 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command and subcommand, with its path (`export perfetto`).
+    fn all(command: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name()).trim().to_owned();
+            out.push((path.clone(), sub.clone()));
+            all(sub, path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_shows_examples_in_its_help() {
+        let mut commands = Vec::new();
+        all(&super::Cli::command(), String::new(), &mut commands);
+        assert!(commands.len() >= 14, "{}", commands.len());
+        for (path, mut command) in commands {
+            let help = command.render_long_help().to_string();
+            assert!(
+                help.contains("Example") && help.contains(&format!("esreplay {path}")),
+                "`esreplay {path} --help` shows no example of itself:\n{help}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_top_level_help_documents_the_exit_codes() {
+        let help = super::Cli::command().render_long_help().to_string();
+        for code in ["0  success", "1  a gate failed", "2  bad input or usage"] {
+            assert!(help.contains(code), "{help}");
+        }
     }
 }

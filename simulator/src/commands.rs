@@ -2,10 +2,12 @@
 //! output handling (`-` for standard streams, trace opening and the
 //! truncation warning).
 
+mod eslogger;
 mod gen_cmd;
 mod inspect;
 mod interchange;
 mod replay;
+mod visual;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -13,6 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use esreplay_report::Progress;
 use esreplay_traces::TraceReader;
 
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
@@ -21,13 +24,18 @@ use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Import(ImportCommand::Eslogger(args)) => eslogger::import(&args),
         Command::Import(ImportCommand::Jsonl(args)) => interchange::import_jsonl(&args),
         Command::Export(ExportCommand::Jsonl(args)) => interchange::export_jsonl(&args),
+        Command::Export(ExportCommand::Perfetto(args)) => visual::perfetto(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Sim(args) => replay::sim(&args),
         Command::Compare(args) => replay::compare(&args),
         Command::Check(args) => replay::check(&args),
         Command::Sweep(args) => replay::sweep(&args),
+        Command::Report(args) => visual::report(&args),
+        Command::Completions(args) => visual::completions(&args),
+        Command::Man(args) => visual::man(&args),
     }
 }
 
@@ -44,6 +52,22 @@ pub fn open_input(path: &Path) -> Result<Box<dyn io::BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
 }
 
+/// The size of `path` for a progress bar (`None` for `-` or if unknown).
+pub fn input_len(path: &Path) -> Option<u64> {
+    if is_stdio(path) {
+        return None;
+    }
+    std::fs::metadata(path).map(|m| m.len()).ok()
+}
+
+/// Like [`open_input`], advancing a progress bar labelled `label` (drawn on
+/// a terminal only) by the bytes read; finish the bar when done.
+pub fn open_input_tracked(path: &Path, label: &str) -> Result<(Box<dyn io::BufRead>, Progress)> {
+    let progress = Progress::bytes(label, input_len(path));
+    let input = BufReader::with_capacity(1 << 16, progress.wrap_read(open_input(path)?));
+    Ok((Box::new(input), progress))
+}
+
 /// A buffered writer to a file, or to standard output for `-`.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
     if is_stdio(path) {
@@ -55,7 +79,16 @@ pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
 
 /// Opens a trace and reads its header; errors name the file.
 pub fn open_trace(path: &Path, salvage: bool) -> Result<TraceReader<Box<dyn Read>>> {
-    let input: Box<dyn Read> = open_input(path)?;
+    open_trace_tracked(path, salvage, &Progress::hidden())
+}
+
+/// Like [`open_trace`], advancing `progress` by the bytes read.
+pub fn open_trace_tracked(
+    path: &Path,
+    salvage: bool,
+    progress: &Progress,
+) -> Result<TraceReader<Box<dyn Read>>> {
+    let input: Box<dyn Read> = Box::new(progress.wrap_read(open_input(path)?));
     let reader = TraceReader::new(input).with_context(|| format!("{}", path.display()))?;
     Ok(reader.salvage(salvage))
 }

@@ -18,7 +18,6 @@ const FIRST_EXP: u32 = SUB_BITS + 1;
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
-    min: u64,
     max: u64,
 }
 
@@ -55,11 +54,6 @@ impl Histogram {
             self.counts.resize(index + 1, 0);
         }
         self.counts[index] += 1;
-        self.min = if self.total == 0 {
-            value
-        } else {
-            self.min.min(value)
-        };
         self.max = self.max.max(value);
         self.total += 1;
     }
@@ -91,7 +85,7 @@ impl Histogram {
         for (index, &count) in self.counts.iter().enumerate() {
             seen += u128::from(count);
             if seen >= rank {
-                return Some(lower_bound(index).clamp(self.min, self.max));
+                return Some(lower_bound(index).min(self.max));
             }
         }
         Some(self.max)

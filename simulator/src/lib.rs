@@ -13,6 +13,27 @@
 //! - [`report`]: the result, as DESIGN.md's JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling.
 //!
+//! # Semantics in one screen
+//!
+//! Per message i in stream (kernel) order: v_i = a_i + τ; the single
+//! handler takes it at h_i = max(v_i, H). `inline` works on it there
+//! (H = h_i + s_i); `pool:N` and `edf:N` pay the hand-off c_h (H = h_i + c_h)
+//! and queue a job ready at q_i = h_i + c_h for N workers, in FIFO order or
+//! by (d_i, global_seq) with NOTIFY last. A guard answers with the default
+//! verdict at g_i = max(d_i − M_i, h_i) when g_i < f_i, and drops a job that
+//! would start strictly after g_i. r_i = answer + ρ; a miss is an AUTH
+//! message with r_i > d_i. Ties: a job ready at t is visible to a worker
+//! that frees at t; a message answered at t is not in the backlog at t.
+//! Times are integer nanoseconds, saturating at `u64::MAX`.
+//!
+//! # Plugging in a strategy
+//!
+//! Implement [`Strategy`] (its documentation has a complete example; the
+//! built-ins are the reference) and pass it to [`simulate`] or
+//! [`Simulator`]; `simulator/examples/fast_path.rs` is a larger one. To
+//! see each message's fate (for plots or a timeline export), pass an
+//! [`Observer`] (any `FnMut(&Outcome)`) to [`simulate_observed`].
+//!
 //! # Example
 //!
 //! ```

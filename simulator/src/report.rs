@@ -94,7 +94,8 @@ pub fn results_json(results: &[SimResult]) -> String {
     serde_json::to_string(results).expect("results always serialize")
 }
 
-const COLUMNS: [&str; 12] = [
+/// The columns of [`results_table`] (and of the HTML report's table).
+pub const TABLE_COLUMNS: [&str; 12] = [
     "strategy",
     "misses",
     "killed at",
@@ -109,7 +110,8 @@ const COLUMNS: [&str; 12] = [
     "util h/w",
 ];
 
-fn row(result: &SimResult) -> [String; 12] {
+/// One result's cells under [`TABLE_COLUMNS`], as [`results_table`] prints them.
+pub fn table_row(result: &SimResult) -> [String; 12] {
     let dash = || "-".to_string();
     let latency = |pick: fn(&Latency) -> u64| {
         result
@@ -146,8 +148,8 @@ fn row(result: &SimResult) -> [String; 12] {
 
 /// An aligned table, one row per result, for people.
 pub fn results_table(results: &[SimResult]) -> String {
-    let rows: Vec<[String; 12]> = results.iter().map(row).collect();
-    let mut widths = COLUMNS.map(str::len);
+    let rows: Vec<[String; 12]> = results.iter().map(table_row).collect();
+    let mut widths = TABLE_COLUMNS.map(str::len);
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -162,7 +164,7 @@ pub fn results_table(results: &[SimResult]) -> String {
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(&COLUMNS.map(String::from));
+    line(&TABLE_COLUMNS.map(String::from));
     rows.iter().for_each(|cells| line(cells));
     out
 }

@@ -8,13 +8,16 @@ use std::collections::{BinaryHeap, VecDeque};
 use crate::histogram::Histogram;
 use crate::report::{FirstMiss, Latency, SimResult};
 
+/// How far from the back of the sorted deque a response may be inserted.
+const NEAR: usize = 16;
+
 /// The backlog #{i : a_i ≤ t < r_i}, maximised over t.
 ///
 /// The maximum is reached at an arrival instant, so it is evaluated once
 /// per distinct arrival time t, after every response ≤ t is known (the
 /// engine guarantees that by advancing the strategy first). Known future
-/// responses wait in a sorted deque (the common, monotone case: O(1)) or a
-/// min-heap. A message answered at t is no longer counted at t.
+/// responses wait in a sorted deque (the common, nearly sorted case: O(1))
+/// or a min-heap. A message answered at t is no longer counted at t.
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
     sorted: VecDeque<u64>,
@@ -31,16 +34,31 @@ impl Backlog {
 
     #[inline]
     pub(crate) fn respond(&mut self, response_ns: u64) {
+        // Responses come nearly sorted (pools finish a little out of
+        // order): insert near the back of the sorted deque when the place
+        // is close, else fall back to the heap.
         if self.sorted.back().is_none_or(|&last| response_ns >= last) {
             self.sorted.push_back(response_ns);
+            return;
+        }
+        let len = self.sorted.len();
+        let later = self
+            .sorted
+            .iter()
+            .rev()
+            .take(NEAR)
+            .take_while(|&&r| r > response_ns)
+            .count();
+        if later < NEAR || later == len {
+            self.sorted.insert(len - later, response_ns);
         } else {
             self.heap.push(Reverse(response_ns));
         }
     }
 
     /// Every arrival at or before `t` has been counted and every response at
-    /// or before `t` is known: records the backlog at `t`.
-    pub(crate) fn close_instant(&mut self, t: u64) {
+    /// or before `t` is known: records the backlog at `t` and returns it.
+    pub(crate) fn close_instant(&mut self, t: u64) -> u64 {
         while self.sorted.front().is_some_and(|&r| r <= t) {
             self.sorted.pop_front();
             self.answered += 1;
@@ -49,7 +67,9 @@ impl Backlog {
             self.heap.pop();
             self.answered += 1;
         }
-        self.max = self.max.max(self.arrived - self.answered);
+        let in_flight = self.arrived - self.answered;
+        self.max = self.max.max(in_flight);
+        in_flight
     }
 
     pub(crate) fn max(&self) -> u64 {

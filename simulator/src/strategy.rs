@@ -16,6 +16,7 @@ mod edf;
 mod guard;
 mod inline;
 mod pool;
+mod runs;
 
 pub use edf::EdfPool;
 pub use guard::{Guard, Margin};
@@ -83,6 +84,9 @@ pub struct Completion {
     /// The work ran on a worker thread (counts towards worker utilisation)
     /// rather than on the handler thread.
     pub on_worker: bool,
+    /// Which worker ran it (0-based), when the strategy says
+    /// ([`with_worker`](Self::with_worker)); for timelines only.
+    pub worker: Option<u32>,
 }
 
 impl Completion {
@@ -97,6 +101,7 @@ impl Completion {
             answered_ns: finish,
             defaulted: false,
             on_worker,
+            worker: None,
         }
     }
 
@@ -110,7 +115,16 @@ impl Completion {
             answered_ns: job.latest_start_ns.unwrap_or(job.taken_ns),
             defaulted: true,
             on_worker: false,
+            worker: None,
         }
+    }
+
+    /// Names the worker that ran the job (left `None` if it never ran).
+    pub fn with_worker(mut self, worker: u32) -> Completion {
+        if self.start_ns.is_some() {
+            self.worker = Some(worker);
+        }
+        self
     }
 
     /// Starts `job` at `start_ns` unless its latest start has passed.

@@ -79,6 +79,9 @@ pub fn search<E>(
     }
     while high / low > 1.0 + precision {
         let middle = (low * high).sqrt();
+        if middle <= low || middle >= high {
+            break; // as fine as f64 goes
+        }
         if misses(middle)? {
             high = middle;
         } else {
@@ -161,6 +164,11 @@ mod tests {
         }
         assert_eq!(search(|_| Ok::<_, ()>(true), 0.01), Ok(None));
         assert_eq!(search(|_| Ok::<_, ()>(false), 0.01), Ok(Some(MAX_FACTOR)));
+        let fine = search(|k| Ok::<_, ()>(k > 1.5), 0.0).unwrap().unwrap();
+        assert!(
+            fine <= 1.5 && fine > 1.499_999_999,
+            "a zero precision still ends: {fine}"
+        );
     }
 
     #[test]

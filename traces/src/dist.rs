@@ -95,10 +95,12 @@ impl Distribution {
     }
 }
 
-/// Rounds a non-negative float of nanoseconds, saturating.
+/// Rounds a float of nanoseconds: negative and NaN give 0, anything too
+/// large (or infinite) saturates at `u64::MAX`.
 fn to_ns(value: f64) -> u64 {
-    if value.is_finite() && value > 0.0 {
-        value.round().min(u64::MAX as f64) as u64
+    if value > 0.0 {
+        // `as` saturates: +inf and values past u64::MAX become u64::MAX.
+        value.round() as u64
     } else {
         0
     }
@@ -181,6 +183,20 @@ mod tests {
             .sum::<f64>()
             / 200_000.0;
         assert!((mean / 1e6 - 1.0).abs() < 0.02, "mean {mean}");
+    }
+
+    #[test]
+    fn huge_draws_saturate_instead_of_wrapping_to_zero() {
+        assert_eq!(to_ns(f64::INFINITY), u64::MAX);
+        assert_eq!(to_ns(1e30), u64::MAX);
+        assert_eq!(to_ns(f64::NAN), 0);
+        assert_eq!(to_ns(-3.0), 0);
+        assert_eq!(to_ns(2.4), 2);
+        let wild = Distribution::LogNormal {
+            median_ns: u64::MAX / 2,
+            p99_ns: u64::MAX,
+        };
+        assert!((0..1000).any(|key| wild.sample(1, 1, key) == u64::MAX));
     }
 
     #[test]

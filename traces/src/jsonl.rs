@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Action, EventType};
+use crate::lines::{BoundedLines, LineError};
 use crate::model::{Details, Message};
 
 /// The longest line `import jsonl` accepts.
@@ -64,14 +65,9 @@ enum EventName {
 /// A line that is not a message.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
-    /// Reading the input failed.
-    #[error("reading line {line}: {source}")]
-    Io {
-        /// 1-based line number.
-        line: u64,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// Reading the input failed, or a line is too long.
+    #[error(transparent)]
+    Line(#[from] LineError),
     /// The line is not a valid message.
     #[error("line {line}: {reason}")]
     Invalid {
@@ -109,8 +105,8 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
 }
 
 /// Parses one line into a message.
-pub fn parse_message(text: &str) -> Result<Message, String> {
-    let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse_message(text: &[u8]) -> Result<Message, String> {
+    let line: Line = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let event = match line.event {
         EventName::Number(number) => EventType(number),
         EventName::Name(name) => name.parse().map_err(|e| format!("{e}"))?,
@@ -138,69 +134,22 @@ pub fn parse_message(text: &str) -> Result<Message, String> {
 /// names its line on error; a line over [`MAX_LINE_BYTES`] is an error,
 /// and reading it stops there.
 pub fn read_messages(input: impl BufRead) -> impl Iterator<Item = Result<Message, JsonlError>> {
-    let mut lines = BoundedLines {
-        input,
-        line: 0,
-        failed: false,
-        buf: Vec::new(),
-    };
+    let mut lines = BoundedLines::new(input, MAX_LINE_BYTES);
     std::iter::from_fn(move || {
         loop {
             let (number, text) = match lines.next_line()? {
                 Ok(found) => found,
-                Err(error) => return Some(Err(error)),
+                Err(error) => return Some(Err(JsonlError::Line(error))),
             };
-            if text.trim().is_empty() {
+            if text.trim_ascii().is_empty() {
                 continue;
             }
-            return Some(parse_message(&text).map_err(|reason| JsonlError::Invalid {
+            return Some(parse_message(text).map_err(|reason| JsonlError::Invalid {
                 line: number,
                 reason,
             }));
         }
     })
-}
-
-/// Lines of at most [`MAX_LINE_BYTES`], read without unbounded buffering.
-struct BoundedLines<R> {
-    input: R,
-    line: u64,
-    failed: bool,
-    buf: Vec<u8>,
-}
-
-impl<R: BufRead> BoundedLines<R> {
-    fn next_line(&mut self) -> Option<Result<(u64, String), JsonlError>> {
-        if self.failed {
-            return None;
-        }
-        self.line += 1;
-        self.buf.clear();
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        let read = std::io::Read::take(&mut self.input, limit).read_until(b'\n', &mut self.buf);
-        let invalid = |line, reason: &str| JsonlError::Invalid {
-            line,
-            reason: reason.to_owned(),
-        };
-        match read {
-            Ok(0) => None,
-            Ok(_) if self.buf.len() > MAX_LINE_BYTES => {
-                self.failed = true;
-                Some(Err(invalid(self.line, "line longer than 1 MiB")))
-            }
-            Ok(_) => Some(match String::from_utf8(std::mem::take(&mut self.buf)) {
-                Ok(text) => Ok((self.line, text)),
-                Err(_) => Err(invalid(self.line, "not UTF-8")),
-            }),
-            Err(source) => {
-                self.failed = true;
-                Some(Err(JsonlError::Io {
-                    line: self.line,
-                    source,
-                }))
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -267,7 +216,11 @@ mod tests {
         ));
         let unknown =
             r#"{"global_seq":0,"seq":0,"event":"AUTH_NOPE","action":"auth","arrival_ns":1}"#;
-        assert!(parse_message(unknown).unwrap_err().contains("AUTH_NOPE"));
+        assert!(
+            parse_message(unknown.as_bytes())
+                .unwrap_err()
+                .contains("AUTH_NOPE")
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod duration;
 pub mod event;
 pub mod format;
 pub mod jsonl;
+pub mod lines;
 pub mod model;
 pub mod stats;
 pub mod synth;

@@ -10,7 +10,7 @@ use crate::cli::{ExportJsonlArgs, ImportJsonlArgs};
 
 /// Reads JSON lines into a trace; the first bad line is an error naming it.
 pub fn import_jsonl(args: &ImportJsonlArgs) -> Result<ExitCode> {
-    let input = super::open_input(&args.input)?;
+    let (input, progress) = super::open_input_tracked(&args.input, "import")?;
     let header = Header {
         source: Some(Source::Jsonl),
         tool: "esreplay import jsonl".into(),
@@ -22,6 +22,7 @@ pub fn import_jsonl(args: &ImportJsonlArgs) -> Result<ExitCode> {
         let message = message.with_context(|| format!("{}", args.input.display()))?;
         writer.write(&message)?;
     }
+    progress.finish();
     let written = writer.messages_written();
     writer.finish()?;
     eprintln!(

@@ -10,23 +10,27 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
+use esreplay_report::Progress;
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
-    CostModel, MissMode, SimConfig, SimResult, Simulator, StrategySpec, results_json, results_table,
+    CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_json,
+    results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
-use super::{create_output, is_stdio, open_trace, warn_about_losses};
+use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
 
-/// The validated client and kernel model.
-struct Model {
-    cost: CostModel,
-    config: SimConfig,
-    salvage: bool,
+/// The validated client and kernel model, and where to show progress.
+pub(super) struct Model {
+    pub(super) cost: CostModel,
+    pub(super) config: SimConfig,
+    pub(super) salvage: bool,
+    /// Advanced by the bytes of every trace read (hidden by default).
+    pub(super) progress: Progress,
 }
 
-fn model(args: &ModelArgs) -> Result<Model> {
+pub(super) fn model(args: &ModelArgs) -> Result<Model> {
     let duration =
         |flag: &str, text: &str| parse_duration_ns(text).with_context(|| format!("--{flag}"));
     let cost = CostModel::parse(&args.cost)
@@ -48,10 +52,11 @@ fn model(args: &ModelArgs) -> Result<Model> {
         cost,
         config,
         salvage: args.salvage,
+        progress: Progress::hidden(),
     })
 }
 
-fn strategy(text: &str) -> Result<StrategySpec> {
+pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
     text.parse().context("--strategy")
 }
 
@@ -65,14 +70,30 @@ fn run_one(
     model: &Model,
     warn: bool,
 ) -> Result<SimResult> {
-    let mut reader = open_trace(path, model.salvage)?;
+    run_observed(path, label, spec, model, warn, ())
+}
+
+/// [`run_one`], reporting every outcome to `observer`.
+pub(super) fn run_observed(
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    warn: bool,
+    observer: impl Observer,
+) -> Result<SimResult> {
+    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, ());
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
-        let message = message.with_context(|| path.display().to_string())?;
-        simulator
-            .push(&message)
-            .with_context(|| format!("{}: {label}", path.display()))?;
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
+        };
+        if let Err(error) = simulator.push(&message) {
+            return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
+        }
     }
     if warn {
         warn_about_losses(path, &reader);
@@ -82,12 +103,22 @@ fn run_one(
     Ok(result)
 }
 
-fn print(results: &[SimResult], json: bool) -> Result<()> {
+/// How results are printed: a table, one JSON object (`sim`, `check`) or
+/// a JSON array (`compare`, even of one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    Object,
+    Array,
+}
+
+fn print(results: &[SimResult], format: Format) -> Result<()> {
     let mut out = create_output(Path::new("-"))?;
-    if json {
-        match results {
-            [one] => writeln!(out, "{}", one.to_json())?,
-            many => writeln!(out, "{}", results_json(many))?,
+    if format == Format::Array {
+        writeln!(out, "{}", results_json(results))?;
+    } else if format == Format::Object {
+        for result in results {
+            writeln!(out, "{}", result.to_json())?;
         }
     } else {
         write!(out, "{}", results_table(results))?;
@@ -101,11 +132,18 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    print(&[result], args.json)?;
+    print(
+        &[result],
+        if args.json {
+            Format::Object
+        } else {
+            Format::Table
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn require_file(path: &Path, command: &str) -> Result<()> {
+pub(super) fn require_file(path: &Path, command: &str) -> Result<()> {
     if is_stdio(path) {
         bail!("{command} reads the trace several times: give a file, not -");
     }
@@ -122,40 +160,59 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| strategy(s))
         .collect::<Result<Vec<_>>>()?;
+    let results = in_parallel(specs.len(), |index| {
+        run_one(
+            &args.trace,
+            &args.strategies[index],
+            &specs[index],
+            &model,
+            index == 0,
+        )
+    })?;
+    print(
+        &results,
+        if args.json {
+            Format::Array
+        } else {
+            Format::Table
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `job(0..count)` spread over all cores; the results in index order, or
+/// the first error in index order.
+pub(super) fn in_parallel<T: Send>(
+    count: usize,
+    job: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(specs.len());
+        .min(count);
     let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<SimResult>>>> =
-        specs.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Result<T>>>> = (0..count).map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(spec) = specs.get(index) else { break };
-                    let result = run_one(
-                        &args.trace,
-                        &args.strategies[index],
-                        spec,
-                        &model,
-                        index == 0,
-                    );
+                    if index >= count {
+                        break;
+                    }
+                    let result = job(index);
                     *slots[index].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                 }
             });
         }
     });
-    let results = slots
+    slots
         .into_iter()
         .map(|slot| {
             slot.into_inner()
                 .unwrap_or_else(|e| e.into_inner())
-                .expect("every strategy ran")
+                .expect("every job ran")
         })
-        .collect::<Result<Vec<_>>>()?;
-    print(&results, args.json)?;
-    Ok(ExitCode::SUCCESS)
+        .collect()
 }
 
 /// What `check` says when the gate fails, or `None` when it passes.
@@ -190,7 +247,12 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    print(std::slice::from_ref(&result), args.json)?;
+    let format = if args.json {
+        Format::Object
+    } else {
+        Format::Table
+    };
+    print(std::slice::from_ref(&result), format)?;
     match verdict(&result, args.max_misses) {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
@@ -217,8 +279,8 @@ fn factor(value: Option<f64>) -> String {
 /// `esreplay sweep`: headroom by time compression and by cost scaling.
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     require_file(&args.trace, "sweep")?;
-    if !(args.precision > 0.0 && args.precision < 1.0) {
-        bail!("--precision must be between 0 and 1 (0.01 is 1 %)");
+    if !(1e-6..1.0).contains(&args.precision) {
+        bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
@@ -226,14 +288,17 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     // truncation warnings are printed once.
     run_one(&args.trace, &args.strategy, &spec, &model, true)?;
     let salvage = model.salvage;
+    let probes = Progress::steps("sweep", "probes");
     let open = || -> Box<dyn Iterator<Item = Result<esreplay_traces::Message, TraceError>>> {
+        probes.inc(1);
         match TraceReader::open(&args.trace) {
             Ok(reader) => Box::new(reader.salvage(salvage)),
             Err(error) => Box::new(std::iter::once(Err(error))),
         }
     };
-    let mut room = headroom(open, &spec, &model.cost, &model.config, args.precision)
-        .with_context(|| format!("{}", args.trace.display()))?;
+    let room = headroom(open, &spec, &model.cost, &model.config, args.precision);
+    probes.finish();
+    let mut room = room.with_context(|| format!("{}", args.trace.display()))?;
     room.strategy = args.strategy.trim().to_owned();
     let mut out = create_output(Path::new("-"))?;
     if args.json {

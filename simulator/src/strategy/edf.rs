@@ -3,11 +3,13 @@
 //!
 //! A small discrete-event simulation: `events` holds (time, worker) for
 //! every busy worker (the time it frees) and for idle workers woken by a
-//! new job; `queue` is a binary heap of waiting jobs keyed by
-//! [`Job::edf_key`], so sustained overload with millions of waiting jobs
-//! stays O(log n) per message. Jobs live in a slab; `queue` and `expiry`
-//! (jobs with a latest start, ordered by it) refer to slots, and an entry
-//! whose slot no longer holds its job is stale and skipped.
+//! new job; `queue` holds waiting jobs keyed by [`Job::edf_key`] in a
+//! [`RunQueue`], O(1) when keys mostly ascend (per event type they do) and
+//! O(log n) otherwise, so sustained overload with millions of waiting jobs
+//! stays fast. Jobs with a latest start (guarded) are also listed in
+//! `guarded` and ordered by it in `expiry`, so a drop is reported when its
+//! time passes even if no worker frees; a queue entry whose guarded job is
+//! gone from `guarded` was dropped and is skipped.
 //!
 //! Invariants:
 //! - every worker is either in `events` or in `idle`, never both;
@@ -17,24 +19,21 @@
 //!   processed: a job ready at t is visible to a worker that frees at t.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use esreplay_traces::Message;
 
+use super::runs::RunQueue;
 use super::{Completion, Context, Job, Strategy};
 
-type Key = (u64, u64, u64);
-
 /// N workers that always take the ready job with the earliest deadline.
-#[derive(Clone, Debug)]
 pub struct EdfPool {
     workers: u32,
     events: BinaryHeap<Reverse<(u64, u32)>>,
     idle: Vec<u32>,
-    queue: BinaryHeap<Reverse<(Key, u32)>>,
-    expiry: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    slots: Vec<Option<Job>>,
-    free_slots: Vec<u32>,
+    queue: RunQueue<Job>,
+    guarded: HashMap<u64, Job>,
+    expiry: BinaryHeap<Reverse<(u64, u64)>>,
 }
 
 impl EdfPool {
@@ -45,15 +44,13 @@ impl EdfPool {
             workers,
             events: BinaryHeap::new(),
             idle: (0..workers).rev().collect(),
-            queue: BinaryHeap::new(),
+            queue: RunQueue::default(),
+            guarded: HashMap::new(),
             expiry: BinaryHeap::new(),
-            slots: Vec::new(),
-            free_slots: Vec::new(),
         }
     }
 
-    /// Jobs waiting for a worker (including stale heap entries not yet
-    /// skipped).
+    /// Jobs waiting for a worker (including dropped ones not yet skipped).
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
@@ -61,19 +58,10 @@ impl EdfPool {
     /// Queues `job`, ready at `ready_ns` (non-decreasing between calls).
     pub fn submit(&mut self, job: Job, ready_ns: u64, done: &mut Vec<Completion>) {
         self.run_until(Some(ready_ns), done);
-        let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(job);
-                slot
-            }
-            None => {
-                self.slots.push(Some(job));
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 waiting jobs")
-            }
-        };
-        self.queue.push(Reverse((job.edf_key(), slot)));
+        self.queue.push(job);
         if let Some(latest) = job.latest_start_ns {
-            self.expiry.push(Reverse((latest, job.index, slot)));
+            self.guarded.insert(job.index, job);
+            self.expiry.push(Reverse((latest, job.index)));
         }
         if let Some(worker) = self.idle.pop() {
             self.events.push(Reverse((ready_ns, worker)));
@@ -91,12 +79,12 @@ impl EdfPool {
             self.events.pop();
             self.dispatch(time, worker, done);
         }
-        while let Some(&Reverse((latest, index, slot))) = self.expiry.peek() {
+        while let Some(&Reverse((latest, index))) = self.expiry.peek() {
             if !before(latest) {
                 break;
             }
             self.expiry.pop();
-            if let Some(job) = self.remove(slot, index) {
+            if let Some(job) = self.guarded.remove(&index) {
                 done.push(Completion::dropped(job));
             }
         }
@@ -105,31 +93,21 @@ impl EdfPool {
     /// Worker `worker` is free at `now`: it takes the live job with the
     /// smallest key, dropping those whose latest start has passed.
     fn dispatch(&mut self, now: u64, worker: u32, done: &mut Vec<Completion>) {
-        while let Some(Reverse((key, slot))) = self.queue.pop() {
-            let Some(job) = self.remove(slot, key.2) else {
-                continue;
-            };
+        while let Some(job) = self.queue.pop() {
+            if job.latest_start_ns.is_some() && self.guarded.remove(&job.index).is_none() {
+                continue; // already dropped by `run_until`
+            }
             if job.expired_at(now) {
                 done.push(Completion::dropped(job));
                 continue;
             }
-            let completion = Completion::ran(job, now, true);
+            let completion = Completion::ran(job, now, true).with_worker(worker);
             let finish = completion.finish_ns.unwrap_or(now);
             self.events.push(Reverse((finish, worker)));
             done.push(completion);
             return;
         }
         self.idle.push(worker);
-    }
-
-    fn remove(&mut self, slot: u32, index: u64) -> Option<Job> {
-        let entry = &mut self.slots[slot as usize];
-        if entry.is_some_and(|job| job.index == index) {
-            self.free_slots.push(slot);
-            entry.take()
-        } else {
-            None
-        }
     }
 }
 
@@ -159,10 +137,8 @@ impl Strategy for EdfPool {
 
     fn finish(&mut self, done: &mut Vec<Completion>) {
         self.run_until(None, done);
-        debug_assert!(
-            self.slots.iter().all(Option::is_none),
-            "a job was never reported"
-        );
+        debug_assert!(self.queue.is_empty(), "a job was never reported");
+        debug_assert!(self.guarded.is_empty(), "a guarded job was never reported");
     }
 }
 
@@ -190,6 +166,24 @@ mod tests {
         // Job 0 occupies the worker until 10; at 10 jobs 1..3 all wait.
         let got = run(1, &[(0, 10, 100), (1, 1, 50), (2, 1, 30), (3, 1, 40)]);
         assert_eq!(got, vec![Some(0), Some(12), Some(10), Some(11)]);
+    }
+
+    #[test]
+    fn each_job_names_the_worker_that_ran_it() {
+        let mut pool = EdfPool::new(2);
+        let mut done = Vec::new();
+        for (index, (taken, service)) in [(0, 10), (0, 4), (1, 1)].into_iter().enumerate() {
+            pool.advance(taken, &mut done);
+            let job = job(index as u64, taken, service);
+            pool.take(job, &message(), &Context::default(), &mut done);
+        }
+        pool.finish(&mut done);
+        done.sort_by_key(|c| c.job.index);
+        let workers: Vec<Option<u32>> = done.iter().map(|c| c.worker).collect();
+        // Job 2 waits for the worker that frees first (job 1's, at 4).
+        assert_eq!(workers[2], workers[1]);
+        assert_ne!(workers[0], workers[1]);
+        assert!(workers.iter().all(|w| w.is_some_and(|w| w < 2)));
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! max(q_i, earliest free worker) the moment it is queued: the pool reports
 //! every completion immediately and keeps only the N worker free times.
 //! Invariant: `free` holds exactly one entry per worker, the time it is
-//! next free.
+//! next free: a plain array scanned for its minimum when N is small (the
+//! common case, and faster than a heap there), a min-heap of (time, worker
+//! id) otherwise. Both take the lowest id among workers free at the same
+//! time, so a job's worker ([`Completion::worker`]) does not depend on
+//! which representation is used.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,29 +23,69 @@ use super::{Completion, Context, Job, Strategy};
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
-    free: BinaryHeap<Reverse<u64>>,
+    free: Free,
 }
+
+/// Worker free times.
+#[derive(Clone, Debug)]
+enum Free {
+    Few(Vec<u64>),
+    Many(BinaryHeap<Reverse<(u64, u32)>>),
+}
+
+/// Up to this many workers, a linear scan beats a heap.
+const FEW: u32 = 32;
 
 impl FifoPool {
     /// A pool of `workers` idle workers (at least 1).
     pub fn new(workers: u32) -> FifoPool {
         let workers = workers.max(1);
-        FifoPool {
-            workers,
-            free: (0..workers).map(|_| Reverse(0)).collect(),
+        let free = if workers <= FEW {
+            Free::Few(vec![0; workers as usize])
+        } else {
+            Free::Many((0..workers).map(|id| Reverse((0, id))).collect())
+        };
+        FifoPool { workers, free }
+    }
+
+    /// The worker that frees first (lowest id among ties) and when.
+    fn earliest(&self) -> (u32, u64) {
+        match &self.free {
+            Free::Few(free) => {
+                // Branch-free minimum: which worker frees first is random.
+                let (mut best, mut best_time) = (0, free[0]);
+                for (index, &time) in free.iter().enumerate().skip(1) {
+                    let earlier = time < best_time;
+                    best = if earlier { index } else { best };
+                    best_time = best_time.min(time);
+                }
+                (best as u32, best_time)
+            }
+            Free::Many(free) => {
+                let Reverse((time, worker)) = *free.peek().expect("a pool has a worker");
+                (worker, time)
+            }
+        }
+    }
+
+    /// `worker`, the one [`earliest`](Self::earliest) named, is busy until
+    /// `finish_ns`.
+    fn occupy(&mut self, worker: u32, finish_ns: u64) {
+        match &mut self.free {
+            Free::Few(free) => free[worker as usize] = finish_ns,
+            Free::Many(free) => {
+                *free.peek_mut().expect("a pool has a worker") = Reverse((finish_ns, worker));
+            }
         }
     }
 
     /// Queues `job`, ready at `ready_ns`, and reports it at once.
     pub fn submit(&mut self, job: Job, ready_ns: u64, done: &mut Vec<Completion>) {
-        let mut earliest = self
-            .free
-            .peek_mut()
-            .expect("a pool has at least one worker");
-        let start = ready_ns.max(earliest.0);
-        let completion = Completion::start_or_drop(job, start, true);
+        let (worker, free_ns) = self.earliest();
+        let completion =
+            Completion::start_or_drop(job, ready_ns.max(free_ns), true).with_worker(worker);
         if let Some(finish) = completion.finish_ns {
-            earliest.0 = finish;
+            self.occupy(worker, finish);
         }
         done.push(completion);
     }
@@ -92,11 +136,46 @@ mod tests {
         done.iter().map(|c| c.start_ns).collect()
     }
 
+    fn workers_of(pool: &mut FifoPool, jobs: &[(u64, u64)]) -> Vec<Option<u32>> {
+        let mut done = Vec::new();
+        for (index, &(taken, service)) in jobs.iter().enumerate() {
+            let job = job(index as u64, taken, service);
+            pool.take(job, &message(), &Context::default(), &mut done);
+        }
+        done.iter().map(|c| c.worker).collect()
+    }
+
+    #[test]
+    fn each_job_names_the_worker_that_ran_it() {
+        let mut pool = FifoPool::new(2);
+        let jobs = [(0, 10), (0, 4), (1, 1), (2, 1), (20, 1)];
+        // Both idle at 0: the lowest id first; worker 1 frees at 4, then 5,
+        // then 6; at 20 the worker free the longest (1, since 6) takes it.
+        let want = vec![Some(0), Some(1), Some(1), Some(1), Some(1)];
+        assert_eq!(workers_of(&mut pool, &jobs), want);
+    }
+
     #[test]
     fn jobs_wait_for_the_earliest_free_worker_in_order() {
         let mut pool = FifoPool::new(2);
         let got = starts(&mut pool, &[(0, 10), (0, 4), (1, 1), (2, 1)], 0);
         assert_eq!(got, vec![Some(0), Some(0), Some(4), Some(5)]);
+    }
+
+    #[test]
+    fn the_heap_and_the_scan_give_the_same_starts() {
+        let jobs: Vec<(u64, u64)> = (0..200).map(|i| (i / 3, (i * 7919) % 100)).collect();
+        for workers in [1u32, 3, 8] {
+            let mut heap = FifoPool {
+                workers,
+                free: Free::Many((0..workers).map(|id| Reverse((0, id))).collect()),
+            };
+            let mut scan = FifoPool::new(workers);
+            assert!(matches!(scan.free, Free::Few(_)));
+            assert_eq!(starts(&mut heap, &jobs, 1), starts(&mut scan, &jobs, 1));
+            assert_eq!(workers_of(&mut heap, &jobs), workers_of(&mut scan, &jobs));
+        }
+        assert!(matches!(FifoPool::new(FEW + 1).free, Free::Many(_)));
     }
 
     #[test]

@@ -336,3 +336,60 @@ fn synthetic_streams_stay_small() {
     let per_message = bytes.len() as f64 / messages.len() as f64;
     assert!(per_message <= 12.0, "{per_message} bytes per message");
 }
+
+/// A file with a valid header followed by one frame of `kind` whose CRC is
+/// right but whose payload is arbitrary: only the decoder stands guard.
+fn with_forged_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = encode(&[], 1, false);
+    bytes.push(kind);
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&frame_crc(kind, payload).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+proptest! {
+    #[test]
+    fn forged_payloads_with_valid_crcs_are_errors_not_panics(
+        kind in prop_oneof![Just(KIND_CHUNK), Just(KIND_FOOTER), any::<u8>()],
+        payload in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let bytes = with_forged_frame(kind, &payload);
+        let (_, error, summary) = read_all(&bytes, false);
+        if kind != KIND_CHUNK && kind != KIND_FOOTER && kind != KIND_HEADER {
+            prop_assert!(error.is_none());
+            prop_assert_eq!(summary.unknown_frames, 1);
+        }
+        let (_, error, _) = read_all(&bytes, true);
+        prop_assert!(error.is_none(), "salvage never fails on a sane frame length");
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = read_all(&bytes, false);
+        let mut prefixed = MAGIC.to_vec();
+        prefixed.extend_from_slice(&[1, 0, 0, 0]);
+        prefixed.extend_from_slice(&bytes);
+        let _ = read_all(&prefixed, true);
+    }
+}
+
+#[test]
+fn huge_counts_in_a_forged_chunk_do_not_allocate() {
+    // dropped 0, nstrings = u64::MAX (253 + 8 bytes), nothing after.
+    let mut payload = vec![0, 253];
+    payload.extend_from_slice(&u64::MAX.to_le_bytes());
+    let (_, error, _) = read_all(&with_forged_frame(KIND_CHUNK, &payload), false);
+    assert!(
+        matches!(error, Some(TraceError::Corrupt { what: "chunk", .. })),
+        "{error:?}"
+    );
+    // dropped 0, no strings, count = 2^40 records in a few bytes.
+    let mut payload = vec![0, 0, 253];
+    payload.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    let (_, error, _) = read_all(&with_forged_frame(KIND_CHUNK, &payload), false);
+    assert!(
+        matches!(error, Some(TraceError::Corrupt { .. })),
+        "{error:?}"
+    );
+}

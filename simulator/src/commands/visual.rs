@@ -1,0 +1,219 @@
+//! `report`, `export perfetto`, `completions` and `man`: what people look
+//! at. The simulation runs as for `compare` (one streaming run per
+//! strategy, on all cores); outcomes are downsampled on the fly into an
+//! [`esreplay_report::Series`] per strategy, so memory stays bounded
+//! whatever the trace's length. Rendering lives in the `esreplay-report`
+//! crate; this file only turns simulator results into its inputs.
+
+mod perfetto;
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use esreplay_report::{Marker, Page, Progress, Run, Series, Table, Verdict, figures};
+use esreplay_simulator::report::{TABLE_COLUMNS, table_row};
+use esreplay_simulator::{Observer, Outcome, SimResult};
+use esreplay_traces::format_ns;
+
+use super::replay::{in_parallel, model, require_file, run_observed, strategy};
+use super::{create_output, input_len};
+use crate::cli::{Cli, CompletionsArgs, ManArgs, ModelArgs, ReportArgs};
+
+pub use perfetto::perfetto;
+
+/// Feeds a run's outcomes and backlog samples into a [`Series`].
+#[derive(Default)]
+struct Sampler {
+    series: Series,
+}
+
+impl Observer for &mut Sampler {
+    fn outcome(&mut self, o: &Outcome) {
+        let auth = o.action == esreplay_traces::Action::Auth;
+        let latency = auth.then(|| o.latency_ns());
+        self.series
+            .message(o.arrival_ns, latency, o.slack_ns(), o.missed);
+    }
+
+    fn backlog(&mut self, at_ns: u64, in_flight: u64) {
+        self.series.backlog(at_ns, in_flight);
+    }
+}
+
+/// The verdict sentence of one strategy.
+fn verdict(result: &SimResult) -> Verdict {
+    let text = match (result.first_miss, result.killed_at_ns) {
+        (Some(m), Some(killed)) => format!(
+            "Killed at {} by message #{} (arrived {}, deadline {}, answered {}); {} of {} AUTH messages missed.",
+            format_ns(killed),
+            m.global_seq,
+            format_ns(m.arrival_ns),
+            format_ns(m.deadline_ns),
+            format_ns(m.response_ns),
+            result.misses,
+            result.auth
+        ),
+        (Some(m), None) => format!(
+            "{} of {} AUTH messages missed (answered by the kernel); the earliest deadline missed is message #{}'s, {}.",
+            result.misses,
+            result.auth,
+            m.global_seq,
+            format_ns(m.deadline_ns)
+        ),
+        (None, _) => {
+            let slack = result
+                .min_slack_ns
+                .map_or("-".into(), |s| format_ns(s.max(0).unsigned_abs()));
+            let worst = result.latency_ns.map_or("-".into(), |l| format_ns(l.max));
+            format!(
+                "No miss: minimum slack {slack}, worst latency {worst}, largest backlog {}.",
+                result.max_backlog
+            )
+        }
+    };
+    let defaulted = match result.defaulted {
+        0 => String::new(),
+        n => format!(" {n} messages answered by the guard's default verdict."),
+    };
+    Verdict {
+        text: text + &defaulted,
+        failed: result.failed(),
+    }
+}
+
+/// The first miss as a mark at the arrival of the missed message.
+fn first_miss_marker(result: &SimResult) -> Option<Marker> {
+    let miss = result.first_miss?;
+    let label = match result.killed_at_ns {
+        Some(killed) => format!(
+            "first miss #{} (killed at {})",
+            miss.global_seq,
+            format_ns(killed)
+        ),
+        None => format!("first miss #{}", miss.global_seq),
+    };
+    Some(Marker {
+        at_ns: miss.arrival_ns,
+        label,
+    })
+}
+
+/// The model as the flags that reproduce it.
+fn model_note(args: &ModelArgs) -> String {
+    format!(
+        "Model: --cost {} --cost-scale {} --seed {} --transport {} --response-latency {} --handoff {} --miss-mode {}",
+        args.cost,
+        args.cost_scale,
+        args.seed,
+        args.transport,
+        args.response_latency,
+        args.handoff,
+        format!("{:?}", args.miss_mode).to_lowercase()
+    )
+}
+
+fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
+    let figures = figures(runs);
+    let messages = results.first().map_or(0, |r| r.messages);
+    let width = runs.first().map_or(1, |r| r.series.width_ns());
+    Page {
+        title: format!("esreplay report: {}", args.trace.display()),
+        notes: vec![
+            format!(
+                "{messages} messages; strategies {}; esreplay {}.",
+                args.strategies.join(", "),
+                env!("CARGO_PKG_VERSION")
+            ),
+            model_note(&args.model),
+            format!("Time buckets of {} (by arrival time).", format_ns(width)),
+        ],
+        table: Table {
+            columns: TABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            rows: results.iter().map(|r| table_row(r).to_vec()).collect(),
+        },
+        verdicts: results.iter().map(verdict).collect(),
+        figures,
+    }
+}
+
+/// `esreplay report`: simulates every strategy and writes the HTML page
+/// and/or the SVG plots.
+pub fn report(args: &ReportArgs) -> Result<ExitCode> {
+    require_file(&args.trace, "report")?;
+    let mut model = model(&args.model)?;
+    let specs = args
+        .strategies
+        .iter()
+        .map(|s| strategy(s))
+        .collect::<Result<Vec<_>>>()?;
+    let total = input_len(&args.trace).map(|b| b.saturating_mul(specs.len() as u64));
+    model.progress = Progress::bytes("report", total);
+    let outcome = in_parallel(specs.len(), |i| {
+        let mut sampler = Sampler::default();
+        let label = &args.strategies[i];
+        let result = run_observed(&args.trace, label, &specs[i], &model, i == 0, &mut sampler)?;
+        Ok((result, sampler.series))
+    });
+    model.progress.finish();
+    let (results, series): (Vec<SimResult>, Vec<Series>) = outcome?.into_iter().unzip();
+    let mut runs: Vec<Run> = results
+        .iter()
+        .zip(series)
+        .map(|(result, series)| Run {
+            name: result.strategy.clone(),
+            series,
+            first_miss: first_miss_marker(result),
+        })
+        .collect();
+    let page = page(args, &results, &mut runs);
+    if let Some(dir) = &args.svg {
+        write_svgs(&page, &results, dir)?;
+    }
+    if let Some(path) = &args.output {
+        let mut out = create_output(path)?;
+        out.write_all(page.html().as_bytes())?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_svgs(page: &Page, results: &[SimResult], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let names: Vec<String> = results.iter().map(|r| r.strategy.clone()).collect();
+    for (name, svg) in page.figures.svg_files(&names) {
+        let path = dir.join(name);
+        std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `esreplay completions SHELL`.
+pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    clap_complete::generate(args.shell, &mut Cli::command(), "esreplay", &mut out);
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `esreplay man`: the top page on standard output, or every page in a
+/// directory.
+pub fn man(args: &ManArgs) -> Result<ExitCode> {
+    let command = Cli::command();
+    match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(command).render(&mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,9 @@
+//! The simulator's integration tests: hand-computed cases for every
+//! strategy and DESIGN.md's counterexamples (`cases`), and property tests
+//! against theory and a naive reference implementation (`properties`,
+//! `reference`).
+
+mod cases;
+mod properties;
+mod reference;
+mod support;
