@@ -1,0 +1,160 @@
+//! One real experiment ([`run`]): a fresh temporary directory with one
+//! file per scheduled open, a fanotify group watching it, the client on
+//! its own thread, the load generator on this one; then the opener's and
+//! the client's views merged into [`Record`]s.
+//!
+//! Never hanging: the group is owned by the client thread and dropped as
+//! soon as it stops, on success, error or panic, which allows every event
+//! still pending, so every blocked opener returns; the client gives up
+//! after [`Experiment::timeout`]. The directory is removed only after the
+//! group is closed (removing a watched directory would wait for us).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use esreplay_fanotify::{EventMask, Fanotify, Mark};
+
+use crate::LabError;
+use crate::client::{Listen, listen};
+use crate::generator::{Load, Opened, file_of, generate};
+use crate::plan::Plan;
+use crate::record::{Clock, Planned, Record};
+use crate::ticket::Ticket;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Experiment<'a> {
+    /// The opens, in schedule order.
+    pub planned: &'a [Planned],
+    /// The client's design.
+    pub plan: &'a Plan,
+    /// Opener threads: at least the most opens ever stalled at once, or the
+    /// schedule slips.
+    pub openers: usize,
+    /// Time given to start the threads before the schedule's zero.
+    pub lead_in: Duration,
+    /// The client gives up (allowing everything) this long after the
+    /// schedule's last open is due.
+    pub timeout: Duration,
+}
+
+impl<'a> Experiment<'a> {
+    /// Defaults: 64 openers, 100 ms lead-in, 30 s timeout.
+    pub fn new(planned: &'a [Planned], plan: &'a Plan) -> Experiment<'a> {
+        Experiment {
+            planned,
+            plan,
+            openers: 64,
+            lead_in: Duration::from_millis(100),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs the experiment; records come in schedule order. Needs root
+/// (CAP_SYS_ADMIN): see [`LabError::is_not_permitted`].
+pub fn run(experiment: &Experiment) -> Result<Vec<Record>, LabError> {
+    let group = Fanotify::new()?;
+    let dir = tempfile::Builder::new()
+        .prefix("esreplay-lab-")
+        .tempdir()
+        .map_err(|source| LabError::Io {
+            what: "create a temporary directory".into(),
+            source,
+        })?;
+    for index in 0..experiment.planned.len() {
+        let path = file_of(dir.path(), index);
+        std::fs::write(&path, b"").map_err(|source| LabError::Io {
+            what: format!("create {}", path.display()),
+            source,
+        })?;
+    }
+    // From here on, opening a file in `dir` waits for the client.
+    group.mark(&Mark::Directory(dir.path().into()), EventMask::OPEN_PERM)?;
+    let result = run_marked(experiment, group, dir.path());
+    drop(dir); // after the group: `run_marked` consumed and closed it
+    result
+}
+
+fn run_marked(
+    experiment: &Experiment,
+    group: Fanotify,
+    dir: &std::path::Path,
+) -> Result<Vec<Record>, LabError> {
+    let clock = Clock::start();
+    let calls: Vec<AtomicU64> = experiment
+        .planned
+        .iter()
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    let stop = AtomicBool::new(false);
+    let start_ns = duration_ns(experiment.lead_in);
+    let last = experiment
+        .planned
+        .iter()
+        .map(|p| p.offset_ns)
+        .max()
+        .unwrap_or(0);
+    let how = Listen {
+        planned: experiment.planned,
+        calls: &calls,
+        clock,
+        stop: &stop,
+        give_up_ns: start_ns
+            .saturating_add(last)
+            .saturating_add(duration_ns(experiment.timeout)),
+    };
+    let load = Load {
+        dir,
+        planned: experiment.planned,
+        start_ns,
+        clock,
+        calls: &calls,
+    };
+    let (tickets, opened) = thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let group = group; // dropped when the client stops, whatever happens
+            listen(&group, experiment.plan, &how)
+        });
+        let opened = generate(&load, experiment.openers);
+        stop.store(true, Ordering::Release);
+        let tickets = client
+            .join()
+            .unwrap_or(Err(LabError::Panicked("the client")));
+        (tickets, opened)
+    });
+    merge(opened?, &tickets?, experiment.planned)
+}
+
+fn duration_ns(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Joins the openers' and the client's views by index.
+fn merge(
+    opened: Vec<Opened>,
+    tickets: &[Arc<Ticket>],
+    planned: &[Planned],
+) -> Result<Vec<Record>, LabError> {
+    let mut records: Vec<Record> = opened
+        .into_iter()
+        .map(|o| Record {
+            index: o.index,
+            call_ns: o.call_ns,
+            return_ns: o.return_ns,
+            deadline_ns: planned[o.index]
+                .budget_ns
+                .map(|b| o.call_ns.saturating_add(b)),
+            served: None,
+        })
+        .collect();
+    for ticket in tickets {
+        let served = ticket.served()?;
+        if let Some(record) = records.get_mut(ticket.index) {
+            record.served = record.served.or(served);
+        }
+    }
+    Ok(records)
+}

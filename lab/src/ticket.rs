@@ -1,0 +1,130 @@
+//! One event in the client ([`Ticket`]): the fanotify event waiting for
+//! its answer, and what happened to it. Whoever answers first (the inner
+//! path or a guard's watchdog) takes the event out, so there is exactly one
+//! answer per event; a job whose event is gone, or that would start after
+//! its guard time, is dropped without running.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use esreplay_fanotify::{Event, Verdict};
+
+use crate::record::{Answerer, Clock, Served};
+
+/// One event taken by the reading thread.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    /// The open's index in the schedule.
+    pub index: usize,
+    /// d_i, for EDF and the guards.
+    pub deadline_ns: Option<u64>,
+    /// g_i: the earliest guard time, if guarded.
+    pub guard_ns: Option<u64>,
+    service_ns: u64,
+    read_ns: u64,
+    idle_read: bool,
+    taken_ns: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    event: Option<Event>,
+    start_ns: Option<u64>,
+    finish_ns: Option<u64>,
+    answer: Option<(u64, Answerer)>,
+    error: Option<esreplay_fanotify::Error>,
+}
+
+/// When and how the reading thread took an event.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Taken {
+    pub index: usize,
+    pub read_ns: u64,
+    pub idle_read: bool,
+    pub taken_ns: u64,
+    pub deadline_ns: Option<u64>,
+    pub guard_ns: Option<u64>,
+    pub service_ns: u64,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic elsewhere leaves the state as valid as before it.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Spends the thread's CPU until `until` (real work, not a sleep).
+pub(crate) fn spin_until(until: Instant) {
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+impl Ticket {
+    /// A ticket holding `event` until it is answered.
+    pub fn new(taken: Taken, event: Event) -> Ticket {
+        Ticket {
+            index: taken.index,
+            deadline_ns: taken.deadline_ns,
+            guard_ns: taken.guard_ns,
+            service_ns: taken.service_ns,
+            read_ns: taken.read_ns,
+            idle_read: taken.idle_read,
+            taken_ns: taken.taken_ns,
+            state: Mutex::new(State {
+                event: Some(event),
+                ..State::default()
+            }),
+        }
+    }
+
+    /// Answers ALLOW unless someone already did; returns whether this call
+    /// answered.
+    pub fn answer(&self, clock: &Clock, by: Answerer) -> bool {
+        let event = {
+            let mut state = lock(&self.state);
+            let Some(event) = state.event.take() else {
+                return false;
+            };
+            state.answer = Some((clock.now_ns(), by));
+            event
+        };
+        if let Err(error) = event.respond(Verdict::Allow) {
+            lock(&self.state).error = Some(error);
+        }
+        true
+    }
+
+    /// Runs the job (service time of busy CPU) and answers, unless it was
+    /// answered already or would start after its guard time (dropped).
+    pub fn work(&self, clock: &Clock, by: Answerer) {
+        let start = clock.now_ns();
+        {
+            let mut state = lock(&self.state);
+            if state.event.is_none() || self.guard_ns.is_some_and(|g| start > g) {
+                return;
+            }
+            state.start_ns = Some(start);
+        }
+        spin_until(clock.at(start.saturating_add(self.service_ns)));
+        lock(&self.state).finish_ns = Some(clock.now_ns());
+        self.answer(clock, by);
+    }
+
+    /// What happened, once every answer is in; `Err` if answering failed.
+    pub fn served(&self) -> Result<Option<Served>, esreplay_fanotify::Error> {
+        let mut state = lock(&self.state);
+        if let Some(error) = state.error.take() {
+            return Err(error);
+        }
+        Ok(state.answer.map(|(answer_ns, answered_by)| Served {
+            read_ns: self.read_ns,
+            idle_read: self.idle_read,
+            taken_ns: self.taken_ns,
+            start_ns: state.start_ns,
+            finish_ns: state.finish_ns,
+            answer_ns,
+            answered_by,
+        }))
+    }
+}

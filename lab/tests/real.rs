@@ -1,0 +1,107 @@
+//! Real-kernel experiments (root only; they print a message and pass where
+//! fanotify permission events are not permitted): every plan answers every
+//! open exactly once, stalls cover the work, guards answer on time.
+#![cfg(target_os = "linux")]
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use esreplay_lab::{Answerer, Experiment, LabError, Plan, Planned, Record, run};
+
+const MS: u64 = 1_000_000;
+
+fn planned(opens: u64, gap_ns: u64, service_ns: u64, budget_ns: Option<u64>) -> Vec<Planned> {
+    (0..opens)
+        .map(|i| Planned {
+            offset_ns: i * gap_ns,
+            service_ns,
+            budget_ns,
+        })
+        .collect()
+}
+
+/// Experiments spin real CPU: one at a time, or they starve each other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `plan`, or `None` (with a message) where fanotify is not permitted.
+fn try_run(planned: &[Planned], plan: &Plan) -> Option<Vec<Record>> {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut experiment = Experiment::new(planned, plan);
+    experiment.timeout = Duration::from_secs(10);
+    match run(&experiment) {
+        Ok(records) => Some(records),
+        Err(error) if error.is_not_permitted() => {
+            eprintln!("skipped: fanotify permission events are not permitted here ({error})");
+            None
+        }
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn guard(margin_ns: u64, inner: Plan) -> Plan {
+    Plan::Guard {
+        guard_at: Arc::new(move |deadline: u64, taken: u64| {
+            deadline.saturating_sub(margin_ns).max(taken)
+        }),
+        inner: Box::new(inner),
+    }
+}
+
+#[test]
+fn every_plan_answers_every_open_once_after_its_work() {
+    let schedule = planned(30, 2 * MS, MS, Some(10_000 * MS));
+    for plan in [Plan::Inline, Plan::Fifo(2), Plan::Edf(1)] {
+        let Some(records) = try_run(&schedule, &plan) else {
+            return;
+        };
+        assert_eq!(records.len(), schedule.len(), "{plan:?}");
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record.index, i);
+            let served = record
+                .served
+                .unwrap_or_else(|| panic!("{plan:?}: open {i} unseen"));
+            assert_ne!(served.answered_by, Answerer::Guard);
+            let (start, finish) = (served.start_ns.unwrap(), served.finish_ns.unwrap());
+            assert!(
+                finish - start >= MS,
+                "{plan:?}: open {i} worked {}",
+                finish - start
+            );
+            assert!(
+                record.return_ns - record.call_ns >= MS,
+                "{plan:?}: open {i}"
+            );
+            assert!(record.call_ns <= served.read_ns && served.answer_ns <= record.return_ns);
+        }
+        let workers = records
+            .iter()
+            .filter(|r| matches!(r.served.unwrap().answered_by, Answerer::Worker(_)))
+            .count();
+        assert_eq!(workers > 0, plan.workers() > 0, "{plan:?}");
+    }
+}
+
+#[test]
+fn a_guard_answers_jobs_longer_than_the_budget_before_their_work_ends() {
+    // 20 ms of work per open, a 30 ms budget, a 25 ms margin: the watchdog
+    // answers each open at about 5 ms; inline keeps working meanwhile.
+    let schedule = planned(6, 40 * MS, 20 * MS, Some(30 * MS));
+    let Some(records) = try_run(&schedule, &guard(25 * MS, Plan::Inline)) else {
+        return;
+    };
+    for record in &records {
+        let served = record.served.unwrap();
+        assert_eq!(served.answered_by, Answerer::Guard, "{record:?}");
+        assert!(record.return_ns - record.call_ns < 20 * MS, "{record:?}");
+    }
+}
+
+#[test]
+fn an_error_is_not_permitted_only_for_fanotify_refusals() {
+    let io = LabError::Io {
+        what: "x".into(),
+        source: std::io::Error::other("y"),
+    };
+    assert!(!io.is_not_permitted());
+    assert!(!LabError::TimedOut.is_not_permitted());
+}
