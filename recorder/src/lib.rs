@@ -15,3 +15,5 @@ mod sync;
 
 pub use raw::{Convert, InlineStr, RawDetails, RawMessage};
 pub use ring::{CachePadded, Consumer, Producer, ring};
+pub mod writer;
+pub use writer::{RecordError, Rings, Writer, WriterConfig, WriterStats, stop_on_signals};

@@ -193,7 +193,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if x % 97 == 0 {
+                if x.is_multiple_of(97) {
                     std::thread::yield_now();
                 }
                 if p.try_push(i) {
