@@ -17,3 +17,5 @@ pub use raw::{Convert, InlineStr, RawDetails, RawMessage};
 pub use ring::{CachePadded, Consumer, Producer, ring};
 pub mod writer;
 pub use writer::{RecordError, Rings, Writer, WriterConfig, WriterStats, stop_on_signals};
+pub mod tap;
+pub use tap::{Tap, TapHandle, TapOptions, Token};

@@ -9,6 +9,7 @@ use crate::clock;
 use crate::raw::{Convert, RawMessage};
 use crate::ring::Consumer;
 use esreplay_traces::{Header, Message, TraceError, TraceWriter};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,10 @@ pub struct WriterConfig {
     pub convert: Convert,
     /// Sleep when all rings are empty.
     pub idle_sleep: Duration,
+    /// Hold messages this long (by arrival time) before writing, so that
+    /// records finishing late on another ring (a tap's worker) still go out
+    /// in kernel order. Zero for one in-order producer (the ES handler).
+    pub reorder_window: Duration,
 }
 
 impl Default for WriterConfig {
@@ -52,6 +57,7 @@ impl Default for WriterConfig {
             max_messages: None,
             convert: Convert::default(),
             idle_sleep: Duration::from_millis(1),
+            reorder_window: Duration::ZERO,
         }
     }
 }
@@ -118,7 +124,8 @@ pub fn stop_on_signals(stop: &Arc<AtomicBool>) -> Result<(), RecordError> {
 }
 
 struct State {
-    batch: Vec<Message>,
+    /// Messages held for reordering, keyed by kernel order.
+    pending: BTreeMap<(u64, u64, u64), Message>,
     seen_dropped: Vec<u64>,
     next_seq: u64,
     stats: WriterStats,
@@ -133,7 +140,7 @@ fn run<W: Write>(
     let started = Instant::now();
     let mut last_flush = started;
     let mut state = State {
-        batch: Vec::new(),
+        pending: BTreeMap::new(),
         seen_dropped: Vec::new(),
         next_seq: 0,
         stats: WriterStats::default(),
@@ -142,6 +149,7 @@ fn run<W: Write>(
         let stopping =
             stop.load(Ordering::Acquire) || config.duration.is_some_and(|d| started.elapsed() >= d);
         let drained = drain(&mut trace, rings, config, &mut state)?;
+        emit(&mut trace, config, &mut state, stopping)?;
         if config
             .max_messages
             .is_some_and(|m| state.stats.messages >= m)
@@ -170,7 +178,7 @@ fn drain<W: Write>(
     config: &WriterConfig,
     state: &mut State,
 ) -> Result<usize, RecordError> {
-    let limit = config.max_messages.unwrap_or(u64::MAX);
+    let mut drained = 0;
     {
         let mut rings = rings.lock().unwrap_or_else(|e| e.into_inner());
         state.seen_dropped.resize(rings.len(), 0);
@@ -181,22 +189,41 @@ fn drain<W: Write>(
             *seen = dropped;
             while let Some(raw) = ring.try_pop() {
                 let message = config.convert.message(&raw, state.next_seq);
+                let key = (message.arrival_ns, message.global_seq, state.next_seq);
                 state.next_seq += 1;
-                state.batch.push(message);
+                state.pending.insert(key, message);
+                drained += 1;
             }
         }
     }
-    // Records from several rings interleave: restore kernel order per batch.
-    state.batch.sort_by_key(|m| (m.arrival_ns, m.global_seq));
-    let drained = state.batch.len();
-    for message in state.batch.drain(..) {
-        if state.stats.messages >= limit {
+    Ok(drained)
+}
+
+/// Writes the held messages older than the reorder window (all of them when
+/// `all`), in kernel order, up to the message limit.
+fn emit<W: Write>(
+    trace: &mut TraceWriter<W>,
+    config: &WriterConfig,
+    state: &mut State,
+    all: bool,
+) -> Result<(), RecordError> {
+    let limit = config.max_messages.unwrap_or(u64::MAX);
+    let window = u64::try_from(config.reorder_window.as_nanos()).unwrap_or(u64::MAX);
+    let watermark = match all || window == 0 {
+        true => u64::MAX,
+        false => config.convert.ns(clock::now_ticks()).saturating_sub(window),
+    };
+    while state.stats.messages < limit {
+        let Some(entry) = state.pending.first_entry() else {
+            break;
+        };
+        if entry.key().0 > watermark {
             break;
         }
-        trace.write(&message)?;
+        trace.write(&entry.remove())?;
         state.stats.messages += 1;
     }
-    Ok(drained)
+    Ok(())
 }
 
 #[cfg(test)]
