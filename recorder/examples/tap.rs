@@ -23,7 +23,7 @@ fn work(micros: u64) {
 
 /// What a real handler would copy out of an `es_message_t`.
 fn fake_message(i: u64, budgets: &BudgetTable) -> RawMessage {
-    let event = if i % 3 == 0 {
+    let event = if i.is_multiple_of(3) {
         EventType::AUTH_EXEC
     } else {
         EventType::AUTH_OPEN
@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     for i in 0..2_000 {
         let token = handler.received(fake_message(i, &budgets));
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             tx.send(token)?;
         } else {
             work(20);

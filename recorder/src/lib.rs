@@ -19,3 +19,5 @@ pub mod writer;
 pub use writer::{RecordError, Rings, Writer, WriterConfig, WriterStats, stop_on_signals};
 pub mod tap;
 pub use tap::{Tap, TapHandle, TapOptions, Token};
+#[cfg(target_os = "macos")]
+pub mod macos;

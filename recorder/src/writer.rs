@@ -25,6 +25,9 @@ pub enum RecordError {
     /// The writer thread panicked.
     #[error("the writer thread panicked")]
     Panicked,
+    /// The event source (Endpoint Security, fanotify) failed.
+    #[error("event source: {0}")]
+    Source(String),
     /// An I/O error (creating the output, installing signal handlers).
     #[error("{0}")]
     Io(#[from] std::io::Error),
