@@ -17,7 +17,7 @@ use std::io::BufWriter;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,7 +46,10 @@ pub fn record(path: &Path, options: &EsOptions) -> Result<WriterStats, RecordErr
     let rings = Arc::new(Mutex::new(vec![consumer]));
     let out = BufWriter::new(File::create(path)?);
     let writer = Writer::spawn(out, &header, rings, Arc::default(), config)?;
-    stop_on_signals(writer.stop_flag())?;
+    // Signals end the subscription first and the writer after it, so that
+    // nothing the handler pushed is left behind.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    stop_on_signals(&interrupted)?;
     let producer = AssertUnwindSafe(RefCell::new(producer));
     let no_paths = options.no_paths;
     let mut client = Client::new(move |client, message| {
@@ -69,7 +72,7 @@ pub fn record(path: &Path, options: &EsOptions) -> Result<WriterStats, RecordErr
     client
         .subscribe(&events)
         .map_err(|e| RecordError::Source(format!("es_subscribe: {e:?}")))?;
-    while !writer.stop_flag().load(Ordering::Acquire) && !writer.is_finished() {
+    while !interrupted.load(Ordering::Acquire) && !writer.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(client); // unsubscribes; no handler runs after this

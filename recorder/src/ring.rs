@@ -45,11 +45,16 @@ unsafe impl<T: Copy + Send> Send for Shared<T> {}
 /// The producing end of a ring (not `Clone`: one producer).
 pub struct Producer<T> {
     shared: Arc<Shared<T>>,
+    /// Last head seen: reloaded only when the ring looks full, so that a
+    /// push usually touches no cache line the consumer writes.
+    cached_head: usize,
 }
 
 /// The consuming end of a ring (not `Clone`: one consumer).
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
+    /// Last tail seen: reloaded only when the ring looks empty.
+    cached_tail: usize,
 }
 
 /// Creates a ring holding `capacity` records, rounded up to a power of two
@@ -69,8 +74,12 @@ pub fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     (
         Producer {
             shared: Arc::clone(&shared),
+            cached_head: 0,
         },
-        Consumer { shared },
+        Consumer {
+            shared,
+            cached_tail: 0,
+        },
     )
 }
 
@@ -81,13 +90,16 @@ impl<T: Copy + Send> Producer<T> {
     pub fn try_push(&mut self, value: T) -> bool {
         let s = &*self.shared;
         let tail = s.tail.load(Ordering::Relaxed);
-        let head = s.head.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > s.mask {
-            s.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+        if tail.wrapping_sub(self.cached_head) > s.mask {
+            self.cached_head = s.head.load(Ordering::Acquire);
+            if tail.wrapping_sub(self.cached_head) > s.mask {
+                s.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
         }
         s.slots[tail & s.mask].with_mut(|slot| {
-            // Safety: the slot is outside [head, tail), so the consumer does
+            // Safety: the slot is outside [head, tail) (a stale cached head
+            // only under-estimates free space), so the consumer does
             // not read it until the Release store below publishes it.
             unsafe { slot.write(MaybeUninit::new(value)) }
         });
@@ -112,9 +124,11 @@ impl<T: Copy + Send> Consumer<T> {
     pub fn try_pop(&mut self) -> Option<T> {
         let s = &*self.shared;
         let head = s.head.load(Ordering::Relaxed);
-        let tail = s.tail.load(Ordering::Acquire);
-        if head == tail {
-            return None;
+        if head == self.cached_tail {
+            self.cached_tail = s.tail.load(Ordering::Acquire);
+            if head == self.cached_tail {
+                return None;
+            }
         }
         let value = s.slots[head & s.mask].with(|slot| {
             // Safety: the slot is inside [head, tail): the producer wrote it
