@@ -63,6 +63,27 @@ fn bench_handler(c: &mut Criterion) {
             });
         });
     }
+    // The parts: one clock read, and a push of an already-filled record.
+    group.bench_function("clock_read", |b| b.iter(clock::now_ticks));
+    group.bench_function("push_prebuilt", |b| {
+        let (mut producer, mut consumer) = ring::<RawMessage>(BATCH as usize);
+        let raw = handler_copy(0, true);
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let n = (iters - done).min(BATCH);
+                let start = Instant::now();
+                for _ in 0..n {
+                    black_box(producer.try_push(black_box(raw)));
+                }
+                total += start.elapsed();
+                while consumer.try_pop().is_some() {}
+                done += n;
+            }
+            total
+        });
+    });
     group.finish();
 }
 

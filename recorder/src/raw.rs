@@ -291,4 +291,12 @@ mod tests {
         assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(2, b"/etc/hosts"));
         assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(1, b"/etc/host"));
     }
+
+    /// Ring memory is capacity × this size: keep a record under 1 KiB.
+    #[test]
+    fn record_stays_under_one_kib() {
+        let size = std::mem::size_of::<RawMessage>();
+        println!("RawMessage: {size} bytes");
+        assert!(size <= 1024, "{size}");
+    }
 }
