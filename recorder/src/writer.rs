@@ -77,10 +77,13 @@ pub struct WriterStats {
     pub dropped: u64,
 }
 
-/// A running writer thread.
+type Outcome<W> = Result<(W, WriterStats), RecordError>;
+
+/// A running writer thread. Dropping it without [`Writer::finish`] still
+/// stops the thread and waits for the footer (errors are then lost).
 pub struct Writer<W: Write + Send + 'static> {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<(W, WriterStats), RecordError>>,
+    thread: Option<JoinHandle<Outcome<W>>>,
 }
 
 impl<W: Write + Send + 'static> Writer<W> {
@@ -98,7 +101,10 @@ impl<W: Write + Send + 'static> Writer<W> {
         let thread = std::thread::Builder::new()
             .name("esrecord-writer".into())
             .spawn(move || run(trace, &rings, &flag, &config))?;
-        Ok(Writer { stop, thread })
+        Ok(Writer {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// The stop flag (set it, or register it with signals).
@@ -108,13 +114,26 @@ impl<W: Write + Send + 'static> Writer<W> {
 
     /// True once the thread has ended (limit reached or error).
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Stops the thread, drains what is left, writes the footer.
-    pub fn finish(self) -> Result<(W, WriterStats), RecordError> {
+    pub fn finish(mut self) -> Outcome<W> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Outcome<W> {
         self.stop.store(true, Ordering::Release);
-        self.thread.join().map_err(|_| RecordError::Panicked)?
+        let thread = self.thread.take().ok_or(RecordError::Panicked)?;
+        thread.join().map_err(|_| RecordError::Panicked)?
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for Writer<W> {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.stop_and_join();
+        }
     }
 }
 
@@ -314,6 +333,20 @@ mod tests {
         let (bytes, stats) = w.finish().unwrap();
         assert_eq!(stats.messages, 10);
         assert_eq!(TraceReader::new(&bytes[..]).unwrap().count(), 10);
+    }
+
+    #[test]
+    fn dropping_the_writer_still_writes_the_footer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.esr");
+        let (mut p, rings) = setup(8);
+        fake(3).for_each(|r| assert!(p.try_push(r)));
+        let out = std::fs::File::create(&path).unwrap();
+        let w = Writer::spawn(out, &Header::default(), rings, Arc::default(), config());
+        drop(w.unwrap());
+        let mut reader = TraceReader::open(&path).unwrap();
+        assert_eq!(reader.by_ref().count(), 3);
+        assert!(reader.footer().is_some());
     }
 
     /// A crash after a flush: the file without a footer still reads back
