@@ -36,12 +36,7 @@ fn tap_trace_replays_with_recorded_costs() {
     assert!(messages.iter().all(|m| m.service_ns.is_some()));
     let cost = CostModel::parse("trace").unwrap();
     let mut strategy = "inline".parse::<StrategySpec>().unwrap().build();
-    let result = simulate(
-        messages.into_iter(),
-        &mut strategy,
-        &cost,
-        &SimConfig::default(),
-    );
+    let result = simulate(messages, &mut strategy, &cost, &SimConfig::default());
     let result = result.expect("a tap trace has every cost --cost trace needs");
     assert_eq!(result.messages, 200);
     assert_eq!(result.misses, 0);
