@@ -1,0 +1,2 @@
+//! The lab (placeholder).
+#![warn(missing_docs)]
