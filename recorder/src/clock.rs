@@ -17,9 +17,16 @@ pub fn now_ticks() -> u64 {
 #[cfg(not(target_os = "macos"))]
 #[inline]
 pub fn now_ticks() -> u64 {
+    ticks_at(std::time::Instant::now())
+}
+
+/// The ticks of a moment taken with `Instant` (`CLOCK_MONOTONIC`), e.g. the
+/// moment a fanotify read returned; moments before the base give 0.
+#[cfg(not(target_os = "macos"))]
+pub fn ticks_at(moment: std::time::Instant) -> u64 {
     static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let base = *BASE.get_or_init(std::time::Instant::now);
-    u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(moment.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The timebase of [`now_ticks`].

@@ -4,11 +4,14 @@
 //!
 //! The platform-independent core is tested on Linux: the [`mod@ring`] between a
 //! handler and the background [`writer`], the [`raw`] record a handler fills
-//! in, and the [`tap`]. The ES client lives in `macos` (macOS only).
+//! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify
+//! recorder in `linux` (Linux only).
 
 #![warn(missing_docs)]
 
 pub mod clock;
+#[cfg(target_os = "linux")]
+pub mod linux;
 #[cfg(target_os = "macos")]
 pub mod macos;
 pub mod raw;
