@@ -127,7 +127,9 @@ impl Event {
         self.answer(verdict)
     }
 
-    fn answer(&mut self, verdict: Verdict) -> Result<(), Error> {
+    /// Answers like [`Event::respond`] but keeps the event, so that its
+    /// file can still be looked at after the opener has been released.
+    pub fn answer(&mut self, verdict: Verdict) -> Result<(), Error> {
         let Some(file) = self.file.as_ref().filter(|_| self.pending) else {
             return Ok(());
         };

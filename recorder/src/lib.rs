@@ -1,1 +1,26 @@
-//! esreplay recorder (placeholder: see its issue).
+//! esreplay recorder: records Endpoint Security message streams (macOS) into
+//! esreplay traces, and the tap that records a client's own receipt and
+//! service times.
+//!
+//! The platform-independent core is tested on Linux: the [`mod@ring`] between a
+//! handler and the background [`writer`], the [`raw`] record a handler fills
+//! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify
+//! recorder in `linux` (Linux only).
+
+#![warn(missing_docs)]
+
+pub mod clock;
+#[cfg(target_os = "linux")]
+pub mod linux;
+#[cfg(target_os = "macos")]
+pub mod macos;
+pub mod raw;
+pub mod ring;
+mod sync;
+pub mod tap;
+pub mod writer;
+
+pub use raw::{Convert, InlineStr, RawDetails, RawMessage};
+pub use ring::{CachePadded, Consumer, Producer, ring};
+pub use tap::{Tap, TapHandle, TapOptions, Token};
+pub use writer::{RecordError, Rings, Writer, WriterConfig, WriterStats, stop_on_signals};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use esreplay_traces::stats::{DurationSummary, StatsBuilder, TraceStats};
-use esreplay_traces::{Footer, Header, HumanNs, ReadSummary};
+use esreplay_traces::{Footer, Header, HumanNs, ReadSummary, Source};
 use serde_json::{Value, json};
 
 use crate::cli::InspectArgs;
@@ -87,6 +87,25 @@ fn durations(summary: &DurationSummary) -> String {
     )
 }
 
+/// "macOS 14.5 (23F79), Mac14,2, 8 CPUs": what is known of the machine.
+fn machine(header: &Header, os: &str) -> String {
+    let system = match header.source {
+        Some(Source::Fanotify) => "",
+        _ => "macOS ",
+    };
+    let mut text = format!("{system}{os}");
+    if let Some(build) = &header.os_build {
+        let _ = write!(text, " ({build})");
+    }
+    if let Some(model) = &header.hardware_model {
+        let _ = write!(text, ", {model}");
+    }
+    if let Some(cpus) = header.cpu_count {
+        let _ = write!(text, ", {cpus} CPUs");
+    }
+    text
+}
+
 /// The report for people.
 fn render(
     header: &Header,
@@ -104,12 +123,7 @@ fn render(
         header.tool, header.tool_version
     );
     if let Some(os) = &header.os_version {
-        let model = header.hardware_model.as_deref().unwrap_or("?");
-        let _ = writeln!(
-            out,
-            "recorded on macOS {os} {}, {model}",
-            header.os_build.as_deref().unwrap_or("")
-        );
+        let _ = writeln!(out, "recorded on {}", machine(header, os));
     }
     for (key, value) in &header.meta {
         let _ = writeln!(out, "meta        {key} = {value}");

@@ -1,0 +1,272 @@
+//! The fanotify recorder (Linux only, kept thin): the Linux twin of the ES
+//! client. Permission events under the marked paths are answered ALLOW at
+//! once, then copied into a [`RawMessage`] as AUTH messages (source
+//! `fanotify`) and pushed into the ring drained by the same [`Writer`] as on
+//! macOS.
+//!
+//! fanotify has no deadlines and no kernel timestamps: the arrival is the
+//! moment the read returned (`CLOCK_MONOTONIC`), the deadline is the arrival
+//! plus the budget of the message's type from a [`BudgetTable`], and the
+//! sequence numbers are the recorder's own count. `FAN_OPEN_PERM` and
+//! `FAN_ACCESS_PERM` become AUTH_OPEN, `FAN_OPEN_EXEC_PERM` AUTH_EXEC.
+//! Paths are looked up after the answer, so that they never delay an opener.
+
+use crate::clock;
+use crate::raw::RawMessage;
+use crate::ring::{Producer, ring};
+use crate::writer::{RecordError, Writer, WriterConfig, WriterStats, stop_on_signals};
+use esreplay_fanotify::{Event, EventMask, Fanotify, Mark, Verdict};
+use esreplay_traces::budget::BudgetTable;
+use esreplay_traces::{EventType, Header, Source};
+use std::fs::File;
+use std::io::BufWriter;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What `esrecord --path` records on Linux.
+#[derive(Clone, Debug)]
+pub struct FanotifyOptions {
+    /// Directories to watch (their direct children), or mounts with `mount`.
+    pub paths: Vec<PathBuf>,
+    /// Mark the mounts that hold `paths` instead of the directories.
+    pub mount: bool,
+    /// The permission events to ask for.
+    pub events: EventMask,
+    /// Deadline budgets per event type.
+    pub budgets: BudgetTable,
+    /// Leave paths out (`--no-paths`).
+    pub no_paths: bool,
+    /// Ring capacity in records.
+    pub ring_capacity: usize,
+    /// Writer settings (`convert` is filled in from the header).
+    pub writer: WriterConfig,
+}
+
+impl FanotifyOptions {
+    /// The marks, for people: "directory: /a, /b" or "mount: /srv".
+    pub fn marks(&self) -> String {
+        let kind = if self.mount { "mount" } else { "directory" };
+        let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        format!("{kind}: {}", paths.join(", "))
+    }
+}
+
+/// What a recording saw.
+#[derive(Clone, Copy, Debug)]
+pub struct FanotifyStats {
+    /// The writer's counts (messages written, dropped in the ring).
+    pub writer: WriterStats,
+    /// Kernel queue overflow records read (each lost an unknown number of
+    /// events; permission events themselves are never lost this way).
+    pub overflows: u64,
+}
+
+/// Records until SIGINT/SIGTERM, the duration or the message limit; calls
+/// `on_ready` once the marks are in place. Every event is answered; the
+/// group is closed before returning, on every path.
+pub fn record(
+    output: &Path,
+    options: &FanotifyOptions,
+    on_ready: impl FnOnce(),
+) -> Result<FanotifyStats, RecordError> {
+    let source = |e: esreplay_fanotify::Error| RecordError::Source(e.to_string());
+    let group = Fanotify::new().map_err(source)?;
+    let header = header(options);
+    let mut config = options.writer.clone();
+    config.convert.timebase = header.timebase;
+    config.convert.start_ticks = header.start.mach_absolute;
+    let (mut producer, consumer) = ring(options.ring_capacity);
+    let rings = Arc::new(Mutex::new(vec![consumer]));
+    // The output is opened before any mark, so that it never waits for us.
+    let out = BufWriter::new(File::create(output)?);
+    let writer = Writer::spawn(out, &header, rings, Arc::default(), config)?;
+    for path in &options.paths {
+        let mark = match options.mount {
+            true => Mark::Mount(path.clone()),
+            false => Mark::Directory(path.clone()),
+        };
+        group.mark(&mark, options.events).map_err(source)?;
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    stop_on_signals(&interrupted)?;
+    on_ready();
+    let mut recording = Recording {
+        options,
+        next_seq: 0,
+        overflows: 0,
+    };
+    while !interrupted.load(Ordering::Acquire) && !writer.is_finished() {
+        let batch = group
+            .read(Some(Duration::from_millis(50)))
+            .map_err(source)?;
+        let arrival = clock::ticks_at(batch.read_at);
+        for event in batch.events {
+            recording.take(event, arrival, &mut producer);
+        }
+    }
+    drop(group); // releases any opener still waiting
+    let (_, stats) = writer.finish()?;
+    Ok(FanotifyStats {
+        writer: stats,
+        overflows: recording.overflows,
+    })
+}
+
+/// The reading thread's state.
+struct Recording<'a> {
+    options: &'a FanotifyOptions,
+    next_seq: u64,
+    overflows: u64,
+}
+
+impl Recording<'_> {
+    /// Answers, copies and pushes one event (a full ring counts a drop).
+    fn take(&mut self, mut event: Event, arrival: u64, ring: &mut Producer<RawMessage>) {
+        // An error here means the opener is released by the kernel anyway
+        // when the event's descriptor goes; the record is still written.
+        let _ = event.answer(Verdict::Allow);
+        let Some(file) = event.file() else {
+            self.overflows += 1;
+            return;
+        };
+        let event_type = event_type(event.mask());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // Ticks are nanoseconds on Linux (see `clock`).
+        let budget = self.options.budgets.budget_ns(event_type);
+        let mut raw = RawMessage {
+            mach_time: arrival,
+            deadline: Some(arrival.saturating_add(budget)),
+            seq: Some(seq),
+            global_seq: Some(seq),
+            event: event_type.0,
+            auth: true,
+            pid: u32::try_from(event.pid()).ok(),
+            ..RawMessage::default()
+        };
+        if let Some((dev, ino)) = device_and_inode(file) {
+            raw.details.target_dev = Some(dev);
+            raw.details.target_ino = Some(ino);
+        }
+        if !self.options.no_paths {
+            if let Ok(path) = event.path() {
+                raw.target_path.set(path.as_os_str().as_bytes());
+            }
+            let exe = format!("/proc/{}/exe", event.pid());
+            if let Ok(path) = std::fs::read_link(exe) {
+                raw.process_path.set(path.as_os_str().as_bytes());
+            }
+        }
+        ring.try_push(raw);
+    }
+}
+
+/// The ES type a fanotify permission event is recorded as.
+pub fn event_type(mask: EventMask) -> EventType {
+    if mask.contains(EventMask::OPEN_EXEC_PERM) {
+        EventType::AUTH_EXEC
+    } else {
+        EventType::AUTH_OPEN
+    }
+}
+
+/// The fanotify events that record the given ES types (AUTH_OPEN and
+/// AUTH_EXEC), or the first type that has no fanotify twin.
+pub fn mask_for(events: &[EventType]) -> Result<EventMask, EventType> {
+    events
+        .iter()
+        .try_fold(EventMask::default(), |mask, &event| {
+            let bits = match event {
+                EventType::AUTH_OPEN => EventMask::OPEN_PERM,
+                EventType::AUTH_EXEC => EventMask::OPEN_EXEC_PERM,
+                other => return Err(other),
+            };
+            Ok(mask | bits)
+        })
+}
+
+/// `fstat` of the event's file: (device, inode).
+fn device_and_inode(file: &std::os::fd::OwnedFd) -> Option<(u64, u64)> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // Safety: the descriptor is open for the event's lifetime and `stat`
+    // is writable; fstat initialises it when it returns 0.
+    let status = unsafe { libc::fstat(file.as_raw_fd(), stat.as_mut_ptr()) };
+    (status == 0).then(|| {
+        // Safety: fstat returned 0.
+        let stat = unsafe { stat.assume_init() };
+        (stat.st_dev, stat.st_ino)
+    })
+}
+
+/// The trace header: clocks, machine, marks and answer policy.
+fn header(options: &FanotifyOptions) -> Header {
+    let mut subscribed = Vec::new();
+    for (bits, event) in [
+        (EventMask::OPEN_PERM, EventType::AUTH_OPEN),
+        (EventMask::ACCESS_PERM, EventType::AUTH_OPEN),
+        (EventMask::OPEN_EXEC_PERM, EventType::AUTH_EXEC),
+    ] {
+        if options.events.contains(bits) && !subscribed.contains(&event) {
+            subscribed.push(event);
+        }
+    }
+    let mut header = Header {
+        source: Some(Source::Fanotify),
+        timebase: clock::timebase(),
+        start: clock::anchor(),
+        os_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|text| format!("Linux {}", text.trim())),
+        cpu_count: std::thread::available_parallelism()
+            .ok()
+            .and_then(|n| u32::try_from(n.get()).ok()),
+        subscribed,
+        tool: "esrecord".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        ..Header::default()
+    };
+    for (key, value) in [
+        ("fanotify.marks", options.marks()),
+        ("fanotify.mask", format!("{:#x}", options.events.0)),
+        ("answer", "FAN_ALLOW at once".into()),
+        ("arrival", "CLOCK_MONOTONIC when the read returned".into()),
+        ("deadline", "arrival + the budget of the event type".into()),
+        (
+            "paths",
+            if options.no_paths { "none" } else { "full" }.into(),
+        ),
+        ("ring_capacity", options.ring_capacity.to_string()),
+    ] {
+        header.meta.insert(key.into(), value);
+    }
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_permission_is_auth_exec_and_the_rest_auth_open() {
+        assert_eq!(event_type(EventMask::OPEN_EXEC_PERM), EventType::AUTH_EXEC);
+        let both = EventMask::OPEN_PERM | EventMask::OPEN_EXEC_PERM;
+        assert_eq!(event_type(both), EventType::AUTH_EXEC);
+        assert_eq!(event_type(EventMask::OPEN_PERM), EventType::AUTH_OPEN);
+        assert_eq!(event_type(EventMask::ACCESS_PERM), EventType::AUTH_OPEN);
+    }
+
+    #[test]
+    fn only_open_and_exec_have_fanotify_twins() {
+        let mask = mask_for(&[EventType::AUTH_OPEN, EventType::AUTH_EXEC]).unwrap();
+        assert!(mask.contains(EventMask::OPEN_PERM) && mask.contains(EventMask::OPEN_EXEC_PERM));
+        assert!(!mask.contains(EventMask::ACCESS_PERM));
+        assert_eq!(
+            mask_for(&[EventType::AUTH_OPEN, EventType::NOTIFY_EXEC]),
+            Err(EventType::NOTIFY_EXEC)
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! `RawMessage`: the fixed-size `Copy` record an event handler fills in
+//! without allocating, and its conversion into a trace [`Message`].
+//!
+//! Strings (paths, signing and team ids) live in inline byte buffers
+//! ([`InlineStr`]) truncated at a fixed length with a truncated flag: a
+//! handler must not allocate, and a fixed-size record is what makes the ring
+//! allocation-free. Truncated strings end in `…` in the trace.
+
+use esreplay_traces::dist::mix64;
+use esreplay_traces::{Action, Details, EventType, Message, Timebase};
+use std::sync::Arc;
+
+/// Bytes kept of a process or target path.
+pub const PATH_BYTES: usize = 256;
+/// Bytes kept of a signing or team id.
+pub const ID_BYTES: usize = 64;
+
+/// A string copied into a fixed inline buffer, truncated at `N` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InlineStr<const N: usize> {
+    len: u16,
+    present: bool,
+    truncated: bool,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Default for InlineStr<N> {
+    fn default() -> Self {
+        InlineStr {
+            len: 0,
+            present: false,
+            truncated: false,
+            bytes: [0; N],
+        }
+    }
+}
+
+impl<const N: usize> InlineStr<N> {
+    /// Copies `src`, keeping its first `N` bytes (no allocation).
+    #[inline]
+    pub fn set(&mut self, src: &[u8]) {
+        let len = src.len().min(N).min(usize::from(u16::MAX));
+        self.bytes[..len].copy_from_slice(&src[..len]);
+        self.len = len as u16;
+        self.present = true;
+        self.truncated = len < src.len();
+    }
+
+    /// Builds one from `src` (see [`InlineStr::set`]).
+    pub fn from_bytes(src: &[u8]) -> Self {
+        let mut s = Self::default();
+        s.set(src);
+        s
+    }
+
+    /// The kept bytes, or `None` when never set.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.present.then(|| &self.bytes[..usize::from(self.len)])
+    }
+
+    /// True when the source was longer than the buffer.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The trace string: lossy UTF-8, `…` appended when truncated, or a keyed
+    /// hash of the kept bytes when `hash_key` is given.
+    pub fn to_trace(&self, hash_key: Option<u64>) -> Option<Arc<str>> {
+        let bytes = self.bytes()?;
+        if let Some(key) = hash_key {
+            return Some(format!("hash:{:016x}", keyed_hash(key, bytes)).into());
+        }
+        let text = String::from_utf8_lossy(bytes);
+        Some(match self.truncated {
+            true => format!("{text}…").into(),
+            false => text.into(),
+        })
+    }
+}
+
+/// A keyed 64-bit hash of `bytes` (not cryptographic: it hides paths from a
+/// casual reader of a trace while keeping equal paths equal; the key is
+/// random per recording and never written down).
+pub fn keyed_hash(key: u64, bytes: &[u8]) -> u64 {
+    let mut h = mix64(key ^ bytes.len() as u64);
+    for block in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..block.len()].copy_from_slice(block);
+        h = mix64(h ^ u64::from_le_bytes(word));
+    }
+    h
+}
+
+/// Optional per-message facts (present when the message version has them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawDetails {
+    /// ES message version.
+    pub message_version: Option<u32>,
+    /// Thread that caused the event.
+    pub thread_id: Option<u64>,
+    /// Process pid version.
+    pub pidversion: Option<u32>,
+    /// Effective uid.
+    pub euid: Option<u32>,
+    /// Parent pid.
+    pub ppid: Option<u32>,
+    /// Apple platform binary.
+    pub platform_binary: Option<bool>,
+    /// AUTH_OPEN / NOTIFY_OPEN `fflag`.
+    pub open_fflag: Option<u32>,
+    /// Target file device.
+    pub target_dev: Option<u64>,
+    /// Target file inode.
+    pub target_ino: Option<u64>,
+    /// Code-signing id.
+    pub signing_id: InlineStr<ID_BYTES>,
+    /// Team id.
+    pub team_id: InlineStr<ID_BYTES>,
+}
+
+/// What a handler copies out of one message; all times in mach ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawMessage {
+    /// Kernel timestamp of the message (`mach_time`).
+    pub mach_time: u64,
+    /// AUTH deadline in ticks (ignored for NOTIFY).
+    pub deadline: Option<u64>,
+    /// Handler entry (`mach_absolute_time` when the handler started).
+    pub handler_entry: Option<u64>,
+    /// Handler exit, or the tap's `done` time.
+    pub handler_exit: Option<u64>,
+    /// Per-client sequence number (message version ≥ 2).
+    pub seq: Option<u64>,
+    /// Global sequence number (message version ≥ 4).
+    pub global_seq: Option<u64>,
+    /// ES event type number.
+    pub event: u16,
+    /// AUTH or NOTIFY.
+    pub auth: bool,
+    /// Process id.
+    pub pid: Option<u32>,
+    /// Process executable path.
+    pub process_path: InlineStr<PATH_BYTES>,
+    /// Target path (file, exec target, ...).
+    pub target_path: InlineStr<PATH_BYTES>,
+    /// Optional facts.
+    pub details: RawDetails,
+}
+
+/// How raw records become trace messages.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Convert {
+    /// The clock's timebase.
+    pub timebase: Timebase,
+    /// Ticks at trace time 0 (the header's start anchor).
+    pub start_ticks: u64,
+    /// Replace strings by keyed hashes (`--hash-paths`).
+    pub hash_key: Option<u64>,
+}
+
+impl Convert {
+    /// Ticks → ns since the start (u128 math; earlier than start → 0).
+    pub fn ns(&self, ticks: u64) -> u64 {
+        self.timebase
+            .ticks_to_ns(ticks.saturating_sub(self.start_ticks))
+    }
+
+    /// Converts one record. `fallback_seq` numbers messages whose version has
+    /// no global sequence number.
+    pub fn message(&self, raw: &RawMessage, fallback_seq: u64) -> Message {
+        let action = if raw.auth {
+            Action::Auth
+        } else {
+            Action::Notify
+        };
+        let global_seq = raw.global_seq.unwrap_or(fallback_seq);
+        let mut m = Message::new(
+            global_seq,
+            EventType(raw.event),
+            action,
+            self.ns(raw.mach_time),
+        );
+        m.seq = raw.seq.unwrap_or(global_seq);
+        m.deadline_ns = raw.deadline.filter(|_| raw.auth).map(|d| self.ns(d));
+        m.received_ns = raw.handler_entry.map(|t| self.ns(t));
+        m.service_ns = raw
+            .handler_entry
+            .zip(raw.handler_exit)
+            .map(|(a, b)| self.timebase.ticks_to_ns(b.saturating_sub(a)));
+        m.pid = raw.pid;
+        m.process_path = raw.process_path.to_trace(self.hash_key);
+        m.target_path = raw.target_path.to_trace(self.hash_key);
+        m.details = self.details(raw).map(Box::new);
+        m
+    }
+
+    fn details(&self, raw: &RawMessage) -> Option<Details> {
+        let d = &raw.details;
+        let out = Details {
+            message_version: d.message_version,
+            thread_id: d.thread_id,
+            handler_exit_ns: raw.handler_exit.map(|t| self.ns(t)),
+            pidversion: d.pidversion,
+            euid: d.euid,
+            ppid: d.ppid,
+            open_fflag: d.open_fflag,
+            platform_binary: d.platform_binary,
+            target_dev: d.target_dev,
+            target_ino: d.target_ino,
+            signing_id: d.signing_id.to_trace(None),
+            team_id: d.team_id.to_trace(None),
+            ..Details::default()
+        };
+        (out != Details::default()).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawMessage {
+        RawMessage {
+            mach_time: 1_000 + 300,
+            deadline: Some(1_000 + 300 + 24_000_000),
+            handler_entry: Some(1_000 + 330),
+            handler_exit: Some(1_000 + 360),
+            seq: Some(7),
+            global_seq: Some(42),
+            event: EventType::AUTH_OPEN.0,
+            auth: true,
+            pid: Some(99),
+            process_path: InlineStr::from_bytes(b"/bin/cat"),
+            target_path: InlineStr::from_bytes(b"/etc/hosts"),
+            ..RawMessage::default()
+        }
+    }
+
+    #[test]
+    fn converts_ticks_with_apple_silicon_timebase() {
+        let c = Convert {
+            timebase: Timebase::APPLE_SILICON,
+            start_ticks: 1_000,
+            hash_key: None,
+        };
+        let m = c.message(&raw(), 0);
+        assert_eq!(m.arrival_ns, 300 * 125 / 3);
+        assert_eq!(m.deadline_ns, Some((300 + 24_000_000) * 125 / 3));
+        assert_eq!(m.received_ns, Some(330 * 125 / 3));
+        assert_eq!(m.service_ns, Some(30 * 125 / 3));
+        assert_eq!((m.global_seq, m.seq, m.pid), (42, 7, Some(99)));
+        assert_eq!(m.event, EventType::AUTH_OPEN);
+        assert_eq!(m.target_path.as_deref(), Some("/etc/hosts"));
+        assert_eq!(m.details.unwrap().handler_exit_ns, Some(360 * 125 / 3));
+    }
+
+    #[test]
+    fn notify_has_no_deadline_and_old_versions_get_fallback_seq() {
+        let mut r = raw();
+        r.auth = false;
+        r.seq = None;
+        r.global_seq = None;
+        r.handler_exit = None;
+        let m = Convert::default().message(&r, 5);
+        assert_eq!(m.deadline_ns, None);
+        assert_eq!((m.global_seq, m.seq), (5, 5));
+        assert!(m.details.is_none());
+    }
+
+    #[test]
+    fn long_paths_are_truncated_and_marked() {
+        let long = vec![b'a'; PATH_BYTES + 10];
+        let s = InlineStr::<PATH_BYTES>::from_bytes(&long);
+        assert!(s.is_truncated());
+        assert_eq!(s.bytes().unwrap().len(), PATH_BYTES);
+        assert!(s.to_trace(None).unwrap().ends_with('…'));
+        assert_eq!(InlineStr::<8>::default().to_trace(None), None);
+    }
+
+    #[test]
+    fn hashed_paths_are_keyed_and_stable() {
+        let c = Convert {
+            hash_key: Some(1),
+            ..Convert::default()
+        };
+        let a = c.message(&raw(), 0);
+        let b = c.message(&raw(), 0);
+        assert_eq!(a.target_path, b.target_path);
+        assert!(a.target_path.as_deref().unwrap().starts_with("hash:"));
+        assert!(!a.target_path.as_deref().unwrap().contains("hosts"));
+        assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(2, b"/etc/hosts"));
+        assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(1, b"/etc/host"));
+    }
+
+    /// Ring memory is capacity × this size: keep a record under 1 KiB.
+    #[test]
+    fn record_stays_under_one_kib() {
+        let size = std::mem::size_of::<RawMessage>();
+        println!("RawMessage: {size} bytes");
+        assert!(size <= 1024, "{size}");
+    }
+}
