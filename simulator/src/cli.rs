@@ -74,6 +74,11 @@ pub enum Command {
         esreplay report flood.estrace --strategies inline,pool:4,edf:2 -o report.html\n  \
         esreplay report flood.estrace --strategies pool:4 --cost exp:200us --svg plots/")]
     Report(ReportArgs),
+    /// Linux, root: run strategies for real on fanotify and print predicted next to observed.
+    #[command(after_help = "Examples:\n  \
+        sudo esreplay lab --scenario burst --strategies inline,pool:2,edf:1 --duration 20s\n  \
+        sudo esreplay lab --scenario steady --rate 300 --cost const:2ms --budget AUTH_OPEN=50ms --strategies inline,pool:2 --json")]
+    Lab(LabArgs),
     /// Print a shell completion script to standard output.
     #[command(
         after_help = "Examples:\n  esreplay completions bash > ~/.local/share/bash-completion/completions/esreplay\n  \
@@ -103,6 +108,47 @@ pub struct ReportArgs {
     /// Write the plots as SVG files into this directory (created if needed).
     #[arg(long, value_name = "DIR")]
     pub svg: Option<PathBuf>,
+}
+
+/// Arguments of `lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The `gen` scenario whose arrival times the load generator follows.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Burst)]
+    pub scenario: ScenarioArg,
+    /// Follow the arrival times of this trace instead of a scenario.
+    #[arg(long, value_name = "TRACE", conflicts_with = "scenario")]
+    pub trace: Option<PathBuf>,
+    /// Strategies, comma-separated, each run for real in turn.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub strategies: Vec<String>,
+    /// Length of each run (of the schedule).
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+    /// Base rate of the scenario, opens per second (keep it small: every open is real).
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Service times, spent as real CPU work: const:D, exp:MEAN, lognormal:MEDIAN:P99, table:FILE (trace: a trace's own).
+    #[arg(long, default_value = "exp:1ms")]
+    pub cost: String,
+    /// Seed of the scenario and of the random service times.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Deadline budget override, EVENT=DURATION (every open is an AUTH_OPEN), e.g. AUTH_OPEN=50ms.
+    #[arg(long = "budget", value_name = "EVENT=DURATION")]
+    pub budgets: Vec<String>,
+    /// τ for the prediction instead of the measured fanotify delivery cost.
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// ρ for the prediction instead of the measured answer-to-return cost.
+    #[arg(long)]
+    pub response_latency: Option<String>,
+    /// Opener threads (default: the largest predicted backlog plus a margin).
+    #[arg(long)]
+    pub openers: Option<usize>,
+    /// Print a JSON array for machines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `completions`.

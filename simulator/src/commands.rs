@@ -6,6 +6,7 @@ mod eslogger;
 mod gen_cmd;
 mod inspect;
 mod interchange;
+mod lab;
 mod replay;
 mod visual;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => replay::check(&args),
         Command::Sweep(args) => replay::sweep(&args),
         Command::Report(args) => visual::report(&args),
+        Command::Lab(args) => lab::run(&args),
         Command::Completions(args) => visual::completions(&args),
         Command::Man(args) => visual::man(&args),
     }

@@ -10,7 +10,7 @@ use esreplay_traces::{TraceWriter, dist::Distribution};
 
 use crate::cli::{GenArgs, ScenarioArg};
 
-fn scenario(arg: ScenarioArg) -> Scenario {
+pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
     match arg {
         ScenarioArg::Steady => Scenario::Steady,
         ScenarioArg::Burst => Scenario::Burst,
