@@ -15,7 +15,7 @@ use std::time::Duration;
 use esreplay_fanotify::{Event, Fanotify};
 
 use crate::LabError;
-use crate::plan::{Base, GuardFn, Plan};
+use crate::plan::{Base, GuardFn, Plan, Work};
 use crate::queue::{Queue, Watchdog, work_loop};
 use crate::record::{Answerer, Clock, Planned};
 use crate::ticket::{Taken, Ticket};
@@ -33,6 +33,8 @@ pub(crate) struct Listen<'a> {
     pub stop: &'a AtomicBool,
     /// Give up (and allow everything) after this time (ns since the epoch).
     pub give_up_ns: u64,
+    /// How service time is spent.
+    pub work: Work,
 }
 
 /// The threads behind the reading thread.
@@ -191,5 +193,6 @@ fn take(
         deadline_ns,
         guard_ns,
         service_ns: planned.service_ns,
+        work: how.work,
     })
 }

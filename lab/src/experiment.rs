@@ -19,7 +19,7 @@ use esreplay_fanotify::{EventMask, Fanotify, Mark};
 use crate::LabError;
 use crate::client::{Listen, listen};
 use crate::generator::{Load, Opened, file_of, generate};
-use crate::plan::Plan;
+use crate::plan::{Plan, Work};
 use crate::record::{Clock, Planned, Record};
 use crate::ticket::Ticket;
 
@@ -38,10 +38,12 @@ pub struct Experiment<'a> {
     /// The client gives up (allowing everything) this long after the
     /// schedule's last open is due.
     pub timeout: Duration,
+    /// How service time is spent (default: [`Work::Spin`]).
+    pub work: Work,
 }
 
 impl<'a> Experiment<'a> {
-    /// Defaults: 64 openers, 100 ms lead-in, 30 s timeout.
+    /// Defaults: 64 openers, 100 ms lead-in, 30 s timeout, strict spinning.
     pub fn new(planned: &'a [Planned], plan: &'a Plan) -> Experiment<'a> {
         Experiment {
             planned,
@@ -49,6 +51,7 @@ impl<'a> Experiment<'a> {
             openers: 64,
             lead_in: Duration::from_millis(100),
             timeout: Duration::from_secs(30),
+            work: Work::Spin,
         }
     }
 }
@@ -105,6 +108,7 @@ fn run_marked(
         give_up_ns: start_ns
             .saturating_add(last)
             .saturating_add(duration_ns(experiment.timeout)),
+        work: experiment.work,
     };
     let load = Load {
         dir,

@@ -52,7 +52,7 @@ mod ticket;
 
 #[cfg(target_os = "linux")]
 pub use experiment::{Experiment, run};
-pub use plan::{Base, GuardFn, Plan};
+pub use plan::{Base, GuardFn, Plan, Work};
 pub use record::{Answerer, Clock, Costs, Planned, Record, Served, backlog_at};
 
 /// Why an experiment failed.

@@ -30,6 +30,22 @@ pub enum Plan {
     },
 }
 
+/// How a job's service time is spent: always as busy CPU on the monotonic
+/// clock (never a sleep), and either holding the CPU or giving way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Work {
+    /// Spin without yielding: the job holds its core like real work does,
+    /// and an opener or the reader woken meanwhile waits for the scheduler
+    /// to preempt it (on a small machine, the main source of noise).
+    #[default]
+    Spin,
+    /// Spin, but yield the core to any other runnable thread at every
+    /// turn: the CPU is still busy when nothing else needs it, and the
+    /// kernel side (openers, the reader) runs as if it had cores of its
+    /// own, which is what the simulator assumes.
+    Yield,
+}
+
 /// Where the work runs, once the guards are peeled off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Base {

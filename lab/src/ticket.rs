@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use esreplay_fanotify::{Event, Verdict};
 
+use crate::plan::Work;
 use crate::record::{Answerer, Clock, Served};
 
 /// One event taken by the reading thread.
@@ -21,6 +22,7 @@ pub(crate) struct Ticket {
     /// g_i: the earliest guard time, if guarded.
     pub guard_ns: Option<u64>,
     service_ns: u64,
+    work: Work,
     read_ns: u64,
     idle_read: bool,
     taken_ns: u64,
@@ -46,6 +48,7 @@ pub(crate) struct Taken {
     pub deadline_ns: Option<u64>,
     pub guard_ns: Option<u64>,
     pub service_ns: u64,
+    pub work: Work,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -54,9 +57,12 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Spends the thread's CPU until `until` (real work, not a sleep).
-pub(crate) fn spin_until(until: Instant) {
+pub(crate) fn spin_until(until: Instant, work: Work) {
     while Instant::now() < until {
-        std::hint::spin_loop();
+        match work {
+            Work::Spin => std::hint::spin_loop(),
+            Work::Yield => std::thread::yield_now(),
+        }
     }
 }
 
@@ -68,6 +74,7 @@ impl Ticket {
             deadline_ns: taken.deadline_ns,
             guard_ns: taken.guard_ns,
             service_ns: taken.service_ns,
+            work: taken.work,
             read_ns: taken.read_ns,
             idle_read: taken.idle_read,
             taken_ns: taken.taken_ns,
@@ -106,7 +113,7 @@ impl Ticket {
             }
             state.start_ns = Some(start);
         }
-        spin_until(clock.at(start.saturating_add(self.service_ns)));
+        spin_until(clock.at(start.saturating_add(self.service_ns)), self.work);
         lock(&self.state).finish_ns = Some(clock.now_ns());
         self.answer(clock, by);
     }

@@ -110,6 +110,15 @@ pub struct ReportArgs {
     pub svg: Option<PathBuf>,
 }
 
+/// `lab --work`: how a job's service time is spent (busy CPU either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkArg {
+    /// Spin holding the core, like real work.
+    Spin,
+    /// Spin, yielding to any other runnable thread at every turn.
+    Yield,
+}
+
 /// Arguments of `lab`.
 #[derive(Debug, Args)]
 pub struct LabArgs {
@@ -146,6 +155,12 @@ pub struct LabArgs {
     /// Opener threads (default: the largest predicted backlog plus a margin).
     #[arg(long)]
     pub openers: Option<usize>,
+    /// How service time is spent: spin (hold the core) or yield (busy, but give way to openers and the reader).
+    #[arg(long, value_enum, default_value_t = WorkArg::Spin)]
+    pub work: WorkArg,
+    /// Also write every open's record (call, read, start, answer, return, who answered) as JSONL.
+    #[arg(long, value_name = "FILE")]
+    pub records: Option<PathBuf>,
     /// Print a JSON array for machines.
     #[arg(long)]
     pub json: bool,

@@ -11,6 +11,7 @@
 
 mod fidelity;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
 use esreplay_traces::{Action, EventType, Message, parse_duration_ns};
 
-use crate::cli::LabArgs;
+use crate::cli::{LabArgs, WorkArg};
 use fidelity::{Fidelity, Observed};
 
 /// More opens than this make a run too long for a lab (every one is real).
@@ -34,6 +35,7 @@ struct Setup {
     planned: Vec<Planned>,
     cost: CostModel,
     given: (Option<u64>, Option<u64>),
+    work: esreplay_lab::Work,
 }
 
 fn setup(args: &LabArgs) -> Result<Setup> {
@@ -73,12 +75,17 @@ fn setup(args: &LabArgs) -> Result<Setup> {
         duration("transport", &args.transport)?,
         duration("response-latency", &args.response_latency)?,
     );
+    let work = match args.work {
+        WorkArg::Spin => esreplay_lab::Work::Spin,
+        WorkArg::Yield => esreplay_lab::Work::Yield,
+    };
     Ok(Setup {
         specs,
         schedule,
         planned,
         cost,
         given,
+        work,
     })
 }
 
@@ -157,13 +164,24 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         None => openers(&setup)?,
     };
     let mut runs = Vec::with_capacity(setup.specs.len());
+    let mut log = args
+        .records
+        .as_deref()
+        .map(super::create_output)
+        .transpose()?;
     for (label, spec) in &setup.specs {
         eprintln!(
             "esreplay: lab: {label}: {} opens on {openers} opener threads",
             setup.planned.len()
         );
         let records = real_run(&setup, spec, openers).with_context(|| label.clone())?;
+        if let Some(log) = log.as_mut() {
+            fidelity::write_records(log, label, &records, &setup.schedule)?;
+        }
         runs.push(compare(&setup, label, spec, &records)?);
+    }
+    if let Some(mut log) = log {
+        log.flush()?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&runs)?);
@@ -203,6 +221,7 @@ fn real_run(
     let plan = fidelity::plan_of(spec);
     let mut experiment = esreplay_lab::Experiment::new(&setup.planned, &plan);
     experiment.openers = openers;
+    experiment.work = setup.work;
     match esreplay_lab::run(&experiment) {
         Err(error) if error.is_not_permitted() => {
             bail!("{error}: fanotify permission events need root (CAP_SYS_ADMIN)")
