@@ -104,33 +104,59 @@ pub fn backlog_at(records: &[Record], t: u64) -> usize {
         .count()
 }
 
-/// The kernel's share of the stall, measured from records: what the
-/// simulator calls τ and ρ.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The costs the simulator's model leaves out by default, measured from
+/// records: the kernel's share of the stall (τ, ρ) and the client's own
+/// per-message overhead on the reading thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Costs {
     /// τ: median `read − call` over events the reader was idle for.
     pub delivery_ns: Option<u64>,
     /// ρ: median `return − answer` over every answered event.
     pub response_ns: Option<u64>,
+    /// The reading thread's time per message beyond the work: median of
+    /// `taken(next) − done(this)` over back-to-back events (the next was
+    /// called before this one was done), where done is the end of the
+    /// work for an inline plan and the take itself otherwise. It covers
+    /// answering, reading the group and resolving the path.
+    pub handler_ns: Option<u64>,
     /// How many idle reads τ comes from.
     pub delivery_samples: usize,
+    /// How many back-to-back pairs the handler overhead comes from.
+    pub handler_samples: usize,
 }
 
 impl Costs {
-    /// Measures τ and ρ.
-    pub fn measure(records: &[Record]) -> Costs {
-        let served = || records.iter().filter_map(|r| Some((r, r.served?)));
-        let delivery: Vec<u64> = served()
+    /// Measures the costs; `inline`: the plan works on the reading thread.
+    pub fn measure(records: &[Record], inline: bool) -> Costs {
+        let mut served: Vec<(&Record, Served)> = records
+            .iter()
+            .filter_map(|r| Some((r, r.served?)))
+            .collect();
+        let delivery: Vec<u64> = served
+            .iter()
             .filter(|(_, s)| s.idle_read)
             .map(|(r, s)| s.read_ns.saturating_sub(r.call_ns))
             .collect();
-        let response: Vec<u64> = served()
+        let response: Vec<u64> = served
+            .iter()
             .map(|(r, s)| r.return_ns.saturating_sub(s.answer_ns))
+            .collect();
+        served.sort_by_key(|(_, s)| s.taken_ns);
+        let done = |s: &Served| match (inline, s.finish_ns) {
+            (true, Some(finish)) => finish,
+            _ => s.taken_ns,
+        };
+        let handler: Vec<u64> = served
+            .windows(2)
+            .filter(|pair| pair[1].0.call_ns < done(&pair[0].1))
+            .map(|pair| pair[1].1.taken_ns.saturating_sub(done(&pair[0].1)))
             .collect();
         Costs {
             delivery_samples: delivery.len(),
             delivery_ns: median(delivery),
             response_ns: median(response),
+            handler_samples: handler.len(),
+            handler_ns: median(handler),
         }
     }
 }
@@ -185,12 +211,31 @@ mod tests {
             record(2, 300, 420, Some(served(330, true, 400))),
             record(3, 500, 600, None),
         ];
-        let costs = Costs::measure(&records);
+        let costs = Costs::measure(&records, true);
         assert_eq!(costs.delivery_samples, 2);
         assert_eq!(costs.delivery_ns, Some(10));
         assert_eq!(costs.response_ns, Some(10));
         assert_eq!(median(vec![5, 1, 9, 3]), Some(3));
         assert_eq!(median(Vec::new()), None);
+    }
+
+    #[test]
+    fn handler_overhead_is_the_gap_between_back_to_back_events() {
+        let taken = |call_ns, taken_ns, finish_ns| {
+            let mut s = served(taken_ns, false, finish_ns);
+            s.taken_ns = taken_ns;
+            s.start_ns = Some(taken_ns);
+            record(0, call_ns, finish_ns + 5, Some(s))
+        };
+        // Open 1 (called at 5) waits for open 0 (done at 100, taken at 10)
+        // and is taken at 120; open 2
+        // comes after open 1 is done: no sample.
+        let records = [taken(0, 10, 100), taken(5, 120, 200), taken(500, 510, 600)];
+        let inline = Costs::measure(&records, true);
+        assert_eq!((inline.handler_samples, inline.handler_ns), (1, Some(20)));
+        // On workers the handler is done when it takes: 10 → 120.
+        let pool = Costs::measure(&records, false);
+        assert_eq!((pool.handler_samples, pool.handler_ns), (1, Some(110)));
     }
 
     #[test]

@@ -198,17 +198,20 @@ fn compare(
     records: &[esreplay_lab::Record],
 ) -> Result<Fidelity> {
     let observed = Observed::new(records, &setup.schedule);
-    let costs = esreplay_lab::Costs::measure(records);
-    let config = fidelity::transport(&costs, setup.given);
     let workers = spec.build().workers();
+    let costs = esreplay_lab::Costs::measure(records, workers == 0);
+    let config = fidelity::transport(&costs, setup.given, workers);
+    let overhead = costs.handler_ns.unwrap_or(0);
+    let bare = SimConfig::default();
     Ok(Fidelity {
         strategy: label.to_owned(),
         transport_ns: config.transport_ns,
         response_latency_ns: config.response_latency_ns,
         delivery_samples: costs.delivery_samples,
+        handler_overhead_ns: overhead,
         observed: observed.result(label, workers),
-        predicted: observed.predict(spec, &setup.cost, &config)?,
-        predicted_bare: observed.predict(spec, &setup.cost, &SimConfig::default())?,
+        predicted: observed.predict(spec, &setup.cost, &config, overhead)?,
+        predicted_bare: observed.predict(spec, &setup.cost, &bare, 0)?,
     })
 }
 

@@ -99,6 +99,33 @@ impl Strategy for Replayed {
     fn finish(&mut self, _: &mut Vec<Completion>) {}
 }
 
+/// A strategy whose handler spends `overhead_ns` more on each message,
+/// after the strategy's own handler time (inline: after the answer, as the
+/// real client answers, then reads and resolves the next event).
+struct WithOverhead {
+    inner: Box<dyn Strategy>,
+    overhead_ns: u64,
+}
+
+impl Strategy for WithOverhead {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn workers(&self) -> u32 {
+        self.inner.workers()
+    }
+    fn take(&mut self, job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
+        let busy = self.inner.take(job, m, c, done);
+        busy.saturating_add(self.overhead_ns)
+    }
+    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
+        self.inner.advance(until, done)
+    }
+    fn finish(&mut self, done: &mut Vec<Completion>) {
+        self.inner.finish(done)
+    }
+}
+
 /// The lab's real arrivals as messages (kernel order: by call time), and
 /// what was observed for each, on a clock that starts at the first call.
 /// `schedule[i]` is the message whose open had index i.
@@ -147,14 +174,24 @@ impl Observed {
             .expect("a constant cost never fails")
     }
 
-    /// The simulator's prediction on the same arrivals.
+    /// The simulator's prediction on the same arrivals; `overhead` is the
+    /// handler's time per message beyond the work, for inline strategies
+    /// (pools get it as the hand-off c_h in `config`).
     pub(super) fn predict(
         &self,
         spec: &StrategySpec,
         cost: &CostModel,
         config: &SimConfig,
+        overhead_ns: u64,
     ) -> Result<SimResult, SimError> {
-        let mut strategy = spec.build();
+        let mut strategy = WithOverhead {
+            inner: spec.build(),
+            overhead_ns: if spec.build().workers() == 0 {
+                overhead_ns
+            } else {
+                0
+            },
+        };
         simulate(self.messages.iter().cloned(), &mut strategy, cost, config)
     }
 }
@@ -206,18 +243,27 @@ pub(super) struct Fidelity {
     pub response_latency_ns: u64,
     /// Idle reads behind the measured τ.
     pub delivery_samples: usize,
+    /// The reading thread's time per message beyond the work: added to
+    /// the handler's busy time (inline) or as the hand-off c_h (pools).
+    pub handler_overhead_ns: u64,
     pub observed: SimResult,
-    /// With τ and ρ.
+    /// With τ, ρ and the handler overhead.
     pub predicted: SimResult,
-    /// With τ = ρ = 0.
+    /// With none of them.
     pub predicted_bare: SimResult,
 }
 
-/// τ and ρ for the prediction: given, else measured, else 0.
-pub(super) fn transport(costs: &Costs, given: (Option<u64>, Option<u64>)) -> SimConfig {
+/// τ, ρ (given, else measured, else 0) and, for pools, the measured
+/// handler overhead as c_h.
+pub(super) fn transport(
+    costs: &Costs,
+    given: (Option<u64>, Option<u64>),
+    workers: u32,
+) -> SimConfig {
     SimConfig {
         transport_ns: given.0.or(costs.delivery_ns).unwrap_or(0),
         response_latency_ns: given.1.or(costs.response_ns).unwrap_or(0),
+        handoff_ns: costs.handler_ns.filter(|_| workers > 0).unwrap_or(0),
         ..SimConfig::default()
     }
 }
@@ -241,7 +287,7 @@ pub(super) fn table(runs: &[Fidelity]) -> String {
             [
                 label(&f.observed, "observed"),
                 label(&f.predicted, "predicted"),
-                label(&f.predicted_bare, "predicted τ=ρ=0"),
+                label(&f.predicted_bare, "predicted bare"),
             ]
         })
         .collect();
@@ -249,13 +295,14 @@ pub(super) fn table(runs: &[Fidelity]) -> String {
     for f in runs {
         let error = p99_error(f).map_or("-".into(), |e| format!("{e:+.1} %"));
         out.push_str(&format!(
-            "{}: p99 predicted vs observed {error}; misses {} predicted, {} observed; τ = {} ({} idle reads), ρ = {}\n",
+            "{}: p99 predicted vs observed {error}; misses {} predicted, {} observed; τ = {} ({} idle reads), ρ = {}, handler overhead {}\n",
             f.strategy,
             f.predicted.misses,
             f.observed.misses,
             format_ns(f.transport_ns),
             f.delivery_samples,
             format_ns(f.response_latency_ns),
+            format_ns(f.handler_overhead_ns),
         ));
     }
     out
@@ -315,14 +362,17 @@ mod tests {
         let costs = Costs {
             delivery_ns: Some(5),
             response_ns: Some(7),
-            delivery_samples: 2,
+            handler_ns: Some(2),
+            ..Costs::default()
         };
-        let config = transport(&costs, (None, Some(3)));
+        let config = transport(&costs, (None, Some(3)), 0);
         assert_eq!((config.transport_ns, config.response_latency_ns), (5, 3));
+        assert_eq!(config.handoff_ns, 0);
+        assert_eq!(transport(&costs, (None, None), 2).handoff_ns, 2);
         let cost = CostModel::constant(40);
-        let inline = observed.predict(&StrategySpec::Inline, &cost, &config);
-        // Handler takes at 5 and 45; answers at 45 + 3 and 85 + 3.
-        assert_eq!(inline.unwrap().latency_ns.unwrap().max, 88 - 10);
+        let inline = observed.predict(&StrategySpec::Inline, &cost, &config, 2);
+        // Handler takes at 5 and 47; answers at 45 + 3 and 87 + 3.
+        assert_eq!(inline.unwrap().latency_ns.unwrap().max, 90 - 10);
     }
 
     #[test]
