@@ -119,6 +119,11 @@ pub struct Costs {
     /// work for an inline plan and the take itself otherwise. It covers
     /// answering, reading the group and resolving the path.
     pub handler_ns: Option<u64>,
+    /// A worker's time per job beyond the work: median of
+    /// `start(next) − finish(this)` over back-to-back jobs of one worker
+    /// (the next was taken before this one finished). It covers answering
+    /// (the opener it wakes may take the core at once) and the queue.
+    pub worker_ns: Option<u64>,
     /// How many idle reads τ comes from.
     pub delivery_samples: usize,
     /// How many back-to-back pairs the handler overhead comes from.
@@ -157,8 +162,27 @@ impl Costs {
             response_ns: median(response),
             handler_samples: handler.len(),
             handler_ns: median(handler),
+            worker_ns: median(worker_gaps(&served)),
         }
     }
+}
+
+/// `start(next) − finish(this)` for back-to-back jobs of each worker.
+fn worker_gaps(served: &[(&Record, Served)]) -> Vec<u64> {
+    let mut runs: Vec<(u32, u64, u64, u64)> = served
+        .iter()
+        .filter_map(|(_, s)| match (s.answered_by, s.start_ns, s.finish_ns) {
+            (Answerer::Worker(k), Some(start), Some(finish)) => {
+                Some((k, start, finish, s.taken_ns))
+            }
+            _ => None,
+        })
+        .collect();
+    runs.sort_unstable();
+    runs.windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0 && pair[1].3 < pair[0].2)
+        .map(|pair| pair[1].1.saturating_sub(pair[0].2))
+        .collect()
 }
 
 /// The lower median (nearest rank ⌈n/2⌉), `None` when empty.
@@ -236,6 +260,25 @@ mod tests {
         // On workers the handler is done when it takes: 10 → 120.
         let pool = Costs::measure(&records, false);
         assert_eq!((pool.handler_samples, pool.handler_ns), (1, Some(110)));
+        assert_eq!(pool.worker_ns, None); // answered by the handler
+    }
+
+    #[test]
+    fn worker_overhead_is_the_gap_between_back_to_back_jobs_of_one_worker() {
+        let job = |k, taken_ns, start_ns, finish_ns| {
+            let mut s = served(taken_ns, false, finish_ns);
+            (s.taken_ns, s.start_ns) = (taken_ns, Some(start_ns));
+            s.answered_by = Answerer::Worker(k);
+            record(0, taken_ns, finish_ns + 5, Some(s))
+        };
+        let records = [
+            job(0, 0, 1, 100),
+            job(0, 50, 130, 200),  // waited: 30 after the last finish
+            job(1, 60, 61, 150),   // another worker
+            job(0, 300, 301, 400), // taken after worker 0 was free
+        ];
+        let costs = Costs::measure(&records, false);
+        assert_eq!(costs.worker_ns, Some(30));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use esreplay_lab::Planned;
+use esreplay_lab::{Costs, Planned};
 use esreplay_simulator::{CostModel, SimConfig, StrategySpec, simulate};
 use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
@@ -199,19 +199,19 @@ fn compare(
 ) -> Result<Fidelity> {
     let observed = Observed::new(records, &setup.schedule);
     let workers = spec.build().workers();
-    let costs = esreplay_lab::Costs::measure(records, workers == 0);
+    let costs = Costs::measure(records, workers == 0);
     let config = fidelity::transport(&costs, setup.given, workers);
-    let overhead = costs.handler_ns.unwrap_or(0);
     let bare = SimConfig::default();
     Ok(Fidelity {
         strategy: label.to_owned(),
         transport_ns: config.transport_ns,
         response_latency_ns: config.response_latency_ns,
         delivery_samples: costs.delivery_samples,
-        handler_overhead_ns: overhead,
+        handler_overhead_ns: costs.handler_ns.unwrap_or(0),
+        worker_overhead_ns: costs.worker_ns.filter(|_| workers > 0).unwrap_or(0),
         observed: observed.result(label, workers),
-        predicted: observed.predict(spec, &setup.cost, &config, overhead)?,
-        predicted_bare: observed.predict(spec, &setup.cost, &bare, 0)?,
+        predicted: observed.predict(spec, &setup.cost, &config, &costs)?,
+        predicted_bare: observed.predict(spec, &setup.cost, &bare, &Costs::default())?,
     })
 }
 

@@ -99,12 +99,15 @@ impl Strategy for Replayed {
     fn finish(&mut self, _: &mut Vec<Completion>) {}
 }
 
-/// A strategy whose handler spends `overhead_ns` more on each message,
+/// A strategy whose handler spends `handler_ns` more on each message,
 /// after the strategy's own handler time (inline: after the answer, as the
-/// real client answers, then reads and resolves the next event).
+/// real client answers, then reads and resolves the next event), and whose
+/// workers spend `worker_ns` more on each job (added to its service time:
+/// the answer comes that much late, and the queue sees the real pace).
 struct WithOverhead {
     inner: Box<dyn Strategy>,
-    overhead_ns: u64,
+    handler_ns: u64,
+    worker_ns: u64,
 }
 
 impl Strategy for WithOverhead {
@@ -114,9 +117,10 @@ impl Strategy for WithOverhead {
     fn workers(&self) -> u32 {
         self.inner.workers()
     }
-    fn take(&mut self, job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
+    fn take(&mut self, mut job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
+        job.service_ns = job.service_ns.saturating_add(self.worker_ns);
         let busy = self.inner.take(job, m, c, done);
-        busy.saturating_add(self.overhead_ns)
+        busy.saturating_add(self.handler_ns)
     }
     fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
         self.inner.advance(until, done)
@@ -174,23 +178,23 @@ impl Observed {
             .expect("a constant cost never fails")
     }
 
-    /// The simulator's prediction on the same arrivals; `overhead` is the
-    /// handler's time per message beyond the work, for inline strategies
-    /// (pools get it as the hand-off c_h in `config`).
+    /// The simulator's prediction on the same arrivals, with the client's
+    /// own overheads: the handler's per message for inline strategies
+    /// (pools get theirs as the hand-off c_h in `config`), the workers'
+    /// per job for pools.
     pub(super) fn predict(
         &self,
         spec: &StrategySpec,
         cost: &CostModel,
         config: &SimConfig,
-        overhead_ns: u64,
+        costs: &Costs,
     ) -> Result<SimResult, SimError> {
+        let inner = spec.build();
+        let inline = inner.workers() == 0;
         let mut strategy = WithOverhead {
-            inner: spec.build(),
-            overhead_ns: if spec.build().workers() == 0 {
-                overhead_ns
-            } else {
-                0
-            },
+            inner,
+            handler_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
+            worker_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
         };
         simulate(self.messages.iter().cloned(), &mut strategy, cost, config)
     }
@@ -246,6 +250,8 @@ pub(super) struct Fidelity {
     /// The reading thread's time per message beyond the work: added to
     /// the handler's busy time (inline) or as the hand-off c_h (pools).
     pub handler_overhead_ns: u64,
+    /// A worker's time per job beyond the work (pools): added to s_i.
+    pub worker_overhead_ns: u64,
     pub observed: SimResult,
     /// With τ, ρ and the handler overhead.
     pub predicted: SimResult,
@@ -295,7 +301,7 @@ pub(super) fn table(runs: &[Fidelity]) -> String {
     for f in runs {
         let error = p99_error(f).map_or("-".into(), |e| format!("{e:+.1} %"));
         out.push_str(&format!(
-            "{}: p99 predicted vs observed {error}; misses {} predicted, {} observed; τ = {} ({} idle reads), ρ = {}, handler overhead {}\n",
+            "{}: p99 predicted vs observed {error}; misses {} predicted, {} observed; τ = {} ({} idle reads), ρ = {}, overhead per message {} (handler), {} (worker)\n",
             f.strategy,
             f.predicted.misses,
             f.observed.misses,
@@ -303,6 +309,7 @@ pub(super) fn table(runs: &[Fidelity]) -> String {
             f.delivery_samples,
             format_ns(f.response_latency_ns),
             format_ns(f.handler_overhead_ns),
+            format_ns(f.worker_overhead_ns),
         ));
     }
     out
@@ -370,7 +377,7 @@ mod tests {
         assert_eq!(config.handoff_ns, 0);
         assert_eq!(transport(&costs, (None, None), 2).handoff_ns, 2);
         let cost = CostModel::constant(40);
-        let inline = observed.predict(&StrategySpec::Inline, &cost, &config, 2);
+        let inline = observed.predict(&StrategySpec::Inline, &cost, &config, &costs);
         // Handler takes at 5 and 47; answers at 45 + 3 and 87 + 3.
         assert_eq!(inline.unwrap().latency_ns.unwrap().max, 90 - 10);
     }
