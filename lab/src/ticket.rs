@@ -1,8 +1,8 @@
 //! One event in the client ([`Ticket`]): the fanotify event waiting for
 //! its answer, and what happened to it. Whoever answers first (the inner
 //! path or a guard's watchdog) takes the event out, so there is exactly one
-//! answer per event; a job whose event is gone, or that would start after
-//! its guard time, is dropped without running.
+//! answer per event; a job that would start after its guard time is
+//! dropped without running (see [`Ticket::work`] for the tie rule).
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -102,17 +102,20 @@ impl Ticket {
         true
     }
 
-    /// Runs the job (service time of busy CPU) and answers, unless it was
-    /// answered already or would start after its guard time (dropped).
+    /// Runs the job (service time of busy CPU) and answers unless a guard
+    /// did, as the simulator does: a job is dropped only if it starts
+    /// after its guard time, and a started job runs to the end. A guard
+    /// already due when the message was taken (g_i = h_i) counts as due at
+    /// the take, so the job, started right then, runs.
     pub fn work(&self, clock: &Clock, by: Answerer) {
         let start = clock.now_ns();
+        if self
+            .guard_ns
+            .is_some_and(|g| start > g && g > self.taken_ns)
         {
-            let mut state = lock(&self.state);
-            if state.event.is_none() || self.guard_ns.is_some_and(|g| start > g) {
-                return;
-            }
-            state.start_ns = Some(start);
+            return;
         }
+        lock(&self.state).start_ns = Some(start);
         spin_until(clock.at(start.saturating_add(self.service_ns)), self.work);
         lock(&self.state).finish_ns = Some(clock.now_ns());
         self.answer(clock, by);
