@@ -63,6 +63,8 @@ pub struct Served {
     pub answer_ns: u64,
     /// Who answered.
     pub answered_by: Answerer,
+    /// Who ran the work (the handler or a worker; `None`: dropped).
+    pub ran_on: Option<Answerer>,
 }
 
 /// The experiment's time origin.
@@ -171,8 +173,8 @@ impl Costs {
 fn worker_gaps(served: &[(&Record, Served)]) -> Vec<u64> {
     let mut runs: Vec<(u32, u64, u64, u64)> = served
         .iter()
-        .filter_map(|(_, s)| match (s.answered_by, s.start_ns, s.finish_ns) {
-            (Answerer::Worker(k), Some(start), Some(finish)) => {
+        .filter_map(|(_, s)| match (s.ran_on, s.start_ns, s.finish_ns) {
+            (Some(Answerer::Worker(k)), Some(start), Some(finish)) => {
                 Some((k, start, finish, s.taken_ns))
             }
             _ => None,
@@ -217,6 +219,7 @@ mod tests {
             finish_ns: Some(answer_ns),
             answer_ns,
             answered_by: Answerer::Handler,
+            ran_on: Some(Answerer::Handler),
         }
     }
 
@@ -268,7 +271,7 @@ mod tests {
         let job = |k, taken_ns, start_ns, finish_ns| {
             let mut s = served(taken_ns, false, finish_ns);
             (s.taken_ns, s.start_ns) = (taken_ns, Some(start_ns));
-            s.answered_by = Answerer::Worker(k);
+            (s.answered_by, s.ran_on) = (Answerer::Worker(k), Some(Answerer::Worker(k)));
             record(0, taken_ns, finish_ns + 5, Some(s))
         };
         let records = [

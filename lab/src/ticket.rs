@@ -34,6 +34,7 @@ struct State {
     event: Option<Event>,
     start_ns: Option<u64>,
     finish_ns: Option<u64>,
+    ran_on: Option<Answerer>,
     answer: Option<(u64, Answerer)>,
     error: Option<esreplay_fanotify::Error>,
 }
@@ -115,7 +116,11 @@ impl Ticket {
         {
             return;
         }
-        lock(&self.state).start_ns = Some(start);
+        {
+            let mut state = lock(&self.state);
+            state.start_ns = Some(start);
+            state.ran_on = Some(by);
+        }
         spin_until(clock.at(start.saturating_add(self.service_ns)), self.work);
         lock(&self.state).finish_ns = Some(clock.now_ns());
         self.answer(clock, by);
@@ -135,6 +140,7 @@ impl Ticket {
             finish_ns: state.finish_ns,
             answer_ns,
             answered_by,
+            ran_on: state.ran_on,
         }))
     }
 }

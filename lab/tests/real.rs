@@ -61,6 +61,7 @@ fn every_plan_answers_every_open_once_after_its_work() {
                 .served
                 .unwrap_or_else(|| panic!("{plan:?}: open {i} unseen"));
             assert_ne!(served.answered_by, Answerer::Guard);
+            assert_eq!(served.ran_on, Some(served.answered_by));
             let (start, finish) = (served.start_ns.unwrap(), served.finish_ns.unwrap());
             assert!(
                 finish - start >= MS,
@@ -92,6 +93,7 @@ fn a_guard_answers_jobs_longer_than_the_budget_before_their_work_ends() {
     for record in &records {
         let served = record.served.unwrap();
         assert_eq!(served.answered_by, Answerer::Guard, "{record:?}");
+        assert_eq!(served.ran_on, Some(Answerer::Handler), "{record:?}");
         assert!(record.return_ns - record.call_ns < 20 * MS, "{record:?}");
     }
 }

@@ -57,6 +57,7 @@ struct Answer {
     finish_ns: Option<u64>,
     return_ns: u64,
     answered_by: Option<Answerer>,
+    ran_on: Option<Answerer>,
 }
 
 /// A "strategy" that answers each message when its real `open` returned.
@@ -75,7 +76,7 @@ impl Strategy for Replayed {
     }
     fn take(&mut self, job: Job, _: &Message, _: &Context, done: &mut Vec<Completion>) -> u64 {
         let answer = self.answers[job.index as usize];
-        let worker = match answer.answered_by {
+        let worker = match answer.ran_on {
             Some(Answerer::Worker(k)) => Some(k),
             _ => None,
         };
@@ -90,7 +91,7 @@ impl Strategy for Replayed {
         });
         // Answered when its open returned, which is never before it was
         // called: reporting now keeps the engine's backlog contract.
-        match (answer.answered_by, answer.start_ns, answer.finish_ns) {
+        match (answer.ran_on, answer.start_ns, answer.finish_ns) {
             (Some(Answerer::Handler), Some(start), Some(finish)) => finish - start,
             _ => 0,
         }
@@ -160,6 +161,7 @@ impl Observed {
                 finish_ns: r.served.and_then(|s| s.finish_ns).map(at),
                 return_ns: at(r.return_ns),
                 answered_by: r.served.map(|s| s.answered_by),
+                ran_on: r.served.and_then(|s| s.ran_on),
             })
             .collect();
         Observed { messages, answers }
@@ -223,6 +225,7 @@ pub(super) fn write_records(
             "finish_ns": s.and_then(|s| s.finish_ns),
             "answer_ns": s.map(|s| s.answer_ns),
             "answered_by": s.map(|s| answerer(s.answered_by)),
+            "ran_on": s.and_then(|s| s.ran_on).map(answerer),
         });
         writeln!(out, "{line}")?;
     }
@@ -334,6 +337,7 @@ mod tests {
                 finish_ns: Some(return_ns - 1),
                 answer_ns: return_ns - 1,
                 answered_by: Answerer::Worker(index as u32 % 2),
+                ran_on: Some(Answerer::Worker(index as u32 % 2)),
             }),
         }
     }
