@@ -72,6 +72,11 @@ impl Progress {
         self.bar.inc(n);
     }
 
+    /// Moves the bar to `position` (for work that reports how far it is).
+    pub fn set_position(&self, position: u64) {
+        self.bar.set_position(position);
+    }
+
     /// Where the bar is (bytes or steps so far).
     pub fn position(&self) -> u64 {
         self.bar.position()

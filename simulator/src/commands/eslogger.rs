@@ -43,15 +43,17 @@ pub fn import(args: &ImportEsloggerArgs) -> Result<ExitCode> {
     let path: &Path = spooled
         .as_ref()
         .map_or(args.input.as_path(), |spool| spool.path());
-    // Two passes: the bar covers twice the file.
+    // Two passes: the bar covers twice the file, and the importer reports
+    // the bytes read over both.
     let progress = Progress::bytes("import", super::input_len(path).map(|len| 2 * len));
-    let open =
-        || File::open(path).map(|file| BufReader::with_capacity(1 << 16, progress.wrap_read(file)));
+    let open = || File::open(path).map(|file| BufReader::with_capacity(1 << 16, file));
     open().with_context(|| format!("cannot open {}", args.input.display()))?;
     let output = super::create_output(&args.output)?;
     let name = args.input.display().to_string();
-    let imported = esreplay_eslogger::import(open, &options, &name, output, |_| {})
-        .with_context(|| format!("importing {name}"));
+    let imported = esreplay_eslogger::import(open, &options, &name, output, |bytes| {
+        progress.set_position(bytes)
+    })
+    .with_context(|| format!("importing {name}"));
     progress.finish();
     let (_, report) = imported?;
     eprint!(
