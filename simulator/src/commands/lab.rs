@@ -234,6 +234,7 @@ fn real_run(
 }
 
 #[cfg(not(target_os = "linux"))]
-fn real_run(_: &Setup, _: &StrategySpec, _: usize) -> Result<Vec<esreplay_lab::Record>> {
+fn real_run(setup: &Setup, spec: &StrategySpec, _: usize) -> Result<Vec<esreplay_lab::Record>> {
+    let _unused_here = (fidelity::plan_of(spec), setup.work);
     bail!("esreplay lab needs Linux: it runs a real fanotify permission client")
 }
