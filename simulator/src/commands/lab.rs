@@ -227,7 +227,7 @@ fn real_run(
     experiment.work = setup.work;
     match esreplay_lab::run(&experiment) {
         Err(error) if error.is_not_permitted() => {
-            bail!("{error}: fanotify permission events need root (CAP_SYS_ADMIN)")
+            bail!("esreplay lab needs root (CAP_SYS_ADMIN) for fanotify permission events: {error}")
         }
         other => Ok(other?),
     }
