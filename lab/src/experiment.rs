@@ -146,6 +146,7 @@ fn merge(
         .into_iter()
         .map(|o| Record {
             index: o.index,
+            due_ns: o.due_ns,
             call_ns: o.call_ns,
             return_ns: o.return_ns,
             deadline_ns: planned[o.index]

@@ -27,7 +27,9 @@ pub fn file_of(dir: &Path, index: usize) -> PathBuf {
 pub struct Opened {
     /// The open's index in the schedule.
     pub index: usize,
-    /// When `open` was called (ns since the epoch).
+    /// When it was due (ns since the epoch).
+    pub due_ns: u64,
+    /// When `open` was called.
     pub call_ns: u64,
     /// When it returned.
     pub return_ns: u64,
@@ -86,9 +88,8 @@ fn opener(load: &Load, next: &AtomicUsize) -> Result<Vec<Opened>, LabError> {
             return Ok(opened);
         };
         let path = file_of(load.dir, index);
-        let at = load
-            .clock
-            .at(load.start_ns.saturating_add(planned.offset_ns));
+        let due_ns = load.start_ns.saturating_add(planned.offset_ns);
+        let at = load.clock.at(due_ns);
         thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
         let call_ns = load.clock.now_ns();
         load.calls[index].store(call_ns, Ordering::Release);
@@ -100,6 +101,7 @@ fn opener(load: &Load, next: &AtomicUsize) -> Result<Vec<Opened>, LabError> {
         })?);
         opened.push(Opened {
             index,
+            due_ns,
             call_ns,
             return_ns,
         });

@@ -53,7 +53,7 @@ mod ticket;
 #[cfg(target_os = "linux")]
 pub use experiment::{Experiment, run};
 pub use plan::{Base, GuardFn, Plan, Work};
-pub use record::{Answerer, Clock, Costs, Planned, Record, Served, backlog_at};
+pub use record::{Answerer, Clock, Costs, Planned, Record, Served, backlog_at, max_lateness_ns};
 
 /// Why an experiment failed.
 #[cfg(target_os = "linux")]

@@ -35,7 +35,10 @@ pub enum Answerer {
 pub struct Record {
     /// The open's position in the schedule (its file is named by it).
     pub index: usize,
-    /// When the opener called `open`.
+    /// When the schedule wanted `open` called.
+    pub due_ns: u64,
+    /// When the opener called `open` (after `due_ns` when every opener
+    /// was stalled, or late from the scheduler).
     pub call_ns: u64,
     /// When `open` returned: `return − call` is the stall the syscall saw.
     pub return_ns: u64,
@@ -96,6 +99,15 @@ impl Clock {
     pub fn at(&self, ns: u64) -> Instant {
         self.epoch + Duration::from_nanos(ns)
     }
+}
+
+/// How late the openers called `open`, at worst (`call − due`).
+pub fn max_lateness_ns(records: &[Record]) -> u64 {
+    records
+        .iter()
+        .map(|r| r.call_ns.saturating_sub(r.due_ns))
+        .max()
+        .unwrap_or(0)
 }
 
 /// #{i : call_i ≤ t < return_i}: opens stalled at `t`.
@@ -203,6 +215,7 @@ mod tests {
     fn record(index: usize, call_ns: u64, return_ns: u64, served: Option<Served>) -> Record {
         Record {
             index,
+            due_ns: call_ns,
             call_ns,
             return_ns,
             deadline_ns: None,
@@ -228,6 +241,9 @@ mod tests {
         let records = [record(0, 0, 10, None), record(1, 5, 20, None)];
         let at: Vec<usize> = [0, 5, 10, 19, 20].map(|t| backlog_at(&records, t)).into();
         assert_eq!(at, vec![1, 2, 1, 1, 0]);
+        let mut late = records;
+        late[1].due_ns = 2;
+        assert_eq!(max_lateness_ns(&late), 3);
     }
 
     #[test]

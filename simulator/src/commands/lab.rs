@@ -209,6 +209,7 @@ fn compare(
         delivery_samples: costs.delivery_samples,
         handler_overhead_ns: costs.handler_ns.unwrap_or(0),
         worker_overhead_ns: costs.worker_ns.filter(|_| workers > 0).unwrap_or(0),
+        max_lateness_ns: esreplay_lab::max_lateness_ns(records),
         observed: observed.result(label, workers),
         predicted: observed.predict(spec, &setup.cost, &config, &costs)?,
         predicted_bare: observed.predict(spec, &setup.cost, &bare, &Costs::default())?,

@@ -214,6 +214,7 @@ pub(super) fn write_records(
         let line = serde_json::json!({
             "strategy": label,
             "index": r.index,
+            "due_ns": r.due_ns,
             "global_seq": schedule[r.index].global_seq,
             "call_ns": r.call_ns,
             "return_ns": r.return_ns,
@@ -255,6 +256,8 @@ pub(super) struct Fidelity {
     pub handler_overhead_ns: u64,
     /// A worker's time per job beyond the work (pools): added to s_i.
     pub worker_overhead_ns: u64,
+    /// How late the load generator called `open`, at worst.
+    pub max_lateness_ns: u64,
     pub observed: SimResult,
     /// With τ, ρ and the handler overhead.
     pub predicted: SimResult,
@@ -276,6 +279,9 @@ pub(super) fn transport(
         ..SimConfig::default()
     }
 }
+
+/// Lateness of the load generator worth a note.
+const LATE_NS: u64 = 2_000_000;
 
 /// predicted p99 / observed p99 − 1, in percent.
 fn p99_error(f: &Fidelity) -> Option<f64> {
@@ -302,6 +308,13 @@ pub(super) fn table(runs: &[Fidelity]) -> String {
         .collect();
     let mut out = results_table(&rows);
     for f in runs {
+        if f.max_lateness_ns > LATE_NS {
+            out.push_str(&format!(
+                "{}: note: the load generator called open up to {} late (all openers stalled, or CPU starved): the prediction uses the real call times, but the load was lighter than the schedule\n",
+                f.strategy,
+                format_ns(f.max_lateness_ns)
+            ));
+        }
         let error = p99_error(f).map_or("-".into(), |e| format!("{e:+.1} %"));
         out.push_str(&format!(
             "{}: p99 predicted vs observed {error}; misses {} predicted, {} observed; τ = {} ({} idle reads), ρ = {}, overhead per message {} (handler), {} (worker)\n",
@@ -326,6 +339,7 @@ mod tests {
     fn record(index: usize, call_ns: u64, return_ns: u64, deadline_ns: u64) -> Record {
         Record {
             index,
+            due_ns: call_ns,
             call_ns,
             return_ns,
             deadline_ns: Some(deadline_ns),
