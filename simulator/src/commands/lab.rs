@@ -10,6 +10,7 @@
 //! global_seq), in the lab and in the prediction alike.
 
 mod fidelity;
+mod records;
 
 use std::io::Write;
 use std::path::Path;
@@ -176,7 +177,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         );
         let records = real_run(&setup, spec, openers).with_context(|| label.clone())?;
         if let Some(log) = log.as_mut() {
-            fidelity::write_records(log, label, &records, &setup.schedule)?;
+            records::write_records(log, label, &records, &setup.schedule)?;
         }
         runs.push(compare(&setup, label, spec, &records)?);
     }

@@ -202,45 +202,6 @@ impl Observed {
     }
 }
 
-/// Writes one JSON line per open (`--records`), in schedule order.
-pub(super) fn write_records(
-    out: &mut dyn std::io::Write,
-    label: &str,
-    records: &[Record],
-    schedule: &[Message],
-) -> std::io::Result<()> {
-    for r in records {
-        let s = r.served;
-        let line = serde_json::json!({
-            "strategy": label,
-            "index": r.index,
-            "due_ns": r.due_ns,
-            "global_seq": schedule[r.index].global_seq,
-            "call_ns": r.call_ns,
-            "return_ns": r.return_ns,
-            "deadline_ns": r.deadline_ns,
-            "read_ns": s.map(|s| s.read_ns),
-            "idle_read": s.map(|s| s.idle_read),
-            "taken_ns": s.map(|s| s.taken_ns),
-            "start_ns": s.and_then(|s| s.start_ns),
-            "finish_ns": s.and_then(|s| s.finish_ns),
-            "answer_ns": s.map(|s| s.answer_ns),
-            "answered_by": s.map(|s| answerer(s.answered_by)),
-            "ran_on": s.and_then(|s| s.ran_on).map(answerer),
-        });
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
-}
-
-fn answerer(by: Answerer) -> String {
-    match by {
-        Answerer::Handler => "handler".into(),
-        Answerer::Worker(k) => format!("worker:{k}"),
-        Answerer::Guard => "guard".into(),
-    }
-}
-
 /// One strategy's comparison, as `--json` prints it.
 #[derive(Clone, Debug, Serialize)]
 pub(super) struct Fidelity {
