@@ -127,13 +127,14 @@ pub struct Costs {
     pub delivery_ns: Option<u64>,
     /// ρ: median `return − answer` over every answered event.
     pub response_ns: Option<u64>,
-    /// The reading thread's time per message beyond the work: median of
-    /// `taken(next) − done(this)` over back-to-back events (the next was
+    /// The reading thread's time per message beyond the work: mean (the
+    /// slowest 1 % left out) of `taken(next) − done(this)` over back-to-back events (the next was
     /// called before this one was done), where done is the end of the
     /// work for an inline plan and the take itself otherwise. It covers
     /// answering, reading the group and resolving the path.
     pub handler_ns: Option<u64>,
-    /// A worker's time per job beyond the work: median of
+    /// A worker's time per job beyond the work: mean (the slowest 1 % left
+    /// out) of
     /// `start(next) − finish(this)` over back-to-back jobs of one worker
     /// (the next was taken before this one finished). It covers answering
     /// (the opener it wakes may take the core at once) and the queue.
@@ -175,8 +176,8 @@ impl Costs {
             delivery_ns: median(delivery),
             response_ns: median(response),
             handler_samples: handler.len(),
-            handler_ns: median(handler),
-            worker_ns: median(worker_gaps(&served)),
+            handler_ns: trimmed_mean(handler),
+            worker_ns: trimmed_mean(worker_gaps(&served)),
         }
     }
 }
@@ -197,6 +198,18 @@ fn worker_gaps(served: &[(&Record, Served)]) -> Vec<u64> {
         .filter(|pair| pair[0].0 == pair[1].0 && pair[1].3 < pair[0].2)
         .map(|pair| pair[1].1.saturating_sub(pair[0].2))
         .collect()
+}
+
+/// The mean of the values but the largest 1 % (⌊n/100⌋ of them), rounded
+/// down; `None` when empty. Overheads accumulate over a busy period, so
+/// their mean is what a queue feels; the rare gap where the thread was
+/// descheduled for milliseconds is noise, not a cost of the design.
+pub fn trimmed_mean(mut values: Vec<u64>) -> Option<u64> {
+    values.sort_unstable();
+    values.truncate(values.len() - values.len() / 100);
+    let sum: u128 = values.iter().map(|&v| u128::from(v)).sum();
+    let n = u128::try_from(values.len()).ok().filter(|&n| n > 0)?;
+    u64::try_from(sum / n).ok()
 }
 
 /// The lower median (nearest rank ⌈n/2⌉), `None` when empty.
@@ -259,6 +272,11 @@ mod tests {
         assert_eq!(costs.delivery_ns, Some(10));
         assert_eq!(costs.response_ns, Some(10));
         assert_eq!(median(vec![5, 1, 9, 3]), Some(3));
+        let mut gaps = vec![10; 99];
+        gaps.extend([20, 1_000_000]); // 101 values: the largest is left out
+        assert_eq!(trimmed_mean(gaps), Some(10));
+        assert_eq!(trimmed_mean(vec![1, 2]), Some(1));
+        assert_eq!(trimmed_mean(Vec::new()), None);
         assert_eq!(median(Vec::new()), None);
     }
 
