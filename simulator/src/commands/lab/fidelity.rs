@@ -242,7 +242,7 @@ pub(super) fn transport(
 }
 
 /// Lateness of the load generator worth a note.
-const LATE_NS: u64 = 2_000_000;
+const LATE_NS: u64 = 20_000_000;
 
 /// predicted p99 / observed p99 − 1, in percent.
 fn p99_error(f: &Fidelity) -> Option<f64> {
