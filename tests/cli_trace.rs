@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use esreplay_tests::data;
+use esreplay_tests::{data, json_stdout};
 use serde_json::Value;
 
 fn esreplay() -> Command {
@@ -33,12 +33,7 @@ fn inspect_json(path: &Path) -> Value {
         .arg(path)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    json_stdout(&output)
 }
 
 fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {

@@ -4,7 +4,7 @@
 use std::fs;
 
 use assert_cmd::Command;
-use esreplay_tests::sample;
+use esreplay_tests::{json_stdout, sample};
 use serde_json::Value;
 
 #[test]
@@ -37,12 +37,7 @@ fn on_the_sample_inline_is_killed_and_a_pool_of_four_survives() {
         ])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let results: Vec<Value> = json_stdout(&output);
     let names: Vec<&str> = results
         .iter()
         .map(|r| r["strategy"].as_str().unwrap())

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use esreplay_tests::data;
+use esreplay_tests::{data, json_stdout};
 use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
 
@@ -41,12 +41,7 @@ fn json_of(args: &[&str], trace: &Path) -> Value {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    json_stdout(&output)
 }
 
 #[test]

@@ -271,18 +271,7 @@ fn every_hand_computed_case_holds_to_the_nanosecond() {
     for case in CASES {
         let (tau, rho, handoff) = case.timing;
         let (result, outcomes) = run(case.strategy, case.rows, &config(tau, rho, handoff));
-        let got: Vec<Fate> = outcomes
-            .iter()
-            .map(|o| {
-                (
-                    o.handler_ns,
-                    o.start_ns,
-                    o.finish_ns,
-                    o.response_ns,
-                    o.defaulted,
-                )
-            })
-            .collect();
+        let got = reference::fates(&outcomes);
         assert_eq!(got, case.fates, "{}: outcomes", case.name);
         let (kind, guard) = case.reference;
         let naive = reference::simulate(kind, guard, case.rows, case.timing);

@@ -6,7 +6,7 @@ use esreplay_simulator::sweep::any_miss;
 use esreplay_simulator::{CostModel, Outcome, SimConfig, SimResult, StrategySpec};
 use proptest::prelude::*;
 
-use super::reference::{self, Fate, Kind, Watchdog};
+use super::reference::{self, Kind, Watchdog};
 use super::support::{Row, config, messages, run, run_messages};
 
 /// Small traces with many ties: arrivals from a coarse grid, services and
@@ -26,21 +26,6 @@ fn rows(max_len: usize) -> impl Strategy<Value = Vec<Row>> {
 
 fn timing() -> impl Strategy<Value = (u64, u64, u64)> {
     (0u64..4, 0u64..4, 0u64..3)
-}
-
-fn fates(outcomes: &[Outcome]) -> Vec<Fate> {
-    outcomes
-        .iter()
-        .map(|o| {
-            (
-                o.handler_ns,
-                o.start_ns,
-                o.finish_ns,
-                o.response_ns,
-                o.defaulted,
-            )
-        })
-        .collect()
 }
 
 fn unguarded() -> impl Strategy<Value = (String, Kind)> {
@@ -96,7 +81,7 @@ proptest! {
     ) {
         let (_, outcomes) = run(&spec, &rows, &config(tau, rho, handoff));
         let naive = reference::simulate(kind, guard, &rows, (tau, rho, handoff));
-        prop_assert_eq!(fates(&outcomes), naive, "{}", spec);
+        prop_assert_eq!(reference::fates(&outcomes), naive, "{}", spec);
     }
 
     #[test]
@@ -110,7 +95,7 @@ proptest! {
         };
         let (_, outcomes) = run(&spec, &rows, &config(1, 2, handoff));
         let naive = reference::simulate(kind, margin.map(Watchdog::Fixed), &rows, (1, 2, handoff));
-        prop_assert_eq!(fates(&outcomes), naive, "{}", spec);
+        prop_assert_eq!(reference::fates(&outcomes), naive, "{}", spec);
     }
 
     #[test]

@@ -23,6 +23,22 @@ pub enum Watchdog {
 /// One message's fate: (h, start, finish, r, defaulted).
 pub type Fate = (u64, Option<u64>, Option<u64>, u64, bool);
 
+/// The simulator's outcomes in the reference's terms.
+pub fn fates(outcomes: &[esreplay_simulator::Outcome]) -> Vec<Fate> {
+    outcomes
+        .iter()
+        .map(|o| {
+            (
+                o.handler_ns,
+                o.start_ns,
+                o.finish_ns,
+                o.response_ns,
+                o.defaulted,
+            )
+        })
+        .collect()
+}
+
 /// τ, ρ, c_h.
 pub type Timing = (u64, u64, u64);
 
