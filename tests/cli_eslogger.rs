@@ -3,15 +3,10 @@
 use std::fs;
 use std::path::PathBuf;
 
-use assert_cmd::Command;
-use esreplay_tests::root;
+use esreplay_tests::{esreplay, export_jsonl, reimport_jsonl, root};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("eslogger/tests/fixtures").join(name)
-}
-
-fn esreplay() -> Command {
-    Command::cargo_bin("esreplay").unwrap()
 }
 
 #[test]
@@ -38,30 +33,17 @@ fn file_and_stdin_give_the_same_trace_and_it_round_trips_through_jsonl() {
         .write_stdin(fs::read(&input).unwrap())
         .assert()
         .success();
-    let export = |trace: &PathBuf| {
-        esreplay()
-            .args(["export", "jsonl"])
-            .arg(trace)
-            .output()
-            .unwrap()
-            .stdout
-    };
-    let lines = export(&from_file);
+    let lines = export_jsonl(&from_file);
     assert_eq!(
         lines,
-        export(&from_stdin),
+        export_jsonl(&from_stdin),
         "same messages from a file and from stdin"
     );
     assert_eq!(String::from_utf8_lossy(&lines).lines().count(), 12);
-
-    let back = dir.path().join("back.estrace");
-    esreplay()
-        .args(["import", "jsonl", "-", "-o"])
-        .arg(&back)
-        .write_stdin(lines.clone())
-        .assert()
-        .success();
-    assert_eq!(export(&back), lines);
+    assert_eq!(
+        reimport_jsonl(&lines, &dir.path().join("back.estrace")),
+        lines
+    );
 }
 
 #[test]

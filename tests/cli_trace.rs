@@ -4,13 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use esreplay_tests::{data, json_stdout};
+use esreplay_tests::{data, esreplay, export_jsonl, json_stdout, reimport_jsonl};
 use serde_json::Value;
-
-fn esreplay() -> Command {
-    Command::cargo_bin("esreplay").unwrap()
-}
 
 fn gen_trace(dir: &Path, args: &[&str]) -> PathBuf {
     let path = dir.join(format!(
@@ -109,26 +104,11 @@ fn jsonl_round_trips_through_a_trace_from_stdin() {
         dir.path(),
         &["burst", "--duration", "3s", "--service", "exp:50us"],
     );
-    let lines = esreplay()
-        .args(["export", "jsonl"])
-        .arg(&trace)
-        .output()
-        .unwrap()
-        .stdout;
-    let back = dir.path().join("back.estrace");
-    esreplay()
-        .args(["import", "jsonl", "-", "-o"])
-        .arg(&back)
-        .write_stdin(lines.clone())
-        .assert()
-        .success();
-    let again = esreplay()
-        .args(["export", "jsonl"])
-        .arg(&back)
-        .output()
-        .unwrap()
-        .stdout;
-    assert_eq!(again, lines);
+    let lines = export_jsonl(&trace);
+    assert_eq!(
+        reimport_jsonl(&lines, &dir.path().join("back.estrace")),
+        lines
+    );
 }
 
 #[test]

@@ -10,14 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use assert_cmd::Command;
+use esreplay_tests::esreplay;
 use serde_json::Value;
 
 const STRATEGIES: &str = "inline,pool:4,edf:2,guard:100ms:pool:4";
-
-fn esreplay() -> Command {
-    Command::cargo_bin("esreplay").unwrap()
-}
 
 /// A 3-second flood with recorded service times and 300 ms budgets:
 /// inline is killed, pool:4 is not.

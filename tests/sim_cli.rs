@@ -3,14 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use esreplay_tests::{data, json_stdout};
+use esreplay_tests::{data, esreplay, json_stdout};
 use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
-
-fn esreplay() -> Command {
-    Command::cargo_bin("esreplay").unwrap()
-}
 
 /// (arrival, service, deadline) AUTH_OPENs with recorded service times.
 fn write_trace(dir: &Path, name: &str, rows: &[(u64, Option<u64>, u64)]) -> PathBuf {

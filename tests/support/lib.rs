@@ -4,6 +4,34 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use assert_cmd::Command;
+
+/// The `esreplay` binary of this build.
+pub fn esreplay() -> Command {
+    Command::cargo_bin("esreplay").unwrap()
+}
+
+/// `esreplay export jsonl TRACE`: the JSON lines.
+pub fn export_jsonl(trace: &Path) -> Vec<u8> {
+    esreplay()
+        .args(["export", "jsonl"])
+        .arg(trace)
+        .output()
+        .unwrap()
+        .stdout
+}
+
+/// `esreplay import jsonl - -o OUT` from `lines`, then exported again.
+pub fn reimport_jsonl(lines: &[u8], out: &Path) -> Vec<u8> {
+    esreplay()
+        .args(["import", "jsonl", "-", "-o"])
+        .arg(out)
+        .write_stdin(lines.to_vec())
+        .assert()
+        .success();
+    export_jsonl(out)
+}
+
 /// The repository root.
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
