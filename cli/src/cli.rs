@@ -236,6 +236,11 @@ pub struct SimArgs {
     /// Print JSON for machines.
     #[arg(long)]
     pub json: bool,
+    /// Also write every message's outcome here, one JSON object a line
+    /// (index, global_seq, start_ns, response_ns, defaulted, missed), in
+    /// the order answered; `-` is not allowed (standard output holds the result).
+    #[arg(long, value_name = "FILE")]
+    pub outcomes: Option<PathBuf>,
 }
 
 /// Arguments of `compare`.

@@ -13,8 +13,8 @@ use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
-    CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_json,
-    results_table,
+    CostModel, MissMode, Observer, Outcome, SimConfig, SimResult, Simulator, StrategySpec,
+    results_json, results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
@@ -127,11 +127,60 @@ fn print(results: &[SimResult], format: Format) -> Result<()> {
     Ok(())
 }
 
+/// Writes every outcome as one JSON line (`sim --outcomes`); the first
+/// write error is kept and reported after the run.
+struct OutcomeLines {
+    out: Box<dyn Write>,
+    error: Option<std::io::Error>,
+}
+
+impl Observer for &mut OutcomeLines {
+    fn outcome(&mut self, o: &Outcome) {
+        if self.error.is_some() {
+            return;
+        }
+        let start = o.start_ns.map_or("null".to_owned(), |s| s.to_string());
+        if let Err(error) = writeln!(
+            self.out,
+            r#"{{"index":{},"global_seq":{},"start_ns":{start},"response_ns":{},"defaulted":{},"missed":{}}}"#,
+            o.index, o.global_seq, o.response_ns, o.defaulted, o.missed
+        ) {
+            self.error = Some(error);
+        }
+    }
+}
+
+/// One run of `sim`, writing every outcome to `path`.
+fn run_with_outcomes(
+    args: &SimArgs,
+    spec: &StrategySpec,
+    model: &Model,
+    path: &Path,
+) -> Result<SimResult> {
+    if is_stdio(path) {
+        bail!("--outcomes needs a file: standard output holds the result");
+    }
+    let mut lines = OutcomeLines {
+        out: create_output(path)?,
+        error: None,
+    };
+    let result = run_observed(&args.trace, &args.strategy, spec, model, true, &mut lines)?;
+    let written = match lines.error.take() {
+        Some(error) => Err(error),
+        None => lines.out.flush(),
+    };
+    written.with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(result)
+}
+
 /// `esreplay sim`.
 pub fn sim(args: &SimArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
-    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    let result = match &args.outcomes {
+        Some(path) => run_with_outcomes(args, &spec, &model, path)?,
+        None => run_one(&args.trace, &args.strategy, &spec, &model, true)?,
+    };
     print(
         &[result],
         if args.json {
