@@ -86,7 +86,10 @@ fn load(path: &str, cost: &str) -> Result<Vec<Record>, Box<dyn std::error::Error
             .ok_or("a message has no service time: use --cost const:D")?;
         records.push(Record {
             arrival: message.arrival_ns,
-            deadline: message.deadline_ns.filter(|_| message.is_auth()).unwrap_or(u64::MAX),
+            deadline: message
+                .deadline_ns
+                .filter(|_| message.is_auth())
+                .unwrap_or(u64::MAX),
             global_seq: message.global_seq,
             service,
         });
@@ -101,7 +104,9 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.first().ok_or("usage: plain_loop TRACE --strategy S [--cost C]")?;
+    let path = args
+        .first()
+        .ok_or("usage: plain_loop TRACE --strategy S [--cost C]")?;
     let spec = flag(&args, "--strategy").ok_or("--strategy inline|pool:N|edf:N")?;
     let cost = flag(&args, "--cost").unwrap_or("trace");
     let reps: usize = flag(&args, "--reps").unwrap_or("5").parse()?;
