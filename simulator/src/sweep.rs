@@ -14,11 +14,41 @@
 //! neighbour misses, not a proof that every smaller factor is safe. Each
 //! probe re-reads the messages, so memory stays streaming, and stops at the
 //! first miss.
+//!
+//! # Fewer probes, in parallel
+//!
+//! [`headroom`] first measures the trace ([`Bounds`]): n messages, total
+//! work W = Σ s_i, the smallest budget B = min (d_i − a_i) over AUTH
+//! messages with a deadline, and L = max_i (max_{j≤i} a_j − a_i), how far
+//! an arrival falls behind an earlier one in stream order (0 in kernel
+//! order). For every built-in strategy the handler and the workers are
+//! work-conserving (never idle while a job they could run is waiting),
+//! the handler spends at most c_h + s_i on a message, and a guard only
+//! answers earlier, so each response satisfies
+//! r_i − a_i ≤ L + τ + ρ + n·c_h + W: the handler takes message i within
+//! L + τ plus the handler work of earlier messages, and a job waits only
+//! while every worker runs other jobs. Compression by k ≥ 1 keeps every
+//! budget and shrinks no work, and L only shrinks, so:
+//!
+//! - **load**: if L + τ + ρ + n·c_h + W ≤ B, no compression can cause a
+//!   miss: the answer is [`MAX_FACTOR`] without a single probe. Once
+//!   k > max a_i every compressed arrival is 0, so all larger factors give
+//!   the same run: it is probed once.
+//! - **cost**: with service times scaled by K, W becomes at most
+//!   K·(W + n) + n (rounding to whole nanoseconds), so every K up to
+//!   K₀ = (B − L − τ − ρ − n·c_h − n) / (W + n) is known safe unprobed.
+//!
+//! The two searches run on two threads; when the bound settles the load
+//! search, the cost search probes two factors at a time. The widths are
+//! fixed (never the core count), so the result depends only on the trace
+//! and the options.
+
+use std::sync::Mutex;
 
 use esreplay_traces::Message;
 use serde::Serialize;
 
-use crate::cost::CostModel;
+use crate::cost::{CostError, CostModel};
 use crate::engine::{SimConfig, SimError, Simulator};
 use crate::spec::StrategySpec;
 
@@ -55,40 +85,129 @@ pub fn search<E>(
     mut misses: impl FnMut(f64) -> Result<bool, E>,
     precision: f64,
 ) -> Result<Option<f64>, E> {
+    search_batched(
+        |factors| factors.iter().map(|&k| misses(k)).collect(),
+        precision,
+        1,
+    )
+}
+
+/// [`search`] probing `width` factors at once, each on its own thread.
+/// The doubling (halving) walk tries the next `width` powers of two
+/// together and keeps the first that misses (does not), exactly as one at
+/// a time would; bisection splits the bracket geometrically into
+/// `width + 1` parts. `width` 1 is [`search`].
+pub fn search_parallel<E: Send>(
+    misses: impl Fn(f64) -> Result<bool, E> + Sync,
+    precision: f64,
+    width: usize,
+) -> Result<Option<f64>, E> {
+    search_batched(
+        |factors| {
+            let misses = &misses;
+            std::thread::scope(|scope| {
+                let probes: Vec<_> = factors
+                    .iter()
+                    .map(|&k| scope.spawn(move || misses(k)))
+                    .collect();
+                probes
+                    .into_iter()
+                    .map(|probe| probe.join().expect("a probe panicked"))
+                    .collect()
+            })
+        },
+        precision,
+        width,
+    )
+}
+
+/// The search, asking `probe` about up to `width` factors at a time (in
+/// increasing order of the walk: upwards when doubling, downwards when
+/// halving, increasing when bisecting).
+fn search_batched<E>(
+    mut probe: impl FnMut(&[f64]) -> Result<Vec<bool>, E>,
+    precision: f64,
+    width: usize,
+) -> Result<Option<f64>, E> {
+    let width = width.max(1);
     let (mut low, mut high);
-    if misses(1.0)? {
+    if probe(&[1.0])?[0] {
         high = 1.0;
-        low = 0.5;
-        while misses(low)? {
-            if low <= MIN_FACTOR {
-                return Ok(None);
+        loop {
+            let steps = walk(high, 0.5, width, |k| k <= MIN_FACTOR);
+            let found = probe(&steps)?;
+            let deepest = steps[steps.len() - 1];
+            match found.iter().position(|miss| !miss) {
+                Some(at) => {
+                    low = steps[at];
+                    high = if at == 0 { high } else { steps[at - 1] };
+                    break;
+                }
+                None if deepest <= MIN_FACTOR => return Ok(None),
+                None => high = deepest,
             }
-            high = low;
-            low /= 2.0;
         }
     } else {
         low = 1.0;
-        high = 2.0;
-        while !misses(high)? {
-            if high >= MAX_FACTOR {
-                return Ok(Some(MAX_FACTOR));
+        loop {
+            let steps = walk(low, 2.0, width, |k| k >= MAX_FACTOR);
+            let found = probe(&steps)?;
+            let farthest = steps[steps.len() - 1];
+            match found.iter().position(|&miss| miss) {
+                Some(at) => {
+                    high = steps[at];
+                    low = if at == 0 { low } else { steps[at - 1] };
+                    break;
+                }
+                None if farthest >= MAX_FACTOR => return Ok(Some(MAX_FACTOR)),
+                None => low = farthest,
             }
-            low = high;
-            high *= 2.0;
         }
     }
     while high / low > 1.0 + precision {
-        let middle = (low * high).sqrt();
-        if middle <= low || middle >= high {
+        let points: Vec<f64> = between(low, high, width)
+            .into_iter()
+            .filter(|&k| k > low && k < high)
+            .collect();
+        if points.is_empty() {
             break; // as fine as f64 goes
         }
-        if misses(middle)? {
-            high = middle;
-        } else {
-            low = middle;
+        let found = probe(&points)?;
+        match found.iter().position(|&miss| miss) {
+            Some(at) => {
+                high = points[at];
+                low = if at == 0 { low } else { points[at - 1] };
+            }
+            None => low = points[points.len() - 1],
         }
     }
     Ok(Some(low))
+}
+
+/// `width` factors splitting [low, high] into geometrically equal parts.
+fn between(low: f64, high: f64, width: usize) -> Vec<f64> {
+    if width == 1 {
+        return vec![(low * high).sqrt()];
+    }
+    let parts = (width + 1) as f64;
+    (1..=width)
+        .map(|j| low * (high / low).powf(j as f64 / parts))
+        .collect()
+}
+
+/// Up to `width` factors from `from`, each `step` times the one before,
+/// ending early at the first one that is `last`.
+fn walk(from: f64, step: f64, width: usize, last: impl Fn(f64) -> bool) -> Vec<f64> {
+    let mut steps = Vec::with_capacity(width);
+    let mut k = from;
+    while steps.len() < width {
+        k *= step;
+        steps.push(k);
+        if last(k) {
+            break;
+        }
+    }
+    steps
 }
 
 /// Whether any AUTH message misses its deadline; stops at the first miss.
@@ -113,9 +232,92 @@ where
     Ok(simulator.finish().misses > 0)
 }
 
-/// Both headrooms of `spec`; `open` yields the messages afresh each call.
+/// What [`headroom`] knows of a trace before probing (see the module
+/// documentation): enough to skip probes that cannot miss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bounds {
+    /// n.
+    pub messages: u64,
+    /// W = Σ s_i under the cost model as given (saturating).
+    pub work_ns: u64,
+    /// B = min (d_i − a_i) over AUTH messages with a deadline.
+    pub min_budget_ns: Option<u64>,
+    /// L = max_i (max_{j≤i} a_j − a_i).
+    pub behind_ns: u64,
+    /// max a_i.
+    pub last_arrival_ns: u64,
+}
+
+impl Bounds {
+    /// Counts the next message in stream order.
+    pub fn add(&mut self, message: &Message, cost: &CostModel) -> Result<(), CostError> {
+        self.work_ns = self.work_ns.saturating_add(cost.service_ns(message)?);
+        if message.is_auth()
+            && let Some(budget) = message.budget_ns()
+        {
+            self.min_budget_ns = Some(self.min_budget_ns.map_or(budget, |b| b.min(budget)));
+        }
+        let arrival = message.arrival_ns;
+        if self.messages > 0 {
+            let behind = self.last_arrival_ns.saturating_sub(arrival);
+            self.behind_ns = self.behind_ns.max(behind);
+        }
+        self.last_arrival_ns = self.last_arrival_ns.max(arrival);
+        self.messages += 1;
+        Ok(())
+    }
+
+    /// The bounds of a whole stream.
+    pub fn measure<I, E>(messages: I, cost: &CostModel) -> Result<Bounds, SimError>
+    where
+        I: IntoIterator<Item = Result<Message, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut bounds = Bounds::default();
+        for message in messages {
+            bounds.add(&message.map_err(|e| SimError::Input(Box::new(e)))?, cost)?;
+        }
+        Ok(bounds)
+    }
+
+    /// L + τ + ρ + n·c_h: the response-time bound without the work.
+    fn fixed_ns(&self, config: &SimConfig) -> u64 {
+        self.behind_ns
+            .saturating_add(config.transport_ns)
+            .saturating_add(config.response_latency_ns)
+            .saturating_add(self.messages.saturating_mul(config.handoff_ns))
+    }
+
+    /// Whether no arrival compression k ≥ 1 can cause a miss.
+    pub fn load_never_misses(&self, config: &SimConfig) -> bool {
+        self.min_budget_ns
+            .is_none_or(|budget| self.fixed_ns(config).saturating_add(self.work_ns) <= budget)
+    }
+
+    /// K₀: no service-time multiplier up to it can cause a miss (0 when
+    /// the bound proves nothing; infinite without deadlines).
+    pub fn safe_cost_factor(&self, config: &SimConfig) -> f64 {
+        let Some(budget) = self.min_budget_ns else {
+            return f64::INFINITY;
+        };
+        let fixed = self.fixed_ns(config).saturating_add(self.messages);
+        let room = budget.saturating_sub(fixed);
+        if room == 0 {
+            return 0.0;
+        }
+        room as f64 / (self.work_ns.saturating_add(self.messages)) as f64 * (1.0 - 1e-12)
+    }
+
+    /// From this compression on every compressed arrival is 0.
+    pub fn saturating_factor(&self) -> f64 {
+        self.last_arrival_ns as f64 + 1.0
+    }
+}
+
+/// Both headrooms of `spec`; `open` yields the messages afresh each call
+/// (from several threads at once). One pass measures the [`Bounds`].
 pub fn headroom<I, E>(
-    mut open: impl FnMut() -> I,
+    open: impl Fn() -> I + Sync,
     spec: &StrategySpec,
     cost: &CostModel,
     config: &SimConfig,
@@ -125,25 +327,66 @@ where
     I: IntoIterator<Item = Result<Message, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let load_factor = search(
-        |k| {
-            let compressed = open().into_iter().map(|m| m.map(|m| compress(m, k)));
-            any_miss(compressed, spec, cost, config)
-        },
-        precision,
-    )?;
-    let cost_factor = search(
-        |k| {
-            let scaled = cost.clone().with_scale(cost.scale() * k)?;
-            any_miss(open(), spec, &scaled, config)
-        },
-        precision,
-    )?;
+    let bounds = Bounds::measure(open(), cost)?;
+    headroom_within(open, &bounds, spec, cost, config, precision)
+}
+
+/// [`headroom`] with the trace's [`Bounds`] already measured.
+pub fn headroom_within<I, E>(
+    open: impl Fn() -> I + Sync,
+    bounds: &Bounds,
+    spec: &StrategySpec,
+    cost: &CostModel,
+    config: &SimConfig,
+    precision: f64,
+) -> Result<Headroom, SimError>
+where
+    I: IntoIterator<Item = Result<Message, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let saturated = Mutex::new(None);
+    let load = |k: f64| -> Result<bool, SimError> {
+        let same = k >= bounds.saturating_factor();
+        if let Some(known) = same.then(|| *lock(&saturated)).flatten() {
+            return Ok(known);
+        }
+        let compressed = open().into_iter().map(|m| m.map(|m| compress(m, k)));
+        let missed = any_miss(compressed, spec, cost, config)?;
+        if same {
+            *lock(&saturated) = Some(missed);
+        }
+        Ok(missed)
+    };
+    let safe = bounds.safe_cost_factor(config);
+    let scaled = |k: f64| -> Result<bool, SimError> {
+        if k <= safe {
+            return Ok(false);
+        }
+        let scaled = cost.clone().with_scale(cost.scale() * k)?;
+        any_miss(open(), spec, &scaled, config)
+    };
+    let (load_factor, cost_factor) = if bounds.load_never_misses(config) {
+        (Some(MAX_FACTOR), search_parallel(scaled, precision, 2)?)
+    } else {
+        let (load_factor, cost_factor) = std::thread::scope(|scope| {
+            let load_search = scope.spawn(|| search(load, precision));
+            let cost_factor = search(scaled, precision);
+            (
+                load_search.join().expect("the load search panicked"),
+                cost_factor,
+            )
+        });
+        (load_factor?, cost_factor?)
+    };
     Ok(Headroom {
         strategy: spec.to_string(),
         load_factor,
         cost_factor,
     })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -169,6 +412,134 @@ mod tests {
             fine <= 1.5 && fine > 1.499_999_999,
             "a zero precision still ends: {fine}"
         );
+    }
+
+    #[test]
+    fn parallel_searches_find_the_same_thresholds() {
+        for width in [1, 2, 3] {
+            for threshold in [0.003, 0.7, 1.0, 1.5, 37.0, 900_000.0] {
+                let misses = |k: f64| Ok::<_, ()>(k > threshold);
+                let found = search_parallel(misses, 0.01, width).unwrap().unwrap();
+                assert!(
+                    found <= threshold && found * 1.01 >= threshold,
+                    "width {width}: {found} vs {threshold}"
+                );
+            }
+            let always = search_parallel(|_| Ok::<_, ()>(true), 0.01, width);
+            assert_eq!(always, Ok(None));
+            let never = search_parallel(|_| Ok::<_, ()>(false), 0.01, width);
+            assert_eq!(never, Ok(Some(MAX_FACTOR)));
+            let failing =
+                search_parallel(|k| if k > 3.0 { Err(k) } else { Ok(false) }, 0.01, width);
+            assert!(failing.is_err(), "width {width}: errors come back");
+        }
+        let one = |k: f64| Ok::<_, ()>(k > 2.7);
+        assert_eq!(search_parallel(one, 0.01, 1), search(one, 0.01));
+    }
+
+    /// One message every `gap` ns, 40 ns of work, `budget` ns to answer.
+    fn periodic(gap: u64, budget: u64) -> Vec<Message> {
+        (0..200)
+            .map(|i| {
+                let mut m = Message::new(i, EventType::AUTH_OPEN, Action::Auth, i * gap);
+                m.deadline_ns = Some(i * gap + budget);
+                m
+            })
+            .collect()
+    }
+
+    /// The bounds of `messages` under `const:40ns`.
+    fn bounds_of(messages: &[Message]) -> Bounds {
+        let messages = messages
+            .iter()
+            .cloned()
+            .map(Ok::<_, std::convert::Infallible>);
+        Bounds::measure(messages, &CostModel::constant(40)).unwrap()
+    }
+
+    /// Bounds that prove nothing: every probe runs.
+    fn blind() -> Bounds {
+        Bounds {
+            work_ns: 1,
+            min_budget_ns: Some(0),
+            last_arrival_ns: u64::MAX,
+            ..Bounds::default()
+        }
+    }
+
+    /// `headroom_within` of `messages`, and how many times it read them.
+    fn counted(messages: &[Message], bounds: &Bounds, spec: &str) -> (Headroom, usize) {
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let open = || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            messages
+                .iter()
+                .cloned()
+                .map(Ok::<_, std::convert::Infallible>)
+        };
+        let spec: StrategySpec = spec.parse().unwrap();
+        let cost = CostModel::constant(40);
+        let config = SimConfig::default();
+        let room = headroom_within(open, bounds, &spec, &cost, &config, 0.01).unwrap();
+        (room, reads.into_inner())
+    }
+
+    #[test]
+    fn budgets_above_all_the_work_settle_the_load_search_unprobed() {
+        // 200 × 40 ns of work, 10 µs budgets: nothing can ever miss.
+        let messages = periodic(100, 10_000);
+        let bounds = bounds_of(&messages);
+        assert_eq!(
+            (bounds.work_ns, bounds.min_budget_ns),
+            (8_000, Some(10_000))
+        );
+        assert!(bounds.load_never_misses(&SimConfig::default()));
+        let (room, reads) = counted(&messages, &bounds, "pool:2");
+        assert_eq!(room.load_factor, Some(MAX_FACTOR));
+        let (blind, blind_reads) = counted(&messages, &blind(), "pool:2");
+        assert!(reads < blind_reads, "{reads} reads vs {blind_reads}");
+        let cost_factor = room.cost_factor.unwrap();
+        // Two probes at a time bisect at other points: the same threshold
+        // to the precision asked.
+        let blind_factor = blind.cost_factor.unwrap();
+        assert!(
+            (blind_factor / cost_factor - 1.0).abs() <= 0.0101,
+            "{blind:?} {room:?}"
+        );
+        assert!(
+            cost_factor >= bounds.safe_cost_factor(&SimConfig::default()),
+            "{room:?}"
+        );
+        // A transport delay eats into the same budgets.
+        let slow = SimConfig {
+            transport_ns: 2_001,
+            ..SimConfig::default()
+        };
+        assert!(!bounds.load_never_misses(&slow));
+    }
+
+    #[test]
+    fn the_bounds_never_change_the_answer() {
+        // Budgets below the total work: the bounds prove little, probes decide.
+        let messages = periodic(100, 2_000);
+        let bounds = bounds_of(&messages);
+        assert!(!bounds.load_never_misses(&SimConfig::default()));
+        for spec in ["inline", "pool:2", "edf:3"] {
+            let (room, reads) = counted(&messages, &bounds, spec);
+            let (blind, blind_reads) = counted(&messages, &blind(), spec);
+            assert_eq!(room, blind, "{spec}");
+            assert!(reads <= blind_reads, "{spec}: {reads} vs {blind_reads}");
+        }
+    }
+
+    #[test]
+    fn out_of_order_arrivals_widen_the_bound() {
+        let mut messages = periodic(100, 10_000);
+        messages[5].arrival_ns = 50;
+        messages[5].deadline_ns = Some(10_050);
+        let bounds = bounds_of(&messages);
+        assert_eq!(bounds.behind_ns, 350);
+        assert_eq!(bounds.last_arrival_ns, 19_900);
     }
 
     #[test]
