@@ -6,20 +6,23 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
+use esreplay_simulator::sweep::{MAX_FACTOR, headroom_within};
 use esreplay_simulator::{
     CostModel, MissMode, Observer, Outcome, SimConfig, SimResult, Simulator, StrategySpec,
     results_json, results_table,
 };
-use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
+use esreplay_traces::{Message, TraceError, TraceReader, format_ns, parse_duration_ns};
 
 use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
+
+mod fanout;
+
+use fanout::measure;
+pub(super) use fanout::run_all;
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
@@ -199,8 +202,8 @@ pub(super) fn require_file(path: &Path, command: &str) -> Result<()> {
     Ok(())
 }
 
-/// `esreplay compare`: one run per strategy, spread over all cores, each
-/// streaming the trace itself; results in the order asked.
+/// `esreplay compare`: the trace decoded once, every strategy on its own
+/// thread ([`fanout::run_all`]); results in the order asked.
 pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     require_file(&args.trace, "compare")?;
     let model = model(&args.model)?;
@@ -209,15 +212,8 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| strategy(s))
         .collect::<Result<Vec<_>>>()?;
-    let results = in_parallel(specs.len(), |index| {
-        run_one(
-            &args.trace,
-            &args.strategies[index],
-            &specs[index],
-            &model,
-            index == 0,
-        )
-    })?;
+    let observers = vec![(); specs.len()];
+    let results = run_all(&args.trace, &args.strategies, &specs, &model, observers)?;
     print(
         &results,
         if args.json {
@@ -227,41 +223,6 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         },
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `job(0..count)` spread over all cores; the results in index order, or
-/// the first error in index order.
-pub(super) fn in_parallel<T: Send>(
-    count: usize,
-    job: impl Fn(usize) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count);
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<T>>>> = (0..count).map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= count {
-                        break;
-                    }
-                    let result = job(index);
-                    *slots[index].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every job ran")
-        })
-        .collect()
 }
 
 /// What `check` says when the gate fails, or `None` when it passes.
@@ -333,19 +294,32 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     }
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
-    // Read once in full first: errors surface with the file name, and
-    // truncation warnings are printed once.
-    run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    let salvage = model.salvage;
-    let probes = Progress::steps("sweep", "probes");
-    let open = || -> Box<dyn Iterator<Item = Result<esreplay_traces::Message, TraceError>>> {
-        probes.inc(1);
-        match TraceReader::open(&args.trace) {
-            Ok(reader) => Box::new(reader.salvage(salvage)),
-            Err(error) => Box::new(std::iter::once(Err(error))),
+    // Read once in full first: errors surface with the file name,
+    // truncation warnings are printed once, and the copy in memory (when
+    // it fits) spares the probes decoding the file.
+    let (bounds, copy) = measure(&args.trace, &model)?;
+    let probes = &Progress::steps("sweep", "probes");
+    let (cost, config, precision) = (&model.cost, &model.config, args.precision);
+    let room = match &copy {
+        Some(copy) => {
+            let again = || {
+                probes.inc(1);
+                copy.messages()
+            };
+            headroom_within(again, &bounds, &spec, cost, config, precision)
+        }
+        None => {
+            let salvage = model.salvage;
+            let open = || -> Box<dyn Iterator<Item = Result<Message, TraceError>>> {
+                probes.inc(1);
+                match TraceReader::open(&args.trace) {
+                    Ok(reader) => Box::new(reader.salvage(salvage)),
+                    Err(error) => Box::new(std::iter::once(Err(error))),
+                }
+            };
+            headroom_within(open, &bounds, &spec, cost, config, precision)
         }
     };
-    let room = headroom(open, &spec, &model.cost, &model.config, args.precision);
     probes.finish();
     let mut room = room.with_context(|| format!("{}", args.trace.display()))?;
     room.strategy = args.strategy.trim().to_owned();

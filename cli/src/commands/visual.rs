@@ -1,6 +1,6 @@
 //! `report`, `export perfetto`, `completions` and `man`: what people look
-//! at. The simulation runs as for `compare` (one streaming run per
-//! strategy, on all cores); outcomes are downsampled on the fly into an
+//! at. The simulation runs as for `compare` (the trace decoded once, one
+//! thread per strategy); outcomes are downsampled on the fly into an
 //! [`esreplay_report::Series`] per strategy, so memory stays bounded
 //! whatever the trace's length. Rendering lives in the `esreplay-report`
 //! crate; this file only turns simulator results into its inputs.
@@ -20,7 +20,7 @@ use esreplay_simulator::report::{TABLE_COLUMNS, table_row};
 use esreplay_simulator::{Observer, Outcome, SimResult};
 use esreplay_traces::format_ns;
 
-use super::replay::{in_parallel, model, require_file, run_observed, strategy};
+use super::replay::{model, require_file, run_all, strategy};
 use super::{create_output, input_len};
 use crate::cli::{Cli, CompletionsArgs, ManArgs, ModelArgs, ReportArgs};
 
@@ -151,16 +151,13 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| strategy(s))
         .collect::<Result<Vec<_>>>()?;
-    let total = input_len(&args.trace).map(|b| b.saturating_mul(specs.len() as u64));
-    model.progress = Progress::bytes("report", total);
-    let outcome = in_parallel(specs.len(), |i| {
-        let mut sampler = Sampler::default();
-        let label = &args.strategies[i];
-        let result = run_observed(&args.trace, label, &specs[i], &model, i == 0, &mut sampler)?;
-        Ok((result, sampler.series))
-    });
+    model.progress = Progress::bytes("report", input_len(&args.trace));
+    let mut samplers: Vec<Sampler> = specs.iter().map(|_| Sampler::default()).collect();
+    let observers = samplers.iter_mut().collect();
+    let outcome = run_all(&args.trace, &args.strategies, &specs, &model, observers);
     model.progress.finish();
-    let (results, series): (Vec<SimResult>, Vec<Series>) = outcome?.into_iter().unzip();
+    let results = outcome?;
+    let series = samplers.into_iter().map(|sampler| sampler.series);
     let mut runs: Vec<Run> = results
         .iter()
         .zip(series)

@@ -1,0 +1,251 @@
+//! Reading a trace once for many simulations.
+//!
+//! - [`run_all`] (`compare`, `report`): the calling thread decodes the
+//!   trace in chunks of [`CHUNK`] messages and hands each chunk, shared
+//!   (`Arc`), to one thread per strategy through a channel holding at most
+//!   [`IN_FLIGHT`] chunks; the operating system spreads the strategy
+//!   threads over the cores. The reader waits for the slowest strategy, so
+//!   at most (strategies × [`IN_FLIGHT`] + strategies + 1) chunks are
+//!   alive at once, whatever the trace's length.
+//! - [`measure`] (`sweep`): one pass that checks the trace, measures the
+//!   sweep's [`Bounds`] and keeps a [`LeanCopy`] of it in memory when it
+//!   fits in [`SWEEP_MEMORY`], so probes need not decode the file again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use anyhow::{Context, Result};
+use esreplay_simulator::sweep::Bounds;
+use esreplay_simulator::{Observer, SimResult, Simulator, StrategySpec};
+use esreplay_traces::{Action, EventType, Message, TraceError, TraceReader};
+
+use super::super::{open_trace_tracked, warn_about_losses};
+use super::Model;
+
+/// Messages per chunk handed to the strategies.
+const CHUNK: usize = 4096;
+/// Chunks waiting in each strategy's channel, at most.
+const IN_FLIGHT: usize = 4;
+
+type Chunk = Arc<Vec<Message>>;
+
+/// Simulates every `specs[i]` (labelled `labels[i]`, reporting to
+/// `observers[i]`) on one decoding of the trace at `path`; results in
+/// order. A decoding error comes first, then the first strategy's error.
+pub(in crate::commands) fn run_all<O: Observer + Send>(
+    path: &Path,
+    labels: &[String],
+    specs: &[StrategySpec],
+    model: &Model,
+    observers: Vec<O>,
+) -> Result<Vec<SimResult>> {
+    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(specs.len());
+        let mut runs = Vec::with_capacity(specs.len());
+        for ((label, spec), observer) in labels.iter().zip(specs).zip(observers) {
+            let (sender, chunks) = sync_channel::<Chunk>(IN_FLIGHT);
+            senders.push(Some(sender));
+            runs.push(scope.spawn(move || simulate(chunks, path, label, spec, model, observer)));
+        }
+        let read = feed(&mut reader, senders, path);
+        let results: Vec<Result<SimResult>> = runs
+            .into_iter()
+            .map(|run| run.join().expect("a strategy's thread panicked"))
+            .collect();
+        read?;
+        warn_about_losses(path, &reader);
+        results.into_iter().collect()
+    })
+}
+
+/// Decodes chunks and sends each to every strategy still running; stops
+/// early once none is. Dropping the senders ends the strategies' input.
+fn feed<R: std::io::Read>(
+    reader: &mut TraceReader<R>,
+    mut senders: Vec<Option<SyncSender<Chunk>>>,
+    path: &Path,
+) -> Result<()> {
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for message in reader.by_ref().take(CHUNK) {
+            chunk.push(message.with_context(|| path.display().to_string())?);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = Arc::new(chunk);
+        for slot in &mut senders {
+            // A strategy that stopped (on an error) takes no more.
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.send(Arc::clone(&chunk)).is_err())
+            {
+                *slot = None;
+            }
+        }
+        if senders.iter().all(Option::is_none) {
+            return Ok(());
+        }
+    }
+}
+
+/// One strategy's thread: simulates every message of every chunk.
+fn simulate<O: Observer>(
+    chunks: Receiver<Chunk>,
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    observer: O,
+) -> Result<SimResult> {
+    let mut strategy = spec.build();
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    for chunk in chunks {
+        for message in chunk.iter() {
+            if let Err(error) = simulator.push(message) {
+                let context = format!("{}: {label}", path.display());
+                return Err(anyhow::Error::new(error).context(context));
+            }
+        }
+    }
+    let mut result = simulator.finish();
+    result.strategy = label.trim().to_owned();
+    Ok(result)
+}
+
+/// The most memory `sweep` spends on a decoded copy of the trace:
+/// 1 GiB, about 19 M messages of 56 bytes ([`Lean`]). Longer traces are
+/// decoded again by every probe.
+pub(in crate::commands) const SWEEP_MEMORY: usize = 1 << 30;
+
+/// Messages per block of a [`LeanCopy`] (no reallocation of the whole).
+const BLOCK: usize = 1 << 16;
+
+/// A message without its paths and details: the fields
+/// the engine, the cost models and the built-in strategies read.
+#[derive(Clone, Copy)]
+struct Lean {
+    global_seq: u64,
+    seq: u64,
+    arrival_ns: u64,
+    deadline_ns: u64,
+    received_ns: u64,
+    service_ns: u64,
+    pid: u32,
+    event: EventType,
+    action: Action,
+    /// Which optional fields are present: bits of [`DEADLINE`] and co.
+    present: u8,
+}
+
+const DEADLINE: u8 = 1;
+const RECEIVED: u8 = 2;
+const SERVICE: u8 = 4;
+const PID: u8 = 8;
+
+impl Lean {
+    fn new(m: &Message) -> Lean {
+        let bit = |present: bool, bit: u8| if present { bit } else { 0 };
+        Lean {
+            global_seq: m.global_seq,
+            seq: m.seq,
+            arrival_ns: m.arrival_ns,
+            deadline_ns: m.deadline_ns.unwrap_or(0),
+            received_ns: m.received_ns.unwrap_or(0),
+            service_ns: m.service_ns.unwrap_or(0),
+            pid: m.pid.unwrap_or(0),
+            event: m.event,
+            action: m.action,
+            present: bit(m.deadline_ns.is_some(), DEADLINE)
+                | bit(m.received_ns.is_some(), RECEIVED)
+                | bit(m.service_ns.is_some(), SERVICE)
+                | bit(m.pid.is_some(), PID),
+        }
+    }
+
+    fn message(&self) -> Message {
+        let has = |bit: u8| self.present & bit != 0;
+        let mut m = Message::new(self.global_seq, self.event, self.action, self.arrival_ns);
+        m.seq = self.seq;
+        m.deadline_ns = has(DEADLINE).then_some(self.deadline_ns);
+        m.received_ns = has(RECEIVED).then_some(self.received_ns);
+        m.service_ns = has(SERVICE).then_some(self.service_ns);
+        m.pid = has(PID).then_some(self.pid);
+        m
+    }
+}
+
+/// A trace decoded into memory, without paths and details.
+#[derive(Default)]
+pub(in crate::commands) struct LeanCopy {
+    blocks: Vec<Vec<Lean>>,
+    len: usize,
+}
+
+impl LeanCopy {
+    /// Adds `message`; false (and nothing added) past [`SWEEP_MEMORY`].
+    fn push(&mut self, message: &Message) -> bool {
+        if (self.len + 1) * size_of::<Lean>() > SWEEP_MEMORY {
+            return false;
+        }
+        if self.blocks.last().is_none_or(|b| b.len() == BLOCK) {
+            self.blocks.push(Vec::with_capacity(BLOCK));
+        }
+        let block = self.blocks.last_mut().expect("a block with room");
+        block.push(Lean::new(message));
+        self.len += 1;
+        true
+    }
+
+    /// The messages again, in stream order.
+    pub(in crate::commands) fn messages(
+        &self,
+    ) -> impl Iterator<Item = Result<Message, TraceError>> + '_ {
+        self.blocks.iter().flatten().map(|lean| Ok(lean.message()))
+    }
+}
+
+/// `sweep`'s first pass: errors name the file, losses are warned of once;
+/// the [`Bounds`], and the trace in memory if it fits.
+pub(in crate::commands) fn measure(
+    path: &Path,
+    model: &Model,
+) -> Result<(Bounds, Option<LeanCopy>)> {
+    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let mut bounds = Bounds::default();
+    let mut copy = Some(LeanCopy::default());
+    for message in reader.by_ref() {
+        let message = message.with_context(|| path.display().to_string())?;
+        bounds
+            .add(&message, &model.cost)
+            .with_context(|| path.display().to_string())?;
+        if copy.as_mut().is_some_and(|copy| !copy.push(&message)) {
+            copy = None;
+        }
+    }
+    warn_about_losses(path, &reader);
+    Ok((bounds, copy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lean_message_keeps_every_field_a_simulation_reads() {
+        let mut full = Message::new(7, EventType::AUTH_EXEC, Action::Auth, 1_000);
+        full.seq = 3;
+        full.deadline_ns = Some(0);
+        full.service_ns = Some(u64::MAX);
+        full.pid = Some(42);
+        full.process_path = Some("/bin/sh".into());
+        let mut want = full.clone();
+        want.process_path = None;
+        assert_eq!(Lean::new(&full).message(), want);
+        let bare = Message::new(8, EventType::NOTIFY_EXIT, Action::Notify, 5);
+        assert_eq!(Lean::new(&bare).message(), bare);
+        assert_eq!(size_of::<Lean>(), 56);
+    }
+}
