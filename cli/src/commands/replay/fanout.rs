@@ -8,8 +8,9 @@
 //!   at most (strategies × [`IN_FLIGHT`] + strategies + 1) chunks are
 //!   alive at once, whatever the trace's length.
 //! - [`measure`] (`sweep`): one pass that checks the trace, measures the
-//!   sweep's [`Bounds`] and keeps a [`LeanCopy`] of it in memory when it
-//!   fits in [`SWEEP_MEMORY`], so probes need not decode the file again.
+//!   sweep's [`Bounds`] and keeps a [`LeanCopy`] of it (without paths)
+//!   in memory when it fits in [`SWEEP_MEMORY`], so probes need not decode
+//!   the file again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use anyhow::{Context, Result};
 use esreplay_simulator::sweep::Bounds;
 use esreplay_simulator::{Observer, SimResult, Simulator, StrategySpec};
-use esreplay_traces::{Action, EventType, Message, TraceError, TraceReader};
+use esreplay_traces::{Action, Details, EventType, Message, TraceError, TraceReader};
 
 use super::super::{open_trace_tracked, warn_about_losses};
 use super::Model;
@@ -116,16 +117,16 @@ fn simulate<O: Observer>(
 }
 
 /// The most memory `sweep` spends on a decoded copy of the trace:
-/// 1 GiB, about 19 M messages of 56 bytes ([`Lean`]). Longer traces are
-/// decoded again by every probe.
+/// 1 GiB, about 16 M messages of 64 bytes ([`Lean`], plus their details
+/// where they have any). Longer traces are decoded again by every probe.
 pub(in crate::commands) const SWEEP_MEMORY: usize = 1 << 30;
 
 /// Messages per block of a [`LeanCopy`] (no reallocation of the whole).
 const BLOCK: usize = 1 << 16;
 
-/// A message without its paths and details: the fields
-/// the engine, the cost models and the built-in strategies read.
-#[derive(Clone, Copy)]
+/// A message without its paths: every field the engine, the cost models
+/// and the built-in strategies read (details carry thread ids and cache
+/// keys, so they stay).
 struct Lean {
     global_seq: u64,
     seq: u64,
@@ -136,6 +137,7 @@ struct Lean {
     pid: u32,
     event: EventType,
     action: Action,
+    details: Option<Box<Details>>,
     /// Which optional fields are present: bits of [`DEADLINE`] and co.
     present: u8,
 }
@@ -158,6 +160,7 @@ impl Lean {
             pid: m.pid.unwrap_or(0),
             event: m.event,
             action: m.action,
+            details: m.details.clone(),
             present: bit(m.deadline_ns.is_some(), DEADLINE)
                 | bit(m.received_ns.is_some(), RECEIVED)
                 | bit(m.service_ns.is_some(), SERVICE)
@@ -173,6 +176,7 @@ impl Lean {
         m.received_ns = has(RECEIVED).then_some(self.received_ns);
         m.service_ns = has(SERVICE).then_some(self.service_ns);
         m.pid = has(PID).then_some(self.pid);
+        m.details = self.details.clone();
         m
     }
 }
@@ -181,13 +185,16 @@ impl Lean {
 #[derive(Default)]
 pub(in crate::commands) struct LeanCopy {
     blocks: Vec<Vec<Lean>>,
-    len: usize,
+    /// Bytes held, as estimated for [`SWEEP_MEMORY`].
+    bytes: usize,
 }
 
 impl LeanCopy {
     /// Adds `message`; false (and nothing added) past [`SWEEP_MEMORY`].
     fn push(&mut self, message: &Message) -> bool {
-        if (self.len + 1) * size_of::<Lean>() > SWEEP_MEMORY {
+        let details = message.details.as_ref().map_or(0, |_| size_of::<Details>());
+        let bytes = self.bytes + size_of::<Lean>() + details;
+        if bytes > SWEEP_MEMORY {
             return false;
         }
         if self.blocks.last().is_none_or(|b| b.len() == BLOCK) {
@@ -195,7 +202,7 @@ impl LeanCopy {
         }
         let block = self.blocks.last_mut().expect("a block with room");
         block.push(Lean::new(message));
-        self.len += 1;
+        self.bytes = bytes;
         true
     }
 
@@ -241,11 +248,12 @@ mod tests {
         full.service_ns = Some(u64::MAX);
         full.pid = Some(42);
         full.process_path = Some("/bin/sh".into());
+        full.details = Some(Box::default());
         let mut want = full.clone();
         want.process_path = None;
         assert_eq!(Lean::new(&full).message(), want);
         let bare = Message::new(8, EventType::NOTIFY_EXIT, Action::Notify, 5);
         assert_eq!(Lean::new(&bare).message(), bare);
-        assert_eq!(size_of::<Lean>(), 56);
+        assert_eq!(size_of::<Lean>(), 64);
     }
 }
