@@ -93,7 +93,7 @@ def overload(r):
 
 def compare(r):
     print(f"## compare vs eight sims: --strategies {EIGHT} --cost const:500ns")
-    for name in ["10M", "10M-no-paths"]:
+    for name in ["10M"]:
         trace = r.trace(name)
         cost = ["--cost", "const:500ns"]
         wall, rss, cpu, _ = r.median("compare", trace, "--strategies", EIGHT, *cost)
@@ -107,7 +107,7 @@ def compare(r):
 
 def sweep(r):
     print("## sweep vs one sim: --strategy pool:8 --cost const:500ns")
-    for name in ["10M", "10M-no-paths"]:
+    for name in ["10M"]:
         trace = r.trace(name)
         cost = ["--cost", "const:500ns"]
         wall, rss, cpu, out = r.median("sweep", trace, "--strategy", "pool:8", *cost, "--json")
