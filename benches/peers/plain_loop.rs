@@ -9,6 +9,8 @@
 //! worker); `edf:N` gives each freed worker the ready job (a_j ≤ t) with
 //! the smallest (deadline, global_seq, index), NOTIFY last. `--outcomes
 //! FILE` writes `index response_ns` lines for the agreement check.
+//! `--model engine` runs esreplay's own engine instead, on the messages
+//! decoded into memory beforehand: the simulation without the file.
 //!
 //! ```text
 //! cargo run --release --example plain_loop -- TRACE --strategy edf:2 --cost const:5us
@@ -19,7 +21,8 @@ use std::collections::BinaryHeap;
 use std::io::Write;
 use std::time::Instant;
 
-use esreplay_traces::{TraceReader, parse_duration_ns};
+use esreplay_simulator::{CostModel, Outcome, SimConfig, Simulator, StrategySpec};
+use esreplay_traces::{Message, TraceReader, parse_duration_ns};
 
 /// One message, as the models need it.
 #[derive(Clone, Copy)]
@@ -72,6 +75,26 @@ fn edf(records: &[Record], workers: usize, response: &mut [u64]) {
     }
 }
 
+/// esreplay's own engine over the same messages, already in memory: the
+/// simulation without the trace file (`--model engine`).
+fn engine(
+    messages: &[Message],
+    spec: &str,
+    cost: &str,
+    response: &mut [u64],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let spec: StrategySpec = spec.parse()?;
+    let cost = CostModel::parse(cost)?;
+    let mut strategy = spec.build();
+    let record = |o: &Outcome| response[o.index as usize] = o.response_ns;
+    let mut simulator = Simulator::new(&mut strategy, &cost, SimConfig::default(), record);
+    for message in messages {
+        simulator.push(message)?;
+    }
+    simulator.finish();
+    Ok(())
+}
+
 fn load(path: &str, cost: &str) -> Result<Vec<Record>, Box<dyn std::error::Error>> {
     let constant = match cost.strip_prefix("const:") {
         Some(duration) => Some(parse_duration_ns(duration)?),
@@ -79,8 +102,7 @@ fn load(path: &str, cost: &str) -> Result<Vec<Record>, Box<dyn std::error::Error
         None => return Err(format!("--cost {cost}: const:D or trace").into()),
     };
     let mut records = Vec::new();
-    for message in TraceReader::open(path)? {
-        let message = message?;
+    for message in decode(path)? {
         let service = constant
             .or(message.service_ns)
             .ok_or("a message has no service time: use --cost const:D")?;
@@ -97,6 +119,10 @@ fn load(path: &str, cost: &str) -> Result<Vec<Record>, Box<dyn std::error::Error
     Ok(records)
 }
 
+fn decode(path: &str) -> Result<Vec<Message>, Box<dyn std::error::Error>> {
+    Ok(TraceReader::open(path)?.collect::<Result<_, _>>()?)
+}
+
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     let at = args.iter().position(|a| a == name)?;
     args.get(at + 1).map(String::as_str)
@@ -110,7 +136,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spec = flag(&args, "--strategy").ok_or("--strategy inline|pool:N|edf:N")?;
     let cost = flag(&args, "--cost").unwrap_or("trace");
     let reps: usize = flag(&args, "--reps").unwrap_or("5").parse()?;
+    let model = flag(&args, "--model").unwrap_or("plain");
     let records = load(path, cost)?;
+    let messages = if model == "engine" {
+        decode(path)?
+    } else {
+        Vec::new()
+    };
     let (kind, workers) = spec.split_once(':').unwrap_or((spec, "1"));
     let workers: usize = workers.parse()?;
     let mut response = vec![0u64; records.len()];
@@ -118,6 +150,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..reps.max(1) {
         let start = Instant::now();
         match kind {
+            _ if model == "engine" => engine(&messages, spec, cost, &mut response)?,
             "inline" => inline(&records, &mut response),
             "pool" => fifo(&records, workers.max(1), &mut response),
             "edf" => edf(&records, workers.max(1), &mut response),
@@ -136,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.flush()?;
     }
     println!(
-        r#"{{"model":"plain","strategy":"{spec}","messages":{},"seconds":{median:.6},"per_s":{:.0}}}"#,
+        r#"{{"model":"{model}","strategy":"{spec}","messages":{},"seconds":{median:.6},"per_s":{:.0}}}"#,
         records.len(),
         records.len() as f64 / median
     );

@@ -41,7 +41,8 @@ def arguments():
                    help="`esreplay gen` arguments when no --trace is given")
     p.add_argument("--cost", default="trace", help="trace or const:D (same for every model)")
     p.add_argument("--strategies", default="inline,pool:4,edf:2")
-    p.add_argument("--models", default="simpy,ciw,plain")
+    p.add_argument("--models", default="simpy,ciw,plain,engine",
+                   help="engine: esreplay's engine on messages already in memory")
     p.add_argument("--reps", type=int, default=3)
     return p.parse_args()
 
@@ -97,13 +98,14 @@ def measure(a, trace, jsonl, records, strategy):
     n = result["messages"]
     rows = [("esreplay sim", n / seconds, seconds, "reference")]
     for model in a.models.split(","):
-        if model == "plain":
-            dump = os.path.join(a.work, f"{strategy}.plain.txt")
+        if model in ("plain", "engine"):
+            dump = os.path.join(a.work, f"{strategy}.{model}.txt")
             out = run([os.path.join(a.bin, "examples", "plain_loop"), trace, "--strategy",
                        strategy, "--cost", a.cost, "--reps", str(max(a.reps, 5)),
-                       "--outcomes", dump])
+                       "--outcomes", dump, "--model", model])
             line = json.loads(out.stdout)
-            rows.append(("plain loop", line["per_s"], line["seconds"],
+            name = "plain loop" if model == "plain" else "esreplay engine"
+            rows.append((name, line["per_s"], line["seconds"],
                          disagreement(reference, plain_outcomes(dump)) or "agrees"))
             continue
         simulate = {"simpy": models.simpy_run, "ciw": models.ciw_run}[model]
