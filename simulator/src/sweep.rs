@@ -245,8 +245,9 @@ pub struct Bounds {
     pub messages: u64,
     /// W = Σ s_i under the cost model as given (saturating).
     pub work_ns: u64,
-    /// B = min (d_i − a_i) over AUTH messages with a deadline.
-    pub min_budget_ns: Option<u64>,
+    /// B = min (d_i − a_i) over AUTH messages with a deadline (negative
+    /// for a deadline before its arrival: then nothing is proven).
+    pub min_budget_ns: Option<i128>,
     /// L = max_i (max_{j≤i} a_j − a_i).
     pub behind_ns: u64,
     /// max a_i.
@@ -258,8 +259,9 @@ impl Bounds {
     pub fn add(&mut self, message: &Message, cost: &CostModel) -> Result<(), CostError> {
         self.work_ns = self.work_ns.saturating_add(cost.service_ns(message)?);
         if message.is_auth()
-            && let Some(budget) = message.budget_ns()
+            && let Some(deadline) = message.deadline_ns
         {
+            let budget = i128::from(deadline) - i128::from(message.arrival_ns);
             self.min_budget_ns = Some(self.min_budget_ns.map_or(budget, |b| b.min(budget)));
         }
         let arrival = message.arrival_ns;
@@ -296,9 +298,9 @@ impl Bounds {
     /// Whether no arrival compression k ≥ 1 can cause a miss.
     pub fn load_never_misses(&self, config: &SimConfig) -> bool {
         proven_for(config)
-            && self
-                .min_budget_ns
-                .is_none_or(|budget| self.fixed_ns(config).saturating_add(self.work_ns) <= budget)
+            && self.min_budget_ns.is_none_or(|budget| {
+                i128::from(self.fixed_ns(config).saturating_add(self.work_ns)) <= budget
+            })
     }
 
     /// K₀: no service-time multiplier up to it can cause a miss (0 when
@@ -311,8 +313,8 @@ impl Bounds {
             return f64::INFINITY;
         };
         let fixed = self.fixed_ns(config).saturating_add(self.messages);
-        let room = budget.saturating_sub(fixed);
-        if room == 0 {
+        let room = budget - i128::from(fixed);
+        if room <= 0 {
             return 0.0;
         }
         room as f64 / (self.work_ns.saturating_add(self.messages)) as f64 * (1.0 - 1e-12)
@@ -557,6 +559,17 @@ mod tests {
             assert_eq!(room, blind, "{spec}");
             assert!(reads <= blind_reads, "{spec}: {reads} vs {blind_reads}");
         }
+    }
+
+    #[test]
+    fn a_deadline_before_its_arrival_proves_nothing() {
+        let mut messages = periodic(100, 10_000);
+        messages[3].deadline_ns = Some(messages[3].arrival_ns - 1);
+        let bounds = bounds_of(&messages);
+        assert_eq!(bounds.min_budget_ns, Some(-1));
+        let config = SimConfig::default();
+        assert!(!bounds.load_never_misses(&config));
+        assert_eq!(bounds.safe_cost_factor(&config), 0.0);
     }
 
     #[test]
