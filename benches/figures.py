@@ -68,27 +68,29 @@ class Runner:
 
 
 def scale(r):
-    print("## scaling: sim --cost const:500ns (wall, RSS)")
+    print("## scaling: sim --cost const:500ns | trace | strategy | wall | CPU | M/s by CPU | RSS |")
     for name in ["1M", "10M", "1M-no-paths", "10M-no-paths"]:
         trace = r.trace(name)
         for strategy in ["inline", "pool:8", "edf:8"]:
-            wall, rss, _, out = r.median("sim", trace, "--strategy", strategy,
-                                         "--cost", "const:500ns", "--json")
+            wall, rss, cpu, out = r.median("sim", trace, "--strategy", strategy,
+                                           "--cost", "const:500ns", "--json")
             n = json.loads(out)["messages"]
-            print(f"| {name} | {strategy} | {wall:.2f} s | {n / wall / 1e6:.1f} M/s | {rss / 1024:.0f} MiB |")
+            print(f"| {name} | {strategy} | {wall:.2f} s | {cpu:.2f} s | {n / cpu / 1e6:.1f} M/s "
+                  f"| {rss / 1024:.0f} MiB |", flush=True)
 
 
 def overload(r):
-    print("## overload: 10M-no-paths, sim --cost const:5ms")
+    print("## overload: 10M-no-paths, sim --cost const:5ms | strategy | wall | CPU | M/s by CPU "
+          "| RSS | max backlog | RSS per queued message |")
     trace = r.trace("10M-no-paths")
     for strategy in ["pool:2", "edf:2", "guard:1s:edf:2"]:
-        wall, rss, _, out = r.median("sim", trace, "--strategy", strategy,
-                                     "--cost", "const:5ms", "--json")
+        wall, rss, cpu, out = r.median("sim", trace, "--strategy", strategy,
+                                       "--cost", "const:5ms", "--json")
         result = json.loads(out)
         backlog = result["max_backlog"]
         per = rss * 1024 / backlog
-        print(f"| {strategy} | {wall:.2f} s | {result['messages'] / wall / 1e6:.2f} M/s | "
-              f"{rss / 1024:.0f} MiB | backlog {backlog} | {per:.1f} B/queued |")
+        print(f"| {strategy} | {wall:.2f} s | {cpu:.2f} s | {result['messages'] / cpu / 1e6:.2f} M/s | "
+              f"{rss / 1024:.0f} MiB | {backlog} | {per:.1f} B |", flush=True)
 
 
 def compare(r):
@@ -102,7 +104,7 @@ def compare(r):
         single_wall = sum(s[0] for s in singles)
         print(f"| {name} | compare {wall:.2f} s wall, {cpu:.2f} s CPU, {rss / 1024:.0f} MiB | "
               f"eight sims {single_wall:.2f} s wall, {single_cpu:.2f} s CPU | "
-              f"CPU ratio {cpu / single_cpu:.2f} |")
+              f"CPU ratio {cpu / single_cpu:.2f} |", flush=True)
 
 
 def sweep(r):
@@ -113,7 +115,7 @@ def sweep(r):
         wall, rss, cpu, out = r.median("sweep", trace, "--strategy", "pool:8", *cost, "--json")
         one, _, _, _ = r.median("sim", trace, "--strategy", "pool:8", *cost)
         print(f"| {name} | sweep {wall:.2f} s wall, {cpu:.2f} s CPU, {rss / 1024:.0f} MiB | "
-              f"sim {one:.2f} s | ratio {wall / one:.1f} | {out.strip()} |")
+              f"sim {one:.2f} s | ratio {wall / one:.1f} | {out.strip()} |", flush=True)
 
 
 def main():
