@@ -11,7 +11,7 @@ mod replay;
 mod visual;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use esreplay_traces::TraceReader;
 
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
+pub use crate::output::{Durability, Output, is_stdio, refuse_same_file, write_whole};
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -39,10 +40,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => visual::completions(&args),
         Command::Man(args) => visual::man(&args),
     }
-}
-
-fn is_stdio(path: &Path) -> bool {
-    path.as_os_str() == "-"
 }
 
 /// A buffered reader of a file, or of standard input for `-`.
@@ -68,15 +65,6 @@ pub fn open_input_tracked(path: &Path, label: &str) -> Result<(Box<dyn io::BufRe
     let progress = Progress::bytes(label, input_len(path));
     let input = BufReader::with_capacity(1 << 16, progress.wrap_read(open_input(path)?));
     Ok((Box::new(input), progress))
-}
-
-/// A buffered writer to a file, or to standard output for `-`.
-pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
-    if is_stdio(path) {
-        return Ok(Box::new(BufWriter::new(io::stdout().lock())));
-    }
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(Box::new(BufWriter::with_capacity(1 << 16, file)))
 }
 
 /// Opens a trace and reads its header; errors name the file.

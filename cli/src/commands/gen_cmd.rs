@@ -8,6 +8,7 @@ use esreplay_traces::parse_duration_ns;
 use esreplay_traces::synth::{GenOptions, Scenario};
 use esreplay_traces::{TraceWriter, dist::Distribution};
 
+use super::{Durability, Output};
 use crate::cli::{GenArgs, ScenarioArg};
 
 pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
@@ -47,13 +48,13 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
 /// Generates the trace.
 pub fn run(args: &GenArgs) -> Result<ExitCode> {
     let options = options(args)?;
-    let output = super::create_output(&args.output)?;
+    let output = Output::create(&args.output, Durability::Synced)?;
     let mut writer = TraceWriter::new(output, &options.header())?;
     for message in options.messages() {
         writer.write(&message)?;
     }
     let written = writer.messages_written();
-    writer.finish()?;
+    writer.finish()?.commit()?;
     eprintln!(
         "esreplay: wrote {written} messages ({} scenario, seed {}) to {}",
         options.scenario,

@@ -18,7 +18,7 @@ use esreplay_simulator::{
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
-use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
+use super::{Output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
 
 /// The validated client and kernel model, and where to show progress.
@@ -113,7 +113,7 @@ enum Format {
 }
 
 fn print(results: &[SimResult], format: Format) -> Result<()> {
-    let mut out = create_output(Path::new("-"))?;
+    let mut out = Output::stdout();
     if format == Format::Array {
         writeln!(out, "{}", results_json(results))?;
     } else if format == Format::Object {
@@ -123,7 +123,7 @@ fn print(results: &[SimResult], format: Format) -> Result<()> {
     } else {
         write!(out, "{}", results_table(results))?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(())
 }
 
@@ -300,7 +300,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     probes.finish();
     let mut room = room.with_context(|| format!("{}", args.trace.display()))?;
     room.strategy = args.strategy.trim().to_owned();
-    let mut out = create_output(Path::new("-"))?;
+    let mut out = Output::stdout();
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&room)?)?;
     } else {
@@ -316,6 +316,6 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             factor(room.cost_factor)
         )?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
