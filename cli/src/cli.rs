@@ -271,6 +271,9 @@ pub struct CheckArgs {
     /// Print the result as JSON too.
     #[arg(long)]
     pub json: bool,
+    /// Judge a cut-short or damaged trace on the messages read instead of failing (exit 2).
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// Arguments of `sweep`.
@@ -284,6 +287,9 @@ pub struct SweepArgs {
     /// Relative precision of the search.
     #[arg(long, default_value_t = 0.01)]
     pub precision: f64,
+    /// Measure a cut-short or damaged trace on the messages read instead of failing (exit 2).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,

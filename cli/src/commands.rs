@@ -98,23 +98,101 @@ pub fn for_each_message<R: Read>(
     Ok(())
 }
 
-/// Says on stderr that a trace was cut short or had chunks skipped.
+/// Whether a trace was read whole: what the gates (`check`, `sweep`)
+/// refuse without `--allow-partial`, and what every result JSON says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Integrity {
+    /// Messages read.
+    pub messages_read: u64,
+    /// Messages the footer counts that were not read; `None` when the
+    /// footer, which counts them, is missing (cut short).
+    pub messages_lost: Option<u64>,
+    /// What is wrong, one sentence each; empty for a complete trace.
+    pub damage: Vec<String>,
+}
+
+impl Integrity {
+    /// What a finished read of a trace found.
+    pub fn of<R: Read>(reader: &TraceReader<R>) -> Self {
+        let summary = reader.summary();
+        let mut damage = Vec::new();
+        let messages_lost = match reader.footer() {
+            Some(footer) => {
+                if footer.messages != summary.messages {
+                    damage.push(format!(
+                        "the footer counts {} messages, {} were read",
+                        footer.messages, summary.messages
+                    ));
+                }
+                Some(footer.messages.saturating_sub(summary.messages))
+            }
+            None => {
+                damage.push(format!(
+                    "cut short: footer missing, {} bytes after the last complete chunk lost",
+                    summary.truncated_bytes
+                ));
+                None
+            }
+        };
+        if summary.skipped_chunks > 0 {
+            damage.push(format!(
+                "{} corrupt chunks skipped (--salvage)",
+                summary.skipped_chunks
+            ));
+        }
+        Integrity {
+            messages_read: summary.messages,
+            messages_lost,
+            damage,
+        }
+    }
+
+    /// Whether nothing was lost.
+    pub fn complete(&self) -> bool {
+        self.damage.is_empty()
+    }
+
+    /// Adds `complete`, `messages_lost` (null: unknown) and `damage` to a
+    /// JSON object.
+    pub fn annotate(&self, value: &mut serde_json::Value) {
+        if let Some(object) = value.as_object_mut() {
+            object.insert("complete".into(), self.complete().into());
+            object.insert("messages_lost".into(), self.messages_lost.into());
+            object.insert("damage".into(), self.damage.clone().into());
+        }
+    }
+
+    /// The refusal of a gate, unless `allow_partial`.
+    pub fn gate(&self, path: &Path, allow_partial: bool) -> Result<()> {
+        if self.complete() || allow_partial {
+            return Ok(());
+        }
+        let lost = self
+            .messages_lost
+            .map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string());
+        anyhow::bail!(
+            "{}: the trace is incomplete ({}); {lost} messages lost, {} read: a gate on part of a trace proves nothing. Pass --allow-partial to judge the messages read",
+            path.display(),
+            self.damage.join("; "),
+            self.messages_read
+        )
+    }
+}
+
+/// Says loudly on stderr that a trace was cut short or damaged: the
+/// results that follow cover only the messages read.
 pub fn warn_about_losses<R: Read>(path: &Path, reader: &TraceReader<R>) {
-    let summary = reader.summary();
-    if reader.footer().is_none() && summary.finished {
-        eprintln!(
-            "esreplay: warning: {}: the trace was cut short: footer missing, {} bytes after the last complete chunk lost; {} complete chunks ({} messages) read",
-            path.display(),
-            summary.truncated_bytes,
-            summary.chunks,
-            summary.messages
-        );
+    let integrity = Integrity::of(reader);
+    if integrity.complete() {
+        return;
     }
-    if summary.skipped_chunks > 0 {
-        eprintln!(
-            "esreplay: warning: {}: {} corrupt chunks skipped (--salvage)",
-            path.display(),
-            summary.skipped_chunks
-        );
-    }
+    let lost = integrity
+        .messages_lost
+        .map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string());
+    eprintln!(
+        "esreplay: WARNING: {}: INCOMPLETE TRACE: {}; {} messages read, {lost} messages lost: results cover only the messages read (check and sweep refuse such a trace without --allow-partial)",
+        path.display(),
+        integrity.damage.join("; "),
+        integrity.messages_read
+    );
 }

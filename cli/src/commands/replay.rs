@@ -13,12 +13,11 @@ use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
-    CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_json,
-    results_table,
+    CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
-use super::{Output, is_stdio, open_trace_tracked, warn_about_losses};
+use super::{Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
 
 /// The validated client and kernel model, and where to show progress.
@@ -61,16 +60,17 @@ pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
 }
 
 /// Streams the trace at `path` through `spec`; the result is labelled with
-/// the strategy as the user wrote it. `warn` prints losses (cut short,
-/// skipped chunks) once.
+/// the strategy as the user wrote it, and comes with what the read found
+/// of the trace's completeness. `warn` prints losses (cut short, skipped
+/// chunks) once.
 fn run_one(
     path: &Path,
     label: &str,
     spec: &StrategySpec,
     model: &Model,
     warn: bool,
-) -> Result<SimResult> {
-    run_observed(path, label, spec, model, warn, ())
+) -> Result<(SimResult, Integrity)> {
+    run_checked(path, label, spec, model, warn, ())
 }
 
 /// [`run_one`], reporting every outcome to `observer`.
@@ -82,6 +82,17 @@ pub(super) fn run_observed(
     warn: bool,
     observer: impl Observer,
 ) -> Result<SimResult> {
+    Ok(run_checked(path, label, spec, model, warn, observer)?.0)
+}
+
+fn run_checked(
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    warn: bool,
+    observer: impl Observer,
+) -> Result<(SimResult, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
@@ -100,7 +111,7 @@ pub(super) fn run_observed(
     }
     let mut result = simulator.finish();
     result.strategy = label.trim().to_owned();
-    Ok(result)
+    Ok((result, Integrity::of(&reader)))
 }
 
 /// How results are printed: a table, one JSON object (`sim`, `check`) or
@@ -112,16 +123,30 @@ enum Format {
     Array,
 }
 
-fn print(results: &[SimResult], format: Format) -> Result<()> {
+/// A result as JSON, with what is known of the trace's completeness.
+fn result_json(result: &SimResult, integrity: &Integrity) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(result)?;
+    integrity.annotate(&mut value);
+    Ok(value)
+}
+
+fn print(results: &[(SimResult, Integrity)], format: Format) -> Result<()> {
     let mut out = Output::stdout();
-    if format == Format::Array {
-        writeln!(out, "{}", results_json(results))?;
-    } else if format == Format::Object {
-        for result in results {
-            writeln!(out, "{}", result.to_json())?;
-        }
+    if format == Format::Table {
+        let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
+        write!(out, "{}", results_table(&results))?;
     } else {
-        write!(out, "{}", results_table(results))?;
+        let values = results
+            .iter()
+            .map(|(r, i)| result_json(r, i))
+            .collect::<Result<Vec<_>>>()?;
+        if format == Format::Array {
+            writeln!(out, "{}", serde_json::Value::from(values))?;
+        } else {
+            for value in values {
+                writeln!(out, "{value}")?;
+            }
+        }
     }
     out.commit()?;
     Ok(())
@@ -246,13 +271,22 @@ fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
-    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    // Without --allow-partial the refusal below says it all: no warning.
+    let run = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
     let format = if args.json {
         Format::Object
     } else {
         Format::Table
     };
-    print(std::slice::from_ref(&result), format)?;
+    print(std::slice::from_ref(&run), format)?;
+    let (result, integrity) = run;
+    integrity.gate(&args.trace, args.allow_partial)?;
     match verdict(&result, args.max_misses) {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
@@ -286,7 +320,14 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     let spec = strategy(&args.strategy)?;
     // Read once in full first: errors surface with the file name, and
     // truncation warnings are printed once.
-    run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    let (_, integrity) = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
+    integrity.gate(&args.trace, args.allow_partial)?;
     let salvage = model.salvage;
     let probes = Progress::steps("sweep", "probes");
     let open = || -> Box<dyn Iterator<Item = Result<esreplay_traces::Message, TraceError>>> {
@@ -302,7 +343,9 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     room.strategy = args.strategy.trim().to_owned();
     let mut out = Output::stdout();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&room)?)?;
+        let mut value = serde_json::to_value(&room)?;
+        integrity.annotate(&mut value);
+        writeln!(out, "{value}")?;
     } else {
         writeln!(out, "strategy       {}", room.strategy)?;
         writeln!(
