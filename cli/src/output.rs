@@ -150,6 +150,16 @@ impl Write for Output {
     }
 }
 
+/// A closed pipe (`esreplay export jsonl t | head`) is not a failure:
+/// `main` ends quietly with exit 0 on such an error.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Writes `bytes` to `path` (`-`: standard output) as one committed output.
 pub fn write_whole(path: &Path, bytes: &[u8], sync: Durability) -> Result<()> {
     let mut out = Output::create(path, sync)?;

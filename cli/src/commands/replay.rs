@@ -284,7 +284,12 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     } else {
         Format::Table
     };
-    print(std::slice::from_ref(&run), format)?;
+    // A gate's verdict is its exit code: a reader that went away
+    // (`check ... | head -1`) does not turn a failure into a pass.
+    match print(std::slice::from_ref(&run), format) {
+        Err(error) if !crate::output::is_broken_pipe(&error) => return Err(error),
+        _ => {}
+    }
     let (result, integrity) = run;
     integrity.gate(&args.trace, args.allow_partial)?;
     match verdict(&result, args.max_misses) {
