@@ -79,8 +79,46 @@ pub fn open_trace_tracked(
     progress: &Progress,
 ) -> Result<TraceReader<Box<dyn Read>>> {
     let input: Box<dyn Read> = Box::new(progress.wrap_read(open_input(path)?));
-    let reader = TraceReader::new(input).with_context(|| format!("{}", path.display()))?;
+    let reader = match TraceReader::new(input) {
+        Ok(reader) => reader,
+        Err(error @ esreplay_traces::TraceError::BadMagic) => {
+            let hint = sniff(path).map_or_else(String::new, |hint| format!("; {hint}"));
+            return Err(anyhow::anyhow!("{error}{hint}").context(path.display().to_string()));
+        }
+        Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
+    };
     Ok(reader.salvage(salvage))
+}
+
+/// What a file that is not a trace looks like, when it is one of the
+/// formats `import` reads: which command to use.
+fn sniff(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(1 << 16)
+        .read_to_end(&mut head)
+        .ok()?;
+    let text = String::from_utf8_lossy(&head);
+    let first = text.trim_start().lines().next()?.trim();
+    let shown = path.display();
+    let import = |kind: &str, what: &str| {
+        format!(
+            "this looks like {what}: import it first with `esreplay import {kind} {shown} -o trace.estrace`"
+        )
+    };
+    if first.starts_with('[') {
+        return Some("this looks like a JSON array: esreplay imports one JSON object a line (eslogger's own output, or JSONL)".into());
+    }
+    let object = serde_json::from_str::<serde_json::Value>(first).ok()?;
+    let has = |key: &str| object.get(key).is_some();
+    if has("global_seq") && has("arrival_ns") {
+        Some(import("jsonl", "esreplay JSONL"))
+    } else if has("event_type") || has("mach_time") || has("schema_version") {
+        Some(import("eslogger", "an eslogger capture"))
+    } else {
+        None
+    }
 }
 
 /// Reads every message of a trace through `each`; then warns on stderr of

@@ -10,8 +10,12 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use esreplay_recorder::{Convert, WriterConfig};
 use esreplay_traces::{EventType, parse_duration_ns};
+use std::fs::OpenOptions;
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// Records Endpoint Security messages (macOS, root, ES entitlement) or
@@ -39,9 +43,12 @@ struct Cli {
     /// e.g. AUTH_OPEN=15s; repeatable. Defaults: the documented table.
     #[arg(long = "budget", value_name = "EVENT=DURATION", requires = "path")]
     budgets: Vec<String>,
-    /// Output trace file.
+    /// Output trace file (created 0600; an existing file is refused).
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace an existing output file (it is removed when recording starts).
+    #[arg(long)]
+    force: bool,
     /// Stop after this long (e.g. 30s, 5m).
     #[arg(long)]
     duration: Option<String>,
@@ -78,6 +85,7 @@ struct Config {
     access: bool,
     budgets: Vec<String>,
     output: PathBuf,
+    force: bool,
     no_paths: bool,
     ring_capacity: usize,
     writer: WriterConfig,
@@ -96,6 +104,7 @@ impl Cli {
         if !(2..=1 << 24).contains(&self.ring_capacity) {
             bail!("--ring-capacity must be between 2 and 16777216");
         }
+        check_paths(&self.path, self.mount)?;
         let hash_key = self
             .hash_paths
             .then(|| RandomState::new().hash_one(std::process::id()));
@@ -120,6 +129,7 @@ impl Cli {
             access: self.access,
             budgets: self.budgets,
             output: self.output,
+            force: self.force,
             no_paths: self.no_paths,
             ring_capacity: self.ring_capacity,
             writer,
@@ -130,7 +140,7 @@ impl Cli {
 #[cfg(target_os = "macos")]
 fn run(config: Config) -> Result<()> {
     if !config.paths.is_empty() {
-        bail!("esrecord: --path records fanotify permission events: Linux only");
+        bail!("--path records fanotify permission events: Linux only");
     }
     let options = esreplay_recorder::macos::EsOptions {
         events: config.events,
@@ -155,7 +165,7 @@ fn run(config: Config) -> Result<()> {
     use esreplay_traces::budget::BudgetTable;
     if config.paths.is_empty() {
         bail!(
-            "esrecord: Endpoint Security exists only on macOS; on Linux give --path DIR to \
+            "Endpoint Security exists only on macOS; on Linux give --path DIR to \
              record fanotify permission events (or record your own client's times with the \
              tap: see docs/recording.md)"
         );
@@ -200,12 +210,93 @@ fn run(config: Config) -> Result<()> {
 #[cfg(not(any(target_os = "macos", target_os = "linux")))]
 fn run(config: Config) -> Result<()> {
     bail!(
-        "esrecord: Endpoint Security exists only on macOS and fanotify only on Linux; \
+        "Endpoint Security exists only on macOS and fanotify only on Linux; \
          nothing recorded to {}",
         config.output.display()
     )
 }
 
-fn main() -> Result<()> {
-    run(Cli::parse().config()?)
+/// `--path` names directories whose files are watched; with `--mount`, any
+/// path on the mount to watch.
+fn check_paths(paths: &[PathBuf], mount: bool) -> Result<()> {
+    for path in paths {
+        let metadata =
+            std::fs::metadata(path).with_context(|| format!("--path {}", path.display()))?;
+        if !mount && !metadata.is_dir() {
+            bail!(
+                "--path {}: not a directory (esrecord watches the files in a directory; --mount watches the whole mount holding a path)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the output, readable by its owner only (a trace holds every
+/// path opened on the machine), refusing an existing file unless `force`.
+/// The recorder then writes it as it goes: a crash leaves every chunk
+/// written so far readable under the name given.
+fn create_output(path: &Path, force: bool) -> Result<()> {
+    if force {
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != ErrorKind::NotFound => {
+                return Err(error)
+                    .with_context(|| format!("--force: cannot remove {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => bail!(
+            "{} exists: esrecord does not overwrite a recording; choose another name or pass --force",
+            path.display()
+        ),
+        other => other
+            .map(drop)
+            .with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Says what a refusal by the kernel means.
+fn explain(error: anyhow::Error) -> anyhow::Error {
+    let text = format!("{error:#}").to_lowercase();
+    let denied = [
+        "operation not permitted",
+        "os error 1)",
+        "not_privileged",
+        "not privileged",
+    ];
+    if denied.iter().any(|d| text.contains(d)) {
+        error.context("needs root (CAP_SYS_ADMIN on Linux; root and the ES entitlement on macOS)")
+    } else {
+        error
+    }
+}
+
+fn record(cli: Cli) -> Result<()> {
+    let config = cli.config()?;
+    let output = config.output.clone();
+    create_output(&output, config.force)?;
+    let recorded = run(config);
+    // Nothing written (refused before the first byte): no empty file left.
+    if recorded.is_err() && std::fs::metadata(&output).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(&output);
+    }
+    recorded.map_err(explain)
+}
+
+/// One error message, printed once; exit 2.
+fn main() -> ExitCode {
+    match record(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("esrecord: {error:#}");
+            ExitCode::from(2)
+        }
+    }
 }
