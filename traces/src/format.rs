@@ -211,3 +211,6 @@ mod tests {
 
 #[cfg(test)]
 mod roundtrip_tests;
+
+#[cfg(test)]
+mod damage_tests;

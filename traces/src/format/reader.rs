@@ -215,6 +215,12 @@ impl<R: Read> TraceReader<R> {
         &self.cpu
     }
 
+    /// The capacity of the payload buffer (for tests of allocation limits).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.payload.capacity()
+    }
+
     fn read_header(&mut self) -> Result<Header, TraceError> {
         let offset = self.summary.bytes_read;
         let corrupt = |reason: String| TraceError::Corrupt {
