@@ -153,14 +153,21 @@ impl fmt::Display for Shape {
                 threads,
                 on_ns,
                 off_ns,
-            } => write!(f, "hog:{threads}:{}:{}", format_ns(on_ns), format_ns(off_ns)),
+            } => write!(
+                f,
+                "hog:{threads}:{}:{}",
+                format_ns(on_ns),
+                format_ns(off_ns)
+            ),
         }
     }
 }
 
 /// A background shape that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid background load {text:?}: {reason} (expected const:N or hog:N:ON:OFF, e.g. hog:2:500ms:1.5s)")]
+#[error(
+    "invalid background load {text:?}: {reason} (expected const:N or hog:N:ON:OFF, e.g. hog:2:500ms:1.5s)"
+)]
 pub struct ShapeError {
     text: String,
     reason: String,
@@ -295,7 +302,10 @@ mod tests {
     fn shapes_parse_print_and_sample() {
         let hog: Shape = "hog:3:20ms:30ms".parse().unwrap();
         assert_eq!(hog.to_string().parse::<Shape>().unwrap(), hog);
-        let samples: Vec<u32> = hog.samples(10_000_000, 100_000_000).map(|s| s.runnable).collect();
+        let samples: Vec<u32> = hog
+            .samples(10_000_000, 100_000_000)
+            .map(|s| s.runnable)
+            .collect();
         assert_eq!(samples, [3, 3, 0, 0, 0, 3, 3, 0, 0, 0]);
         assert_eq!("const:2".parse::<Shape>().unwrap(), Shape::Const(2));
         for bad in ["", "const", "const:x", "hog:1:0s:0s", "wave:1"] {
@@ -311,7 +321,10 @@ mod tests {
                 .map(|(t_ns, runnable)| CpuSample { t_ns, runnable })
                 .to_vec(),
         };
-        assert_eq!([0, 10, 19, 20, 99].map(|t| track.at(t).unwrap()), [4, 4, 4, 0, 2]);
+        assert_eq!(
+            [0, 10, 19, 20, 99].map(|t| track.at(t).unwrap()),
+            [4, 4, 4, 0, 2]
+        );
         let summary = track.summary().unwrap();
         assert_eq!((summary.min, summary.max, summary.samples), (0, 4, 3));
         assert!((summary.mean - 2.0).abs() < 1e-12);
@@ -320,7 +333,10 @@ mod tests {
 
     #[test]
     fn proc_parsing() {
-        assert_eq!(procs_running("cpu 1 2\nprocs_running 7\nprocs_blocked 0\n").unwrap(), 7);
+        assert_eq!(
+            procs_running("cpu 1 2\nprocs_running 7\nprocs_blocked 0\n").unwrap(),
+            7
+        );
         assert!(procs_running("cpu 1 2\n").is_err());
         assert_eq!(thread_state("12 (a) b) R 1 2"), Some('R'));
         assert_eq!(thread_state("12 (sleepy) S 1"), Some('S'));
