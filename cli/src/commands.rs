@@ -142,9 +142,11 @@ pub fn for_each_message<R: Read>(
 pub struct Integrity {
     /// Messages read.
     pub messages_read: u64,
-    /// Messages the footer counts that were not read; `None` when the
-    /// footer, which counts them, is missing (cut short).
-    pub messages_lost: Option<u64>,
+    /// Messages known to be lost (an exact count when the footer vouches
+    /// for the totals, else a lower bound: a cut trace lost an unknown tail).
+    pub messages_lost: u64,
+    /// Whether `messages_lost` is exact.
+    pub loss_exact: bool,
     /// What is wrong, one sentence each; empty for a complete trace.
     pub damage: Vec<String>,
 }
@@ -153,35 +155,49 @@ impl Integrity {
     /// What a finished read of a trace found.
     pub fn of<R: Read>(reader: &TraceReader<R>) -> Self {
         let summary = reader.summary();
+        let (messages_lost, loss_exact) = summary.lost_messages();
         let mut damage = Vec::new();
-        let messages_lost = match reader.footer() {
-            Some(footer) => {
-                if footer.messages != summary.messages {
-                    damage.push(format!(
-                        "the footer counts {} messages, {} were read",
-                        footer.messages, summary.messages
-                    ));
-                }
-                Some(footer.messages.saturating_sub(summary.messages))
-            }
-            None => {
-                damage.push(format!(
-                    "cut short: footer missing, {} bytes after the last complete chunk lost",
-                    summary.truncated_bytes
-                ));
-                None
-            }
-        };
+        if reader.footer().is_none() {
+            damage.push(format!(
+                "cut short: footer missing, {} bytes after the last complete chunk lost",
+                summary.truncated_bytes
+            ));
+        }
+        if summary.damage > 0 {
+            let first = summary.first_damage.as_deref().unwrap_or("?");
+            damage.push(format!(
+                "{} damaged frames (first: {first})",
+                summary.damage
+            ));
+        }
         if summary.skipped_chunks > 0 {
             damage.push(format!(
                 "{} corrupt chunks skipped (--salvage)",
                 summary.skipped_chunks
             ));
         }
+        if summary.garbage_bytes > 0 {
+            damage.push(format!(
+                "{} bytes skipped to resynchronise (--salvage)",
+                summary.garbage_bytes
+            ));
+        }
+        if !summary.complete && damage.is_empty() {
+            damage.push(format!("{messages_lost} messages missing"));
+        }
         Integrity {
             messages_read: summary.messages,
             messages_lost,
+            loss_exact,
             damage,
+        }
+    }
+
+    /// "12" or "at least 12".
+    fn lost(&self) -> String {
+        match self.loss_exact {
+            true => self.messages_lost.to_string(),
+            false => format!("at least {}", self.messages_lost),
         }
     }
 
@@ -190,12 +206,13 @@ impl Integrity {
         self.damage.is_empty()
     }
 
-    /// Adds `complete`, `messages_lost` (null: unknown) and `damage` to a
-    /// JSON object.
+    /// Adds `complete`, `messages_lost`, `messages_lost_exact` (false: a
+    /// lower bound) and `damage` to a JSON object.
     pub fn annotate(&self, value: &mut serde_json::Value) {
         if let Some(object) = value.as_object_mut() {
             object.insert("complete".into(), self.complete().into());
             object.insert("messages_lost".into(), self.messages_lost.into());
+            object.insert("messages_lost_exact".into(), self.loss_exact.into());
             object.insert("damage".into(), self.damage.clone().into());
         }
     }
@@ -205,9 +222,7 @@ impl Integrity {
         if self.complete() || allow_partial {
             return Ok(());
         }
-        let lost = self
-            .messages_lost
-            .map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string());
+        let lost = self.lost();
         anyhow::bail!(
             "{}: the trace is incomplete ({}); {lost} messages lost, {} read: a gate on part of a trace proves nothing. Pass --allow-partial to judge the messages read",
             path.display(),
@@ -224,9 +239,7 @@ pub fn warn_about_losses<R: Read>(path: &Path, reader: &TraceReader<R>) {
     if integrity.complete() {
         return;
     }
-    let lost = integrity
-        .messages_lost
-        .map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string());
+    let lost = integrity.lost();
     eprintln!(
         "esreplay: WARNING: {}: INCOMPLETE TRACE: {}; {} messages read, {lost} messages lost: results cover only the messages read (check and sweep refuse such a trace without --allow-partial)",
         path.display(),
