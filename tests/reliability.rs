@@ -370,3 +370,69 @@ fn a_failing_gate_still_fails_when_its_reader_went_away() {
     let output = into_closed_pipe(&[&args[..], &["--max-misses", "0"]].concat(), None);
     assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
 }
+
+#[test]
+fn import_jsonl_warns_of_anomalies_and_says_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |seq: u64, arrival: &str, extra: &str| {
+        format!(
+            "{{\"global_seq\":{seq},\"seq\":0,\"event\":\"AUTH_OPEN\",\"action\":\"auth\",\"arrival_ns\":{arrival}{extra}}}\n"
+        )
+    };
+    let odd = [line(0, "100", ",\"deadline_ns\":50"), line(0, "90", "")].concat();
+    let output = esreplay()
+        .args(["import", "jsonl", "-", "-o"])
+        .arg(dir.path().join("t.estrace"))
+        .write_stdin(odd)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = stderr_of(&output);
+    for said in [
+        "1 deadlines before their arrival: line 1",
+        "1 duplicate global_seq: line 2",
+        "1 arrivals out of order",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+    let output = esreplay()
+        .args(["import", "jsonl", "-", "-o"])
+        .arg(dir.path().join("u.estrace"))
+        .write_stdin(line(0, "18446744073709551616", ""))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("number out of range"));
+}
+
+#[test]
+fn a_trace_command_on_jsonl_or_eslogger_json_names_the_import_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(dir.path(), "t.estrace", "1s");
+    let jsonl = dir.path().join("m.jsonl");
+    fs::write(&jsonl, esreplay_tests::export_jsonl(&trace)).unwrap();
+    let capture = root().join("eslogger/tests/fixtures/v10_mixed.jsonl");
+    for (file, command) in [(&jsonl, "import jsonl"), (&capture, "import eslogger")] {
+        let output = esreplay().arg("inspect").arg(file).output().unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = stderr_of(&output);
+        assert!(
+            stderr.contains(&format!("`esreplay {command} ")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_cost_table_is_read_with_a_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(dir.path(), "t.estrace", "1s");
+    let output = esreplay()
+        .arg("sim")
+        .arg(&trace)
+        .args(["--strategy", "inline", "--cost", "table:/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("not a cost table"));
+}

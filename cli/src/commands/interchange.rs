@@ -20,8 +20,10 @@ pub fn import_jsonl(args: &ImportJsonlArgs) -> Result<ExitCode> {
     };
     let output = Output::create(&args.output, Durability::Synced)?;
     let mut writer = TraceWriter::new(output, &header)?;
-    for message in jsonl::read_messages(input) {
-        let message = message.with_context(|| format!("{}", args.input.display()))?;
+    let mut checks = jsonl::Checks::default();
+    for item in jsonl::read_numbered(input) {
+        let (line, message) = item.with_context(|| format!("{}", args.input.display()))?;
+        checks.check(line, &message);
         writer.write(&message)?;
     }
     progress.finish();
@@ -31,6 +33,9 @@ pub fn import_jsonl(args: &ImportJsonlArgs) -> Result<ExitCode> {
         "esreplay: imported {written} messages into {}",
         args.output.display()
     );
+    for warning in checks.warnings() {
+        eprintln!("esreplay: warning: {}: {warning}", args.input.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
