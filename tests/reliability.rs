@@ -94,6 +94,15 @@ fn an_output_that_is_an_input_is_refused_by_every_name() {
     assert_refused(&[&import[..], &[jsonl.as_os_str()]].concat(), &jsonl);
     let import = [o("import"), o("eslogger"), capture.as_os_str(), o("-o")];
     assert_refused(&[&import[..], &[capture.as_os_str()]].concat(), &capture);
+    // A file redirected into standard input is an input too.
+    let output = Command::new(esreplay().get_program())
+        .args(["import", "jsonl", "-", "-o"])
+        .arg(&jsonl)
+        .stdin(fs::File::open(&jsonl).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("is the input"));
     let lab = [o("lab"), o("--trace"), trace.as_os_str(), o("--strategies")];
     let lab = [&lab[..], &[o("inline"), o("--records"), hard.as_os_str()]].concat();
     assert_refused(&lab, &trace);

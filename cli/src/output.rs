@@ -168,22 +168,32 @@ pub fn write_whole(path: &Path, bytes: &[u8], sync: Durability) -> Result<()> {
 }
 
 /// Fails when an output is the same file as an input: same device and
-/// inode, through links and relative paths alike. Standard streams and
-/// outputs that do not exist yet are never the same as an input.
+/// inode, through links and relative paths alike; a file redirected into
+/// standard input (`-`) counts too. Standard output and outputs that do
+/// not exist yet are never the same as an input.
 pub fn refuse_same_file(inputs: &[&Path], outputs: &[&Path]) -> Result<()> {
     for output in outputs.iter().filter(|p| !is_stdio(p)) {
         let Ok(out) = fs::metadata(output) else {
             continue;
         };
-        for input in inputs.iter().filter(|p| !is_stdio(p)) {
-            let Ok(inp) = fs::metadata(input) else {
+        for input in inputs {
+            // `-` is standard input: a file redirected into it counts too.
+            let name = if is_stdio(input) {
+                Path::new("/dev/stdin")
+            } else {
+                input
+            };
+            let Ok(inp) = fs::metadata(name) else {
                 continue;
             };
             if (inp.dev(), inp.ino()) == (out.dev(), out.ino()) {
+                let input = match is_stdio(input) {
+                    true => "standard input".into(),
+                    false => input.display().to_string(),
+                };
                 bail!(
-                    "the output {} is the input {}: writing it would destroy what is read; choose another output",
+                    "the output {} is the input {input}: writing it would destroy what is read; choose another output",
                     output.display(),
-                    input.display()
                 );
             }
         }
@@ -251,6 +261,6 @@ mod tests {
         assert!(refuse_same_file(&[&file], &[&dir.path().join("./a")]).is_err());
         assert!(refuse_same_file(&[&file], &[&other]).is_ok());
         assert!(refuse_same_file(&[&file], &[&dir.path().join("new")]).is_ok());
-        assert!(refuse_same_file(&[Path::new("-")], &[Path::new("-")]).is_ok());
+        assert!(refuse_same_file(&[&file], &[Path::new("-")]).is_ok());
     }
 }
