@@ -110,7 +110,7 @@ fn an_existing_output_is_refused_and_kept_unless_force() {
 fn record_briefly(dir: &std::path::Path, output: &std::path::Path, extra: &[&str]) -> Option<()> {
     let mut args: Vec<&std::ffi::OsStr> = vec!["--path".as_ref(), dir.as_ref(), "-o".as_ref()];
     args.extend([output.as_os_str(), "--duration".as_ref(), "200ms".as_ref()]);
-    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
     let (code, stderr) = run(&args);
     if stderr.contains("needs root") {
         eprintln!("skipped: fanotify not permitted here");
