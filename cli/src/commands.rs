@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use esreplay_traces::TraceReader;
+use serde::Serialize;
 
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
 pub use crate::output::{Durability, Output, is_stdio, refuse_same_file, write_whole};
@@ -206,14 +207,17 @@ impl Integrity {
         self.damage.is_empty()
     }
 
-    /// Adds `complete`, `messages_lost`, `messages_lost_exact` (false: a
-    /// lower bound) and `damage` to a JSON object.
-    pub fn annotate(&self, value: &mut serde_json::Value) {
-        if let Some(object) = value.as_object_mut() {
-            object.insert("complete".into(), self.complete().into());
-            object.insert("messages_lost".into(), self.messages_lost.into());
-            object.insert("messages_lost_exact".into(), self.loss_exact.into());
-            object.insert("damage".into(), self.damage.clone().into());
+    /// `result` followed by `complete`, `messages_lost`,
+    /// `messages_lost_exact` (false: a lower bound) and `damage`, for the
+    /// JSON of the gates (`sim` and `compare` print the designed fields
+    /// only).
+    pub fn annotate<'a, T: Serialize>(&'a self, result: &'a T) -> Annotated<'a, T> {
+        Annotated {
+            result,
+            complete: self.complete(),
+            messages_lost: self.messages_lost,
+            messages_lost_exact: self.loss_exact,
+            damage: &self.damage,
         }
     }
 
@@ -230,6 +234,18 @@ impl Integrity {
             self.messages_read
         )
     }
+}
+
+/// A result with what is known of its trace's completeness, its own
+/// fields first.
+#[derive(Serialize)]
+pub struct Annotated<'a, T: Serialize> {
+    #[serde(flatten)]
+    result: &'a T,
+    complete: bool,
+    messages_lost: u64,
+    messages_lost_exact: bool,
+    damage: &'a [String],
 }
 
 /// Says loudly on stderr that a trace was cut short or damaged: the

@@ -123,33 +123,31 @@ enum Format {
     Array,
 }
 
-/// A result as JSON, with what is known of the trace's completeness.
-fn result_json(result: &SimResult, integrity: &Integrity) -> Result<serde_json::Value> {
-    let mut value = serde_json::to_value(result)?;
-    integrity.annotate(&mut value);
-    Ok(value)
-}
-
-fn print(results: &[(SimResult, Integrity)], format: Format) -> Result<()> {
+/// Prints results; `annotated`: each JSON object followed by what is known
+/// of the trace's completeness (the gates).
+fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) -> Result<()> {
     let mut out = Output::stdout();
-    if format == Format::Table {
-        let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
-        write!(out, "{}", results_table(&results))?;
-    } else {
-        let values = results
-            .iter()
-            .map(|(r, i)| result_json(r, i))
-            .collect::<Result<Vec<_>>>()?;
-        if format == Format::Array {
-            writeln!(out, "{}", serde_json::Value::from(values))?;
-        } else {
-            for value in values {
-                writeln!(out, "{value}")?;
+    // Strings, not `serde_json::Value`: a value's keys come out sorted.
+    let json = |(result, integrity): &(SimResult, Integrity)| match annotated {
+        true => serde_json::to_string(&integrity.annotate(result)),
+        false => serde_json::to_string(result),
+    };
+    match format {
+        Format::Table => {
+            let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
+            write!(out, "{}", results_table(&results))?;
+        }
+        Format::Array => {
+            let values = results.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+            writeln!(out, "[{}]", values.join(","))?;
+        }
+        Format::Object => {
+            for result in results {
+                writeln!(out, "{}", json(result)?)?;
             }
         }
     }
-    out.commit()?;
-    Ok(())
+    out.commit()
 }
 
 /// `esreplay sim`.
@@ -164,6 +162,7 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -201,6 +200,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -286,7 +286,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     };
     // A gate's verdict is its exit code: a reader that went away
     // (`check ... | head -1`) does not turn a failure into a pass.
-    match print(std::slice::from_ref(&run), format) {
+    match print(std::slice::from_ref(&run), format, true) {
         Err(error) if !crate::output::is_broken_pipe(&error) => return Err(error),
         _ => {}
     }
@@ -348,9 +348,11 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     room.strategy = args.strategy.trim().to_owned();
     let mut out = Output::stdout();
     if args.json {
-        let mut value = serde_json::to_value(&room)?;
-        integrity.annotate(&mut value);
-        writeln!(out, "{value}")?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&integrity.annotate(&room))?
+        )?;
     } else {
         writeln!(out, "strategy       {}", room.strategy)?;
         writeln!(
