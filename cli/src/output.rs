@@ -10,6 +10,9 @@
 //! permissions; a symbolic link as target is followed, the file it names
 //! is replaced.
 //!
+//! A target that is a device or a pipe (`-o /dev/null`, `-o >(gzip >
+//! t.gz)`) is written in place: there is nothing to replace.
+//!
 //! Standard output (`-`) is written through the same type, so that a
 //! write error, a closed pipe above all, comes back as an error to `main`
 //! (which ends quietly on a broken pipe) instead of a panic in `println!`.
@@ -48,6 +51,9 @@ pub struct Output {
 
 enum Kind {
     Stdout(BufWriter<StdoutLock<'static>>),
+    /// A device or pipe given by name (`/dev/null`, `/dev/fd/63`): written
+    /// in place, never replaced.
+    Special(BufWriter<File>),
     File {
         temp: BufWriter<NamedTempFile>,
         target: PathBuf,
@@ -68,6 +74,15 @@ impl Output {
         if is_stdio(path) {
             return Ok(Output::stdout());
         }
+        if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = File::options()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            return Ok(Output {
+                kind: Kind::Special(BufWriter::with_capacity(1 << 16, file)),
+            });
+        }
         // Replace the file a symbolic link names, not the link.
         let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let temp = temporary_beside(&target)
@@ -85,6 +100,7 @@ impl Output {
     pub fn commit(self) -> Result<()> {
         match self.kind {
             Kind::Stdout(mut out) => Ok(out.flush()?),
+            Kind::Special(mut out) => Ok(out.flush()?),
             Kind::File { temp, target, sync } => commit_file(temp, &target, sync)
                 .with_context(|| format!("cannot write {}", target.display())),
         }
@@ -127,26 +143,27 @@ fn commit_file(temp: BufWriter<NamedTempFile>, target: &Path, sync: Durability) 
     Ok(())
 }
 
+impl Output {
+    fn sink(&mut self) -> &mut dyn Write {
+        match &mut self.kind {
+            Kind::Stdout(out) => out,
+            Kind::Special(out) => out,
+            Kind::File { temp, .. } => temp,
+        }
+    }
+}
+
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.kind {
-            Kind::Stdout(out) => out.write(buf),
-            Kind::File { temp, .. } => temp.write(buf),
-        }
+        self.sink().write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match &mut self.kind {
-            Kind::Stdout(out) => out.write_all(buf),
-            Kind::File { temp, .. } => temp.write_all(buf),
-        }
+        self.sink().write_all(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.kind {
-            Kind::Stdout(out) => out.flush(),
-            Kind::File { temp, .. } => temp.flush(),
-        }
+        self.sink().flush()
     }
 }
 
@@ -246,6 +263,14 @@ mod tests {
         );
         assert_eq!(fs::read(&real).unwrap(), b"new");
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_device_is_written_in_place_never_replaced() {
+        let null = Path::new("/dev/null");
+        write_whole(null, b"gone", Durability::Synced).unwrap();
+        let metadata = fs::metadata(null).unwrap();
+        assert!(!metadata.is_file(), "/dev/null was replaced by a file");
     }
 
     #[test]
