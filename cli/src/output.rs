@@ -265,12 +265,21 @@ mod tests {
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
     }
 
+    /// A named pipe stands for devices too (a test replacing /dev/null
+    /// by mistake would break the machine it runs on).
     #[test]
-    fn a_device_is_written_in_place_never_replaced() {
-        let null = Path::new("/dev/null");
-        write_whole(null, b"gone", Durability::Synced).unwrap();
-        let metadata = fs::metadata(null).unwrap();
-        assert!(!metadata.is_file(), "/dev/null was replaced by a file");
+    fn a_pipe_or_device_is_written_in_place_never_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let reading = fifo.clone();
+        let reader = std::thread::spawn(move || fs::read(reading).unwrap());
+        write_whole(&fifo, b"through the pipe", Durability::Synced).unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no leftovers");
     }
 
     #[test]

@@ -233,10 +233,14 @@ fn check_paths(paths: &[PathBuf], mount: bool) -> Result<()> {
 }
 
 /// Creates the output, readable by its owner only (a trace holds every
-/// path opened on the machine), refusing an existing file unless `force`.
+/// path opened on the machine), refusing an existing file unless `force`;
+/// a device or a pipe is left as it is. `true` when the file was created.
 /// The recorder then writes it as it goes: a crash leaves every chunk
 /// written so far readable under the name given.
-fn create_output(path: &Path, force: bool) -> Result<()> {
+fn create_output(path: &Path, force: bool) -> Result<bool> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(false); // a device or a pipe (`-o >(gzip > t.gz)`): written in place
+    }
     if force {
         match std::fs::remove_file(path) {
             Err(error) if error.kind() != ErrorKind::NotFound => {
@@ -257,7 +261,7 @@ fn create_output(path: &Path, force: bool) -> Result<()> {
             path.display()
         ),
         other => other
-            .map(drop)
+            .map(|_| true)
             .with_context(|| format!("cannot create {}", path.display())),
     }
 }
@@ -281,10 +285,11 @@ fn explain(error: anyhow::Error) -> anyhow::Error {
 fn record(cli: Cli) -> Result<()> {
     let config = cli.config()?;
     let output = config.output.clone();
-    create_output(&output, config.force)?;
+    let created = create_output(&output, config.force)?;
     let recorded = run(config);
     // Nothing written (refused before the first byte): no empty file left.
-    if recorded.is_err() && std::fs::metadata(&output).is_ok_and(|m| m.len() == 0) {
+    let empty = || std::fs::metadata(&output).is_ok_and(|m| m.is_file() && m.len() == 0);
+    if recorded.is_err() && created && empty() {
         let _ = std::fs::remove_file(&output);
     }
     recorded.map_err(explain)
