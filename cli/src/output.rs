@@ -277,8 +277,9 @@ mod tests {
         let reading = fifo.clone();
         let reader = std::thread::spawn(move || fs::read(reading).unwrap());
         write_whole(&fifo, b"through the pipe", Durability::Synced).unwrap();
-        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        // Checked first: had the pipe been replaced, the reader would wait.
         assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no leftovers");
     }
 
