@@ -445,3 +445,31 @@ fn a_cost_table_is_read_with_a_size_limit() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("not a cost table"));
 }
+
+#[test]
+fn a_broken_pipe_ends_the_lab_quietly_too() {
+    let args = [
+        "lab",
+        "--scenario",
+        "steady",
+        "--rate",
+        "50",
+        "--duration",
+        "300ms",
+    ];
+    let output = into_closed_pipe(&[&args[..], &["--strategies", "inline"]].concat(), None);
+    let stderr = stderr_of(&output);
+    if stderr.contains("needs root") || stderr.contains("needs Linux") {
+        eprintln!("skipped: {stderr}");
+        return;
+    }
+    // The lab says on stderr what it runs; nothing about the pipe.
+    let quiet = stderr
+        .lines()
+        .all(|line| line.starts_with("esreplay: lab: "));
+    assert!(
+        output.status.success() && quiet,
+        "{:?} {stderr}",
+        output.status
+    );
+}
