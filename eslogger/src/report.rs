@@ -70,8 +70,8 @@ pub struct ImportReport {
     /// What the input looks like when its first line is no eslogger
     /// message (a JSON array, pretty-printed JSON, esreplay JSONL).
     pub hint: Option<String>,
-    /// Lines skipped because their `mach_time` jumps away from both
-    /// neighbouring lines and back (see [`crate::timebase::OutlierFilter`]).
+    /// Lines skipped because their `mach_time` disagrees with their wall
+    /// clock and their neighbours (see [`crate::timebase::OutlierFilter`]).
     pub clock_outliers: LineList,
     /// Lines whose `global_seq_num` is not above the previous one (a second
     /// capture session, or lines out of order): kept in file order.
@@ -152,8 +152,8 @@ impl ImportReport {
         }
         if self.clock_outliers.count > 0 {
             warnings.push(format!(
-                "{} lines skipped: their mach_time jumps away from both neighbouring lines and back (e.g. mach_time 0), which would set the trace's start and drag the timebase: {}",
-                self.clock_outliers.count, self.clock_outliers
+                "mach_time disagreeing with the line's wall clock and its neighbours (e.g. mach_time 0; kept, it would set the trace's start and drag the timebase), lines skipped: {}",
+                self.clock_outliers
             ));
         }
         warnings
