@@ -106,7 +106,7 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
 
 /// Parses one line into a message.
 pub fn parse_message(text: &[u8]) -> Result<Message, String> {
-    let line: Line = serde_json::from_slice(text).map_err(|e| reason(&e))?;
+    let line: Line = serde_json::from_slice(text).map_err(|e| reason(&e, text))?;
     let event = match line.event {
         EventName::Number(number) => EventType(number),
         EventName::Name(name) => name.parse().map_err(|e| format!("{e}"))?,
@@ -130,10 +130,22 @@ pub fn parse_message(text: &[u8]) -> Result<Message, String> {
     })
 }
 
+/// The number literal ending at 1-based `column` of `text`, as written.
+fn literal_at(text: &[u8], column: usize) -> Option<&str> {
+    let end = column.min(text.len());
+    let start = text[..end]
+        .iter()
+        .rposition(|b| !(b.is_ascii_digit() || b"-+.eE".contains(b)))
+        .map_or(0, |i| i + 1);
+    std::str::from_utf8(&text[start..end])
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 /// What is wrong with a line, in words: a number too large (or negative)
 /// for its field is "number out of range", not serde's "invalid type:
 /// floating point" (JSON numbers beyond u64 parse as floats).
-fn reason(error: &serde_json::Error) -> String {
+fn reason(error: &serde_json::Error, line: &[u8]) -> String {
     let text = error.to_string();
     let quoted = |prefix: &str| {
         let rest = text.strip_prefix(prefix)?;
@@ -151,7 +163,8 @@ fn reason(error: &serde_json::Error) -> String {
             .parse::<f64>()
             .is_ok_and(|f| f.fract() == 0.0 && f.abs() >= 1e18);
         if integral && expected.starts_with('u') {
-            return out_of_range(&number, &expected);
+            let written = literal_at(line, error.column()).unwrap_or(&number);
+            return out_of_range(written, &expected);
         }
     }
     if let Some((number, expected)) = quoted("invalid value: integer `")
@@ -401,10 +414,8 @@ mod tests {
             )
             .replacen("\"arrival_ns\":1,", "", usize::from(field == "arrival_ns"));
             let error = parse_message(text.as_bytes()).unwrap_err();
-            assert!(
-                error.contains("number out of range"),
-                "{field}={value}: {error}"
-            );
+            let said = format!("number out of range: {value} does not fit");
+            assert!(error.contains(&said), "{field}={value}: {error}");
         }
         let error = parse_message(line(0, 1, "1.5").as_bytes()).unwrap_err();
         assert!(error.contains("floating point"), "{error}");
