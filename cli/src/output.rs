@@ -107,13 +107,18 @@ impl Output {
     }
 }
 
-/// A temporary file in `target`'s directory, with the target's permissions
-/// if it exists (else the umask's, as for a new file).
-fn temporary_beside(target: &Path) -> io::Result<NamedTempFile> {
-    let dir = match target.parent() {
+/// The directory holding `target` (`.` for a bare name).
+fn directory_of(target: &Path) -> &Path {
+    match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// A temporary file in `target`'s directory, with the target's permission
+/// bits if it exists (not set-id bits; else the umask's, as for a new file).
+fn temporary_beside(target: &Path) -> io::Result<NamedTempFile> {
+    let dir = directory_of(target);
     let name = target
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy());
@@ -124,7 +129,7 @@ fn temporary_beside(target: &Path) -> io::Result<NamedTempFile> {
         .tempfile_in(dir)?;
     if let Ok(existing) = fs::metadata(target) {
         temp.as_file()
-            .set_permissions(fs::Permissions::from_mode(existing.mode() & 0o7777))?;
+            .set_permissions(fs::Permissions::from_mode(existing.mode() & 0o777))?;
     }
     Ok(temp)
 }
@@ -135,10 +140,8 @@ fn commit_file(temp: BufWriter<NamedTempFile>, target: &Path, sync: Durability) 
         temp.as_file().sync_all()?;
     }
     temp.persist(target).map_err(|e| e.error)?;
-    if sync == Durability::Synced
-        && let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        File::open(dir)?.sync_all()?;
+    if sync == Durability::Synced {
+        File::open(directory_of(target))?.sync_all()?;
     }
     Ok(())
 }
