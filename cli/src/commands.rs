@@ -1,6 +1,7 @@
-//! What each subcommand does, on top of the libraries; shared input and
-//! output handling (`-` for standard streams, trace opening and the
-//! truncation warning).
+//! What each subcommand does, on top of the libraries; shared input
+//! handling (`-` for standard input, trace opening, which names the import
+//! command for a file that needs one). Outputs go through
+//! [`crate::output`], completeness through [`integrity`].
 
 mod eslogger;
 mod gen_cmd;
