@@ -22,7 +22,7 @@ const TOP_HELP: &str = "Examples:
 Exit codes:
   0  success
   1  a gate failed (check: misses over --max-misses, or the client would be killed)
-  2  bad input or usage (unreadable trace, bad flag, bad strategy)";
+  2  bad input or usage (unreadable trace, a trace cut short given to check or sweep, an output that is an input, bad flag, bad strategy)";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
