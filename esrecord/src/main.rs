@@ -266,19 +266,29 @@ fn create_output(path: &Path, force: bool) -> Result<bool> {
     }
 }
 
-/// Says what a refusal by the kernel means.
+/// Says what a refusal by the kernel means: fanotify's EPERM and ES's
+/// `NotPrivileged` need root, ES's `NotPermitted` Full Disk Access, its
+/// `NotEntitled` the entitlement (docs/recording.md).
 fn explain(error: anyhow::Error) -> anyhow::Error {
-    let text = format!("{error:#}").to_lowercase();
-    let denied = [
-        "operation not permitted",
-        "os error 1)",
-        "not_privileged",
-        "not privileged",
+    let text = format!("{error:#}");
+    let causes = [
+        (
+            "Operation not permitted (os error 1)",
+            "needs root (CAP_SYS_ADMIN)",
+        ),
+        ("NotPrivileged", "needs root"),
+        (
+            "NotPermitted",
+            "needs Full Disk Access (System Settings, Privacy & Security) for esrecord or its terminal",
+        ),
+        (
+            "NotEntitled",
+            "needs the Endpoint Security entitlement (docs/recording.md)",
+        ),
     ];
-    if denied.iter().any(|d| text.contains(d)) {
-        error.context("needs root (CAP_SYS_ADMIN on Linux; root and the ES entitlement on macOS)")
-    } else {
-        error
+    match causes.iter().find(|(cause, _)| text.contains(cause)) {
+        Some((_, need)) => error.context(*need),
+        None => error,
     }
 }
 
@@ -303,5 +313,31 @@ fn main() -> ExitCode {
             eprintln!("esrecord: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn each_refusal_says_what_it_needs() {
+        for (error, need) in [
+            (
+                "fanotify_init: Operation not permitted (os error 1)",
+                "needs root (CAP_SYS_ADMIN)",
+            ),
+            ("es_new_client: NotPrivileged", "needs root"),
+            ("es_new_client: NotPermitted", "Full Disk Access"),
+            ("es_new_client: NotEntitled", "entitlement"),
+        ] {
+            let said = format!("{:#}", explain(anyhow::anyhow!(error)));
+            assert!(said.starts_with("needs") && said.contains(need), "{said}");
+        }
+        let other = format!(
+            "{:#}",
+            explain(anyhow::anyhow!("No such file or directory"))
+        );
+        assert!(!other.contains("needs"), "{other}");
     }
 }
