@@ -2,8 +2,11 @@
 //!
 //! Two dimensions, each searched the same way ([`search`]):
 //! - **load**: arrivals time-compressed by a factor k, a'_i = ⌊a_i / k⌋,
-//!   keeping each message's budget, d'_i = a'_i + (d_i − a_i); k > 1 is
-//!   more load;
+//!   keeping each message's signed budget, d'_i = a'_i + (d_i − a_i)
+//!   (a deadline before its arrival stays before it); k > 1 is more load.
+//!   The arithmetic is integer: k is taken as the rational n / 2^40
+//!   nearest to it, so k = 1 leaves every message exactly as it was, at
+//!   any timestamp;
 //! - **cost**: every service time multiplied by K (on top of
 //!   `--cost-scale`).
 //!
@@ -39,14 +42,29 @@ pub struct Headroom {
     pub cost_factor: Option<f64>,
 }
 
-/// `message` with arrivals compressed by `factor`, budget kept.
+/// The denominator of the rational a compression factor is rounded to.
+const FACTOR_ONE: u128 = 1 << 40;
+
+/// `message` with arrivals compressed by `factor`, its signed budget kept
+/// (clamped to the representable range: a deadline never before 0).
 pub fn compress(mut message: Message, factor: f64) -> Message {
-    let budget = message.budget_ns();
-    message.arrival_ns = (message.arrival_ns as f64 / factor).floor() as u64;
+    let budget = message
+        .deadline_ns
+        .map(|deadline| i128::from(deadline) - i128::from(message.arrival_ns));
+    message.arrival_ns = compress_ns(message.arrival_ns, factor);
     if let Some(budget) = budget {
-        message.deadline_ns = Some(message.arrival_ns.saturating_add(budget));
+        let deadline = (i128::from(message.arrival_ns) + budget).clamp(0, i128::from(u64::MAX));
+        message.deadline_ns = Some(u64::try_from(deadline).unwrap_or(u64::MAX));
     }
     message
+}
+
+/// ⌊`time_ns` / k⌋ with k the rational n / 2^40 nearest `factor` (n ≥ 1),
+/// in integers: exact at k = 1 and for every power of two.
+fn compress_ns(time_ns: u64, factor: f64) -> u64 {
+    let numerator = (factor * FACTOR_ONE as f64).round().max(1.0) as u128;
+    let compressed = u128::from(time_ns) * FACTOR_ONE / numerator;
+    u64::try_from(compressed).unwrap_or(u64::MAX)
 }
 
 /// The largest factor in [MIN_FACTOR, MAX_FACTOR] at which `misses` says
@@ -179,6 +197,59 @@ mod tests {
         assert_eq!((fast.arrival_ns, fast.deadline_ns), (250, Some(750)));
         let slow = compress(message, 0.5);
         assert_eq!((slow.arrival_ns, slow.deadline_ns), (2000, Some(2500)));
+    }
+
+    #[test]
+    fn compression_by_one_changes_nothing() {
+        let late = |arrival: u64, deadline: u64| {
+            let mut message = Message::new(0, EventType::AUTH_EXEC, Action::Auth, arrival);
+            message.deadline_ns = Some(deadline);
+            message
+        };
+        // A deadline before its arrival, timestamps above 2^53 (where f64
+        // loses nanoseconds) and the extremes all survive k = 1.
+        for message in [
+            late(1000, 400),
+            late((1 << 53) + 1, (1 << 53) + 3),
+            late(u64::MAX - 7, u64::MAX),
+            late(5, 0),
+        ] {
+            assert_eq!(compress(message.clone(), 1.0), message);
+        }
+        let early = compress(late(1000, 400), 2.0);
+        assert_eq!((early.arrival_ns, early.deadline_ns), (500, Some(0)));
+    }
+
+    #[test]
+    fn sweep_agrees_with_sim_when_a_deadline_precedes_its_arrival() {
+        // The second message is already late when it arrives: `sim` counts
+        // a miss even with free service, so no load factor, not even 1, is
+        // miss-free (a deadline clamped to the arrival would be met).
+        let messages: Vec<Message> = [(0, 1000), (5000, 4000)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (arrival, deadline))| {
+                let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
+                m.deadline_ns = Some(deadline);
+                m
+            })
+            .collect();
+        let open = || {
+            messages
+                .iter()
+                .cloned()
+                .map(Ok::<_, std::convert::Infallible>)
+        };
+        let spec: StrategySpec = "inline".parse().unwrap();
+        let cost = CostModel::constant(0);
+        let config = SimConfig::default();
+        assert!(
+            any_miss(open(), &spec, &cost, &config).unwrap(),
+            "sim misses"
+        );
+        let room = headroom(open, &spec, &cost, &config, 0.01).unwrap();
+        assert_eq!(room.load_factor, None, "{room:?}");
+        assert_eq!(room.cost_factor, None, "{room:?}");
     }
 
     #[test]
