@@ -271,7 +271,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
 fn factor(value: Option<f64>) -> String {
     match value {
         None => "none (misses at any factor)".into(),
-        Some(k) if k >= MAX_FACTOR => format!(">= {MAX_FACTOR}"),
+        Some(k) if k >= MAX_FACTOR => format!("no miss up to 2^{}x", MAX_FACTOR.log2()),
         Some(k) => format!("{k:.3}x"),
     }
 }
