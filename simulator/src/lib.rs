@@ -62,8 +62,9 @@
 
 pub mod cost;
 pub mod engine;
-pub mod histogram;
 pub mod report;
+/// Latency percentiles: the traces crate's one histogram.
+pub use esreplay_traces::histogram;
 pub mod spec;
 mod stats;
 pub mod strategy;
