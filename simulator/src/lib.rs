@@ -70,7 +70,7 @@ mod stats;
 pub mod strategy;
 pub mod sweep;
 
-pub use cost::{CostError, CostModel, ServiceTime};
+pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{
     MissMode, Observer, Outcome, SimConfig, SimError, Simulator, simulate, simulate_observed,
 };

@@ -39,18 +39,26 @@ pub struct EventTable {
 
 impl EventTable {
     /// Reads and validates a table file.
-    pub fn load(path: &str) -> Result<EventTable, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    pub fn load(path: &str) -> Result<EventTable, CostError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CostError::Table {
+            file: path.to_owned(),
+            reason: format!("cannot read it: {e}"),
+        })?;
         EventTable::parse(path, &text)
     }
 
     /// Parses table text; `file` names it in errors.
-    pub fn parse(file: &str, text: &str) -> Result<EventTable, String> {
-        let parsed: TableFile = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    pub fn parse(file: &str, text: &str) -> Result<EventTable, CostError> {
+        EventTable::parse_reason(file, text).map_err(|reason| CostError::Table {
+            file: file.to_owned(),
+            reason,
+        })
+    }
+
+    fn parse_reason(file: &str, text: &str) -> Result<EventTable, String> {
+        let parsed: TableFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let entry = |key: &str, value: &str| {
-            let distribution =
-                ServiceTime::parse(value).map_err(|e| format!("{file}: {key}: {e}"))?;
-            Ok::<_, String>(distribution)
+            ServiceTime::parse_reason(value).map_err(|e| format!("{key}: {value:?}: {e}"))
         };
         let default = parsed
             .default
@@ -59,13 +67,13 @@ impl EventTable {
             .transpose()?;
         let mut by_event = Vec::new();
         for (name, value) in &parsed.events {
-            let event: EventType = name.parse().map_err(|e| format!("{file}: {e}"))?;
+            let event: EventType = name.parse().map_err(|e| format!("{e}"))?;
             let slot = usize::from(event.0);
             if by_event.len() <= slot {
                 by_event.resize(slot + 1, None);
             }
             if by_event[slot].replace(entry(name, value)?).is_some() {
-                return Err(format!("{file}: {event} is listed twice"));
+                return Err(format!("{event} is listed twice"));
             }
         }
         Ok(EventTable {
@@ -148,7 +156,14 @@ auth_exec = "const:3ms"
             "colour = \"red\"",
         ] {
             let error = EventTable::parse("bad.toml", bad).unwrap_err();
-            assert!(error.starts_with("bad.toml"), "{error}");
+            assert!(
+                matches!(&error, CostError::Table { file, .. } if file == "bad.toml"),
+                "{error}"
+            );
+            assert!(
+                error.to_string().starts_with("cost table bad.toml: "),
+                "{error}"
+            );
         }
     }
 }
