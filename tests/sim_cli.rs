@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use esreplay_tests::{data, esreplay, json_stdout};
+use esreplay_tests::{data, esreplay, json_stdout, succeeded};
 use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
 
@@ -48,6 +48,7 @@ fn sim_json_has_the_design_fields_in_order() {
         .arg(&trace)
         .output()
         .unwrap();
+    succeeded(&output);
     let text = String::from_utf8(output.stdout).unwrap();
     let result: Value = serde_json::from_str(&text).unwrap();
     let keys = [
@@ -109,6 +110,7 @@ fn compare_runs_in_parallel_and_matches_sim_in_the_order_asked() {
         .arg(&trace)
         .output()
         .unwrap();
+    succeeded(&table);
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(
         text.starts_with("strategy") && text.lines().count() == 3,
