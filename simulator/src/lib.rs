@@ -62,6 +62,7 @@
 
 pub mod cost;
 pub mod engine;
+pub mod margins;
 pub mod report;
 /// Latency percentiles: the traces crate's one histogram.
 pub use esreplay_traces::histogram;
