@@ -105,7 +105,7 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
 }
 
 /// Parses one line into a message.
-pub fn parse_message(text: &[u8]) -> Result<Message, String> {
+pub(crate) fn parse_message(text: &[u8]) -> Result<Message, String> {
     let line: Line = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let event = match line.event {
         EventName::Number(number) => EventType(number),
