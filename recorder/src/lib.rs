@@ -5,7 +5,20 @@
 //! The platform-independent core is tested on Linux: the [`mod@ring`] between a
 //! handler and the background [`writer`], the [`raw`] record a handler fills
 //! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify
-//! recorder in `linux` (Linux only).
+//! recorder in `linux` (Linux only). Main types: [`RawMessage`], [`Producer`]
+//! and [`Consumer`] (the ring), [`Writer`], [`Tap`].
+//!
+//! The handler never blocks and never allocates: it pushes a fixed-size
+//! record into a bounded ring, and a full ring drops (and counts) instead
+//! of waiting.
+//!
+//! ```
+//! let (mut handler, mut writer) = esreplay_recorder::ring::<u64>(2);
+//! assert!(handler.try_push(1) && handler.try_push(2));
+//! assert!(!handler.try_push(3), "full: dropped, not waited for");
+//! assert_eq!(writer.try_pop(), Some(1));
+//! assert_eq!(handler.dropped(), 1);
+//! ```
 
 #![warn(missing_docs)]
 
