@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use esreplay_tests::{data, esreplay, json_stdout, succeeded};
+use esreplay_tests::{data, esreplay, json_stdout, stdout_of, succeeded};
 use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
 
@@ -43,13 +43,11 @@ fn json_of(args: &[&str], trace: &Path) -> Value {
 fn sim_json_has_the_design_fields_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let trace = periodic(dir.path());
-    let output = esreplay()
-        .args(["sim", "--strategy", "inline", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    succeeded(&output);
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = stdout_of(
+        esreplay()
+            .args(["sim", "--strategy", "inline", "--json"])
+            .arg(&trace),
+    );
     let result: Value = serde_json::from_str(&text).unwrap();
     let keys = [
         "strategy",
@@ -105,13 +103,11 @@ fn compare_runs_in_parallel_and_matches_sim_in_the_order_asked() {
         Some(1),
         "compare --json is always an array"
     );
-    let table = esreplay()
-        .args(["compare", "--strategies", "inline,pool:4"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    succeeded(&table);
-    let text = String::from_utf8(table.stdout).unwrap();
+    let text = stdout_of(
+        esreplay()
+            .args(["compare", "--strategies", "inline,pool:4"])
+            .arg(&trace),
+    );
     assert!(
         text.starts_with("strategy") && text.lines().count() == 3,
         "{text}"
@@ -288,13 +284,11 @@ fn sweep_says_when_no_factor_tried_misses() {
         "one.estrace",
         &[(0, Some(10), 1_000_000_000_000)],
     );
-    let output = esreplay()
-        .args(["sweep", "--strategy", "inline"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    succeeded(&output);
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = stdout_of(
+        esreplay()
+            .args(["sweep", "--strategy", "inline"])
+            .arg(&trace),
+    );
     assert!(
         text.contains("load headroom  no miss up to 2^20x"),
         "{text}"

@@ -168,6 +168,7 @@ where
 mod tests {
     use super::*;
     use esreplay_traces::{Action, EventType};
+    use std::convert::Infallible;
 
     #[test]
     fn search_finds_a_threshold_to_one_percent() {
@@ -199,13 +200,21 @@ mod tests {
         assert_eq!((slow.arrival_ns, slow.deadline_ns), (2000, Some(2500)));
     }
 
+    fn auth(global_seq: u64, arrival_ns: u64, deadline_ns: u64) -> Message {
+        let mut message = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival_ns);
+        message.deadline_ns = Some(deadline_ns);
+        message
+    }
+
+    fn inline_headroom(messages: &[Message], cost: &CostModel) -> Headroom {
+        let open = || messages.iter().cloned().map(Ok::<_, Infallible>);
+        let spec: StrategySpec = "inline".parse().unwrap();
+        headroom(open, &spec, cost, &SimConfig::default(), 0.01).unwrap()
+    }
+
     #[test]
     fn compression_by_one_changes_nothing() {
-        let late = |arrival: u64, deadline: u64| {
-            let mut message = Message::new(0, EventType::AUTH_EXEC, Action::Auth, arrival);
-            message.deadline_ns = Some(deadline);
-            message
-        };
+        let late = |arrival: u64, deadline: u64| auth(0, arrival, deadline);
         // A deadline before its arrival, timestamps above 2^53 (where f64
         // loses nanoseconds) and the extremes all survive k = 1.
         for message in [
@@ -225,29 +234,16 @@ mod tests {
         // The second message is already late when it arrives: `sim` counts
         // a miss even with free service, so no load factor, not even 1, is
         // miss-free (a deadline clamped to the arrival would be met).
-        let messages: Vec<Message> = [(0, 1000), (5000, 4000)]
-            .into_iter()
-            .enumerate()
-            .map(|(i, (arrival, deadline))| {
-                let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
-                m.deadline_ns = Some(deadline);
-                m
-            })
-            .collect();
-        let open = || {
-            messages
-                .iter()
-                .cloned()
-                .map(Ok::<_, std::convert::Infallible>)
-        };
-        let spec: StrategySpec = "inline".parse().unwrap();
+        let messages = [auth(0, 0, 1000), auth(1, 5000, 4000)];
         let cost = CostModel::constant(0);
+        let open = || messages.iter().cloned().map(Ok::<_, Infallible>);
+        let spec: StrategySpec = "inline".parse().unwrap();
         let config = SimConfig::default();
         assert!(
             any_miss(open(), &spec, &cost, &config).unwrap(),
             "sim misses"
         );
-        let room = headroom(open, &spec, &cost, &config, 0.01).unwrap();
+        let room = inline_headroom(&messages, &cost);
         assert_eq!(room.load_factor, None, "{room:?}");
         assert_eq!(room.cost_factor, None, "{room:?}");
     }
@@ -257,22 +253,8 @@ mod tests {
         // One message every 100 ns, 40 ns of work, 50 ns budget: inline
         // keeps up until gaps shrink below 40 ns, i.e. k = 2.5 (misses
         // start once waiting pushes a response past 50 ns).
-        let messages: Vec<Message> = (0..200)
-            .map(|i| {
-                let mut m = Message::new(i, EventType::AUTH_OPEN, Action::Auth, i * 100);
-                m.deadline_ns = Some(i * 100 + 50);
-                m
-            })
-            .collect();
-        let open = || {
-            messages
-                .iter()
-                .cloned()
-                .map(Ok::<_, std::convert::Infallible>)
-        };
-        let spec: StrategySpec = "inline".parse().unwrap();
-        let cost = CostModel::constant(40);
-        let room = headroom(open, &spec, &cost, &SimConfig::default(), 0.01).unwrap();
+        let messages: Vec<Message> = (0..200).map(|i| auth(i, i * 100, i * 100 + 50)).collect();
+        let room = inline_headroom(&messages, &CostModel::constant(40));
         let load = room.load_factor.unwrap();
         assert!((2.2..=2.6).contains(&load), "{load}");
         let scale = room.cost_factor.unwrap();

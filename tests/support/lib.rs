@@ -56,6 +56,14 @@ pub fn json_stdout<T: serde::de::DeserializeOwned>(output: &Output) -> T {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// Runs `command` and returns its standard output as text, after checking
+/// that it succeeded.
+pub fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    succeeded(&output);
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// Panics, with the command's standard error, unless it exited with 0.
 pub fn succeeded(output: &Output) {
     assert!(
