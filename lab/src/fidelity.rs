@@ -7,32 +7,46 @@
 //! result table, so every number means the same on both sides.
 
 use crate::{Answerer, Costs, Plan, Record};
-use esreplay_simulator::strategy::{Completion, Context, Job, Strategy};
+use esreplay_simulator::strategy::{Completion, Context, Job, Margin, Strategy};
 use esreplay_simulator::{
     CostModel, SimConfig, SimError, SimResult, StrategySpec, results_table, simulate,
 };
-use esreplay_traces::{Message, format_ns};
+use esreplay_traces::{Action, EventType, Message, format_ns};
 use serde::Serialize;
 
-/// The lab's real-thread twin of a strategy: the one mapping from the
-/// simulator's [`StrategySpec`] to a [`Plan`] (guards keep the simulator's
-/// margin rule, g_i = max(d_i − M_i, h_i), through the same [`Margin`]).
-///
-/// [`Margin`]: esreplay_simulator::strategy::Margin
+/// The lab's real-thread twin of a strategy (guards keep the simulator's
+/// margin rule: g_i = max(d_i − M_i, h_i)).
 pub fn plan_of(spec: &StrategySpec) -> Plan {
     match spec {
         StrategySpec::Inline => Plan::Inline,
         StrategySpec::Pool(n) => Plan::Fifo(*n as usize),
         StrategySpec::Edf(n) => Plan::Edf(*n as usize),
         StrategySpec::Guard { margin, inner } => {
-            let margin = *margin;
+            let margin: Margin = *margin;
             Plan::Guard {
                 guard_at: std::sync::Arc::new(move |deadline, taken| {
-                    margin.watchdog_ns(deadline, taken)
+                    margin
+                        .guard_time(&guard_job(deadline, taken))
+                        .unwrap_or(taken)
                 }),
                 inner: Box::new(plan_of(inner)),
             }
         }
+    }
+}
+
+/// The fields of a job a guard margin looks at.
+fn guard_job(deadline_ns: u64, taken_ns: u64) -> Job {
+    Job {
+        index: 0,
+        global_seq: 0,
+        event: EventType::AUTH_OPEN,
+        action: Action::Auth,
+        arrival_ns: 0,
+        deadline_ns: Some(deadline_ns),
+        service_ns: 0,
+        taken_ns,
+        latest_start_ns: None,
     }
 }
 
@@ -282,7 +296,6 @@ pub fn table(runs: &[Fidelity]) -> String {
 mod tests {
     use super::*;
     use crate::Served;
-    use esreplay_traces::{Action, EventType};
 
     fn record(index: usize, call_ns: u64, return_ns: u64, deadline_ns: u64) -> Record {
         Record {

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use esreplay_simulator::margins::MarginCheck;
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
     CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_json,
@@ -83,28 +82,29 @@ pub(super) fn run_observed(
     warn: bool,
     observer: impl Observer,
 ) -> Result<SimResult> {
+    // Guard margins that swallow whole budgets, counted on the way.
+    let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
-    let mut margins = MarginCheck::new(spec);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
+        if let (Some(margins), Ok(message)) = (&mut margins, &message) {
+            margins.add(message);
+        }
         let message = match message {
             Ok(message) => message,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
         };
-        if let Some(margins) = &mut margins {
-            margins.add(&message);
-        }
         if let Err(error) = simulator.push(&message) {
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
     }
+    for warning in margins.iter().flat_map(|check| check.warnings()) {
+        eprintln!("esreplay: warning: {}: {warning}", label.trim());
+    }
     if warn {
         warn_about_losses(path, &reader);
-    }
-    for warning in margins.iter().flat_map(MarginCheck::warnings) {
-        eprintln!("esreplay: warning: {}: {warning}", label.trim());
     }
     let mut result = simulator.finish();
     result.strategy = label.trim().to_owned();

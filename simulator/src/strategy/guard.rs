@@ -49,14 +49,6 @@ impl Margin {
         }
     }
 
-    /// The watchdog time g_i = max(d_i − M_i, h_i) of a message with
-    /// deadline `deadline_ns` taken at `taken_ns` (for callers without a
-    /// [`Job`], such as the lab's real watchdog thread).
-    pub fn watchdog_ns(self, deadline_ns: u64, taken_ns: u64) -> u64 {
-        let margin = self.for_message(deadline_ns, taken_ns);
-        deadline_ns.saturating_sub(margin).max(taken_ns)
-    }
-
     /// The watchdog time g_i = max(d_i − M_i, h_i), if the job has a
     /// deadline and is an AUTH message.
     pub fn guard_time(self, job: &Job) -> Option<u64> {
