@@ -1,5 +1,5 @@
 //! The streaming discrete-event engine: one handler thread, a strategy,
-//! a cost model, and the simulation semantics of docs/simulator.md.
+//! a cost model, and DESIGN.md's simulation semantics.
 //!
 //! For each message in kernel order the engine computes v_i = a_i + τ and
 //! h_i = max(v_i, H), lets the strategy [`advance`](Strategy::advance) to

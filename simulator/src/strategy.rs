@@ -2,8 +2,8 @@
 //! taken by its ES handler into answers, and the [`Job`] and [`Completion`]
 //! records that cross it.
 //!
-//! The engine ([`crate::engine`]) owns the single handler thread
-//! (docs/simulator.md: exactly one handler thread): it computes when the handler takes each
+//! The engine ([`crate::engine`]) owns the single handler thread (DESIGN.md:
+//! "exactly one handler thread"): it computes when the handler takes each
 //! message (h_i) and hands the message to the strategy as a [`Job`]. The
 //! strategy says how long the handler stays busy and, now or later, reports
 //! each job exactly once as a [`Completion`]: when its work started and
