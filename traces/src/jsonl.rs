@@ -6,7 +6,7 @@
 //!
 //! `event` is the ES name without `ES_EVENT_TYPE_` (a number is accepted,
 //! and written for types the table does not know). Optional fields are
-//! written only when present, always in the order of `Line`; so `import
+//! written only when present, always in the order of [`Line`]; so `import
 //! jsonl` then `export jsonl` gives the same lines back for any file this
 //! module wrote. On import, `deadline_ns` may also be `null`.
 
@@ -105,7 +105,7 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
 }
 
 /// Parses one line into a message.
-pub(crate) fn parse_message(text: &[u8]) -> Result<Message, String> {
+pub fn parse_message(text: &[u8]) -> Result<Message, String> {
     let line: Line = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let event = match line.event {
         EventName::Number(number) => EventType(number),

@@ -82,9 +82,9 @@ pub(super) fn run_observed(
     warn: bool,
     observer: impl Observer,
 ) -> Result<SimResult> {
+    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     // Guard margins that swallow whole budgets, counted on the way.
     let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
-    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
     // Context is built only on the error path: this loop runs per message.
