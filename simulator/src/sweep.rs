@@ -1,12 +1,12 @@
 //! Headroom: how much more load a strategy takes before its first miss.
 //!
 //! Two dimensions, each searched the same way ([`search`]):
-//! - **load**: arrivals time-compressed by a factor k, a'_i = ⌊a_i / k⌋,
-//!   keeping each message's signed budget, d'_i = a'_i + (d_i − a_i)
-//!   (a deadline before its arrival stays before it); k > 1 is more load.
-//!   The arithmetic is integer: k is taken as the rational n / 2^40
-//!   nearest to it, so k = 1 leaves every message exactly as it was, at
-//!   any timestamp;
+//! - **load**: the recorded timeline compressed by a factor k,
+//!   a'_i = ⌊a_i / k⌋ (and the recorded answer times likewise), keeping
+//!   each message's budget, d'_i = a'_i + (d_i − a_i); k > 1 is more load.
+//!   In open replay that compresses arrivals; in closed replay it
+//!   compresses the threads' think times (the demand: the gaps between an
+//!   answer and the next message), while the answers still pace them;
 //! - **cost**: every service time multiplied by K (on top of
 //!   `--cost-scale`).
 //!
@@ -17,6 +17,12 @@
 //! neighbour misses, not a proof that every smaller factor is safe. Each
 //! probe re-reads the messages, so memory stays streaming, and stops at the
 //! first miss.
+//!
+//! Compression is integer arithmetic: k is taken as the rational n / 2^40
+//! nearest to it, and the budget d_i − a_i is signed (a deadline before
+//! its arrival stays before it), so k = 1 leaves every message exactly as
+//! it was, at any timestamp, and `sweep` never finds headroom on a trace
+//! that `sim` says misses.
 
 use esreplay_traces::Message;
 use serde::Serialize;
@@ -45,8 +51,10 @@ pub struct Headroom {
 /// The denominator of the rational a compression factor is rounded to.
 const FACTOR_ONE: u128 = 1 << 40;
 
-/// `message` with arrivals compressed by `factor`, its signed budget kept
-/// (clamped to the representable range: a deadline never before 0).
+/// `message` with its timeline compressed by `factor`, its signed budget
+/// kept (clamped to the representable range: a deadline never before 0):
+/// the arrival and the recorded answer (so a thread's think times shrink
+/// by `factor` in closed replay).
 pub fn compress(mut message: Message, factor: f64) -> Message {
     let budget = message
         .deadline_ns
@@ -55,6 +63,13 @@ pub fn compress(mut message: Message, factor: f64) -> Message {
     if let Some(budget) = budget {
         let deadline = (i128::from(message.arrival_ns) + budget).clamp(0, i128::from(u64::MAX));
         message.deadline_ns = Some(u64::try_from(deadline).unwrap_or(u64::MAX));
+    }
+    if let Some(response) = message
+        .details
+        .as_mut()
+        .and_then(|d| d.response_ns.as_mut())
+    {
+        *response = compress_ns(*response, factor);
     }
     message
 }
@@ -196,8 +211,18 @@ mod tests {
         message.deadline_ns = Some(1500);
         let fast = compress(message.clone(), 4.0);
         assert_eq!((fast.arrival_ns, fast.deadline_ns), (250, Some(750)));
-        let slow = compress(message, 0.5);
+        let slow = compress(message.clone(), 0.5);
         assert_eq!((slow.arrival_ns, slow.deadline_ns), (2000, Some(2500)));
+        message.details = Some(Box::new(esreplay_traces::Details {
+            response_ns: Some(1300),
+            ..Default::default()
+        }));
+        let recorded = compress(message, 4.0).details.and_then(|d| d.response_ns);
+        assert_eq!(
+            recorded,
+            Some(325),
+            "the recorded stall shrinks with the think times"
+        );
     }
 
     fn auth(global_seq: u64, arrival_ns: u64, deadline_ns: u64) -> Message {
