@@ -48,31 +48,44 @@ pub struct Headroom {
     pub cost_factor: Option<f64>,
 }
 
-/// The denominator of the rational a compression factor is rounded to.
-const FACTOR_ONE: u128 = 1 << 40;
-
-/// `message` with its timeline compressed by `factor`, its signed budget
-/// kept (clamped to the representable range: a deadline never before 0):
-/// the arrival and the recorded answer (so a thread's think times shrink
-/// by `factor` in closed replay).
+/// `message` with its timeline compressed by `factor`, budget kept: the
+/// arrival and the recorded answer (so a thread's think times shrink by
+/// `factor` in closed replay).
 pub fn compress(mut message: Message, factor: f64) -> Message {
-    let budget = message
-        .deadline_ns
-        .map(|deadline| i128::from(deadline) - i128::from(message.arrival_ns));
-    message.arrival_ns = compress_ns(message.arrival_ns, factor);
+    let budget = signed_budget_ns(&message);
+    let scale = |ns: u64| compress_ns(ns, factor);
+    message.arrival_ns = scale(message.arrival_ns);
     if let Some(budget) = budget {
-        let deadline = (i128::from(message.arrival_ns) + budget).clamp(0, i128::from(u64::MAX));
-        message.deadline_ns = Some(u64::try_from(deadline).unwrap_or(u64::MAX));
+        message.deadline_ns = Some(offset_ns(message.arrival_ns, budget));
     }
     if let Some(response) = message
         .details
         .as_mut()
         .and_then(|d| d.response_ns.as_mut())
     {
-        *response = compress_ns(*response, factor);
+        *response = scale(*response);
     }
     message
 }
+
+/// d_i − a_i, negative for a deadline before its arrival (kept so by
+/// [`compress`]).
+fn signed_budget_ns(message: &Message) -> Option<i128> {
+    let arrival = i128::from(message.arrival_ns);
+    message
+        .deadline_ns
+        .map(|deadline| i128::from(deadline) - arrival)
+}
+
+/// `time_ns` + `offset`, clamped to the representable range (a deadline
+/// never before 0).
+fn offset_ns(time_ns: u64, offset: i128) -> u64 {
+    let sum = (i128::from(time_ns) + offset).clamp(0, i128::from(u64::MAX));
+    u64::try_from(sum).unwrap_or(u64::MAX)
+}
+
+/// The denominator of the rational a compression factor is rounded to.
+const FACTOR_ONE: u128 = 1 << 40;
 
 /// ⌊`time_ns` / k⌋ with k the rational n / 2^40 nearest `factor` (n ≥ 1),
 /// in integers: exact at k = 1 and for every power of two.
@@ -247,6 +260,7 @@ mod tests {
             late((1 << 53) + 1, (1 << 53) + 3),
             late(u64::MAX - 7, u64::MAX),
             late(5, 0),
+            late(0, u64::MAX),
         ] {
             assert_eq!(compress(message.clone(), 1.0), message);
         }
