@@ -14,12 +14,6 @@
 //! neighbour misses, not a proof that every smaller factor is safe. Each
 //! probe re-reads the messages, so memory stays streaming, and stops at the
 //! first miss.
-//!
-//! Compression is integer arithmetic: k is taken as the rational n / 2^40
-//! nearest to it, and the budget d_i − a_i is signed (a deadline before
-//! its arrival stays before it), so k = 1 leaves every message exactly as
-//! it was, at any timestamp, and `sweep` never finds headroom on a trace
-//! that `sim` says misses.
 
 use esreplay_traces::Message;
 use serde::Serialize;
@@ -73,6 +67,12 @@ fn offset_ns(time_ns: u64, offset: i128) -> u64 {
 }
 
 /// The denominator of the rational a compression factor is rounded to.
+///
+/// Compression is integer arithmetic: k is taken as the rational n / 2^40
+/// nearest to it, and the budget d_i − a_i is signed (a deadline before
+/// its arrival stays before it), so k = 1 leaves every message exactly as
+/// it was, at any timestamp, and `sweep` never finds headroom on a trace
+/// that `sim` says misses.
 const FACTOR_ONE: u128 = 1 << 40;
 
 /// ⌊`time_ns` / k⌋ with k the rational n / 2^40 nearest `factor` (n ≥ 1),
