@@ -2,15 +2,10 @@
 //! esreplay traces, and the tap that records a client's own receipt and
 //! service times.
 //!
-//! The platform-independent core is tested on Linux: the [`mod@ring`] between a
-//! handler and the background [`writer`], the [`raw`] record a handler fills
-//! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify
-//! recorder in `linux` (Linux only). Main types: [`RawMessage`], [`Producer`]
-//! and [`Consumer`] (the ring), [`Writer`], [`Tap`].
-//!
-//! The handler never blocks and never allocates: it pushes a fixed-size
-//! record into a bounded ring, and a full ring drops (and counts) instead
-//! of waiting.
+//! Main types: [`RawMessage`] (what a handler fills in), [`Producer`] and
+//! [`Consumer`] (the ring), [`Writer`], [`Tap`]. The handler never blocks
+//! and never allocates: it pushes a fixed-size record into a bounded ring,
+//! and a full ring drops (and counts) instead of waiting.
 //!
 //! ```
 //! let (mut handler, mut writer) = esreplay_recorder::ring::<u64>(2);
@@ -19,6 +14,11 @@
 //! assert_eq!(writer.try_pop(), Some(1));
 //! assert_eq!(handler.dropped(), 1);
 //! ```
+//!
+//! The platform-independent core is tested on Linux: the [`mod@ring`] between a
+//! handler and the background [`writer`], the [`raw`] record a handler fills
+//! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify
+//! recorder in `linux` (Linux only).
 
 #![warn(missing_docs)]
 
