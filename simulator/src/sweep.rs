@@ -42,8 +42,7 @@ pub struct Headroom {
 /// `message` with arrivals compressed by `factor`, budget kept.
 pub fn compress(mut message: Message, factor: f64) -> Message {
     let budget = signed_budget_ns(&message);
-    let scale = |ns: u64| compress_ns(ns, factor);
-    message.arrival_ns = scale(message.arrival_ns);
+    message.arrival_ns = compress_ns(message.arrival_ns, factor);
     if let Some(budget) = budget {
         message.deadline_ns = Some(offset_ns(message.arrival_ns, budget));
     }
