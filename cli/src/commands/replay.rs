@@ -12,11 +12,11 @@ use anyhow::{Context, Result, bail};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom_within};
 use esreplay_simulator::{
     CostModel, MissMode, Observer, Outcome, SimConfig, SimResult, Simulator, StrategySpec,
-    results_json, results_table,
+    results_table,
 };
 use esreplay_traces::{Message, TraceError, TraceReader, format_ns, parse_duration_ns};
 
-use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
+use super::{Durability, Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
 
 mod fanout;
@@ -64,16 +64,17 @@ pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
 }
 
 /// Streams the trace at `path` through `spec`; the result is labelled with
-/// the strategy as the user wrote it. `warn` prints losses (cut short,
-/// skipped chunks) once.
+/// the strategy as the user wrote it, and comes with what the read found
+/// of the trace's completeness. `warn` prints losses (cut short, skipped
+/// chunks) once.
 fn run_one(
     path: &Path,
     label: &str,
     spec: &StrategySpec,
     model: &Model,
     warn: bool,
-) -> Result<SimResult> {
-    run_observed(path, label, spec, model, warn, ())
+) -> Result<(SimResult, Integrity)> {
+    run_checked(path, label, spec, model, warn, ())
 }
 
 /// [`run_one`], reporting every outcome to `observer`.
@@ -85,11 +86,27 @@ pub(super) fn run_observed(
     warn: bool,
     observer: impl Observer,
 ) -> Result<SimResult> {
+    Ok(run_checked(path, label, spec, model, warn, observer)?.0)
+}
+
+fn run_checked(
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    warn: bool,
+    observer: impl Observer,
+) -> Result<(SimResult, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    // Guard margins that swallow whole budgets, counted on the way.
+    let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
+        if let (Some(margins), Ok(message)) = (&mut margins, &message) {
+            margins.add(message);
+        }
         let message = match message {
             Ok(message) => message,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
@@ -98,12 +115,15 @@ pub(super) fn run_observed(
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
     }
+    for warning in margins.iter().flat_map(|check| check.warnings()) {
+        eprintln!("esreplay: warning: {}: {warning}", label.trim());
+    }
     if warn {
         warn_about_losses(path, &reader);
     }
     let mut result = simulator.finish();
     result.strategy = label.trim().to_owned();
-    Ok(result)
+    Ok((result, Integrity::of(&reader)))
 }
 
 /// How results are printed: a table, one JSON object (`sim`, `check`) or
@@ -115,25 +135,37 @@ enum Format {
     Array,
 }
 
-fn print(results: &[SimResult], format: Format) -> Result<()> {
-    let mut out = create_output(Path::new("-"))?;
-    if format == Format::Array {
-        writeln!(out, "{}", results_json(results))?;
-    } else if format == Format::Object {
-        for result in results {
-            writeln!(out, "{}", result.to_json())?;
+/// Prints results; `annotated`: each JSON object followed by what is known
+/// of the trace's completeness (the gates).
+fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) -> Result<()> {
+    let mut out = Output::stdout();
+    // Strings, not `serde_json::Value`: a value's keys come out sorted.
+    let json = |(result, integrity): &(SimResult, Integrity)| match annotated {
+        true => serde_json::to_string(&integrity.annotate(result)),
+        false => serde_json::to_string(result),
+    };
+    match format {
+        Format::Table => {
+            let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
+            write!(out, "{}", results_table(&results))?;
         }
-    } else {
-        write!(out, "{}", results_table(results))?;
+        Format::Array => {
+            let values = results.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+            writeln!(out, "[{}]", values.join(","))?;
+        }
+        Format::Object => {
+            for result in results {
+                writeln!(out, "{}", json(result)?)?;
+            }
+        }
     }
-    out.flush()?;
-    Ok(())
+    out.commit()
 }
 
 /// Writes every outcome as one JSON line (`sim --outcomes`); the first
 /// write error is kept and reported after the run.
 struct OutcomeLines {
-    out: Box<dyn Write>,
+    out: Output,
     error: Option<std::io::Error>,
 }
 
@@ -159,21 +191,20 @@ fn run_with_outcomes(
     spec: &StrategySpec,
     model: &Model,
     path: &Path,
-) -> Result<SimResult> {
+) -> Result<(SimResult, Integrity)> {
     if is_stdio(path) {
         bail!("--outcomes needs a file: standard output holds the result");
     }
     let mut lines = OutcomeLines {
-        out: create_output(path)?,
+        out: Output::create(path, Durability::Plain)?,
         error: None,
     };
-    let result = run_observed(&args.trace, &args.strategy, spec, model, true, &mut lines)?;
-    let written = match lines.error.take() {
-        Some(error) => Err(error),
-        None => lines.out.flush(),
-    };
-    written.with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(result)
+    let run = run_checked(&args.trace, &args.strategy, spec, model, true, &mut lines)?;
+    if let Some(error) = lines.error.take() {
+        return Err(anyhow::Error::new(error).context(format!("cannot write {}", path.display())));
+    }
+    lines.out.commit()?;
+    Ok(run)
 }
 
 /// `esreplay sim`.
@@ -191,6 +222,7 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -213,7 +245,11 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         .map(|s| strategy(s))
         .collect::<Result<Vec<_>>>()?;
     let observers = vec![(); specs.len()];
-    let results = run_all(&args.trace, &args.strategies, &specs, &model, observers)?;
+    let (results, integrity) = run_all(&args.trace, &args.strategies, &specs, &model, observers)?;
+    let results: Vec<_> = results
+        .into_iter()
+        .map(|result| (result, integrity.clone()))
+        .collect();
     print(
         &results,
         if args.json {
@@ -221,6 +257,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -256,13 +293,27 @@ fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let model = model(&args.model)?;
     let spec = strategy(&args.strategy)?;
-    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    // Without --allow-partial the refusal below says it all: no warning.
+    let run = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
     let format = if args.json {
         Format::Object
     } else {
         Format::Table
     };
-    print(std::slice::from_ref(&result), format)?;
+    // A gate's verdict is its exit code: a reader that went away
+    // (`check ... | head -1`) does not turn a failure into a pass.
+    match print(std::slice::from_ref(&run), format, true) {
+        Err(error) if !crate::output::is_broken_pipe(&error) => return Err(error),
+        _ => {}
+    }
+    let (result, integrity) = run;
+    integrity.gate(&args.trace, args.allow_partial)?;
     match verdict(&result, args.max_misses) {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
@@ -281,7 +332,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
 fn factor(value: Option<f64>) -> String {
     match value {
         None => "none (misses at any factor)".into(),
-        Some(k) if k >= MAX_FACTOR => format!(">= {MAX_FACTOR}"),
+        Some(k) if k >= MAX_FACTOR => format!("no miss up to 2^{}x", MAX_FACTOR.log2()),
         Some(k) => format!("{k:.3}x"),
     }
 }
@@ -297,7 +348,9 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     // Read once in full first: errors surface with the file name,
     // truncation warnings are printed once, and the copy in memory (when
     // it fits) spares the probes decoding the file.
-    let (bounds, copy) = measure(&args.trace, &model)?;
+    let label = &args.strategy;
+    let (bounds, copy, integrity) = measure(&args.trace, label, &spec, &model, args.allow_partial)?;
+    integrity.gate(&args.trace, args.allow_partial)?;
     let probes = &Progress::steps("sweep", "probes");
     let (cost, config, precision) = (&model.cost, &model.config, args.precision);
     let room = match &copy {
@@ -323,9 +376,13 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     probes.finish();
     let mut room = room.with_context(|| format!("{}", args.trace.display()))?;
     room.strategy = args.strategy.trim().to_owned();
-    let mut out = create_output(Path::new("-"))?;
+    let mut out = Output::stdout();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&room)?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&integrity.annotate(&room))?
+        )?;
     } else {
         writeln!(out, "strategy       {}", room.strategy)?;
         writeln!(
@@ -339,6 +396,6 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             factor(room.cost_factor)
         )?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

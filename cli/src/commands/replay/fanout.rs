@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use anyhow::{Context, Result};
+use esreplay_simulator::margins::MarginCheck;
 use esreplay_simulator::sweep::Bounds;
 use esreplay_simulator::{Observer, SimResult, Simulator, StrategySpec};
 use esreplay_traces::{Action, Details, EventType, Message, TraceError, TraceReader};
 
-use super::super::{open_trace_tracked, warn_about_losses};
+use super::super::{Integrity, open_trace_tracked, warn_about_losses};
 use super::Model;
 
 /// Messages per chunk handed to the strategies.
@@ -33,14 +34,16 @@ type Chunk = Arc<Vec<Message>>;
 
 /// Simulates every `specs[i]` (labelled `labels[i]`, reporting to
 /// `observers[i]`) on one decoding of the trace at `path`; results in
-/// order. A decoding error comes first, then the first strategy's error.
+/// order, and what the read found of the trace's completeness. A decoding
+/// error comes first, then the first strategy's error; losses and guard
+/// margin warnings are printed once, in order.
 pub(in crate::commands) fn run_all<O: Observer + Send>(
     path: &Path,
     labels: &[String],
     specs: &[StrategySpec],
     model: &Model,
     observers: Vec<O>,
-) -> Result<Vec<SimResult>> {
+) -> Result<(Vec<SimResult>, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     std::thread::scope(|scope| {
         let mut senders = Vec::with_capacity(specs.len());
@@ -51,13 +54,20 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
             runs.push(scope.spawn(move || simulate(chunks, path, label, spec, model, observer)));
         }
         let read = feed(&mut reader, senders, path);
-        let results: Vec<Result<SimResult>> = runs
+        let results: Vec<Result<(SimResult, Vec<String>)>> = runs
             .into_iter()
             .map(|run| run.join().expect("a strategy's thread panicked"))
             .collect();
         read?;
+        let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+        for (label, (_, warnings)) in labels.iter().zip(&results) {
+            for warning in warnings {
+                eprintln!("esreplay: warning: {}: {warning}", label.trim());
+            }
+        }
         warn_about_losses(path, &reader);
-        results.into_iter().collect()
+        let results = results.into_iter().map(|(result, _)| result).collect();
+        Ok((results, Integrity::of(&reader)))
     })
 }
 
@@ -92,7 +102,8 @@ fn feed<R: std::io::Read>(
     }
 }
 
-/// One strategy's thread: simulates every message of every chunk.
+/// One strategy's thread: simulates every message of every chunk; the
+/// result and the guard margin warnings.
 fn simulate<O: Observer>(
     chunks: Receiver<Chunk>,
     path: &Path,
@@ -100,11 +111,15 @@ fn simulate<O: Observer>(
     spec: &StrategySpec,
     model: &Model,
     observer: O,
-) -> Result<SimResult> {
+) -> Result<(SimResult, Vec<String>)> {
+    let mut margins = MarginCheck::new(spec);
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
     for chunk in chunks {
         for message in chunk.iter() {
+            if let Some(margins) = &mut margins {
+                margins.add(message);
+            }
             if let Err(error) = simulator.push(message) {
                 let context = format!("{}: {label}", path.display());
                 return Err(anyhow::Error::new(error).context(context));
@@ -113,7 +128,8 @@ fn simulate<O: Observer>(
     }
     let mut result = simulator.finish();
     result.strategy = label.trim().to_owned();
-    Ok(result)
+    let warnings = margins.iter().flat_map(|m| m.warnings());
+    Ok((result, warnings.map(|w| w.to_string()).collect()))
 }
 
 /// The most memory `sweep` spends on a decoded copy of the trace:
@@ -214,17 +230,26 @@ impl LeanCopy {
     }
 }
 
-/// `sweep`'s first pass: errors name the file, losses are warned of once;
-/// the [`Bounds`], and the trace in memory if it fits.
+/// `sweep`'s first pass: errors name the file, guard margins that swallow
+/// whole budgets are warned of, and losses if `warn`; the [`Bounds`], the
+/// trace in memory if it fits, and what the read found of its
+/// completeness.
 pub(in crate::commands) fn measure(
     path: &Path,
+    label: &str,
+    spec: &StrategySpec,
     model: &Model,
-) -> Result<(Bounds, Option<LeanCopy>)> {
+    warn: bool,
+) -> Result<(Bounds, Option<LeanCopy>, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let mut margins = MarginCheck::new(spec);
     let mut bounds = Bounds::default();
     let mut copy = Some(LeanCopy::default());
     for message in reader.by_ref() {
         let message = message.with_context(|| path.display().to_string())?;
+        if let Some(margins) = &mut margins {
+            margins.add(&message);
+        }
         bounds
             .add(&message, &model.cost)
             .with_context(|| path.display().to_string())?;
@@ -232,8 +257,13 @@ pub(in crate::commands) fn measure(
             copy = None;
         }
     }
-    warn_about_losses(path, &reader);
-    Ok((bounds, copy))
+    for warning in margins.iter().flat_map(|check| check.warnings()) {
+        eprintln!("esreplay: warning: {}: {warning}", label.trim());
+    }
+    if warn {
+        warn_about_losses(path, &reader);
+    }
+    Ok((bounds, copy, Integrity::of(&reader)))
 }
 
 #[cfg(test)]
