@@ -39,6 +39,7 @@ pub mod codec;
 mod reader;
 mod writer;
 
+pub use codec::Fields;
 pub use reader::{ReadSummary, TraceReader, read_cpu_track};
 pub use writer::TraceWriter;
 

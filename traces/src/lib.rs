@@ -38,6 +38,6 @@ pub mod synth;
 pub use cpu::{CpuSample, CpuTrack};
 pub use duration::{HumanNs, format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
-pub use format::{ReadSummary, TraceError, TraceReader, TraceWriter};
+pub use format::{Fields, ReadSummary, TraceError, TraceReader, TraceWriter};
 pub use histogram::Histogram;
 pub use model::{ClockAnchor, Details, Footer, Header, Message, Source, Timebase};

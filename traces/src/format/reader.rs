@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::codec::{self, cpu, sync};
+use super::codec::{self, Fields, cpu, sync};
 use super::{
     FRAME_HEADER_LEN, FrameHeader, KIND_CHUNK, KIND_CPU, KIND_FOOTER, KIND_HEADER, KIND_SYNC,
     PREAMBLE_LEN, TraceError, frame_crc, parse_frame_header, parse_preamble,
@@ -96,6 +96,8 @@ pub struct TraceReader<R: Read> {
     footer: Option<Footer>,
     summary: ReadSummary,
     salvage: bool,
+    /// What decoded messages carry ([`TraceReader::fields`]).
+    fields: Fields,
     current: std::vec::IntoIter<Message>,
     head: [u8; FRAME_HEADER_LEN],
     payload: Vec<u8>,
@@ -168,6 +170,7 @@ impl<R: Read> TraceReader<R> {
                 ..ReadSummary::default()
             },
             salvage: false,
+            fields: Fields::All,
             current: Vec::new().into_iter(),
             head: [0; FRAME_HEADER_LEN],
             payload: Vec::new(),
@@ -187,6 +190,15 @@ impl<R: Read> TraceReader<R> {
     /// In salvage mode damage is skipped and counted, not an error.
     pub fn salvage(mut self, salvage: bool) -> Self {
         self.salvage = salvage;
+        self
+    }
+
+    /// Decode only `fields` of every message: [`Fields::Timing`] leaves the
+    /// strings (paths, signing and team ids) out and builds no `Arc<str>`,
+    /// for readers that never look at them (simulations). Errors and
+    /// losses are the same either way.
+    pub fn fields(mut self, fields: Fields) -> Self {
+        self.fields = fields;
         self
     }
 
@@ -398,7 +410,7 @@ impl<R: Read> TraceReader<R> {
             self.chunk_lost();
             return Ok(false);
         }
-        let chunk = match codec::decode_chunk(&self.payload) {
+        let chunk = match codec::decode_chunk(&self.payload, self.fields) {
             Ok(chunk) => chunk,
             Err(reason) => {
                 self.bad_payload("chunk", offset, reason)?;

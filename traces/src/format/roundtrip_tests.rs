@@ -436,3 +436,50 @@ fn huge_counts_in_a_forged_chunk_do_not_allocate() {
         "{error:?}"
     );
 }
+
+/// `message` as [`Fields::Timing`] decodes it: no strings.
+fn without_strings(mut message: Message) -> Message {
+    message.process_path = None;
+    message.target_path = None;
+    if let Some(details) = &mut message.details {
+        details.signing_id = None;
+        details.team_id = None;
+    }
+    message
+}
+
+proptest! {
+    #[test]
+    fn timing_fields_are_the_messages_without_their_strings(
+        messages in proptest::collection::vec(arb_message(), 0..40), chunk in 1usize..8,
+    ) {
+        let bytes = encode(&messages, chunk, true);
+        let reader = TraceReader::new(bytes.as_slice()).unwrap().fields(Fields::Timing);
+        let read: Vec<Message> = reader.map(Result::unwrap).collect();
+        let want: Vec<Message> = messages.into_iter().map(without_strings).collect();
+        prop_assert_eq!(read, want);
+    }
+
+    #[test]
+    fn both_field_sets_accept_and_refuse_the_same_chunks(
+        messages in proptest::collection::vec(arb_message(), 1..20),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let bytes = encode(&messages, 64, true);
+        let chunk = frames(&bytes).into_iter().find(|frame| frame.0 == KIND_CHUNK);
+        let (_, start, end) = chunk.expect("a stream of at least one message");
+        let mut payload = bytes[start + FRAME_HEADER_LEN..end].to_vec();
+        let clean = codec::decode_chunk(&payload, Fields::Timing).unwrap().messages;
+        prop_assert_eq!(clean.len(), messages.len().min(64));
+        let at = flip.index(payload.len());
+        payload[at] ^= 1 << bit;
+        let all = codec::decode_chunk(&payload, Fields::All);
+        let timing = codec::decode_chunk(&payload, Fields::Timing);
+        prop_assert_eq!(all.as_ref().err(), timing.as_ref().err());
+        if let (Ok(all), Ok(timing)) = (all, timing) {
+            let want: Vec<Message> = all.messages.into_iter().map(without_strings).collect();
+            prop_assert_eq!(timing.messages, want);
+        }
+    }
+}

@@ -275,14 +275,31 @@ pub struct ChunkIn {
     pub messages: Vec<Message>,
 }
 
+/// Which fields decoded messages carry: one decoder for both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fields {
+    /// Everything in the file.
+    #[default]
+    All,
+    /// Everything but the strings: `process_path`, `target_path` and the
+    /// details' `signing_id` and `team_id` stay `None`, so decoding builds
+    /// no `Arc<str>` (what a simulation needs). The strings are still read
+    /// and checked (lengths, UTF-8, every index in range): a chunk decodes
+    /// under one exactly when it decodes under the other.
+    Timing,
+}
+
 /// Decodes a chunk payload. Every count is checked against the bytes left
 /// before anything is allocated for it.
-pub fn decode_chunk(payload: &[u8]) -> Result<ChunkIn, String> {
+pub fn decode_chunk(payload: &[u8], fields: Fields) -> Result<ChunkIn, String> {
     // No bincode limit here (it would be checked on every varint): every
     // length in a chunk goes through `bounded_count` instead.
+    let context = ChunkContext {
+        len: payload.len(),
+        fields,
+    };
     let (chunk, used) =
-        bincode::decode_from_slice_with_context(payload, standard(), PayloadLen(payload.len()))
-            .map_err(reason)?;
+        bincode::decode_from_slice_with_context(payload, standard(), context).map_err(reason)?;
     if used != payload.len() {
         return Err(format!("{} trailing bytes", payload.len() - used));
     }
@@ -290,16 +307,44 @@ pub fn decode_chunk(payload: &[u8]) -> Result<ChunkIn, String> {
 }
 
 /// The decoding context of a chunk: its payload length, the bound for
-/// every count read from it.
-struct PayloadLen(usize);
+/// every count read from it, and the fields asked for.
+struct ChunkContext {
+    len: usize,
+    fields: Fields,
+}
 
-impl Decode<PayloadLen> for ChunkIn {
-    fn decode<D: Decoder<Context = PayloadLen>>(decoder: &mut D) -> Result<Self, DecodeError> {
+/// A chunk's string table: its size, and the strings themselves unless
+/// only [`Fields::Timing`] was asked for.
+pub(super) struct Strings {
+    kept: Vec<Arc<str>>,
+    count: usize,
+}
+
+impl Strings {
+    /// The string at `index` (`None` when not kept); an error out of range.
+    pub(super) fn get(&self, index: u32) -> Result<Option<Arc<str>>, DecodeError> {
+        if index as usize >= self.count {
+            return Err(DecodeError::Other("string index out of range"));
+        }
+        Ok(self.kept.get(index as usize).cloned())
+    }
+}
+
+impl Decode<ChunkContext> for ChunkIn {
+    fn decode<D: Decoder<Context = ChunkContext>>(decoder: &mut D) -> Result<Self, DecodeError> {
         let dropped = u64::decode(decoder)?;
-        let string_count = bounded_count(decoder, 1, MAX_CHUNK_STRINGS)?;
-        let mut strings = Vec::with_capacity(string_count);
-        for _ in 0..string_count {
-            strings.push(decode_string(decoder)?);
+        let count = bounded_count(decoder, 1, MAX_CHUNK_STRINGS)?;
+        let keep = decoder.context().fields == Fields::All;
+        let mut strings = Strings {
+            kept: Vec::with_capacity(if keep { count } else { 0 }),
+            count,
+        };
+        let mut scratch = Vec::new();
+        for _ in 0..count {
+            let text = decode_string(decoder, &mut scratch)?;
+            if keep {
+                strings.kept.push(Arc::from(text));
+            }
         }
         let count = bounded_count(decoder, 5, MAX_CHUNK_MESSAGES)?;
         let mut messages = Vec::with_capacity(count);
@@ -314,13 +359,13 @@ impl Decode<PayloadLen> for ChunkIn {
 /// Reads a count and checks that `count × min_bytes` bytes fit in the
 /// payload and that it is at most `max`, so that nothing is allocated for
 /// items that cannot be there.
-fn bounded_count<D: Decoder<Context = PayloadLen>>(
+fn bounded_count<D: Decoder<Context = ChunkContext>>(
     decoder: &mut D,
     min_bytes: u64,
     max: usize,
 ) -> Result<usize, DecodeError> {
     let count = u64::decode(decoder)?;
-    let payload_len = decoder.context().0 as u64;
+    let payload_len = decoder.context().len as u64;
     if count.saturating_mul(min_bytes) > payload_len {
         return Err(DecodeError::Other("count larger than the payload can hold"));
     }
@@ -330,27 +375,22 @@ fn bounded_count<D: Decoder<Context = PayloadLen>>(
     usize::try_from(count).map_err(|_| DecodeError::LimitExceeded)
 }
 
-/// A string whose length is checked against the payload before allocating.
-fn decode_string<D: Decoder<Context = PayloadLen>>(
+/// A string whose length is checked against the payload before it is
+/// read into `scratch` (reused from string to string).
+fn decode_string<'a, D: Decoder<Context = ChunkContext>>(
     decoder: &mut D,
-) -> Result<Arc<str>, DecodeError> {
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a str, DecodeError> {
     let len = bounded_count(decoder, 1, usize::MAX)?;
-    let mut bytes = vec![0; len];
-    decoder.reader().read(&mut bytes)?;
-    let text = String::from_utf8(bytes).map_err(|_| DecodeError::Other("string is not UTF-8"))?;
-    Ok(Arc::from(text))
-}
-
-pub(super) fn string_at(strings: &[Arc<str>], index: u32) -> Result<Arc<str>, DecodeError> {
-    strings
-        .get(index as usize)
-        .cloned()
-        .ok_or(DecodeError::Other("string index out of range"))
+    scratch.clear();
+    scratch.resize(len, 0);
+    decoder.reader().read(scratch)?;
+    std::str::from_utf8(scratch).map_err(|_| DecodeError::Other("string is not UTF-8"))
 }
 
 fn decode_record<D: Decoder>(
     decoder: &mut D,
-    strings: &[Arc<str>],
+    strings: &Strings,
     state: &mut DeltaState,
 ) -> Result<Message, DecodeError> {
     let bits = u8::decode(decoder)?;
@@ -379,10 +419,10 @@ fn decode_record<D: Decoder>(
         message.pid = Some(u32::decode(decoder)?);
     }
     if has(flags::PROCESS) {
-        message.process_path = Some(string_at(strings, u32::decode(decoder)?)?);
+        message.process_path = strings.get(u32::decode(decoder)?)?;
     }
     if has(flags::TARGET) {
-        message.target_path = Some(string_at(strings, u32::decode(decoder)?)?);
+        message.target_path = strings.get(u32::decode(decoder)?)?;
     }
     if has(flags::DETAILS) {
         message.details = Some(Box::new(decode_details(decoder, arrival_ns, strings)?));

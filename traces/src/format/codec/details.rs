@@ -17,14 +17,12 @@
 //! record with a higher bit, so a writer sets them only for messages that
 //! carry those fields.
 
-use std::sync::Arc;
-
 use bincode::de::Decoder;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
-use super::chunk::{StringTable, string_at};
+use super::chunk::{StringTable, Strings};
 use super::{delta, undelta};
 use crate::model::Details;
 
@@ -130,7 +128,7 @@ pub(super) fn encode_details<E: Encoder>(
 pub(super) fn decode_details<D: Decoder>(
     decoder: &mut D,
     arrival: u64,
-    strings: &[Arc<str>],
+    strings: &Strings,
 ) -> Result<Details, DecodeError> {
     use detail_bits::*;
     let mask = u16::decode(decoder)?;
@@ -161,7 +159,7 @@ pub(super) fn decode_details<D: Decoder>(
         (TEAM_ID, &mut details.team_id),
     ] {
         if has(bit) {
-            *slot = Some(string_at(strings, u32::decode(decoder)?)?);
+            *slot = strings.get(u32::decode(decoder)?)?;
         }
     }
     let flag_if = |bit, decoder: &mut D| -> Result<Option<bool>, DecodeError> {
