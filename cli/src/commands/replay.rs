@@ -14,7 +14,7 @@ use esreplay_simulator::{
     CostModel, MissMode, Observer, Outcome, SimConfig, SimResult, Simulator, StrategySpec,
     results_table,
 };
-use esreplay_traces::{Message, TraceError, TraceReader, format_ns, parse_duration_ns};
+use esreplay_traces::{Fields, Message, TraceError, TraceReader, format_ns, parse_duration_ns};
 
 use super::{Durability, Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
@@ -97,7 +97,9 @@ fn run_checked(
     warn: bool,
     observer: impl Observer,
 ) -> Result<(SimResult, Integrity)> {
-    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    // Simulations never read paths: they are not decoded.
+    let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let mut reader = reader.fields(Fields::Timing);
     // Guard margins that swallow whole budgets, counted on the way.
     let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
@@ -366,7 +368,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             let open = || -> Box<dyn Iterator<Item = Result<Message, TraceError>>> {
                 probes.inc(1);
                 match TraceReader::open(&args.trace) {
-                    Ok(reader) => Box::new(reader.salvage(salvage)),
+                    Ok(reader) => Box::new(reader.salvage(salvage).fields(Fields::Timing)),
                     Err(error) => Box::new(std::iter::once(Err(error))),
                 }
             };

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use esreplay_simulator::margins::MarginCheck;
 use esreplay_simulator::sweep::Bounds;
 use esreplay_simulator::{Observer, SimResult, Simulator, StrategySpec};
-use esreplay_traces::{Action, Details, EventType, Message, TraceError, TraceReader};
+use esreplay_traces::{Action, Details, EventType, Fields, Message, TraceError, TraceReader};
 
 use super::super::{Integrity, open_trace_tracked, warn_about_losses};
 use super::Model;
@@ -44,7 +44,8 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
     model: &Model,
     observers: Vec<O>,
 ) -> Result<(Vec<SimResult>, Integrity)> {
-    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let mut reader = reader.fields(Fields::Timing);
     std::thread::scope(|scope| {
         let mut senders = Vec::with_capacity(specs.len());
         let mut runs = Vec::with_capacity(specs.len());
@@ -140,9 +141,9 @@ pub(in crate::commands) const SWEEP_MEMORY: usize = 1 << 30;
 /// Messages per block of a [`LeanCopy`] (no reallocation of the whole).
 const BLOCK: usize = 1 << 16;
 
-/// A message without its paths: every field the engine, the cost models
-/// and the built-in strategies read (details carry thread ids and cache
-/// keys, so they stay).
+/// A message without its strings (read with [`Fields::Timing`]): every
+/// field the engine, the cost models and the built-in strategies read
+/// (details carry thread ids and cache keys, so they stay).
 struct Lean {
     global_seq: u64,
     seq: u64,
@@ -241,7 +242,8 @@ pub(in crate::commands) fn measure(
     model: &Model,
     warn: bool,
 ) -> Result<(Bounds, Option<LeanCopy>, Integrity)> {
-    let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    let mut reader = reader.fields(Fields::Timing);
     let mut margins = MarginCheck::new(spec);
     let mut bounds = Bounds::default();
     let mut copy = Some(LeanCopy::default());
