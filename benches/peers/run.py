@@ -11,15 +11,16 @@ Not part of `cargo test`; see docs/performance.md.
     cargo build --release -p esreplay --example plain_loop
     /tmp/peers/bin/python benches/peers/run.py --reps 3
 
-esreplay's time is the wall time of the whole `esreplay sim` process
-(decoding the trace file included); the peers' and the plain loop's
-times cover the simulation only, over records already in memory.
+Rates are by CPU time (the machine may be shared): for esreplay, the
+whole `esreplay sim` process (decoding the trace file included); for the
+peers, the plain loop and the in-memory engine, the simulation only, over
+records already in memory. Wall times are printed next to them.
 """
 
 import argparse
 import json
 import os
-import statistics
+import resource
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ def arguments():
     p.add_argument("--models", default="simpy,ciw,plain,engine",
                    help="engine: esreplay's engine on messages already in memory")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--ciw-reps", type=int, default=3, help="Ciw is slow: fewer runs if need be")
     return p.parse_args()
 
 
@@ -77,15 +79,21 @@ def disagreement(reference, response):
     return f"{len(wrong)} differ; first: message {i}, esreplay {reference[i]} ns, here {response[i]} ns"
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def time_esreplay(a, trace, strategy):
+    """Median (CPU s, wall s) of the whole `esreplay sim` process, and its result."""
     command = [os.path.join(a.bin, "esreplay"), "sim", trace, "--strategy", strategy,
                "--cost", a.cost, "--json"]
-    seconds = []
+    times = []
     for _ in range(a.reps):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu()
         result = run(command)
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), json.loads(result.stdout)
+        times.append((children_cpu() - cpu, time.perf_counter() - start))
+    return sorted(times)[len(times) // 2], json.loads(result.stdout)
 
 
 def measure(a, trace, jsonl, records, strategy):
@@ -94,9 +102,9 @@ def measure(a, trace, jsonl, records, strategy):
     run([os.path.join(a.bin, "esreplay"), "sim", trace, "--strategy", strategy, "--cost", a.cost,
          "--json", "--outcomes", outcomes])
     reference = esreplay_outcomes(outcomes)
-    seconds, result = time_esreplay(a, trace, strategy)
+    (seconds, wall), result = time_esreplay(a, trace, strategy)
     n = result["messages"]
-    rows = [("esreplay sim", n / seconds, seconds, "reference")]
+    rows = [("esreplay sim", n / seconds, seconds, wall, "reference")]
     for model in a.models.split(","):
         if model in ("plain", "engine"):
             dump = os.path.join(a.work, f"{strategy}.{model}.txt")
@@ -105,16 +113,16 @@ def measure(a, trace, jsonl, records, strategy):
                        "--outcomes", dump, "--model", model])
             line = json.loads(out.stdout)
             name = "plain loop" if model == "plain" else "esreplay engine"
-            rows.append((name, line["per_s"], line["seconds"],
+            rows.append((name, line["per_s"], line["cpu_seconds"], line["seconds"],
                          disagreement(reference, plain_outcomes(dump)) or "agrees"))
             continue
         simulate = {"simpy": models.simpy_run, "ciw": models.ciw_run}[model]
         times, response = [], None
-        for _ in range(a.reps):
-            response, elapsed = simulate(records, strategy)
-            times.append(elapsed)
-        median = statistics.median(times)
-        rows.append((model, len(records) / median, median,
+        for _ in range(a.ciw_reps if model == "ciw" else a.reps):
+            response, cpu, elapsed = simulate(records, strategy)
+            times.append((cpu, elapsed))
+        cpu, elapsed = sorted(times)[len(times) // 2]
+        rows.append((model, len(records) / cpu, cpu, elapsed,
                      disagreement(reference, response) or "agrees"))
     return rows
 
@@ -130,18 +138,22 @@ def main():
     run([esreplay, "export", "jsonl", trace, "-o", jsonl])
     const_ns = parse_const(a.cost) if a.cost.startswith("const:") else None
     records = models.load(jsonl, const_ns)
-    print(f"trace {trace}: {len(records)} messages; --cost {a.cost}; medians of {a.reps}")
-    print(f"{'strategy':10} {'model':14} {'msg/s':>14} {'seconds':>9} {'esreplay ×':>11}  check")
+    print(f"trace {trace}: {len(records)} messages; --cost {a.cost}; medians of {a.reps} "
+          f"(Ciw {a.ciw_reps}); load average {os.getloadavg()[0]:.1f}; rates by CPU time")
+    print(f"{'strategy':10} {'model':16} {'msg/s':>14} {'CPU s':>9} {'wall s':>9} "
+          f"{'esreplay ×':>11}  check")
     failed = False
     summary = []
     for strategy in a.strategies.split(","):
         rows = measure(a, trace, jsonl, records, strategy)
         ours = rows[0][1]
-        for model, rate, seconds, check in rows:
-            print(f"{strategy:10} {model:14} {rate:14,.0f} {seconds:9.3f} {ours / rate:11.2f}  {check}")
+        for model, rate, seconds, wall, check in rows:
+            print(f"{strategy:10} {model:16} {rate:14,.0f} {seconds:9.3f} {wall:9.3f} "
+                  f"{ours / rate:11.2f}  {check}")
             failed |= check not in ("reference", "agrees")
             summary.append({"strategy": strategy, "model": model, "per_s": rate,
-                            "seconds": seconds, "esreplay_ratio": ours / rate, "check": check})
+                            "cpu_seconds": seconds, "wall_seconds": wall,
+                            "esreplay_ratio": ours / rate, "check": check})
         sys.stdout.flush()
     with open(os.path.join(a.work, "results.json"), "w") as out:
         json.dump(summary, out, indent=1)
