@@ -8,7 +8,7 @@ message's response time agrees to the nanosecond with `esreplay sim
 Not part of `cargo test`; see docs/performance.md.
 
     python3 -m venv /tmp/peers && /tmp/peers/bin/pip install simpy ciw
-    cargo build --release -p esreplay --example plain_loop
+    cargo build --release -p esreplay && cargo build --release -p esreplay-tests --example plain_loop
     /tmp/peers/bin/python benches/peers/run.py --reps 3
 
 Rates are by CPU time (the machine may be shared): for esreplay, the
