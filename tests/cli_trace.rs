@@ -145,6 +145,7 @@ fn gen_threads_service_times_and_a_cpu_track_show_in_inspect() {
     );
     assert!(report["stats"]["service"]["count"].as_u64().unwrap() > 0);
     let lines = export_jsonl(&trace);
+    let lines = String::from_utf8(lines).unwrap();
     assert!(lines.lines().all(|line| line.contains("\"thread_id\"")));
 
     let bare = gen_trace(dir.path(), &["steady", "--duration", "1s", "--no-service"]);
