@@ -43,23 +43,6 @@ impl<R: Read> Read for Input<R> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn put_back_bytes_come_first_in_order() {
-        let mut input = Input::new(&b"xyz"[..]);
-        let mut two = [0u8; 2];
-        input.read_exact(&mut two).unwrap();
-        input.unread(&[b"ab", b"c"]);
-        input.unread(&[b"0"]);
-        let mut rest = Vec::new();
-        input.read_to_end(&mut rest).unwrap();
-        assert_eq!(rest, b"0abcz");
-    }
-}
-
 /// How a read of exactly `buf.len()` bytes ended.
 pub(super) enum Fill {
     Full,
@@ -78,4 +61,21 @@ pub(super) fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<Fill> {
         }
     }
     Ok(Fill::Full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_back_bytes_come_first_in_order() {
+        let mut input = Input::new(&b"xyz"[..]);
+        let mut two = [0u8; 2];
+        input.read_exact(&mut two).unwrap();
+        input.unread(&[b"ab", b"c"]);
+        input.unread(&[b"0"]);
+        let mut rest = Vec::new();
+        input.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"0abcz");
+    }
 }
