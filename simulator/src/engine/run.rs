@@ -7,10 +7,11 @@ use esreplay_traces::{Action, Message};
 
 use super::{
     Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
-    ReplayMode, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
+    ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
+use crate::engine::time::Offset;
 use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Runner, Strategy, Ticket};
@@ -39,11 +40,11 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 }
 
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
+#[inline]
 fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
-    let deadline = message.deadline_ns.filter(|_| message.is_auth())?;
-    let shift = arrival.raw() as i128 - Time::from_ns(message.arrival_ns).raw() as i128;
-    let raw = Time::from_ns(deadline).raw() as i128 + shift;
-    Some(Time::from_raw(raw.max(0) as u128))
+    let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
+    let recorded = Time::from_ns(message.arrival_ns);
+    Some(Offset::between(recorded, arrival).apply(deadline))
 }
 
 impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
@@ -610,5 +611,3 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.observer.outcome(&outcome);
     }
 }
-
-use super::SimConfig;
