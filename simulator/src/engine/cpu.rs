@@ -215,11 +215,17 @@ impl Cpu {
         if to <= self.at {
             return;
         }
-        let dt = to - self.at;
-        self.at = to;
-        if self.runnable == 0 {
+        if self.runnable == 0 || self.config.cores_milli.is_none() {
+            // Without --cores V is the wall clock itself (tags are absolute
+            // times): nothing to advance.
+            self.at = to;
+            if self.config.cores_milli.is_none() {
+                self.v = to;
+            }
             return;
         }
+        let dt = to - self.at;
+        self.at = to;
         let dv = if self.rate == FULL {
             dt
         } else {
@@ -247,6 +253,9 @@ impl Cpu {
     #[inline]
     pub(crate) fn next_completion(&self) -> Option<Time> {
         let &Reverse((tag, _)) = self.tasks.peek()?;
+        if self.config.cores_milli.is_none() {
+            return Some(tag);
+        }
         let left = tag - self.v;
         let wall = if self.rate == FULL {
             left

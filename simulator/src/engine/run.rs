@@ -166,17 +166,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        let fixed = match limit {
+            Limit::Before(at, class) => (at, class),
+            Limit::Horizon(_) | Limit::End => (Time::MAX, Class::Deadline),
+        };
         while let Some(event) = self.next_event() {
-            let stop = match limit {
-                Limit::End => None,
-                Limit::Before(at, class) => Some((at, class)),
-                // Recomputed after every event: an answer can lower δ_floor.
-                Limit::Horizon(read_ns) => self
-                    .threads
-                    .as_ref()
-                    .map(|threads| (threads.horizon(read_ns), Class::Background)),
-            };
-            if stop.is_some_and(|stop| event >= stop) {
+            if event >= fixed && !matches!(limit, Limit::End) {
+                break;
+            }
+            // Recomputed after every event: an answer can lower δ_floor.
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+                && event.0 >= threads.horizon(read_ns)
+            {
                 break;
             }
             self.move_to(event.0);
