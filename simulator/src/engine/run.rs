@@ -249,7 +249,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let message = &released.message;
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
-        self.stats.throttled += arrival_ns.saturating_sub(message.arrival_ns);
+        let throttled = arrival_ns.saturating_sub(message.arrival_ns);
+        self.stats.throttled = self.stats.throttled.saturating_add(throttled);
         let deadline = shifted_deadline(message, released.arrival);
         let full = self
             .config
