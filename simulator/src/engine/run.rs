@@ -44,6 +44,9 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
     let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
     let recorded = Time::from_ns(message.arrival_ns);
+    if arrival == recorded {
+        return Some(deadline);
+    }
     Some(Offset::between(recorded, arrival).apply(deadline))
 }
 
@@ -575,6 +578,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         state.unblocked = Some(at);
         self.stats.backlog.respond(at.ceil_ns());
         if state.job.action == Action::Auth
+            && state.thread != NO_THREAD
             && let Some(threads) = self.threads.as_mut()
         {
             threads.answered(state.thread, state.arrival, at, state.sigma_ns);
