@@ -10,6 +10,7 @@
 //! - [`cost`]: service times (`trace`, `const`, `exp`, `lognormal`, tables);
 //! - [`engine`]: the streaming event loop ([`simulate`], [`Simulator`]),
 //!   with optional per-message [`Outcome`]s through an [`Observer`];
+//! - [`kernel`]: ES muting and the ES AUTH cache, as what-ifs, at arrival;
 //! - [`report`]: the result, as DESIGN.md's JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling.
 //!
@@ -63,6 +64,7 @@
 pub mod cost;
 pub mod engine;
 pub mod histogram;
+pub mod kernel;
 pub mod report;
 pub mod spec;
 mod stats;
