@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod cpu;
 pub mod dist;
 pub mod duration;
 pub mod event;
@@ -35,5 +36,6 @@ pub mod synth;
 
 pub use duration::{HumanNs, format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
+pub use cpu::{CpuSample, CpuTrack};
 pub use format::{ReadSummary, TraceError, TraceReader, TraceWriter};
 pub use model::{ClockAnchor, Details, Footer, Header, Message, Source, Timebase};
