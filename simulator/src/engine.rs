@@ -14,6 +14,7 @@ use std::error::Error;
 use esreplay_traces::{Action, EventType, Message};
 
 use crate::cost::{CostError, CostModel};
+use crate::kernel::{Admission, Kernel, KernelCounts, KernelOptions};
 use crate::report::{FirstMiss, SimResult};
 use crate::stats::{Stats, slack};
 use crate::strategy::{Completion, Context, Job, Strategy};
@@ -75,6 +76,9 @@ pub struct Outcome {
     pub missed: bool,
     /// The worker that ran it (0-based), if the strategy says (pool, edf).
     pub worker: Option<u32>,
+    /// Answered by the kernel from its ES cache at arrival (`--es-cache`):
+    /// never reached the client, latency 0.
+    pub cached: bool,
 }
 
 impl Outcome {
@@ -142,6 +146,10 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     last_arrival: Option<u64>,
     done: Vec<Completion>,
     stats: Stats,
+    /// Mutes and the ES cache (`None`: off, the stage is skipped).
+    kernel: Option<Kernel>,
+    /// The `until` of the strategy's last `advance`.
+    advanced_to: u64,
 }
 
 impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
@@ -159,16 +167,99 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             last_arrival: None,
             done: Vec::with_capacity(64),
             stats: Stats::default(),
+            kernel: None,
+            advanced_to: 0,
         }
+    }
+
+    /// Applies the client's mutes and ES cache (DESIGN.md, "ES cache and
+    /// mutes") at each arrival, before the handler. Options that change
+    /// nothing leave the run exactly as without them.
+    pub fn with_kernel(mut self, options: &KernelOptions) -> Self {
+        self.kernel = options.is_active().then(|| Kernel::new(options));
+        self
+    }
+
+    /// What the mutes and the cache did so far (`None` when off).
+    pub fn kernel_counts(&self) -> Option<KernelCounts> {
+        self.kernel.as_ref().map(Kernel::counts)
+    }
+
+    /// The kernel-side admission stage at a message's arrival a: every
+    /// answer at or before a is reported first (the strategy advances to
+    /// a), then the kernel mutes, invalidates and looks up. Without mutes
+    /// or a cache every message reaches the client.
+    fn admit(&mut self, message: &Message) -> Admission {
+        if self.kernel.is_none() {
+            return Admission::Client;
+        }
+        let arrival = message.arrival_ns;
+        if arrival > self.advanced_to {
+            self.strategy.advance(arrival, &mut self.done);
+            self.advanced_to = arrival;
+            self.drain();
+        }
+        let kernel = self.kernel.as_mut().expect("checked above");
+        kernel.admit(message, arrival, self.next_index)
+    }
+
+    /// A message the kernel answers from its cache at its arrival: in
+    /// `messages`, `auth` and the latency (0), never at the client.
+    fn answer_from_cache(&mut self, message: &Message) {
+        let arrival = message.arrival_ns;
+        if self.last_arrival.is_none_or(|last| arrival > last) {
+            // admit() advanced the strategy to at least this arrival.
+            if let Some(previous) = self.last_arrival {
+                self.close_instant(previous);
+            }
+            self.last_arrival = Some(arrival);
+        }
+        self.count(message);
+        let job = Job {
+            index: self.next_index,
+            global_seq: message.global_seq,
+            event: message.event,
+            action: message.action,
+            arrival_ns: arrival,
+            deadline_ns: message.deadline_ns.filter(|_| message.is_auth()),
+            service_ns: 0,
+            taken_ns: arrival,
+            latest_start_ns: None,
+        };
+        self.next_index += 1;
+        self.reported += 1;
+        let completion = Completion {
+            job,
+            start_ns: None,
+            finish_ns: None,
+            answered_ns: arrival,
+            defaulted: false,
+            on_worker: false,
+            worker: None,
+        };
+        let mut outcome = outcome(&completion, 0);
+        outcome.cached = true;
+        record(&mut self.stats, &completion, &outcome);
+        self.observer.outcome(&outcome);
     }
 
     /// Simulates the next message in kernel order.
     pub fn push(&mut self, message: &Message) -> Result<(), SimError> {
+        match self.admit(message) {
+            Admission::Muted => return Ok(()),
+            Admission::Cached => {
+                self.answer_from_cache(message);
+                return Ok(());
+            }
+            Admission::Client => {}
+        }
         let arrival = message.arrival_ns;
         let service = self.cost.service_ns(message)?;
+        // advanced_to ≤ H unless the admission stage advanced past it.
         let taken = arrival
             .saturating_add(self.config.transport_ns)
-            .max(self.handler_free);
+            .max(self.handler_free)
+            .max(self.advanced_to);
         // An arrival earlier than the one before it (mach_time is not
         // strictly monotone in real recordings) is taken in stream order,
         // as the kernel delivered it; the backlog counts it from the
@@ -177,6 +268,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             // Every answer before h_i >= a_i is now reported: the backlog at
             // the previous arrival instant is known.
             self.strategy.advance(taken, &mut self.done);
+            self.advanced_to = taken;
             self.drain();
             if let Some(previous) = self.last_arrival {
                 self.close_instant(previous);
@@ -229,6 +321,13 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             let outcome = outcome(completion, self.config.response_latency_ns);
             record(&mut self.stats, completion, &outcome);
             self.observer.outcome(&outcome);
+            if let Some(kernel) = self.kernel.as_mut() {
+                // The kernel answers a late message itself under
+                // fail-open/closed: then the client's answer is not used.
+                let kernel_answered = outcome.missed && self.config.miss_mode != MissMode::Kill;
+                let by_client = !outcome.defaulted && !kernel_answered;
+                kernel.answered(outcome.index, outcome.response_ns, by_client);
+            }
         }
         self.done.clear();
     }
@@ -251,8 +350,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         self.stats.end = self.stats.end.max(self.handler_free);
         let kill = self.config.miss_mode == MissMode::Kill;
-        self.stats
-            .result(self.strategy.name(), self.strategy.workers(), kill)
+        let mut result = self
+            .stats
+            .result(self.strategy.name(), self.strategy.workers(), kill);
+        if let Some(counts) = self.kernel_counts() {
+            result.cached = Some(counts.cached);
+            result.muted = Some(counts.muted);
+        }
+        result
     }
 }
 
@@ -275,6 +380,7 @@ fn outcome(completion: &Completion, response_latency_ns: u64) -> Outcome {
         defaulted: completion.defaulted,
         missed,
         worker: completion.worker,
+        cached: false,
     }
 }
 

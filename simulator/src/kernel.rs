@@ -5,9 +5,10 @@
 //! [`Kernel::admit`] is the admission stage at a message's arrival t:
 //!
 //! 1. answers with r ≤ t are inserted into the cache (in time order);
-//! 2. a NOTIFY_WRITE, NOTIFY_RENAME, NOTIFY_UNLINK or NOTIFY_TRUNCATE
-//!    drops every entry with its target path, muted or not (muting filters
-//!    delivery; the kernel still sees the change);
+//! 2. a NOTIFY_WRITE, NOTIFY_RENAME, NOTIFY_UNLINK, NOTIFY_TRUNCATE or a
+//!    NOTIFY_CLOSE with `close_modified` drops every entry with its target
+//!    path, muted or not (muting filters delivery; the kernel still sees
+//!    the change);
 //! 3. a muted message stops here ([`Admission::Muted`]);
 //! 4. an AUTH message of a cached event whose key is in the cache is
 //!    answered by the kernel at t ([`Admission::Cached`]);
@@ -45,9 +46,19 @@ pub const INVALIDATING: [EventType; 4] = [
 ];
 
 /// Whether `message` changes its target file, so that cached answers about
-/// it no longer hold.
+/// it no longer hold: one of [`INVALIDATING`], or a NOTIFY_CLOSE whose
+/// `close_modified` flag is set (a close without the flag, or from a trace
+/// without it, does not invalidate).
 pub fn invalidates(message: &Message) -> bool {
-    message.action == Action::Notify && INVALIDATING.contains(&message.event)
+    if message.action != Action::Notify {
+        return false;
+    }
+    INVALIDATING.contains(&message.event)
+        || (message.event == EventType::NOTIFY_CLOSE
+            && message
+                .details
+                .as_deref()
+                .is_some_and(|d| d.close_modified == Some(true)))
 }
 
 /// The client's kernel-side policy: `--mute`, `--mute-invert`,
@@ -243,6 +254,29 @@ mod tests {
     }
 
     #[test]
+    fn only_a_modifying_close_and_the_notify_forms_invalidate() {
+        let mut close = message(0, EventType::NOTIFY_CLOSE, 0, "/tmp/f");
+        assert!(!invalidates(&close));
+        close.details = Some(Box::new(esreplay_traces::Details {
+            close_modified: Some(false),
+            ..Default::default()
+        }));
+        assert!(!invalidates(&close));
+        close.details.as_mut().unwrap().close_modified = Some(true);
+        assert!(invalidates(&close));
+        for event in INVALIDATING {
+            assert!(invalidates(&message(0, event, 0, "/tmp/f")), "{event}");
+        }
+        for event in [
+            EventType::AUTH_UNLINK,
+            EventType::AUTH_RENAME,
+            EventType::NOTIFY_OPEN,
+        ] {
+            assert!(!invalidates(&message(0, event, 0, "/tmp/f")), "{event}");
+        }
+    }
+
+    #[test]
     fn order_at_one_instant_is_insert_then_invalidate_then_lookup() {
         let open = |seq, at| message(seq, EventType::AUTH_OPEN, at, "/tmp/f");
         let mut stage = kernel("AUTH_OPEN", 16, &[]);
@@ -311,3 +345,6 @@ mod tests {
         assert!(!zero.is_active());
     }
 }
+
+#[cfg(test)]
+mod engine_tests;

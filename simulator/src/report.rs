@@ -46,6 +46,14 @@ pub struct SimResult {
     pub handler_utilization: Option<f64>,
     /// Worker busy time / (workers · simulated span).
     pub worker_utilization: Option<f64>,
+    /// AUTH messages answered by the kernel from its ES cache (in
+    /// `messages`, `auth` and the latency, with 0); present only when the
+    /// run had mutes or a cache (`--mute`, `--es-cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<u64>,
+    /// Messages muted (in no other count); present with `cached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<u64>,
 }
 
 /// The message that kills the client.
@@ -146,10 +154,36 @@ pub fn table_row(result: &SimResult) -> [String; 12] {
     ]
 }
 
-/// An aligned table, one row per result, for people.
+/// The columns [`results_table`] adds when a run had mutes or an ES cache.
+pub const KERNEL_COLUMNS: [&str; 2] = ["cached", "muted"];
+
+/// One result's cells under [`KERNEL_COLUMNS`] ("-" when it had neither).
+pub fn kernel_cells(result: &SimResult) -> [String; 2] {
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+    [count(result.cached), count(result.muted)]
+}
+
+/// An aligned table, one row per result, for people; with
+/// [`KERNEL_COLUMNS`] at the end when any result has them.
 pub fn results_table(results: &[SimResult]) -> String {
-    let rows: Vec<[String; 12]> = results.iter().map(table_row).collect();
-    let mut widths = TABLE_COLUMNS.map(str::len);
+    let kernel = results
+        .iter()
+        .any(|r| r.cached.is_some() || r.muted.is_some());
+    let mut columns: Vec<&str> = TABLE_COLUMNS.to_vec();
+    if kernel {
+        columns.extend(KERNEL_COLUMNS);
+    }
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|result| {
+            let mut cells = table_row(result).to_vec();
+            if kernel {
+                cells.extend(kernel_cells(result));
+            }
+            cells
+        })
+        .collect();
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.len()).collect();
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -159,12 +193,12 @@ pub fn results_table(results: &[SimResult]) -> String {
     let mut line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(&TABLE_COLUMNS.map(String::from));
+    line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
     rows.iter().for_each(|cells| line(cells));
     out
 }
@@ -199,6 +233,8 @@ mod tests {
             max_backlog: 57,
             handler_utilization: Some(0.41),
             worker_utilization: Some(0.93),
+            cached: None,
+            muted: None,
         }
     }
 
@@ -213,6 +249,26 @@ mod tests {
             r#""handler_utilization":0.41,"worker_utilization":0.93}"#
         );
         assert_eq!(sample().to_json(), want);
+    }
+
+    #[test]
+    fn kernel_counts_appear_only_when_the_run_had_mutes_or_a_cache() {
+        let plain = sample();
+        assert!(!plain.to_json().contains("cached"));
+        assert!(!results_table(std::slice::from_ref(&plain)).contains("muted"));
+        let mut cached = sample();
+        cached.cached = Some(880);
+        cached.muted = Some(0);
+        assert!(
+            cached
+                .to_json()
+                .ends_with(r#""worker_utilization":0.93,"cached":880,"muted":0}"#)
+        );
+        let table = results_table(&[plain, cached]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("cached  muted"), "{table}");
+        assert!(lines[1].ends_with("-       -"), "{table}");
+        assert!(lines[2].ends_with("880     0"), "{table}");
     }
 
     #[test]

@@ -151,6 +151,8 @@ impl Stats {
             max_backlog: self.backlog.max(),
             handler_utilization: share(self.handler_busy, 1),
             worker_utilization: share(self.worker_busy, u64::from(workers)),
+            cached: None,
+            muted: None,
         }
     }
 }

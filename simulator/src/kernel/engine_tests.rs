@@ -1,0 +1,334 @@
+//! The admission stage inside the engine, for every built-in strategy:
+//! DESIGN.md's cache and mute rules as unit and property tests.
+
+use std::sync::Arc;
+
+use esreplay_traces::{Action, EventType, Message};
+use proptest::prelude::*;
+use proptest::strategy::Strategy as _;
+
+use super::{CacheKey, KernelOptions, Mutes};
+use crate::engine::{MissMode, Outcome, SimConfig, Simulator};
+use crate::report::SimResult;
+use crate::spec::StrategySpec;
+use crate::strategy::{Completion, Context, Job, Strategy};
+use crate::{CostModel, Observer};
+
+const STRATEGIES: [&str; 5] = ["inline", "pool:1", "pool:3", "edf:2", "guard:5ns:pool:2"];
+
+/// An AUTH_OPEN (or, with `write`, a NOTIFY_WRITE) by `process` on `file`,
+/// with its service time and a budget of 50.
+fn message(seq: u64, at: u64, service: u64, process: u8, file: u8, write: bool) -> Message {
+    let (event, action) = if write {
+        (EventType::NOTIFY_WRITE, Action::Notify)
+    } else {
+        (EventType::AUTH_OPEN, Action::Auth)
+    };
+    let mut message = Message::new(seq, event, action, at);
+    message.deadline_ns = (!write).then_some(at + 50);
+    message.service_ns = Some(service);
+    message.process_path = Some(Arc::from(format!("/bin/p{process}")));
+    message.target_path = Some(Arc::from(format!("/tmp/f{file}")));
+    message
+}
+
+fn cache(size: usize) -> KernelOptions {
+    KernelOptions {
+        cache_events: vec![EventType::AUTH_OPEN],
+        cache_size: size,
+        ..KernelOptions::default()
+    }
+}
+
+fn mutes(texts: &[&str]) -> KernelOptions {
+    KernelOptions {
+        mutes: Mutes::parse(texts.iter().copied()).unwrap(),
+        ..KernelOptions::default()
+    }
+}
+
+/// Records the global_seq of every job the strategy is given.
+struct Recording<S> {
+    inner: S,
+    seen: Vec<u64>,
+}
+
+impl<S: Strategy> Strategy for Recording<S> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn workers(&self) -> u32 {
+        self.inner.workers()
+    }
+    fn take(&mut self, job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
+        self.seen.push(job.global_seq);
+        self.inner.take(job, m, c, done)
+    }
+    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
+        self.inner.advance(until, done)
+    }
+    fn finish(&mut self, done: &mut Vec<Completion>) {
+        self.inner.finish(done)
+    }
+}
+
+/// Runs `spec` with `options`: the result, outcomes by position, and the
+/// global_seqs the strategy was given.
+fn run(
+    spec: &str,
+    messages: &[Message],
+    options: Option<&KernelOptions>,
+    config: SimConfig,
+) -> (SimResult, Vec<Outcome>, Vec<u64>) {
+    let mut strategy = Recording {
+        inner: spec.parse::<StrategySpec>().unwrap().build(),
+        seen: Vec::new(),
+    };
+    let cost = CostModel::trace();
+    let mut outcomes = Vec::new();
+    let observer = |o: &Outcome| outcomes.push(*o);
+    let mut simulator = Simulator::new(&mut strategy, &cost, config, observer);
+    if let Some(options) = options {
+        simulator = simulator.with_kernel(options);
+    }
+    for message in messages {
+        simulator.push(message).unwrap();
+    }
+    let result = simulator.finish();
+    outcomes.sort_by_key(|o| o.index);
+    (result, outcomes, strategy.seen)
+}
+
+#[test]
+fn a_flood_of_one_key_reaches_the_client_once_then_is_answered_at_arrival() {
+    let flood: Vec<Message> = (0..100)
+        .map(|i| message(i, i * 10, 8, 0, 0, false))
+        .collect();
+    for spec in STRATEGIES {
+        let (result, outcomes, seen) = run(spec, &flood, Some(&cache(4)), SimConfig::default());
+        assert_eq!(
+            seen,
+            vec![0],
+            "{spec}: answered at 8, every later open hits"
+        );
+        assert_eq!((result.messages, result.auth), (100, 100), "{spec}");
+        assert_eq!((result.cached, result.muted), (Some(99), Some(0)), "{spec}");
+        assert_eq!(result.latency_ns.unwrap().p50, 0, "{spec}");
+        assert!(
+            outcomes[1..]
+                .iter()
+                .all(|o| o.cached && o.latency_ns() == 0)
+        );
+    }
+}
+
+#[test]
+fn an_answer_exactly_at_an_arrival_is_in_the_cache_for_every_strategy() {
+    let pair = [
+        message(0, 0, 10, 0, 0, false),
+        message(1, 10, 10, 0, 0, false),
+    ];
+    for spec in ["inline", "pool:1", "pool:2", "edf:1", "guard:5ns:inline"] {
+        let (result, _, seen) = run(spec, &pair, Some(&cache(4)), SimConfig::default());
+        assert_eq!((result.cached, seen.len()), (Some(1), 1), "{spec}");
+    }
+}
+
+#[test]
+fn lru_of_one_with_two_alternating_files_never_hits() {
+    let alternating: Vec<Message> = (0..40)
+        .map(|i| message(i, i * 100, 5, 0, (i % 2) as u8, false))
+        .collect();
+    let (result, _, seen) = run(
+        "pool:2",
+        &alternating,
+        Some(&cache(1)),
+        SimConfig::default(),
+    );
+    assert_eq!((result.cached, seen.len()), (Some(0), 40));
+    let (result, _, _) = run(
+        "pool:2",
+        &alternating,
+        Some(&cache(2)),
+        SimConfig::default(),
+    );
+    assert_eq!(result.cached, Some(38));
+}
+
+#[test]
+fn a_write_between_two_opens_makes_the_second_reach_the_client() {
+    let messages = [
+        message(0, 0, 5, 0, 0, false),
+        message(1, 10, 1, 1, 0, true),
+        message(2, 20, 5, 0, 0, false),
+        message(3, 30, 5, 0, 0, false),
+    ];
+    for spec in STRATEGIES {
+        let (result, _, seen) = run(spec, &messages, Some(&cache(8)), SimConfig::default());
+        assert_eq!(seen, vec![0, 1, 2], "{spec}");
+        assert_eq!(result.cached, Some(1), "{spec}");
+    }
+}
+
+#[test]
+fn a_guard_default_and_a_kernel_answer_never_insert_but_a_late_client_answer_does() {
+    // Service 100 > budget 50: guard:5 answers at 45 by default.
+    let messages = [
+        message(0, 0, 100, 0, 0, false),
+        message(1, 200, 1, 0, 0, false),
+    ];
+    let (guarded, _, _) = run(
+        "guard:5ns:inline",
+        &messages,
+        Some(&cache(4)),
+        SimConfig::default(),
+    );
+    assert_eq!((guarded.defaulted, guarded.cached), (1, Some(0)));
+    let (killed, _, _) = run("inline", &messages, Some(&cache(4)), SimConfig::default());
+    assert_eq!((killed.misses, killed.cached), (1, Some(1)));
+    let fail_open = SimConfig {
+        miss_mode: MissMode::Allow,
+        ..SimConfig::default()
+    };
+    let (allowed, _, _) = run("inline", &messages, Some(&cache(4)), fail_open);
+    assert_eq!((allowed.misses, allowed.cached), (1, Some(0)));
+}
+
+#[test]
+fn muted_messages_count_only_in_muted_and_never_reach_the_strategy() {
+    let messages: Vec<Message> = (0..20)
+        .map(|i| message(i, i * 3, 4, (i % 3) as u8, (i % 5) as u8, i % 7 == 6))
+        .collect();
+    let options = mutes(&["process-literal:/bin/p1", "target-prefix:/tmp/f4"]);
+    let (result, outcomes, seen) = run("edf:2", &messages, Some(&options), SimConfig::default());
+    let muted = |m: &Message| options.mutes.mutes(m);
+    let kept: Vec<u64> = messages
+        .iter()
+        .filter(|m| !muted(m))
+        .map(|m| m.global_seq)
+        .collect();
+    assert_eq!(seen, kept);
+    assert_eq!(result.muted, Some(20 - kept.len() as u64));
+    assert_eq!(result.messages, kept.len() as u64);
+    assert_eq!(outcomes.len(), kept.len());
+    let indices: Vec<u64> = outcomes.iter().map(|o| o.index).collect();
+    assert_eq!(indices, (0..kept.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_cached_message_is_an_arrival_for_the_backlog_sampling_but_never_in_flight() {
+    #[derive(Default)]
+    struct Backlog(Vec<(u64, u64)>);
+    impl Observer for &mut Backlog {
+        fn outcome(&mut self, _: &Outcome) {}
+        fn backlog(&mut self, at: u64, n: u64) {
+            self.0.push((at, n));
+        }
+    }
+    let messages = [
+        message(0, 0, 30, 0, 0, false),
+        message(1, 5, 30, 0, 1, false),
+        message(2, 40, 1, 0, 0, false),
+    ];
+    let mut strategy = Recording {
+        inner: "inline".parse::<StrategySpec>().unwrap().build(),
+        seen: Vec::new(),
+    };
+    let cost = CostModel::trace();
+    let mut backlog = Backlog::default();
+    let mut simulator = Simulator::new(&mut strategy, &cost, SimConfig::default(), &mut backlog)
+        .with_kernel(&cache(4));
+    for m in &messages {
+        simulator.push(m).unwrap();
+    }
+    let result = simulator.finish();
+    // At 40 the first (answered at 30) is gone, the second (60) is not,
+    // and the cached third is answered at once.
+    assert_eq!(backlog.0, vec![(0, 1), (5, 2), (40, 1)]);
+    assert_eq!((result.max_backlog, result.cached), (2, Some(1)));
+}
+
+/// Random streams of opens and writes over few processes and files.
+fn stream() -> impl proptest::strategy::Strategy<Value = Vec<Message>> {
+    proptest::collection::vec((0u64..15, 1u64..40, 0u8..3, 0u8..4, 0u8..10), 1..60).prop_map(
+        |rows| {
+            let mut at = 0;
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, (gap, service, process, file, kind))| {
+                    at += gap;
+                    message(i as u64, at, service, process, file, kind == 0)
+                })
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    /// An active stage that mutes and caches nothing changes nothing: the
+    /// extra advances to each arrival are invisible to every strategy.
+    #[test]
+    fn a_stage_that_changes_nothing_leaves_results_identical(
+        messages in stream(),
+        spec_index in 0..STRATEGIES.len(),
+    ) {
+        let spec = STRATEGIES[spec_index];
+        let config = SimConfig { handoff_ns: 2, response_latency_ns: 1, ..SimConfig::default() };
+        let (plain, plain_outcomes, _) = run(spec, &messages, None, config);
+        let options = mutes(&["process-literal:/nowhere"]);
+        let (mut staged, staged_outcomes, _) = run(spec, &messages, Some(&options), config);
+        prop_assert_eq!((staged.cached, staged.muted), (Some(0), Some(0)));
+        staged.cached = None;
+        staged.muted = None;
+        prop_assert_eq!(plain, staged);
+        prop_assert_eq!(plain_outcomes, staged_outcomes);
+    }
+
+    /// Every cached message has latency 0 and follows a client answer with
+    /// its key, at or before its arrival, with no write of its file between.
+    #[test]
+    fn every_cached_message_follows_an_answer_with_its_key(
+        messages in stream(),
+        spec_index in 0..STRATEGIES.len(),
+        size in 1usize..4,
+    ) {
+        let spec = STRATEGIES[spec_index];
+        let config = SimConfig { response_latency_ns: 1, ..SimConfig::default() };
+        let (result, outcomes, seen) = run(spec, &messages, Some(&cache(size)), config);
+        let by_seq = |seq: u64| &messages[seq as usize];
+        let mut cached = 0;
+        for o in outcomes.iter().filter(|o| o.cached) {
+            cached += 1;
+            prop_assert_eq!(o.latency_ns(), 0);
+            prop_assert!(!seen.contains(&o.global_seq));
+            let message = by_seq(o.global_seq);
+            let key = CacheKey::of(message).unwrap().0;
+            let written = |after: u64| messages.iter().any(|m| {
+                m.event == EventType::NOTIFY_WRITE
+                    && m.target_path == message.target_path
+                    && m.arrival_ns >= after
+                    && m.arrival_ns <= o.arrival_ns
+                    && m.global_seq < o.global_seq
+            });
+            let answered = outcomes.iter().any(|a| {
+                !a.cached && !a.defaulted && a.response_ns <= o.arrival_ns
+                    && CacheKey::of(by_seq(a.global_seq)).unwrap().0 == key
+                    && !written(a.response_ns)
+            });
+            prop_assert!(answered, "cached #{} without an answer before it", o.global_seq);
+        }
+        prop_assert_eq!(result.cached, Some(cached));
+    }
+
+    /// For inline and FIFO pools (not EDF: see DESIGN.md's traps) caching
+    /// removes work from the client, so it never adds a miss.
+    #[test]
+    fn caching_never_adds_a_miss_for_inline_and_fifo_pools(
+        messages in stream(),
+        spec in prop::sample::select(vec!["inline", "pool:1", "pool:2"]),
+    ) {
+        let (plain, _, _) = run(spec, &messages, None, SimConfig::default());
+        let (cached, _, _) = run(spec, &messages, Some(&cache(2)), SimConfig::default());
+        prop_assert!(cached.misses <= plain.misses);
+    }
+}
