@@ -2,6 +2,7 @@
 //! output handling (`-` for standard streams, trace opening and the
 //! truncation warning).
 
+mod cache_sweep;
 mod eslogger;
 mod gen_cmd;
 mod inspect;

@@ -22,6 +22,7 @@
 
 pub mod cache;
 pub mod mute;
+pub mod sizes;
 
 use std::collections::HashMap;
 use std::sync::Arc;

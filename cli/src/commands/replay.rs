@@ -20,12 +20,15 @@ use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
 use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
+use esreplay_simulator::kernel::KernelOptions;
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
     pub(super) cost: CostModel,
     pub(super) config: SimConfig,
     pub(super) salvage: bool,
+    /// Mutes and the ES cache.
+    pub(super) kernel: KernelOptions,
     /// Advanced by the bytes of every trace read (hidden by default).
     pub(super) progress: Progress,
 }
@@ -52,6 +55,7 @@ pub(super) fn model(args: &ModelArgs) -> Result<Model> {
         cost,
         config,
         salvage: args.salvage,
+        kernel: super::cache_sweep::kernel_options(&args.kernel)?,
         progress: Progress::hidden(),
     })
 }
@@ -84,7 +88,8 @@ pub(super) fn run_observed(
 ) -> Result<SimResult> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer)
+        .with_kernel(&model.kernel);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
         let message = match message {
@@ -97,6 +102,7 @@ pub(super) fn run_observed(
     }
     if warn {
         warn_about_losses(path, &reader);
+        super::cache_sweep::warn_about_keys(path, simulator.kernel_counts());
     }
     let mut result = simulator.finish();
     result.strategy = label.trim().to_owned();
@@ -279,10 +285,18 @@ fn factor(value: Option<f64>) -> String {
 /// `esreplay sweep`: headroom by time compression and by cost scaling.
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     require_file(&args.trace, "sweep")?;
+    if !args.es_cache_sizes.is_empty() {
+        return super::cache_sweep::sweep(args);
+    }
     if !(1e-6..1.0).contains(&args.precision) {
         bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }
     let model = model(&args.model)?;
+    if model.kernel.is_active() {
+        bail!(
+            "sweep's headroom search does not apply --mute or --es-cache yet; for a cache sweep give --es-cache-sizes"
+        );
+    }
     let spec = strategy(&args.strategy)?;
     // Read once in full first: errors surface with the file name, and
     // truncation warnings are printed once.
