@@ -92,7 +92,10 @@ fn version_10_every_field_mapped() {
         messages
             .iter()
             .filter(|m| m.event != EventType::NOTIFY_CLOSE)
-            .all(|m| m.details.as_ref().is_none_or(|d| d.close_modified.is_none()))
+            .all(|m| m
+                .details
+                .as_ref()
+                .is_none_or(|d| d.close_modified.is_none()))
     );
 
     let open = &messages[1];

@@ -153,14 +153,21 @@ impl fmt::Display for Shape {
                 threads,
                 on_ns,
                 off_ns,
-            } => write!(f, "hog:{threads}:{}:{}", format_ns(on_ns), format_ns(off_ns)),
+            } => write!(
+                f,
+                "hog:{threads}:{}:{}",
+                format_ns(on_ns),
+                format_ns(off_ns)
+            ),
         }
     }
 }
 
 /// A background shape that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid background load {text:?}: {reason} (expected const:N or hog:N:ON:OFF, e.g. hog:2:500ms:1.5s)")]
+#[error(
+    "invalid background load {text:?}: {reason} (expected const:N or hog:N:ON:OFF, e.g. hog:2:500ms:1.5s)"
+)]
 pub struct ShapeError {
     text: String,
     reason: String,
@@ -199,7 +206,9 @@ impl FromStr for Shape {
 
 /// Samples the machine's other load (Linux: `/proc`).
 ///
-/// b = `procs_running` (from `/proc/stat`: runnable threads machine-wide)
+/// b = runnable threads machine-wide (the kernel's `nr_running()`, read
+/// from `/proc/loadavg`'s fourth field `running/total`: the same count as
+/// `procs_running` in `/proc/stat`, from a file 30 times smaller)
 /// − the runnable threads of this process − those of the processes given
 /// to [`Sampler::exclude`] (the client under test), never below 0. It
 /// spawns no thread and keeps no clock: the caller calls
@@ -245,7 +254,7 @@ impl Sampler {
                 "the CPU sampler reads /proc: Linux only",
             ));
         }
-        let running = procs_running(&std::fs::read_to_string("/proc/stat")?)?;
+        let running = loadavg_running(&std::fs::read_to_string("/proc/loadavg")?)?;
         let mut own = runnable_threads("/proc/self/task")?;
         for pid in &self.excluded {
             // A client that has exited has no runnable thread.
@@ -258,12 +267,15 @@ impl Sampler {
     }
 }
 
-/// The `procs_running` value of `/proc/stat`.
-fn procs_running(stat: &str) -> io::Result<u64> {
-    stat.lines()
-        .find_map(|line| line.strip_prefix("procs_running "))
-        .and_then(|value| value.trim().parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no procs_running in /proc/stat"))
+/// The runnable count of `/proc/loadavg` (`0.52 0.58 0.59 3/467 12345`:
+/// the 3).
+fn loadavg_running(loadavg: &str) -> io::Result<u64> {
+    loadavg
+        .split_whitespace()
+        .nth(3)
+        .and_then(|field| field.split_once('/'))
+        .and_then(|(running, _)| running.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/loadavg"))
 }
 
 /// Threads in state R under a `/proc/<pid>/task` directory.
@@ -295,7 +307,10 @@ mod tests {
     fn shapes_parse_print_and_sample() {
         let hog: Shape = "hog:3:20ms:30ms".parse().unwrap();
         assert_eq!(hog.to_string().parse::<Shape>().unwrap(), hog);
-        let samples: Vec<u32> = hog.samples(10_000_000, 100_000_000).map(|s| s.runnable).collect();
+        let samples: Vec<u32> = hog
+            .samples(10_000_000, 100_000_000)
+            .map(|s| s.runnable)
+            .collect();
         assert_eq!(samples, [3, 3, 0, 0, 0, 3, 3, 0, 0, 0]);
         assert_eq!("const:2".parse::<Shape>().unwrap(), Shape::Const(2));
         for bad in ["", "const", "const:x", "hog:1:0s:0s", "wave:1"] {
@@ -311,7 +326,10 @@ mod tests {
                 .map(|(t_ns, runnable)| CpuSample { t_ns, runnable })
                 .to_vec(),
         };
-        assert_eq!([0, 10, 19, 20, 99].map(|t| track.at(t).unwrap()), [4, 4, 4, 0, 2]);
+        assert_eq!(
+            [0, 10, 19, 20, 99].map(|t| track.at(t).unwrap()),
+            [4, 4, 4, 0, 2]
+        );
         let summary = track.summary().unwrap();
         assert_eq!((summary.min, summary.max, summary.samples), (0, 4, 3));
         assert!((summary.mean - 2.0).abs() < 1e-12);
@@ -320,7 +338,10 @@ mod tests {
 
     #[test]
     fn proc_parsing() {
-        assert_eq!(procs_running("cpu 1 2\nprocs_running 7\nprocs_blocked 0\n").unwrap(), 7);
+        assert_eq!(
+            procs_running("cpu 1 2\nprocs_running 7\nprocs_blocked 0\n").unwrap(),
+            7
+        );
         assert!(procs_running("cpu 1 2\n").is_err());
         assert_eq!(thread_state("12 (a) b) R 1 2"), Some('R'));
         assert_eq!(thread_state("12 (sleepy) S 1"), Some('S'));

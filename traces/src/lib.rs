@@ -34,8 +34,8 @@ pub mod model;
 pub mod stats;
 pub mod synth;
 
+pub use cpu::{CpuSample, CpuTrack};
 pub use duration::{HumanNs, format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
-pub use cpu::{CpuSample, CpuTrack};
 pub use format::{ReadSummary, TraceError, TraceReader, TraceWriter};
 pub use model::{ClockAnchor, Details, Footer, Header, Message, Source, Timebase};

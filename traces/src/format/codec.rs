@@ -63,7 +63,10 @@ fn decode_value<T: Decode<()>>(payload: &[u8]) -> Result<T, String> {
     } else if len <= 1024 * KIB {
         decode_with(payload, standard().with_limit::<{ 16 * 1024 * KIB }>())
     } else {
-        decode_with(payload, standard().with_limit::<{ super::MAX_FRAME_LEN as usize }>())
+        decode_with(
+            payload,
+            standard().with_limit::<{ super::MAX_FRAME_LEN as usize }>(),
+        )
     };
     let (value, used) = decoded.map_err(reason)?;
     if used != len {

@@ -67,7 +67,10 @@ fn assert_damage(bytes: &[u8], expect_reason: &str) -> Read {
 }
 
 fn splice(bytes: &[u8], parts: &[std::ops::Range<usize>]) -> Vec<u8> {
-    parts.iter().flat_map(|r| bytes[r.clone()].to_vec()).collect()
+    parts
+        .iter()
+        .flat_map(|r| bytes[r.clone()].to_vec())
+        .collect()
 }
 
 #[test]
@@ -84,7 +87,10 @@ fn a_whole_trace_is_intact_and_loses_nothing() {
 fn a_duplicated_chunk_is_damage_and_salvage_yields_it_once() {
     let bytes = trace();
     let second = chunk_range(&bytes, 1);
-    let duplicated = splice(&bytes, &[0..second.end, second.clone(), second.end..bytes.len()]);
+    let duplicated = splice(
+        &bytes,
+        &[0..second.end, second.clone(), second.end..bytes.len()],
+    );
     let salvaged = assert_damage(&duplicated, "duplicated or out of order");
     assert_eq!(salvaged.messages, messages());
     assert_eq!(salvaged.summary.skipped_chunks, 1);
@@ -156,7 +162,10 @@ fn a_footer_whose_counts_disagree_is_damage() {
     bytes[payload_at] = 2;
     let crc = frame_crc(KIND_FOOTER, &bytes[payload_at..end]);
     bytes[start + 5..start + 9].copy_from_slice(&crc.to_le_bytes());
-    assert_damage(&bytes, "the footer says 2 messages in 1 chunks, the file holds 1 in 1");
+    assert_damage(
+        &bytes,
+        "the footer says 2 messages in 1 chunks, the file holds 1 in 1",
+    );
 }
 
 #[test]
@@ -336,7 +345,10 @@ fn the_cpu_track_round_trips_and_reads_up_front() {
         let arrival = message.unwrap().arrival_ns;
         let known = reader.cpu_track().samples.len();
         let due = samples.iter().filter(|s| s.t_ns <= arrival).count();
-        assert!(known >= due, "at {arrival}: {known} samples read, {due} due");
+        assert!(
+            known >= due,
+            "at {arrival}: {known} samples read, {due} due"
+        );
     }
     let expected = CpuTrack {
         period_ns: 10_000_000,
@@ -344,9 +356,16 @@ fn the_cpu_track_round_trips_and_reads_up_front() {
     };
     assert_eq!(reader.cpu_track(), &expected);
     assert!(reader.summary().is_intact());
-    assert_eq!(read_cpu_track(std::io::Cursor::new(&bytes)).unwrap(), expected);
+    assert_eq!(
+        read_cpu_track(std::io::Cursor::new(&bytes)).unwrap(),
+        expected
+    );
     let old = include_bytes!("../../../tests/data/golden-v1.estrace");
-    assert!(read_cpu_track(std::io::Cursor::new(old)).unwrap().is_empty());
+    assert!(
+        read_cpu_track(std::io::Cursor::new(old))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

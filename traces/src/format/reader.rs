@@ -316,7 +316,11 @@ impl<R: Read> TraceReader<R> {
     /// ready.
     fn frame(&mut self, kind: u8, offset: u64) -> Result<bool, TraceError> {
         if self.footer.is_some() {
-            self.damage("footer", offset, format!("a frame of kind {kind} after the footer"))?;
+            self.damage(
+                "footer",
+                offset,
+                format!("a frame of kind {kind} after the footer"),
+            )?;
             return Ok(false);
         }
         match kind {
@@ -412,7 +416,10 @@ impl<R: Read> TraceReader<R> {
     /// Checks the footer's counts against what was read.
     fn check_footer(&mut self, footer: Footer, offset: u64) -> Result<(), TraceError> {
         let claimed = (footer.messages, footer.chunks);
-        let read = (self.summary.messages + self.current.len() as u64, self.summary.chunks);
+        let read = (
+            self.summary.messages + self.current.len() as u64,
+            self.summary.chunks,
+        );
         self.footer = Some(footer);
         if self.synced && self.pending_sync.take().is_none() {
             self.damage("footer", offset, "a footer without its sync frame".into())?;
@@ -515,7 +522,12 @@ impl<R: Read> TraceReader<R> {
     }
 
     /// Counts damage; an error unless salvaging.
-    fn damage(&mut self, what: &'static str, offset: u64, reason: String) -> Result<(), TraceError> {
+    fn damage(
+        &mut self,
+        what: &'static str,
+        offset: u64,
+        reason: String,
+    ) -> Result<(), TraceError> {
         self.summary.damage += 1;
         if self.summary.first_damage.is_none() {
             self.summary.first_damage = Some(format!("{what} at byte offset {offset}: {reason}"));

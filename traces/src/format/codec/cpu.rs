@@ -37,7 +37,10 @@ pub struct CpuFrame {
 /// Encodes a CPU frame payload into `out` (cleared first).
 pub fn encode_cpu(period_ns: u64, samples: &[CpuSample], out: &mut Vec<u8>) -> Result<(), String> {
     if samples.len() > MAX_SAMPLES {
-        return Err(format!("{} CPU samples in one frame (at most {MAX_SAMPLES})", samples.len()));
+        return Err(format!(
+            "{} CPU samples in one frame (at most {MAX_SAMPLES})",
+            samples.len()
+        ));
     }
     let mut previous = 0;
     let wire = CpuWire {
@@ -58,7 +61,10 @@ pub fn encode_cpu(period_ns: u64, samples: &[CpuSample], out: &mut Vec<u8>) -> R
 pub fn decode_cpu(payload: &[u8]) -> Result<CpuFrame, String> {
     let wire: CpuWire = decode_value(payload)?;
     if wire.samples.len() > MAX_SAMPLES {
-        return Err(format!("{} CPU samples in one frame (at most {MAX_SAMPLES})", wire.samples.len()));
+        return Err(format!(
+            "{} CPU samples in one frame (at most {MAX_SAMPLES})",
+            wire.samples.len()
+        ));
     }
     let mut previous = 0;
     let samples = wire
