@@ -355,6 +355,12 @@ pub enum ScenarioArg {
     /// With threads: one process flooding one file from --threads threads
     /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
     ThreadFlood,
+    /// ES cache: one process re-opening a working set of 100 files at 10 × rate (caching helps).
+    RepeatOpen,
+    /// ES cache: one process cycling through 65 536 files, 16 × the default cache (caching fails).
+    CacheThrash,
+    /// ES cache: one process writing a file just before every open of it (each write invalidates).
+    WriteBetween,
 }
 
 /// Arguments of `gen`.
