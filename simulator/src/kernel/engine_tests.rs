@@ -248,6 +248,26 @@ fn a_cached_message_is_an_arrival_for_the_backlog_sampling_but_never_in_flight()
     assert_eq!((result.max_backlog, result.cached), (2, Some(1)));
 }
 
+#[test]
+fn caching_can_add_an_edf_miss() {
+    // (arrival, service, deadline) = (100, 2, 200), (101, 10, 150),
+    // (102, 1, 104), the first a repeat of an open answered at 1.
+    let rows = [(0, 1, 50, 0), (100, 2, 200, 0), (101, 10, 150, 1), (102, 1, 104, 2)];
+    let messages: Vec<Message> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, &(at, service, deadline, file))| {
+            let mut m = message(i as u64, at, service, 0, file, false);
+            m.deadline_ns = Some(deadline);
+            m
+        })
+        .collect();
+    let (plain, _, _) = run("edf:1", &messages, None, SimConfig::default());
+    let (cached, _, seen) = run("edf:1", &messages, Some(&cache(4)), SimConfig::default());
+    assert_eq!((plain.misses, cached.misses), (0, 1));
+    assert_eq!(seen, vec![0, 2, 3]);
+}
+
 /// Random streams of opens and writes over few processes and files.
 fn stream() -> impl proptest::strategy::Strategy<Value = Vec<Message>> {
     proptest::collection::vec((0u64..15, 1u64..40, 0u8..3, 0u8..4, 0u8..10), 1..60).prop_map(
