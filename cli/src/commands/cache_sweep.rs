@@ -71,7 +71,7 @@ struct CacheSweep<'a> {
 
 /// `esreplay sweep --es-cache-sizes`: misses, cached and the hit rate per size.
 pub(super) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     let path = &args.trace;
     let rows = in_parallel(args.es_cache_sizes.len(), |index| {
@@ -79,21 +79,15 @@ pub(super) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             .with_context(|| path.display().to_string())?
             .salvage(model.salvage);
         let size = args.es_cache_sizes[index];
-        let row = run_size(
-            reader.by_ref(),
-            &spec,
-            &model.cost,
-            &model.config,
-            &model.kernel,
-            size,
-        )
-        .with_context(|| {
-            format!(
-                "{}: {} with --es-cache-size {size}",
-                path.display(),
-                args.strategy
-            )
-        })?;
+        let row = run_size(reader.by_ref(), &spec, &model.cost, &model.config, size).with_context(
+            || {
+                format!(
+                    "{}: {} with --es-cache-size {size}",
+                    path.display(),
+                    args.strategy
+                )
+            },
+        )?;
         if index == 0 {
             warn_about_losses(path, &reader);
         }
@@ -110,6 +104,7 @@ pub(super) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     let sweep = CacheSweep {
         strategy: args.strategy.trim(),
         es_cache: model
+            .config
             .kernel
             .cache_events
             .iter()

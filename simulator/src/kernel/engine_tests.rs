@@ -8,10 +8,10 @@ use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 
 use super::{CacheKey, KernelOptions, Mutes};
-use crate::engine::{MissMode, Outcome, SimConfig, Simulator};
+use crate::engine::{MissMode, Outcome, SimConfig, Simulator, Time};
 use crate::report::SimResult;
 use crate::spec::StrategySpec;
-use crate::strategy::{Completion, Context, Job, Strategy};
+use crate::strategy::{Job, Plan, Strategy, Ticket};
 use crate::{CostModel, Observer};
 
 const STRATEGIES: [&str; 5] = ["inline", "pool:1", "pool:3", "edf:2", "guard:5ns:pool:2"];
@@ -60,15 +60,23 @@ impl<S: Strategy> Strategy for Recording<S> {
     fn workers(&self) -> u32 {
         self.inner.workers()
     }
-    fn take(&mut self, job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
+    fn plan(&mut self, job: &Job, message: &Message) -> Plan {
         self.seen.push(job.global_seq);
-        self.inner.take(job, m, c, done)
+        self.inner.plan(job, message)
     }
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
-        self.inner.advance(until, done)
+    fn queue(&mut self, ticket: Ticket) {
+        self.inner.queue(ticket)
     }
-    fn finish(&mut self, done: &mut Vec<Completion>) {
-        self.inner.finish(done)
+    fn next(&mut self, worker: u32, now: Time) -> Option<Ticket> {
+        self.inner.next(worker, now)
+    }
+}
+
+/// `config` with the kernel stage `options`.
+fn with(options: &KernelOptions, config: SimConfig) -> SimConfig {
+    SimConfig {
+        kernel: options.clone(),
+        ..config
     }
 }
 
@@ -87,14 +95,15 @@ fn run(
     let cost = CostModel::trace();
     let mut outcomes = Vec::new();
     let observer = |o: &Outcome| outcomes.push(*o);
+    let config = match options {
+        Some(options) => with(options, config),
+        None => config,
+    };
     let mut simulator = Simulator::new(&mut strategy, &cost, config, observer);
-    if let Some(options) = options {
-        simulator = simulator.with_kernel(options);
-    }
     for message in messages {
-        simulator.push(message).unwrap();
+        simulator.push(message.clone()).unwrap();
     }
-    let result = simulator.finish();
+    let result = simulator.finish().unwrap();
     outcomes.sort_by_key(|o| o.index);
     (result, outcomes, strategy.seen)
 }
@@ -187,7 +196,7 @@ fn a_guard_default_and_a_kernel_answer_never_insert_but_a_late_client_answer_doe
     let (killed, _, _) = run("inline", &messages, Some(&cache(4)), SimConfig::default());
     assert_eq!((killed.misses, killed.cached), (1, Some(1)));
     let fail_open = SimConfig {
-        miss_mode: MissMode::Allow,
+        miss_mode: MissMode::FailOpen,
         ..SimConfig::default()
     };
     let (allowed, _, _) = run("inline", &messages, Some(&cache(4)), fail_open);
@@ -211,8 +220,9 @@ fn muted_messages_count_only_in_muted_and_never_reach_the_strategy() {
     assert_eq!(result.muted, Some(20 - kept.len() as u64));
     assert_eq!(result.messages, kept.len() as u64);
     assert_eq!(outcomes.len(), kept.len());
+    // Positions are in the input stream: a muted message's is skipped.
     let indices: Vec<u64> = outcomes.iter().map(|o| o.index).collect();
-    assert_eq!(indices, (0..kept.len() as u64).collect::<Vec<_>>());
+    assert_eq!(indices, kept);
 }
 
 #[test]
@@ -236,12 +246,12 @@ fn a_cached_message_is_an_arrival_for_the_backlog_sampling_but_never_in_flight()
     };
     let cost = CostModel::trace();
     let mut backlog = Backlog::default();
-    let mut simulator = Simulator::new(&mut strategy, &cost, SimConfig::default(), &mut backlog)
-        .with_kernel(&cache(4));
+    let config = with(&cache(4), SimConfig::default());
+    let mut simulator = Simulator::new(&mut strategy, &cost, config, &mut backlog);
     for m in &messages {
-        simulator.push(m).unwrap();
+        simulator.push(m.clone()).unwrap();
     }
-    let result = simulator.finish();
+    let result = simulator.finish().unwrap();
     // At 40 the first (answered at 30) is gone, the second (60) is not,
     // and the cached third is answered at once.
     assert_eq!(backlog.0, vec![(0, 1), (5, 2), (40, 1)]);
@@ -252,7 +262,12 @@ fn a_cached_message_is_an_arrival_for_the_backlog_sampling_but_never_in_flight()
 fn caching_can_add_an_edf_miss() {
     // (arrival, service, deadline) = (100, 2, 200), (101, 10, 150),
     // (102, 1, 104), the first a repeat of an open answered at 1.
-    let rows = [(0, 1, 50, 0), (100, 2, 200, 0), (101, 10, 150, 1), (102, 1, 104, 2)];
+    let rows = [
+        (0, 1, 50, 0),
+        (100, 2, 200, 0),
+        (101, 10, 150, 1),
+        (102, 1, 104, 2),
+    ];
     let messages: Vec<Message> = rows
         .iter()
         .enumerate()
@@ -294,7 +309,7 @@ proptest! {
     ) {
         let spec = STRATEGIES[spec_index];
         let config = SimConfig { handoff_ns: 2, response_latency_ns: 1, ..SimConfig::default() };
-        let (plain, plain_outcomes, _) = run(spec, &messages, None, config);
+        let (plain, plain_outcomes, _) = run(spec, &messages, None, config.clone());
         let options = mutes(&["process-literal:/nowhere"]);
         let (mut staged, staged_outcomes, _) = run(spec, &messages, Some(&options), config);
         prop_assert_eq!((staged.cached, staged.muted), (Some(0), Some(0)));
@@ -314,7 +329,7 @@ proptest! {
     ) {
         let spec = STRATEGIES[spec_index];
         let config = SimConfig { response_latency_ns: 1, ..SimConfig::default() };
-        let (result, outcomes, seen) = run(spec, &messages, Some(&cache(size)), config);
+        let (result, outcomes, seen) = run(spec, &messages, Some(&cache(size)), config.clone());
         let by_seq = |seq: u64| &messages[seq as usize];
         let mut cached = 0;
         for o in outcomes.iter().filter(|o| o.cached) {

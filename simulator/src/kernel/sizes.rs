@@ -4,7 +4,6 @@
 use esreplay_traces::Message;
 use serde::Serialize;
 
-use super::KernelOptions;
 use crate::cost::CostModel;
 use crate::engine::{SimConfig, SimError, Simulator};
 use crate::spec::StrategySpec;
@@ -28,30 +27,28 @@ pub struct CacheSizeRow {
     pub keyless: u64,
 }
 
-/// Runs `messages` through `spec` with `options` at cache size `size`.
+/// Runs `messages` through `spec` under `config` (its mutes and cached
+/// events) with a cache of `size` entries.
 pub fn run_size<I, E>(
     messages: I,
     spec: &StrategySpec,
     cost: &CostModel,
     config: &SimConfig,
-    options: &KernelOptions,
     size: usize,
 ) -> Result<CacheSizeRow, SimError>
 where
     I: IntoIterator<Item = Result<Message, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let options = KernelOptions {
-        cache_size: size,
-        ..options.clone()
-    };
+    let mut config = config.clone();
+    config.kernel.cache_size = size;
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, cost, *config, ()).with_kernel(&options);
+    let mut simulator = Simulator::new(&mut strategy, cost, config, ());
     for message in messages {
-        simulator.push(&message.map_err(|e| SimError::Input(Box::new(e)))?)?;
+        simulator.push(message.map_err(|e| SimError::Input(Box::new(e)))?)?;
     }
     let counts = simulator.kernel_counts().unwrap_or_default();
-    let result = simulator.finish();
+    let result = simulator.finish()?;
     Ok(CacheSizeRow {
         size,
         misses: result.misses,
@@ -66,6 +63,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::KernelOptions;
     use esreplay_traces::{Action, EventType};
     use std::sync::Arc;
 
@@ -81,9 +79,12 @@ mod tests {
                 m
             })
             .collect();
-        let options = KernelOptions {
-            cache_events: vec![EventType::AUTH_OPEN],
-            ..KernelOptions::default()
+        let config = SimConfig {
+            kernel: KernelOptions {
+                cache_events: vec![EventType::AUTH_OPEN],
+                ..KernelOptions::default()
+            },
+            ..SimConfig::default()
         };
         let spec: StrategySpec = "inline".parse().unwrap();
         let row = |size| {
@@ -91,15 +92,7 @@ mod tests {
                 .iter()
                 .cloned()
                 .map(Ok::<_, std::convert::Infallible>);
-            run_size(
-                source,
-                &spec,
-                &CostModel::constant(1),
-                &SimConfig::default(),
-                &options,
-                size,
-            )
-            .unwrap()
+            run_size(source, &spec, &CostModel::constant(1), &config, size).unwrap()
         };
         assert_eq!(row(7).cached, 0, "LRU of 7 over a cycle of 8 always misses");
         let fits = row(8);
