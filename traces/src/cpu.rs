@@ -338,11 +338,8 @@ mod tests {
 
     #[test]
     fn proc_parsing() {
-        assert_eq!(
-            procs_running("cpu 1 2\nprocs_running 7\nprocs_blocked 0\n").unwrap(),
-            7
-        );
-        assert!(procs_running("cpu 1 2\n").is_err());
+        assert_eq!(loadavg_running("0.52 0.58 0.59 7/467 12345\n").unwrap(), 7);
+        assert!(loadavg_running("0.52 0.58\n").is_err());
         assert_eq!(thread_state("12 (a) b) R 1 2"), Some('R'));
         assert_eq!(thread_state("12 (sleepy) S 1"), Some('S'));
     }

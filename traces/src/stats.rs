@@ -311,7 +311,12 @@ mod tests {
     fn arrivals_at_the_top_of_the_range_do_not_overflow() {
         let mut builder = StatsBuilder::default();
         for (seq, arrival) in [(0, u64::MAX), (1, 3_000), (2, u64::MAX)] {
-            builder.add(&Message::new(seq, EventType::NOTIFY_EXEC, Action::Notify, arrival));
+            builder.add(&Message::new(
+                seq,
+                EventType::NOTIFY_EXEC,
+                Action::Notify,
+                arrival,
+            ));
         }
         let stats = builder.finish();
         assert_eq!(stats.arrival_regressions, 1);
