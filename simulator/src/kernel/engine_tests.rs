@@ -283,6 +283,46 @@ fn caching_can_add_an_edf_miss() {
     assert_eq!(seen, vec![0, 2, 3]);
 }
 
+#[test]
+fn under_closed_replay_a_cached_or_muted_open_lets_its_thread_go_on_at_once() {
+    // One thread opening one file every ns as recorded (σ = 0), 10 ns of
+    // work: the closed loop holds each open until the previous answer.
+    let thread_opens = |file_of: fn(u64) -> u8| -> Vec<Message> {
+        (0..5)
+            .map(|i| {
+                let mut m = message(i, i, 10, 0, file_of(i), false);
+                m.pid = Some(7);
+                m.details = Some(Box::new(esreplay_traces::Details {
+                    thread_id: Some(70),
+                    ..Default::default()
+                }));
+                m
+            })
+            .collect()
+    };
+    let same = thread_opens(|_| 0);
+    let (plain, _, _) = run("inline", &same, None, SimConfig::default());
+    assert_eq!(plain.replay.as_deref(), Some("closed"));
+    assert_eq!(plain.stall_ns, Some(50));
+    let (cached, outcomes, seen) = run("inline", &same, Some(&cache(4)), SimConfig::default());
+    assert_eq!(seen, vec![0]);
+    assert_eq!((cached.cached, cached.stall_ns), (Some(4), Some(10)));
+    // The first answer at 10 delays the thread by 10 (a' = a + 10); the
+    // cached opens delay it no further.
+    let arrivals: Vec<u64> = outcomes.iter().map(|o| o.arrival_ns).collect();
+    assert_eq!(arrivals, vec![0, 11, 12, 13, 14]);
+    let alternate = thread_opens(|i| (i % 2) as u8);
+    let options = mutes(&["target-literal:/tmp/f1"]);
+    let (muted, outcomes, _) = run("inline", &alternate, Some(&options), SimConfig::default());
+    assert_eq!(
+        (muted.muted, muted.messages, muted.stall_ns),
+        (Some(2), 3, Some(30))
+    );
+    let arrivals: Vec<u64> = outcomes.iter().map(|o| o.arrival_ns).collect();
+    // The muted opens at 11 and 23 cost no time: 0, 1 + 10, 2 + 20 …
+    assert_eq!(arrivals, vec![0, 12, 24]);
+}
+
 /// Random streams of opens and writes over few processes and files.
 fn stream() -> impl proptest::strategy::Strategy<Value = Vec<Message>> {
     proptest::collection::vec((0u64..15, 1u64..40, 0u8..3, 0u8..4, 0u8..10), 1..60).prop_map(
