@@ -197,15 +197,16 @@ pub fn kernel_cells(result: &SimResult) -> [String; 2] {
     [count(result.cached), count(result.muted)]
 }
 
-/// An aligned table, one row per result, for people; with
-/// [`KERNEL_COLUMNS`] at the end when any result has them.
-pub fn results_table(results: &[SimResult]) -> String {
+/// The column names and every result's cells: [`TABLE_COLUMNS`], then
+/// [`KERNEL_COLUMNS`] when any result has them (the text table and the
+/// HTML report's).
+pub fn table_cells(results: &[SimResult]) -> (Vec<String>, Vec<Vec<String>>) {
     let kernel = results
         .iter()
         .any(|r| r.cached.is_some() || r.muted.is_some());
-    let mut columns: Vec<&str> = TABLE_COLUMNS.to_vec();
+    let mut columns: Vec<String> = TABLE_COLUMNS.map(String::from).to_vec();
     if kernel {
-        columns.extend(KERNEL_COLUMNS);
+        columns.extend(KERNEL_COLUMNS.map(String::from));
     }
     let rows: Vec<Vec<String>> = results
         .iter()
@@ -217,7 +218,14 @@ pub fn results_table(results: &[SimResult]) -> String {
             cells
         })
         .collect();
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.len()).collect();
+    (columns, rows)
+}
+
+/// An aligned table, one row per result, for people; with
+/// [`KERNEL_COLUMNS`] at the end when any result has them.
+pub fn results_table(results: &[SimResult]) -> String {
+    let (columns, rows) = table_cells(results);
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -232,7 +240,7 @@ pub fn results_table(results: &[SimResult]) -> String {
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    line(&columns);
     rows.iter().for_each(|cells| line(cells));
     out
 }

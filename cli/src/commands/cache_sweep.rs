@@ -43,6 +43,26 @@ pub(super) fn kernel_options(args: &KernelArgs) -> Result<KernelOptions> {
     })
 }
 
+/// The kernel flags in effect, as flags for the HTML report's model note
+/// (empty without them).
+pub(super) fn model_note(args: &KernelArgs) -> String {
+    let mut note = String::new();
+    for mute in &args.mutes {
+        note += &format!(" --mute {mute}");
+    }
+    for side in &args.mute_invert {
+        let name = clap::ValueEnum::to_possible_value(side).map(|v| v.get_name().to_owned());
+        note += &format!(" --mute-invert {}", name.unwrap_or_default());
+    }
+    if let Some(events) = &args.es_cache {
+        note += &format!(
+            " --es-cache {events} --es-cache-size {}",
+            args.es_cache_size
+        );
+    }
+    note
+}
+
 /// Warns when cached events had no key (no process or target path).
 pub(super) fn warn_about_keys(path: &Path, counts: Option<KernelCounts>) {
     let Some(counts) = counts.filter(|c| c.keyless > 0) else {
