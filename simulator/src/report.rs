@@ -188,44 +188,63 @@ pub fn table_row(result: &SimResult) -> [String; 12] {
     ]
 }
 
-/// The columns [`results_table`] adds when a run had mutes or an ES cache.
-pub const KERNEL_COLUMNS: [&str; 2] = ["cached", "muted"];
+/// A column shown only when some result has its value.
+type Extra = (&'static str, fn(&SimResult) -> Option<String>);
 
-/// One result's cells under [`KERNEL_COLUMNS`] ("-" when it had neither).
-pub fn kernel_cells(result: &SimResult) -> [String; 2] {
-    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
-    [count(result.cached), count(result.muted)]
-}
+/// The feature columns after [`TABLE_COLUMNS`]: closed replay's stall and
+/// throttling, the kernel queue's drops (allowed/denied), the CPU model's
+/// cores, background and delivered rate, the ES cache's and mutes' counts.
+const EXTRA_COLUMNS: [Extra; 6] = [
+    ("stall", |r| r.stall_ns.map(format_ns)),
+    ("throttled", |r| r.throttled_ns.map(format_ns)),
+    ("dropped a/d", |r| {
+        let (a, d) = (r.dropped_allowed?, r.dropped_denied?);
+        Some(format!("{} {a}/{d}", r.dropped?))
+    }),
+    ("cpu C/B/rate", |r| {
+        Some(format!(
+            "{}/{}/{:.0}%",
+            r.cores?,
+            r.background?,
+            r.cpu_rate? * 100.0
+        ))
+    }),
+    ("cached", |r| r.cached.map(|n| n.to_string())),
+    ("muted", |r| r.muted.map(|n| n.to_string())),
+];
 
-/// The column names and every result's cells: [`TABLE_COLUMNS`], then
-/// [`KERNEL_COLUMNS`] when any result has them (the text table and the
+/// The column names and every result's cells: [`TABLE_COLUMNS`], then the
+/// feature columns some result has values for (the text table and the
 /// HTML report's).
 pub fn table_cells(results: &[SimResult]) -> (Vec<String>, Vec<Vec<String>>) {
-    let kernel = results
+    let extras: Vec<&Extra> = EXTRA_COLUMNS
         .iter()
-        .any(|r| r.cached.is_some() || r.muted.is_some());
-    let mut columns: Vec<String> = TABLE_COLUMNS.map(String::from).to_vec();
-    if kernel {
-        columns.extend(KERNEL_COLUMNS.map(String::from));
-    }
+        .filter(|(_, cell)| results.iter().any(|r| cell(r).is_some()))
+        .collect();
+    let header: Vec<String> = TABLE_COLUMNS
+        .iter()
+        .chain(extras.iter().map(|(name, _)| name))
+        .map(|c| c.to_string())
+        .collect();
     let rows: Vec<Vec<String>> = results
         .iter()
-        .map(|result| {
-            let mut cells = table_row(result).to_vec();
-            if kernel {
-                cells.extend(kernel_cells(result));
-            }
+        .map(|r| {
+            let mut cells = table_row(r).to_vec();
+            cells.extend(
+                extras
+                    .iter()
+                    .map(|(_, cell)| cell(r).unwrap_or_else(|| "-".into())),
+            );
             cells
         })
         .collect();
-    (columns, rows)
+    (header, rows)
 }
 
-/// An aligned table, one row per result, for people; with
-/// [`KERNEL_COLUMNS`] at the end when any result has them.
+/// An aligned table, one row per result, for people.
 pub fn results_table(results: &[SimResult]) -> String {
-    let (columns, rows) = table_cells(results);
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    let (header, rows) = table_cells(results);
+    let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -240,7 +259,7 @@ pub fn results_table(results: &[SimResult]) -> String {
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(&columns);
+    line(&header);
     rows.iter().for_each(|cells| line(cells));
     out
 }
@@ -333,6 +352,37 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(
             lines[1].contains("41%/-") && lines[2].contains("-1.20us"),
+            "{table}"
+        );
+        assert!(
+            !lines[0].contains("stall"),
+            "no feature columns unless used"
+        );
+    }
+
+    #[test]
+    fn feature_keys_are_appended_only_when_set_and_shown_as_columns() {
+        let mut closed = sample();
+        closed.replay = Some("closed".into());
+        closed.stall_ns = Some(2_000);
+        closed.throttled_ns = Some(0);
+        closed.cores = Some(1.5);
+        closed.background = Some(0.0);
+        closed.cpu_rate = Some(0.75);
+        let json = closed.to_json();
+        assert!(
+            json.ends_with(r#""worker_utilization":0.93,"replay":"closed","stall_ns":2000,"throttled_ns":0,"cores":1.5,"background":0.0,"cpu_rate":0.75}"#),
+            "{json}"
+        );
+        let table = results_table(&[sample(), closed]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].ends_with("stall   throttled  cpu C/B/rate"),
+            "{table}"
+        );
+        assert!(lines[1].ends_with("-       -          -"), "{table}");
+        assert!(
+            lines[2].ends_with("2.00us  0ns        1.5/0/75%"),
             "{table}"
         );
     }

@@ -16,6 +16,18 @@ use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Runner, Strategy, Ticket};
 
+/// How far [`Simulator::run`] may go.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    /// Up to this event key, exclusive.
+    Before(Time, Class),
+    /// Closed replay, the last message read arrived (recorded) at this ns:
+    /// up to the threads' horizon.
+    Horizon(u64),
+    /// Everything.
+    End,
+}
+
 /// Keeps the earlier of `best` and (max(at, now), class).
 #[inline]
 fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class: Class) {
@@ -87,13 +99,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             if !open {
                 let recorded = message.arrival_ns;
                 threads.intake(message, index)?;
-                let horizon = threads.horizon(recorded);
-                return self.run(Some((horizon, Class::Background)));
+                return self.run(Limit::Horizon(recorded));
             }
         }
         let arrival = Time::from_ns(message.arrival_ns);
         let at = arrival.max(self.now);
-        self.run(Some((at, Class::Arrival)))?;
+        self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
         self.arrive(Released {
             message,
@@ -111,7 +122,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Runs every remaining event and returns the result.
     pub fn finish(mut self) -> Result<SimResult, SimError> {
-        self.run(None)?;
+        self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
         debug_assert_eq!(self.reported, self.next_index, "every message settles once");
         if let Some(last) = self.last_arrival {
@@ -163,9 +174,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
-    fn run(&mut self, limit: Option<(Time, Class)>) -> Result<(), SimError> {
+    fn run(&mut self, limit: Limit) -> Result<(), SimError> {
         while let Some(event) = self.next_event() {
-            if limit.is_some_and(|limit| event >= limit) {
+            let stop = match limit {
+                Limit::End => None,
+                Limit::Before(at, class) => Some((at, class)),
+                // Recomputed after every event: an answer can lower δ_floor.
+                Limit::Horizon(read_ns) => self
+                    .threads
+                    .as_ref()
+                    .map(|threads| (threads.horizon(read_ns), Class::Background)),
+            };
+            if stop.is_some_and(|stop| event >= stop) {
                 break;
             }
             self.move_to(event.0);
