@@ -4,6 +4,7 @@
 //! rules live in [`crate::kernel`]; this file connects them to the
 //! machine: counts, the backlog, the closed loop, the observer.
 
+use super::run::shifted_deadline;
 use super::{Observer, Outcome, Released, Simulator, Time};
 use crate::kernel::{Admission, KernelCounts};
 use crate::strategy::Strategy;
@@ -43,29 +44,10 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         self.stats.throttled += at.saturating_sub(message.arrival_ns);
         self.open_instant(at);
         self.stats.backlog.respond(at);
-        let deadline = message
-            .deadline_ns
-            .filter(|_| message.is_auth())
-            .map(|d| d.saturating_add(at.saturating_sub(message.arrival_ns)));
+        let deadline = shifted_deadline(message, released.arrival);
         let outcome = Outcome {
-            index: released.index,
-            global_seq: message.global_seq,
-            event: message.event,
-            action: message.action,
-            arrival_ns: at,
-            recorded_arrival_ns: message.arrival_ns,
-            deadline_ns: deadline,
-            service_ns: 0,
-            handler_ns: at,
-            start_ns: None,
-            finish_ns: None,
-            response_ns: at,
-            unblocked_ns: at,
-            defaulted: false,
-            missed: false,
-            worker: None,
-            dropped: false,
             cached: true,
+            ..answered_at_arrival(released, deadline)
         };
         self.stats.record(&outcome);
         self.observer.outcome(&outcome);
@@ -74,7 +56,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     }
 
     /// An AUTH message the kernel answered at a' lets its thread go on.
-    fn release_thread(&mut self, released: &Released) {
+    pub(super) fn release_thread(&mut self, released: &Released) {
         if let (true, Some(threads)) = (released.message.is_auth(), self.threads.as_mut()) {
             let arrival = released.arrival;
             threads.answered(released.thread, arrival, arrival, released.sigma_ns);
@@ -94,5 +76,32 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// the kernel first).
     pub(super) fn not_answered_by_client(&mut self, index: u64) {
         self.client_answered(index, Time::ZERO, false);
+    }
+}
+
+/// The outcome of a message the kernel answers at its arrival a' (from
+/// its cache, or dropped at a full queue): no work, r = r' = a'.
+pub(super) fn answered_at_arrival(released: &Released, deadline: Option<Time>) -> Outcome {
+    let message = &released.message;
+    let at = released.arrival.ceil_ns();
+    Outcome {
+        index: released.index,
+        global_seq: message.global_seq,
+        event: message.event,
+        action: message.action,
+        arrival_ns: at,
+        recorded_arrival_ns: message.arrival_ns,
+        deadline_ns: deadline.map(Time::ceil_ns),
+        service_ns: 0,
+        handler_ns: at,
+        start_ns: None,
+        finish_ns: None,
+        response_ns: at,
+        unblocked_ns: at,
+        defaulted: false,
+        missed: false,
+        worker: None,
+        dropped: false,
+        cached: false,
     }
 }

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 
 use esreplay_traces::{Action, Message};
 
+use super::admission::answered_at_arrival;
 use super::{
     Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
     ReplayMode, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
@@ -40,7 +41,7 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 }
 
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
-fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
+pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
     let deadline = message.deadline_ns.filter(|_| message.is_auth())?;
     let shift = arrival.raw() as i128 - Time::from_ns(message.arrival_ns).raw() as i128;
     let raw = Time::from_ns(deadline).raw() as i128 + shift;
@@ -322,31 +323,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             at,
         );
         let outcome = Outcome {
-            index: released.index,
-            global_seq: message.global_seq,
-            event: message.event,
-            action: message.action,
-            arrival_ns: at,
-            recorded_arrival_ns: message.arrival_ns,
-            deadline_ns: deadline.map(Time::ceil_ns),
-            service_ns: 0,
-            handler_ns: at,
-            start_ns: None,
-            finish_ns: None,
-            response_ns: at,
-            unblocked_ns: at,
-            defaulted: false,
-            missed: false,
-            worker: None,
             dropped: true,
-            cached: false,
+            ..answered_at_arrival(released, deadline)
         };
         self.observer.outcome(&outcome);
         self.reported += 1;
-        if let (true, Some(threads)) = (message.is_auth(), self.threads.as_mut()) {
-            let arrival = released.arrival;
-            threads.answered(released.thread, arrival, arrival, released.sigma_ns);
-        }
+        self.release_thread(released);
     }
 
     fn alloc(&mut self, slot: Slot) -> u32 {
