@@ -323,6 +323,26 @@ fn under_closed_replay_a_cached_or_muted_open_lets_its_thread_go_on_at_once() {
     assert_eq!(arrivals, vec![0, 12, 24]);
 }
 
+#[test]
+fn a_message_dropped_at_a_full_kernel_queue_never_inserts() {
+    // Queue of 1: at 0 the handler takes f0, f1 waits, f2 is dropped.
+    let messages = [
+        message(0, 0, 10, 0, 0, false),
+        message(1, 0, 10, 0, 1, false),
+        message(2, 0, 10, 0, 2, false),
+        message(3, 100, 10, 0, 2, false),
+        message(4, 101, 10, 0, 0, false),
+    ];
+    let config = SimConfig {
+        kernel_queue: Some(1),
+        ..SimConfig::default()
+    };
+    let (result, outcomes, seen) = run("inline", &messages, Some(&cache(8)), config);
+    assert_eq!((result.dropped, result.cached), (Some(1), Some(1)));
+    assert_eq!(seen, vec![0, 1, 3]);
+    assert!(outcomes[2].dropped && outcomes[4].cached);
+}
+
 /// Random streams of opens and writes over few processes and files.
 fn stream() -> impl proptest::strategy::Strategy<Value = Vec<Message>> {
     proptest::collection::vec((0u64..15, 1u64..40, 0u8..3, 0u8..4, 0u8..10), 1..60).prop_map(
@@ -359,17 +379,33 @@ proptest! {
         prop_assert_eq!(plain_outcomes, staged_outcomes);
     }
 
-    /// Every cached message has latency 0 and follows a client answer with
-    /// its key, at or before its arrival, with no write of its file between.
+    /// Every cached message has latency 0, never reached the strategy, and
+    /// follows a client answer with its key at or before its arrival with
+    /// no write of its file between; open or closed replay (one thread per
+    /// process), with or without a kernel queue.
     #[test]
     fn every_cached_message_follows_an_answer_with_its_key(
         messages in stream(),
         spec_index in 0..STRATEGIES.len(),
         size in 1usize..4,
+        threads in any::<bool>(),
+        kernel_queue in prop::option::of(1u64..4),
     ) {
         let spec = STRATEGIES[spec_index];
-        let config = SimConfig { response_latency_ns: 1, ..SimConfig::default() };
-        let (result, outcomes, seen) = run(spec, &messages, Some(&cache(size)), config.clone());
+        let mut messages = messages;
+        if threads {
+            for m in &mut messages {
+                // "/bin/pN": thread N.
+                let process = m.process_path.as_deref().unwrap_or_default();
+                m.pid = Some(100);
+                m.details = Some(Box::new(esreplay_traces::Details {
+                    thread_id: process.bytes().last().map(u64::from),
+                    ..Default::default()
+                }));
+            }
+        }
+        let config = SimConfig { response_latency_ns: 1, kernel_queue, ..SimConfig::default() };
+        let (result, outcomes, seen) = run(spec, &messages, Some(&cache(size)), config);
         let by_seq = |seq: u64| &messages[seq as usize];
         let mut cached = 0;
         for o in outcomes.iter().filter(|o| o.cached) {
@@ -378,15 +414,15 @@ proptest! {
             prop_assert!(!seen.contains(&o.global_seq));
             let message = by_seq(o.global_seq);
             let key = CacheKey::of(message).unwrap().0;
-            let written = |after: u64| messages.iter().any(|m| {
-                m.event == EventType::NOTIFY_WRITE
-                    && m.target_path == message.target_path
-                    && m.arrival_ns >= after
-                    && m.arrival_ns <= o.arrival_ns
-                    && m.global_seq < o.global_seq
+            // Writes in replayed time (they move with their thread).
+            let written = |after: u64| outcomes.iter().any(|w| {
+                w.event == EventType::NOTIFY_WRITE
+                    && by_seq(w.global_seq).target_path == message.target_path
+                    && w.arrival_ns >= after
+                    && (w.arrival_ns, w.global_seq) < (o.arrival_ns, o.global_seq)
             });
             let answered = outcomes.iter().any(|a| {
-                !a.cached && !a.defaulted && a.response_ns <= o.arrival_ns
+                !a.cached && !a.defaulted && !a.dropped && a.response_ns <= o.arrival_ns
                     && CacheKey::of(by_seq(a.global_seq)).unwrap().0 == key
                     && !written(a.response_ns)
             });
