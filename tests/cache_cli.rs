@@ -136,7 +136,6 @@ fn bad_flags_are_usage_errors() {
     for args in [
         &["--mute", "path:/x"][..],
         &["--mute", "process-prefix:"],
-        &["--es-cache", "NOTIFY_WRITE"],
         &["--es-cache", "AUTH_NOPE"],
         &["--mute-invert", "both"],
     ] {
@@ -148,6 +147,23 @@ fn bad_flags_are_usage_errors() {
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
+}
+
+#[test]
+fn notify_events_in_the_cache_list_are_ignored_with_a_warning() {
+    let output = esreplay()
+        .args(["sim", "--strategy", "inline", "--json"])
+        .args(["--es-cache", "NOTIFY_WRITE,AUTH_OPEN,NOTIFY_OPEN"])
+        .arg(flood())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("NOTIFY_WRITE,NOTIFY_OPEN ignored"),
+        "{stderr}"
+    );
+    let result: Value = json_stdout(&output);
+    assert_eq!(result, sim_json(&flood(), &["--es-cache", "AUTH_OPEN"]));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use esreplay_simulator::kernel::sizes::{CacheSizeRow, run_size};
 use esreplay_simulator::kernel::{KernelCounts, KernelOptions, MuteSide, Mutes};
-use esreplay_traces::{TraceReader, format_ns};
+use esreplay_traces::{Action, EventType, TraceReader, format_ns};
 use serde::Serialize;
 
 use super::replay::{in_parallel, model, strategy};
@@ -28,10 +28,18 @@ pub(super) fn kernel_options(args: &KernelArgs) -> Result<KernelOptions> {
     let cache_events = match &args.es_cache {
         Some(text) => {
             let events = KernelOptions::parse_events(text).context("--es-cache")?;
-            anyhow::ensure!(
-                !events.is_empty(),
-                "--es-cache: no AUTH event in {text:?} (NOTIFY events are never cached)"
-            );
+            let notify: Vec<&str> = (text.split(',').map(str::trim))
+                .filter(|name| {
+                    let event = name.parse::<EventType>().ok();
+                    event.and_then(EventType::action) == Some(Action::Notify)
+                })
+                .collect();
+            if !notify.is_empty() {
+                eprintln!(
+                    "esreplay: warning: --es-cache: {} ignored (ES caches AUTH results only)",
+                    notify.join(",")
+                );
+            }
             events
         }
         None => Vec::new(),
