@@ -360,8 +360,8 @@ fn stream() -> impl proptest::strategy::Strategy<Value = Vec<Message>> {
 }
 
 proptest! {
-    /// An active stage that mutes and caches nothing changes nothing: the
-    /// extra advances to each arrival are invisible to every strategy.
+    /// An active stage that mutes and caches nothing changes nothing but
+    /// the two new counts.
     #[test]
     fn a_stage_that_changes_nothing_leaves_results_identical(
         messages in stream(),
