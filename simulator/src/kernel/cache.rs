@@ -10,9 +10,14 @@
 //! insert or a hit; past the capacity the least recently used entry goes.
 //! Memory is bounded by the capacity (entries) and by the answers not yet
 //! due (pending inserts).
+//!
+//! Hashing: a key's hash is computed once, when the key is made, and a
+//! path's once per insert or invalidation; the maps then hash a u64.
 
 use std::cmp::{Ordering, Reverse};
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use esreplay_traces::{EventType, Message};
@@ -32,8 +37,10 @@ pub enum FileId {
 }
 
 /// One ES cache key: (event, process executable, target file).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheKey {
+    /// The fields' hash, computed once (compared first: a fast mismatch).
+    hash: u64,
     /// The AUTH event.
     pub event: EventType,
     /// The executable path of the process.
@@ -41,6 +48,40 @@ pub struct CacheKey {
     /// The target file.
     pub file: FileId,
 }
+
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// A stable 64-bit hash (SipHash with fixed keys: the same every run).
+fn stable_hash(value: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Passes a precomputed u64 hash through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by values that carry their own hash.
+type PrehashedMap<K, V> = HashMap<K, V, BuildHasherDefault<Prehashed>>;
 
 impl CacheKey {
     /// The key of `message` and the target path it is invalidated by, or
@@ -56,7 +97,9 @@ impl CacheKey {
             Some((dev, ino)) => FileId::Inode { dev, ino },
             None => FileId::Path(path.clone()),
         };
+        let hash = stable_hash(&(message.event, &process, &file));
         let key = CacheKey {
+            hash,
             event: message.event,
             process,
             file,
@@ -70,18 +113,29 @@ impl CacheKey {
 struct Entry {
     stamp: u64,
     path: Arc<str>,
+    path_hash: u64,
 }
 
 /// The LRU cache; capacity 0 holds nothing.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct EsCache {
     capacity: usize,
-    entries: HashMap<CacheKey, Entry>,
+    entries: PrehashedMap<CacheKey, Entry>,
     /// Use stamp → key, oldest first.
     recency: BTreeMap<u64, CacheKey>,
-    /// Target path → the keys inserted under it.
-    by_path: HashMap<Arc<str>, Vec<CacheKey>>,
+    /// Target path's hash → the keys inserted under it (or under another
+    /// path with the same hash: [`invalidate`](Self::invalidate) checks).
+    by_path: PrehashedMap<u64, Vec<CacheKey>>,
     clock: u64,
+}
+
+impl std::fmt::Debug for EsCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EsCache")
+            .field("capacity", &self.capacity)
+            .field("len", &self.entries.len())
+            .finish()
+    }
 }
 
 impl EsCache {
@@ -119,24 +173,30 @@ impl EsCache {
             self.recency.remove(&entry.stamp);
             entry.stamp = stamp;
             if entry.path != path {
-                let old = std::mem::replace(&mut entry.path, path.clone());
-                unindex(&mut self.by_path, &old, &key);
-                self.by_path.entry(path).or_default().push(key.clone());
+                let path_hash = stable_hash(&path);
+                let old = std::mem::replace(&mut entry.path_hash, path_hash);
+                entry.path = path;
+                unindex(&mut self.by_path, old, &key);
+                self.by_path.entry(path_hash).or_default().push(key.clone());
             }
             self.recency.insert(stamp, key);
             return;
         }
         if self.entries.len() >= self.capacity
             && let Some((_, oldest)) = self.recency.pop_first()
+            && let Some(entry) = self.entries.remove(&oldest)
         {
-            self.remove(&oldest);
+            unindex(&mut self.by_path, entry.path_hash, &oldest);
         }
-        self.by_path
-            .entry(path.clone())
-            .or_default()
-            .push(key.clone());
+        let path_hash = stable_hash(&path);
+        self.by_path.entry(path_hash).or_default().push(key.clone());
         self.recency.insert(stamp, key.clone());
-        self.entries.insert(key, Entry { stamp, path });
+        let entry = Entry {
+            stamp,
+            path,
+            path_hash,
+        };
+        self.entries.insert(key, entry);
     }
 
     /// Whether `key` is cached; a hit is a use.
@@ -154,29 +214,34 @@ impl EsCache {
 
     /// Drops every entry inserted under `path`; returns how many.
     pub fn invalidate(&mut self, path: &str) -> usize {
-        let Some(keys) = self.by_path.remove(path) else {
+        let path_hash = stable_hash(&path);
+        let Some(keys) = self.by_path.remove(&path_hash) else {
             return 0;
         };
-        for key in &keys {
-            if let Some(entry) = self.entries.remove(key) {
-                self.recency.remove(&entry.stamp);
+        let mut dropped = 0;
+        let mut others = Vec::new();
+        for key in keys {
+            match self.entries.get(&key) {
+                Some(entry) if &*entry.path == path => {
+                    self.recency.remove(&entry.stamp);
+                    self.entries.remove(&key);
+                    dropped += 1;
+                }
+                _ => others.push(key),
             }
         }
-        keys.len()
-    }
-
-    fn remove(&mut self, key: &CacheKey) {
-        if let Some(entry) = self.entries.remove(key) {
-            unindex(&mut self.by_path, &entry.path, key);
+        if !others.is_empty() {
+            self.by_path.insert(path_hash, others);
         }
+        dropped
     }
 }
 
-fn unindex(by_path: &mut HashMap<Arc<str>, Vec<CacheKey>>, path: &str, key: &CacheKey) {
-    if let Some(keys) = by_path.get_mut(path) {
+fn unindex(by_path: &mut PrehashedMap<u64, Vec<CacheKey>>, path_hash: u64, key: &CacheKey) {
+    if let Some(keys) = by_path.get_mut(&path_hash) {
         keys.retain(|k| k != key);
         if keys.is_empty() {
-            by_path.remove(path);
+            by_path.remove(&path_hash);
         }
     }
 }
