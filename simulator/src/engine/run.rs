@@ -8,10 +8,11 @@ use esreplay_traces::{Action, Message};
 use super::admission::answered_at_arrival;
 use super::{
     Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
-    ReplayMode, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
+    ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
+use crate::engine::time::Offset;
 use crate::kernel::{Admission, Kernel};
 use crate::report::SimResult;
 use crate::stats::Stats;
@@ -41,11 +42,11 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 }
 
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
+#[inline]
 pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
-    let deadline = message.deadline_ns.filter(|_| message.is_auth())?;
-    let shift = arrival.raw() as i128 - Time::from_ns(message.arrival_ns).raw() as i128;
-    let raw = Time::from_ns(deadline).raw() as i128 + shift;
-    Some(Time::from_raw(raw.max(0) as u128))
+    let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
+    let recorded = Time::from_ns(message.arrival_ns);
+    Some(Offset::between(recorded, arrival).apply(deadline))
 }
 
 impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
@@ -176,17 +177,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        let fixed = match limit {
+            Limit::Before(at, class) => (at, class),
+            Limit::Horizon(_) | Limit::End => (Time::MAX, Class::Deadline),
+        };
         while let Some(event) = self.next_event() {
-            let stop = match limit {
-                Limit::End => None,
-                Limit::Before(at, class) => Some((at, class)),
-                // Recomputed after every event: an answer can lower δ_floor.
-                Limit::Horizon(read_ns) => self
-                    .threads
-                    .as_ref()
-                    .map(|threads| (threads.horizon(read_ns), Class::Background)),
-            };
-            if stop.is_some_and(|stop| event >= stop) {
+            if event >= fixed && !matches!(limit, Limit::End) {
+                break;
+            }
+            // Recomputed after every event: an answer can lower δ_floor.
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+                && event.0 >= threads.horizon(read_ns)
+            {
                 break;
             }
             self.move_to(event.0);
@@ -619,5 +621,3 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.observer.outcome(&outcome);
     }
 }
-
-use super::SimConfig;
