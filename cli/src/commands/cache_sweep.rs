@@ -13,7 +13,7 @@ use esreplay_traces::{Action, EventType, TraceReader, format_ns};
 use serde::Serialize;
 
 use super::replay::{in_parallel, model, strategy};
-use super::{create_output, warn_about_losses};
+use super::{Integrity, Output, warn_about_losses};
 use crate::cli::{KernelArgs, MuteInvertArg, SweepArgs};
 
 /// The kernel-side policy the flags describe.
@@ -119,8 +119,14 @@ pub(super) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         if index == 0 {
             warn_about_losses(path, &reader);
         }
-        Ok(row)
+        Ok((row, Integrity::of(&reader)))
     })?;
+    let integrity = match rows.first() {
+        Some((_, integrity)) => integrity.clone(),
+        None => anyhow::bail!("--es-cache-sizes: give at least one size"),
+    };
+    integrity.gate(path, args.allow_partial)?;
+    let rows: Vec<CacheSizeRow> = rows.into_iter().map(|(row, _)| row).collect();
     if let Some(first) = rows.iter().find(|r| r.lookups > 0) {
         let counts = KernelCounts {
             lookups: first.lookups,
@@ -140,13 +146,17 @@ pub(super) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             .collect(),
         sizes: rows,
     };
-    let mut out = create_output(Path::new("-"))?;
+    let mut out = Output::stdout();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&sweep)?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&integrity.annotate(&sweep))?
+        )?;
     } else {
         write!(out, "{}", table(&sweep))?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

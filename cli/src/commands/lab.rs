@@ -20,6 +20,7 @@ use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
 use esreplay_traces::{Action, EventType, Message, parse_duration_ns};
 
+use super::{Durability, Output, refuse_same_file};
 use crate::cli::{LabArgs, WorkArg};
 use esreplay_lab::fidelity::{self, Fidelity, Observed};
 use esreplay_lab::records;
@@ -160,6 +161,9 @@ fn openers(setup: &Setup) -> Result<usize> {
 
 /// Runs the experiment.
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
+    if let (Some(trace), Some(records)) = (&args.trace, &args.records) {
+        refuse_same_file(&[trace], &[records])?;
+    }
     let setup = setup(args)?;
     let openers = match args.openers {
         Some(n) => n.max(1),
@@ -169,7 +173,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
     let mut log = args
         .records
         .as_deref()
-        .map(super::create_output)
+        .map(|path| Output::create(path, Durability::Plain))
         .transpose()?;
     for (label, spec) in &setup.specs {
         eprintln!(
@@ -182,14 +186,16 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         }
         runs.push(compare(&setup, label, spec, &records)?);
     }
-    if let Some(mut log) = log {
-        log.flush()?;
+    if let Some(log) = log {
+        log.commit()?;
     }
+    let mut out = Output::stdout();
     if args.json {
-        println!("{}", serde_json::to_string(&runs)?);
+        writeln!(out, "{}", serde_json::to_string(&runs)?)?;
     } else {
-        print!("{}", fidelity::table(&runs));
+        write!(out, "{}", fidelity::table(&runs))?;
     }
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 
