@@ -5,7 +5,7 @@
 //! machine: counts, the backlog, the closed loop, the observer.
 
 use super::run::shifted_deadline;
-use super::{Observer, Outcome, Released, Simulator, Time};
+use super::{NO_THREAD, Observer, Outcome, Released, Simulator, Time};
 use crate::kernel::{Admission, KernelCounts};
 use crate::strategy::Strategy;
 
@@ -57,7 +57,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
 
     /// An AUTH message the kernel answered at a' lets its thread go on.
     pub(super) fn release_thread(&mut self, released: &Released) {
-        if let (true, Some(threads)) = (released.message.is_auth(), self.threads.as_mut()) {
+        let threaded = released.message.is_auth() && released.thread != NO_THREAD;
+        if let (true, Some(threads)) = (threaded, self.threads.as_mut()) {
             let arrival = released.arrival;
             threads.answered(released.thread, arrival, arrival, released.sigma_ns);
         }
