@@ -13,6 +13,7 @@
 //!   queue, handler, workers, shared CPU, timers, blocked threads):
 //!   [`simulate`], [`Simulator`], with optional per-message [`Outcome`]s
 //!   through an [`Observer`];
+//! - [`kernel`]: ES muting and the ES AUTH cache, as what-ifs, at arrival;
 //! - [`report`]: the result, as JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling;
 //! - [`margins`]: guard margins that swallow whole budgets (a warning).
@@ -75,6 +76,7 @@
 
 pub mod cost;
 pub mod engine;
+pub mod kernel;
 pub mod margins;
 pub mod report;
 /// Latency percentiles: the traces crate's one histogram.

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 
 use esreplay_traces::{Action, Message};
 
+use super::admission::answered_at_arrival;
 use super::{
     Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
     ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
@@ -12,6 +13,7 @@ use super::{
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
 use crate::engine::time::Offset;
+use crate::kernel::{Admission, Kernel};
 use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Runner, Strategy, Ticket};
@@ -41,7 +43,7 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
 #[inline]
-fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
+pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
     let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
     let recorded = Time::from_ns(message.arrival_ns);
     if arrival == recorded {
@@ -54,6 +56,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A simulation of `strategy` (fresh: built for this run) under `cost`.
     pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
         let workers = strategy.workers();
+        let kernel = config
+            .kernel
+            .is_active()
+            .then(|| Kernel::new(&config.kernel));
         let threads = (config.replay != ReplayMode::Open).then(Threads::default);
         Simulator {
             strategy,
@@ -81,6 +87,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             handler_busy: Time::ZERO,
             worker_busy: Time::ZERO,
             stats: Stats::default(),
+            kernel,
         }
     }
 
@@ -168,6 +175,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             });
             result.cpu_rate = Some(self.cpu.cpu_rate().unwrap_or(1.0));
         }
+        if let Some(counts) = self.kernel_counts() {
+            result.cached = Some(counts.cached);
+            result.muted = Some(counts.muted);
+        }
     }
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
@@ -249,6 +260,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// is counted; a cached one is answered here at a') and a co-resident
     /// client's injected messages belong here too.
     fn arrive(&mut self, released: Released) -> Result<(), SimError> {
+        match self.admit(&released) {
+            Admission::Muted => {
+                self.mute(&released);
+                return Ok(());
+            }
+            Admission::Cached => {
+                self.answer_from_cache(&released);
+                return Ok(());
+            }
+            Admission::Client => {}
+        }
         let message = &released.message;
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
@@ -302,6 +324,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A message that finds the kernel queue full: answered by the kernel
     /// at a' (allow, or deny under fail-closed), never seen by the client.
     fn drop_at_arrival(&mut self, released: &Released, deadline: Option<Time>) {
+        self.not_answered_by_client(released.index);
         let message = &released.message;
         let at = released.arrival.ceil_ns();
         self.stats.drop(
@@ -310,30 +333,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             at,
         );
         let outcome = Outcome {
-            index: released.index,
-            global_seq: message.global_seq,
-            event: message.event,
-            action: message.action,
-            arrival_ns: at,
-            recorded_arrival_ns: message.arrival_ns,
-            deadline_ns: deadline.map(Time::ceil_ns),
-            service_ns: 0,
-            handler_ns: at,
-            start_ns: None,
-            finish_ns: None,
-            response_ns: at,
-            unblocked_ns: at,
-            defaulted: false,
-            missed: false,
-            worker: None,
             dropped: true,
+            ..answered_at_arrival(released, deadline)
         };
         self.observer.outcome(&outcome);
         self.reported += 1;
-        if let (true, Some(threads)) = (message.is_auth(), self.threads.as_mut()) {
-            let arrival = released.arrival;
-            threads.answered(released.thread, arrival, arrival, released.sigma_ns);
-        }
+        self.release_thread(released);
     }
 
     fn alloc(&mut self, slot: Slot) -> u32 {
@@ -350,7 +355,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A new arrival instant closes the previous one for the backlog.
-    fn open_instant(&mut self, arrival_ns: u64) {
+    pub(super) fn open_instant(&mut self, arrival_ns: u64) {
         if self.last_arrival.is_none_or(|last| arrival_ns > last) {
             if let Some(previous) = self.last_arrival {
                 self.close_instant(previous);
@@ -585,7 +590,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         state.answer = Some(at);
         state.defaulted = defaulted;
+        let index = state.job.index;
         if state.unblocked.is_some() {
+            self.not_answered_by_client(index);
             return;
         }
         let response = at.plus_ns(self.config.response_latency_ns);
@@ -594,6 +601,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             (_, Some(deadline)) => response.min(deadline),
         };
         self.unblock(slot, unblocked);
+        self.client_answered(index, response, !defaulted && unblocked == response);
     }
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
@@ -638,6 +646,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             missed: job.action == Action::Auth && job.deadline.is_some_and(|d| response > d),
             worker: state.worker,
             dropped: false,
+            cached: false,
         };
         self.free.push(slot);
         self.reported += 1;
