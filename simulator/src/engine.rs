@@ -203,6 +203,29 @@ pub enum SimError {
     /// A strategy broke the [`Strategy`] contract.
     #[error("strategy {0}: planned a job for workers but has none")]
     NoWorkers(String),
+    /// A strategy handed back from `next` the ticket of a job that is not
+    /// in its queue: already running (it would run twice) or never queued.
+    #[error(
+        "strategy {strategy}: next returned the ticket of message #{index}, which is not queued (returned twice, or kept from another run)"
+    )]
+    TicketTwice {
+        /// The strategy's name.
+        strategy: String,
+        /// The message's stream position.
+        index: u64,
+    },
+    /// The run ended with messages the client never answered: the strategy
+    /// kept queued tickets it never returned from `next` (or returned one
+    /// twice, which made the engine stop asking).
+    #[error(
+        "strategy {strategy}: {unanswered} message(s) never answered: next never returned their queued tickets"
+    )]
+    Unanswered {
+        /// The strategy's name.
+        strategy: String,
+        /// Messages never settled.
+        unanswered: u64,
+    },
 }
 
 /// Event classes, in the order they run at one instant.

@@ -119,7 +119,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     pub fn finish(mut self) -> Result<SimResult, SimError> {
         self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
-        debug_assert_eq!(self.reported, self.next_index, "every message settles once");
+        if self.reported != self.next_index {
+            return Err(SimError::Unanswered {
+                strategy: self.strategy.name(),
+                unanswered: self.next_index.saturating_sub(self.reported),
+            });
+        }
         if let Some(last) = self.last_arrival {
             self.close_instant(last);
         }
@@ -190,7 +195,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                         self.arrive(released)?;
                     }
                 }
-                Class::Dispatch => self.dispatch(),
+                Class::Dispatch => self.dispatch()?,
                 Class::Watchdog => self.fire_watchdog(),
                 Class::Deadline => self.fire_deadline(),
             }
@@ -479,11 +484,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The worker idle the longest (lowest id among ties) takes the job the
-    /// strategy picks; a ticket dropped by its watchdog is skipped.
-    fn dispatch(&mut self) {
+    /// strategy picks; a ticket dropped by its watchdog is skipped, one of
+    /// a job that already left the queue is an error.
+    fn dispatch(&mut self) -> Result<(), SimError> {
         let Some(&Reverse((_, worker))) = self.idle.peek() else {
             self.dispatchable = false;
-            return;
+            return Ok(());
         };
         while self.queued > 0 {
             let Some(ticket) = self.strategy.next(worker, self.now) else {
@@ -491,11 +497,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             };
             self.queued -= 1;
             let slot = ticket.slot;
-            let live = self
+            let stage = self
                 .slots
                 .get(slot as usize)
-                .is_some_and(|s| s.job.index == ticket.index && s.stage == Stage::Queued);
-            if live {
+                .filter(|s| s.job.index == ticket.index)
+                .map(|s| s.stage);
+            if matches!(stage, Some(Stage::Running | Stage::HandOff | Stage::Waiting)) {
+                return Err(SimError::TicketTwice {
+                    strategy: self.strategy.name(),
+                    index: ticket.index,
+                });
+            }
+            if stage == Some(Stage::Queued) {
                 self.idle.pop();
                 let state = &mut self.slots[slot as usize];
                 state.stage = Stage::Running;
@@ -505,10 +518,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 self.running[worker as usize] = Some(slot);
                 self.cpu.start(worker + 1, work);
                 self.dispatchable = self.queued > 0 && !self.idle.is_empty();
-                return;
+                return Ok(());
             }
         }
         self.dispatchable = false;
+        Ok(())
     }
 
     /// Whether `slot` still holds the message at stream position `index`.
