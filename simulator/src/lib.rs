@@ -11,7 +11,9 @@
 //! - [`engine`]: the streaming event loop ([`simulate`], [`Simulator`]),
 //!   with optional per-message [`Outcome`]s through an [`Observer`];
 //! - [`report`]: the result, as DESIGN.md's JSON and as a table;
-//! - [`sweep`]: headroom by time compression and by cost scaling.
+//! - [`sweep`]: headroom by time compression and by cost scaling;
+//! - `testing` (feature `testing`): trace generators and the conformance
+//!   kit for strategies, the user's own included (docs/testing.md).
 //!
 //! # Semantics in one screen
 //!
@@ -68,6 +70,8 @@ pub mod spec;
 mod stats;
 pub mod strategy;
 pub mod sweep;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cost::{CostError, CostModel, ServiceTime};
 pub use engine::{

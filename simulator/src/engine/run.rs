@@ -502,7 +502,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 .get(slot as usize)
                 .filter(|s| s.job.index == ticket.index)
                 .map(|s| s.stage);
-            if matches!(stage, Some(Stage::Running | Stage::HandOff | Stage::Waiting)) {
+            if matches!(
+                stage,
+                Some(Stage::Running | Stage::HandOff | Stage::Waiting)
+            ) {
                 return Err(SimError::TicketTwice {
                     strategy: self.strategy.name(),
                     index: ticket.index,
