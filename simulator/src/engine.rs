@@ -214,18 +214,9 @@ pub enum SimError {
         /// The message's stream position.
         index: u64,
     },
-    /// The run ended with messages the client never answered: the strategy
-    /// kept queued tickets it never returned from `next` (or returned one
-    /// twice, which made the engine stop asking).
-    #[error(
-        "strategy {strategy}: {unanswered} message(s) never answered: next never returned their queued tickets"
-    )]
-    Unanswered {
-        /// The strategy's name.
-        strategy: String,
-        /// Messages never settled.
-        unanswered: u64,
-    },
+    /// A strategy kept queued jobs that it never handed to a worker.
+    #[error("strategy {0}: {1} messages were never answered (queued jobs never returned by next)")]
+    Unfinished(String, u64),
 }
 
 /// Event classes, in the order they run at one instant.

@@ -8,8 +8,10 @@
 //!   `pool:N`, `edf:N`, `guard:M:INNER`, `guard:P%:MIN:MAX:INNER`;
 //! - [`spec`]: `--strategy` text ⇄ [`StrategySpec`] → `Box<dyn Strategy>`;
 //! - [`cost`]: service times (`trace`, `const`, `exp`, `lognormal`, tables);
-//! - [`engine`]: the streaming event loop ([`simulate`], [`Simulator`]),
-//!   with optional per-message [`Outcome`]s through an [`Observer`];
+//! - [`engine`]: the streaming event loop that owns the machine (kernel
+//!   queue, handler, workers, shared CPU, timers, blocked threads):
+//!   [`simulate`], [`Simulator`], with optional per-message [`Outcome`]s
+//!   through an [`Observer`];
 //! - [`report`]: the result, as DESIGN.md's JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling;
 //! - `testing` (feature `testing`): trace generators and the conformance
@@ -27,6 +29,14 @@
 //! message with r_i > d_i. Ties: a job ready at t is visible to a worker
 //! that frees at t; a message answered at t is not in the backlog at t.
 //! Times are integer nanoseconds, saturating at `u64::MAX`.
+//!
+//! On top of that, each a flag: closed replay (a thread blocked on an AUTH
+//! message sends nothing until the kernel has the answer, a'_j = a_j + δ),
+//! a finite kernel queue (drops answered by the kernel at arrival), fail
+//! modes (the kernel answers a late message at d'), and processor sharing
+//! among the client's runnable threads and a background load on C cores
+//! (then times are exact fixed point, reported rounded up). See
+//! [`engine`] and docs/simulator.md.
 //!
 //! # Plugging in a strategy
 //!

@@ -149,7 +149,7 @@ fn engine_error(error: SimError) -> Violation {
     let (rule, message) = match &error {
         SimError::NoWorkers(_) => (Rule::Workers, None),
         SimError::TicketTwice { index, .. } => (Rule::TicketTwice, Some(*index)),
-        SimError::Unanswered { .. } => (Rule::NeverReturned, None),
+        SimError::Unfinished(..) => (Rule::NeverReturned, None),
         _ => (Rule::EngineError, None),
     };
     Violation::new(

@@ -120,10 +120,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
         if self.reported != self.next_index {
-            return Err(SimError::Unanswered {
-                strategy: self.strategy.name(),
-                unanswered: self.next_index.saturating_sub(self.reported),
-            });
+            let left = self.next_index - self.reported;
+            return Err(SimError::Unfinished(self.strategy.name(), left));
         }
         if let Some(last) = self.last_arrival {
             self.close_instant(last);

@@ -116,7 +116,7 @@ fn a_ticket_never_returned_is_caught_and_the_engine_says_so() {
     )
     .unwrap_err();
     assert!(
-        matches!(error, SimError::Unanswered { unanswered: 2, .. }),
+        matches!(error, SimError::Unfinished(_, 2)),
         "{error}"
     );
 }
