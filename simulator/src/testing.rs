@@ -96,6 +96,7 @@ fn variants(messages: &[Message], config: &SimConfig) -> Vec<(String, SimConfig)
         for cpu in [&config.cpu, &other_cpu] {
             let cores = match cpu.cores_milli {
                 None => "unlimited cores".to_string(),
+                Some(1_000) => "1 core".to_string(),
                 Some(c) => format!("{} cores", c as f64 / 1000.0),
             };
             let settings = SimConfig {
@@ -257,13 +258,33 @@ pub fn run_conformance<S: Strategy>(
     match outcome {
         Ok(()) => {}
         Err(TestError::Fail(reason, trace)) => {
-            panic!(
-                "{reason}\nthe smallest trace that shows it ({} messages): {trace:#?}",
-                trace.len()
-            )
+            panic!("{reason}\n{}", describe_trace(&trace))
         }
         Err(TestError::Abort(reason)) => panic!("conformance run aborted: {reason}"),
     }
+}
+
+/// The trace, one line per message, for a failure's report.
+pub fn describe_trace(messages: &[Message]) -> String {
+    let mut text = format!(
+        "the smallest trace that shows it, {} message(s):",
+        messages.len()
+    );
+    for (index, m) in messages.iter().enumerate() {
+        let ns = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ns"));
+        let thread = m.details.as_ref().and_then(|d| d.thread_id);
+        text += &format!(
+            "\n  #{index} {} global_seq {} arrival {} ns deadline {} service {} pid {} thread {}",
+            m.event,
+            m.global_seq,
+            m.arrival_ns,
+            ns(m.deadline_ns),
+            ns(m.service_ns),
+            m.pid.map_or("-".to_string(), |p| p.to_string()),
+            thread.map_or("-".to_string(), |t| t.to_string()),
+        );
+    }
+    text
 }
 
 /// Expands to a module `$name` of conformance tests for the strategy

@@ -115,10 +115,7 @@ fn a_ticket_never_returned_is_caught_and_the_engine_says_so() {
         &SimConfig::default(),
     )
     .unwrap_err();
-    assert!(
-        matches!(error, SimError::Unfinished(_, 2)),
-        "{error}"
-    );
+    assert!(matches!(error, SimError::Unfinished(_, 2)), "{error}");
 }
 
 #[test]
@@ -278,34 +275,30 @@ fn a_failing_conformance_run_panics_with_the_violation() {
     assert!(text.contains("the smallest trace"), "{text}");
 }
 
+/// The first trace a deterministic runner draws from `config`.
+fn first_trace(config: TraceConfig) -> Vec<Message> {
+    use proptest::strategy::{Strategy as _, ValueTree};
+    let mut runner = TestRunner::deterministic();
+    arb_trace(config).new_tree(&mut runner).unwrap().current()
+}
+
 #[test]
 fn runs_cover_open_and_closed_replay_with_and_without_cores() {
-    let trace = {
-        let mut runner = TestRunner::deterministic();
-        use proptest::strategy::{Strategy as _, ValueTree};
-        arb_trace(TraceConfig::default())
-            .new_tree(&mut runner)
-            .unwrap()
-            .current()
+    let names = |trace: &[Message]| -> Vec<String> {
+        let runs = variants(trace, &SimConfig::default());
+        runs.into_iter().map(|(name, _)| name).collect()
     };
-    let names: Vec<String> = variants(&trace, &SimConfig::default())
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
     assert_eq!(
-        names,
+        names(&first_trace(TraceConfig::default())),
         [
             "open replay, unlimited cores",
-            "open replay, 1 cores",
+            "open replay, 1 core",
             "closed replay, unlimited cores",
-            "closed replay, 1 cores"
+            "closed replay, 1 core"
         ]
     );
-    let without = arb_trace(TraceConfig::default().without_threads());
-    let mut runner = TestRunner::deterministic();
-    use proptest::strategy::{Strategy as _, ValueTree};
-    let open_only = without.new_tree(&mut runner).unwrap().current();
-    assert_eq!(variants(&open_only, &SimConfig::default()).len(), 2);
+    let open_only = first_trace(TraceConfig::default().without_threads());
+    assert_eq!(names(&open_only).len(), 2);
 }
 
 conformance_tests!(inline_conforms, || crate::strategy::Inline);

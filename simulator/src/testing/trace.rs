@@ -96,6 +96,12 @@ impl TraceConfig {
     }
 }
 
+/// Whether a die (0..100) falls in a share of `percent`: high values do,
+/// so that shrinking (towards 0) turns the edge cases off.
+fn rolled(die: u8, percent: u8) -> bool {
+    die >= 100u8.saturating_sub(percent)
+}
+
 /// One drawn row: the dice are percentages, compared with the knobs.
 #[derive(Clone, Copy, Debug)]
 struct Row {
@@ -141,12 +147,12 @@ fn build(config: &TraceConfig, rows: &[Row], high: u8, slack: u64) -> Vec<Messag
     let mut offsets = Vec::with_capacity(rows.len());
     let mut at = 0u64;
     for row in rows {
-        if row.dice[0] >= config.burst_percent {
+        if !rolled(row.dice[0], config.burst_percent) {
             at = at.saturating_add(row.gap * grid);
         }
         offsets.push(at);
     }
-    let base = if high < config.near_max_percent {
+    let base = if rolled(high, config.near_max_percent) {
         // Leave room for the last arrival only: deadlines and answers may
         // saturate at u64::MAX.
         u64::MAX.saturating_sub(at).saturating_sub(slack) / grid * grid
@@ -163,24 +169,24 @@ fn build(config: &TraceConfig, rows: &[Row], high: u8, slack: u64) -> Vec<Messag
 /// The message of one row arriving at `arrival`.
 fn message(config: &TraceConfig, global_seq: u64, arrival: u64, row: &Row) -> Message {
     let [_, notify, flood, zero, long, past] = row.dice;
-    let notify = notify < config.notify_percent;
-    let flood = flood < config.flood_percent;
+    let notify = rolled(notify, config.notify_percent);
+    let flood = rolled(flood, config.flood_percent);
     let (event, action) = match (notify, flood) {
         (true, _) => (EventType::NOTIFY_CLOSE, Action::Notify),
         (false, true) => (EventType::AUTH_OPEN, Action::Auth),
-        (false, false) if row.file % 2 == 0 => (EventType::AUTH_OPEN, Action::Auth),
+        (false, false) if row.file.is_multiple_of(2) => (EventType::AUTH_OPEN, Action::Auth),
         (false, false) => (EventType::AUTH_EXEC, Action::Auth),
     };
     let mut m = Message::new(global_seq, event, action, arrival);
     let mut service = row.service;
-    if zero < config.zero_service_percent {
+    if rolled(zero, config.zero_service_percent) {
         service = 0;
     }
     if !notify {
-        if long < config.long_service_percent {
+        if rolled(long, config.long_service_percent) {
             service = row.budget + 1 + row.service;
         }
-        m.deadline_ns = Some(if past < config.past_deadline_percent {
+        m.deadline_ns = Some(if rolled(past, config.past_deadline_percent) {
             arrival.saturating_sub(1 + row.budget / 4)
         } else {
             arrival.saturating_add(row.budget)
