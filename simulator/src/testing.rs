@@ -176,7 +176,8 @@ fn same(first: &Run, second: &Run) -> Result<(), Violation> {
             .iter()
             .find_map(|log| match log.get(at) {
                 Some(Decision::Plan { index, .. }) => Some(*index),
-                _ => None,
+                Some(Decision::Next { ticket, .. }) => *ticket,
+                None => None,
             });
         return Err(Violation::new(
             Rule::Determinism,
