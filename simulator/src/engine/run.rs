@@ -293,6 +293,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
             self.deadlines.push(Reverse((d, slot, released.index)));
+            self.compact_timers();
         }
         self.waiting.push_back((slot, released.message));
         Ok(())
@@ -379,6 +380,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(guard) = plan.watchdog {
             let fire = self.fire_time(guard.max(now), now);
             self.watchdogs.push(Reverse((fire, slot, job.index)));
+            self.compact_timers();
         }
         let state = &mut self.slots[slot as usize];
         state.work_ns = plan.work_ns;
@@ -397,6 +399,29 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
         }
         Ok(())
+    }
+
+    /// Timers of settled or answered messages wait in their heaps until
+    /// due (a heap cannot remove them); when a heap holds twice as many
+    /// timers as messages in flight, the dead ones go. So the timers follow
+    /// the backlog, not the budget, at O(1) amortised per timer.
+    fn compact_timers(&mut self) {
+        let in_flight = self.slots.len() - self.free.len();
+        let slots = &self.slots;
+        let live = |slot: u32, index: u64| {
+            let state = &slots[slot as usize];
+            state.stage != Stage::Free && state.job.index == index
+        };
+        if self.watchdogs.len() > 2 * in_flight + 64 {
+            self.watchdogs.retain(|&Reverse((_, slot, index))| {
+                live(slot, index) && slots[slot as usize].answer.is_none()
+            });
+        }
+        if self.deadlines.len() > 2 * in_flight + 64 {
+            self.deadlines.retain(|&Reverse((_, slot, index))| {
+                live(slot, index) && slots[slot as usize].unblocked.is_none()
+            });
+        }
     }
 
     /// When a watchdog due at `guard` for a message taken at `taken` fires.
