@@ -211,6 +211,17 @@ pub enum SimError {
     /// A strategy broke the [`Strategy`] contract.
     #[error("strategy {0}: planned a job for workers but has none")]
     NoWorkers(String),
+    /// A strategy handed back from `next` the ticket of a job that is not
+    /// in its queue: already running (it would run twice) or never queued.
+    #[error(
+        "strategy {strategy}: next returned the ticket of message #{index}, which is not queued (returned twice, or kept from another run)"
+    )]
+    TicketTwice {
+        /// The strategy's name.
+        strategy: String,
+        /// The message's stream position.
+        index: u64,
+    },
     /// A strategy kept queued jobs that it never handed to a worker.
     #[error("strategy {0}: {1} messages were never answered (queued jobs never returned by next)")]
     Unfinished(String, u64),

@@ -16,7 +16,9 @@
 //! - [`kernel`]: ES muting and the ES AUTH cache, as what-ifs, at arrival;
 //! - [`report`]: the result, as JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling;
-//! - [`margins`]: guard margins that swallow whole budgets (a warning).
+//! - [`margins`]: guard margins that swallow whole budgets (a warning);
+//! - `testing` (feature `testing`): trace generators and the conformance
+//!   kit for strategies, the user's own included (docs/testing.md).
 //!
 //! # Semantics in one screen
 //!
@@ -85,6 +87,8 @@ pub mod spec;
 mod stats;
 pub mod strategy;
 pub mod sweep;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{

@@ -207,7 +207,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                         self.arrive(released)?;
                     }
                 }
-                Class::Dispatch => self.dispatch(),
+                Class::Dispatch => self.dispatch()?,
                 Class::Watchdog => self.fire_watchdog(),
                 Class::Deadline => self.fire_deadline(),
             }
@@ -516,11 +516,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The worker idle the longest (lowest id among ties) takes the job the
-    /// strategy picks; a ticket dropped by its watchdog is skipped.
-    fn dispatch(&mut self) {
+    /// strategy picks; a ticket dropped by its watchdog is skipped, one of
+    /// a job that already left the queue is an error.
+    fn dispatch(&mut self) -> Result<(), SimError> {
         let Some(&Reverse((_, worker))) = self.idle.peek() else {
             self.dispatchable = false;
-            return;
+            return Ok(());
         };
         while self.queued > 0 {
             let Some(ticket) = self.strategy.next(worker, self.now) else {
@@ -528,11 +529,21 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             };
             self.queued -= 1;
             let slot = ticket.slot;
-            let live = self
+            let stage = self
                 .slots
                 .get(slot as usize)
-                .is_some_and(|s| s.job.index == ticket.index && s.stage == Stage::Queued);
-            if live {
+                .filter(|s| s.job.index == ticket.index)
+                .map(|s| s.stage);
+            if matches!(
+                stage,
+                Some(Stage::Running | Stage::HandOff | Stage::Waiting)
+            ) {
+                return Err(SimError::TicketTwice {
+                    strategy: self.strategy.name(),
+                    index: ticket.index,
+                });
+            }
+            if stage == Some(Stage::Queued) {
                 self.idle.pop();
                 let state = &mut self.slots[slot as usize];
                 state.stage = Stage::Running;
@@ -542,10 +553,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 self.running[worker as usize] = Some(slot);
                 self.cpu.start(worker + 1, work);
                 self.dispatchable = self.queued > 0 && !self.idle.is_empty();
-                return;
+                return Ok(());
             }
         }
         self.dispatchable = false;
+        Ok(())
     }
 
     /// Whether `slot` still holds the message at stream position `index`.
