@@ -129,6 +129,10 @@ pub struct RawMessage {
     pub handler_entry: Option<u64>,
     /// Handler exit, or the tap's `done` time.
     pub handler_exit: Option<u64>,
+    /// When the answer was sent (AUTH), in ticks.
+    pub response: Option<u64>,
+    /// The answer sent: ES auth result, or the allowed flags of AUTH_OPEN.
+    pub verdict: Option<u32>,
     /// Per-client sequence number (message version ≥ 2).
     pub seq: Option<u64>,
     /// Global sequence number (message version ≥ 4).
@@ -194,12 +198,16 @@ impl Convert {
         m
     }
 
+    // `..Details::default()` keeps fields the model gains at their default.
+    #[allow(clippy::needless_update)]
     fn details(&self, raw: &RawMessage) -> Option<Details> {
         let d = &raw.details;
         let out = Details {
             message_version: d.message_version,
             thread_id: d.thread_id,
             handler_exit_ns: raw.handler_exit.map(|t| self.ns(t)),
+            response_ns: raw.response.map(|t| self.ns(t)),
+            verdict: raw.verdict,
             pidversion: d.pidversion,
             euid: d.euid,
             ppid: d.ppid,
@@ -225,6 +233,8 @@ mod tests {
             deadline: Some(1_000 + 300 + 24_000_000),
             handler_entry: Some(1_000 + 330),
             handler_exit: Some(1_000 + 360),
+            response: Some(1_000 + 340),
+            verdict: Some(1),
             seq: Some(7),
             global_seq: Some(42),
             event: EventType::AUTH_OPEN.0,
@@ -251,7 +261,10 @@ mod tests {
         assert_eq!((m.global_seq, m.seq, m.pid), (42, 7, Some(99)));
         assert_eq!(m.event, EventType::AUTH_OPEN);
         assert_eq!(m.target_path.as_deref(), Some("/etc/hosts"));
-        assert_eq!(m.details.unwrap().handler_exit_ns, Some(360 * 125 / 3));
+        let details = m.details.unwrap();
+        assert_eq!(details.handler_exit_ns, Some(360 * 125 / 3));
+        assert_eq!(details.response_ns, Some(340 * 125 / 3));
+        assert_eq!(details.verdict, Some(1));
     }
 
     #[test]
@@ -261,6 +274,8 @@ mod tests {
         r.seq = None;
         r.global_seq = None;
         r.handler_exit = None;
+        r.response = None;
+        r.verdict = None;
         let m = Convert::default().message(&r, 5);
         assert_eq!(m.deadline_ns, None);
         assert_eq!((m.global_seq, m.seq), (5, 5));

@@ -152,6 +152,15 @@ impl TapHandle {
         self.producer.try_push(raw)
     }
 
+    /// Marks the end of service of a record filled and stamped in place (the
+    /// C ABI keeps records in caller-owned storage): stamps the exit time
+    /// and queues a copy; `false` when the ring was full.
+    #[inline]
+    pub fn done_in_place(&mut self, raw: &mut RawMessage) -> bool {
+        raw.handler_exit = Some(clock::now_ticks());
+        self.producer.try_push(*raw)
+    }
+
     /// Records this handle dropped so far.
     pub fn dropped(&self) -> u64 {
         self.producer.dropped()
