@@ -4,9 +4,10 @@
 //! Strings (paths, signing and team ids) live in inline byte buffers
 //! ([`InlineStr`]) truncated at a fixed length with a truncated flag: a
 //! handler must not allocate, and a fixed-size record is what makes the ring
-//! allocation-free. Truncated strings end in `…` in the trace.
+//! allocation-free. Truncated strings end in `…` in the trace. A hashed
+//! path keeps only its 128-bit hash (of the whole path, taken by the
+//! handler before any truncation).
 
-use esreplay_traces::dist::mix64;
 use esreplay_traces::{Action, Details, EventType, Message, Timebase};
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub struct InlineStr<const N: usize> {
     len: u16,
     present: bool,
     truncated: bool,
+    hashed: bool,
     bytes: [u8; N],
 }
 
@@ -30,6 +32,7 @@ impl<const N: usize> Default for InlineStr<N> {
             len: 0,
             present: false,
             truncated: false,
+            hashed: false,
             bytes: [0; N],
         }
     }
@@ -44,6 +47,27 @@ impl<const N: usize> InlineStr<N> {
         self.len = len as u16;
         self.present = true;
         self.truncated = len < src.len();
+        self.hashed = false;
+    }
+
+    /// Like [`InlineStr::set`], also marked truncated when the source
+    /// says it was cut already (ES's `path_truncated`).
+    #[inline]
+    pub fn set_marked(&mut self, src: &[u8], truncated_at_source: bool) {
+        self.set(src);
+        self.truncated |= truncated_at_source;
+    }
+
+    /// Keeps a 128-bit hash instead of the bytes (`truncated_at_source`:
+    /// the hashed string was already cut by its source).
+    #[inline]
+    pub fn set_hash(&mut self, hash: u128, truncated_at_source: bool) {
+        const { assert!(N >= 16) };
+        self.bytes[..16].copy_from_slice(&hash.to_le_bytes());
+        self.len = 16;
+        self.present = true;
+        self.truncated = truncated_at_source;
+        self.hashed = true;
     }
 
     /// Builds one from `src` (see [`InlineStr::set`]).
@@ -63,32 +87,22 @@ impl<const N: usize> InlineStr<N> {
         self.truncated
     }
 
-    /// The trace string: lossy UTF-8, `…` appended when truncated, or a keyed
-    /// hash of the kept bytes when `hash_key` is given.
-    pub fn to_trace(&self, hash_key: Option<u64>) -> Option<Arc<str>> {
+    /// The trace string: lossy UTF-8 or `hash:` and 32 hex digits, with
+    /// `…` appended when truncated.
+    pub fn to_trace(&self) -> Option<Arc<str>> {
         let bytes = self.bytes()?;
-        if let Some(key) = hash_key {
-            return Some(format!("hash:{:016x}", keyed_hash(key, bytes)).into());
-        }
-        let text = String::from_utf8_lossy(bytes);
+        let text = match self.hashed {
+            true => {
+                let hash = u128::from_le_bytes(bytes.try_into().unwrap_or_default());
+                format!("hash:{hash:032x}").into()
+            }
+            false => String::from_utf8_lossy(bytes),
+        };
         Some(match self.truncated {
             true => format!("{text}…").into(),
             false => text.into(),
         })
     }
-}
-
-/// A keyed 64-bit hash of `bytes` (not cryptographic: it hides paths from a
-/// casual reader of a trace while keeping equal paths equal; the key is
-/// random per recording and never written down).
-pub fn keyed_hash(key: u64, bytes: &[u8]) -> u64 {
-    let mut h = mix64(key ^ bytes.len() as u64);
-    for block in bytes.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..block.len()].copy_from_slice(block);
-        h = mix64(h ^ u64::from_le_bytes(word));
-    }
-    h
 }
 
 /// Optional per-message facts (present when the message version has them).
@@ -158,8 +172,6 @@ pub struct Convert {
     pub timebase: Timebase,
     /// Ticks at trace time 0 (the header's start anchor).
     pub start_ticks: u64,
-    /// Replace strings by keyed hashes (`--hash-paths`).
-    pub hash_key: Option<u64>,
 }
 
 impl Convert {
@@ -192,8 +204,8 @@ impl Convert {
             .zip(raw.handler_exit)
             .map(|(a, b)| self.timebase.ticks_to_ns(b.saturating_sub(a)));
         m.pid = raw.pid;
-        m.process_path = raw.process_path.to_trace(self.hash_key);
-        m.target_path = raw.target_path.to_trace(self.hash_key);
+        m.process_path = raw.process_path.to_trace();
+        m.target_path = raw.target_path.to_trace();
         m.details = self.details(raw).map(Box::new);
         m
     }
@@ -215,8 +227,8 @@ impl Convert {
             platform_binary: d.platform_binary,
             target_dev: d.target_dev,
             target_ino: d.target_ino,
-            signing_id: d.signing_id.to_trace(None),
-            team_id: d.team_id.to_trace(None),
+            signing_id: d.signing_id.to_trace(),
+            team_id: d.team_id.to_trace(),
             ..Details::default()
         };
         (out != Details::default()).then_some(out)
@@ -251,7 +263,6 @@ mod tests {
         let c = Convert {
             timebase: Timebase::APPLE_SILICON,
             start_ticks: 1_000,
-            hash_key: None,
         };
         let m = c.message(&raw(), 0);
         assert_eq!(m.arrival_ns, 300 * 125 / 3);
@@ -288,23 +299,22 @@ mod tests {
         let s = InlineStr::<PATH_BYTES>::from_bytes(&long);
         assert!(s.is_truncated());
         assert_eq!(s.bytes().unwrap().len(), PATH_BYTES);
-        assert!(s.to_trace(None).unwrap().ends_with('…'));
-        assert_eq!(InlineStr::<8>::default().to_trace(None), None);
+        assert!(s.to_trace().unwrap().ends_with('…'));
+        assert_eq!(InlineStr::<8>::default().to_trace(), None);
     }
 
     #[test]
-    fn hashed_paths_are_keyed_and_stable() {
-        let c = Convert {
-            hash_key: Some(1),
-            ..Convert::default()
-        };
-        let a = c.message(&raw(), 0);
-        let b = c.message(&raw(), 0);
-        assert_eq!(a.target_path, b.target_path);
-        assert!(a.target_path.as_deref().unwrap().starts_with("hash:"));
-        assert!(!a.target_path.as_deref().unwrap().contains("hosts"));
-        assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(2, b"/etc/hosts"));
-        assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(1, b"/etc/host"));
+    fn a_hash_is_written_as_32_hex_digits() {
+        let mut s = InlineStr::<PATH_BYTES>::default();
+        s.set_hash(0xabc, false);
+        assert_eq!(
+            s.to_trace().as_deref(),
+            Some("hash:00000000000000000000000000000abc")
+        );
+        s.set_hash(1, true);
+        assert!(s.to_trace().unwrap().ends_with("1…"));
+        s.set(b"/etc/hosts");
+        assert_eq!(s.to_trace().as_deref(), Some("/etc/hosts"));
     }
 
     /// Ring memory is capacity × this size: keep a record under 1 KiB.

@@ -102,7 +102,6 @@ impl<W: Write + Send + 'static> Tap<W> {
         config.convert = Convert {
             timebase: header.timebase,
             start_ticks: header.start.mach_absolute,
-            hash_key: config.convert.hash_key,
         };
         let rings: Rings = Arc::new(Mutex::new(Vec::new()));
         let writer = Writer::spawn(out, &header, Arc::clone(&rings), Arc::default(), config)?;

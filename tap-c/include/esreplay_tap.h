@@ -178,6 +178,22 @@ int32_t esr_message_received(struct esr_queue *queue,
                              const struct esr_message_fields *fields,
                              struct esr_token *token);
 
+#if defined(__APPLE__)
+// macOS: marks receipt of the `es_message_t` a client's handler block was
+// given: fills `token` from the message (the fields its version has:
+// times, sequence numbers, thread, process, the open or exec target) and
+// stamps the handler entry time. Call it first thing in the handler.
+//
+// # Safety
+//
+// `queue` is NULL or a live handle not used concurrently; `msg` is NULL or
+// the live message of the current handler call; `token` is NULL or
+// writable.
+int32_t esr_message_received_es(struct esr_queue *queue,
+                                const es_message_t *msg,
+                                struct esr_token *token);
+#endif
+
 // Records the answer: its time (now) and the verdict sent, e.g.
 // `ES_AUTH_RESULT_ALLOW` (0) or `ES_AUTH_RESULT_DENY` (1), or the flags
 // allowed for AUTH_OPEN. Call it right after `es_respond_*`. Optional:

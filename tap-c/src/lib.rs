@@ -47,10 +47,11 @@ mod status;
 pub use fields::*;
 pub use status::*;
 
+#[cfg(target_os = "macos")]
+use endpoint_sec::sys::es_message_t;
 use esreplay_recorder::{RawMessage, Tap, TapHandle, TapOptions, clock};
 use esreplay_traces::Header;
 use std::ffi::{CStr, c_char};
-use std::io::Write;
 use std::time::Duration;
 
 /// A running tap: owns the trace file and its writer thread.
@@ -238,11 +239,7 @@ pub unsafe extern "C" fn esr_tap_close(tap: *mut esr_tap, stats: *mut esr_tap_st
             Ok(finished) => finished,
             Err(error) => return fail_record(&error),
         };
-        let synced = out
-            .into_inner()
-            .map_err(|error| error.into_error())
-            .and_then(|mut file| file.flush().and_then(|()| file.sync_all()));
-        if let Err(error) = synced {
+        if let Err(error) = esreplay_recorder::sync_file(out) {
             return fail(ESR_ERR_IO, format!("esr_tap_close: {error}"));
         }
         // Safety: NULL or writable, by the contract.
@@ -256,10 +253,10 @@ pub unsafe extern "C" fn esr_tap_close(tap: *mut esr_tap, stats: *mut esr_tap_st
     })
 }
 
-/// Fills `token` from `raw`, stamping the handler entry time now.
+/// Fills `token` from `raw`, with the handler entry time `entry`.
 #[inline]
-fn fill(token: &mut esr_token, mut raw: RawMessage) {
-    raw.handler_entry = Some(clock::now_ticks());
+fn fill(token: &mut esr_token, mut raw: RawMessage, entry: u64) {
+    raw.handler_entry = Some(entry);
     let filled = Filled { magic: FILLED, raw };
     // Safety: an esr_token is large and aligned enough for a Filled (the
     // assertions above), and writable.
@@ -291,6 +288,7 @@ pub unsafe extern "C" fn esr_message_received(
     fields: *const esr_message_fields,
     token: *mut esr_token,
 ) -> i32 {
+    let entry = clock::now_ticks();
     // Safety: NULL or valid, by the contract.
     let (Some(queue), Some(fields), Some(token)) =
         (unsafe { (queue.as_ref(), fields.as_ref(), token.as_mut()) })
@@ -300,11 +298,46 @@ pub unsafe extern "C" fn esr_message_received(
     // Safety: the paths are readable for their lengths, by the contract.
     match unsafe { fields::raw_message(fields, queue.no_paths) } {
         Some(raw) => {
-            fill(token, raw);
+            fill(token, raw, entry);
             ESR_OK
         }
         None => ESR_ERR_INVALID,
     }
+}
+
+/// macOS: marks receipt of the `es_message_t` a client's handler block was
+/// given: fills `token` from the message (the fields its version has:
+/// times, sequence numbers, thread, process, the open or exec target) and
+/// stamps the handler entry time. Call it first thing in the handler.
+///
+/// # Safety
+///
+/// `queue` is NULL or a live handle not used concurrently; `msg` is NULL or
+/// the live message of the current handler call; `token` is NULL or
+/// writable.
+#[cfg(target_os = "macos")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn esr_message_received_es(
+    queue: *mut esr_queue,
+    msg: *const es_message_t,
+    token: *mut esr_token,
+) -> i32 {
+    use esreplay_recorder::handler::{PathMode, copy_message};
+    let entry = clock::now_ticks();
+    // Safety: NULL or valid, by the contract.
+    let (Some(queue), Some(msg), Some(token)) =
+        (unsafe { (queue.as_ref(), msg.as_ref(), token.as_mut()) })
+    else {
+        return ESR_ERR_NULL;
+    };
+    let paths = match queue.no_paths {
+        true => PathMode::None,
+        false => PathMode::Full,
+    };
+    // Safety: a live message, by the contract.
+    let view = unsafe { esreplay_recorder::macos::view_raw(msg) };
+    fill(token, copy_message(&view, paths), entry);
+    ESR_OK
 }
 
 /// Records the answer: its time (now) and the verdict sent, e.g.

@@ -60,6 +60,7 @@ fn footer_json(footer: &Footer) -> Value {
         "messages": footer.messages,
         "chunks": footer.chunks,
         "dropped": footer.dropped,
+        "es_gaps": footer.es_gaps,
         "meta": footer.meta,
     })
 }
@@ -130,8 +131,13 @@ fn render(
     }
     let complete = match footer {
         Some(footer) => format!(
-            "complete ({} chunks, {} dropped by the recorder)",
-            footer.chunks, footer.dropped
+            "complete ({} chunks, {} dropped by the recorder{})",
+            footer.chunks,
+            footer.dropped,
+            footer
+                .es_gaps
+                .map(|gaps| format!(", {gaps} never delivered by ES"))
+                .unwrap_or_default()
         ),
         None => format!(
             "CUT SHORT: footer missing, {} bytes lost",
