@@ -65,7 +65,7 @@ fn timed(queue: *mut esr_queue, iters: u64, paths: bool) -> Duration {
             }
         }
         total += start.elapsed();
-        std::thread::sleep(Duration::from_millis(5)); // let the writer drain
+        std::thread::sleep(Duration::from_millis(20)); // let the writer drain
         done += n;
     }
     total
@@ -75,7 +75,7 @@ fn bench_c_abi(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = std::ffi::CString::new(dir.path().join("b.esr").to_str().unwrap()).unwrap();
     let options = esr_tap_options {
-        ring_capacity: 2 * BATCH as u32,
+        ring_capacity: 4 * BATCH as u32,
         reorder_window_ms: 1,
         ..esr_tap_options::default()
     };
