@@ -9,6 +9,9 @@
 //!   guards) to run with real threads;
 //! - [`record`]: the schedule ([`Planned`]), what happened ([`Record`]),
 //!   and measurements on records (backlog, fanotify costs τ and ρ);
+//! - [`fidelity`]: the prediction for a run (the simulator on the same
+//!   arrivals, calibrated with the measured costs) next to what was
+//!   observed; [`records`]: every open's record as JSON lines;
 //! - Linux only: the client (`client`, `queue`, `ticket`: the reading
 //!   thread, workers, the guards' watchdog; service times spent as real
 //!   CPU work), the load generator ([`generator`]) and [`run`], which runs
@@ -36,8 +39,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod fidelity;
 pub mod plan;
 pub mod record;
+pub mod records;
 
 #[cfg(target_os = "linux")]
 mod client;

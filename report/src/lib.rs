@@ -8,7 +8,6 @@
 //! - [`figures`]: the charts of a report, on shared axes;
 //! - [`html`]: the self-contained HTML report (inline CSS and SVG only);
 //! - [`chrome`]: Chrome trace event JSON, for the Perfetto UI;
-//! - [`progress`]: progress bars on standard error, only on a terminal.
 //!
 //! The crate knows nothing of the simulator: the `esreplay` command feeds
 //! it numbers (it depends on this crate, so this crate cannot depend on
@@ -37,13 +36,11 @@
 pub mod chrome;
 pub mod figures;
 pub mod html;
-pub mod progress;
 pub mod series;
 pub mod svg;
 
 pub use chrome::{ChromeTrace, Scope};
 pub use figures::{Figures, Run, figures};
 pub use html::{Page, Table, Verdict};
-pub use progress::Progress;
 pub use series::{BUCKETS, Bucket, Series};
 pub use svg::{Chart, Line, Marker, Unit};

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod progress;
 
 use std::io::ErrorKind;
 use std::process::ExitCode;

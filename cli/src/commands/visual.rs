@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use esreplay_report::{Marker, Page, Progress, Run, Series, Table, Verdict, figures};
+use esreplay_report::{Marker, Page, Run, Series, Table, Verdict, figures};
+
+use crate::progress::Progress;
 use esreplay_simulator::report::{TABLE_COLUMNS, table_row};
 use esreplay_simulator::{Observer, Outcome, SimResult};
 use esreplay_traces::format_ns;

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use esreplay_report::Progress;
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
     CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_json,

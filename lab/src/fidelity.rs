@@ -6,7 +6,7 @@
 //! fanotify costs as τ and ρ. Both are then printed with the simulator's
 //! result table, so every number means the same on both sides.
 
-use esreplay_lab::{Answerer, Costs, Plan, Record};
+use crate::{Answerer, Costs, Plan, Record};
 use esreplay_simulator::strategy::{Completion, Context, Job, Margin, Strategy};
 use esreplay_simulator::{
     CostModel, SimConfig, SimError, SimResult, StrategySpec, results_table, simulate,
@@ -16,7 +16,7 @@ use serde::Serialize;
 
 /// The lab's real-thread twin of a strategy (guards keep the simulator's
 /// margin rule: g_i = max(d_i − M_i, h_i)).
-pub(super) fn plan_of(spec: &StrategySpec) -> Plan {
+pub fn plan_of(spec: &StrategySpec) -> Plan {
     match spec {
         StrategySpec::Inline => Plan::Inline,
         StrategySpec::Pool(n) => Plan::Fifo(*n as usize),
@@ -134,13 +134,15 @@ impl Strategy for WithOverhead {
 /// The lab's real arrivals as messages (kernel order: by call time), and
 /// what was observed for each, on a clock that starts at the first call.
 /// `schedule[i]` is the message whose open had index i.
-pub(super) struct Observed {
+pub struct Observed {
     messages: Vec<Message>,
     answers: Vec<Answer>,
 }
 
 impl Observed {
-    pub(super) fn new(records: &[Record], schedule: &[Message]) -> Observed {
+    /// The observation of one run: `records` in open order, `schedule[i]`
+    /// the message whose open had index i.
+    pub fn new(records: &[Record], schedule: &[Message]) -> Observed {
         let origin = records.iter().map(|r| r.call_ns).min().unwrap_or(0);
         let at = |ns: u64| ns.saturating_sub(origin);
         let mut order: Vec<&Record> = records.iter().collect();
@@ -168,7 +170,7 @@ impl Observed {
     }
 
     /// What the kernel made of the real client: latency = return − call.
-    pub(super) fn result(&self, label: &str, workers: u32) -> SimResult {
+    pub fn result(&self, label: &str, workers: u32) -> SimResult {
         let mut replayed = Replayed {
             label: label.to_owned(),
             workers,
@@ -184,7 +186,7 @@ impl Observed {
     /// own overheads: the handler's per message for inline strategies
     /// (pools get theirs as the hand-off c_h in `config`), the workers'
     /// per job for pools.
-    pub(super) fn predict(
+    pub fn predict(
         &self,
         spec: &StrategySpec,
         cost: &CostModel,
@@ -204,7 +206,8 @@ impl Observed {
 
 /// One strategy's comparison, as `--json` prints it.
 #[derive(Clone, Debug, Serialize)]
-pub(super) struct Fidelity {
+pub struct Fidelity {
+    /// The strategy, as `--strategy` names it.
     pub strategy: String,
     /// τ used in `predicted` (measured unless given).
     pub transport_ns: u64,
@@ -219,6 +222,7 @@ pub(super) struct Fidelity {
     pub worker_overhead_ns: u64,
     /// How late the load generator called `open`, at worst.
     pub max_lateness_ns: u64,
+    /// What the real run did, through the simulator's bookkeeping.
     pub observed: SimResult,
     /// With τ, ρ and the handler overhead.
     pub predicted: SimResult,
@@ -228,11 +232,7 @@ pub(super) struct Fidelity {
 
 /// τ, ρ (given, else measured, else 0) and, for pools, the measured
 /// handler overhead as c_h.
-pub(super) fn transport(
-    costs: &Costs,
-    given: (Option<u64>, Option<u64>),
-    workers: u32,
-) -> SimConfig {
+pub fn transport(costs: &Costs, given: (Option<u64>, Option<u64>), workers: u32) -> SimConfig {
     SimConfig {
         transport_ns: given.0.or(costs.delivery_ns).unwrap_or(0),
         response_latency_ns: given.1.or(costs.response_ns).unwrap_or(0),
@@ -252,7 +252,7 @@ fn p99_error(f: &Fidelity) -> Option<f64> {
 }
 
 /// The table for people: three rows a strategy, then one line each.
-pub(super) fn table(runs: &[Fidelity]) -> String {
+pub fn table(runs: &[Fidelity]) -> String {
     let rows: Vec<SimResult> = runs
         .iter()
         .flat_map(|f| {
@@ -295,7 +295,7 @@ pub(super) fn table(runs: &[Fidelity]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use esreplay_lab::Served;
+    use crate::Served;
 
     fn record(index: usize, call_ns: u64, return_ns: u64, deadline_ns: u64) -> Record {
         Record {

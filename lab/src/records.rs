@@ -2,11 +2,11 @@
 //! for a closer look at where the time went (delivery, queueing, work,
 //! the answer's way back).
 
-use esreplay_lab::{Answerer, Record};
+use crate::{Answerer, Record};
 use esreplay_traces::Message;
 
 /// Writes one JSON line per open (`--records`), in schedule order.
-pub(super) fn write_records(
+pub fn write_records(
     out: &mut dyn std::io::Write,
     label: &str,
     records: &[Record],
@@ -59,7 +59,7 @@ mod tests {
             deadline_ns: None,
             served,
         };
-        let served = esreplay_lab::Served {
+        let served = crate::Served {
             read_ns: 20,
             idle_read: true,
             taken_ns: 21,

@@ -6,9 +6,9 @@ use std::io::{self, BufReader};
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::progress::Progress;
 use anyhow::{Context, Result};
 use esreplay_eslogger::{ImportOptions, parse_as_auth, parse_timebase};
-use esreplay_report::Progress;
 use esreplay_traces::budget::BudgetTable;
 
 use crate::cli::ImportEsloggerArgs;

@@ -15,8 +15,8 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::progress::Progress;
 use anyhow::{Context, Result};
-use esreplay_report::Progress;
 use esreplay_traces::TraceReader;
 
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand};

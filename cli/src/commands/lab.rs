@@ -2,15 +2,12 @@
 //! client with real threads and CPU-spin service times) against a load
 //! generator following a `gen` scenario or a trace, then prints what the
 //! stalled `open`s saw next to what the simulator predicts for the same
-//! arrivals ([`fidelity`]). Linux and root only.
+//! arrivals (`esreplay_lab::fidelity`). Linux and root only.
 //!
 //! Every open is an AUTH_OPEN: its deadline is its call time plus the
 //! AUTH_OPEN budget (`--budget AUTH_OPEN=50ms`), and its service time is
 //! the cost model's draw for the scheduled message (same seed, keyed by
 //! global_seq), in the lab and in the prediction alike.
-
-mod fidelity;
-mod records;
 
 use std::io::Write;
 use std::path::Path;
@@ -24,7 +21,8 @@ use esreplay_traces::synth::GenOptions;
 use esreplay_traces::{Action, EventType, Message, parse_duration_ns};
 
 use crate::cli::{LabArgs, WorkArg};
-use fidelity::{Fidelity, Observed};
+use esreplay_lab::fidelity::{self, Fidelity, Observed};
+use esreplay_lab::records;
 
 /// More opens than this make a run too long for a lab (every one is real).
 const MAX_OPENS: usize = 50_000;

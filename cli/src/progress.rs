@@ -58,6 +58,7 @@ impl Progress {
     }
 
     /// Whether the bar draws nothing.
+    #[cfg(test)]
     pub fn is_hidden(&self) -> bool {
         self.bar.is_hidden()
     }
@@ -78,6 +79,7 @@ impl Progress {
     }
 
     /// Where the bar is (bytes or steps so far).
+    #[cfg(test)]
     pub fn position(&self) -> u64 {
         self.bar.position()
     }
