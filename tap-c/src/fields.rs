@@ -64,29 +64,31 @@ unsafe fn bytes<'a>(ptr: *const c_char, len: usize) -> Option<&'a [u8]> {
     (!ptr.is_null()).then(|| unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
-/// The record of `fields`, or `None` when the event type is out of range.
+/// Fills `raw` (a default record) from `fields`; `false` when the event
+/// type is out of range.
 ///
 /// # Safety
 ///
 /// The paths of `fields` are NULL or readable for their lengths.
 #[inline]
-pub(crate) unsafe fn raw_message(
+pub(crate) unsafe fn fill_raw(
+    raw: &mut RawMessage,
     fields: &esr_message_fields,
     no_paths: bool,
-) -> Option<RawMessage> {
+) -> bool {
     let has = |bit: u32| fields.present & bit != 0;
-    let mut raw = RawMessage {
-        mach_time: fields.mach_time,
-        deadline: has(ESR_HAS_DEADLINE).then_some(fields.deadline),
-        seq: has(ESR_HAS_SEQ_NUM).then_some(fields.seq_num),
-        global_seq: has(ESR_HAS_GLOBAL_SEQ_NUM).then_some(fields.global_seq_num),
-        event: u16::try_from(fields.event_type).ok()?,
-        auth: fields.auth,
-        pid: has(ESR_HAS_PID)
-            .then(|| u32::try_from(fields.pid).ok())
-            .flatten(),
-        ..RawMessage::default()
+    let Ok(event) = u16::try_from(fields.event_type) else {
+        return false;
     };
+    raw.mach_time = fields.mach_time;
+    raw.deadline = has(ESR_HAS_DEADLINE).then_some(fields.deadline);
+    raw.seq = has(ESR_HAS_SEQ_NUM).then_some(fields.seq_num);
+    raw.global_seq = has(ESR_HAS_GLOBAL_SEQ_NUM).then_some(fields.global_seq_num);
+    raw.event = event;
+    raw.auth = fields.auth;
+    raw.pid = has(ESR_HAS_PID)
+        .then(|| u32::try_from(fields.pid).ok())
+        .flatten();
     raw.details.message_version = (fields.version != 0).then_some(fields.version);
     raw.details.thread_id = has(ESR_HAS_THREAD_ID).then_some(fields.thread_id);
     if !no_paths {
@@ -99,5 +101,5 @@ pub(crate) unsafe fn raw_message(
             raw.target_path.set(path);
         }
     }
-    Some(raw)
+    true
 }

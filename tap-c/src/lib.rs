@@ -253,14 +253,28 @@ pub unsafe extern "C" fn esr_tap_close(tap: *mut esr_tap, stats: *mut esr_tap_st
     })
 }
 
-/// Fills `token` from `raw`, with the handler entry time `entry`.
+/// Fills `token` in place: a default record that `write` fills (`false`:
+/// invalid input, the token stays unfilled), with the handler entry time
+/// `entry`. In place, so that the record is not built and then copied.
 #[inline]
-fn fill(token: &mut esr_token, mut raw: RawMessage, entry: u64) {
-    raw.handler_entry = Some(entry);
-    let filled = Filled { magic: FILLED, raw };
+fn fill(token: &mut esr_token, entry: u64, write: impl FnOnce(&mut RawMessage) -> bool) -> i32 {
+    let slot = std::ptr::from_mut(token).cast::<Filled>();
+    let blank = Filled {
+        magic: 0,
+        raw: RawMessage::default(),
+    };
     // Safety: an esr_token is large and aligned enough for a Filled (the
-    // assertions above), and writable.
-    unsafe { std::ptr::from_mut(token).cast::<Filled>().write(filled) };
+    // assertions above), and writable; after the write it holds a valid one.
+    let filled = unsafe {
+        slot.write(blank);
+        &mut *slot
+    };
+    if !write(&mut filled.raw) {
+        return ESR_ERR_INVALID;
+    }
+    filled.raw.handler_entry = Some(entry);
+    filled.magic = FILLED;
+    ESR_OK
 }
 
 /// The record in a filled token, or `None` for a token not filled by
@@ -296,13 +310,9 @@ pub unsafe extern "C" fn esr_message_received(
         return ESR_ERR_NULL;
     };
     // Safety: the paths are readable for their lengths, by the contract.
-    match unsafe { fields::raw_message(fields, queue.no_paths) } {
-        Some(raw) => {
-            fill(token, raw, entry);
-            ESR_OK
-        }
-        None => ESR_ERR_INVALID,
-    }
+    fill(token, entry, |raw| unsafe {
+        fields::fill_raw(raw, fields, queue.no_paths)
+    })
 }
 
 /// macOS: marks receipt of the `es_message_t` a client's handler block was
@@ -336,8 +346,10 @@ pub unsafe extern "C" fn esr_message_received_es(
     };
     // Safety: a live message, by the contract.
     let view = unsafe { esreplay_recorder::macos::view_raw(msg) };
-    fill(token, copy_message(&view, paths), entry);
-    ESR_OK
+    fill(token, entry, |raw| {
+        *raw = copy_message(&view, paths);
+        true
+    })
 }
 
 /// Records the answer: its time (now) and the verdict sent, e.g.

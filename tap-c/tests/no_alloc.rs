@@ -139,3 +139,44 @@ fn unfilled_tokens_null_pointers_and_bad_paths_are_refused() {
         assert!(text.contains("No such file"), "{text}");
     }
 }
+
+#[test]
+fn an_event_type_out_of_range_leaves_the_token_unfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::ffi::CString::new(dir.path().join("t.esr").to_str().unwrap()).unwrap();
+    let (mut tap, mut queue) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let fields = esr_message_fields {
+        present: 0,
+        version: 0,
+        event_type: 70_000,
+        auth: false,
+        mach_time: esr_now(),
+        deadline: 0,
+        seq_num: 0,
+        global_seq_num: 0,
+        thread_id: 0,
+        pid: 0,
+        process_path: std::ptr::null(),
+        process_path_len: 0,
+        target_path: std::ptr::null(),
+        target_path_len: 0,
+    };
+    let mut token = std::mem::MaybeUninit::<esr_token>::uninit();
+    let mut stats = esr_tap_stats::default();
+    // Safety: valid pointers; used by this thread only.
+    unsafe {
+        assert_eq!(
+            esr_tap_open(path.as_ptr(), std::ptr::null(), &mut tap),
+            ESR_OK
+        );
+        assert_eq!(esr_queue_new(tap, &mut queue), ESR_OK);
+        assert_eq!(
+            esr_message_received(queue, &fields, token.as_mut_ptr()),
+            ESR_ERR_INVALID
+        );
+        assert_eq!(esr_work_done(queue, token.as_mut_ptr()), ESR_ERR_INVALID);
+        esr_queue_free(queue);
+        assert_eq!(esr_tap_close(tap, &mut stats), ESR_OK);
+    }
+    assert_eq!((stats.messages, stats.dropped), (0, 0));
+}
