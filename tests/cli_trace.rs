@@ -70,13 +70,26 @@ fn gen_is_deterministic_and_inspect_counts_it() {
 }
 
 #[test]
-fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
-    // A format change that alters these bytes must bump FORMAT_MAJOR/MINOR
-    // and add a new golden file, keeping this one readable.
+fn the_version_1_0_golden_trace_still_decodes_to_its_jsonl() {
+    // Written by format 1.0; this build writes 1.1 and must keep reading it.
     let expected = fs::read_to_string(data("golden-v1.jsonl")).unwrap();
     let exported = esreplay()
         .args(["export", "jsonl"])
         .arg(data("golden-v1.estrace"))
+        .output()
+        .unwrap();
+    assert!(exported.status.success());
+    assert_eq!(String::from_utf8(exported.stdout).unwrap(), expected);
+}
+
+#[test]
+fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
+    // A format change that alters these bytes must bump FORMAT_MAJOR/MINOR
+    // and add a new golden file, keeping this one readable.
+    let expected = fs::read_to_string(data("golden-v1.1.jsonl")).unwrap();
+    let exported = esreplay()
+        .args(["export", "jsonl"])
+        .arg(data("golden-v1.1.estrace"))
         .output()
         .unwrap();
     assert!(exported.status.success());
@@ -86,14 +99,14 @@ fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
     let reencoded = dir.path().join("golden.estrace");
     esreplay()
         .args(["import", "jsonl"])
-        .arg(data("golden-v1.jsonl"))
+        .arg(data("golden-v1.1.jsonl"))
         .arg("-o")
         .arg(&reencoded)
         .assert()
         .success();
     assert_eq!(
         fs::read(reencoded).unwrap(),
-        fs::read(data("golden-v1.estrace")).unwrap()
+        fs::read(data("golden-v1.1.estrace")).unwrap()
     );
 }
 
@@ -230,5 +243,48 @@ fn bad_arguments_and_bad_jsonl_exit_2_naming_the_fault() {
         stderr_of(&assert).contains("line 2"),
         "{}",
         stderr_of(&assert)
+    );
+}
+
+#[test]
+fn inspect_percentiles_never_exceed_the_max() {
+    // A critical binary's 2 s budgets among 15 s and 60 s ones: every
+    // percentile is a nearest-rank value within 1/1024 below, never above
+    // the max (hdrhistogram once printed a p50 of 60 028 878 847 ns for
+    // budgets of 60 s at most).
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("critical.estrace");
+    esreplay()
+        .args(["gen", "steady", "--duration", "2s", "-o"])
+        .arg(&trace)
+        .args([
+            "--budget-process",
+            "/Applications/App3.app/Contents/MacOS/App=2s",
+        ])
+        .assert()
+        .success();
+    let stats = &inspect_json(&trace)["stats"];
+    for event in stats["events"].as_array().unwrap() {
+        let budget = &event["budget"];
+        let field = |name: &str| budget[name].as_u64().unwrap();
+        for percentile in [field("p50_ns"), field("p99_ns")] {
+            assert!(
+                field("min_ns") <= percentile && percentile <= field("max_ns"),
+                "{event}"
+            );
+        }
+        assert_eq!(field("min_ns"), 2_000_000_000, "{event}");
+    }
+    let exec = stats["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "AUTH_EXEC")
+        .unwrap();
+    // Most AUTH_EXECs have 60 s: the median is 60 s to within 1/1024 below.
+    let p50 = exec["budget"]["p50_ns"].as_u64().unwrap();
+    assert!(
+        (60_000_000_000 - 60_000_000_000 / 1024..=60_000_000_000).contains(&p50),
+        "{exec}"
     );
 }

@@ -1,5 +1,5 @@
 //! Predicted versus observed for one lab run: the observed records become a
-//! [`SimResult`] through the simulator's own bookkeeping (a [`Replayed`]
+//! [`SimResult`] through the simulator's own bookkeeping (a `Replayed`
 //! strategy that answers each message when its real `open` returned), and
 //! the prediction replays the same real arrival times through the
 //! strategy, cost model and seed that the lab ran, with the measured

@@ -1,5 +1,6 @@
-//! The per-strategy result ([`SimResult`]) exactly as DESIGN.md's JSON
-//! (field names and order), and its table for people.
+//! The per-strategy result ([`SimResult`]) as JSON (field names and order
+//! fixed, documented in docs/simulator.md, "Results"), and its table for
+//! people.
 //!
 //! Definitions (also in docs/simulator.md):
 //! - latency r_i − a_i over AUTH messages; percentiles nearest-rank within

@@ -23,17 +23,21 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod cpu;
 pub mod dist;
 pub mod duration;
 pub mod event;
 pub mod format;
+pub mod histogram;
 pub mod jsonl;
 pub mod lines;
 pub mod model;
 pub mod stats;
 pub mod synth;
 
+pub use cpu::{CpuSample, CpuTrack};
 pub use duration::{HumanNs, format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
 pub use format::{ReadSummary, TraceError, TraceReader, TraceWriter};
+pub use histogram::Histogram;
 pub use model::{ClockAnchor, Details, Footer, Header, Message, Source, Timebase};
