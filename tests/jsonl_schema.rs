@@ -3,7 +3,7 @@
 //! several sources validates, and lines the importer refuses are refused by
 //! the schema too (validated with the `jsonschema` crate, draft 2020-12).
 
-use esreplay_tests::{data, esreplay, export_jsonl, root};
+use esreplay_tests::{data, esreplay, export_jsonl, reimport_jsonl, root};
 use esreplay_traces::jsonl::parse_message;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -52,7 +52,22 @@ fn exported_lines_of_every_source_validate() {
     let tapped = dir.path().join("tap.estrace");
     write_tap_trace(&tapped);
     assert_eq!(validate_export(&validator, &tapped), 10);
+    // Every details field the model has, through import and export.
+    let every = dir.path().join("every.estrace");
+    let lines = reimport_jsonl(EVERY_DETAIL.as_bytes(), &every);
+    assert_eq!(String::from_utf8(lines).unwrap(), EVERY_DETAIL);
+    assert_eq!(validate_export(&validator, &every), 1);
 }
+
+/// A line with every details field (in the export's order).
+const EVERY_DETAIL: &str = concat!(
+    r#"{"global_seq":0,"seq":0,"event":"NOTIFY_CLOSE","action":"notify","arrival_ns":5,"#,
+    r#""pid":1,"process_path":"/bin/cp","target_path":"/tmp/f","details":{"message_version":8,"#,
+    r#""thread_id":9,"handler_exit_ns":7,"response_ns":6,"verdict":0,"open_fflag":3,"pidversion":2,"#,
+    r#""euid":501,"ppid":1,"signing_id":"com.apple.cp","team_id":"T","platform_binary":true,"#,
+    r#""is_es_client":false,"target_dev":16777233,"target_ino":42,"close_modified":true}}"#,
+    "\n"
+);
 
 fn write_tap_trace(path: &Path) {
     use esreplay_recorder::{RawMessage, Tap, TapOptions, clock};
@@ -101,6 +116,10 @@ fn schema_and_importer_agree_on_good_and_bad_lines() {
         line_with("deadline_ns", Value::Null),
         line_with("details", json!({"verdict": 0, "team_id": null})),
         line_with("details", json!({})),
+        line_with(
+            "details",
+            json!({"is_es_client": true, "close_modified": false}),
+        ),
         line_with("global_seq", json!(u64::MAX)),
     ];
     for line in &good {
@@ -121,6 +140,7 @@ fn schema_and_importer_agree_on_good_and_bad_lines() {
         line_with("surprise", json!(1)),
         line_with("details", json!({"verdict": -1})),
         line_with("details", json!({"platform_binary": 1})),
+        line_with("details", json!({"close_modified": "yes"})),
         line_with("details", json!({"unknown_fact": 1})),
     ];
     for line in &bad {
