@@ -110,6 +110,8 @@ pub struct EsProcess<'a> {
     pub ppid: i32,
     /// `is_platform_binary`.
     pub platform_binary: bool,
+    /// `is_es_client`.
+    pub is_es_client: bool,
     /// `signing_id` (empty when unsigned).
     pub signing_id: &'a [u8],
     /// `team_id` (empty when none).
@@ -145,6 +147,8 @@ pub struct EsMessage<'a> {
     pub target: Option<EsFile<'a>>,
     /// `event.open.fflag` for opens.
     pub open_fflag: Option<i32>,
+    /// `event.close.modified` for NOTIFY_CLOSE.
+    pub close_modified: Option<bool>,
 }
 
 /// What the handler's answer did.
@@ -293,6 +297,8 @@ pub fn copy_message(m: &EsMessage<'_>, paths: PathMode) -> RawMessage {
     d.euid = Some(p.euid);
     d.ppid = u32::try_from(p.ppid).ok();
     d.platform_binary = Some(p.platform_binary);
+    d.is_es_client = Some(p.is_es_client);
+    d.close_modified = m.close_modified;
     d.open_fflag = m.open_fflag.map(|f| f as u32);
     // Empty ids mean "none" (unsigned code, platform binaries' team).
     if !p.signing_id.is_empty() {
@@ -346,6 +352,7 @@ mod tests {
                 euid: 501,
                 ppid: 1,
                 platform_binary: false,
+                is_es_client: true,
                 signing_id: b"com.example.tool",
                 team_id: b"",
                 executable: EsFile {
@@ -360,6 +367,7 @@ mod tests {
                 ino: 12345,
             }),
             open_fflag: Some(1),
+            close_modified: None,
         }
     }
 
@@ -403,15 +411,19 @@ mod tests {
             Some(&b"com.example.tool"[..])
         );
         assert_eq!(raw.details.thread_id, Some(77));
+        assert_eq!(raw.details.is_es_client, Some(true));
+        assert_eq!(raw.details.close_modified, None);
     }
 
     #[test]
-    fn notify_is_not_answered_and_has_no_deadline() {
+    fn notify_is_not_answered_has_no_deadline_and_keeps_close_modified() {
         let (producer, mut consumer) = ring(8);
         let mut handler = EsHandler::new(producer, PathMode::None);
         let mut message = open(0, b"/etc/hosts");
         message.auth = false;
-        message.event_type = u32::from(EventType::NOTIFY_OPEN.0);
+        message.event_type = u32::from(EventType::NOTIFY_CLOSE.0);
+        message.open_fflag = None;
+        message.close_modified = Some(true);
         assert!(handler.handle(1, false, || unreachable!("NOTIFY answered"), || message));
         let raw = consumer.try_pop().unwrap();
         assert_eq!(

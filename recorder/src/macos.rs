@@ -140,12 +140,15 @@ fn view(msg: &Message) -> EsMessage<'_> {
     let process = msg.process();
     let file = es_file;
     let token = process.audit_token();
-    let (target, open_fflag) = match msg.event() {
-        Some(Event::AuthOpen(e) | Event::NotifyOpen(e)) => (Some(file(e.file())), Some(e.fflag())),
-        Some(Event::AuthExec(e) | Event::NotifyExec(e)) => {
-            (Some(file(e.target().executable())), None)
+    let (target, open_fflag, close_modified) = match msg.event() {
+        Some(Event::AuthOpen(e) | Event::NotifyOpen(e)) => {
+            (Some(file(e.file())), Some(e.fflag()), None)
         }
-        _ => (None, None),
+        Some(Event::AuthExec(e) | Event::NotifyExec(e)) => {
+            (Some(file(e.target().executable())), None, None)
+        }
+        Some(Event::NotifyClose(e)) => (Some(file(e.target())), None, Some(e.modified())),
+        _ => (None, None, None),
     };
     EsMessage {
         version: msg.version(),
@@ -162,12 +165,14 @@ fn view(msg: &Message) -> EsMessage<'_> {
             euid: token.euid(),
             ppid: process.ppid(),
             platform_binary: process.is_platform_binary(),
+            is_es_client: process.is_es_client(),
             signing_id: process.signing_id().as_bytes(),
             team_id: process.team_id().as_bytes(),
             executable: file(process.executable()),
         },
         target,
         open_fflag,
+        close_modified,
     }
 }
 
@@ -189,20 +194,31 @@ fn es_file(f: endpoint_sec::File<'_>) -> EsFile<'_> {
 pub unsafe fn view_raw(msg: &es_message_t) -> EsMessage<'_> {
     // Safety: a live message's process and file pointers are valid.
     let process = unsafe { msg.process() };
-    let (target, open_fflag) = match msg.event_type {
+    let (target, open_fflag, close_modified) = match msg.event_type {
         es_event_type_t::ES_EVENT_TYPE_AUTH_OPEN | es_event_type_t::ES_EVENT_TYPE_NOTIFY_OPEN => {
             // Safety: the event type says the union holds an open.
             let open = unsafe { &msg.event.open };
             // Safety: as above.
-            (Some(unsafe { raw_file(open.file()) }), Some(open.fflag))
+            (
+                Some(unsafe { raw_file(open.file()) }),
+                Some(open.fflag),
+                None,
+            )
         }
         es_event_type_t::ES_EVENT_TYPE_AUTH_EXEC | es_event_type_t::ES_EVENT_TYPE_NOTIFY_EXEC => {
             // Safety: the event type says the union holds an exec.
             let target = unsafe { msg.event.exec.target() };
             // Safety: as above.
-            (Some(unsafe { raw_file(target.executable()) }), None)
+            (Some(unsafe { raw_file(target.executable()) }), None, None)
         }
-        _ => (None, None),
+        es_event_type_t::ES_EVENT_TYPE_NOTIFY_CLOSE => {
+            // Safety: the event type says the union holds a close.
+            let close = unsafe { &msg.event.close };
+            // Safety: as above.
+            let target = unsafe { raw_file(close.target()) };
+            (Some(target), None, Some(close.modified))
+        }
+        _ => (None, None, None),
     };
     let since = |version: u32| msg.version >= version;
     EsMessage {
@@ -221,6 +237,7 @@ pub unsafe fn view_raw(msg: &es_message_t) -> EsMessage<'_> {
         process: unsafe { raw_process(process) },
         target,
         open_fflag,
+        close_modified,
     }
 }
 
@@ -235,6 +252,7 @@ unsafe fn raw_process(process: &es_process_t) -> EsProcess<'_> {
         euid: token.euid(),
         ppid: process.ppid,
         platform_binary: process.is_platform_binary,
+        is_es_client: process.is_es_client,
         // Safety: string tokens of a live message are valid.
         signing_id: unsafe { process.signing_id.as_os_str() }.as_bytes(),
         // Safety: as above.

@@ -120,6 +120,10 @@ pub struct RawDetails {
     pub ppid: Option<u32>,
     /// Apple platform binary.
     pub platform_binary: Option<bool>,
+    /// The process is itself an ES client.
+    pub is_es_client: Option<bool>,
+    /// NOTIFY_CLOSE: the file was modified while open.
+    pub close_modified: Option<bool>,
     /// AUTH_OPEN / NOTIFY_OPEN `fflag`.
     pub open_fflag: Option<u32>,
     /// Target file device.
@@ -225,6 +229,8 @@ impl Convert {
             ppid: d.ppid,
             open_fflag: d.open_fflag,
             platform_binary: d.platform_binary,
+            is_es_client: d.is_es_client,
+            close_modified: d.close_modified,
             target_dev: d.target_dev,
             target_ino: d.target_ino,
             signing_id: d.signing_id.to_trace(),
