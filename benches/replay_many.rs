@@ -59,9 +59,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let run = |spec: &StrategySpec| {
                 let mut strategy = spec.build();
-                let mut simulator = Simulator::new(&mut strategy, &cost, config, ());
-                decode(black_box(&bytes)).for_each(|m| simulator.push(&m).unwrap());
-                simulator.finish()
+                let mut simulator = Simulator::new(&mut strategy, &cost, config.clone(), ());
+                decode(black_box(&bytes)).for_each(|m| simulator.push(m).unwrap());
+                simulator.finish().unwrap()
             };
             specs.iter().map(run).collect::<Vec<SimResult>>()
         })
@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
             let mut strategies: Vec<_> = specs.iter().map(StrategySpec::build).collect();
             let mut simulators: Vec<_> = strategies
                 .iter_mut()
-                .map(|s| Simulator::new(s, &cost, config, ()))
+                .map(|s| Simulator::new(s, &cost, config.clone(), ()))
                 .collect();
             let mut chunk = Vec::with_capacity(4096);
             let mut messages = decode(black_box(&bytes)).peekable();
@@ -79,12 +79,14 @@ fn bench(c: &mut Criterion) {
                 chunk.clear();
                 chunk.extend(messages.by_ref().take(4096));
                 for simulator in &mut simulators {
-                    chunk.iter().for_each(|m| simulator.push(m).unwrap());
+                    chunk
+                        .iter()
+                        .for_each(|m| simulator.push(m.clone()).unwrap());
                 }
             }
             simulators
                 .into_iter()
-                .map(Simulator::finish)
+                .map(|s| s.finish().unwrap())
                 .collect::<Vec<_>>()
         })
     });

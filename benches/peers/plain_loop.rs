@@ -90,9 +90,9 @@ fn engine(
     let record = |o: &Outcome| response[o.index as usize] = o.response_ns;
     let mut simulator = Simulator::new(&mut strategy, &cost, SimConfig::default(), record);
     for message in messages {
-        simulator.push(message)?;
+        simulator.push(message.clone())?;
     }
-    simulator.finish();
+    simulator.finish()?;
     Ok(())
 }
 

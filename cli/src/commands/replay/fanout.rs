@@ -45,7 +45,7 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
     observers: Vec<O>,
 ) -> Result<(Vec<SimResult>, Integrity)> {
     let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
-    let mut reader = reader.fields(Fields::Timing);
+    let mut reader = reader.fields(model.fields());
     std::thread::scope(|scope| {
         let mut senders = Vec::with_capacity(specs.len());
         let mut runs = Vec::with_capacity(specs.len());
@@ -115,19 +115,21 @@ fn simulate<O: Observer>(
 ) -> Result<(SimResult, Vec<String>)> {
     let mut margins = MarginCheck::new(spec);
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    let config = model.config.clone();
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, config, observer);
+    let context = || format!("{}: {label}", path.display());
     for chunk in chunks {
         for message in chunk.iter() {
             if let Some(margins) = &mut margins {
                 margins.add(message);
             }
-            if let Err(error) = simulator.push(message) {
-                let context = format!("{}: {label}", path.display());
-                return Err(anyhow::Error::new(error).context(context));
+            // Timing messages hold no reference count: a cheap copy.
+            if let Err(error) = simulator.push(message.clone()) {
+                return Err(anyhow::Error::new(error).context(context()));
             }
         }
     }
-    let mut result = simulator.finish();
+    let mut result = simulator.finish().with_context(context)?;
     result.strategy = label.trim().to_owned();
     let warnings = margins.iter().flat_map(|m| m.warnings());
     Ok((result, warnings.map(|w| w.to_string()).collect()))
@@ -243,10 +245,11 @@ pub(in crate::commands) fn measure(
     warn: bool,
 ) -> Result<(Bounds, Option<LeanCopy>, Integrity)> {
     let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
-    let mut reader = reader.fields(Fields::Timing);
+    let mut reader = reader.fields(model.fields());
     let mut margins = MarginCheck::new(spec);
     let mut bounds = Bounds::default();
-    let mut copy = Some(LeanCopy::default());
+    // The copy leaves paths out: only when the model reads none.
+    let mut copy = (model.fields() == Fields::Timing).then(LeanCopy::default);
     for message in reader.by_ref() {
         let message = message.with_context(|| path.display().to_string())?;
         if let Some(margins) = &mut margins {
