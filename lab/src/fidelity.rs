@@ -141,11 +141,13 @@ pub struct Observed {
 
 impl Observed {
     /// The observation of one run: `records` in open order, `schedule[i]`
-    /// the message whose open had index i.
+    /// the message whose open had index i. Opens the client never saw
+    /// (dropped by a full kernel queue) are left out: count them with
+    /// [`dropped`].
     pub fn new(records: &[Record], schedule: &[Message]) -> Observed {
         let origin = records.iter().map(|r| r.call_ns).min().unwrap_or(0);
         let at = |ns: u64| ns.saturating_sub(origin);
-        let mut order: Vec<&Record> = records.iter().collect();
+        let mut order: Vec<&Record> = records.iter().filter(|r| r.served.is_some()).collect();
         order.sort_by_key(|r| (r.call_ns, r.index));
         let messages = order
             .iter()
@@ -193,15 +195,68 @@ impl Observed {
         config: &SimConfig,
         costs: &Costs,
     ) -> Result<SimResult, SimError> {
-        let inner = spec.build();
-        let inline = inner.workers() == 0;
-        let mut strategy = WithOverhead {
-            inner,
-            handler_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
-            worker_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
-        };
-        simulate(self.messages.iter().cloned(), &mut strategy, cost, config)
+        predict_on(&self.messages, spec, cost, config, costs)
     }
+
+    /// As [`predict`](Self::predict), on the schedule's own arrivals
+    /// (`schedule`, with deadlines) instead of the real call times: what
+    /// the simulator says of the trace alone.
+    pub fn predict_schedule(
+        &self,
+        schedule: &[Message],
+        spec: &StrategySpec,
+        cost: &CostModel,
+        config: &SimConfig,
+        costs: &Costs,
+    ) -> Result<SimResult, SimError> {
+        predict_on(schedule, spec, cost, config, costs)
+    }
+}
+
+/// The simulator on `messages`, with the client's own overheads.
+fn predict_on(
+    messages: &[Message],
+    spec: &StrategySpec,
+    cost: &CostModel,
+    config: &SimConfig,
+    costs: &Costs,
+) -> Result<SimResult, SimError> {
+    let inner = spec.build();
+    let inline = inner.workers() == 0;
+    let mut strategy = WithOverhead {
+        inner,
+        handler_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
+        worker_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
+    };
+    simulate(messages.iter().cloned(), &mut strategy, cost, config)
+}
+
+/// Opens the client never saw: the kernel's queue was full when they
+/// came, and it allowed them at once.
+pub fn dropped(records: &[Record]) -> usize {
+    records.iter().filter(|r| r.served.is_none()).count()
+}
+
+/// The run's conditions, as `--json` prints them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Conditions {
+    /// `open` or `closed`.
+    pub replay: String,
+    /// Distinct schedule threads (closed loop), else 0.
+    pub threads: usize,
+    /// fanotify's queue limit for the run's group, if lowered.
+    pub kernel_queue: Option<u32>,
+    /// CPU hogs running.
+    pub hogs: usize,
+    /// CPUs the lab was pinned to (`None`: not pinned).
+    pub cpus: Option<Vec<usize>>,
+    /// Cores the CPU model used (pinned CPUs, else online CPUs).
+    pub cores: usize,
+    /// Mean of the sampled background track (other runnable threads
+    /// competing for the lab's CPUs), if sampled.
+    pub background_mean: Option<f64>,
+    /// Samples in the track.
+    pub background_samples: usize,
 }
 
 /// One strategy's comparison, as `--json` prints it.
@@ -222,12 +277,24 @@ pub struct Fidelity {
     pub worker_overhead_ns: u64,
     /// How late the load generator called `open`, at worst.
     pub max_lateness_ns: u64,
-    /// What the real run did, through the simulator's bookkeeping.
+    /// How the run was made.
+    pub conditions: Conditions,
+    /// Opens the client never saw (a full kernel queue allowed them).
+    pub dropped_observed: usize,
+    /// `FAN_Q_OVERFLOW` records the client read.
+    pub overflow_records: usize,
+    /// What the real run did, through the simulator's bookkeeping (opens
+    /// the client saw).
     pub observed: SimResult,
-    /// With τ, ρ and the handler overhead.
+    /// With τ, ρ, the overheads, and the run's replay, kernel queue and
+    /// CPU (cores, background) where the simulator has them.
     pub predicted: SimResult,
-    /// With none of them.
+    /// With none of the costs.
     pub predicted_bare: SimResult,
+    /// Closed runs: `predicted`, but replaying the schedule open loop.
+    pub predicted_open: Option<SimResult>,
+    /// Runs with a CPU model: `predicted` without it.
+    pub predicted_no_cpu: Option<SimResult>,
 }
 
 /// τ, ρ (given, else measured, else 0) and, for pools, the measured
@@ -260,11 +327,22 @@ pub fn table(runs: &[Fidelity]) -> String {
                 strategy: format!("{} {what}", f.strategy),
                 ..result.clone()
             };
+            let extra = [
+                (&f.predicted_open, "predicted open"),
+                (&f.predicted_no_cpu, "predicted no-cpu"),
+            ];
             [
                 label(&f.observed, "observed"),
                 label(&f.predicted, "predicted"),
                 label(&f.predicted_bare, "predicted bare"),
             ]
+            .into_iter()
+            .chain(
+                extra
+                    .into_iter()
+                    .filter_map(|(r, what)| r.as_ref().map(|r| label(r, what))),
+            )
+            .collect::<Vec<_>>()
         })
         .collect();
     let mut out = results_table(&rows);
@@ -288,8 +366,37 @@ pub fn table(runs: &[Fidelity]) -> String {
             format_ns(f.handler_overhead_ns),
             format_ns(f.worker_overhead_ns),
         ));
+        out.push_str(&conditions_line(f));
     }
     out
+}
+
+/// The run's replay, queue and CPU, in one line.
+fn conditions_line(f: &Fidelity) -> String {
+    let c = &f.conditions;
+    let mut line = format!("{}: {} loop", f.strategy, c.replay);
+    if c.threads > 0 {
+        line.push_str(&format!(" ({} threads)", c.threads));
+    }
+    if let Some(limit) = c.kernel_queue {
+        line.push_str(&format!(
+            "; kernel queue {limit}: {} opens dropped (unseen by the client), {} overflow records",
+            f.dropped_observed, f.overflow_records
+        ));
+    }
+    line.push_str(&format!("; {} cores", c.cores));
+    if let Some(cpus) = &c.cpus {
+        line.push_str(&format!(" (pinned to CPUs {cpus:?})"));
+    }
+    line.push_str(&format!(", {} hogs", c.hogs));
+    if let Some(mean) = c.background_mean {
+        line.push_str(&format!(
+            ", background {mean:.2} runnable threads (mean of {} samples)",
+            c.background_samples
+        ));
+    }
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]

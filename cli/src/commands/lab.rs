@@ -8,20 +8,29 @@
 //! AUTH_OPEN budget (`--budget AUTH_OPEN=50ms`), and its service time is
 //! the cost model's draw for the scheduled message (same seed, keyed by
 //! global_seq), in the lab and in the prediction alike.
+//!
+//! `--replay closed` gives each schedule thread an opener of its own;
+//! `--kernel-queue N` lowers fanotify's queue limit for the run's group;
+//! `--hog N` and `--cpus LIST` make CPU contention ([`cpu`]);
+//! `--calibrate` writes a machine file ([`calibrate`]).
 
+mod calibrate;
+mod cpu;
+
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use esreplay_lab::{Costs, Planned};
+use esreplay_lab::{Costs, Observation, Planned};
 use esreplay_simulator::{CostModel, SimConfig, StrategySpec, simulate};
 use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
-use esreplay_traces::{Action, EventType, Message, parse_duration_ns};
+use esreplay_traces::{Action, Details, EventType, Message, parse_duration_ns};
 
-use crate::cli::{LabArgs, WorkArg};
-use esreplay_lab::fidelity::{self, Fidelity, Observed};
+use crate::cli::{LabArgs, LabLoop, WorkArg};
+use esreplay_lab::fidelity::{self, Conditions, Fidelity, Observed};
 use esreplay_lab::records;
 
 /// More opens than this make a run too long for a lab (every one is real).
@@ -35,11 +44,18 @@ struct Setup {
     cost: CostModel,
     given: (Option<u64>, Option<u64>),
     work: esreplay_lab::Work,
+    /// Closed loop: the schedule thread (dense, from 0) of each open.
+    threads: Option<Vec<u32>>,
+    kernel_queue: Option<u32>,
+    cpu: cpu::CpuPlan,
 }
 
 fn setup(args: &LabArgs) -> Result<Setup> {
-    let specs = args
-        .strategies
+    let strategies = match args.calibrate {
+        true => calibrate::STRATEGIES.map(str::to_owned).to_vec(),
+        false => args.strategies.clone(),
+    };
+    let specs = strategies
         .iter()
         .map(|text| {
             Ok((
@@ -52,7 +68,11 @@ fn setup(args: &LabArgs) -> Result<Setup> {
         .context("--cost")?
         .with_seed(args.seed);
     let budgets = BudgetTable::with_overrides(args.budgets.iter().map(String::as_str))?;
-    let schedule = schedule(args)?;
+    let mut schedule = schedule(args)?;
+    let threads = match args.replay {
+        LabLoop::Open => None,
+        LabLoop::Closed => Some(thread_of_each(&mut schedule, args.threads)?),
+    };
     let planned = schedule
         .iter()
         .map(|m| {
@@ -64,6 +84,9 @@ fn setup(args: &LabArgs) -> Result<Setup> {
         })
         .collect::<Result<Vec<_>>>()
         .context("--cost")?;
+    for (message, planned) in schedule.iter_mut().zip(&planned) {
+        message.deadline_ns = planned.budget_ns.map(|b| message.arrival_ns + b);
+    }
     let duration = |flag: &str, text: &Option<String>| {
         text.as_deref()
             .map(parse_duration_ns)
@@ -78,6 +101,9 @@ fn setup(args: &LabArgs) -> Result<Setup> {
         WorkArg::Spin => esreplay_lab::Work::Spin,
         WorkArg::Yield => esreplay_lab::Work::Yield,
     };
+    if args.kernel_queue == Some(0) {
+        bail!("--kernel-queue must be at least 1");
+    }
     Ok(Setup {
         specs,
         schedule,
@@ -85,13 +111,19 @@ fn setup(args: &LabArgs) -> Result<Setup> {
         cost,
         given,
         work,
+        threads,
+        kernel_queue: args.kernel_queue,
+        cpu: cpu::CpuPlan::parse(args)?,
     })
 }
 
 /// The scheduled opens: the scenario's or the trace's first `--duration`
-/// of arrivals, every one made an AUTH_OPEN, times from the first.
+/// of arrivals, every one made an AUTH_OPEN, times from the first; each
+/// keeps its process and thread ids.
 fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
-    let duration_ns = parse_duration_ns(&args.duration).context("--duration")?;
+    let default = if args.calibrate { "3s" } else { "10s" };
+    let duration = args.duration.as_deref().unwrap_or(default);
+    let duration_ns = parse_duration_ns(duration).context("--duration")?;
     let messages: Vec<Message> = match &args.trace {
         Some(path) => from_trace(path, duration_ns)?,
         None => {
@@ -119,9 +151,54 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
             let mut open = Message::new(m.global_seq, EventType::AUTH_OPEN, Action::Auth, 0);
             open.arrival_ns = m.arrival_ns - origin;
             open.service_ns = m.service_ns;
+            open.pid = m.pid;
+            let thread_id = m.details.and_then(|d| d.thread_id);
+            open.details = thread_id.map(|thread_id| {
+                Box::new(Details {
+                    thread_id: Some(thread_id),
+                    ..Details::default()
+                })
+            });
             open
         })
         .collect())
+}
+
+/// The closed loop's threads: `--threads N` splits the schedule
+/// round-robin (and writes the thread ids into the messages, for the
+/// prediction); otherwise each message's (pid, thread id), which every
+/// message must have.
+fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u32>> {
+    if let Some(n) = split {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        return Ok(schedule
+            .iter_mut()
+            .enumerate()
+            .map(|(i, message)| {
+                let thread = (i % n as usize) as u32;
+                message.pid = Some(1);
+                message.details = Some(Box::new(Details {
+                    thread_id: Some(u64::from(thread)),
+                    ..Details::default()
+                }));
+                thread
+            })
+            .collect());
+    }
+    let mut dense: BTreeMap<(Option<u32>, u64), u32> = BTreeMap::new();
+    schedule
+        .iter()
+        .map(|message| {
+            let Some(thread_id) = message.details.as_ref().and_then(|d| d.thread_id) else {
+                bail!(
+                    "--replay closed: message {} has no thread id; give --threads N to split the schedule into N threads",
+                    message.global_seq
+                );
+            };
+            let next = dense.len() as u32;
+            Ok(*dense.entry((message.pid, thread_id)).or_insert(next))
+        })
+        .collect()
 }
 
 fn from_trace(path: &Path, duration_ns: u64) -> Result<Vec<Message>> {
@@ -138,8 +215,8 @@ fn from_trace(path: &Path, duration_ns: u64) -> Result<Vec<Message>> {
     Ok(messages)
 }
 
-/// Opener threads: enough for the largest backlog any strategy is
-/// predicted to reach on the schedule, with a margin.
+/// Opener threads (open loop): enough for the largest backlog any
+/// strategy is predicted to reach on the schedule, with a margin.
 fn openers(setup: &Setup) -> Result<usize> {
     let mut most = 0;
     for (_, spec) in &setup.specs {
@@ -157,28 +234,21 @@ fn openers(setup: &Setup) -> Result<usize> {
 
 /// Runs the experiment.
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
+    if args.calibrate {
+        return calibrate::run(args);
+    }
     let setup = setup(args)?;
-    let openers = match args.openers {
-        Some(n) => n.max(1),
-        None => openers(&setup)?,
+    let openers = match (&setup.threads, args.openers) {
+        (Some(threads), _) => threads.iter().max().map_or(0, |&t| t as usize + 1),
+        (None, Some(n)) => n.max(1),
+        (None, None) => openers(&setup)?,
     };
-    let mut runs = Vec::with_capacity(setup.specs.len());
     let mut log = args
         .records
         .as_deref()
         .map(super::create_output)
         .transpose()?;
-    for (label, spec) in &setup.specs {
-        eprintln!(
-            "esreplay: lab: {label}: {} opens on {openers} opener threads",
-            setup.planned.len()
-        );
-        let records = real_run(&setup, spec, openers).with_context(|| label.clone())?;
-        if let Some(log) = log.as_mut() {
-            records::write_records(log, label, &records, &setup.schedule)?;
-        }
-        runs.push(compare(&setup, label, spec, &records)?);
-    }
+    let runs = run_all(&setup, openers, log.as_deref_mut())?;
     if let Some(mut log) = log {
         log.flush()?;
     }
@@ -190,17 +260,52 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every strategy in turn, pinned and with the hogs running throughout.
+fn run_all(
+    setup: &Setup,
+    openers: usize,
+    mut log: Option<&mut (dyn Write + '_)>,
+) -> Result<Vec<Fidelity>> {
+    let machine = cpu::Machine::start(&setup.cpu)?;
+    let mut runs = Vec::with_capacity(setup.specs.len());
+    for (label, spec) in &setup.specs {
+        let how = match setup.threads {
+            Some(_) => "threads (closed loop)",
+            None => "opener threads",
+        };
+        eprintln!(
+            "esreplay: lab: {label}: {} opens on {openers} {how}",
+            setup.planned.len()
+        );
+        let observation = machine
+            .observe(setup, spec, openers)
+            .with_context(|| label.clone())?;
+        if let Some(log) = log.as_mut() {
+            records::write_records(*log, label, &observation.records, &setup.schedule)?;
+        }
+        runs.push(compare(setup, &machine, label, spec, &observation)?);
+    }
+    Ok(runs)
+}
+
 fn compare(
     setup: &Setup,
+    machine: &cpu::Machine,
     label: &str,
     spec: &StrategySpec,
-    records: &[esreplay_lab::Record],
+    observation: &Observation,
 ) -> Result<Fidelity> {
+    let records = &observation.records;
     let observed = Observed::new(records, &setup.schedule);
     let workers = spec.build().workers();
     let costs = Costs::measure(records, workers == 0);
     let config = fidelity::transport(&costs, setup.given, workers);
     let bare = SimConfig::default();
+    let conditions = conditions(setup, machine, observation);
+    let closed = setup.threads.is_some();
+    let schedule_open = closed
+        .then(|| observed.predict_schedule(&setup.schedule, spec, &setup.cost, &config, &costs))
+        .transpose()?;
     Ok(Fidelity {
         strategy: label.to_owned(),
         transport_ns: config.transport_ns,
@@ -209,32 +314,33 @@ fn compare(
         handler_overhead_ns: costs.handler_ns.unwrap_or(0),
         worker_overhead_ns: costs.worker_ns.filter(|_| workers > 0).unwrap_or(0),
         max_lateness_ns: esreplay_lab::max_lateness_ns(records),
+        conditions,
+        dropped_observed: fidelity::dropped(records),
+        overflow_records: observation.overflow_records,
         observed: observed.result(label, workers),
         predicted: observed.predict(spec, &setup.cost, &config, &costs)?,
         predicted_bare: observed.predict(spec, &setup.cost, &bare, &Costs::default())?,
+        predicted_open: schedule_open,
+        predicted_no_cpu: None,
     })
 }
 
-#[cfg(target_os = "linux")]
-fn real_run(
-    setup: &Setup,
-    spec: &StrategySpec,
-    openers: usize,
-) -> Result<Vec<esreplay_lab::Record>> {
-    let plan = fidelity::plan_of(spec);
-    let mut experiment = esreplay_lab::Experiment::new(&setup.planned, &plan);
-    experiment.openers = openers;
-    experiment.work = setup.work;
-    match esreplay_lab::run(&experiment) {
-        Err(error) if error.is_not_permitted() => {
-            bail!("esreplay lab needs root (CAP_SYS_ADMIN) for fanotify permission events: {error}")
-        }
-        other => Ok(other?),
+fn conditions(setup: &Setup, machine: &cpu::Machine, observation: &Observation) -> Conditions {
+    Conditions {
+        replay: match setup.threads {
+            Some(_) => "closed".into(),
+            None => "open".into(),
+        },
+        threads: setup
+            .threads
+            .as_ref()
+            .and_then(|t| t.iter().max())
+            .map_or(0, |&t| t as usize + 1),
+        kernel_queue: setup.kernel_queue,
+        hogs: setup.cpu.hogs,
+        cpus: setup.cpu.cpus.clone(),
+        cores: machine.cores(),
+        background_mean: esreplay_lab::mean_background(&observation.background),
+        background_samples: observation.background.len(),
     }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn real_run(setup: &Setup, spec: &StrategySpec, _: usize) -> Result<Vec<esreplay_lab::Record>> {
-    let _unused_here = (fidelity::plan_of(spec), setup.work);
-    bail!("esreplay lab needs Linux: it runs a real fanotify permission client")
 }
