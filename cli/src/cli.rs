@@ -120,6 +120,8 @@ pub enum WorkArg {
     Spin,
     /// Spin, yielding to any other runnable thread at every turn.
     Yield,
+    /// Spin until the thread has used the service time in CPU time (CPU work, as the CPU model's s_i).
+    Cpu,
 }
 
 /// `lab --replay`: how the load generator follows the schedule.
@@ -167,7 +169,7 @@ pub struct LabArgs {
     /// Opener threads (default: the largest predicted backlog plus a margin).
     #[arg(long)]
     pub openers: Option<usize>,
-    /// How service time is spent: spin (hold the core) or yield (busy, but give way to openers and the reader).
+    /// How service time is spent: spin (hold the core for that wall time), yield (busy, but give way to openers and the reader) or cpu (until that much CPU time is used: the CPU model's s_i).
     #[arg(long, value_enum, default_value_t = WorkArg::Spin)]
     pub work: WorkArg,
     /// Also write every open's record (call, read, start, answer, return, who answered) as JSONL.

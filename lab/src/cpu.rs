@@ -131,10 +131,10 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    /// Samples every `every` until `stop`; returns the track.
+    /// Samples now, then every `every` until `stop`; returns the track.
     pub fn run(&self, clock: &Clock, stop: &AtomicBool) -> Vec<Sample> {
         let mut track = Vec::new();
-        while !stop.load(Ordering::Acquire) {
+        loop {
             let at_ns = clock.now_ns();
             if let Some(running) = procs_running() {
                 let own = own_runnable_threads();
@@ -142,9 +142,11 @@ impl Sampler {
                 let background = self.hogs as f64 + others * self.share;
                 track.push(Sample { at_ns, background });
             }
+            if stop.load(Ordering::Acquire) {
+                return track;
+            }
             std::thread::sleep(self.every);
         }
-        track
     }
 }
 

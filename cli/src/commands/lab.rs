@@ -100,6 +100,7 @@ fn setup(args: &LabArgs) -> Result<Setup> {
     let work = match args.work {
         WorkArg::Spin => esreplay_lab::Work::Spin,
         WorkArg::Yield => esreplay_lab::Work::Yield,
+        WorkArg::Cpu => esreplay_lab::Work::Cpu,
     };
     if args.kernel_queue == Some(0) {
         bail!("--kernel-queue must be at least 1");
