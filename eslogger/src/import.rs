@@ -258,14 +258,17 @@ fn describe(message: &mut Message, line: &Line<'_>) -> Details {
         details.signing_id = process.signing_id.as_deref().map(Arc::from);
         details.team_id = process.team_id.as_deref().map(Arc::from);
         details.platform_binary = process.is_platform_binary;
+        details.is_es_client = process.is_es_client;
     }
     let Some((name, body)) = line.event.as_ref().and_then(|e| Some((&e.name, e.body?))) else {
         return details;
     };
     // A body of unexpected shape has no target we can read; not an error.
     let body: EventBody<'_> = serde_json::from_str(body.get()).unwrap_or_default();
-    if name == "open" {
-        details.open_fflag = body.fflag;
+    match name.as_str() {
+        "open" => details.open_fflag = body.fflag,
+        "close" => details.close_modified = body.modified,
+        _ => {}
     }
     if let Some((path, stat)) = schema::target_of(name, &body) {
         message.target_path = Some(Arc::from(path));

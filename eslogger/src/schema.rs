@@ -76,6 +76,8 @@ pub struct Process<'a> {
     pub team_id: Option<Cow<'a, str>>,
     /// Apple platform binary.
     pub is_platform_binary: Option<bool>,
+    /// The process is itself an ES client.
+    pub is_es_client: Option<bool>,
 }
 
 /// An audit token: an object, or (one macOS 26 beta) an array of 8.
@@ -158,6 +160,8 @@ pub struct EventBody<'a> {
     pub destination: Option<Destination<'a>>,
     /// open: the `fflag` of the open.
     pub fflag: Option<u32>,
+    /// close: whether the file was modified while open.
+    pub modified: Option<bool>,
 }
 
 /// A target: a file (`path`, `stat`) or a process (`executable`).

@@ -137,6 +137,9 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
                 duration_ns,
                 rate_per_s: args.rate,
                 paths: false,
+                // The lab's opens carry no recorded work: its costs are
+                // its own flags.
+                record_service: false,
                 ..GenOptions::new(super::gen_cmd::scenario(args.scenario))
             };
             options.messages().take(MAX_OPENS + 1).collect()
