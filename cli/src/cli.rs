@@ -180,7 +180,7 @@ pub struct LabArgs {
     /// open: a pool of openers follows the schedule's times; closed: one opener per schedule thread, each open the schedule's gap after the previous one returned.
     #[arg(long = "replay", value_enum, default_value_t = LabLoop::Open)]
     pub replay: LabLoop,
-    /// Closed loop: split a schedule without thread ids round-robin into N threads.
+    /// thread-flood's thread count (default 64); with --replay closed, a schedule without thread ids is split round-robin into N threads.
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
     /// Lower fanotify's queue limit (fs.fanotify.max_queued_events) to N for this run's group, restored after; predicted with --kernel-queue N.

@@ -118,9 +118,10 @@ fn setup(args: &LabArgs) -> Result<Setup> {
     })
 }
 
-/// The scheduled opens: the scenario's or the trace's first `--duration`
-/// of arrivals, every one made an AUTH_OPEN, times from the first; each
-/// keeps its process and thread ids.
+/// The scheduled opens: the scenario's or the trace's AUTH messages in
+/// the first `--duration` of arrivals (NOTIFY messages block nobody), each
+/// made an AUTH_OPEN, times from the first; each keeps its process and
+/// thread ids.
 fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
     let default = if args.calibrate { "3s" } else { "10s" };
     let duration = args.duration.as_deref().unwrap_or(default);
@@ -140,9 +141,14 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
                 // The lab's opens carry no recorded work: its costs are
                 // its own flags.
                 record_service: false,
+                threads: args.threads.unwrap_or(64),
                 ..GenOptions::new(super::gen_cmd::scenario(args.scenario))
             };
-            options.messages().take(MAX_OPENS + 1).collect()
+            options
+                .messages()
+                .filter(|m| m.action == Action::Auth)
+                .take(MAX_OPENS + 1)
+                .collect()
         }
     };
     if messages.len() > MAX_OPENS {
@@ -168,12 +174,14 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
         .collect())
 }
 
-/// The closed loop's threads: `--threads N` splits the schedule
-/// round-robin (and writes the thread ids into the messages, for the
-/// prediction); otherwise each message's (pid, thread id), which every
-/// message must have.
+/// The closed loop's threads: each message's (pid, thread id) where every
+/// message has one (the `build`, `app-launch` and `thread-flood`
+/// scenarios, recordings with threads); otherwise `--threads N` splits the
+/// schedule round-robin (and writes those thread ids into the messages,
+/// for the prediction).
 fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u32>> {
-    if let Some(n) = split {
+    let has_thread = |m: &Message| m.details.as_ref().is_some_and(|d| d.thread_id.is_some());
+    if let (false, Some(n)) = (schedule.iter().all(has_thread), split) {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         return Ok(schedule
             .iter_mut()
@@ -195,7 +203,7 @@ fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u3
         .map(|message| {
             let Some(thread_id) = message.details.as_ref().and_then(|d| d.thread_id) else {
                 bail!(
-                    "--replay closed: message {} has no thread id; give --threads N to split the schedule into N threads",
+                    "--replay closed: message {} has no thread id; give --threads N to split the schedule into N threads, or use a scenario with threads (build, app-launch, thread-flood)",
                     message.global_seq
                 );
             };
