@@ -192,6 +192,12 @@ pub struct LabArgs {
     /// Pin the client, the openers and the hogs to these CPUs (e.g. 0 or 0,1 or 0-3); the prediction uses as many cores.
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
+    /// Run every strategy N times (rounds: each strategy once per round).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+    /// Print one Markdown row per strategy over its runs (median [min–max]) and which way the prediction leans.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
     /// Measure this machine's costs (τ, ρ, overheads, cores, background) with a short run and write them as a machine file (-o) for --machine.
     #[arg(long, requires = "output")]
     pub calibrate: bool,

@@ -283,6 +283,9 @@ pub struct Fidelity {
     pub dropped_observed: usize,
     /// `FAN_Q_OVERFLOW` records the client read.
     pub overflow_records: usize,
+    /// Drops `predicted` counts (with `--kernel-queue`), where the
+    /// simulator has them.
+    pub predicted_dropped: Option<u64>,
     /// What the real run did, through the simulator's bookkeeping (opens
     /// the client saw).
     pub observed: SimResult,

@@ -47,6 +47,7 @@ pub mod fidelity;
 pub mod plan;
 pub mod record;
 pub mod records;
+pub mod summary;
 
 #[cfg(target_os = "linux")]
 mod client;

@@ -260,12 +260,24 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         .as_deref()
         .map(super::create_output)
         .transpose()?;
-    let runs = run_all(&setup, openers, log.as_deref_mut())?;
+    let mut groups: Vec<Vec<Fidelity>> = vec![Vec::new(); setup.specs.len()];
+    for round in 0..args.repeat.max(1) {
+        if args.repeat > 1 {
+            eprintln!("esreplay: lab: round {} of {}", round + 1, args.repeat);
+        }
+        let runs = run_all(&setup, openers, log.as_deref_mut())?;
+        for (group, run) in groups.iter_mut().zip(runs) {
+            group.push(run);
+        }
+    }
     if let Some(mut log) = log {
         log.flush()?;
     }
+    let runs: Vec<Fidelity> = groups.iter().flatten().cloned().collect();
     if args.json {
         println!("{}", serde_json::to_string(&runs)?);
+    } else if args.markdown {
+        print!("{}", esreplay_lab::summary::markdown(&groups));
     } else {
         print!("{}", fidelity::table(&runs));
     }
@@ -329,6 +341,7 @@ fn compare(
         conditions,
         dropped_observed: fidelity::dropped(records),
         overflow_records: observation.overflow_records,
+        predicted_dropped: None,
         observed: observed.result(label, workers),
         predicted: observed.predict(spec, &setup.cost, &config, &costs)?,
         predicted_bare: observed.predict(spec, &setup.cost, &bare, &Costs::default())?,
