@@ -39,9 +39,11 @@ fn simulate(messages: &[Message], spec: &StrategySpec, cost: &CostModel) -> SimR
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, cost, SimConfig::default(), ());
     for message in messages {
-        simulator.push(message).expect("recorded service times");
+        simulator
+            .push(message.clone())
+            .expect("recorded service times");
     }
-    simulator.finish()
+    simulator.finish().expect("recorded service times")
 }
 
 fn bench(c: &mut Criterion) {

@@ -192,6 +192,9 @@ pub struct LabArgs {
     /// Pin the client, the openers and the hogs to these CPUs (e.g. 0 or 0,1 or 0-3); the prediction uses as many cores.
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
+    /// Predict with this machine file's costs (τ, ρ, hand-off, overheads; e.g. from --calibrate) instead of the run's own; cores and background stay the run's.
+    #[arg(long, value_name = "FILE", conflicts_with = "calibrate")]
+    pub machine: Option<PathBuf>,
     /// Run every strategy N times (rounds: each strategy once per round).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: usize,
@@ -228,12 +231,32 @@ pub struct ManArgs {
 /// `--miss-mode`: what ES does when a deadline passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MissModeArg {
-    /// The client is killed at the first miss (today's ES).
+    /// The client is killed at the first miss (ES's default).
     Kill,
-    /// The kernel answers late messages with allow (newer SDKs).
-    Allow,
-    /// The kernel answers late messages with deny (newer SDKs).
-    Deny,
+    /// The kernel allows a late message itself at its deadline (macOS 27 FAIL_OPEN).
+    #[value(alias = "allow")]
+    FailOpen,
+    /// The kernel denies a late message itself, and denies queue drops (FAIL_CLOSED).
+    #[value(alias = "deny")]
+    FailClosed,
+}
+
+/// `--replay`: do answers pace the threads that cause the messages?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayArg {
+    /// Recorded arrivals, whatever the answers.
+    Open,
+    /// A thread blocked on an AUTH message sends nothing until answered.
+    Closed,
+}
+
+/// `--guard-timer`: when a guard's watchdog fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GuardTimerArg {
+    /// At its time exactly.
+    Exact,
+    /// As late as GCD's dispatch_after may: leeway clamp(delay/10, 1ms, 60s).
+    Dispatch,
 }
 
 /// The model of the client and the kernel, shared by sim, compare, check, sweep.
@@ -248,18 +271,45 @@ pub struct ModelArgs {
     /// Seed of the random service times.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// τ: time from kernel dispatch to the handler (e.g. 20us).
-    #[arg(long, default_value = "0ns")]
-    pub transport: String,
-    /// ρ: time from the answer to the kernel seeing it.
-    #[arg(long, default_value = "0ns")]
-    pub response_latency: String,
-    /// c_h: handler time to retain and queue a message (pool, edf).
-    #[arg(long, default_value = "0ns")]
-    pub handoff: String,
+    /// τ: time from kernel dispatch to the handler (e.g. 20us) [default: 0ns].
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// ρ: time from the answer to the kernel seeing it [default: 0ns].
+    #[arg(long)]
+    pub response_latency: Option<String>,
+    /// c_h: handler CPU work to retain and queue a message (pool, edf) [default: 0ns].
+    #[arg(long)]
+    pub handoff: Option<String>,
+    /// Handler CPU work after each message (after the answer inline, the hand-off in a pool) [default: 0ns].
+    #[arg(long)]
+    pub handler_overhead: Option<String>,
+    /// CPU work added to each job on a worker [default: 0ns].
+    #[arg(long)]
+    pub worker_overhead: Option<String>,
     /// What a missed deadline does.
     #[arg(long, value_enum, default_value_t = MissModeArg::Kill)]
     pub miss_mode: MissModeArg,
+    /// open: recorded arrivals; closed: a thread waits for its AUTH answer [default: closed when the trace has thread ids].
+    #[arg(long, value_enum)]
+    pub replay: Option<ReplayArg>,
+    /// The kernel's per-client queue: messages arriving when N wait are dropped (allowed; denied under fail-closed) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub kernel_queue: Option<u64>,
+    /// When a guard's watchdog fires.
+    #[arg(long, value_enum, default_value_t = GuardTimerArg::Exact)]
+    pub guard_timer: GuardTimerArg,
+    /// Cores the client's threads share (fractional allowed, 3 decimals) [default: unlimited].
+    #[arg(long, value_name = "C")]
+    pub cores: Option<f64>,
+    /// Other runnable threads competing for the cores: a number, or `trace` for the trace's CPU track.
+    #[arg(long, value_name = "B|trace")]
+    pub background: Option<String>,
+    /// A background thread's share relative to a client thread, 0 to 1.
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub background_weight: f64,
+    /// A machine file (TOML: transport, response_latency, handoff, handler_overhead, worker_overhead, cores, background); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub machine: Option<PathBuf>,
     /// Skip corrupt chunks instead of failing.
     #[arg(long)]
     pub salvage: bool,
@@ -308,6 +358,12 @@ pub struct CheckArgs {
     /// Misses allowed (with --miss-mode kill any miss kills the client and fails).
     #[arg(long)]
     pub max_misses: u64,
+    /// Messages dropped at a full kernel queue allowed (a bypass gate; needs --kernel-queue).
+    #[arg(long, value_name = "N")]
+    pub max_dropped: Option<u64>,
+    /// Total stall allowed: Σ over AUTH messages of the time their thread waited (e.g. 2s).
+    #[arg(long, value_name = "D")]
+    pub max_stall: Option<String>,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -475,7 +531,7 @@ pub enum ExportCommand {
     #[command(after_help = "Examples:\n  \
         esreplay export perfetto flood.estrace --strategy pool:4 --from 2s --to 2.5s -o pool4.json\n  \
         (then open pool4.json in the Perfetto UI: Open trace file)")]
-    Perfetto(ExportPerfettoArgs),
+    Perfetto(Box<ExportPerfettoArgs>),
 }
 
 /// Arguments of `export perfetto`.

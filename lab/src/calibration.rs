@@ -108,6 +108,11 @@ mod tests {
         assert!(text.starts_with("# measured\n# here\n"), "{text}");
         assert!(text.contains("handoff = \"30ns\"\n"), "{text}");
         assert!(text.contains("cores = 2\nbackground = 0.50\n"), "{text}");
+        // The simulator's --machine reads it back.
+        let machine = esreplay_simulator::engine::machine::Machine::parse(&text).unwrap();
+        assert_eq!(machine.handoff_ns, Some(30));
+        assert_eq!(machine.transport_ns, Some(50));
+        assert_eq!(machine.cores, Some(2.0));
         // A pool faster than inline: no negative hand-off.
         let fast = Costs {
             handler_ns: Some(10),

@@ -1,17 +1,22 @@
 //! Predicted versus observed for one lab run: the observed records become a
-//! [`SimResult`] through the simulator's own bookkeeping (a [`Replayed`]
-//! strategy that answers each message when its real `open` returned), and
+//! [`SimResult`] through the simulator's own bookkeeping ([`tally`] of
+//! each message answered when its real `open` returned), and
 //! the prediction replays the same real arrival times through the
 //! strategy, cost model and seed that the lab ran, with the measured
 //! fanotify costs as τ and ρ. Both are then printed with the simulator's
 //! result table, so every number means the same on both sides.
 
-use crate::{Answerer, Costs, Plan, Record};
-use esreplay_simulator::strategy::{Completion, Context, Job, Margin, Strategy};
+use std::sync::Arc;
+
+use crate::{Answerer, Costs, Plan, Record, Sample};
+use esreplay_simulator::engine::cpu::{Background, BackgroundTrack, CpuConfig, MILLI};
+use esreplay_simulator::engine::tally;
+use esreplay_simulator::strategy::Margin;
 use esreplay_simulator::{
-    CostModel, SimConfig, SimError, SimResult, StrategySpec, results_table, simulate,
+    CostModel, MissMode, Outcome, ReplayMode, SimConfig, SimError, SimResult, StrategySpec,
+    results_table, simulate,
 };
-use esreplay_traces::{Action, EventType, Message, format_ns};
+use esreplay_traces::{Action, Message, format_ns};
 use serde::Serialize;
 
 /// The lab's real-thread twin of a strategy (guards keep the simulator's
@@ -25,9 +30,7 @@ pub fn plan_of(spec: &StrategySpec) -> Plan {
             let margin: Margin = *margin;
             Plan::Guard {
                 guard_at: std::sync::Arc::new(move |deadline, taken| {
-                    margin
-                        .guard_time(&guard_job(deadline, taken))
-                        .unwrap_or(taken)
+                    margin.guard_ns(deadline, taken)
                 }),
                 inner: Box::new(plan_of(inner)),
             }
@@ -35,24 +38,11 @@ pub fn plan_of(spec: &StrategySpec) -> Plan {
     }
 }
 
-/// The fields of a job a guard margin looks at.
-fn guard_job(deadline_ns: u64, taken_ns: u64) -> Job {
-    Job {
-        index: 0,
-        global_seq: 0,
-        event: EventType::AUTH_OPEN,
-        action: Action::Auth,
-        arrival_ns: 0,
-        deadline_ns: Some(deadline_ns),
-        service_ns: 0,
-        taken_ns,
-        latest_start_ns: None,
-    }
-}
-
 /// One observed answer, in the order the messages are replayed.
 #[derive(Clone, Copy, Debug)]
 struct Answer {
+    /// The client saw it (else a full kernel queue dropped it).
+    seen: bool,
     start_ns: Option<u64>,
     finish_ns: Option<u64>,
     return_ns: u64,
@@ -60,74 +50,37 @@ struct Answer {
     ran_on: Option<Answerer>,
 }
 
-/// A "strategy" that answers each message when its real `open` returned.
-struct Replayed {
-    label: String,
-    workers: u32,
-    answers: Vec<Answer>,
-}
-
-impl Strategy for Replayed {
-    fn name(&self) -> String {
-        self.label.clone()
-    }
-    fn workers(&self) -> u32 {
-        self.workers
-    }
-    fn take(&mut self, job: Job, _: &Message, _: &Context, done: &mut Vec<Completion>) -> u64 {
-        let answer = self.answers[job.index as usize];
-        let worker = match answer.ran_on {
-            Some(Answerer::Worker(k)) => Some(k),
-            _ => None,
-        };
-        done.push(Completion {
-            job,
-            start_ns: answer.start_ns,
-            finish_ns: answer.finish_ns,
-            answered_ns: answer.return_ns,
-            defaulted: answer.answered_by == Some(Answerer::Guard),
-            on_worker: worker.is_some(),
-            worker,
-        });
-        // Answered when its open returned, which is never before it was
-        // called: reporting now keeps the engine's backlog contract.
-        match (answer.ran_on, answer.start_ns, answer.finish_ns) {
-            (Some(Answerer::Handler), Some(start), Some(finish)) => finish - start,
-            _ => 0,
-        }
-    }
-    fn advance(&mut self, _: u64, _: &mut Vec<Completion>) {}
-    fn finish(&mut self, _: &mut Vec<Completion>) {}
-}
-
-/// A strategy whose handler spends `handler_ns` more on each message,
-/// after the strategy's own handler time (inline: after the answer, as the
-/// real client answers, then reads and resolves the next event), and whose
-/// workers spend `worker_ns` more on each job (added to its service time:
-/// the answer comes that much late, and the queue sees the real pace).
-struct WithOverhead {
-    inner: Box<dyn Strategy>,
-    handler_ns: u64,
-    worker_ns: u64,
-}
-
-impl Strategy for WithOverhead {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn workers(&self) -> u32 {
-        self.inner.workers()
-    }
-    fn take(&mut self, mut job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
-        job.service_ns = job.service_ns.saturating_add(self.worker_ns);
-        let busy = self.inner.take(job, m, c, done);
-        busy.saturating_add(self.handler_ns)
-    }
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
-        self.inner.advance(until, done)
-    }
-    fn finish(&mut self, done: &mut Vec<Completion>) {
-        self.inner.finish(done)
+/// The outcome of a message answered when its real `open` returned, or
+/// dropped if the client never saw it.
+fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome {
+    let dropped = !answer.seen;
+    let worker = match answer.ran_on {
+        Some(Answerer::Worker(k)) => Some(k),
+        _ => None,
+    };
+    let handler = matches!(answer.ran_on, Some(Answerer::Handler));
+    let on_some_thread = handler || worker.is_some();
+    let deadline_ns = message.deadline_ns.filter(|_| message.is_auth());
+    Outcome {
+        index: index as u64,
+        global_seq: message.global_seq,
+        event: message.event,
+        action: message.action,
+        arrival_ns: message.arrival_ns,
+        recorded_arrival_ns: message.arrival_ns,
+        deadline_ns,
+        service_ns: 0,
+        handler_ns: message.arrival_ns,
+        start_ns: answer.start_ns.filter(|_| on_some_thread),
+        finish_ns: answer.finish_ns.filter(|_| on_some_thread),
+        response_ns: answer.return_ns,
+        unblocked_ns: answer.return_ns,
+        defaulted: answer.answered_by == Some(Answerer::Guard),
+        missed: !dropped
+            && message.action == Action::Auth
+            && deadline_ns.is_some_and(|d| answer.return_ns > d),
+        worker,
+        dropped,
     }
 }
 
@@ -137,17 +90,18 @@ impl Strategy for WithOverhead {
 pub struct Observed {
     messages: Vec<Message>,
     answers: Vec<Answer>,
+    origin_ns: u64,
 }
 
 impl Observed {
     /// The observation of one run: `records` in open order, `schedule[i]`
     /// the message whose open had index i. Opens the client never saw
-    /// (dropped by a full kernel queue) are left out: count them with
-    /// [`dropped`].
+    /// (a full kernel queue let them through) count as dropped, as the
+    /// simulator counts them.
     pub fn new(records: &[Record], schedule: &[Message]) -> Observed {
         let origin = records.iter().map(|r| r.call_ns).min().unwrap_or(0);
         let at = |ns: u64| ns.saturating_sub(origin);
-        let mut order: Vec<&Record> = records.iter().filter(|r| r.served.is_some()).collect();
+        let mut order: Vec<&Record> = records.iter().collect();
         order.sort_by_key(|r| (r.call_ns, r.index));
         let messages = order
             .iter()
@@ -161,6 +115,7 @@ impl Observed {
         let answers = order
             .iter()
             .map(|r| Answer {
+                seen: r.served.is_some(),
                 start_ns: r.served.and_then(|s| s.start_ns).map(at),
                 finish_ns: r.served.and_then(|s| s.finish_ns).map(at),
                 return_ns: at(r.return_ns),
@@ -168,67 +123,79 @@ impl Observed {
                 ran_on: r.served.and_then(|s| s.ran_on),
             })
             .collect();
-        Observed { messages, answers }
+        Observed {
+            messages,
+            answers,
+            origin_ns: origin,
+        }
+    }
+
+    /// The experiment clock's time of this observation's zero (the first
+    /// call).
+    pub fn origin_ns(&self) -> u64 {
+        self.origin_ns
     }
 
     /// What the kernel made of the real client: latency = return − call.
+    /// Opens the client never saw are dropped (allowed by the kernel), out
+    /// of latency, backlog and misses as in the simulator; `stall_ns` is
+    /// the real Σ return − call over every open.
     pub fn result(&self, label: &str, workers: u32) -> SimResult {
-        let mut replayed = Replayed {
-            label: label.to_owned(),
-            workers,
-            answers: self.answers.clone(),
-        };
-        let config = SimConfig::default();
-        let cost = CostModel::constant(0);
-        simulate(self.messages.iter().cloned(), &mut replayed, &cost, &config)
-            .expect("a constant cost never fails")
+        let outcomes = self
+            .messages
+            .iter()
+            .zip(&self.answers)
+            .enumerate()
+            .map(|(index, (message, answer))| observed_outcome(index, message, answer));
+        let (dropped, seen): (Vec<Outcome>, Vec<Outcome>) = outcomes.partition(|o| o.dropped);
+        let stall: u64 = self
+            .messages
+            .iter()
+            .zip(&self.answers)
+            .map(|(m, a)| a.return_ns.saturating_sub(m.arrival_ns))
+            .sum();
+        let mut result = tally(seen, label.to_owned(), workers, MissMode::Kill);
+        let drops = dropped.len() as u64;
+        result.messages += drops;
+        result.auth += drops;
+        result.dropped = Some(drops);
+        result.dropped_allowed = Some(drops);
+        result.dropped_denied = Some(0);
+        result.stall_ns = Some(stall);
+        result
     }
 
-    /// The simulator's prediction on the same arrivals, with the client's
-    /// own overheads: the handler's per message for inline strategies
-    /// (pools get theirs as the hand-off c_h in `config`), the workers'
-    /// per job for pools.
+    /// The simulator's prediction on the same arrivals (open replay: the
+    /// real call times already hold whatever throttling happened).
     pub fn predict(
         &self,
         spec: &StrategySpec,
         cost: &CostModel,
         config: &SimConfig,
-        costs: &Costs,
     ) -> Result<SimResult, SimError> {
-        predict_on(&self.messages, spec, cost, config, costs)
-    }
-
-    /// As [`predict`](Self::predict), on the schedule's own arrivals
-    /// (`schedule`, with deadlines) instead of the real call times: what
-    /// the simulator says of the trace alone.
-    pub fn predict_schedule(
-        &self,
-        schedule: &[Message],
-        spec: &StrategySpec,
-        cost: &CostModel,
-        config: &SimConfig,
-        costs: &Costs,
-    ) -> Result<SimResult, SimError> {
-        predict_on(schedule, spec, cost, config, costs)
+        let config = SimConfig {
+            replay: ReplayMode::Open,
+            ..config.clone()
+        };
+        simulate(
+            self.messages.iter().cloned(),
+            &mut spec.build(),
+            cost,
+            &config,
+        )
     }
 }
 
-/// The simulator on `messages`, with the client's own overheads.
-fn predict_on(
-    messages: &[Message],
+/// The simulator on the schedule's own arrivals (`schedule`, deadlines
+/// set), with `config`'s replay: what the simulator says of the trace
+/// alone, closed loop or open.
+pub fn predict_schedule(
+    schedule: &[Message],
     spec: &StrategySpec,
     cost: &CostModel,
     config: &SimConfig,
-    costs: &Costs,
 ) -> Result<SimResult, SimError> {
-    let inner = spec.build();
-    let inline = inner.workers() == 0;
-    let mut strategy = WithOverhead {
-        inner,
-        handler_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
-        worker_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
-    };
-    simulate(messages.iter().cloned(), &mut strategy, cost, config)
+    simulate(schedule.iter().cloned(), &mut spec.build(), cost, config)
 }
 
 /// Opens the client never saw: the kernel's queue was full when they
@@ -300,15 +267,37 @@ pub struct Fidelity {
     pub predicted_no_cpu: Option<SimResult>,
 }
 
-/// τ, ρ (given, else measured, else 0) and, for pools, the measured
-/// handler overhead as c_h.
+/// The calibrated model from a run's own costs: τ, ρ (given, else
+/// measured, else 0); the reading thread's measured time per message as
+/// the handler overhead (inline) or the hand-off c_h (pools); the
+/// workers' per job as the worker overhead (pools).
 pub fn transport(costs: &Costs, given: (Option<u64>, Option<u64>), workers: u32) -> SimConfig {
+    let pool = workers > 0;
     SimConfig {
         transport_ns: given.0.or(costs.delivery_ns).unwrap_or(0),
         response_latency_ns: given.1.or(costs.response_ns).unwrap_or(0),
-        handoff_ns: costs.handler_ns.filter(|_| workers > 0).unwrap_or(0),
+        handoff_ns: costs.handler_ns.filter(|_| pool).unwrap_or(0),
+        handler_overhead_ns: costs.handler_ns.filter(|_| !pool).unwrap_or(0),
+        worker_overhead_ns: costs.worker_ns.filter(|_| pool).unwrap_or(0),
         ..SimConfig::default()
     }
+}
+
+/// The model's CPU: `cores` and the sampled background track (times on
+/// the experiment clock, shifted so that `origin_ns` is the prediction's
+/// zero); `None` without samples.
+pub fn cpu_config(cores: usize, track: &[Sample], origin_ns: u64) -> Option<CpuConfig> {
+    if track.is_empty() {
+        return None;
+    }
+    let samples = track
+        .iter()
+        .map(|s| (s.at_ns.saturating_sub(origin_ns), s.background));
+    Some(CpuConfig {
+        cores_milli: Some(cores as u64 * MILLI),
+        background: Background::Track(Arc::new(BackgroundTrack::new(samples))),
+        ..CpuConfig::default()
+    })
 }
 
 /// Lateness of the load generator worth a note.
@@ -406,6 +395,7 @@ fn conditions_line(f: &Fidelity) -> String {
 mod tests {
     use super::*;
     use crate::Served;
+    use esreplay_traces::EventType;
 
     fn record(index: usize, call_ns: u64, return_ns: u64, deadline_ns: u64) -> Record {
         Record {
@@ -463,12 +453,48 @@ mod tests {
         };
         let config = transport(&costs, (None, Some(3)), 0);
         assert_eq!((config.transport_ns, config.response_latency_ns), (5, 3));
-        assert_eq!(config.handoff_ns, 0);
-        assert_eq!(transport(&costs, (None, None), 2).handoff_ns, 2);
+        assert_eq!((config.handoff_ns, config.handler_overhead_ns), (0, 2));
+        let pool = transport(&costs, (None, None), 2);
+        assert_eq!((pool.handoff_ns, pool.handler_overhead_ns), (2, 0));
         let cost = CostModel::constant(40);
-        let inline = observed.predict(&StrategySpec::Inline, &cost, &config, &costs);
+        let inline = observed.predict(&StrategySpec::Inline, &cost, &config);
         // Handler takes at 5 and 47; answers at 45 + 3 and 87 + 3.
         assert_eq!(inline.unwrap().latency_ns.unwrap().max, 90 - 10);
+    }
+
+    #[test]
+    fn an_open_the_client_never_saw_is_dropped_not_answered() {
+        let mut unseen = record(1, 10, 12, 1_000);
+        unseen.served = None;
+        let records = [record(0, 0, 500, 100), unseen];
+        let observed = Observed::new(&records, &schedule(2));
+        let result = observed.result("inline", 0);
+        assert_eq!((result.messages, result.dropped), (2, Some(1)));
+        assert_eq!(result.misses, 1);
+        assert_eq!(result.latency_ns.unwrap().max, 500); // the drop is not a latency
+        assert_eq!(result.stall_ns, Some(500 + 2));
+        assert_eq!(dropped(&records), 1);
+    }
+
+    #[test]
+    fn the_cpu_track_starts_at_the_predictions_zero() {
+        assert!(cpu_config(2, &[], 0).is_none());
+        let track = [
+            Sample {
+                at_ns: 100,
+                background: 1.5,
+            },
+            Sample {
+                at_ns: 300,
+                background: 0.0,
+            },
+        ];
+        let cpu = cpu_config(2, &track, 200).unwrap();
+        assert_eq!(cpu.cores_milli, Some(2_000));
+        let Background::Track(track) = cpu.background else {
+            panic!("not a track");
+        };
+        assert_eq!(*track, BackgroundTrack::new([(0, 1.5), (100, 0.0)]));
     }
 
     #[test]

@@ -37,15 +37,16 @@ fn error(predicted: Option<u64>, observed: Option<u64>) -> Option<f64> {
     (o > 0.0).then(|| (p / o - 1.0) * 100.0)
 }
 
-/// Which alternative prediction the runs have, and its column name.
-fn alternative(runs: &[Fidelity]) -> Option<(&'static str, Pick)> {
-    if runs.iter().any(|f| f.predicted_no_cpu.is_some()) {
-        return Some(("without CPU model", |f| f.predicted_no_cpu.as_ref()));
-    }
+/// The alternative predictions the runs have, each with its name.
+fn alternatives(runs: &[Fidelity]) -> Vec<(&'static str, Pick)> {
+    let mut found: Vec<(&'static str, Pick)> = Vec::new();
     if runs.iter().any(|f| f.predicted_open.is_some()) {
-        return Some(("open loop", |f| f.predicted_open.as_ref()));
+        found.push(("open loop", |f| f.predicted_open.as_ref()));
     }
-    None
+    if runs.iter().any(|f| f.predicted_no_cpu.is_some()) {
+        found.push(("no CPU model", |f| f.predicted_no_cpu.as_ref()));
+    }
+    found
 }
 
 /// Whether a run's prediction is optimistic: a lower p99 or fewer misses
@@ -68,22 +69,27 @@ fn leans(runs: &[Fidelity]) -> String {
 /// same strategy (in order).
 pub fn markdown(groups: &[Vec<Fidelity>]) -> String {
     let all: Vec<Fidelity> = groups.iter().flatten().cloned().collect();
-    let alt = alternative(&all);
+    let alts = alternatives(&all);
     let queue = all.iter().any(|f| f.conditions.kernel_queue.is_some());
-    let mut header = vec!["strategy", "runs", "p99 observed", "p99 predicted (error)"];
-    let alt_header = alt.map(|(name, _)| format!("p99 {name} (error)"));
-    if let Some(name) = &alt_header {
-        header.push(name);
-    }
-    header.extend(["p99 bare", "misses obs / pred / alt / bare"]);
+    let mut header: Vec<String> = ["strategy", "runs", "p99 observed", "p99 predicted (error)"]
+        .map(String::from)
+        .into();
+    header.extend(alts.iter().map(|(name, _)| format!("p99 {name} (error)")));
+    header.push("p99 bare".into());
+    let names: Vec<&str> = alts.iter().map(|(name, _)| *name).collect();
+    header.push(format!(
+        "misses obs / pred / {}bare",
+        names.iter().map(|n| format!("{n} / ")).collect::<String>()
+    ));
     if queue {
-        header.push("dropped obs / pred");
+        header.push("dropped obs / pred".into());
     }
-    header.push("leans");
+    header.push("leans".into());
     let mut out = format!("| {} |\n", header.join(" | "));
     out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    let picks: Vec<Pick> = alts.iter().map(|(_, pick)| *pick).collect();
     for runs in groups.iter().filter(|g| !g.is_empty()) {
-        out.push_str(&row(runs, alt.map(|(_, f)| f), queue));
+        out.push_str(&row(runs, &picks, queue));
     }
     out
 }
@@ -103,22 +109,23 @@ fn bare(f: &Fidelity) -> Option<&SimResult> {
     Some(&f.predicted_bare)
 }
 
-fn nothing(_: &Fidelity) -> Option<&SimResult> {
-    None
-}
-
-fn row(runs: &[Fidelity], alt: Option<Pick>, queue: bool) -> String {
+fn row(runs: &[Fidelity], alts: &[Pick], queue: bool) -> String {
     let ns = |v: u64| format_ns(v);
     let pct = |v: f64| format!("{v:+.0} %");
-    let p99s = |pick: Pick| -> Vec<u64> { runs.iter().filter_map(|f| pick(f).and_then(p99)).collect() };
+    let p99s =
+        |pick: Pick| -> Vec<u64> { runs.iter().filter_map(|f| pick(f).and_then(p99)).collect() };
     let errors = |pick: Pick| -> Vec<f64> {
         runs.iter()
             .filter_map(|f| error(pick(f).and_then(p99), p99(&f.observed)))
             .collect()
     };
-    let with_error = |pick: Pick| format!("{} ({})", show(&p99s(pick), ns), show(&errors(pick), pct));
+    let with_error =
+        |pick: Pick| format!("{} ({})", show(&p99s(pick), ns), show(&errors(pick), pct));
     let misses = |pick: Pick| -> String {
-        let counts: Vec<u64> = runs.iter().filter_map(|f| pick(f).map(|r| r.misses)).collect();
+        let counts: Vec<u64> = runs
+            .iter()
+            .filter_map(|f| pick(f).map(|r| r.misses))
+            .collect();
         show(&counts, |v| v.to_string())
     };
     let mut cells = vec![
@@ -127,17 +134,12 @@ fn row(runs: &[Fidelity], alt: Option<Pick>, queue: bool) -> String {
         show(&p99s(observed), ns),
         with_error(predicted),
     ];
-    if let Some(alt) = alt {
-        cells.push(with_error(alt));
-    }
+    cells.extend(alts.iter().map(|&alt| with_error(alt)));
     cells.push(show(&p99s(bare), ns));
-    cells.push(format!(
-        "{} / {} / {} / {}",
-        misses(observed),
-        misses(predicted),
-        misses(alt.unwrap_or(nothing)),
-        misses(bare)
-    ));
+    let mut counts = vec![misses(observed), misses(predicted)];
+    counts.extend(alts.iter().map(|&alt| misses(alt)));
+    counts.push(misses(bare));
+    cells.push(counts.join(" / "));
     if queue {
         let dropped: Vec<usize> = runs.iter().map(|f| f.dropped_observed).collect();
         let predicted: Vec<u64> = runs.iter().filter_map(|f| f.predicted_dropped).collect();
@@ -163,7 +165,7 @@ mod tests {
         assert_eq!(show(&[5u64, 5], |v| v.to_string()), "5");
         assert_eq!(show(&[1u64, 9, 3], |v| v.to_string()), "3 [1–9]");
         assert_eq!(show::<u64>(&[], |v| v.to_string()), "-");
-        assert_eq!(error(Some(90), Some(100)), Some(-10.0));
+        assert!((error(Some(90), Some(100)).unwrap() + 10.0).abs() < 1e-9);
         assert_eq!(error(Some(90), Some(0)), None);
     }
 }

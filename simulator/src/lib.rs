@@ -71,8 +71,9 @@ pub mod sweep;
 
 pub use cost::{CostError, CostModel, ServiceTime};
 pub use engine::{
-    MissMode, Observer, Outcome, SimConfig, SimError, Simulator, simulate, simulate_observed,
+    Background, BackgroundTrack, CpuConfig, GuardTimer, MissMode, Observer, Outcome, ReplayMode,
+    SimConfig, SimError, Simulator, Time, simulate, simulate_observed,
 };
 pub use report::{FirstMiss, Latency, SimResult, results_json, results_table};
 pub use spec::{SpecError, StrategySpec};
-pub use strategy::{Completion, Context, Job, Strategy};
+pub use strategy::{Job, Plan, Runner, Strategy, Ticket};

@@ -17,7 +17,13 @@ use esreplay_traces::format_ns;
 use serde::Serialize;
 
 /// Everything one simulation run predicts.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// The keys after `worker_utilization` appear only when their feature is
+/// on, so a run without the new flags prints what it always printed:
+/// `replay`, `stall_ns`, `throttled_ns` under closed replay; `dropped`,
+/// `dropped_allowed`, `dropped_denied` with `--kernel-queue`; `cores`,
+/// `background`, `cpu_rate` with `--cores`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SimResult {
     /// The strategy, as asked.
     pub strategy: String,
@@ -46,6 +52,33 @@ pub struct SimResult {
     pub handler_utilization: Option<f64>,
     /// Worker busy time / (workers · simulated span).
     pub worker_utilization: Option<f64>,
+    /// `closed` under closed replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+    /// Σ (r' − a') over AUTH messages: what the processes lost waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_ns: Option<u64>,
+    /// Σ max(0, a' − a): how much later than recorded messages arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_ns: Option<u64>,
+    /// Messages dropped at a full kernel queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+    /// Dropped AUTH messages the kernel allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_allowed: Option<u64>,
+    /// Dropped AUTH messages the kernel denied (fail-closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_denied: Option<u64>,
+    /// C, the cores the client's threads share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cores: Option<f64>,
+    /// B, the background runnable threads (the track's time-weighted mean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<f64>,
+    /// CPU work done ÷ time the client's threads were runnable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rate: Option<f64>,
 }
 
 /// The message that kills the client.
@@ -199,6 +232,7 @@ mod tests {
             max_backlog: 57,
             handler_utilization: Some(0.41),
             worker_utilization: Some(0.93),
+            ..SimResult::default()
         }
     }
 

@@ -103,14 +103,14 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, cost, *config, ());
+    let mut simulator = Simulator::new(&mut strategy, cost, config.clone(), ());
     for message in messages {
-        simulator.push(&message.map_err(|e| SimError::Input(Box::new(e)))?)?;
+        simulator.push(message.map_err(|e| SimError::Input(Box::new(e)))?)?;
         if simulator.misses() > 0 {
             return Ok(true);
         }
     }
-    Ok(simulator.finish().misses > 0)
+    Ok(simulator.finish()?.misses > 0)
 }
 
 /// Both headrooms of `spec`; `open` yields the messages afresh each call.

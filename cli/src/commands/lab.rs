@@ -24,7 +24,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use esreplay_lab::{Costs, Observation, Planned};
-use esreplay_simulator::{CostModel, SimConfig, StrategySpec, simulate};
+use esreplay_simulator::engine::machine::Machine as MachineFile;
+use esreplay_simulator::{CostModel, ReplayMode, SimConfig, StrategySpec, simulate};
 use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
 use esreplay_traces::{Action, Details, EventType, Message, parse_duration_ns};
@@ -48,6 +49,8 @@ struct Setup {
     threads: Option<Vec<u32>>,
     kernel_queue: Option<u32>,
     cpu: cpu::CpuPlan,
+    /// `--machine`: costs for the prediction instead of the run's own.
+    machine_file: Option<MachineFile>,
 }
 
 fn setup(args: &LabArgs) -> Result<Setup> {
@@ -115,7 +118,14 @@ fn setup(args: &LabArgs) -> Result<Setup> {
         threads,
         kernel_queue: args.kernel_queue,
         cpu: cpu::CpuPlan::parse(args)?,
+        machine_file: args.machine.as_deref().map(machine_file).transpose()?,
     })
+}
+
+fn machine_file(path: &Path) -> Result<MachineFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--machine: cannot read {}", path.display()))?;
+    MachineFile::parse(&text).with_context(|| format!("--machine {}", path.display()))
 }
 
 /// The scheduled opens: the scenario's or the trace's AUTH messages in
@@ -323,31 +333,74 @@ fn compare(
     let observed = Observed::new(records, &setup.schedule);
     let workers = spec.build().workers();
     let costs = Costs::measure(records, workers == 0);
-    let config = fidelity::transport(&costs, setup.given, workers);
-    let bare = SimConfig::default();
-    let conditions = conditions(setup, machine, observation);
+    let calibrated = match &setup.machine_file {
+        Some(file) => from_machine_file(file, setup.given),
+        None => fidelity::transport(&costs, setup.given, workers),
+    };
     let closed = setup.threads.is_some();
-    let schedule_open = closed
-        .then(|| observed.predict_schedule(&setup.schedule, spec, &setup.cost, &config, &costs))
+    // The prediction's zero: the schedule's (closed: open 0 was due at
+    // it), or the first real call (open: the real arrivals are replayed).
+    let origin = match closed {
+        true => records.first().map_or(0, |r| r.due_ns),
+        false => observed.origin_ns(),
+    };
+    let cpu = fidelity::cpu_config(machine.cores(), &observation.background, origin);
+    let replay = if closed {
+        ReplayMode::Closed
+    } else {
+        ReplayMode::Open
+    };
+    let shape = |base: &SimConfig, replay: ReplayMode, with_cpu: bool| SimConfig {
+        replay,
+        kernel_queue: setup.kernel_queue.map(u64::from),
+        cpu: cpu.clone().filter(|_| with_cpu).unwrap_or_default(),
+        ..base.clone()
+    };
+    let predict = |config: SimConfig| match closed {
+        true => fidelity::predict_schedule(&setup.schedule, spec, &setup.cost, &config),
+        false => observed.predict(spec, &setup.cost, &config),
+    };
+    let predicted = predict(shape(&calibrated, replay, true))?;
+    let predicted_no_cpu = cpu
+        .is_some()
+        .then(|| predict(shape(&calibrated, replay, false)))
+        .transpose()?;
+    let open = shape(&calibrated, ReplayMode::Open, true);
+    let predicted_open = closed
+        .then(|| fidelity::predict_schedule(&setup.schedule, spec, &setup.cost, &open))
         .transpose()?;
     Ok(Fidelity {
         strategy: label.to_owned(),
-        transport_ns: config.transport_ns,
-        response_latency_ns: config.response_latency_ns,
+        transport_ns: calibrated.transport_ns,
+        response_latency_ns: calibrated.response_latency_ns,
         delivery_samples: costs.delivery_samples,
-        handler_overhead_ns: costs.handler_ns.unwrap_or(0),
-        worker_overhead_ns: costs.worker_ns.filter(|_| workers > 0).unwrap_or(0),
+        handler_overhead_ns: calibrated.handler_overhead_ns + calibrated.handoff_ns,
+        worker_overhead_ns: calibrated.worker_overhead_ns,
         max_lateness_ns: esreplay_lab::max_lateness_ns(records),
-        conditions,
+        conditions: conditions(setup, machine, observation),
         dropped_observed: fidelity::dropped(records),
         overflow_records: observation.overflow_records,
-        predicted_dropped: None,
+        predicted_dropped: predicted.dropped,
         observed: observed.result(label, workers),
-        predicted: observed.predict(spec, &setup.cost, &config, &costs)?,
-        predicted_bare: observed.predict(spec, &setup.cost, &bare, &Costs::default())?,
-        predicted_open: schedule_open,
-        predicted_no_cpu: None,
+        predicted_bare: predict(shape(&SimConfig::default(), replay, false))?,
+        predicted,
+        predicted_open,
+        predicted_no_cpu,
     })
+}
+
+/// The costs of a machine file (`--machine`), τ and ρ overridden by
+/// `--transport` and `--response-latency`; its cores and background are
+/// not used (the lab knows its own).
+fn from_machine_file(file: &MachineFile, given: (Option<u64>, Option<u64>)) -> SimConfig {
+    SimConfig {
+        transport_ns: given.0.or(file.transport_ns).unwrap_or(0),
+        response_latency_ns: given.1.or(file.response_latency_ns).unwrap_or(0),
+        handoff_ns: file.handoff_ns.unwrap_or(0),
+        handler_overhead_ns: file.handler_overhead_ns.unwrap_or(0),
+        worker_overhead_ns: file.worker_overhead_ns.unwrap_or(0),
+        ..SimConfig::default()
+    }
 }
 
 fn conditions(setup: &Setup, machine: &cpu::Machine, observation: &Observation) -> Conditions {

@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
+use esreplay_simulator::engine::machine::{Machine, MachineBackground};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
-    CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_json,
-    results_table,
+    Background, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode, SimConfig,
+    SimResult, Simulator, StrategySpec, results_json, results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
 use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
-use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
+use crate::cli::{
+    CheckArgs, CompareArgs, GuardTimerArg, MissModeArg, ModelArgs, ReplayArg, SimArgs, SweepArgs,
+};
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
@@ -30,23 +33,67 @@ pub(super) struct Model {
     pub(super) progress: Progress,
 }
 
-pub(super) fn model(args: &ModelArgs) -> Result<Model> {
-    let duration =
-        |flag: &str, text: &str| parse_duration_ns(text).with_context(|| format!("--{flag}"));
+/// The validated model for a run over the trace at `trace` (read only for
+/// its header's CPU count, when `--background` comes without `--cores`).
+pub(super) fn model(args: &ModelArgs, trace: &Path) -> Result<Model> {
+    let machine = match &args.machine {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Machine::parse(&text).with_context(|| format!("--machine {}", path.display()))?
+        }
+        None => Machine::default(),
+    };
+    let duration = |flag: &str, text: &Option<String>, file: Option<u64>| -> Result<u64> {
+        match text {
+            Some(text) => parse_duration_ns(text).with_context(|| format!("--{flag}")),
+            None => Ok(file.unwrap_or(0)),
+        }
+    };
     let cost = CostModel::parse(&args.cost)
         .context("--cost")?
         .with_seed(args.seed)
         .with_scale(args.cost_scale)
         .context("--cost-scale")?;
     let config = SimConfig {
-        transport_ns: duration("transport", &args.transport)?,
-        response_latency_ns: duration("response-latency", &args.response_latency)?,
-        handoff_ns: duration("handoff", &args.handoff)?,
+        transport_ns: duration("transport", &args.transport, machine.transport_ns)?,
+        response_latency_ns: duration(
+            "response-latency",
+            &args.response_latency,
+            machine.response_latency_ns,
+        )?,
+        handoff_ns: duration("handoff", &args.handoff, machine.handoff_ns)?,
+        handler_overhead_ns: duration(
+            "handler-overhead",
+            &args.handler_overhead,
+            machine.handler_overhead_ns,
+        )?,
+        worker_overhead_ns: duration(
+            "worker-overhead",
+            &args.worker_overhead,
+            machine.worker_overhead_ns,
+        )?,
         miss_mode: match args.miss_mode {
             MissModeArg::Kill => MissMode::Kill,
-            MissModeArg::Allow => MissMode::Allow,
-            MissModeArg::Deny => MissMode::Deny,
+            MissModeArg::FailOpen => MissMode::FailOpen,
+            MissModeArg::FailClosed => MissMode::FailClosed,
         },
+        replay: match args.replay {
+            None => ReplayMode::Auto,
+            Some(ReplayArg::Open) => ReplayMode::Open,
+            Some(ReplayArg::Closed) => ReplayMode::Closed,
+        },
+        kernel_queue: match args.kernel_queue {
+            Some(0) => {
+                bail!("--kernel-queue must be at least 1 (a queue of 0 drops every message)")
+            }
+            other => other,
+        },
+        guard_timer: match args.guard_timer {
+            GuardTimerArg::Exact => GuardTimer::Exact,
+            GuardTimerArg::Dispatch => GuardTimer::Dispatch,
+        },
+        cpu: cpu(args, &machine, trace)?,
     };
     Ok(Model {
         cost,
@@ -54,6 +101,69 @@ pub(super) fn model(args: &ModelArgs) -> Result<Model> {
         salvage: args.salvage,
         progress: Progress::hidden(),
     })
+}
+
+/// A decimal flag with at most 3 decimals, in thousandths.
+fn thousandths(flag: &str, value: f64, min: f64, max: f64) -> Result<u64> {
+    let milli = value * 1000.0;
+    if !value.is_finite() || value < min || value > max || (milli - milli.round()).abs() > 1e-6 {
+        bail!("{flag} must be a number from {min} to {max} with at most 3 decimals, not {value}");
+    }
+    Ok(milli.round() as u64)
+}
+
+/// `--cores`, `--background`, `--background-weight` (flags over the machine file).
+fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
+    let weight_milli = thousandths("--background-weight", args.background_weight, 0.0, 1.0)?;
+    let background = match (&args.background, &machine.background) {
+        (Some(text), _) if text.trim() == "trace" => Some(None),
+        (Some(text), _) => Some(Some(text.trim().parse::<f64>().with_context(|| {
+            format!("--background {text:?}: expected a number of threads or `trace`")
+        })?)),
+        (None, Some(MachineBackground::Constant(b))) => Some(Some(*b)),
+        (None, Some(MachineBackground::Named(name))) if name == "trace" => Some(None),
+        (None, Some(MachineBackground::Named(name))) => {
+            bail!("--machine: background {name:?}: expected a number of threads or \"trace\"")
+        }
+        (None, None) => None,
+    };
+    let cores = match (args.cores.or(machine.cores), &background) {
+        (Some(cores), _) => Some(cores),
+        (None, None) => None,
+        (None, Some(_)) => Some(header_cpus(trace)?),
+    };
+    let Some(cores) = cores else {
+        return Ok(CpuConfig::default());
+    };
+    if cores <= 0.0 {
+        bail!("--cores must be above 0, not {cores}");
+    }
+    let cores_milli = thousandths("--cores", cores, 0.001, 1e9)?;
+    let background = match background {
+        None => Background::Constant(0),
+        Some(Some(b)) => Background::Constant(thousandths("--background", b, 0.0, 1e9)?),
+        Some(None) => bail!(
+            "--background trace: {} has no CPU track (this trace format version records none); give a number of threads instead",
+            trace.display()
+        ),
+    };
+    Ok(CpuConfig {
+        cores_milli: Some(cores_milli),
+        background,
+        weight_milli,
+    })
+}
+
+/// The trace header's CPU count, the default `--cores` under `--background`.
+fn header_cpus(trace: &Path) -> Result<f64> {
+    let no_count =
+        || anyhow::anyhow!("--background needs --cores: the trace header has no CPU count");
+    if is_stdio(trace) {
+        bail!("--background needs --cores when the trace comes from standard input");
+    }
+    let reader = TraceReader::open(trace).with_context(|| format!("{}", trace.display()))?;
+    let cpus = reader.header().cpu_count.ok_or_else(no_count)?;
+    Ok(f64::from(cpus))
 }
 
 pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
@@ -84,21 +194,23 @@ pub(super) fn run_observed(
 ) -> Result<SimResult> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
         let message = match message {
             Ok(message) => message,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
         };
-        if let Err(error) = simulator.push(&message) {
+        if let Err(error) = simulator.push(message) {
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
     }
     if warn {
         warn_about_losses(path, &reader);
     }
-    let mut result = simulator.finish();
+    let mut result = simulator
+        .finish()
+        .with_context(|| format!("{}: {label}", path.display()))?;
     result.strategy = label.trim().to_owned();
     Ok(result)
 }
@@ -129,7 +241,7 @@ fn print(results: &[SimResult], format: Format) -> Result<()> {
 
 /// `esreplay sim`.
 pub fn sim(args: &SimArgs) -> Result<ExitCode> {
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
     print(
@@ -154,7 +266,7 @@ pub(super) fn require_file(path: &Path, command: &str) -> Result<()> {
 /// streaming the trace itself; results in the order asked.
 pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     require_file(&args.trace, "compare")?;
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let specs = args
         .strategies
         .iter()
@@ -244,7 +356,7 @@ fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
 
 /// `esreplay check`: exit 1 when the gate fails.
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
     let format = if args.json {
@@ -282,7 +394,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     if !(1e-6..1.0).contains(&args.precision) {
         bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     // Read once in full first: errors surface with the file name, and
     // truncation warnings are printed once.

@@ -110,10 +110,11 @@ fn model_note(args: &ModelArgs) -> String {
         args.cost,
         args.cost_scale,
         args.seed,
-        args.transport,
-        args.response_latency,
-        args.handoff,
-        format!("{:?}", args.miss_mode).to_lowercase()
+        args.transport.as_deref().unwrap_or("0ns"),
+        args.response_latency.as_deref().unwrap_or("0ns"),
+        args.handoff.as_deref().unwrap_or("0ns"),
+        clap::ValueEnum::to_possible_value(&args.miss_mode)
+            .map_or_else(String::new, |v| v.get_name().to_owned())
     )
 }
 
@@ -145,7 +146,7 @@ fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
 /// and/or the SVG plots.
 pub fn report(args: &ReportArgs) -> Result<ExitCode> {
     require_file(&args.trace, "report")?;
-    let mut model = model(&args.model)?;
+    let mut model = model(&args.model, &args.trace)?;
     let specs = args
         .strategies
         .iter()

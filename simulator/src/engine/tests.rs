@@ -1,0 +1,140 @@
+//! The engine's unit tests: observers, tie rules, the kernel queue, the
+//! closed loop, the CPU.
+
+use super::*;
+use crate::spec::StrategySpec;
+
+/// Records what an observer is told.
+#[derive(Default)]
+struct Seen {
+    outcomes: Vec<Outcome>,
+    backlog: Vec<(u64, u64)>,
+}
+
+impl Observer for Seen {
+    fn outcome(&mut self, outcome: &Outcome) {
+        self.outcomes.push(*outcome);
+    }
+    fn backlog(&mut self, at_ns: u64, in_flight: u64) {
+        self.backlog.push((at_ns, in_flight));
+    }
+}
+
+fn run(spec: &str, arrivals: &[u64]) -> (SimResult, Seen) {
+    let messages = arrivals.iter().enumerate().map(|(i, &arrival)| {
+        let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
+        m.deadline_ns = Some(arrival + 25);
+        Ok::<_, std::convert::Infallible>(m)
+    });
+    let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+    let cost = CostModel::constant(10);
+    let mut seen = Seen::default();
+    let config = SimConfig::default();
+    let result = simulate_observed(messages, &mut strategy, &cost, &config, &mut seen);
+    (result.unwrap(), seen)
+}
+
+impl Observer for &mut Seen {
+    fn outcome(&mut self, outcome: &Outcome) {
+        (**self).outcome(outcome)
+    }
+    fn backlog(&mut self, at_ns: u64, in_flight: u64) {
+        (**self).backlog(at_ns, in_flight)
+    }
+}
+
+#[test]
+fn the_backlog_is_reported_once_per_arrival_instant_and_peaks_at_the_max() {
+    // inline, service 10: answers at 10, 20, 30, 40; arrivals 0,0,0,15,40.
+    let (result, seen) = run("inline", &[0, 0, 0, 15, 40]);
+    assert_eq!(seen.backlog, vec![(0, 3), (15, 3), (40, 1)]);
+    let peak = seen.backlog.iter().map(|&(_, n)| n).max();
+    assert_eq!(peak, Some(result.max_backlog));
+    let slacks: Vec<Option<i64>> = seen.outcomes.iter().map(Outcome::slack_ns).collect();
+    assert_eq!(slacks, vec![Some(15), Some(5), Some(-5), Some(0), Some(15)]);
+    assert_eq!(seen.outcomes[2].latency_ns(), 30);
+}
+
+#[test]
+fn outcomes_name_the_worker_for_pools_only() {
+    let (_, inline) = run("inline", &[0, 0]);
+    assert!(inline.outcomes.iter().all(|o| o.worker.is_none()));
+    for spec in ["pool:2", "edf:2"] {
+        let (_, pool) = run(spec, &[0, 0, 0]);
+        let mut workers: Vec<Option<u32>> = pool.outcomes.iter().map(|o| o.worker).collect();
+        workers.sort();
+        assert_eq!(workers, vec![Some(0), Some(0), Some(1)], "{spec}");
+    }
+}
+
+use crate::strategy::Inline;
+
+fn auth(global_seq: u64, arrival_ns: u64, deadline_ns: u64) -> Message {
+    let mut message = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival_ns);
+    message.deadline_ns = Some(deadline_ns);
+    message
+}
+
+fn outcomes(spec: &str, messages: &[Message], cost: &CostModel) -> (SimResult, Vec<Outcome>) {
+    let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+    let mut seen = Vec::new();
+    let source = messages
+        .iter()
+        .cloned()
+        .map(Ok::<_, std::convert::Infallible>);
+    let result = simulate_observed(
+        source,
+        &mut strategy,
+        cost,
+        &SimConfig::default(),
+        |o: &Outcome| seen.push(*o),
+    )
+    .unwrap();
+    (result, seen)
+}
+
+#[test]
+fn out_of_order_arrivals_are_taken_in_stream_order() {
+    let messages = [auth(0, 100, 1000), auth(1, 50, 1000), auth(2, 120, 1000)];
+    let (result, seen) = outcomes("inline", &messages, &CostModel::constant(10));
+    let taken: Vec<u64> = seen.iter().map(|o| o.handler_ns).collect();
+    assert_eq!(taken, vec![100, 110, 120]);
+    assert_eq!(seen[1].response_ns - seen[1].arrival_ns, 70);
+    assert_eq!(result.messages, 3);
+}
+
+#[test]
+fn notify_deadlines_are_ignored_and_utilisation_is_busy_over_span() {
+    let mut notify = Message::new(1, EventType::NOTIFY_EXIT, Action::Notify, 0);
+    notify.deadline_ns = Some(1);
+    let messages = [auth(0, 0, 100), notify, auth(2, 60, 100)];
+    let (result, _) = outcomes("pool:2", &messages, &CostModel::constant(20));
+    assert_eq!((result.auth, result.notify, result.misses), (2, 1, 0));
+    // Span 0..80, 60 ns of work on 2 workers.
+    assert_eq!(result.worker_utilization, Some(60.0 / 160.0));
+    assert_eq!(result.handler_utilization, Some(0.0));
+}
+
+#[test]
+fn a_cost_error_names_the_message_and_an_empty_stream_has_no_values() {
+    let mut strategy = Inline;
+    let error = simulate(
+        [auth(7, 0, 1)],
+        &mut strategy,
+        &CostModel::trace(),
+        &SimConfig::default(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("global_seq 7"), "{error}");
+    let empty = simulate(
+        [],
+        &mut strategy,
+        &CostModel::trace(),
+        &SimConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (empty.messages, empty.latency_ns, empty.handler_utilization),
+        (0, None, None)
+    );
+}
