@@ -1,15 +1,18 @@
 //! The CPU side of an experiment (Linux): pinning threads to CPUs
 //! ([`pin_current_thread`], `sched_setaffinity`), CPU hogs in other
 //! processes ([`Hogs`], killed when dropped), and the background track
-//! ([`Sampler`]): other runnable threads, sampled from `/proc/stat`.
+//! ([`Sampler`]): other processes' runnable threads, from `/proc`.
 //!
-//! The track is the number of runnable threads of *other* processes that
-//! compete for the lab's CPUs: `procs_running` (machine-wide, from
-//! `/proc/stat`) less this process's own runnable threads (state `R` in
-//! `/proc/self/task/*/stat`). Threads of other processes are spread over
-//! every CPU, so when the lab is pinned to k of the machine's n CPUs only
-//! k/n of them count, except the hogs, which are pinned with the lab and
-//! count whole.
+//! The track is the number of runnable threads (state `R` in
+//! `/proc/PID/task/TID/stat`) of *other* processes that compete for the
+//! lab's CPUs, each weighted by its CPU weight relative to a nice-0 thread
+//! (the kernel shares a CPU by weight: a nice-10 compiler thread takes
+//! about a tenth of what the lab's nice-0 threads take, so it counts
+//! 0.107). Not `procs_running` from `/proc/stat`: on a machine shared with
+//! niced builds it counted 20 where the lab's threads felt about 1.
+//! Threads of other processes are spread over every CPU, so when the lab
+//! is pinned to k of the machine's n CPUs only k/n of them count, except
+//! the hogs, which are pinned with the lab and count whole.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,8 +127,8 @@ impl Drop for Hogs {
 pub(crate) struct Sampler {
     /// Sampling period.
     pub every: Duration,
-    /// Hogs started for the run (pinned with the lab: they count whole).
-    pub hogs: usize,
+    /// The hogs' process ids (pinned with the lab: they count whole).
+    pub hogs: Vec<u32>,
     /// The share of other processes' threads that land on the lab's CPUs.
     pub share: f64,
 }
@@ -136,12 +139,9 @@ impl Sampler {
         let mut track = Vec::new();
         loop {
             let at_ns = clock.now_ns();
-            if let Some(running) = procs_running() {
-                let own = own_runnable_threads();
-                let others = running.saturating_sub(own + self.hogs) as f64;
-                let background = self.hogs as f64 + others * self.share;
-                track.push(Sample { at_ns, background });
-            }
+            let load = runnable_elsewhere(&self.hogs);
+            let background = load.hogs as f64 + load.others * self.share;
+            track.push(Sample { at_ns, background });
             if stop.load(Ordering::Acquire) {
                 return track;
             }
@@ -150,35 +150,81 @@ impl Sampler {
     }
 }
 
-/// `procs_running` from `/proc/stat`: runnable threads machine-wide.
-pub fn procs_running() -> Option<usize> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    parse_procs_running(&stat)
+/// Runnable threads of other processes, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Runnable {
+    /// Runnable threads of the hogs.
+    pub hogs: usize,
+    /// Runnable threads of every other process, each weighted by its
+    /// scheduler weight relative to nice 0 (a nice-10 compiler thread gets
+    /// about a tenth of the CPU a nice-0 thread gets: it counts 0.107).
+    pub others: f64,
+    /// The same threads, unweighted.
+    pub others_unweighted: usize,
 }
 
-fn parse_procs_running(stat: &str) -> Option<usize> {
-    stat.lines()
-        .find_map(|line| line.strip_prefix("procs_running "))
-        .and_then(|n| n.trim().parse().ok())
-}
-
-/// This process's threads in state R (running or runnable).
-pub fn own_runnable_threads() -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
+/// Scans `/proc/*/task/*/stat` (not this process) for threads in state R.
+pub fn runnable_elsewhere(hogs: &[u32]) -> Runnable {
+    let me = std::process::id();
+    let mut load = Runnable::default();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return load;
     };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
-        .filter(|stat| thread_state(stat) == Some('R'))
-        .count()
+    for process in processes.filter_map(Result::ok) {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(process.path().join("task")) else {
+            continue;
+        };
+        for task in tasks.filter_map(Result::ok) {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let Some(('R', nice)) = state_and_nice(&stat) else {
+                continue;
+            };
+            if hogs.contains(&pid) {
+                load.hogs += 1;
+            } else {
+                load.others += nice_weight(nice) / NICE_0_WEIGHT;
+                load.others_unweighted += 1;
+            }
+        }
+    }
+    load
 }
 
-/// The state letter of a `/proc/…/stat` line (after the `(comm)` field,
-/// which may hold spaces and parentheses).
-fn thread_state(stat: &str) -> Option<char> {
+/// The kernel's weight of nice 0 (`sched_prio_to_weight[20]`).
+const NICE_0_WEIGHT: f64 = 1024.0;
+
+/// The kernel's CPU weight of a nice level (`sched_prio_to_weight`,
+/// kernel/sched/core.c): each level about 1.25× the next.
+fn nice_weight(nice: i32) -> f64 {
+    const WEIGHTS: [u32; 40] = [
+        88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100,
+        4904, 3906, 3121, 2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172,
+        137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+    ];
+    f64::from(WEIGHTS[(nice.clamp(-20, 19) + 20) as usize])
+}
+
+/// The state letter and the nice value of a `/proc/…/stat` line (fields 3
+/// and 19, counted after the `(comm)` field, which may hold spaces and
+/// parentheses).
+fn state_and_nice(stat: &str) -> Option<(char, i32)> {
     let after = &stat[stat.rfind(')')? + 1..];
-    after.trim_start().chars().next()
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let nice = fields.nth(15)?.parse().ok()?;
+    Some((state, nice))
 }
 
 #[cfg(test)]
@@ -186,19 +232,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn procs_running_and_thread_states_parse() {
-        let stat = "cpu  1 2 3\nctxt 9\nprocs_running 7\nprocs_blocked 0\n";
-        assert_eq!(parse_procs_running(stat), Some(7));
-        assert_eq!(parse_procs_running("cpu 1\n"), None);
-        assert_eq!(thread_state("12 (a b) c) S 1 2"), Some('S'));
-        assert_eq!(thread_state("12 (lab-worker-0) R 1 2"), Some('R'));
-        assert_eq!(thread_state("garbage"), None);
+    fn thread_states_and_nice_levels_parse() {
+        let stat = "12 (a b) c) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 20 10 1 0 5";
+        assert_eq!(state_and_nice(stat), Some(('R', 10)));
+        let sleeping = "7 (lab-worker-0) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 20 0 1";
+        assert_eq!(state_and_nice(sleeping), Some(('S', 0)));
+        assert_eq!(state_and_nice("garbage"), None);
+        assert_eq!(nice_weight(0), NICE_0_WEIGHT);
+        assert_eq!(nice_weight(19), 15.0);
+        assert_eq!(nice_weight(99), 15.0);
+        assert!(nice_weight(-1) > nice_weight(0));
     }
 
     #[test]
-    fn this_thread_counts_itself_as_runnable() {
-        assert!(own_runnable_threads() >= 1);
-        assert!(procs_running().is_some_and(|n| n >= 1));
+    fn a_hog_counts_as_one_runnable_thread_of_its_own() {
         assert!(online_cpus() >= 1);
+        let hogs = Hogs::start(1).unwrap();
+        // Give it a moment to be running; it stays runnable from then on.
+        std::thread::sleep(Duration::from_millis(50));
+        let load = runnable_elsewhere(&hogs.pids());
+        assert!(load.hogs <= 1, "{load:?}");
+        assert!(load.others >= 0.0);
     }
 }

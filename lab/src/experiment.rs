@@ -61,8 +61,9 @@ pub struct Experiment<'a> {
     /// Sample the background track this often (`None`: not at all). The
     /// sampler reads one file per thread of this process each time.
     pub sample_every: Option<Duration>,
-    /// CPU hogs running during the run (counted whole in the track).
-    pub hogs: usize,
+    /// The process ids of CPU hogs running during the run (counted whole
+    /// in the track).
+    pub hogs: Vec<u32>,
     /// The share of other processes' runnable threads that compete for
     /// the lab's CPUs (pinned CPUs ÷ online CPUs; 1 unpinned).
     pub background_share: f64,
@@ -81,7 +82,7 @@ impl<'a> Experiment<'a> {
             threads: None,
             kernel_queue: None,
             sample_every: None,
-            hogs: 0,
+            hogs: Vec::new(),
             background_share: 1.0,
         }
     }
@@ -169,7 +170,7 @@ fn run_marked(
         let sampler = experiment.sample_every.map(|every| {
             let sampler = Sampler {
                 every,
-                hogs: experiment.hogs,
+                hogs: experiment.hogs.clone(),
                 share: experiment.background_share,
             };
             let sampled = &sampled;

@@ -91,7 +91,31 @@ pub fn markdown(groups: &[Vec<Fidelity>]) -> String {
     for runs in groups.iter().filter(|g| !g.is_empty()) {
         out.push_str(&row(runs, &picks, queue));
     }
+    out.push_str(&conditions(&all));
     out
+}
+
+/// One line under the table: the cores, hogs and measured background.
+fn conditions(runs: &[Fidelity]) -> String {
+    let Some(first) = runs.first() else {
+        return String::new();
+    };
+    let c = &first.conditions;
+    let means: Vec<f64> = runs
+        .iter()
+        .filter_map(|f| f.conditions.background_mean)
+        .collect();
+    let pinned = c
+        .cpus
+        .as_ref()
+        .map_or(String::new(), |cpus| format!(" (pinned to CPUs {cpus:?})"));
+    format!(
+        "\n{} loop, {} cores{pinned}, {} hogs; background measured during the runs (other runnable threads on the lab's CPUs, hogs included): {}\n",
+        c.replay,
+        c.cores,
+        c.hogs,
+        show(&means, |m| format!("{m:.1}"))
+    )
 }
 
 /// Picks one result of a run.

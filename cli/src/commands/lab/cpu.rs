@@ -13,13 +13,11 @@ use esreplay_simulator::StrategySpec;
 use super::Setup;
 use crate::cli::LabArgs;
 
-/// Sampling period of the background track: 20 ms (a burst of the
-/// schedules the lab runs lasts 200 ms: ten samples; the sampler reads one
-/// file per lab thread, so more often would cost the run itself).
-const SAMPLE_EVERY: Duration = Duration::from_millis(20);
-
-/// Above this many lab threads the sampler costs too much: not sampled.
-const MAX_SAMPLED_THREADS: usize = 512;
+/// Sampling period of the background track: 50 ms (a burst of the
+/// schedules the lab runs lasts 200 ms: four samples; each sample reads
+/// one file per thread on the machine, so more often would cost the run
+/// itself CPU).
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 /// `--cpus` and `--hog`, validated.
 #[derive(Clone, Debug, Default)]
@@ -124,10 +122,9 @@ impl Machine {
         experiment.work = setup.work;
         experiment.threads = setup.threads.as_deref();
         experiment.kernel_queue = setup.kernel_queue;
-        experiment.hogs = self.hogs.len();
+        experiment.hogs = self.hogs.pids();
         experiment.background_share = self.share;
-        let lab_threads = openers + plan.workers() + 2;
-        experiment.sample_every = (lab_threads <= MAX_SAMPLED_THREADS).then_some(SAMPLE_EVERY);
+        experiment.sample_every = Some(SAMPLE_EVERY);
         if setup.threads.is_some() {
             // Starting thousands of threads takes a while; a closed loop
             // runs longer than its schedule (every stall delays a thread).
