@@ -3,13 +3,15 @@
 //! processes ([`Hogs`], killed when dropped), and the background track
 //! ([`Sampler`]): other processes' runnable threads, from `/proc`.
 //!
-//! The track is the number of runnable threads (state `R` in
-//! `/proc/PID/task/TID/stat`) of *other* processes that compete for the
-//! lab's CPUs, each weighted by its CPU weight relative to a nice-0 thread
-//! (the kernel shares a CPU by weight: a nice-10 compiler thread takes
-//! about a tenth of what the lab's nice-0 threads take, so it counts
-//! 0.107). Not `procs_running` from `/proc/stat`: on a machine shared with
-//! niced builds it counted 20 where the lab's threads felt about 1.
+//! The track is what the runnable threads (state `R` in
+//! `/proc/PID/task/TID/stat`) of *other* processes weigh against one of
+//! the lab's threads ([`Runnable::others`]): the scheduler shares a CPU
+//! between autogroups (sessions) first, then between their threads by
+//! nice weight, so another session counts 1 however many threads it runs,
+//! and a thread of the lab's own session counts its nice weight (a nice-10
+//! thread 0.107). Not `procs_running` from `/proc/stat`: on a machine
+//! shared with other sessions' builds it counted 20 where the lab's
+//! threads felt about 1.
 //! Threads of other processes are spread over every CPU, so when the lab
 //! is pinned to k of the machine's n CPUs only k/n of them count, except
 //! the hogs, which are pinned with the lab and count whole.
@@ -155,51 +157,86 @@ impl Sampler {
 pub struct Runnable {
     /// Runnable threads of the hogs.
     pub hogs: usize,
-    /// Runnable threads of every other process, each weighted by its
-    /// scheduler weight relative to nice 0 (a nice-10 compiler thread gets
-    /// about a tenth of the CPU a nice-0 thread gets: it counts 0.107).
+    /// What every other process's runnable threads weigh against one of
+    /// the lab's threads: each thread of the lab's own scheduling group
+    /// (its session's autogroup) by its nice weight relative to nice 0
+    /// (a nice-10 thread counts 0.107); each *other* autogroup with a
+    /// runnable thread as 1, whatever its threads (the scheduler shares a
+    /// CPU between autogroups first, then between their threads). Without
+    /// autogroups every thread counts by its nice weight.
     pub others: f64,
-    /// The same threads, unweighted.
+    /// Those threads, unweighted and ungrouped.
     pub others_unweighted: usize,
 }
 
 /// Scans `/proc/*/task/*/stat` (not this process) for threads in state R.
 pub fn runnable_elsewhere(hogs: &[u32]) -> Runnable {
     let me = std::process::id();
+    let grouped = autogroups_enabled();
+    let mine = grouped.then(|| autogroup_of(me)).flatten();
     let mut load = Runnable::default();
+    let mut other_groups = std::collections::BTreeSet::new();
     let Ok(processes) = std::fs::read_dir("/proc") else {
         return load;
     };
     for process in processes.filter_map(Result::ok) {
-        let Some(pid) = process
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+        let name = process.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
         if pid == me {
             continue;
         }
-        let Ok(tasks) = std::fs::read_dir(process.path().join("task")) else {
+        let nices = runnable_nices(pid);
+        if nices.is_empty() {
             continue;
-        };
-        for task in tasks.filter_map(Result::ok) {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                continue;
-            };
-            let Some(('R', nice)) = state_and_nice(&stat) else {
-                continue;
-            };
-            if hogs.contains(&pid) {
-                load.hogs += 1;
-            } else {
-                load.others += nice_weight(nice) / NICE_0_WEIGHT;
-                load.others_unweighted += 1;
+        }
+        if hogs.contains(&pid) {
+            load.hogs += nices.len();
+            continue;
+        }
+        load.others_unweighted += nices.len();
+        match grouped.then(|| autogroup_of(pid)).flatten() {
+            Some(group) if Some(&group) != mine.as_ref() => {
+                other_groups.insert(group);
+            }
+            _ => {
+                load.others += nices
+                    .iter()
+                    .map(|&n| nice_weight(n) / NICE_0_WEIGHT)
+                    .sum::<f64>()
             }
         }
     }
+    load.others += other_groups.len() as f64;
     load
+}
+
+/// The nice values of a process's threads in state R.
+fn runnable_nices(pid: u32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter_map(|stat| match state_and_nice(&stat) {
+            Some(('R', nice)) => Some(nice),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the scheduler groups processes by session (`CONFIG_SCHED_AUTOGROUP`).
+fn autogroups_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
+/// A process's autogroup (`/proc/PID/autogroup`: `/autogroup-7 nice 0`).
+fn autogroup_of(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok()?;
+    text.split_whitespace().next().map(str::to_owned)
 }
 
 /// The kernel's weight of nice 0 (`sched_prio_to_weight[20]`).

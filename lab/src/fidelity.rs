@@ -376,11 +376,11 @@ fn conditions_line(f: &Fidelity) -> String {
             f.dropped_observed, f.overflow_records
         ));
     }
-    line.push_str(&format!("; {} cores", c.cores));
+    line.push_str(&format!("; cores: {}", c.cores));
     if let Some(cpus) = &c.cpus {
         line.push_str(&format!(" (pinned to CPUs {cpus:?})"));
     }
-    line.push_str(&format!(", {} hogs", c.hogs));
+    line.push_str(&format!("; hogs: {}", c.hogs));
     if let Some(mean) = c.background_mean {
         line.push_str(&format!(
             ", background {mean:.2} runnable threads (mean of {} samples)",

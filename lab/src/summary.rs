@@ -81,6 +81,10 @@ pub fn markdown(groups: &[Vec<Fidelity>]) -> String {
         "misses obs / pred / {}bare",
         names.iter().map(|n| format!("{n} / ")).collect::<String>()
     ));
+    let closed = all.iter().any(|f| f.conditions.replay == "closed");
+    if closed {
+        header.push("stall obs / pred (error)".into());
+    }
     if queue {
         header.push("dropped obs / pred".into());
     }
@@ -89,7 +93,7 @@ pub fn markdown(groups: &[Vec<Fidelity>]) -> String {
     out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
     let picks: Vec<Pick> = alts.iter().map(|(_, pick)| *pick).collect();
     for runs in groups.iter().filter(|g| !g.is_empty()) {
-        out.push_str(&row(runs, &picks, queue));
+        out.push_str(&row(runs, &picks, closed, queue));
     }
     out.push_str(&conditions(&all));
     out
@@ -110,7 +114,7 @@ fn conditions(runs: &[Fidelity]) -> String {
         .as_ref()
         .map_or(String::new(), |cpus| format!(" (pinned to CPUs {cpus:?})"));
     format!(
-        "\n{} loop, {} cores{pinned}, {} hogs; background measured during the runs (other runnable threads on the lab's CPUs, hogs included): {}\n",
+        "\n{} loop; cores: {}{pinned}; hogs: {}; background measured during the runs (other runnable threads on the lab's CPUs, hogs included): {}\n",
         c.replay,
         c.cores,
         c.hogs,
@@ -133,7 +137,7 @@ fn bare(f: &Fidelity) -> Option<&SimResult> {
     Some(&f.predicted_bare)
 }
 
-fn row(runs: &[Fidelity], alts: &[Pick], queue: bool) -> String {
+fn row(runs: &[Fidelity], alts: &[Pick], closed: bool, queue: bool) -> String {
     let ns = |v: u64| format_ns(v);
     let pct = |v: f64| format!("{v:+.0} %");
     let p99s =
@@ -164,6 +168,23 @@ fn row(runs: &[Fidelity], alts: &[Pick], queue: bool) -> String {
     counts.extend(alts.iter().map(|&alt| misses(alt)));
     counts.push(misses(bare));
     cells.push(counts.join(" / "));
+    if closed {
+        let stall = |pick: Pick| -> Vec<u64> {
+            runs.iter()
+                .filter_map(|f| pick(f).and_then(|r| r.stall_ns))
+                .collect()
+        };
+        let errors: Vec<f64> = runs
+            .iter()
+            .filter_map(|f| error(f.predicted.stall_ns, f.observed.stall_ns))
+            .collect();
+        cells.push(format!(
+            "{} / {} ({})",
+            show(&stall(observed), ns),
+            show(&stall(predicted), ns),
+            show(&errors, pct)
+        ));
+    }
     if queue {
         let dropped: Vec<usize> = runs.iter().map(|f| f.dropped_observed).collect();
         let predicted: Vec<u64> = runs.iter().filter_map(|f| f.predicted_dropped).collect();
