@@ -4,6 +4,7 @@
 //! (killed when it is dropped, on success, error or panic), and each run
 //! samples the background track.
 
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +18,7 @@ use crate::cli::LabArgs;
 /// schedules the lab runs lasts 200 ms: four samples; each sample reads
 /// one file per thread on the machine, so more often would cost the run
 /// itself CPU).
+#[cfg(target_os = "linux")]
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 /// `--cpus` and `--hog`, validated.
