@@ -179,10 +179,53 @@ pub fn table_row(result: &SimResult) -> [String; 12] {
     ]
 }
 
+/// A column shown only when some result has its value.
+type Extra = (&'static str, fn(&SimResult) -> Option<String>);
+
+/// The feature columns after [`TABLE_COLUMNS`]: closed replay's stall and
+/// throttling, the kernel queue's drops (allowed/denied), the CPU model's
+/// cores, background and delivered rate.
+const EXTRA_COLUMNS: [Extra; 4] = [
+    ("stall", |r| r.stall_ns.map(format_ns)),
+    ("throttled", |r| r.throttled_ns.map(format_ns)),
+    ("dropped a/d", |r| {
+        let (a, d) = (r.dropped_allowed?, r.dropped_denied?);
+        Some(format!("{} {a}/{d}", r.dropped?))
+    }),
+    ("cpu C/B/rate", |r| {
+        Some(format!(
+            "{}/{}/{:.0}%",
+            r.cores?,
+            r.background?,
+            r.cpu_rate? * 100.0
+        ))
+    }),
+];
+
 /// An aligned table, one row per result, for people.
 pub fn results_table(results: &[SimResult]) -> String {
-    let rows: Vec<[String; 12]> = results.iter().map(table_row).collect();
-    let mut widths = TABLE_COLUMNS.map(str::len);
+    let extras: Vec<&Extra> = EXTRA_COLUMNS
+        .iter()
+        .filter(|(_, cell)| results.iter().any(|r| cell(r).is_some()))
+        .collect();
+    let header: Vec<String> = TABLE_COLUMNS
+        .iter()
+        .chain(extras.iter().map(|(name, _)| name))
+        .map(|c| c.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let mut cells = table_row(r).to_vec();
+            cells.extend(
+                extras
+                    .iter()
+                    .map(|(_, cell)| cell(r).unwrap_or_else(|| "-".into())),
+            );
+            cells
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -192,12 +235,12 @@ pub fn results_table(results: &[SimResult]) -> String {
     let mut line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(&TABLE_COLUMNS.map(String::from));
+    line(&header);
     rows.iter().for_each(|cells| line(cells));
     out
 }
@@ -270,6 +313,37 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(
             lines[1].contains("41%/-") && lines[2].contains("-1.20us"),
+            "{table}"
+        );
+        assert!(
+            !lines[0].contains("stall"),
+            "no feature columns unless used"
+        );
+    }
+
+    #[test]
+    fn feature_keys_are_appended_only_when_set_and_shown_as_columns() {
+        let mut closed = sample();
+        closed.replay = Some("closed".into());
+        closed.stall_ns = Some(2_000);
+        closed.throttled_ns = Some(0);
+        closed.cores = Some(1.5);
+        closed.background = Some(0.0);
+        closed.cpu_rate = Some(0.75);
+        let json = closed.to_json();
+        assert!(
+            json.ends_with(r#""worker_utilization":0.93,"replay":"closed","stall_ns":2000,"throttled_ns":0,"cores":1.5,"background":0.0,"cpu_rate":0.75}"#),
+            "{json}"
+        );
+        let table = results_table(&[sample(), closed]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].ends_with("stall   throttled  cpu C/B/rate"),
+            "{table}"
+        );
+        assert!(lines[1].ends_with("-       -          -"), "{table}");
+        assert!(
+            lines[2].ends_with("2.00us  0ns        1.5/0/75%"),
             "{table}"
         );
     }

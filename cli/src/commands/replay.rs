@@ -354,18 +354,60 @@ fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
     })
 }
 
+/// What the bypass and stall gates say when they fail.
+fn extra_verdict(
+    result: &SimResult,
+    max_dropped: Option<u64>,
+    max_stall: Option<u64>,
+) -> Option<String> {
+    let dropped = result.dropped.unwrap_or(0);
+    if let Some(max) = max_dropped.filter(|&max| dropped > max) {
+        return Some(format!(
+            "FAIL {}: {dropped} messages dropped at the full kernel queue ({} AUTH allowed unseen, {} denied), more than --max-dropped {max}",
+            result.strategy,
+            result.dropped_allowed.unwrap_or(0),
+            result.dropped_denied.unwrap_or(0)
+        ));
+    }
+    let stall = result.stall_ns.unwrap_or(0);
+    max_stall.filter(|&max| stall > max).map(|max| {
+        format!(
+            "FAIL {}: the processes stalled {} in all waiting for answers, more than --max-stall {}",
+            result.strategy,
+            format_ns(stall),
+            format_ns(max)
+        )
+    })
+}
+
 /// `esreplay check`: exit 1 when the gate fails.
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
+    if args.max_dropped.is_some() && model.config.kernel_queue.is_none() {
+        bail!(
+            "--max-dropped needs --kernel-queue N: with an unlimited kernel queue nothing is dropped"
+        );
+    }
+    let max_stall = args
+        .max_stall
+        .as_deref()
+        .map(parse_duration_ns)
+        .transpose()
+        .context("--max-stall")?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    if max_stall.is_some() && result.stall_ns.is_none() {
+        bail!("--max-stall needs closed replay (--replay closed, or a trace with thread ids)");
+    }
     let format = if args.json {
         Format::Object
     } else {
         Format::Table
     };
     print(std::slice::from_ref(&result), format)?;
-    match verdict(&result, args.max_misses) {
+    let failure = verdict(&result, args.max_misses)
+        .or_else(|| extra_verdict(&result, args.max_dropped, max_stall));
+    match failure {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
             Ok(ExitCode::from(1))

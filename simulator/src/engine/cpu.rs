@@ -139,14 +139,14 @@ pub(crate) struct Cpu {
     /// Current background, thousandths, and the index of the next change.
     background_milli: u64,
     next_point: usize,
-    /// Virtual work clock V (raw fixed point) at wall time `at`.
-    v: u128,
+    /// Virtual work clock V at wall time `at`.
+    v: Time,
     at: Time,
     runnable: u32,
     rate: Rate,
     /// Rates by number of runnable threads, for the current background.
     rates: Vec<Option<Rate>>,
-    tasks: BinaryHeap<Reverse<(u128, u32)>>,
+    tasks: BinaryHeap<Reverse<(Time, u32)>>,
     /// Σ ΔV·n (work done) and Σ Δt·n (thread-time runnable), raw.
     work: u128,
     runnable_time: u128,
@@ -162,7 +162,7 @@ impl Cpu {
             config,
             background_milli,
             next_point: 0,
-            v: 0,
+            v: Time::ZERO,
             at: Time::ZERO,
             runnable: 0,
             rate: FULL,
@@ -202,8 +202,11 @@ impl Cpu {
         rate
     }
 
+    #[inline]
     fn update_rate(&mut self) {
-        self.rate = self.rate_for(self.runnable);
+        if self.config.cores_milli.is_some() {
+            self.rate = self.rate_for(self.runnable);
+        }
     }
 
     /// Moves the clocks to wall time `to` (≥ the last).
@@ -212,27 +215,36 @@ impl Cpu {
         if to <= self.at {
             return;
         }
-        let dt = (to - self.at).raw();
-        self.at = to;
-        if self.runnable == 0 {
+        if self.runnable == 0 || self.config.cores_milli.is_none() {
+            // Without --cores V is the wall clock itself (tags are absolute
+            // times): nothing to advance.
+            self.at = to;
+            if self.config.cores_milli.is_none() {
+                self.v = to;
+            }
             return;
         }
+        let dt = to - self.at;
+        self.at = to;
         let dv = if self.rate == FULL {
             dt
         } else {
-            mul_div_floor(dt, self.rate.num, self.rate.den)
+            Time::from_raw(mul_div_floor(dt.raw(), self.rate.num, self.rate.den))
         };
-        self.v = self.v.saturating_add(dv);
-        let n = u128::from(self.runnable);
-        self.work = self.work.saturating_add(dv.saturating_mul(n));
-        self.runnable_time = self.runnable_time.saturating_add(dt.saturating_mul(n));
+        self.v = self.v + dv;
+        if self.config.cores_milli.is_some() {
+            let n = u128::from(self.runnable);
+            self.work = self.work.saturating_add(dv.raw().saturating_mul(n));
+            self.runnable_time = self
+                .runnable_time
+                .saturating_add(dt.raw().saturating_mul(n));
+        }
     }
 
     /// Thread `id` becomes runnable with `work_ns` of CPU work, now.
     #[inline]
     pub(crate) fn start(&mut self, id: u32, work_ns: u64) {
-        let tag = self.v.saturating_add(Time::from_ns(work_ns).raw());
-        self.tasks.push(Reverse((tag, id)));
+        self.tasks.push(Reverse((self.v.plus_ns(work_ns), id)));
         self.runnable += 1;
         self.update_rate();
     }
@@ -241,13 +253,16 @@ impl Cpu {
     #[inline]
     pub(crate) fn next_completion(&self) -> Option<Time> {
         let &Reverse((tag, _)) = self.tasks.peek()?;
-        let left = tag.saturating_sub(self.v);
+        if self.config.cores_milli.is_none() {
+            return Some(tag);
+        }
+        let left = tag - self.v;
         let wall = if self.rate == FULL {
             left
         } else {
-            mul_div_ceil(left, self.rate.den, self.rate.num)
+            Time::from_raw(mul_div_ceil(left.raw(), self.rate.den, self.rate.num))
         };
-        Some(Time::from_raw(self.at.raw().saturating_add(wall)))
+        Some(self.at + wall)
     }
 
     /// Removes the task that finishes first (the caller has advanced to its

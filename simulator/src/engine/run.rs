@@ -7,13 +7,26 @@ use esreplay_traces::{Action, Message};
 
 use super::{
     Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
-    ReplayMode, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
+    ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
+use crate::engine::time::Offset;
 use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Runner, Strategy, Ticket};
+
+/// How far [`Simulator::run`] may go.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    /// Up to this event key, exclusive.
+    Before(Time, Class),
+    /// Closed replay, the last message read arrived (recorded) at this ns:
+    /// up to the threads' horizon.
+    Horizon(u64),
+    /// Everything.
+    End,
+}
 
 /// Keeps the earlier of `best` and (max(at, now), class).
 #[inline]
@@ -27,11 +40,11 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 }
 
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
+#[inline]
 fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
-    let deadline = message.deadline_ns.filter(|_| message.is_auth())?;
-    let shift = arrival.raw() as i128 - Time::from_ns(message.arrival_ns).raw() as i128;
-    let raw = Time::from_ns(deadline).raw() as i128 + shift;
-    Some(Time::from_raw(raw.max(0) as u128))
+    let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
+    let recorded = Time::from_ns(message.arrival_ns);
+    Some(Offset::between(recorded, arrival).apply(deadline))
 }
 
 impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
@@ -81,13 +94,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             if !open {
                 let recorded = message.arrival_ns;
                 threads.intake(message, index)?;
-                let horizon = threads.horizon(recorded);
-                return self.run(Some((horizon, Class::Background)));
+                return self.run(Limit::Horizon(recorded));
             }
         }
         let arrival = Time::from_ns(message.arrival_ns);
         let at = arrival.max(self.now);
-        self.run(Some((at, Class::Arrival)))?;
+        self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
         self.arrive(Released {
             message,
@@ -105,7 +117,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Runs every remaining event and returns the result.
     pub fn finish(mut self) -> Result<SimResult, SimError> {
-        self.run(None)?;
+        self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
         debug_assert_eq!(self.reported, self.next_index, "every message settles once");
         if let Some(last) = self.last_arrival {
@@ -153,9 +165,19 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
-    fn run(&mut self, limit: Option<(Time, Class)>) -> Result<(), SimError> {
+    fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        let fixed = match limit {
+            Limit::Before(at, class) => (at, class),
+            Limit::Horizon(_) | Limit::End => (Time::MAX, Class::Deadline),
+        };
         while let Some(event) = self.next_event() {
-            if limit.is_some_and(|limit| event >= limit) {
+            if event >= fixed && !matches!(limit, Limit::End) {
+                break;
+            }
+            // Recomputed after every event: an answer can lower δ_floor.
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+                && event.0 >= threads.horizon(read_ns)
+            {
                 break;
             }
             self.move_to(event.0);
@@ -590,5 +612,3 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.observer.outcome(&outcome);
     }
 }
-
-use super::SimConfig;

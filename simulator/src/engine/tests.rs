@@ -138,3 +138,128 @@ fn a_cost_error_names_the_message_and_an_empty_stream_has_no_values() {
         (0, None, None)
     );
 }
+
+fn config_with(edit: impl FnOnce(&mut SimConfig)) -> SimConfig {
+    let mut config = SimConfig::default();
+    edit(&mut config);
+    config
+}
+
+fn run_config(spec: &str, messages: &[Message], config: &SimConfig) -> (SimResult, Vec<Outcome>) {
+    let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+    let mut seen = Vec::new();
+    let source = messages
+        .iter()
+        .cloned()
+        .map(Ok::<_, std::convert::Infallible>);
+    let cost = CostModel::constant(10);
+    let result = simulate_observed(source, &mut strategy, &cost, config, |o: &Outcome| {
+        seen.push(*o)
+    })
+    .unwrap();
+    seen.sort_by_key(|o| o.index);
+    (result, seen)
+}
+
+#[test]
+fn a_dispatch_timer_fires_late_by_gcds_leeway() {
+    // Inline, 10 ns of work each: the second waits until 10, g = 100 − 95
+    // = 5 → max(5, h = 10) = 10: exact answers at 10; dispatch adds 1 ms.
+    let messages = [auth(0, 0, 100), auth(1, 0, 100)];
+    let exact = config_with(|_| {});
+    let (_, outcomes) = run_config("guard:95ns:inline", &messages, &exact);
+    assert_eq!(
+        outcomes[1].response_ns, 10,
+        "g = h: the guard answers at once"
+    );
+    let late = config_with(|c| c.guard_timer = GuardTimer::Dispatch);
+    let (_, outcomes) = run_config("guard:95ns:inline", &messages, &late);
+    assert_eq!(outcomes[1].response_ns, 20, "the work wins the race now");
+    assert!(!outcomes[1].defaulted);
+    // A pool job that cannot start by g is dropped when the timer fires.
+    let far = [auth(0, 0, 10_000_000_000), auth(1, 0, 3_000_000_000)];
+    let (_, outcomes) = run_config("guard:1s:pool:1", &far, &late);
+    assert_eq!(outcomes[1].response_ns, 20, "starts at 10, well before g");
+    let slow = CostModel::constant(2_500_000_000);
+    let mut strategy = "guard:1s:pool:1".parse::<StrategySpec>().unwrap().build();
+    let mut seen = Vec::new();
+    let source = far.iter().cloned().map(Ok::<_, std::convert::Infallible>);
+    simulate_observed(source, &mut strategy, &slow, &late, |o: &Outcome| {
+        seen.push(*o)
+    })
+    .unwrap();
+    seen.sort_by_key(|o| o.index);
+    // g = 2 s, leeway clamp(0.2 s) → fires at 2.2 s, before the worker frees at 2.5 s.
+    assert_eq!(
+        (seen[1].start_ns, seen[1].response_ns),
+        (None, 2_200_000_000)
+    );
+}
+
+#[test]
+fn fail_closed_denies_queue_drops_and_a_background_track_slows_work() {
+    let messages = [auth(0, 0, 100), auth(1, 0, 100), auth(2, 0, 100)];
+    let config = config_with(|c| {
+        c.kernel_queue = Some(1);
+        c.miss_mode = MissMode::FailClosed;
+    });
+    let (result, outcomes) = run_config("inline", &messages, &config);
+    // The first is taken at 0 (it has left), the second waits, the third
+    // finds the queue full.
+    assert_eq!(
+        (
+            result.dropped,
+            result.dropped_allowed,
+            result.dropped_denied
+        ),
+        (Some(1), Some(0), Some(1))
+    );
+    assert!(outcomes[2].dropped && outcomes[2].unblocked_ns == 0);
+    let track = BackgroundTrack::new([(0, 0.0), (5, 1.0)]);
+    let config = config_with(|c| {
+        c.cpu = CpuConfig {
+            cores_milli: Some(1000),
+            background: Background::Track(std::sync::Arc::new(track)),
+            ..CpuConfig::default()
+        };
+    });
+    let (result, outcomes) = run_config("inline", &messages[..1], &config);
+    // 5 ns at full speed, then half speed for the other 5 ns of work.
+    assert_eq!(outcomes[0].finish_ns, Some(15));
+    assert_eq!(
+        result.background,
+        Some(0.6666666666666666),
+        "mean over 0..15"
+    );
+}
+
+/// A strategy that breaks the contract: hands off with no workers.
+struct NoWorkers;
+
+impl Strategy for NoWorkers {
+    fn name(&self) -> String {
+        "broken".into()
+    }
+    fn workers(&self) -> u32 {
+        0
+    }
+    fn plan(&mut self, job: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
+        crate::strategy::Plan::worker(job)
+    }
+    fn queue(&mut self, _: crate::strategy::Ticket) {}
+    fn next(&mut self, _: u32, _: Time) -> Option<crate::strategy::Ticket> {
+        None
+    }
+}
+
+#[test]
+fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
+    let error = simulate(
+        [auth(0, 0, 10)],
+        &mut NoWorkers,
+        &CostModel::constant(1),
+        &SimConfig::default(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("broken"), "{error}");
+}

@@ -23,7 +23,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use esreplay_traces::Message;
 
-use super::time::Time;
+use super::time::{Offset, Time};
 
 /// Messages the closed loop may hold read ahead (≈ 150 B each).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
@@ -56,8 +56,8 @@ impl Hasher for FastHasher {
 /// One thread's closed-loop state.
 #[derive(Debug, Default)]
 struct Thread {
-    /// δ, raw fixed point (may be negative: the replay answers faster).
-    delta: i128,
+    /// δ (may be negative: the replay answers faster than the recording).
+    delta: Offset,
     /// An AUTH message of this thread was released and is not answered.
     blocked: bool,
     /// r' of its last answered AUTH message.
@@ -82,7 +82,7 @@ pub(crate) struct Threads {
     arrivals: BinaryHeap<Reverse<(Time, u64, u64, u32)>>,
     released: Vec<Option<(Message, u64, u32)>>,
     free: Vec<u32>,
-    delta_floor: i128,
+    delta_floor: Offset,
     held: usize,
     /// Messages whose a' was clamped to their thread's last answer.
     pub(crate) clamped: u64,
@@ -144,17 +144,16 @@ impl Threads {
     /// Every event strictly before this time may be simulated once the
     /// message arriving (recorded) at `arrival_ns` has been read.
     pub(crate) fn horizon(&self, arrival_ns: u64) -> Time {
-        let raw = Time::from_ns(arrival_ns).raw() as i128 + self.delta_floor;
-        Time::from_raw(raw.max(0) as u128)
+        self.delta_floor.apply(Time::from_ns(arrival_ns))
     }
 
     fn release(&mut self, id: u32, message: Message, index: u64) {
         let thread = &mut self.threads[id as usize];
-        let recorded = Time::from_ns(message.arrival_ns).raw() as i128;
-        let mut arrival = Time::from_raw((recorded + thread.delta).max(0) as u128);
+        let recorded = Time::from_ns(message.arrival_ns);
+        let mut arrival = thread.delta.apply(recorded);
         if arrival < thread.last_answer {
             self.clamped += 1;
-            thread.delta = thread.last_answer.raw() as i128 - recorded;
+            thread.delta = Offset::between(recorded, thread.last_answer);
             arrival = thread.last_answer;
         }
         thread.blocked = message.is_auth();
@@ -211,8 +210,10 @@ impl Threads {
         let Some(state) = self.threads.get_mut(thread as usize) else {
             return;
         };
-        let stall = (unblocked - arrival).raw() as i128;
-        state.delta += stall - Time::from_ns(sigma_ns).raw() as i128;
+        state.delta = state
+            .delta
+            .plus(unblocked - arrival)
+            .minus(Time::from_ns(sigma_ns));
         state.last_answer = state.last_answer.max(unblocked);
         state.blocked = false;
         self.delta_floor = self.delta_floor.min(state.delta);

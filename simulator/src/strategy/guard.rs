@@ -53,6 +53,9 @@ impl Margin {
 
     /// M_i from the exact d_i − h_i (relative margins round down).
     pub fn for_exact(self, deadline: Time, taken: Time) -> u64 {
+        if deadline.is_whole() && taken.is_whole() {
+            return self.for_message(deadline.floor_ns(), taken.floor_ns());
+        }
         match self {
             Margin::Fixed(margin) => margin,
             Margin::Relative {
