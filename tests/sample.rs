@@ -1,8 +1,6 @@
 //! The bundled sample trace: it is what its documented command generates,
 //! and the README's main command shows what the README says it shows.
 
-use std::fs;
-
 use assert_cmd::Command;
 use esreplay_tests::{json_stdout, sample};
 use esreplay_traces::{Message, TraceReader};

@@ -22,7 +22,7 @@ const TOP_HELP: &str = "Examples:
 Exit codes:
   0  success
   1  a gate failed (check: misses over --max-misses, or the client would be killed)
-  2  bad input or usage (unreadable trace, bad flag, bad strategy)";
+  2  bad input or usage (unreadable trace, a trace cut short given to check or sweep, an output that is an input, bad flag, bad strategy)";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -31,7 +31,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  esreplay gen flood -o flood.estrace\n  \
         esreplay gen burst --rate 5000 --duration 30s --service lognormal:40us:2ms -o burst.estrace\n  \
         esreplay gen thread-flood --threads 4096 -o flood4096.estrace\n  \
-        esreplay gen build --background-load hog:2:500ms:1500ms --cpus 4 -o build.estrace")]
+        esreplay gen build --background-load hog:2:500ms:1500ms --cpus 4 -o build.estrace\n  \
+        esreplay gen steady --budget-process /Applications/App3.app/Contents/MacOS/App=2s -o critical.estrace")]
     Gen(GenArgs),
     /// Import messages into a trace.
     #[command(
@@ -370,6 +371,9 @@ pub struct CheckArgs {
     /// Print the result as JSON too.
     #[arg(long)]
     pub json: bool,
+    /// Judge a cut-short or damaged trace on the messages read instead of failing (exit 2).
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// Arguments of `sweep`.
@@ -383,6 +387,9 @@ pub struct SweepArgs {
     /// Relative precision of the search.
     #[arg(long, default_value_t = 0.01)]
     pub precision: f64,
+    /// Measure a cut-short or damaged trace on the messages read instead of failing (exit 2).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -436,6 +443,10 @@ pub struct GenArgs {
     /// Deadline budget override, EVENT=DURATION (repeatable; `*=D` sets the default).
     #[arg(long = "budget", value_name = "EVENT=DURATION")]
     pub budgets: Vec<String>,
+    /// Deadline budget of every AUTH message of one process, PATH=DURATION
+    /// (repeatable), e.g. a critical binary given a far smaller budget.
+    #[arg(long = "budget-process", value_name = "PATH=DURATION")]
+    pub budget_processes: Vec<String>,
     /// Service times to record, from a distribution (const:D, exp:MEAN,
     /// lognormal:MEDIAN:P99); default lognormal:40us:2ms (exec-storm
     /// lognormal:1ms:20ms).

@@ -20,6 +20,8 @@ use serde_json::value::RawValue;
 pub struct Line<'a> {
     /// ES message version.
     pub version: Option<u32>,
+    /// eslogger's own JSON schema version (1 on macOS 13 to 15).
+    pub schema_version: Option<u32>,
     /// Wall clock, RFC 3339.
     #[serde(borrow)]
     pub time: Option<Cow<'a, str>>,

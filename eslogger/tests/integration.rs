@@ -297,7 +297,10 @@ fn a_given_timebase_wins() {
 #[test]
 fn nothing_to_import_is_an_error() {
     let result = import_bytes(b"{\"hello\":1}\n\n", &ImportOptions::default());
-    assert!(matches!(result, Err(ImportError::NoMessages { lines: 2 })));
+    assert!(matches!(
+        result,
+        Err(ImportError::NoMessages { lines: 2, .. })
+    ));
 }
 
 /// The two real captures beside the repository (`../shared/data`, not

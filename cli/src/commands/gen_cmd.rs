@@ -9,6 +9,7 @@ use esreplay_traces::parse_duration_ns;
 use esreplay_traces::synth::{GenOptions, Scenario};
 use esreplay_traces::{TraceWriter, dist::Distribution};
 
+use super::{Durability, Output};
 use crate::cli::{GenArgs, ScenarioArg};
 
 pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
@@ -49,11 +50,19 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
         (1_000_000..=1_000_000_000).contains(&background_period_ns),
         "--background-period must be between 1ms and 1s"
     );
+    anyhow::ensure!(
+        args.budget_processes.is_empty() || !args.no_paths,
+        "--budget-process matches process paths: it cannot be used with --no-paths"
+    );
+    let mut budgets = BudgetTable::with_overrides(args.budgets.iter().map(String::as_str))?;
+    for process in &args.budget_processes {
+        budgets.apply_process(process)?;
+    }
     Ok(GenOptions {
         seed: args.seed,
         duration_ns,
         rate_per_s: args.rate,
-        budgets: BudgetTable::with_overrides(args.budgets.iter().map(String::as_str))?,
+        budgets,
         service,
         record_service: !args.no_service,
         paths: !args.no_paths,
@@ -68,10 +77,10 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
 /// Generates the trace.
 pub fn run(args: &GenArgs) -> Result<ExitCode> {
     let options = options(args)?;
-    let output = super::create_output(&args.output)?;
+    let output = Output::create(&args.output, Durability::Synced)?;
     let mut writer = TraceWriter::new(output, &options.header())?;
     let written = options.write_to(&mut writer)?;
-    writer.finish()?;
+    writer.finish()?.commit()?;
     eprintln!(
         "esreplay: wrote {written} messages ({} scenario, seed {}) to {}",
         options.scenario,

@@ -1,6 +1,7 @@
 //! `esreplay inspect`: what is in a trace, for people or (`--json`) machines.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -9,6 +10,7 @@ use esreplay_traces::stats::{DurationSummary, StatsBuilder, TraceStats};
 use esreplay_traces::{Footer, Header, HumanNs, ReadSummary, Source};
 use serde_json::{Value, json};
 
+use super::Output;
 use crate::cli::InspectArgs;
 
 /// Reads the whole trace and prints its statistics.
@@ -21,6 +23,7 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     })?;
     let stats = builder.finish();
     let (header, footer, summary) = (reader.header(), reader.footer(), reader.summary());
+    let mut out = Output::stdout();
     let track = reader.cpu_track().summary();
     if args.json {
         let report = json!({
@@ -31,13 +34,14 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
             "cpu_track": track,
             "stats": stats,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", render(header, footer, summary, &stats));
+        write!(out, "{}", render(header, footer, summary, &stats))?;
         if let Some(track) = &track {
-            println!("{}", track_line(track));
+            writeln!(out, "{}", track_line(track))?;
         }
     }
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

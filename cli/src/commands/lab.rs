@@ -30,6 +30,7 @@ use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
 use esreplay_traces::{Action, Details, EventType, Message, parse_duration_ns};
 
+use super::{Durability, Output, refuse_same_file};
 use crate::cli::{LabArgs, LabLoop, WorkArg};
 use esreplay_lab::fidelity::{self, Conditions, Fidelity, Observed};
 use esreplay_lab::records;
@@ -256,6 +257,9 @@ fn openers(setup: &Setup) -> Result<usize> {
 
 /// Runs the experiment.
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
+    if let (Some(trace), Some(records)) = (&args.trace, &args.records) {
+        refuse_same_file(&[trace], &[records])?;
+    }
     if args.calibrate {
         return calibrate::run(args);
     }
@@ -268,29 +272,31 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
     let mut log = args
         .records
         .as_deref()
-        .map(super::create_output)
+        .map(|path| Output::create(path, Durability::Plain))
         .transpose()?;
     let mut groups: Vec<Vec<Fidelity>> = vec![Vec::new(); setup.specs.len()];
     for round in 0..args.repeat.max(1) {
         if args.repeat > 1 {
             eprintln!("esreplay: lab: round {} of {}", round + 1, args.repeat);
         }
-        let runs = run_all(&setup, openers, log.as_deref_mut())?;
+        let runs = run_all(&setup, openers, log.as_mut().map(|l| l as &mut dyn Write))?;
         for (group, run) in groups.iter_mut().zip(runs) {
             group.push(run);
         }
     }
-    if let Some(mut log) = log {
-        log.flush()?;
+    if let Some(log) = log {
+        log.commit()?;
     }
     let runs: Vec<Fidelity> = groups.iter().flatten().cloned().collect();
+    let mut out = Output::stdout();
     if args.json {
-        println!("{}", serde_json::to_string(&runs)?);
+        writeln!(out, "{}", serde_json::to_string(&runs)?)?;
     } else if args.markdown {
-        print!("{}", esreplay_lab::summary::markdown(&groups));
+        write!(out, "{}", esreplay_lab::summary::markdown(&groups))?;
     } else {
-        print!("{}", fidelity::table(&runs));
+        write!(out, "{}", fidelity::table(&runs))?;
     }
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,12 +14,12 @@ use anyhow::{Context, Result, bail};
 use esreplay_simulator::engine::machine::{Machine, MachineBackground};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
-    Background, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode, SimConfig,
-    SimResult, Simulator, StrategySpec, results_json, results_table,
+    Background, BackgroundTrack, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode,
+    SimConfig, SimResult, Simulator, StrategySpec, results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
-use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
+use super::{Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{
     CheckArgs, CompareArgs, GuardTimerArg, MissModeArg, ModelArgs, ReplayArg, SimArgs, SweepArgs,
 };
@@ -142,16 +142,35 @@ fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
     let background = match background {
         None => Background::Constant(0),
         Some(Some(b)) => Background::Constant(thousandths("--background", b, 0.0, 1e9)?),
-        Some(None) => bail!(
-            "--background trace: {} has no CPU track (this trace format version records none); give a number of threads instead",
-            trace.display()
-        ),
+        Some(None) => Background::Track(std::sync::Arc::new(cpu_track(trace)?)),
     };
     Ok(CpuConfig {
         cores_milli: Some(cores_milli),
         background,
         weight_milli,
     })
+}
+
+/// `--background trace`: the trace's CPU track, read up front.
+fn cpu_track(trace: &Path) -> Result<BackgroundTrack> {
+    if is_stdio(trace) {
+        bail!("--background trace needs a trace file, not standard input");
+    }
+    let file =
+        std::fs::File::open(trace).with_context(|| format!("cannot open {}", trace.display()))?;
+    let track = esreplay_traces::format::read_cpu_track(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: reading the CPU track", trace.display()))?;
+    if track.samples.is_empty() {
+        bail!(
+            "--background trace: {} has no CPU track (recorded without one, or a format 1.0 trace); give a number of threads instead",
+            trace.display()
+        );
+    }
+    let samples = track
+        .samples
+        .iter()
+        .map(|s| (s.t_ns, f64::from(s.runnable)));
+    Ok(BackgroundTrack::new(samples))
 }
 
 /// The trace header's CPU count, the default `--cores` under `--background`.
@@ -171,16 +190,17 @@ pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
 }
 
 /// Streams the trace at `path` through `spec`; the result is labelled with
-/// the strategy as the user wrote it. `warn` prints losses (cut short,
-/// skipped chunks) once.
+/// the strategy as the user wrote it, and comes with what the read found
+/// of the trace's completeness. `warn` prints losses (cut short, skipped
+/// chunks) once.
 fn run_one(
     path: &Path,
     label: &str,
     spec: &StrategySpec,
     model: &Model,
     warn: bool,
-) -> Result<SimResult> {
-    run_observed(path, label, spec, model, warn, ())
+) -> Result<(SimResult, Integrity)> {
+    run_checked(path, label, spec, model, warn, ())
 }
 
 /// [`run_one`], reporting every outcome to `observer`.
@@ -192,11 +212,27 @@ pub(super) fn run_observed(
     warn: bool,
     observer: impl Observer,
 ) -> Result<SimResult> {
+    Ok(run_checked(path, label, spec, model, warn, observer)?.0)
+}
+
+fn run_checked(
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    warn: bool,
+    observer: impl Observer,
+) -> Result<(SimResult, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    // Guard margins that swallow whole budgets, counted on the way.
+    let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
+        if let (Some(margins), Ok(message)) = (&mut margins, &message) {
+            margins.add(message);
+        }
         let message = match message {
             Ok(message) => message,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
@@ -205,6 +241,9 @@ pub(super) fn run_observed(
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
     }
+    for warning in margins.iter().flat_map(|check| check.warnings()) {
+        eprintln!("esreplay: warning: {}: {warning}", label.trim());
+    }
     if warn {
         warn_about_losses(path, &reader);
     }
@@ -212,7 +251,7 @@ pub(super) fn run_observed(
         .finish()
         .with_context(|| format!("{}: {label}", path.display()))?;
     result.strategy = label.trim().to_owned();
-    Ok(result)
+    Ok((result, Integrity::of(&reader)))
 }
 
 /// How results are printed: a table, one JSON object (`sim`, `check`) or
@@ -224,19 +263,31 @@ enum Format {
     Array,
 }
 
-fn print(results: &[SimResult], format: Format) -> Result<()> {
-    let mut out = create_output(Path::new("-"))?;
-    if format == Format::Array {
-        writeln!(out, "{}", results_json(results))?;
-    } else if format == Format::Object {
-        for result in results {
-            writeln!(out, "{}", result.to_json())?;
+/// Prints results; `annotated`: each JSON object followed by what is known
+/// of the trace's completeness (the gates).
+fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) -> Result<()> {
+    let mut out = Output::stdout();
+    // Strings, not `serde_json::Value`: a value's keys come out sorted.
+    let json = |(result, integrity): &(SimResult, Integrity)| match annotated {
+        true => serde_json::to_string(&integrity.annotate(result)),
+        false => serde_json::to_string(result),
+    };
+    match format {
+        Format::Table => {
+            let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
+            write!(out, "{}", results_table(&results))?;
         }
-    } else {
-        write!(out, "{}", results_table(results))?;
+        Format::Array => {
+            let values = results.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+            writeln!(out, "[{}]", values.join(","))?;
+        }
+        Format::Object => {
+            for result in results {
+                writeln!(out, "{}", json(result)?)?;
+            }
+        }
     }
-    out.flush()?;
-    Ok(())
+    out.commit()
 }
 
 /// `esreplay sim`.
@@ -251,6 +302,7 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -288,6 +340,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -395,8 +448,15 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
         .map(parse_duration_ns)
         .transpose()
         .context("--max-stall")?;
-    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    if max_stall.is_some() && result.stall_ns.is_none() {
+    // Without --allow-partial the refusal below says it all: no warning.
+    let run = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
+    if max_stall.is_some() && run.0.stall_ns.is_none() {
         bail!("--max-stall needs closed replay (--replay closed, or a trace with thread ids)");
     }
     let format = if args.json {
@@ -404,7 +464,14 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     } else {
         Format::Table
     };
-    print(std::slice::from_ref(&result), format)?;
+    // A gate's verdict is its exit code: a reader that went away
+    // (`check ... | head -1`) does not turn a failure into a pass.
+    match print(std::slice::from_ref(&run), format, true) {
+        Err(error) if !crate::output::is_broken_pipe(&error) => return Err(error),
+        _ => {}
+    }
+    let (result, integrity) = run;
+    integrity.gate(&args.trace, args.allow_partial)?;
     let failure = verdict(&result, args.max_misses)
         .or_else(|| extra_verdict(&result, args.max_dropped, max_stall));
     match failure {
@@ -425,7 +492,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
 fn factor(value: Option<f64>) -> String {
     match value {
         None => "none (misses at any factor)".into(),
-        Some(k) if k >= MAX_FACTOR => format!(">= {MAX_FACTOR}"),
+        Some(k) if k >= MAX_FACTOR => format!("no miss up to 2^{}x", MAX_FACTOR.log2()),
         Some(k) => format!("{k:.3}x"),
     }
 }
@@ -440,7 +507,14 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     let spec = strategy(&args.strategy)?;
     // Read once in full first: errors surface with the file name, and
     // truncation warnings are printed once.
-    run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    let (_, integrity) = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
+    integrity.gate(&args.trace, args.allow_partial)?;
     let salvage = model.salvage;
     let probes = Progress::steps("sweep", "probes");
     let open = || -> Box<dyn Iterator<Item = Result<esreplay_traces::Message, TraceError>>> {
@@ -454,9 +528,13 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     probes.finish();
     let mut room = room.with_context(|| format!("{}", args.trace.display()))?;
     room.strategy = args.strategy.trim().to_owned();
-    let mut out = create_output(Path::new("-"))?;
+    let mut out = Output::stdout();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&room)?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&integrity.annotate(&room))?
+        )?;
     } else {
         writeln!(out, "strategy       {}", room.strategy)?;
         writeln!(
@@ -470,6 +548,6 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             factor(room.cost_factor)
         )?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,9 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
     let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
     let recorded = Time::from_ns(message.arrival_ns);
+    if arrival == recorded {
+        return Some(deadline);
+    }
     Some(Offset::between(recorded, arrival).apply(deadline))
 }
 
@@ -119,7 +122,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     pub fn finish(mut self) -> Result<SimResult, SimError> {
         self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
-        debug_assert_eq!(self.reported, self.next_index, "every message settles once");
+        if self.reported != self.next_index {
+            let left = self.next_index - self.reported;
+            return Err(SimError::Unfinished(self.strategy.name(), left));
+        }
         if let Some(last) = self.last_arrival {
             self.close_instant(last);
         }
@@ -246,7 +252,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let message = &released.message;
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
-        self.stats.throttled += arrival_ns.saturating_sub(message.arrival_ns);
+        let throttled = arrival_ns.saturating_sub(message.arrival_ns);
+        self.stats.throttled = self.stats.throttled.saturating_add(throttled);
         let deadline = shifted_deadline(message, released.arrival);
         let full = self
             .config
@@ -571,6 +578,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         state.unblocked = Some(at);
         self.stats.backlog.respond(at.ceil_ns());
         if state.job.action == Action::Auth
+            && state.thread != NO_THREAD
             && let Some(threads) = self.threads.as_mut()
         {
             threads.answered(state.thread, state.arrival, at, state.sigma_ns);

@@ -50,9 +50,9 @@ pub(super) fn run(args: &LabArgs) -> Result<ExitCode> {
             .as_ref()
             .map_or(String::new(), |c| format!(", pinned to CPUs {c:?}")),
     );
-    let mut out = super::super::create_output(output)?;
+    let mut out = super::Output::create(output, super::Durability::Plain)?;
     out.write_all(file.to_toml(&header).as_bytes())?;
-    out.flush()?;
+    out.commit()?;
     eprint!("{}", esreplay_lab::fidelity::table(&runs));
     Ok(ExitCode::SUCCESS)
 }
