@@ -459,9 +459,9 @@ pub struct GenArgs {
     /// without threads.
     #[arg(long)]
     pub no_paths: bool,
-    /// Threads of thread-flood.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub threads: u32,
+    /// Threads of thread-flood [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub threads: Option<u32>,
     /// Add a CPU track of other load: const:N (N runnable threads) or
     /// hog:N:ON:OFF (N threads for ON, none for OFF, repeating).
     #[arg(long, value_name = "SHAPE")]
