@@ -12,9 +12,8 @@
 //! thread 0.107). Not `procs_running` from `/proc/stat`: on a machine
 //! shared with other sessions' builds it counted 20 where the lab's
 //! threads felt about 1.
-//! Threads of other processes are spread over every CPU, so when the lab
-//! is pinned to k of the machine's n CPUs only k/n of them count, except
-//! the hogs, which are pinned with the lab and count whole.
+//! When the lab is pinned, only the threads waiting on its CPUs count
+//! (`processor`, field 39 of the thread's stat).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,8 +130,8 @@ pub(crate) struct Sampler {
     pub every: Duration,
     /// The hogs' process ids (pinned with the lab: they count whole).
     pub hogs: Vec<u32>,
-    /// The share of other processes' threads that land on the lab's CPUs.
-    pub share: f64,
+    /// The CPUs the lab is pinned to (`None`: not pinned, every CPU).
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl Sampler {
@@ -141,8 +140,8 @@ impl Sampler {
         let mut track = Vec::new();
         loop {
             let at_ns = clock.now_ns();
-            let load = runnable_elsewhere(&self.hogs);
-            let background = load.hogs as f64 + load.others * self.share;
+            let load = runnable_elsewhere(&self.hogs, self.cpus.as_deref());
+            let background = load.hogs as f64 + load.others;
             track.push(Sample { at_ns, background });
             if stop.load(Ordering::Acquire) {
                 return track;
@@ -169,8 +168,10 @@ pub struct Runnable {
     pub others_unweighted: usize,
 }
 
-/// Scans `/proc/*/task/*/stat` (not this process) for threads in state R.
-pub fn runnable_elsewhere(hogs: &[u32]) -> Runnable {
+/// Scans `/proc/*/task/*/stat` (not this process) for threads in state R;
+/// with `cpus`, only those last on one of them (field 39, `processor`: a
+/// runnable thread waits on that CPU's run queue).
+pub fn runnable_elsewhere(hogs: &[u32], cpus: Option<&[usize]>) -> Runnable {
     let me = std::process::id();
     let grouped = autogroups_enabled();
     let mine = grouped.then(|| autogroup_of(me)).flatten();
@@ -187,7 +188,7 @@ pub fn runnable_elsewhere(hogs: &[u32]) -> Runnable {
         if pid == me {
             continue;
         }
-        let nices = runnable_nices(pid);
+        let nices = runnable_nices(pid, cpus);
         if nices.is_empty() {
             continue;
         }
@@ -212,16 +213,16 @@ pub fn runnable_elsewhere(hogs: &[u32]) -> Runnable {
     load
 }
 
-/// The nice values of a process's threads in state R.
-fn runnable_nices(pid: u32) -> Vec<i32> {
+/// The nice values of a process's threads in state R (on `cpus`, if given).
+fn runnable_nices(pid: u32, cpus: Option<&[usize]>) -> Vec<i32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
     tasks
         .filter_map(Result::ok)
         .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
-        .filter_map(|stat| match state_and_nice(&stat) {
-            Some(('R', nice)) => Some(nice),
+        .filter_map(|stat| match state_nice_cpu(&stat) {
+            Some(('R', nice, cpu)) if cpus.is_none_or(|cpus| cpus.contains(&cpu)) => Some(nice),
             _ => None,
         })
         .collect()
@@ -253,15 +254,16 @@ fn nice_weight(nice: i32) -> f64 {
     f64::from(WEIGHTS[(nice.clamp(-20, 19) + 20) as usize])
 }
 
-/// The state letter and the nice value of a `/proc/…/stat` line (fields 3
-/// and 19, counted after the `(comm)` field, which may hold spaces and
-/// parentheses).
-fn state_and_nice(stat: &str) -> Option<(char, i32)> {
+/// The state letter, the nice value and the CPU of a `/proc/…/stat` line
+/// (fields 3, 19 and 39, counted after the `(comm)` field, which may hold
+/// spaces and parentheses).
+fn state_nice_cpu(stat: &str) -> Option<(char, i32, usize)> {
     let after = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let nice = fields.nth(15)?.parse().ok()?;
-    Some((state, nice))
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let nice = fields.get(16)?.parse().ok()?;
+    let cpu = fields.get(36)?.parse().ok()?;
+    Some((state, nice, cpu))
 }
 
 #[cfg(test)]
@@ -269,12 +271,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thread_states_and_nice_levels_parse() {
-        let stat = "12 (a b) c) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 20 10 1 0 5";
-        assert_eq!(state_and_nice(stat), Some(('R', 10)));
-        let sleeping = "7 (lab-worker-0) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 20 0 1";
-        assert_eq!(state_and_nice(sleeping), Some(('S', 0)));
-        assert_eq!(state_and_nice("garbage"), None);
+    fn thread_states_nice_levels_and_cpus_parse() {
+        // Fields 3 (state), 19 (nice) and 39 (processor) of proc(5).
+        let fields = |state: &str, nice: i32, cpu: usize| {
+            let mut rest: Vec<String> = (4..=52).map(|n| n.to_string()).collect();
+            rest[19 - 4] = nice.to_string();
+            rest[39 - 4] = cpu.to_string();
+            format!("12 (a b) c) {state} {}", rest.join(" "))
+        };
+        assert_eq!(state_nice_cpu(&fields("R", 10, 1)), Some(('R', 10, 1)));
+        assert_eq!(state_nice_cpu(&fields("S", -5, 0)), Some(('S', -5, 0)));
+        assert_eq!(state_nice_cpu("7 (x) R 1 2"), None);
+        assert_eq!(state_nice_cpu("garbage"), None);
         assert_eq!(nice_weight(0), NICE_0_WEIGHT);
         assert_eq!(nice_weight(19), 15.0);
         assert_eq!(nice_weight(99), 15.0);
@@ -287,7 +295,7 @@ mod tests {
         let hogs = Hogs::start(1).unwrap();
         // Give it a moment to be running; it stays runnable from then on.
         std::thread::sleep(Duration::from_millis(50));
-        let load = runnable_elsewhere(&hogs.pids());
+        let load = runnable_elsewhere(&hogs.pids(), None);
         assert!(load.hogs <= 1, "{load:?}");
         assert!(load.others >= 0.0);
     }

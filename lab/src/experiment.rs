@@ -64,9 +64,9 @@ pub struct Experiment<'a> {
     /// The process ids of CPU hogs running during the run (counted whole
     /// in the track).
     pub hogs: Vec<u32>,
-    /// The share of other processes' runnable threads that compete for
-    /// the lab's CPUs (pinned CPUs ÷ online CPUs; 1 unpinned).
-    pub background_share: f64,
+    /// The CPUs the lab is pinned to: the track counts only the threads
+    /// waiting on them (`None`: every CPU).
+    pub background_cpus: Option<Vec<usize>>,
 }
 
 impl<'a> Experiment<'a> {
@@ -83,7 +83,7 @@ impl<'a> Experiment<'a> {
             kernel_queue: None,
             sample_every: None,
             hogs: Vec::new(),
-            background_share: 1.0,
+            background_cpus: None,
         }
     }
 }
@@ -171,7 +171,7 @@ fn run_marked(
             let sampler = Sampler {
                 every,
                 hogs: experiment.hogs.clone(),
-                share: experiment.background_share,
+                cpus: experiment.background_cpus.clone(),
             };
             let sampled = &sampled;
             scope.spawn(move || sampler.run(&clock, sampled))

@@ -77,7 +77,8 @@ pub(super) struct Machine {
     #[cfg(target_os = "linux")]
     hogs: esreplay_lab::cpu::Hogs,
     cores: usize,
-    share: f64,
+    /// The pinned CPUs, if any.
+    cpus: Option<Vec<usize>>,
 }
 
 impl Machine {
@@ -101,7 +102,7 @@ impl Machine {
         Ok(Machine {
             hogs: cpu::Hogs::start(plan.hogs)?,
             cores,
-            share: cores as f64 / online as f64,
+            cpus: plan.cpus.clone(),
         })
     }
 
@@ -125,7 +126,7 @@ impl Machine {
         experiment.threads = setup.threads.as_deref();
         experiment.kernel_queue = setup.kernel_queue;
         experiment.hogs = self.hogs.pids();
-        experiment.background_share = self.share;
+        experiment.background_cpus = self.cpus.clone();
         experiment.sample_every = Some(SAMPLE_EVERY);
         if setup.threads.is_some() {
             // Starting thousands of threads takes a while; a closed loop
@@ -143,7 +144,7 @@ impl Machine {
 
     #[cfg(not(target_os = "linux"))]
     pub fn observe(&self, setup: &Setup, spec: &StrategySpec, _: usize) -> Result<Observation> {
-        let _unused_here = (&setup.planned, setup.work, spec, self.share);
+        let _unused_here = (&setup.planned, setup.work, spec, &self.cpus);
         bail!("esreplay lab needs Linux: it runs a real fanotify permission client")
     }
 }
