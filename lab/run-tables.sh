@@ -9,6 +9,7 @@
 #   sudo lab/run-tables.sh            # every table (about 25 minutes)
 #   sudo lab/run-tables.sh flood64 build   # only these tables
 #   QUICK=1 sudo lab/run-tables.sh    # short runs, one repeat: a trial
+#   MACHINE=m.toml sudo lab/run-tables.sh hog1   # reuse a calibration
 #
 # Measure on a quiet machine: other load shows up as noise (and, for the
 # CPU tables, as background the prediction is told about).
@@ -26,7 +27,9 @@ fi
 
 cargo build --release -p esreplay >&2
 BIN=target/release/esreplay
-MACHINE=$OUT/machine.toml
+# MACHINE=FILE reuses a calibration instead of making a new one.
+REUSE=${MACHINE:-}
+MACHINE=${MACHINE:-$OUT/machine.toml}
 
 # table NAME ARGS...: runs `esreplay lab ARGS... --markdown` and puts the
 # result between NAME's markers in $DOC.
@@ -62,9 +65,11 @@ SELECTED=("$@")
 
 # The machine's costs, measured once; every table below predicts with them
 # (--machine), so a prediction is never fitted to the run it predicts.
-echo "== calibrate" >&2
-"$BIN" lab --calibrate -o "$MACHINE" --duration 5s 2>"$OUT/calibrate.log"
-cp "$MACHINE" "$OUT/machine-$(date -u +%H%M).toml"
+if [[ -z $REUSE ]]; then
+  echo "== calibrate" >&2
+  "$BIN" lab --calibrate -o "$MACHINE" --duration 5s 2>"$OUT/calibrate.log"
+  cp "$MACHINE" "$OUT/machine-$(date -u +%H%M).toml"
+fi
 COMMON=(--machine "$MACHINE" --repeat "$REPEAT" --work cpu)
 
 # Open loop (the schedule's times, whatever the answers): a bursty load
