@@ -67,9 +67,10 @@ pub enum Command {
         after_help = "Example:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0"
     )]
     Check(CheckArgs),
-    /// Headroom: the largest arrival compression and cost multiplier with no miss.
+    /// Headroom: the largest arrival compression and cost multiplier with no miss; or misses and hits per ES cache size.
     #[command(
-        after_help = "Example:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us"
+        after_help = "Examples:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us\n  \
+        esreplay sweep capture.estrace --strategy pool:4 --es-cache AUTH_OPEN --es-cache-sizes 64,256,1024,4096"
     )]
     Sweep(SweepArgs),
     /// Write an HTML report (or SVG plots): latency, slack and backlog over time per strategy.
@@ -314,6 +315,36 @@ pub struct ModelArgs {
     /// Skip corrupt chunks instead of failing.
     #[arg(long)]
     pub salvage: bool,
+    /// The client's mutes and ES cache (boxed: most runs leave them empty).
+    #[command(flatten)]
+    pub kernel: Box<KernelArgs>,
+}
+
+/// `--mute`, `--mute-invert`, `--es-cache`, `--es-cache-size`: what the
+/// kernel keeps from the client or answers itself.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Mute before the client, TYPE:PATH with TYPE process-prefix, process-literal, target-prefix or target-literal (repeatable).
+    #[arg(long = "mute", value_name = "TYPE:PATH")]
+    pub mutes: Vec<String>,
+    /// Invert muting of one kind (ES es_invert_muting): only messages matching its mutes reach the client (repeatable).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub mute_invert: Vec<MuteInvertArg>,
+    /// AUTH events the client answers with cache = true, comma-separated (e.g. AUTH_OPEN,AUTH_EXEC): the kernel answers repeats from its cache.
+    #[arg(long, value_name = "EVENTS")]
+    pub es_cache: Option<String>,
+    /// Entries in the ES cache (LRU; 0 turns it off; Apple does not document the kernel's size).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub es_cache_size: usize,
+}
+
+/// `--mute-invert`: which kind of mute selects instead of excluding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MuteInvertArg {
+    /// process-prefix and process-literal mutes.
+    Process,
+    /// target-prefix and target-literal mutes.
+    Target,
 }
 
 /// Arguments of `sim`.
@@ -387,6 +418,14 @@ pub struct SweepArgs {
     /// Relative precision of the search.
     #[arg(long, default_value_t = 0.01)]
     pub precision: f64,
+    /// Instead of headroom: one run per ES cache size (needs --es-cache), printing misses, cached and the hit rate.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        requires = "es_cache"
+    )]
+    pub es_cache_sizes: Vec<usize>,
     /// Measure a cut-short or damaged trace on the messages read instead of failing (exit 2).
     #[arg(long)]
     pub allow_partial: bool,
@@ -420,6 +459,12 @@ pub enum ScenarioArg {
     /// With threads: one process flooding one file from --threads threads
     /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
     ThreadFlood,
+    /// ES cache: one process re-opening a working set of 100 files at 10 × rate (caching helps).
+    RepeatOpen,
+    /// ES cache: one process cycling through 65 536 files, 16 × the default cache (caching fails).
+    CacheThrash,
+    /// ES cache: one process writing a file just before every open of it (each write invalidates).
+    WriteBetween,
 }
 
 /// Arguments of `gen`.

@@ -81,6 +81,7 @@ fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome
             && deadline_ns.is_some_and(|d| answer.return_ns > d),
         worker,
         dropped,
+        cached: false,
     }
 }
 
