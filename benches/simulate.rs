@@ -1,16 +1,18 @@
 //! Simulation throughput (messages/s) on a large generated in-memory
 //! stream: inline, pool:8, edf:8 (and edf:8 under sustained overload, 1.6× its
 //! capacity, its queue growing to hundreds of thousands), against the speed limit, a
-//! plain loop over the same records.
+//! plain loop over the same records; then the machine model: pool:8 and
+//! edf:8 sharing 2 cores (`--cores 2`), and closed replay of the same
+//! stream spread over 4 096 threads (inline, pool:8).
 //!
 //! `cargo bench --bench simulate` (figures in docs/simulator.md).
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use esreplay_simulator::{CostModel, SimConfig, SimResult, Simulator, StrategySpec};
+use esreplay_simulator::{CostModel, CpuConfig, SimConfig, SimResult, Simulator, StrategySpec};
 use esreplay_traces::dist::{Distribution, unit};
-use esreplay_traces::{Action, EventType, Message};
+use esreplay_traces::{Action, Details, EventType, Message};
 
 const MESSAGES: u64 = 1_000_000;
 
@@ -35,13 +37,37 @@ fn stream(gap_ns: f64, service: Distribution) -> Vec<Message> {
         .collect()
 }
 
-fn simulate(messages: &[Message], spec: &StrategySpec, cost: &CostModel) -> SimResult {
-    let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, cost, SimConfig::default(), ());
-    for message in messages {
-        simulator.push(message).expect("recorded service times");
+/// The same messages, caused by 4 096 threads in turn.
+fn threaded(messages: &[Message]) -> Vec<Message> {
+    let mut messages = messages.to_vec();
+    for (i, message) in messages.iter_mut().enumerate() {
+        message.pid = Some(1);
+        message.details = Some(Box::new(Details {
+            thread_id: Some(i as u64 % 4096),
+            ..Details::default()
+        }));
     }
-    simulator.finish()
+    messages
+}
+
+fn simulate(messages: &[Message], spec: &StrategySpec, cost: &CostModel) -> SimResult {
+    simulate_on(messages, spec, cost, SimConfig::default())
+}
+
+fn simulate_on(
+    messages: &[Message],
+    spec: &StrategySpec,
+    cost: &CostModel,
+    config: SimConfig,
+) -> SimResult {
+    let mut strategy = spec.build();
+    let mut simulator = Simulator::new(&mut strategy, cost, config, ());
+    for message in messages {
+        simulator
+            .push(message.clone())
+            .expect("recorded service times");
+    }
+    simulator.finish().expect("recorded service times")
 }
 
 fn bench(c: &mut Criterion) {
@@ -80,6 +106,29 @@ fn bench(c: &mut Criterion) {
         &overload,
         |b, messages| b.iter(|| simulate(messages, &edf, &cost)),
     );
+    let two_cores = SimConfig {
+        cpu: CpuConfig {
+            cores_milli: Some(2_000),
+            ..CpuConfig::default()
+        },
+        ..SimConfig::default()
+    };
+    for spec in ["pool:8", "edf:8"] {
+        let parsed: StrategySpec = spec.parse().unwrap();
+        let config = two_cores.clone();
+        group.bench_with_input(BenchmarkId::new("cores-2", spec), &normal, |b, messages| {
+            b.iter(|| simulate_on(messages, &parsed, &cost, config.clone()))
+        });
+    }
+    let threads = threaded(&normal);
+    for spec in ["inline", "pool:8"] {
+        let parsed: StrategySpec = spec.parse().unwrap();
+        group.bench_with_input(
+            BenchmarkId::new("closed-4096", spec),
+            &threads,
+            |b, messages| b.iter(|| simulate(messages, &parsed, &cost)),
+        );
+    }
     group.finish();
 }
 

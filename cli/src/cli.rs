@@ -67,9 +67,10 @@ pub enum Command {
         after_help = "Example:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0"
     )]
     Check(CheckArgs),
-    /// Headroom: the largest arrival compression and cost multiplier with no miss.
+    /// Headroom: the largest arrival compression and cost multiplier with no miss; or misses and hits per ES cache size.
     #[command(
-        after_help = "Example:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us"
+        after_help = "Examples:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us\n  \
+        esreplay sweep capture.estrace --strategy pool:4 --es-cache AUTH_OPEN --es-cache-sizes 64,256,1024,4096"
     )]
     Sweep(SweepArgs),
     /// Write an HTML report (or SVG plots): latency, slack and backlog over time per strategy.
@@ -188,12 +189,32 @@ pub struct ManArgs {
 /// `--miss-mode`: what ES does when a deadline passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MissModeArg {
-    /// The client is killed at the first miss (today's ES).
+    /// The client is killed at the first miss (ES's default).
     Kill,
-    /// The kernel answers late messages with allow (newer SDKs).
-    Allow,
-    /// The kernel answers late messages with deny (newer SDKs).
-    Deny,
+    /// The kernel allows a late message itself at its deadline (macOS 27 FAIL_OPEN).
+    #[value(alias = "allow")]
+    FailOpen,
+    /// The kernel denies a late message itself, and denies queue drops (FAIL_CLOSED).
+    #[value(alias = "deny")]
+    FailClosed,
+}
+
+/// `--replay`: do answers pace the threads that cause the messages?
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayArg {
+    /// Recorded arrivals, whatever the answers.
+    Open,
+    /// A thread blocked on an AUTH message sends nothing until answered.
+    Closed,
+}
+
+/// `--guard-timer`: when a guard's watchdog fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GuardTimerArg {
+    /// At its time exactly.
+    Exact,
+    /// As late as GCD's dispatch_after may: leeway clamp(delay/10, 1ms, 60s).
+    Dispatch,
 }
 
 /// The model of the client and the kernel, shared by sim, compare, check, sweep.
@@ -208,21 +229,78 @@ pub struct ModelArgs {
     /// Seed of the random service times.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// τ: time from kernel dispatch to the handler (e.g. 20us).
-    #[arg(long, default_value = "0ns")]
-    pub transport: String,
-    /// ρ: time from the answer to the kernel seeing it.
-    #[arg(long, default_value = "0ns")]
-    pub response_latency: String,
-    /// c_h: handler time to retain and queue a message (pool, edf).
-    #[arg(long, default_value = "0ns")]
-    pub handoff: String,
+    /// τ: time from kernel dispatch to the handler (e.g. 20us) [default: 0ns].
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// ρ: time from the answer to the kernel seeing it [default: 0ns].
+    #[arg(long)]
+    pub response_latency: Option<String>,
+    /// c_h: handler CPU work to retain and queue a message (pool, edf) [default: 0ns].
+    #[arg(long)]
+    pub handoff: Option<String>,
+    /// Handler CPU work after each message (after the answer inline, the hand-off in a pool) [default: 0ns].
+    #[arg(long)]
+    pub handler_overhead: Option<String>,
+    /// CPU work added to each job on a worker [default: 0ns].
+    #[arg(long)]
+    pub worker_overhead: Option<String>,
     /// What a missed deadline does.
     #[arg(long, value_enum, default_value_t = MissModeArg::Kill)]
     pub miss_mode: MissModeArg,
+    /// open: recorded arrivals; closed: a thread waits for its AUTH answer [default: closed when the trace has thread ids].
+    #[arg(long, value_enum)]
+    pub replay: Option<ReplayArg>,
+    /// The kernel's per-client queue: messages arriving when N wait are dropped (allowed; denied under fail-closed) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub kernel_queue: Option<u64>,
+    /// When a guard's watchdog fires.
+    #[arg(long, value_enum, default_value_t = GuardTimerArg::Exact)]
+    pub guard_timer: GuardTimerArg,
+    /// Cores the client's threads share (fractional allowed, 3 decimals) [default: unlimited].
+    #[arg(long, value_name = "C")]
+    pub cores: Option<f64>,
+    /// Other runnable threads competing for the cores: a number, or `trace` for the trace's CPU track.
+    #[arg(long, value_name = "B|trace")]
+    pub background: Option<String>,
+    /// A background thread's share relative to a client thread, 0 to 1.
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub background_weight: f64,
+    /// A machine file (TOML: transport, response_latency, handoff, handler_overhead, worker_overhead, cores, background); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub machine: Option<PathBuf>,
     /// Skip corrupt chunks instead of failing.
     #[arg(long)]
     pub salvage: bool,
+    /// The client's mutes and ES cache (boxed: most runs leave them empty).
+    #[command(flatten)]
+    pub kernel: Box<KernelArgs>,
+}
+
+/// `--mute`, `--mute-invert`, `--es-cache`, `--es-cache-size`: what the
+/// kernel keeps from the client or answers itself.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Mute before the client, TYPE:PATH with TYPE process-prefix, process-literal, target-prefix or target-literal (repeatable).
+    #[arg(long = "mute", value_name = "TYPE:PATH")]
+    pub mutes: Vec<String>,
+    /// Invert muting of one kind (ES es_invert_muting): only messages matching its mutes reach the client (repeatable).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub mute_invert: Vec<MuteInvertArg>,
+    /// AUTH events the client answers with cache = true, comma-separated (e.g. AUTH_OPEN,AUTH_EXEC): the kernel answers repeats from its cache.
+    #[arg(long, value_name = "EVENTS")]
+    pub es_cache: Option<String>,
+    /// Entries in the ES cache (LRU; 0 turns it off; Apple does not document the kernel's size).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub es_cache_size: usize,
+}
+
+/// `--mute-invert`: which kind of mute selects instead of excluding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MuteInvertArg {
+    /// process-prefix and process-literal mutes.
+    Process,
+    /// target-prefix and target-literal mutes.
+    Target,
 }
 
 /// Arguments of `sim`.
@@ -268,6 +346,12 @@ pub struct CheckArgs {
     /// Misses allowed (with --miss-mode kill any miss kills the client and fails).
     #[arg(long)]
     pub max_misses: u64,
+    /// Messages dropped at a full kernel queue allowed (a bypass gate; needs --kernel-queue).
+    #[arg(long, value_name = "N")]
+    pub max_dropped: Option<u64>,
+    /// Total stall allowed: Σ over AUTH messages of the time their thread waited (e.g. 2s).
+    #[arg(long, value_name = "D")]
+    pub max_stall: Option<String>,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -290,6 +374,14 @@ pub struct SweepArgs {
     /// Relative precision of the search.
     #[arg(long, default_value_t = 0.01)]
     pub precision: f64,
+    /// Instead of headroom: one run per ES cache size (needs --es-cache), printing misses, cached and the hit rate.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        requires = "es_cache"
+    )]
+    pub es_cache_sizes: Vec<usize>,
     /// Measure a cut-short or damaged trace on the messages read instead of failing (exit 2).
     #[arg(long)]
     pub allow_partial: bool,
@@ -323,6 +415,12 @@ pub enum ScenarioArg {
     /// With threads: one process flooding one file from --threads threads
     /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
     ThreadFlood,
+    /// ES cache: one process re-opening a working set of 100 files at 10 × rate (caching helps).
+    RepeatOpen,
+    /// ES cache: one process cycling through 65 536 files, 16 × the default cache (caching fails).
+    CacheThrash,
+    /// ES cache: one process writing a file just before every open of it (each write invalidates).
+    WriteBetween,
 }
 
 /// Arguments of `gen`.
@@ -445,7 +543,7 @@ pub enum ExportCommand {
     #[command(after_help = "Examples:\n  \
         esreplay export perfetto flood.estrace --strategy pool:4 --from 2s --to 2.5s -o pool4.json\n  \
         (then open pool4.json in the Perfetto UI: Open trace file)")]
-    Perfetto(ExportPerfettoArgs),
+    Perfetto(Box<ExportPerfettoArgs>),
 }
 
 /// Arguments of `export perfetto`.

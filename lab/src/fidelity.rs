@@ -1,17 +1,19 @@
 //! Predicted versus observed for one lab run: the observed records become a
-//! [`SimResult`] through the simulator's own bookkeeping (a `Replayed`
-//! strategy that answers each message when its real `open` returned), and
+//! [`SimResult`] through the simulator's own bookkeeping ([`tally`] of
+//! each message answered when its real `open` returned), and
 //! the prediction replays the same real arrival times through the
 //! strategy, cost model and seed that the lab ran, with the measured
 //! fanotify costs as τ and ρ. Both are then printed with the simulator's
 //! result table, so every number means the same on both sides.
 
 use crate::{Answerer, Costs, Plan, Record};
-use esreplay_simulator::strategy::{Completion, Context, Job, Margin, Strategy};
+use esreplay_simulator::engine::tally;
+use esreplay_simulator::strategy::Margin;
 use esreplay_simulator::{
-    CostModel, SimConfig, SimError, SimResult, StrategySpec, results_table, simulate,
+    CostModel, MissMode, Outcome, SimConfig, SimError, SimResult, StrategySpec, results_table,
+    simulate,
 };
-use esreplay_traces::{Action, EventType, Message, format_ns};
+use esreplay_traces::{Action, Message, format_ns};
 use serde::Serialize;
 
 /// The lab's real-thread twin of a strategy (guards keep the simulator's
@@ -25,28 +27,11 @@ pub fn plan_of(spec: &StrategySpec) -> Plan {
             let margin: Margin = *margin;
             Plan::Guard {
                 guard_at: std::sync::Arc::new(move |deadline, taken| {
-                    margin
-                        .guard_time(&guard_job(deadline, taken))
-                        .unwrap_or(taken)
+                    margin.guard_ns(deadline, taken)
                 }),
                 inner: Box::new(plan_of(inner)),
             }
         }
-    }
-}
-
-/// The fields of a job a guard margin looks at.
-fn guard_job(deadline_ns: u64, taken_ns: u64) -> Job {
-    Job {
-        index: 0,
-        global_seq: 0,
-        event: EventType::AUTH_OPEN,
-        action: Action::Auth,
-        arrival_ns: 0,
-        deadline_ns: Some(deadline_ns),
-        service_ns: 0,
-        taken_ns,
-        latest_start_ns: None,
     }
 }
 
@@ -60,74 +45,34 @@ struct Answer {
     ran_on: Option<Answerer>,
 }
 
-/// A "strategy" that answers each message when its real `open` returned.
-struct Replayed {
-    label: String,
-    workers: u32,
-    answers: Vec<Answer>,
-}
-
-impl Strategy for Replayed {
-    fn name(&self) -> String {
-        self.label.clone()
-    }
-    fn workers(&self) -> u32 {
-        self.workers
-    }
-    fn take(&mut self, job: Job, _: &Message, _: &Context, done: &mut Vec<Completion>) -> u64 {
-        let answer = self.answers[job.index as usize];
-        let worker = match answer.ran_on {
-            Some(Answerer::Worker(k)) => Some(k),
-            _ => None,
-        };
-        done.push(Completion {
-            job,
-            start_ns: answer.start_ns,
-            finish_ns: answer.finish_ns,
-            answered_ns: answer.return_ns,
-            defaulted: answer.answered_by == Some(Answerer::Guard),
-            on_worker: worker.is_some(),
-            worker,
-        });
-        // Answered when its open returned, which is never before it was
-        // called: reporting now keeps the engine's backlog contract.
-        match (answer.ran_on, answer.start_ns, answer.finish_ns) {
-            (Some(Answerer::Handler), Some(start), Some(finish)) => finish - start,
-            _ => 0,
-        }
-    }
-    fn advance(&mut self, _: u64, _: &mut Vec<Completion>) {}
-    fn finish(&mut self, _: &mut Vec<Completion>) {}
-}
-
-/// A strategy whose handler spends `handler_ns` more on each message,
-/// after the strategy's own handler time (inline: after the answer, as the
-/// real client answers, then reads and resolves the next event), and whose
-/// workers spend `worker_ns` more on each job (added to its service time:
-/// the answer comes that much late, and the queue sees the real pace).
-struct WithOverhead {
-    inner: Box<dyn Strategy>,
-    handler_ns: u64,
-    worker_ns: u64,
-}
-
-impl Strategy for WithOverhead {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn workers(&self) -> u32 {
-        self.inner.workers()
-    }
-    fn take(&mut self, mut job: Job, m: &Message, c: &Context, done: &mut Vec<Completion>) -> u64 {
-        job.service_ns = job.service_ns.saturating_add(self.worker_ns);
-        let busy = self.inner.take(job, m, c, done);
-        busy.saturating_add(self.handler_ns)
-    }
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
-        self.inner.advance(until, done)
-    }
-    fn finish(&mut self, done: &mut Vec<Completion>) {
-        self.inner.finish(done)
+/// The outcome of a message answered when its real `open` returned.
+fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome {
+    let worker = match answer.ran_on {
+        Some(Answerer::Worker(k)) => Some(k),
+        _ => None,
+    };
+    let handler = matches!(answer.ran_on, Some(Answerer::Handler));
+    let on_some_thread = handler || worker.is_some();
+    let deadline_ns = message.deadline_ns.filter(|_| message.is_auth());
+    Outcome {
+        index: index as u64,
+        global_seq: message.global_seq,
+        event: message.event,
+        action: message.action,
+        arrival_ns: message.arrival_ns,
+        recorded_arrival_ns: message.arrival_ns,
+        deadline_ns,
+        service_ns: 0,
+        handler_ns: message.arrival_ns,
+        start_ns: answer.start_ns.filter(|_| on_some_thread),
+        finish_ns: answer.finish_ns.filter(|_| on_some_thread),
+        response_ns: answer.return_ns,
+        unblocked_ns: answer.return_ns,
+        defaulted: answer.answered_by == Some(Answerer::Guard),
+        missed: message.action == Action::Auth && deadline_ns.is_some_and(|d| answer.return_ns > d),
+        worker,
+        dropped: false,
+        cached: false,
     }
 }
 
@@ -171,15 +116,13 @@ impl Observed {
 
     /// What the kernel made of the real client: latency = return − call.
     pub fn result(&self, label: &str, workers: u32) -> SimResult {
-        let mut replayed = Replayed {
-            label: label.to_owned(),
-            workers,
-            answers: self.answers.clone(),
-        };
-        let config = SimConfig::default();
-        let cost = CostModel::constant(0);
-        simulate(self.messages.iter().cloned(), &mut replayed, &cost, &config)
-            .expect("a constant cost never fails")
+        let outcomes = self
+            .messages
+            .iter()
+            .zip(&self.answers)
+            .enumerate()
+            .map(|(index, (message, answer))| observed_outcome(index, message, answer));
+        tally(outcomes, label.to_owned(), workers, MissMode::Kill)
     }
 
     /// The simulator's prediction on the same arrivals, with the client's
@@ -193,14 +136,14 @@ impl Observed {
         config: &SimConfig,
         costs: &Costs,
     ) -> Result<SimResult, SimError> {
-        let inner = spec.build();
-        let inline = inner.workers() == 0;
-        let mut strategy = WithOverhead {
-            inner,
-            handler_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
-            worker_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
+        let mut strategy = spec.build();
+        let inline = strategy.workers() == 0;
+        let config = SimConfig {
+            handler_overhead_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
+            worker_overhead_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
+            ..config.clone()
         };
-        simulate(self.messages.iter().cloned(), &mut strategy, cost, config)
+        simulate(self.messages.iter().cloned(), &mut strategy, cost, &config)
     }
 }
 
@@ -296,6 +239,7 @@ pub fn table(runs: &[Fidelity]) -> String {
 mod tests {
     use super::*;
     use crate::Served;
+    use esreplay_traces::EventType;
 
     fn record(index: usize, call_ns: u64, return_ns: u64, deadline_ns: u64) -> Record {
         Record {

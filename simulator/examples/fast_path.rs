@@ -6,14 +6,16 @@
 //!
 //! Run with `cargo run --release -p esreplay-simulator --example fast_path`:
 //! it generates a `flood` trace (one process hammering one file) and
-//! compares the fast path with the built-in strategies.
+//! compares the fast path with the built-in strategies, then runs it again
+//! on 2 shared cores (the engine, not the strategy, owns the CPU). Its
+//! conformance tests are at the end (docs/testing.md).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use esreplay_simulator::strategy::FifoPool;
 use esreplay_simulator::{
-    Completion, Context, CostModel, Job, SimConfig, Strategy, StrategySpec, results_table, simulate,
+    CostModel, Job, Plan, SimConfig, Strategy, StrategySpec, Ticket, Time, results_table, simulate,
 };
 use esreplay_traces::synth::{GenOptions, Scenario};
 use esreplay_traces::{EventType, Message};
@@ -56,32 +58,24 @@ impl Strategy for FastPath {
         self.pool.workers()
     }
 
-    fn take(
-        &mut self,
-        job: Job,
-        message: &Message,
-        context: &Context,
-        done: &mut Vec<Completion>,
-    ) -> u64 {
+    fn plan(&mut self, job: &Job, message: &Message) -> Plan {
         if self.cached(message) {
             // Answer from the cache on the handler thread: the work is the
             // lookup, not the message's full service time.
-            let hit = Job {
-                service_ns: self.hit_ns,
-                ..job
+            return Plan {
+                work_ns: self.hit_ns,
+                ..Plan::handler(job)
             };
-            done.push(Completion::start_or_drop(hit, job.taken_ns, false));
-            return self.hit_ns;
         }
-        self.pool.take(job, message, context, done)
+        self.pool.plan(job, message)
     }
 
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
-        self.pool.advance(until, done);
+    fn queue(&mut self, ticket: Ticket) {
+        self.pool.queue(ticket);
     }
 
-    fn finish(&mut self, done: &mut Vec<Completion>) {
-        self.pool.finish(done);
+    fn next(&mut self, worker: u32, now: Time) -> Option<Ticket> {
+        self.pool.next(worker, now)
     }
 }
 
@@ -99,6 +93,14 @@ fn main() {
         handoff_ns: 2_000,
         ..SimConfig::default()
     };
+    // The engine owns the CPU: the same strategies on 2 shared cores.
+    let shared = SimConfig {
+        cpu: esreplay_simulator::CpuConfig {
+            cores_milli: Some(2_000),
+            ..Default::default()
+        },
+        ..config.clone()
+    };
     let mut results = Vec::new();
     for spec in ["inline", "pool:4", "edf:4"] {
         let mut strategy = spec
@@ -110,9 +112,19 @@ fn main() {
     }
     let mut fast = FastPath::new(4, 1_000);
     results.push(simulate(messages.iter().cloned(), &mut fast, &cost, &config).expect("runs"));
+    let mut fast = FastPath::new(4, 1_000);
+    let mut on_two_cores =
+        simulate(messages.iter().cloned(), &mut fast, &cost, &shared).expect("runs");
+    on_two_cores.strategy += " on 2 cores";
+    results.push(on_two_cores);
     println!(
         "{} messages of a flood trace, service lognormal:200us:4ms, 2us hand-off:\n",
         messages.len()
     );
     print!("{}", results_table(&results));
 }
+
+// The conformance kit checks the fast path keeps the `Strategy` contract:
+// `cargo test -p esreplay-simulator --features testing --example fast_path`.
+#[cfg(feature = "testing")]
+esreplay_simulator::conformance_tests!(conformance, || FastPath::new(2, 5));

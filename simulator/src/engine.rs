@@ -1,53 +1,119 @@
-//! The streaming discrete-event engine: one handler thread, a strategy,
-//! a cost model, and DESIGN.md's simulation semantics.
+//! The streaming discrete-event engine: the machine a client runs on.
 //!
-//! For each message in kernel order the engine computes v_i = a_i + τ and
-//! h_i = max(v_i, H), lets the strategy [`advance`](Strategy::advance) to
-//! h_i, hands it the [`Job`] and sets H = h_i + (handler busy time the
-//! strategy returns). Every [`Completion`] the strategy reports becomes an
-//! [`Outcome`] with r_i = answer + ρ and is folded into the statistics at
-//! once. Only in-flight state is kept, so memory follows the backlog.
-//! All arithmetic is integer nanoseconds, saturating at `u64::MAX`.
+//! The engine owns everything that is not a scheduling decision: the
+//! kernel's per-client queue, the single handler thread, the strategy's N
+//! worker threads, the CPU they share ([`cpu`]), the watchdog and kernel
+//! deadline timers, and the closed loop of blocked threads ([`threads`]).
+//! The [`Strategy`] only plans each message the handler takes and picks
+//! the next job for a free worker.
+//!
+//! One event loop, keyed by (time, class): at one instant the classes run
+//! in the order CPU completions, handler takes, arrivals, worker
+//! dispatches, watchdogs, kernel deadlines (see [`Class`]), which gives
+//! DESIGN.md's tie rules: a message taken at an instant has left the
+//! kernel queue when another arrives then; a job ready at t is visible to
+//! a worker that frees at t, as is every job arriving at t; a watchdog at g
+//! drops only a job that would start strictly after g and answers first
+//! only when g < f; a client answer at d' beats the kernel's fail-mode
+//! answer. Times are exact [`Time`] (fixed point); without `--cores` every
+//! one is a whole nanosecond and the results are the integer model's.
+//!
+//! Memory follows the backlog (one slot per message in the kernel queue or
+//! in the client), the busy workers, and in closed replay the blocked
+//! threads' read-ahead ([`MAX_READ_AHEAD`]).
 
+mod admission;
+pub mod cpu;
+pub mod machine;
+mod threads;
+pub mod time;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::error::Error;
 
 use esreplay_traces::{Action, EventType, Message};
 
+pub use cpu::{Background, BackgroundTrack, CpuConfig};
+use cpu::{Cpu, MILLI};
+pub use threads::{MAX_READ_AHEAD, ReadAheadError};
+use threads::{NO_THREAD, Released, Threads, thread_key};
+pub use time::Time;
+
 use crate::cost::{CostError, CostModel};
-use crate::report::{FirstMiss, SimResult};
+use crate::kernel::{Kernel, KernelOptions};
+use crate::report::SimResult;
 use crate::stats::{Stats, slack};
-use crate::strategy::{Completion, Context, Job, Strategy};
+use crate::strategy::{Job, Strategy};
 
 /// What ES does when a deadline passes (`--miss-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MissMode {
-    /// The client is killed at the first miss (today's ES).
+    /// The client is killed at the first miss (ES's default).
     #[default]
     Kill,
-    /// The kernel answers a late message with "allow" itself.
-    Allow,
-    /// The kernel answers a late message with "deny" itself.
-    Deny,
+    /// `FAIL_OPEN`: the kernel allows a late message itself at d'.
+    FailOpen,
+    /// `FAIL_CLOSED`: the kernel denies a late message itself at d', and
+    /// denies messages dropped at a full kernel queue.
+    FailClosed,
 }
 
-/// Engine settings (`--transport`, `--response-latency`, `--handoff`,
-/// `--miss-mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `--replay`: whether answers pace the threads that cause the messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReplayMode {
+    /// Closed for messages with a thread id, open for the others.
+    #[default]
+    Auto,
+    /// Recorded arrivals, whatever the answers.
+    Open,
+    /// Closed loop, reported as such even without thread ids.
+    Closed,
+}
+
+/// `--guard-timer`: when a guard's watchdog fires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GuardTimer {
+    /// At g_i.
+    #[default]
+    Exact,
+    /// As late as GCD's `dispatch_after` may: g_i + clamp((g_i − h_i)/10, 1 ms, 60 s).
+    Dispatch,
+}
+
+/// Engine settings: the flags of the client and kernel model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimConfig {
     /// τ: dispatch to handler.
     pub transport_ns: u64,
     /// ρ: answer to kernel.
     pub response_latency_ns: u64,
-    /// c_h: handler cost of retaining and queueing a message.
+    /// c_h: handler CPU work of retaining and queueing a message.
     pub handoff_ns: u64,
     /// What a miss does.
     pub miss_mode: MissMode,
+    /// Handler CPU work after each message (after the answer inline,
+    /// after the hand-off in a pool).
+    pub handler_overhead_ns: u64,
+    /// CPU work added to each job on a worker.
+    pub worker_overhead_ns: u64,
+    /// Open or closed replay.
+    pub replay: ReplayMode,
+    /// The kernel queue's capacity N (`None`: unlimited).
+    pub kernel_queue: Option<u64>,
+    /// When watchdogs fire.
+    pub guard_timer: GuardTimer,
+    /// Cores and background load.
+    pub cpu: CpuConfig,
+    /// Mutes and the ES cache (`--mute`, `--es-cache`): the kernel-side
+    /// admission stage at arrival.
+    pub kernel: KernelOptions,
 }
 
 /// What the simulation predicts for one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
-    /// Position in the stream.
+    /// Position in the input stream.
     pub index: u64,
     /// ES global_seq.
     pub global_seq: u64,
@@ -55,49 +121,62 @@ pub struct Outcome {
     pub event: EventType,
     /// AUTH or NOTIFY.
     pub action: Action,
-    /// a_i.
+    /// a'_i: the replayed arrival (a_i in open replay).
     pub arrival_ns: u64,
-    /// d_i.
+    /// a_i: the recorded arrival.
+    pub recorded_arrival_ns: u64,
+    /// d'_i.
     pub deadline_ns: Option<u64>,
-    /// s_i.
+    /// The CPU work of the job (s_i unless the strategy planned other).
     pub service_ns: u64,
-    /// h_i: when the handler took it.
+    /// h_i: when the handler took it (a'_i if it was dropped at arrival).
     pub handler_ns: u64,
-    /// When its work started (`None`: dropped by a guard).
+    /// When its work started (`None`: dropped by a guard or the queue).
     pub start_ns: Option<u64>,
     /// When its work finished.
     pub finish_ns: Option<u64>,
-    /// r_i = answer + ρ.
+    /// r_i = the client's answer + ρ.
     pub response_ns: u64,
+    /// r'_i: when the kernel had an answer and the thread went on: r_i, or
+    /// d'_i if later under a fail mode, a'_i if dropped at arrival.
+    pub unblocked_ns: u64,
     /// Answered by a guard's default verdict.
     pub defaulted: bool,
-    /// An AUTH message answered after its deadline.
+    /// An AUTH message answered by the client after its deadline.
     pub missed: bool,
-    /// The worker that ran it (0-based), if the strategy says (pool, edf).
+    /// The worker that ran it (0-based), if it ran on one.
     pub worker: Option<u32>,
+    /// Dropped at arrival: the kernel queue was full.
+    pub dropped: bool,
+    /// Answered by the kernel from its ES cache at arrival (`--es-cache`):
+    /// never reached the client, latency 0.
+    pub cached: bool,
 }
 
 impl Outcome {
-    /// r_i − a_i.
+    /// r'_i − a'_i: what the blocked syscall saw.
     pub fn latency_ns(&self) -> u64 {
-        self.response_ns.saturating_sub(self.arrival_ns)
+        self.unblocked_ns.saturating_sub(self.arrival_ns)
     }
 
-    /// d_i − r_i for an AUTH message with a deadline (negative: missed).
+    /// d_i − r_i for an AUTH message with a deadline that reached the
+    /// client (negative: missed).
     pub fn slack_ns(&self) -> Option<i64> {
-        let deadline = self.deadline_ns.filter(|_| self.action == Action::Auth)?;
+        let deadline = self
+            .deadline_ns
+            .filter(|_| self.action == Action::Auth && !self.dropped)?;
         Some(slack(deadline, self.response_ns))
     }
 }
 
-/// Receives every [`Outcome`], in the order the strategy reports them
-/// (not kernel order: sort by `index` if needed). `()` observes nothing
-/// and costs nothing; any `FnMut(&Outcome)` is an observer.
+/// Receives every [`Outcome`], in the order they are settled (not kernel
+/// order: sort by `index` if needed). `()` observes nothing and costs
+/// nothing; any `FnMut(&Outcome)` is an observer.
 pub trait Observer {
     /// One message's outcome.
     fn outcome(&mut self, outcome: &Outcome);
 
-    /// The backlog #{i : a_i ≤ t < r_i} at arrival instant `at_ns`, once
+    /// The backlog #{i : a'_i ≤ t < r'_i} at arrival instant `at_ns`, once
     /// it is known: called once per distinct arrival time, in increasing
     /// order (the backlog only grows at arrivals, so these samples hold
     /// every local maximum). Does nothing unless overridden.
@@ -126,190 +205,127 @@ pub enum SimError {
     /// The message source failed.
     #[error("reading messages")]
     Input(#[source] Box<dyn Error + Send + Sync>),
+    /// The closed loop's read-ahead bound was reached.
+    #[error(transparent)]
+    ReadAhead(#[from] ReadAheadError),
+    /// A strategy broke the [`Strategy`] contract.
+    #[error("strategy {0}: planned a job for workers but has none")]
+    NoWorkers(String),
+    /// A strategy handed back from `next` the ticket of a job that is not
+    /// in its queue: already running (it would run twice) or never queued.
+    #[error(
+        "strategy {strategy}: next returned the ticket of message #{index}, which is not queued (returned twice, or kept from another run)"
+    )]
+    TicketTwice {
+        /// The strategy's name.
+        strategy: String,
+        /// The message's stream position.
+        index: u64,
+    },
+    /// A strategy kept queued jobs that it never handed to a worker.
+    #[error("strategy {0}: {1} messages were never answered (queued jobs never returned by next)")]
+    Unfinished(String, u64),
 }
 
-/// A simulation in progress: feed it messages with [`push`](Self::push),
-/// then call [`finish`](Self::finish).
+/// Event classes, in the order they run at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    /// The CPU track changes.
+    Background,
+    /// A thread's CPU work ends (handler phase or worker job).
+    Completion,
+    /// The idle handler takes the next message of the kernel queue.
+    Take,
+    /// A message arrives (closed replay; open replay arrives by `push`).
+    Arrival,
+    /// An idle worker takes a queued job.
+    Dispatch,
+    /// A guard's watchdog fires.
+    Watchdog,
+    /// The kernel answers a late message itself (fail modes).
+    Deadline,
+}
+
+/// Where a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// In the kernel queue.
+    Waiting,
+    /// On the handler, being handed off (c_h).
+    HandOff,
+    /// In the strategy's queue.
+    Queued,
+    /// Its work runs (handler or worker).
+    Running,
+    /// Dropped by its watchdog before it started.
+    Dropped,
+    /// Settled; the slot is free.
+    Free,
+}
+
+/// One message in the kernel queue or in the client.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    job: Job,
+    recorded_arrival_ns: u64,
+    arrival: Time,
+    thread: u32,
+    sigma_ns: u64,
+    work_ns: u64,
+    stage: Stage,
+    start: Option<Time>,
+    finish: Option<Time>,
+    answer: Option<Time>,
+    unblocked: Option<Time>,
+    defaulted: bool,
+    worker: Option<u32>,
+}
+
+/// What the handler thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Work(u32),
+    HandOff(u32),
+    Overhead,
+}
+
+/// A min-heap of timers (time, slot, stream position).
+type Timers = BinaryHeap<Reverse<(Time, u32, u64)>>;
+
+/// A simulation in progress: feed it messages in recorded kernel order
+/// with [`push`](Self::push), then call [`finish`](Self::finish).
 pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     strategy: &'a mut S,
     cost: &'a CostModel,
     config: SimConfig,
-    context: Context,
     observer: O,
-    handler_free: u64,
+    workers: u32,
+    now: Time,
+    cpu: Cpu,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    waiting: VecDeque<(u32, Message)>,
+    phase: Phase,
+    phase_since: Time,
+    running: Vec<Option<u32>>,
+    idle: BinaryHeap<Reverse<(Time, u32)>>,
+    queued: usize,
+    dispatchable: bool,
+    watchdogs: Timers,
+    deadlines: Timers,
+    threads: Option<Threads>,
     next_index: u64,
-    reported: u64,
     last_arrival: Option<u64>,
-    done: Vec<Completion>,
+    reported: u64,
+    handler_busy: Time,
+    worker_busy: Time,
     stats: Stats,
+    /// Mutes and the ES cache (`None`: none asked, the stage is skipped).
+    kernel: Option<Kernel>,
 }
 
-impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
-    /// A simulation of `strategy` (fresh: built for this run) under `cost`.
-    pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
-        Simulator {
-            strategy,
-            cost,
-            config,
-            context: Context::new(config.handoff_ns),
-            observer,
-            handler_free: 0,
-            next_index: 0,
-            reported: 0,
-            last_arrival: None,
-            done: Vec::with_capacity(64),
-            stats: Stats::default(),
-        }
-    }
-
-    /// Simulates the next message in kernel order.
-    pub fn push(&mut self, message: &Message) -> Result<(), SimError> {
-        let arrival = message.arrival_ns;
-        let service = self.cost.service_ns(message)?;
-        let taken = arrival
-            .saturating_add(self.config.transport_ns)
-            .max(self.handler_free);
-        // An arrival earlier than the one before it (mach_time is not
-        // strictly monotone in real recordings) is taken in stream order,
-        // as the kernel delivered it; the backlog counts it from the
-        // current instant.
-        if self.last_arrival.is_none_or(|last| arrival > last) {
-            // Every answer before h_i >= a_i is now reported: the backlog at
-            // the previous arrival instant is known.
-            self.strategy.advance(taken, &mut self.done);
-            self.drain();
-            if let Some(previous) = self.last_arrival {
-                self.close_instant(previous);
-            }
-            self.last_arrival = Some(arrival);
-        }
-        self.count(message);
-        let job = Job {
-            index: self.next_index,
-            global_seq: message.global_seq,
-            event: message.event,
-            action: message.action,
-            arrival_ns: arrival,
-            deadline_ns: message.deadline_ns.filter(|_| message.is_auth()),
-            service_ns: service,
-            taken_ns: taken,
-            latest_start_ns: None,
-        };
-        self.next_index += 1;
-        let busy = self
-            .strategy
-            .take(job, message, &self.context, &mut self.done);
-        self.stats.handler_busy = self.stats.handler_busy.saturating_add(busy);
-        self.handler_free = taken.saturating_add(busy);
-        self.drain();
-        Ok(())
-    }
-
-    fn count(&mut self, message: &Message) {
-        self.stats.messages += 1;
-        self.stats.auth += u64::from(message.is_auth());
-        let first = self.stats.first_arrival.get_or_insert(message.arrival_ns);
-        *first = (*first).min(message.arrival_ns);
-        self.stats.backlog.arrive();
-    }
-
-    fn close_instant(&mut self, at_ns: u64) {
-        let in_flight = self.stats.backlog.close_instant(at_ns);
-        self.observer.backlog(at_ns, in_flight);
-    }
-
-    /// Folds every reported completion into the statistics.
-    #[inline]
-    fn drain(&mut self) {
-        if self.done.is_empty() {
-            return;
-        }
-        self.reported += self.done.len() as u64;
-        for completion in &self.done {
-            let outcome = outcome(completion, self.config.response_latency_ns);
-            record(&mut self.stats, completion, &outcome);
-            self.observer.outcome(&outcome);
-        }
-        self.done.clear();
-    }
-
-    /// Misses among the messages answered so far.
-    pub fn misses(&self) -> u64 {
-        self.stats.misses
-    }
-
-    /// Runs the strategy to the end and returns the result.
-    pub fn finish(mut self) -> SimResult {
-        self.strategy.finish(&mut self.done);
-        self.drain();
-        debug_assert_eq!(
-            self.reported, self.next_index,
-            "every message is reported exactly once"
-        );
-        if let Some(last) = self.last_arrival {
-            self.close_instant(last);
-        }
-        self.stats.end = self.stats.end.max(self.handler_free);
-        let kill = self.config.miss_mode == MissMode::Kill;
-        self.stats
-            .result(self.strategy.name(), self.strategy.workers(), kill)
-    }
-}
-
-fn outcome(completion: &Completion, response_latency_ns: u64) -> Outcome {
-    let job = &completion.job;
-    let response = completion.answered_ns.saturating_add(response_latency_ns);
-    let missed = job.action == Action::Auth && job.deadline_ns.is_some_and(|d| response > d);
-    Outcome {
-        index: job.index,
-        global_seq: job.global_seq,
-        event: job.event,
-        action: job.action,
-        arrival_ns: job.arrival_ns,
-        deadline_ns: job.deadline_ns,
-        service_ns: job.service_ns,
-        handler_ns: job.taken_ns,
-        start_ns: completion.start_ns,
-        finish_ns: completion.finish_ns,
-        response_ns: response,
-        defaulted: completion.defaulted,
-        missed,
-        worker: completion.worker,
-    }
-}
-
-#[inline]
-fn record(stats: &mut Stats, completion: &Completion, outcome: &Outcome) {
-    let response = outcome.response_ns;
-    stats.backlog.respond(response);
-    stats.end = stats.end.max(response).max(outcome.finish_ns.unwrap_or(0));
-    stats.defaulted += u64::from(outcome.defaulted);
-    if let (true, Some(start), Some(finish)) =
-        (completion.on_worker, outcome.start_ns, outcome.finish_ns)
-    {
-        stats.worker_busy = stats
-            .worker_busy
-            .saturating_add(finish.saturating_sub(start));
-    }
-    if outcome.action != Action::Auth {
-        return;
-    }
-    // Saturating: a user strategy could answer before the arrival.
-    stats
-        .latency
-        .record(response.saturating_sub(outcome.arrival_ns));
-    if let Some(deadline) = outcome.deadline_ns {
-        stats.slack(slack(deadline, response));
-        if outcome.missed {
-            stats.miss(FirstMiss {
-                global_seq: outcome.global_seq,
-                arrival_ns: outcome.arrival_ns,
-                deadline_ns: deadline,
-                response_ns: response,
-            });
-        }
-    }
-}
+mod run;
 
 /// Simulates `messages` through `strategy` (a fresh one) and returns the
 /// result.
@@ -342,150 +358,63 @@ where
     O: Observer,
     E: Error + Send + Sync + 'static,
 {
-    let mut simulator = Simulator::new(strategy, cost, *config, observer);
+    let mut simulator = Simulator::new(strategy, cost, config.clone(), observer);
     for message in messages {
-        simulator.push(&message.map_err(|e| SimError::Input(Box::new(e)))?)?;
+        simulator.push(message.map_err(|e| SimError::Input(Box::new(e)))?)?;
     }
-    Ok(simulator.finish())
+    simulator.finish()
+}
+
+/// `thread_key` for callers that want to know whether a trace has threads.
+pub fn has_thread(message: &Message) -> bool {
+    thread_key(message).is_some()
+}
+
+/// Reports C or B (thousandths) as a number.
+fn from_milli(value: u64) -> f64 {
+    value as f64 / MILLI as f64
+}
+
+/// The result of outcomes produced elsewhere (a real run's observed
+/// answers), through the same bookkeeping as a simulation: handler busy
+/// time is the work of outcomes without a worker, worker busy time that of
+/// the others. Outcomes may come in any order.
+pub fn tally(
+    outcomes: impl IntoIterator<Item = Outcome>,
+    strategy: String,
+    workers: u32,
+    miss_mode: MissMode,
+) -> SimResult {
+    let mut stats = Stats::default();
+    let (mut handler, mut worker) = (Time::ZERO, Time::ZERO);
+    let mut arrivals = Vec::new();
+    for outcome in outcomes {
+        stats.count(outcome.action == Action::Auth, outcome.arrival_ns);
+        if let (Some(start), Some(finish)) = (outcome.start_ns, outcome.finish_ns) {
+            let busy = Time::from_ns(finish.saturating_sub(start));
+            match outcome.worker {
+                Some(_) => worker = worker + busy,
+                None => handler = handler + busy,
+            }
+        }
+        stats.backlog.respond(outcome.unblocked_ns);
+        arrivals.push(outcome.arrival_ns);
+        stats.record(&outcome);
+    }
+    arrivals.sort_unstable();
+    for (position, &arrival) in arrivals.iter().enumerate() {
+        stats.backlog.arrive();
+        if arrivals.get(position + 1) != Some(&arrival) {
+            stats.backlog.close_instant(arrival);
+        }
+    }
+    stats.result(
+        strategy,
+        workers,
+        miss_mode == MissMode::Kill,
+        (handler, worker),
+    )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec::StrategySpec;
-
-    /// Records what an observer is told.
-    #[derive(Default)]
-    struct Seen {
-        outcomes: Vec<Outcome>,
-        backlog: Vec<(u64, u64)>,
-    }
-
-    impl Observer for Seen {
-        fn outcome(&mut self, outcome: &Outcome) {
-            self.outcomes.push(*outcome);
-        }
-        fn backlog(&mut self, at_ns: u64, in_flight: u64) {
-            self.backlog.push((at_ns, in_flight));
-        }
-    }
-
-    fn run(spec: &str, arrivals: &[u64]) -> (SimResult, Seen) {
-        let messages = arrivals.iter().enumerate().map(|(i, &arrival)| {
-            let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
-            m.deadline_ns = Some(arrival + 25);
-            Ok::<_, std::convert::Infallible>(m)
-        });
-        let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
-        let cost = CostModel::constant(10);
-        let mut seen = Seen::default();
-        let config = SimConfig::default();
-        let result = simulate_observed(messages, &mut strategy, &cost, &config, &mut seen);
-        (result.unwrap(), seen)
-    }
-
-    impl Observer for &mut Seen {
-        fn outcome(&mut self, outcome: &Outcome) {
-            (**self).outcome(outcome)
-        }
-        fn backlog(&mut self, at_ns: u64, in_flight: u64) {
-            (**self).backlog(at_ns, in_flight)
-        }
-    }
-
-    #[test]
-    fn the_backlog_is_reported_once_per_arrival_instant_and_peaks_at_the_max() {
-        // inline, service 10: answers at 10, 20, 30, 40; arrivals 0,0,0,15,40.
-        let (result, seen) = run("inline", &[0, 0, 0, 15, 40]);
-        assert_eq!(seen.backlog, vec![(0, 3), (15, 3), (40, 1)]);
-        let peak = seen.backlog.iter().map(|&(_, n)| n).max();
-        assert_eq!(peak, Some(result.max_backlog));
-        let slacks: Vec<Option<i64>> = seen.outcomes.iter().map(Outcome::slack_ns).collect();
-        assert_eq!(slacks, vec![Some(15), Some(5), Some(-5), Some(0), Some(15)]);
-        assert_eq!(seen.outcomes[2].latency_ns(), 30);
-    }
-
-    #[test]
-    fn outcomes_name_the_worker_for_pools_only() {
-        let (_, inline) = run("inline", &[0, 0]);
-        assert!(inline.outcomes.iter().all(|o| o.worker.is_none()));
-        for spec in ["pool:2", "edf:2"] {
-            let (_, pool) = run(spec, &[0, 0, 0]);
-            let mut workers: Vec<Option<u32>> = pool.outcomes.iter().map(|o| o.worker).collect();
-            workers.sort();
-            assert_eq!(workers, vec![Some(0), Some(0), Some(1)], "{spec}");
-        }
-    }
-
-    use crate::strategy::Inline;
-
-    fn auth(global_seq: u64, arrival_ns: u64, deadline_ns: u64) -> Message {
-        let mut message = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival_ns);
-        message.deadline_ns = Some(deadline_ns);
-        message
-    }
-
-    fn outcomes(spec: &str, messages: &[Message], cost: &CostModel) -> (SimResult, Vec<Outcome>) {
-        let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
-        let mut seen = Vec::new();
-        let source = messages
-            .iter()
-            .cloned()
-            .map(Ok::<_, std::convert::Infallible>);
-        let result = simulate_observed(
-            source,
-            &mut strategy,
-            cost,
-            &SimConfig::default(),
-            |o: &Outcome| seen.push(*o),
-        )
-        .unwrap();
-        (result, seen)
-    }
-
-    #[test]
-    fn out_of_order_arrivals_are_taken_in_stream_order() {
-        let messages = [auth(0, 100, 1000), auth(1, 50, 1000), auth(2, 120, 1000)];
-        let (result, seen) = outcomes("inline", &messages, &CostModel::constant(10));
-        let taken: Vec<u64> = seen.iter().map(|o| o.handler_ns).collect();
-        assert_eq!(taken, vec![100, 110, 120]);
-        assert_eq!(seen[1].response_ns - seen[1].arrival_ns, 70);
-        assert_eq!(result.messages, 3);
-    }
-
-    #[test]
-    fn notify_deadlines_are_ignored_and_utilisation_is_busy_over_span() {
-        let mut notify = Message::new(1, EventType::NOTIFY_EXIT, Action::Notify, 0);
-        notify.deadline_ns = Some(1);
-        let messages = [auth(0, 0, 100), notify, auth(2, 60, 100)];
-        let (result, _) = outcomes("pool:2", &messages, &CostModel::constant(20));
-        assert_eq!((result.auth, result.notify, result.misses), (2, 1, 0));
-        // Span 0..80, 60 ns of work on 2 workers.
-        assert_eq!(result.worker_utilization, Some(60.0 / 160.0));
-        assert_eq!(result.handler_utilization, Some(0.0));
-    }
-
-    #[test]
-    fn a_cost_error_names_the_message_and_an_empty_stream_has_no_values() {
-        let mut strategy = Inline;
-        let error = simulate(
-            [auth(7, 0, 1)],
-            &mut strategy,
-            &CostModel::trace(),
-            &SimConfig::default(),
-        )
-        .unwrap_err();
-        assert!(error.to_string().contains("global_seq 7"), "{error}");
-        let empty = simulate(
-            [],
-            &mut strategy,
-            &CostModel::trace(),
-            &SimConfig::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (empty.messages, empty.latency_ns, empty.handler_utilization),
-            (0, None, None)
-        );
-    }
-}
+mod tests;

@@ -9,11 +9,16 @@
 //! - [`spec`]: `--strategy` text ⇄ [`StrategySpec`] → `Box<dyn Strategy>`;
 //! - [`cost`]: service times (`trace`, `const`, `exp`, `lognormal`, tables,
 //!   or a [`CostFn`] of your own through [`CostModel::custom`]);
-//! - [`engine`]: the streaming event loop ([`simulate`], [`Simulator`]),
-//!   with optional per-message [`Outcome`]s through an [`Observer`];
+//! - [`engine`]: the streaming event loop that owns the machine (kernel
+//!   queue, handler, workers, shared CPU, timers, blocked threads):
+//!   [`simulate`], [`Simulator`], with optional per-message [`Outcome`]s
+//!   through an [`Observer`];
+//! - [`kernel`]: ES muting and the ES AUTH cache, as what-ifs, at arrival;
 //! - [`report`]: the result, as JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling;
-//! - [`margins`]: guard margins that swallow whole budgets (a warning).
+//! - [`margins`]: guard margins that swallow whole budgets (a warning);
+//! - `testing` (feature `testing`): trace generators and the conformance
+//!   kit for strategies, the user's own included (docs/testing.md).
 //!
 //! # Semantics in one screen
 //!
@@ -27,6 +32,14 @@
 //! message with r_i > d_i. Ties: a job ready at t is visible to a worker
 //! that frees at t; a message answered at t is not in the backlog at t.
 //! Times are integer nanoseconds, saturating at `u64::MAX`.
+//!
+//! On top of that, each a flag: closed replay (a thread blocked on an AUTH
+//! message sends nothing until the kernel has the answer, a'_j = a_j + δ),
+//! a finite kernel queue (drops answered by the kernel at arrival), fail
+//! modes (the kernel answers a late message at d'), and processor sharing
+//! among the client's runnable threads and a background load on C cores
+//! (then times are exact fixed point, reported rounded up). See
+//! [`engine`] and docs/simulator.md.
 //!
 //! # Plugging in a strategy
 //!
@@ -65,6 +78,7 @@
 
 pub mod cost;
 pub mod engine;
+pub mod kernel;
 pub mod margins;
 pub mod report;
 /// Latency percentiles: the traces crate's one histogram.
@@ -73,11 +87,14 @@ pub mod spec;
 mod stats;
 pub mod strategy;
 pub mod sweep;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{
-    MissMode, Observer, Outcome, SimConfig, SimError, Simulator, simulate, simulate_observed,
+    Background, BackgroundTrack, CpuConfig, GuardTimer, MissMode, Observer, Outcome, ReplayMode,
+    SimConfig, SimError, Simulator, Time, simulate, simulate_observed,
 };
 pub use report::{FirstMiss, Latency, SimResult, results_json, results_table};
 pub use spec::{SpecError, StrategySpec};
-pub use strategy::{Completion, Context, Job, Strategy};
+pub use strategy::{Job, Plan, Runner, Strategy, Ticket};

@@ -18,7 +18,14 @@ use esreplay_traces::format_ns;
 use serde::Serialize;
 
 /// Everything one simulation run predicts.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// The keys after `worker_utilization` appear only when their feature is
+/// on, so a run without the new flags prints what it always printed:
+/// `replay`, `stall_ns`, `throttled_ns` under closed replay; `dropped`,
+/// `dropped_allowed`, `dropped_denied` with `--kernel-queue`; `cores`,
+/// `background`, `cpu_rate` with `--cores`; `cached`, `muted` with `--mute`
+/// or `--es-cache`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SimResult {
     /// The strategy, as asked.
     pub strategy: String,
@@ -47,6 +54,41 @@ pub struct SimResult {
     pub handler_utilization: Option<f64>,
     /// Worker busy time / (workers · simulated span).
     pub worker_utilization: Option<f64>,
+    /// `closed` under closed replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+    /// Σ (r' − a') over AUTH messages: what the processes lost waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_ns: Option<u64>,
+    /// Σ max(0, a' − a): how much later than recorded messages arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_ns: Option<u64>,
+    /// Messages dropped at a full kernel queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+    /// Dropped AUTH messages the kernel allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_allowed: Option<u64>,
+    /// Dropped AUTH messages the kernel denied (fail-closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_denied: Option<u64>,
+    /// C, the cores the client's threads share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cores: Option<f64>,
+    /// B, the background runnable threads (the track's time-weighted mean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<f64>,
+    /// CPU work done ÷ time the client's threads were runnable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rate: Option<f64>,
+    /// AUTH messages answered by the kernel from its ES cache (in
+    /// `messages`, `auth` and the latency, with 0); with `--mute` or
+    /// `--es-cache`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<u64>,
+    /// Messages muted (in no other count); with `cached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<u64>,
 }
 
 /// The message that kills the client.
@@ -147,10 +189,65 @@ pub fn table_row(result: &SimResult) -> [String; 12] {
     ]
 }
 
+/// A column shown only when some result has its value.
+type Extra = (&'static str, fn(&SimResult) -> Option<String>);
+
+/// The feature columns after [`TABLE_COLUMNS`]: closed replay's stall and
+/// throttling, the kernel queue's drops (allowed/denied), the CPU model's
+/// cores, background and delivered rate, the ES cache's and mutes' counts.
+const EXTRA_COLUMNS: [Extra; 6] = [
+    ("stall", |r| r.stall_ns.map(format_ns)),
+    ("throttled", |r| r.throttled_ns.map(format_ns)),
+    ("dropped a/d", |r| {
+        let (a, d) = (r.dropped_allowed?, r.dropped_denied?);
+        Some(format!("{} {a}/{d}", r.dropped?))
+    }),
+    ("cpu C/B/rate", |r| {
+        let (c, b) = (short(r.cores?), short(r.background?));
+        Some(format!("{c}/{b}/{:.0}%", r.cpu_rate? * 100.0))
+    }),
+    ("cached", |r| r.cached.map(|n| n.to_string())),
+    ("muted", |r| r.muted.map(|n| n.to_string())),
+];
+
+/// A number with at most 2 decimals, trailing zeros dropped.
+fn short(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The column names and every result's cells: [`TABLE_COLUMNS`], then the
+/// feature columns some result has values for (the text table and the
+/// HTML report's).
+pub fn table_cells(results: &[SimResult]) -> (Vec<String>, Vec<Vec<String>>) {
+    let extras: Vec<&Extra> = EXTRA_COLUMNS
+        .iter()
+        .filter(|(_, cell)| results.iter().any(|r| cell(r).is_some()))
+        .collect();
+    let header: Vec<String> = TABLE_COLUMNS
+        .iter()
+        .chain(extras.iter().map(|(name, _)| name))
+        .map(|c| c.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let mut cells = table_row(r).to_vec();
+            cells.extend(
+                extras
+                    .iter()
+                    .map(|(_, cell)| cell(r).unwrap_or_else(|| "-".into())),
+            );
+            cells
+        })
+        .collect();
+    (header, rows)
+}
+
 /// An aligned table, one row per result, for people.
 pub fn results_table(results: &[SimResult]) -> String {
-    let rows: Vec<[String; 12]> = results.iter().map(table_row).collect();
-    let mut widths = TABLE_COLUMNS.map(str::len);
+    let (header, rows) = table_cells(results);
+    let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -160,12 +257,12 @@ pub fn results_table(results: &[SimResult]) -> String {
     let mut line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
-    line(&TABLE_COLUMNS.map(String::from));
+    line(&header);
     rows.iter().for_each(|cells| line(cells));
     out
 }
@@ -200,6 +297,7 @@ mod tests {
             max_backlog: 57,
             handler_utilization: Some(0.41),
             worker_utilization: Some(0.93),
+            ..SimResult::default()
         }
     }
 
@@ -214,6 +312,26 @@ mod tests {
             r#""handler_utilization":0.41,"worker_utilization":0.93}"#
         );
         assert_eq!(sample().to_json(), want);
+    }
+
+    #[test]
+    fn kernel_counts_appear_only_when_the_run_had_mutes_or_a_cache() {
+        let plain = sample();
+        assert!(!plain.to_json().contains("cached"));
+        assert!(!results_table(std::slice::from_ref(&plain)).contains("muted"));
+        let mut cached = sample();
+        cached.cached = Some(880);
+        cached.muted = Some(0);
+        assert!(
+            cached
+                .to_json()
+                .ends_with(r#""worker_utilization":0.93,"cached":880,"muted":0}"#)
+        );
+        let table = results_table(&[plain, cached]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("cached  muted"), "{table}");
+        assert!(lines[1].ends_with("-       -"), "{table}");
+        assert!(lines[2].ends_with("880     0"), "{table}");
     }
 
     #[test]
@@ -237,6 +355,41 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(
             lines[1].contains("41%/-") && lines[2].contains("-1.20us"),
+            "{table}"
+        );
+        assert!(
+            !lines[0].contains("stall"),
+            "no feature columns unless used"
+        );
+    }
+
+    #[test]
+    fn feature_keys_are_appended_only_when_set_and_shown_as_columns() {
+        let mut closed = sample();
+        closed.replay = Some("closed".into());
+        closed.stall_ns = Some(2_000);
+        closed.throttled_ns = Some(0);
+        closed.cores = Some(1.5);
+        closed.background = Some(0.0);
+        assert_eq!(
+            (short(0.211634), short(2.0), short(1.5)),
+            ("0.21".into(), "2".into(), "1.5".into())
+        );
+        closed.cpu_rate = Some(0.75);
+        let json = closed.to_json();
+        assert!(
+            json.ends_with(r#""worker_utilization":0.93,"replay":"closed","stall_ns":2000,"throttled_ns":0,"cores":1.5,"background":0.0,"cpu_rate":0.75}"#),
+            "{json}"
+        );
+        let table = results_table(&[sample(), closed]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].ends_with("stall   throttled  cpu C/B/rate"),
+            "{table}"
+        );
+        assert!(lines[1].ends_with("-       -          -"), "{table}");
+        assert!(
+            lines[2].ends_with("2.00us  0ns        1.5/0/75%"),
             "{table}"
         );
     }

@@ -5,6 +5,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use esreplay_traces::Action;
+
+use crate::engine::{Outcome, Time};
 use crate::histogram::Histogram;
 use crate::report::{FirstMiss, Latency, SimResult};
 
@@ -88,10 +91,26 @@ pub(crate) struct Stats {
     pub(crate) latency: Histogram,
     pub(crate) min_slack: Option<i64>,
     pub(crate) backlog: Backlog,
-    pub(crate) handler_busy: u64,
-    pub(crate) worker_busy: u64,
     pub(crate) first_arrival: Option<u64>,
     pub(crate) end: u64,
+    /// Σ r' − a' over AUTH messages.
+    pub(crate) stall: u64,
+    /// Σ max(0, a' − a) over messages.
+    pub(crate) throttled: u64,
+    pub(crate) dropped: u64,
+    pub(crate) dropped_allowed: u64,
+    pub(crate) dropped_denied: u64,
+}
+
+/// Busy time as f64 ns: exact for whole nanoseconds (the integer model's
+/// figures, bit for bit).
+fn busy_ns(busy: Time) -> f64 {
+    let whole = busy.floor_ns();
+    if Time::from_ns(whole) == busy {
+        whole as f64
+    } else {
+        busy.as_f64_ns()
+    }
 }
 
 /// d − r as an i64, saturating.
@@ -101,6 +120,48 @@ pub(crate) fn slack(deadline_ns: u64, response_ns: u64) -> i64 {
 }
 
 impl Stats {
+    /// Counts a message arriving at `arrival_ns`.
+    #[inline]
+    pub(crate) fn count(&mut self, auth: bool, arrival_ns: u64) {
+        self.messages += 1;
+        self.auth += u64::from(auth);
+        let first = self.first_arrival.get_or_insert(arrival_ns);
+        *first = (*first).min(arrival_ns);
+    }
+
+    /// A message dropped at a full kernel queue at `at_ns` (counted already).
+    pub(crate) fn drop(&mut self, auth: bool, denied: bool, at_ns: u64) {
+        self.dropped += 1;
+        self.dropped_allowed += u64::from(auth && !denied);
+        self.dropped_denied += u64::from(auth && denied);
+        self.end = self.end.max(at_ns);
+    }
+
+    /// Folds in a message that reached the client.
+    #[inline]
+    pub(crate) fn record(&mut self, outcome: &Outcome) {
+        let response = outcome.response_ns;
+        self.end = self.end.max(response).max(outcome.finish_ns.unwrap_or(0));
+        self.defaulted += u64::from(outcome.defaulted);
+        if outcome.action != Action::Auth {
+            return;
+        }
+        let latency = outcome.latency_ns();
+        self.latency.record(latency);
+        self.stall = self.stall.saturating_add(latency);
+        if let Some(deadline) = outcome.deadline_ns {
+            self.slack(slack(deadline, response));
+            if outcome.missed {
+                self.miss(FirstMiss {
+                    global_seq: outcome.global_seq,
+                    arrival_ns: outcome.arrival_ns,
+                    deadline_ns: deadline,
+                    response_ns: response,
+                });
+            }
+        }
+    }
+
     /// Records a miss, keeping the earliest-deadline one (ties: global_seq).
     pub(crate) fn miss(&mut self, miss: FirstMiss) {
         self.misses += 1;
@@ -118,12 +179,18 @@ impl Stats {
     }
 
     /// The result; `kill` says whether a miss kills the client.
-    pub(crate) fn result(&self, strategy: String, workers: u32, kill: bool) -> SimResult {
+    pub(crate) fn result(
+        &self,
+        strategy: String,
+        workers: u32,
+        kill: bool,
+        (handler_busy, worker_busy): (Time, Time),
+    ) -> SimResult {
         let span = self
             .first_arrival
             .map_or(0, |first| self.end.saturating_sub(first));
-        let share = |busy: u64, capacity: u64| {
-            (span > 0 && capacity > 0).then(|| busy as f64 / (span as f64 * capacity as f64))
+        let share = |busy: Time, capacity: u64| {
+            (span > 0 && capacity > 0).then(|| busy_ns(busy) / (span as f64 * capacity as f64))
         };
         let per_mille = |q| self.latency.per_mille(q).unwrap_or(0);
         let latency = (!self.latency.is_empty()).then(|| Latency {
@@ -149,8 +216,9 @@ impl Stats {
             latency_ns: latency,
             min_slack_ns: self.min_slack,
             max_backlog: self.backlog.max(),
-            handler_utilization: share(self.handler_busy, 1),
-            worker_utilization: share(self.worker_busy, u64::from(workers)),
+            handler_utilization: share(handler_busy, 1),
+            worker_utilization: share(worker_busy, u64::from(workers)),
+            ..SimResult::default()
         }
     }
 }
@@ -195,7 +263,11 @@ mod tests {
         stats.miss(miss(2, 40));
         assert_eq!(stats.misses, 3);
         assert_eq!(stats.first_miss, Some(miss(0, 40)));
-        assert_eq!(stats.result("x".into(), 0, true).killed_at_ns, Some(40));
-        assert_eq!(stats.result("x".into(), 0, false).killed_at_ns, None);
+        let busy = (Time::ZERO, Time::ZERO);
+        assert_eq!(
+            stats.result("x".into(), 0, true, busy).killed_at_ns,
+            Some(40)
+        );
+        assert_eq!(stats.result("x".into(), 0, false, busy).killed_at_ns, None);
     }
 }

@@ -1,16 +1,23 @@
-//! The [`Strategy`] trait: how a client's threading design turns messages
-//! taken by its ES handler into answers, and the [`Job`] and [`Completion`]
-//! records that cross it.
+//! The [`Strategy`] trait: a client's threading design as a *scheduler*,
+//! and the [`Job`], [`Plan`] and [`Ticket`] records that cross it.
 //!
-//! The engine ([`crate::engine`]) owns the single handler thread (DESIGN.md:
-//! "exactly one handler thread"): it computes when the handler takes each
-//! message (h_i) and hands the message to the strategy as a [`Job`]. The
-//! strategy says how long the handler stays busy and, now or later, reports
-//! each job exactly once as a [`Completion`]: when its work started and
-//! finished (if it ran) and when its answer was sent. The engine adds the
-//! response latency ρ and does all the bookkeeping (misses, latency,
-//! backlog, utilisation). Built-in strategies live in the submodules; none
-//! of them is known to the engine by name.
+//! The engine ([`crate::engine`]) owns the machine: the kernel queue, the
+//! single handler thread (DESIGN.md: "exactly one handler thread"), the
+//! strategy's N worker threads, the CPU they share, the timers and the
+//! clock. A strategy only decides:
+//!
+//! - [`plan`](Strategy::plan): when the handler takes a message, whether
+//!   the handler does the work itself or hands it off to the workers, how
+//!   much work it is, and whether a watchdog guards it;
+//! - [`queue`](Strategy::queue) / [`next`](Strategy::next): which handed-off
+//!   job a worker runs when it is free.
+//!
+//! The engine advances the work (under processor sharing with `--cores`),
+//! fires the watchdogs, answers, and does all the bookkeeping. A job whose
+//! watchdog fired before it started is dropped by the engine: the strategy
+//! may still hand its [`Ticket`] back from `next`, and the engine skips it
+//! (a stale ticket costs one check, no lookup table). Built-in strategies
+//! live in the submodules; none of them is known to the engine by name.
 
 mod edf;
 mod guard;
@@ -23,12 +30,13 @@ pub use guard::{Guard, Margin};
 pub use inline::Inline;
 pub use pool::FifoPool;
 
+pub use crate::engine::time::Time;
 use esreplay_traces::{Action, EventType, Message};
 
-/// One message as a strategy sees it, taken by the handler at `taken_ns`.
+/// One message as a strategy sees it, taken by the handler at `taken`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Job {
-    /// Position of the message in the stream (0, 1, 2, ...), unique.
+    /// Position of the message in the input stream (0, 1, 2, ...), unique.
     pub index: u64,
     /// ES `global_seq_num`.
     pub global_seq: u64,
@@ -36,151 +44,112 @@ pub struct Job {
     pub event: EventType,
     /// AUTH or NOTIFY.
     pub action: Action,
-    /// Kernel dispatch time a_i.
+    /// Replayed arrival a'_i (= a_i in open replay), rounded up to ns.
     pub arrival_ns: u64,
-    /// Deadline d_i (AUTH with a deadline only).
+    /// Deadline d'_i (AUTH with a deadline only), rounded up to ns.
     pub deadline_ns: Option<u64>,
     /// Service time s_i from the cost model (already scaled).
     pub service_ns: u64,
-    /// When the handler took the message: h_i = max(a_i + τ, H).
-    pub taken_ns: u64,
-    /// If set, a job that would start strictly after this time is not run:
-    /// it is reported with `start_ns: None` (see [`Completion::dropped`]).
-    /// Set by [`Guard`]; honoured by every built-in strategy.
-    pub latest_start_ns: Option<u64>,
+    /// When the handler took the message, h_i (exact).
+    pub taken: Time,
+    /// The exact deadline d'_i.
+    pub deadline: Option<Time>,
 }
 
 impl Job {
-    /// Whether a job starting at `start_ns` must be dropped instead
-    /// (the tie rule: a start exactly at the latest start still runs).
-    pub fn expired_at(&self, start_ns: u64) -> bool {
-        self.latest_start_ns.is_some_and(|latest| start_ns > latest)
+    /// h_i rounded up to whole ns.
+    pub fn taken_ns(&self) -> u64 {
+        self.taken.ceil_ns()
+    }
+}
+
+/// Which thread runs a job's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runner {
+    /// The handler does the work itself and answers (inline).
+    Handler,
+    /// The handler hands the job off (cost c_h) to the workers' queue.
+    Worker,
+}
+
+/// What the handler does with a message it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Who runs the work.
+    pub runner: Runner,
+    /// CPU work of the job, ns (normally the job's `service_ns`).
+    pub work_ns: u64,
+    /// A watchdog armed at the take: it answers with the default verdict
+    /// at this time (never before h_i) unless the job finished by then,
+    /// and drops the job if it has not started (see [`Margin`]).
+    pub watchdog: Option<Time>,
+}
+
+impl Plan {
+    /// The handler does the job's work itself.
+    pub fn handler(job: &Job) -> Plan {
+        Plan {
+            runner: Runner::Handler,
+            work_ns: job.service_ns,
+            watchdog: None,
+        }
     }
 
+    /// The handler hands the job off to the workers.
+    pub fn worker(job: &Job) -> Plan {
+        Plan {
+            runner: Runner::Worker,
+            work_ns: job.service_ns,
+            watchdog: None,
+        }
+    }
+}
+
+/// A handed-off job in a strategy's queue: what a scheduler needs to order
+/// it (32 bytes), and an engine handle. Return it unchanged from
+/// [`Strategy::next`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// d'_i rounded up to ns, `u64::MAX` without a deadline (NOTIFY).
+    pub deadline_ns: u64,
+    /// ES `global_seq_num`.
+    pub global_seq: u64,
+    /// Position in the input stream (unique).
+    pub index: u64,
+    pub(crate) slot: u32,
+}
+
+impl Ticket {
     /// The EDF key: (deadline, then global_seq, then stream position);
     /// a message without a deadline (NOTIFY) sorts last.
+    #[inline]
     pub fn edf_key(&self) -> (u64, u64, u64) {
-        (
-            self.deadline_ns.unwrap_or(u64::MAX),
-            self.global_seq,
-            self.index,
-        )
-    }
-}
-
-/// What happened to one job, reported exactly once by the strategy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Completion {
-    /// The job as it was taken.
-    pub job: Job,
-    /// When its work started, or `None` if it never ran (dropped).
-    pub start_ns: Option<u64>,
-    /// When its work finished (`start + service`), `None` if it never ran.
-    pub finish_ns: Option<u64>,
-    /// When the answer was sent (before the response latency ρ).
-    pub answered_ns: u64,
-    /// The answer was the default verdict sent by a watchdog.
-    pub defaulted: bool,
-    /// The work ran on a worker thread (counts towards worker utilisation)
-    /// rather than on the handler thread.
-    pub on_worker: bool,
-    /// Which worker ran it (0-based), when the strategy says
-    /// ([`with_worker`](Self::with_worker)); for timelines only.
-    pub worker: Option<u32>,
-}
-
-impl Completion {
-    /// A job that ran from `start_ns` to `start_ns + service` and answered
-    /// when it finished.
-    pub fn ran(job: Job, start_ns: u64, on_worker: bool) -> Completion {
-        let finish = start_ns.saturating_add(job.service_ns);
-        Completion {
-            job,
-            start_ns: Some(start_ns),
-            finish_ns: Some(finish),
-            answered_ns: finish,
-            defaulted: false,
-            on_worker,
-            worker: None,
-        }
-    }
-
-    /// A job that was dropped because it could not start by its
-    /// `latest_start_ns`: answered with the default verdict at that time.
-    pub fn dropped(job: Job) -> Completion {
-        Completion {
-            job,
-            start_ns: None,
-            finish_ns: None,
-            answered_ns: job.latest_start_ns.unwrap_or(job.taken_ns),
-            defaulted: true,
-            on_worker: false,
-            worker: None,
-        }
-    }
-
-    /// Names the worker that ran the job (left `None` if it never ran).
-    pub fn with_worker(mut self, worker: u32) -> Completion {
-        if self.start_ns.is_some() {
-            self.worker = Some(worker);
-        }
-        self
-    }
-
-    /// Starts `job` at `start_ns` unless its latest start has passed.
-    pub fn start_or_drop(job: Job, start_ns: u64, on_worker: bool) -> Completion {
-        if job.expired_at(start_ns) {
-            Completion::dropped(job)
-        } else {
-            Completion::ran(job, start_ns, on_worker)
-        }
-    }
-}
-
-/// Simulation settings a strategy may need.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Context {
-    /// c_h: cost on the handler of retaining a message and queueing it.
-    pub handoff_ns: u64,
-}
-
-impl Context {
-    /// A context with the given hand-off cost.
-    pub fn new(handoff_ns: u64) -> Context {
-        Context { handoff_ns }
+        (self.deadline_ns, self.global_seq, self.index)
     }
 }
 
 /// A threading design: what a client does with each message its handler
-/// takes.
-///
-/// The engine calls, for each message in kernel order,
-/// [`advance`](Strategy::advance)`(h_i)` and then
-/// [`take`](Strategy::take) with the job taken at h_i; at the end of the
-/// stream, [`finish`](Strategy::finish). A strategy reports every job
-/// exactly once, by pushing a [`Completion`] onto `done`, in any order.
+/// takes, and which queued job a free worker runs.
 ///
 /// # Contract
 ///
-/// - `take` returns how long the handler is busy with the message: the
-///   handler takes the next message no earlier than `taken_ns + returned`.
-/// - Jobs taken later are never ready before the `until` of the last
-///   `advance`, and `until` never decreases.
-/// - After `advance(until)`, every job whose answer time is before `until`
-///   has been reported. (Reporting earlier, e.g. as soon as the start time
-///   is known, is fine and cheapest.) The engine relies on this to compute
-///   the backlog while streaming.
-/// - After `finish`, every job has been reported.
-/// - A job with [`Job::latest_start_ns`] that cannot start by then is
-///   reported with [`Completion::dropped`] (see [`Completion::start_or_drop`]).
+/// - [`plan`](Strategy::plan) is called once per message the handler
+///   takes, in the order it takes them (kernel order), at h_i.
+/// - A job planned for [`Runner::Worker`] reaches [`queue`](Strategy::queue)
+///   when the hand-off ends (q_i = h_i + c_h under full speed); a job
+///   queued at t is visible to a worker that frees at t.
+/// - [`next`](Strategy::next) is called when worker `worker` is free at
+///   `now` and the strategy holds queued tickets; it returns one of them
+///   (or `None` to leave the worker idle until the next queue or free
+///   worker). Every queued ticket must eventually be returned.
+/// - A strategy with `workers() == 0` never plans [`Runner::Worker`].
 ///
 /// # Example
 ///
 /// The simplest strategy, [`Inline`]: the handler does the work itself.
 ///
 /// ```
-/// use esreplay_simulator::strategy::{Completion, Context, Job, Strategy};
+/// use esreplay_simulator::strategy::{Job, Plan, Strategy, Ticket, Time};
 ///
 /// struct MyInline;
 ///
@@ -191,13 +160,13 @@ impl Context {
 ///     fn workers(&self) -> u32 {
 ///         0
 ///     }
-///     fn take(&mut self, job: Job, _: &esreplay_traces::Message, _: &Context,
-///             done: &mut Vec<Completion>) -> u64 {
-///         done.push(Completion::start_or_drop(job, job.taken_ns, false));
-///         job.service_ns
+///     fn plan(&mut self, job: &Job, _: &esreplay_traces::Message) -> Plan {
+///         Plan::handler(job)
 ///     }
-///     fn advance(&mut self, _until: u64, _done: &mut Vec<Completion>) {}
-///     fn finish(&mut self, _done: &mut Vec<Completion>) {}
+///     fn queue(&mut self, _: Ticket) {}
+///     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
+///         None
+///     }
 /// }
 ///
 /// # use esreplay_simulator::{simulate, SimConfig, CostModel};
@@ -215,26 +184,18 @@ pub trait Strategy: Send {
     /// The strategy in `--strategy` syntax, e.g. `pool:4`.
     fn name(&self) -> String;
 
-    /// Worker threads besides the handler (0 for none), for utilisation.
+    /// Worker threads besides the handler (0 for none).
     fn workers(&self) -> u32;
 
-    /// The handler takes `job` at `job.taken_ns`; `message` is the full
-    /// record for strategies that look at paths or processes. Returns the
-    /// handler's busy time for it.
-    fn take(
-        &mut self,
-        job: Job,
-        message: &Message,
-        context: &Context,
-        done: &mut Vec<Completion>,
-    ) -> u64;
+    /// The handler takes `job` at `job.taken`; `message` is the full record
+    /// for strategies that look at paths or processes.
+    fn plan(&mut self, job: &Job, message: &Message) -> Plan;
 
-    /// Simulates everything before `until` and reports every job answered
-    /// before it.
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>);
+    /// A handed-off job is ready for the workers.
+    fn queue(&mut self, ticket: Ticket);
 
-    /// The stream has ended: runs every remaining job and reports it.
-    fn finish(&mut self, done: &mut Vec<Completion>);
+    /// Worker `worker` is free at `now`: the job it runs next.
+    fn next(&mut self, worker: u32, now: Time) -> Option<Ticket>;
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
@@ -244,27 +205,21 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     fn workers(&self) -> u32 {
         (**self).workers()
     }
-    fn take(
-        &mut self,
-        job: Job,
-        message: &Message,
-        context: &Context,
-        done: &mut Vec<Completion>,
-    ) -> u64 {
-        (**self).take(job, message, context, done)
+    fn plan(&mut self, job: &Job, message: &Message) -> Plan {
+        (**self).plan(job, message)
     }
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
-        (**self).advance(until, done)
+    fn queue(&mut self, ticket: Ticket) {
+        (**self).queue(ticket)
     }
-    fn finish(&mut self, done: &mut Vec<Completion>) {
-        (**self).finish(done)
+    fn next(&mut self, worker: u32, now: Time) -> Option<Ticket> {
+        (**self).next(worker, now)
     }
 }
 
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Small builders for the strategies' unit tests.
-    use super::Job;
+    use super::{Job, Ticket, Time};
     use esreplay_traces::{Action, EventType, Message};
 
     /// An AUTH_OPEN job without a deadline.
@@ -277,12 +232,22 @@ pub(crate) mod testutil {
             arrival_ns: taken_ns,
             deadline_ns: None,
             service_ns,
-            taken_ns,
-            latest_start_ns: None,
+            taken: Time::from_ns(taken_ns),
+            deadline: None,
         }
     }
 
-    /// A placeholder record for `take`.
+    /// A ticket with a deadline (`u64::MAX`: none).
+    pub fn ticket(index: u64, deadline_ns: u64) -> Ticket {
+        Ticket {
+            deadline_ns,
+            global_seq: index,
+            index,
+            slot: index as u32,
+        }
+    }
+
+    /// A placeholder record for `plan`.
     pub fn message() -> Message {
         Message::new(0, EventType::AUTH_OPEN, Action::Auth, 0)
     }

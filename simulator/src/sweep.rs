@@ -1,9 +1,12 @@
 //! Headroom: how much more load a strategy takes before its first miss.
 //!
 //! Two dimensions, each searched the same way ([`search`]):
-//! - **load**: arrivals time-compressed by a factor k, a'_i = ⌊a_i / k⌋,
-//!   keeping each message's budget, d'_i = a'_i + (d_i − a_i); k > 1 is
-//!   more load;
+//! - **load**: the recorded timeline compressed by a factor k,
+//!   a'_i = ⌊a_i / k⌋ (and the recorded answer times likewise), keeping
+//!   each message's budget, d'_i = a'_i + (d_i − a_i); k > 1 is more load.
+//!   In open replay that compresses arrivals; in closed replay it
+//!   compresses the threads' think times (the demand: the gaps between an
+//!   answer and the next message), while the answers still pace them;
 //! - **cost**: every service time multiplied by K (on top of
 //!   `--cost-scale`).
 //!
@@ -39,12 +42,21 @@ pub struct Headroom {
     pub cost_factor: Option<f64>,
 }
 
-/// `message` with arrivals compressed by `factor`, budget kept.
+/// `message` with its timeline compressed by `factor`, budget kept: the
+/// arrival and the recorded answer (so a thread's think times shrink by
+/// `factor` in closed replay).
 pub fn compress(mut message: Message, factor: f64) -> Message {
     let budget = signed_budget_ns(&message);
     message.arrival_ns = compress_ns(message.arrival_ns, factor);
     if let Some(budget) = budget {
         message.deadline_ns = Some(offset_ns(message.arrival_ns, budget));
+    }
+    if let Some(response) = message
+        .details
+        .as_mut()
+        .and_then(|d| d.response_ns.as_mut())
+    {
+        *response = compress_ns(*response, factor);
     }
     message
 }
@@ -136,14 +148,14 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, cost, *config, ());
+    let mut simulator = Simulator::new(&mut strategy, cost, config.clone(), ());
     for message in messages {
-        simulator.push(&message.map_err(|e| SimError::Input(Box::new(e)))?)?;
+        simulator.push(message.map_err(|e| SimError::Input(Box::new(e)))?)?;
         if simulator.misses() > 0 {
             return Ok(true);
         }
     }
-    Ok(simulator.finish().misses > 0)
+    Ok(simulator.finish()?.misses > 0)
 }
 
 /// Both headrooms of `spec`; `open` yields the messages afresh each call.
@@ -211,8 +223,18 @@ mod tests {
         message.deadline_ns = Some(1500);
         let fast = compress(message.clone(), 4.0);
         assert_eq!((fast.arrival_ns, fast.deadline_ns), (250, Some(750)));
-        let slow = compress(message, 0.5);
+        let slow = compress(message.clone(), 0.5);
         assert_eq!((slow.arrival_ns, slow.deadline_ns), (2000, Some(2500)));
+        message.details = Some(Box::new(esreplay_traces::Details {
+            response_ns: Some(1300),
+            ..Default::default()
+        }));
+        let recorded = compress(message, 4.0).details.and_then(|d| d.response_ns);
+        assert_eq!(
+            recorded,
+            Some(325),
+            "the recorded stall shrinks with the think times"
+        );
     }
 
     fn auth(global_seq: u64, arrival_ns: u64, deadline_ns: u64) -> Message {

@@ -16,6 +16,7 @@
 //! | `build` | 8 job slots (`make -j8`): each runs compiler processes one after another, think times between opens | AUTH_EXEC, AUTH_OPEN of sources and headers, NOTIFY_CLOSE (modified), NOTIFY_EXIT |
 //! | `app-launch` | steady background; every 2 s an app starts: 6 threads open 200 files each at 10 × `rate` in all | AUTH_EXEC, AUTH_OPEN |
 //! | `thread-flood` | steady background; from 20 % of the run one process's `--threads` threads (default 64) open one file, 10 × `rate` in all | AUTH_OPEN |
+//! | `repeat-open`, `cache-thrash`, `write-between` | steady background; from 20 % of the run one process opening files at 10 × `rate`: for the ES cache what-ifs (see [`cache`]) | AUTH_OPEN (and NOTIFY_WRITE) |
 //!
 //! The first five have no thread ids (a simulator replays them open loop).
 //! The last three give every message a pid and a thread id, and each
@@ -41,6 +42,7 @@ use crate::event::{Action, EventType};
 use crate::format::{TraceError, TraceWriter};
 use crate::model::{Details, Header, Message, Source};
 
+pub mod cache;
 pub mod threads;
 
 /// The synthetic scenarios.
@@ -62,11 +64,17 @@ pub enum Scenario {
     AppLaunch,
     /// One process flooding one file from many threads.
     ThreadFlood,
+    /// One process re-opening a small working set of files (the ES cache helps).
+    RepeatOpen,
+    /// One process cycling through more files than the ES cache holds.
+    CacheThrash,
+    /// One process writing a file just before every open of it (invalidating the ES cache).
+    WriteBetween,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the docs.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Steady,
         Scenario::Burst,
         Scenario::Flood,
@@ -75,6 +83,9 @@ impl Scenario {
         Scenario::Build,
         Scenario::AppLaunch,
         Scenario::ThreadFlood,
+        Scenario::RepeatOpen,
+        Scenario::CacheThrash,
+        Scenario::WriteBetween,
     ];
 
     /// Whether the messages carry pids and thread ids by construction.
@@ -96,6 +107,9 @@ impl Scenario {
             Scenario::Build => "build",
             Scenario::AppLaunch => "app-launch",
             Scenario::ThreadFlood => "thread-flood",
+            Scenario::RepeatOpen => "repeat-open",
+            Scenario::CacheThrash => "cache-thrash",
+            Scenario::WriteBetween => "write-between",
         }
     }
 
@@ -120,12 +134,20 @@ impl Scenario {
             (EventType::NOTIFY_CLOSE, 1),
             (EventType::NOTIFY_EXIT, 1),
         ];
+        const OPEN_EXEC_WRITE: &[(EventType, u32)] = &[
+            (EventType::AUTH_OPEN, 90),
+            (EventType::AUTH_EXEC, 10),
+            (EventType::NOTIFY_WRITE, 0),
+        ];
         match self {
             Scenario::Steady
             | Scenario::Burst
             | Scenario::Flood
             | Scenario::AppLaunch
-            | Scenario::ThreadFlood => OPEN_EXEC,
+            | Scenario::ThreadFlood
+            | Scenario::RepeatOpen
+            | Scenario::CacheThrash => OPEN_EXEC,
+            Scenario::WriteBetween => OPEN_EXEC_WRITE,
             Scenario::ExecStorm => EXEC,
             Scenario::Mixed => MIXED,
             Scenario::Build => BUILD,
@@ -263,7 +285,11 @@ impl GenOptions {
             return Generator(Inner::Threads(threads), self.budgets.clone());
         }
         let background = Stream::poisson(self, STREAM_BACKGROUND);
-        let attacker = (self.scenario == Scenario::Flood).then(|| Stream::attacker(self));
+        let attacker = if cache::is_cache_scenario(self.scenario) {
+            Some(cache::attacker(self))
+        } else {
+            (self.scenario == Scenario::Flood).then(|| Stream::attacker(self))
+        };
         let streams = Inner::Streams(StreamGen {
             options: self.clone(),
             stamp: Stamp::new(self),
@@ -395,6 +421,9 @@ impl Stream {
         if let Some(interval) = self.interval_ns {
             return interval;
         }
+        if self.id == cache::STREAM_CACHE {
+            return cache::gap_ns(options, self.step);
+        }
         let rate = match options.scenario {
             Scenario::Burst if now % BURST_PERIOD_NS < BURST_ON_NS => options.rate_per_s * 10.0,
             Scenario::Burst => options.rate_per_s / 4.0,
@@ -444,6 +473,9 @@ struct StreamGen {
 impl StreamGen {
     fn describe(&mut self, stream: &Stream) -> Message {
         let options = &self.options;
+        if stream.id == cache::STREAM_CACHE {
+            return cache::describe(&mut self.stamp, options, stream);
+        }
         let key = |draw: u64| dist::unit(options.seed, stream.id * 100 + draw, stream.step);
         let event = if stream.id == STREAM_ATTACKER {
             EventType::AUTH_OPEN

@@ -22,6 +22,9 @@ pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
         ScenarioArg::Build => Scenario::Build,
         ScenarioArg::AppLaunch => Scenario::AppLaunch,
         ScenarioArg::ThreadFlood => Scenario::ThreadFlood,
+        ScenarioArg::RepeatOpen => Scenario::RepeatOpen,
+        ScenarioArg::CacheThrash => Scenario::CacheThrash,
+        ScenarioArg::WriteBetween => Scenario::WriteBetween,
     }
 }
 

@@ -11,14 +11,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
+use esreplay_simulator::engine::machine::{Machine, MachineBackground};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
-    CostModel, MissMode, Observer, SimConfig, SimResult, Simulator, StrategySpec, results_table,
+    Background, BackgroundTrack, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode,
+    SimConfig, SimResult, Simulator, StrategySpec, results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
 use super::{Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
-use crate::cli::{CheckArgs, CompareArgs, MissModeArg, ModelArgs, SimArgs, SweepArgs};
+use crate::cli::{
+    CheckArgs, CompareArgs, GuardTimerArg, MissModeArg, ModelArgs, ReplayArg, SimArgs, SweepArgs,
+};
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
@@ -29,23 +33,68 @@ pub(super) struct Model {
     pub(super) progress: Progress,
 }
 
-pub(super) fn model(args: &ModelArgs) -> Result<Model> {
-    let duration =
-        |flag: &str, text: &str| parse_duration_ns(text).with_context(|| format!("--{flag}"));
+/// The validated model for a run over the trace at `trace` (read only for
+/// its header's CPU count, when `--background` comes without `--cores`).
+pub(super) fn model(args: &ModelArgs, trace: &Path) -> Result<Model> {
+    let machine = match &args.machine {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Machine::parse(&text).with_context(|| format!("--machine {}", path.display()))?
+        }
+        None => Machine::default(),
+    };
+    let duration = |flag: &str, text: &Option<String>, file: Option<u64>| -> Result<u64> {
+        match text {
+            Some(text) => parse_duration_ns(text).with_context(|| format!("--{flag}")),
+            None => Ok(file.unwrap_or(0)),
+        }
+    };
     let cost = CostModel::parse(&args.cost)
         .context("--cost")?
         .with_seed(args.seed)
         .with_scale(args.cost_scale)
         .context("--cost-scale")?;
     let config = SimConfig {
-        transport_ns: duration("transport", &args.transport)?,
-        response_latency_ns: duration("response-latency", &args.response_latency)?,
-        handoff_ns: duration("handoff", &args.handoff)?,
+        transport_ns: duration("transport", &args.transport, machine.transport_ns)?,
+        response_latency_ns: duration(
+            "response-latency",
+            &args.response_latency,
+            machine.response_latency_ns,
+        )?,
+        handoff_ns: duration("handoff", &args.handoff, machine.handoff_ns)?,
+        handler_overhead_ns: duration(
+            "handler-overhead",
+            &args.handler_overhead,
+            machine.handler_overhead_ns,
+        )?,
+        worker_overhead_ns: duration(
+            "worker-overhead",
+            &args.worker_overhead,
+            machine.worker_overhead_ns,
+        )?,
         miss_mode: match args.miss_mode {
             MissModeArg::Kill => MissMode::Kill,
-            MissModeArg::Allow => MissMode::Allow,
-            MissModeArg::Deny => MissMode::Deny,
+            MissModeArg::FailOpen => MissMode::FailOpen,
+            MissModeArg::FailClosed => MissMode::FailClosed,
         },
+        replay: match args.replay {
+            None => ReplayMode::Auto,
+            Some(ReplayArg::Open) => ReplayMode::Open,
+            Some(ReplayArg::Closed) => ReplayMode::Closed,
+        },
+        kernel_queue: match args.kernel_queue {
+            Some(0) => {
+                bail!("--kernel-queue must be at least 1 (a queue of 0 drops every message)")
+            }
+            other => other,
+        },
+        guard_timer: match args.guard_timer {
+            GuardTimerArg::Exact => GuardTimer::Exact,
+            GuardTimerArg::Dispatch => GuardTimer::Dispatch,
+        },
+        cpu: cpu(args, &machine, trace)?,
+        kernel: super::cache_sweep::kernel_options(&args.kernel)?,
     };
     Ok(Model {
         cost,
@@ -53,6 +102,88 @@ pub(super) fn model(args: &ModelArgs) -> Result<Model> {
         salvage: args.salvage,
         progress: Progress::hidden(),
     })
+}
+
+/// A decimal flag with at most 3 decimals, in thousandths.
+fn thousandths(flag: &str, value: f64, min: f64, max: f64) -> Result<u64> {
+    let milli = value * 1000.0;
+    if !value.is_finite() || value < min || value > max || (milli - milli.round()).abs() > 1e-6 {
+        bail!("{flag} must be a number from {min} to {max} with at most 3 decimals, not {value}");
+    }
+    Ok(milli.round() as u64)
+}
+
+/// `--cores`, `--background`, `--background-weight` (flags over the machine file).
+fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
+    let weight_milli = thousandths("--background-weight", args.background_weight, 0.0, 1.0)?;
+    let background = match (&args.background, &machine.background) {
+        (Some(text), _) if text.trim() == "trace" => Some(None),
+        (Some(text), _) => Some(Some(text.trim().parse::<f64>().with_context(|| {
+            format!("--background {text:?}: expected a number of threads or `trace`")
+        })?)),
+        (None, Some(MachineBackground::Constant(b))) => Some(Some(*b)),
+        (None, Some(MachineBackground::Named(name))) if name == "trace" => Some(None),
+        (None, Some(MachineBackground::Named(name))) => {
+            bail!("--machine: background {name:?}: expected a number of threads or \"trace\"")
+        }
+        (None, None) => None,
+    };
+    let cores = match (args.cores.or(machine.cores), &background) {
+        (Some(cores), _) => Some(cores),
+        (None, None) => None,
+        (None, Some(_)) => Some(header_cpus(trace)?),
+    };
+    let Some(cores) = cores else {
+        return Ok(CpuConfig::default());
+    };
+    if cores <= 0.0 {
+        bail!("--cores must be above 0, not {cores}");
+    }
+    let cores_milli = thousandths("--cores", cores, 0.001, 1e9)?;
+    let background = match background {
+        None => Background::Constant(0),
+        Some(Some(b)) => Background::Constant(thousandths("--background", b, 0.0, 1e9)?),
+        Some(None) => Background::Track(std::sync::Arc::new(cpu_track(trace)?)),
+    };
+    Ok(CpuConfig {
+        cores_milli: Some(cores_milli),
+        background,
+        weight_milli,
+    })
+}
+
+/// `--background trace`: the trace's CPU track, read up front.
+fn cpu_track(trace: &Path) -> Result<BackgroundTrack> {
+    if is_stdio(trace) {
+        bail!("--background trace needs a trace file, not standard input");
+    }
+    let file =
+        std::fs::File::open(trace).with_context(|| format!("cannot open {}", trace.display()))?;
+    let track = esreplay_traces::format::read_cpu_track(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: reading the CPU track", trace.display()))?;
+    if track.samples.is_empty() {
+        bail!(
+            "--background trace: {} has no CPU track (recorded without one, or a format 1.0 trace); give a number of threads instead",
+            trace.display()
+        );
+    }
+    let samples = track
+        .samples
+        .iter()
+        .map(|s| (s.t_ns, f64::from(s.runnable)));
+    Ok(BackgroundTrack::new(samples))
+}
+
+/// The trace header's CPU count, the default `--cores` under `--background`.
+fn header_cpus(trace: &Path) -> Result<f64> {
+    let no_count =
+        || anyhow::anyhow!("--background needs --cores: the trace header has no CPU count");
+    if is_stdio(trace) {
+        bail!("--background needs --cores when the trace comes from standard input");
+    }
+    let reader = TraceReader::open(trace).with_context(|| format!("{}", trace.display()))?;
+    let cpus = reader.header().cpu_count.ok_or_else(no_count)?;
+    Ok(f64::from(cpus))
 }
 
 pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
@@ -97,7 +228,7 @@ fn run_checked(
     // Guard margins that swallow whole budgets, counted on the way.
     let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config, observer);
+    let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
         if let (Some(margins), Ok(message)) = (&mut margins, &message) {
@@ -107,7 +238,7 @@ fn run_checked(
             Ok(message) => message,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
         };
-        if let Err(error) = simulator.push(&message) {
+        if let Err(error) = simulator.push(message) {
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
     }
@@ -116,8 +247,11 @@ fn run_checked(
     }
     if warn {
         warn_about_losses(path, &reader);
+        super::cache_sweep::warn_about_keys(path, simulator.kernel_counts());
     }
-    let mut result = simulator.finish();
+    let mut result = simulator
+        .finish()
+        .with_context(|| format!("{}: {label}", path.display()))?;
     result.strategy = label.trim().to_owned();
     Ok((result, Integrity::of(&reader)))
 }
@@ -160,7 +294,7 @@ fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) ->
 
 /// `esreplay sim`.
 pub fn sim(args: &SimArgs) -> Result<ExitCode> {
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
     print(
@@ -186,7 +320,7 @@ pub(super) fn require_file(path: &Path, command: &str) -> Result<()> {
 /// streaming the trace itself; results in the order asked.
 pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     require_file(&args.trace, "compare")?;
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let specs = args
         .strategies
         .iter()
@@ -275,10 +409,47 @@ fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
     })
 }
 
+/// What the bypass and stall gates say when they fail.
+fn extra_verdict(
+    result: &SimResult,
+    max_dropped: Option<u64>,
+    max_stall: Option<u64>,
+) -> Option<String> {
+    let dropped = result.dropped.unwrap_or(0);
+    if let Some(max) = max_dropped.filter(|&max| dropped > max) {
+        return Some(format!(
+            "FAIL {}: {dropped} messages dropped at the full kernel queue ({} AUTH allowed unseen, {} denied), more than --max-dropped {max}",
+            result.strategy,
+            result.dropped_allowed.unwrap_or(0),
+            result.dropped_denied.unwrap_or(0)
+        ));
+    }
+    let stall = result.stall_ns.unwrap_or(0);
+    max_stall.filter(|&max| stall > max).map(|max| {
+        format!(
+            "FAIL {}: the processes stalled {} in all waiting for answers, more than --max-stall {}",
+            result.strategy,
+            format_ns(stall),
+            format_ns(max)
+        )
+    })
+}
+
 /// `esreplay check`: exit 1 when the gate fails.
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
+    if args.max_dropped.is_some() && model.config.kernel_queue.is_none() {
+        bail!(
+            "--max-dropped needs --kernel-queue N: with an unlimited kernel queue nothing is dropped"
+        );
+    }
+    let max_stall = args
+        .max_stall
+        .as_deref()
+        .map(parse_duration_ns)
+        .transpose()
+        .context("--max-stall")?;
     // Without --allow-partial the refusal below says it all: no warning.
     let run = run_one(
         &args.trace,
@@ -287,6 +458,9 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
         &model,
         args.allow_partial,
     )?;
+    if max_stall.is_some() && run.0.stall_ns.is_none() {
+        bail!("--max-stall needs closed replay (--replay closed, or a trace with thread ids)");
+    }
     let format = if args.json {
         Format::Object
     } else {
@@ -300,7 +474,9 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     }
     let (result, integrity) = run;
     integrity.gate(&args.trace, args.allow_partial)?;
-    match verdict(&result, args.max_misses) {
+    let failure = verdict(&result, args.max_misses)
+        .or_else(|| extra_verdict(&result, args.max_dropped, max_stall));
+    match failure {
         Some(failure) => {
             eprintln!("esreplay: {failure}");
             Ok(ExitCode::from(1))
@@ -326,10 +502,13 @@ fn factor(value: Option<f64>) -> String {
 /// `esreplay sweep`: headroom by time compression and by cost scaling.
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     require_file(&args.trace, "sweep")?;
+    if !args.es_cache_sizes.is_empty() {
+        return super::cache_sweep::sweep(args);
+    }
     if !(1e-6..1.0).contains(&args.precision) {
         bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     // Read once in full first: errors surface with the file name, and
     // truncation warnings are printed once.

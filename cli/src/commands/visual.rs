@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use esreplay_report::{Marker, Page, Run, Series, Table, Verdict, figures};
 
 use crate::progress::Progress;
-use esreplay_simulator::report::{TABLE_COLUMNS, table_row};
+use esreplay_simulator::report::table_cells;
 use esreplay_simulator::{Observer, Outcome, SimResult};
 use esreplay_traces::format_ns;
 
@@ -110,11 +110,12 @@ fn model_note(args: &ModelArgs) -> String {
         args.cost,
         args.cost_scale,
         args.seed,
-        args.transport,
-        args.response_latency,
-        args.handoff,
-        format!("{:?}", args.miss_mode).to_lowercase()
-    )
+        args.transport.as_deref().unwrap_or("0ns"),
+        args.response_latency.as_deref().unwrap_or("0ns"),
+        args.handoff.as_deref().unwrap_or("0ns"),
+        clap::ValueEnum::to_possible_value(&args.miss_mode)
+            .map_or_else(String::new, |v| v.get_name().to_owned())
+    ) + &super::cache_sweep::model_note(&args.kernel)
 }
 
 fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
@@ -132,9 +133,9 @@ fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
             model_note(&args.model),
             format!("Time buckets of {} (by arrival time).", format_ns(width)),
         ],
-        table: Table {
-            columns: TABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
-            rows: results.iter().map(|r| table_row(r).to_vec()).collect(),
+        table: {
+            let (columns, rows) = table_cells(results);
+            Table { columns, rows }
         },
         verdicts: results.iter().map(verdict).collect(),
         figures,
@@ -149,7 +150,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode> {
         &[&args.trace],
         &args.output.as_deref().into_iter().collect::<Vec<_>>(),
     )?;
-    let mut model = model(&args.model)?;
+    let mut model = model(&args.model, &args.trace)?;
     let specs = args
         .strategies
         .iter()

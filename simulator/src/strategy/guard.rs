@@ -1,18 +1,20 @@
 //! `guard:M:INNER` and `guard:P%:MIN:MAX:INNER`: a watchdog around any
 //! strategy that answers with the default verdict before the deadline.
 //!
-//! When the handler takes an AUTH message with a deadline, the watchdog is
-//! armed for g_i = max(d_i − M_i, h_i). The inner strategy sees g_i as the
-//! job's latest start (a job that would start strictly after g_i is
-//! dropped and its worker time saved); a started job runs to the end. The
-//! answer is the inner one unless the watchdog fires first, which it does
-//! only when g_i < f_i (or the job never ran): then the answer is sent at
-//! g_i and the message counts as defaulted. NOTIFY messages and AUTH
-//! messages without a deadline pass through untouched.
+//! When the handler takes an AUTH message with a deadline, the plan of the
+//! inner strategy gets a watchdog at g_i = max(d_i − M_i, h_i) (the
+//! earlier one if the inner strategy set one). The engine fires it: a job
+//! that has not started by then is dropped (its worker time saved); a
+//! started job runs to the end. The answer is the inner one unless the
+//! watchdog fires first, which it does only when g_i < f_i (or the job
+//! never ran): then the answer is sent at g_i and the message counts as
+//! defaulted. NOTIFY messages and AUTH messages without a deadline pass
+//! through untouched.
 
 use esreplay_traces::{Action, Message};
 
-use super::{Completion, Context, Job, Strategy};
+use super::{Job, Plan, Strategy, Ticket, Time};
+use crate::engine::time::SCALE;
 
 /// How far before the deadline the watchdog fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,15 +51,46 @@ impl Margin {
         }
     }
 
-    /// The watchdog time g_i = max(d_i − M_i, h_i), if the job has a
-    /// deadline and is an AUTH message.
-    pub fn guard_time(self, job: &Job) -> Option<u64> {
+    /// M_i from the exact d_i − h_i (relative margins round down).
+    pub fn for_exact(self, deadline: Time, taken: Time) -> u64 {
+        if deadline.is_whole() && taken.is_whole() {
+            return self.for_message(deadline.floor_ns(), taken.floor_ns());
+        }
+        match self {
+            Margin::Fixed(margin) => margin,
+            Margin::Relative {
+                share_ppm,
+                min_ns,
+                max_ns,
+            } => {
+                let left = (deadline - taken).raw();
+                let share = crate::engine::time::mul_div_floor(
+                    left,
+                    u128::from(share_ppm),
+                    1_000_000 * SCALE,
+                );
+                let share = u64::try_from(share).unwrap_or(u64::MAX);
+                share.clamp(min_ns, max_ns.max(min_ns))
+            }
+        }
+    }
+
+    /// g_i = max(d_i − M_i, h_i) in whole ns, for a deadline and a take in
+    /// whole ns.
+    pub fn guard_ns(self, deadline_ns: u64, taken_ns: u64) -> u64 {
+        let margin = self.for_message(deadline_ns, taken_ns);
+        deadline_ns.saturating_sub(margin).max(taken_ns)
+    }
+
+    /// The watchdog time g_i = max(d_i − M_i, h_i), exact, if the job has
+    /// a deadline and is an AUTH message.
+    pub fn guard_time(self, job: &Job) -> Option<Time> {
         if job.action != Action::Auth {
             return None;
         }
-        let deadline = job.deadline_ns?;
-        let margin = self.for_message(deadline, job.taken_ns);
-        Some(deadline.saturating_sub(margin).max(job.taken_ns))
+        let deadline = job.deadline?;
+        let margin = self.for_exact(deadline, job.taken);
+        Some((deadline - Time::from_ns(margin)).max(job.taken))
     }
 }
 
@@ -66,7 +99,6 @@ pub struct Guard {
     margin: Margin,
     label: String,
     inner: Box<dyn Strategy>,
-    pending: Vec<Completion>,
 }
 
 impl Guard {
@@ -77,21 +109,6 @@ impl Guard {
             margin,
             label,
             inner,
-            pending: Vec::new(),
-        }
-    }
-
-    /// Applies the watchdog to what the inner strategy reported.
-    fn settle(&mut self, done: &mut Vec<Completion>) {
-        for mut completion in self.pending.drain(..) {
-            if let Some(guard) = self.margin.guard_time(&completion.job) {
-                let fires_first = completion.finish_ns.is_none_or(|finish| guard < finish);
-                if fires_first {
-                    completion.answered_ns = completion.answered_ns.min(guard);
-                    completion.defaulted = true;
-                }
-            }
-            done.push(completion);
         }
     }
 }
@@ -105,29 +122,20 @@ impl Strategy for Guard {
         self.inner.workers()
     }
 
-    fn take(
-        &mut self,
-        mut job: Job,
-        message: &Message,
-        context: &Context,
-        done: &mut Vec<Completion>,
-    ) -> u64 {
-        if let Some(guard) = self.margin.guard_time(&job) {
-            job.latest_start_ns = Some(job.latest_start_ns.map_or(guard, |l| l.min(guard)));
+    fn plan(&mut self, job: &Job, message: &Message) -> Plan {
+        let mut plan = self.inner.plan(job, message);
+        if let Some(guard) = self.margin.guard_time(job) {
+            plan.watchdog = Some(plan.watchdog.map_or(guard, |inner| inner.min(guard)));
         }
-        let busy = self.inner.take(job, message, context, &mut self.pending);
-        self.settle(done);
-        busy
+        plan
     }
 
-    fn advance(&mut self, until: u64, done: &mut Vec<Completion>) {
-        self.inner.advance(until, &mut self.pending);
-        self.settle(done);
+    fn queue(&mut self, ticket: Ticket) {
+        self.inner.queue(ticket)
     }
 
-    fn finish(&mut self, done: &mut Vec<Completion>) {
-        self.inner.finish(&mut self.pending);
-        self.settle(done);
+    fn next(&mut self, worker: u32, now: Time) -> Option<Ticket> {
+        self.inner.next(worker, now)
     }
 }
 
@@ -137,9 +145,10 @@ mod tests {
     use crate::strategy::testutil::{job, message};
     use crate::strategy::{FifoPool, Inline};
 
-    fn auth(index: u64, taken: u64, service: u64, deadline: u64) -> Job {
-        let mut job = job(index, taken, service);
+    fn auth(taken: u64, deadline: u64) -> Job {
+        let mut job = job(0, taken, 5);
         job.deadline_ns = Some(deadline);
+        job.deadline = Some(Time::from_ns(deadline));
         job
     }
 
@@ -160,43 +169,25 @@ mod tests {
             max_ns: u64::MAX,
         };
         assert_eq!(odd.for_message(7, 0), 1, "1.4 rounds down");
+        let half_ns = Time::from_raw(SCALE / 2);
+        assert_eq!(odd.for_exact(Time::from_ns(10), half_ns), 1, "20 % of 9.5");
+        assert_eq!(odd.guard_ns(100, 0), 80);
     }
 
     #[test]
-    fn inline_answers_at_the_guard_when_it_would_finish_later() {
-        let mut guard = Guard::new(Margin::Fixed(10), "10ns".into(), Box::new(Inline));
-        let mut done = Vec::new();
-        let busy = guard.take(
-            auth(0, 0, 50, 30),
-            &message(),
-            &Context::default(),
-            &mut done,
+    fn the_watchdog_is_the_earlier_of_nested_guards_and_never_before_the_take() {
+        let inner = Guard::new(Margin::Fixed(10), "10ns".into(), Box::new(Inline));
+        let mut outer = Guard::new(Margin::Fixed(30), "30ns".into(), Box::new(inner));
+        let plan = outer.plan(&auth(0, 100), &message());
+        assert_eq!(plan.watchdog, Some(Time::from_ns(70)));
+        let plan = outer.plan(&auth(90, 100), &message());
+        assert_eq!(plan.watchdog, Some(Time::from_ns(90)), "max(d - M, h)");
+        let mut pool = Guard::new(Margin::Fixed(1), "1ns".into(), Box::new(FifoPool::new(2)));
+        assert_eq!(
+            pool.plan(&job(0, 0, 5), &message()).watchdog,
+            None,
+            "no deadline"
         );
-        assert_eq!(busy, 50, "the handler still does all the work");
-        assert_eq!(done[0].answered_ns, 20);
-        assert!(done[0].defaulted);
-        // Finishing exactly at g is not "g < f": the work answers.
-        guard.take(
-            auth(1, 100, 20, 130),
-            &message(),
-            &Context::default(),
-            &mut done,
-        );
-        assert_eq!((done[1].answered_ns, done[1].defaulted), (120, false));
-    }
-
-    #[test]
-    fn a_queued_job_that_cannot_start_by_the_guard_is_dropped() {
-        let inner = Box::new(FifoPool::new(1));
-        let mut guard = Guard::new(Margin::Fixed(10), "10ns".into(), inner);
-        let mut done = Vec::new();
-        let context = Context::default();
-        guard.take(auth(0, 0, 50, 1000), &message(), &context, &mut done);
-        guard.take(auth(1, 0, 5, 59), &message(), &context, &mut done); // g = 49
-        guard.take(auth(2, 0, 5, 60), &message(), &context, &mut done); // g = 50: starts
-        assert_eq!((done[1].start_ns, done[1].answered_ns), (None, 49));
-        assert_eq!((done[2].start_ns, done[2].answered_ns), (Some(50), 50));
-        assert!(done[1].defaulted && done[2].defaulted);
-        assert_eq!(guard.name(), "guard:10ns:pool:1");
+        assert_eq!(pool.name(), "guard:1ns:pool:2");
     }
 }

@@ -11,7 +11,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::Job;
+use super::Ticket;
 
 /// Sorted runs kept before falling back to the heap.
 pub const MAX_RUNS: usize = 4;
@@ -24,7 +24,7 @@ pub trait Keyed {
     fn key(&self) -> Self::Key;
 }
 
-impl Keyed for Job {
+impl Keyed for Ticket {
     type Key = (u64, u64, u64);
     #[inline]
     fn key(&self) -> Self::Key {
@@ -74,11 +74,6 @@ impl<V: Keyed> RunQueue<V> {
     /// Items queued.
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Queues `value` under its key.
@@ -157,7 +152,7 @@ mod tests {
             for want in model {
                 prop_assert_eq!(queue.pop(), Some(want));
             }
-            prop_assert!(queue.is_empty() && queue.pop().is_none());
+            prop_assert!(queue.len() == 0 && queue.pop().is_none());
         }
     }
 }

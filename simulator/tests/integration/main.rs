@@ -4,6 +4,8 @@
 //! `reference`).
 
 mod cases;
+mod closed;
+mod machine;
 mod properties;
 mod reference;
 mod support;

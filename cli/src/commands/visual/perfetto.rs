@@ -138,7 +138,7 @@ fn counters(trace: &mut ChromeTrace, window: &mut Window) {
 /// `esreplay export perfetto`.
 pub fn perfetto(args: &ExportPerfettoArgs) -> Result<ExitCode> {
     refuse_same_file(&[&args.trace], &[&args.output])?;
-    let model = model(&args.model)?;
+    let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     let from = parse_duration_ns(&args.from).context("--from")?;
     let to = match &args.to {

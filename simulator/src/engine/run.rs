@@ -1,0 +1,668 @@
+//! The event loop of [`Simulator`]: arrivals and the kernel queue, the
+//! handler, the workers, the timers, and settling each message.
+
+use std::cmp::Reverse;
+
+use esreplay_traces::{Action, Message};
+
+use super::admission::answered_at_arrival;
+use super::{
+    Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
+    ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
+};
+use crate::cost::CostModel;
+use crate::engine::cpu::Cpu;
+use crate::engine::time::Offset;
+use crate::kernel::{Admission, Kernel};
+use crate::report::SimResult;
+use crate::stats::Stats;
+use crate::strategy::{Job, Runner, Strategy, Ticket};
+
+/// How far [`Simulator::run`] may go.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    /// Up to this event key, exclusive.
+    Before(Time, Class),
+    /// Closed replay, the last message read arrived (recorded) at this ns:
+    /// up to the threads' horizon.
+    Horizon(u64),
+    /// Everything.
+    End,
+}
+
+/// Keeps the earlier of `best` and (max(at, now), class).
+#[inline]
+fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class: Class) {
+    if let Some(at) = at {
+        let key = (at.max(now), class);
+        if best.is_none_or(|b| key < b) {
+            *best = Some(key);
+        }
+    }
+}
+
+/// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
+#[inline]
+pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
+    let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
+    let recorded = Time::from_ns(message.arrival_ns);
+    if arrival == recorded {
+        return Some(deadline);
+    }
+    Some(Offset::between(recorded, arrival).apply(deadline))
+}
+
+impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
+    /// A simulation of `strategy` (fresh: built for this run) under `cost`.
+    pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
+        let workers = strategy.workers();
+        let kernel = config
+            .kernel
+            .is_active()
+            .then(|| Kernel::new(&config.kernel));
+        let threads = (config.replay != ReplayMode::Open).then(Threads::default);
+        Simulator {
+            strategy,
+            cost,
+            cpu: Cpu::new(config.cpu.clone()),
+            config,
+            observer,
+            workers,
+            now: Time::ZERO,
+            slots: Vec::new(),
+            free: Vec::new(),
+            waiting: Default::default(),
+            phase: Phase::Idle,
+            phase_since: Time::ZERO,
+            running: vec![None; workers as usize],
+            idle: (0..workers).map(|w| Reverse((Time::ZERO, w))).collect(),
+            queued: 0,
+            dispatchable: false,
+            watchdogs: Default::default(),
+            deadlines: Default::default(),
+            threads,
+            next_index: 0,
+            last_arrival: None,
+            reported: 0,
+            handler_busy: Time::ZERO,
+            worker_busy: Time::ZERO,
+            stats: Stats::default(),
+            kernel,
+        }
+    }
+
+    /// Reads the next message, in recorded kernel order, and simulates
+    /// everything that can be known before it.
+    pub fn push(&mut self, message: Message) -> Result<(), SimError> {
+        let index = self.next_index;
+        self.next_index += 1;
+        if let Some(threads) = &mut self.threads {
+            // Until the first thread appears, closed replay is open replay.
+            let open = threads.count() == 0
+                && threads.next_arrival().is_none()
+                && thread_key(&message).is_none();
+            if !open {
+                let recorded = message.arrival_ns;
+                threads.intake(message, index)?;
+                return self.run(Limit::Horizon(recorded));
+            }
+        }
+        let arrival = Time::from_ns(message.arrival_ns);
+        let at = arrival.max(self.now);
+        self.run(Limit::Before(at, Class::Arrival))?;
+        self.move_to(at);
+        self.arrive(Released {
+            message,
+            index,
+            arrival,
+            thread: NO_THREAD,
+            sigma_ns: 0,
+        })
+    }
+
+    /// Misses among the messages settled so far.
+    pub fn misses(&self) -> u64 {
+        self.stats.misses
+    }
+
+    /// Runs every remaining event and returns the result.
+    pub fn finish(mut self) -> Result<SimResult, SimError> {
+        self.run(Limit::End)?;
+        debug_assert!(self.waiting.is_empty(), "a message was never taken");
+        if self.reported != self.next_index {
+            let left = self.next_index - self.reported;
+            return Err(SimError::Unfinished(self.strategy.name(), left));
+        }
+        if let Some(last) = self.last_arrival {
+            self.close_instant(last);
+        }
+        let kill = self.config.miss_mode == MissMode::Kill;
+        let mut result = self.stats.result(
+            self.strategy.name(),
+            self.workers,
+            kill,
+            (self.handler_busy, self.worker_busy),
+        );
+        self.extend(&mut result);
+        Ok(result)
+    }
+
+    /// The result keys of the features in use.
+    fn extend(&self, result: &mut SimResult) {
+        let closed = match self.config.replay {
+            ReplayMode::Closed => true,
+            ReplayMode::Open => false,
+            ReplayMode::Auto => self.threads.as_ref().is_some_and(|t| t.count() > 0),
+        };
+        if closed {
+            result.replay = Some("closed".into());
+            result.stall_ns = Some(self.stats.stall);
+            result.throttled_ns = Some(self.stats.throttled);
+        }
+        if self.config.kernel_queue.is_some() {
+            result.dropped = Some(self.stats.dropped);
+            result.dropped_allowed = Some(self.stats.dropped_allowed);
+            result.dropped_denied = Some(self.stats.dropped_denied);
+        }
+        if let Some(cores) = self.config.cpu.cores_milli {
+            result.cores = Some(from_milli(cores));
+            result.background = Some(match &self.config.cpu.background {
+                Background::Constant(b) => from_milli(*b),
+                Background::Track(track) => {
+                    let first = self.stats.first_arrival.unwrap_or(0);
+                    track.mean(first, self.stats.end.max(first))
+                }
+            });
+            result.cpu_rate = Some(self.cpu.cpu_rate().unwrap_or(1.0));
+        }
+        if let Some(counts) = self.kernel_counts() {
+            result.cached = Some(counts.cached);
+            result.muted = Some(counts.muted);
+        }
+    }
+
+    /// Processes events in (time, class) order, up to `limit` (exclusive).
+    fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        let fixed = match limit {
+            Limit::Before(at, class) => (at, class),
+            Limit::Horizon(_) | Limit::End => (Time::MAX, Class::Deadline),
+        };
+        while let Some(event) = self.next_event() {
+            if event >= fixed && !matches!(limit, Limit::End) {
+                break;
+            }
+            // Recomputed after every event: an answer can lower δ_floor.
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+                && event.0 >= threads.horizon(read_ns)
+            {
+                break;
+            }
+            self.move_to(event.0);
+            match event.1 {
+                Class::Background => self.cpu.skip_points(self.now),
+                Class::Completion => self.complete(),
+                Class::Take => self.take()?,
+                Class::Arrival => {
+                    if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
+                        self.arrive(released)?;
+                    }
+                }
+                Class::Dispatch => self.dispatch()?,
+                Class::Watchdog => self.fire_watchdog(),
+                Class::Deadline => self.fire_deadline(),
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn next_event(&self) -> Option<(Time, Class)> {
+        let now = self.now;
+        let mut best = None;
+        earliest(
+            &mut best,
+            now,
+            self.cpu.next_completion(),
+            Class::Completion,
+        );
+        if self.phase == Phase::Idle {
+            let front = self.waiting.front().map(|&(slot, _)| {
+                self.slots[slot as usize]
+                    .arrival
+                    .plus_ns(self.config.transport_ns)
+            });
+            earliest(&mut best, now, front, Class::Take);
+        }
+        if self.dispatchable {
+            earliest(&mut best, now, Some(now), Class::Dispatch);
+        }
+        if let Some(threads) = &self.threads {
+            earliest(&mut best, now, threads.next_arrival(), Class::Arrival);
+        }
+        let timer = |heap: &super::Timers| heap.peek().map(|Reverse((t, ..))| *t);
+        earliest(&mut best, now, timer(&self.watchdogs), Class::Watchdog);
+        earliest(&mut best, now, timer(&self.deadlines), Class::Deadline);
+        earliest(&mut best, now, self.cpu.next_change(), Class::Background);
+        best
+    }
+
+    #[inline]
+    fn move_to(&mut self, at: Time) {
+        if at > self.now {
+            self.cpu.advance(at);
+            self.now = at;
+        }
+    }
+
+    /// The kernel-side arrival path, the one place where a message enters
+    /// the machine: it is counted, then dropped at a full kernel queue or
+    /// admitted. ES mutes and the cache (a muted message stops before it
+    /// is counted; a cached one is answered here at a') and a co-resident
+    /// client's injected messages belong here too.
+    fn arrive(&mut self, released: Released) -> Result<(), SimError> {
+        match self.admit(&released) {
+            Admission::Muted => {
+                self.mute(&released);
+                return Ok(());
+            }
+            Admission::Cached => {
+                self.answer_from_cache(&released);
+                return Ok(());
+            }
+            Admission::Client => {}
+        }
+        let message = &released.message;
+        let arrival_ns = released.arrival.ceil_ns();
+        self.stats.count(message.is_auth(), arrival_ns);
+        let throttled = arrival_ns.saturating_sub(message.arrival_ns);
+        self.stats.throttled = self.stats.throttled.saturating_add(throttled);
+        let deadline = shifted_deadline(message, released.arrival);
+        let full = self
+            .config
+            .kernel_queue
+            .is_some_and(|n| self.waiting.len() as u64 >= n);
+        if full {
+            self.drop_at_arrival(&released, deadline);
+            return Ok(());
+        }
+        let service_ns = self.cost.service_ns(message)?;
+        let job = Job {
+            index: released.index,
+            global_seq: message.global_seq,
+            event: message.event,
+            action: message.action,
+            arrival_ns,
+            deadline_ns: deadline.map(Time::ceil_ns),
+            service_ns,
+            taken: Time::ZERO,
+            deadline,
+        };
+        let slot = self.alloc(Slot {
+            job,
+            recorded_arrival_ns: message.arrival_ns,
+            arrival: released.arrival,
+            thread: released.thread,
+            sigma_ns: released.sigma_ns,
+            work_ns: service_ns,
+            stage: Stage::Waiting,
+            start: None,
+            finish: None,
+            answer: None,
+            unblocked: None,
+            defaulted: false,
+            worker: None,
+        });
+        self.open_instant(arrival_ns);
+        if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
+            self.deadlines.push(Reverse((d, slot, released.index)));
+            self.compact_timers();
+        }
+        self.waiting.push_back((slot, released.message));
+        Ok(())
+    }
+
+    /// A message that finds the kernel queue full: answered by the kernel
+    /// at a' (allow, or deny under fail-closed), never seen by the client.
+    fn drop_at_arrival(&mut self, released: &Released, deadline: Option<Time>) {
+        self.not_answered_by_client(released.index);
+        let message = &released.message;
+        let at = released.arrival.ceil_ns();
+        self.stats.drop(
+            message.is_auth(),
+            self.config.miss_mode == MissMode::FailClosed,
+            at,
+        );
+        let outcome = Outcome {
+            dropped: true,
+            ..answered_at_arrival(released, deadline)
+        };
+        self.observer.outcome(&outcome);
+        self.reported += 1;
+        self.release_thread(released);
+    }
+
+    fn alloc(&mut self, slot: Slot) -> u32 {
+        match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = slot;
+                index
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// A new arrival instant closes the previous one for the backlog.
+    pub(super) fn open_instant(&mut self, arrival_ns: u64) {
+        if self.last_arrival.is_none_or(|last| arrival_ns > last) {
+            if let Some(previous) = self.last_arrival {
+                self.close_instant(previous);
+            }
+            self.last_arrival = Some(arrival_ns);
+        }
+        self.stats.backlog.arrive();
+    }
+
+    fn close_instant(&mut self, at_ns: u64) {
+        let in_flight = self.stats.backlog.close_instant(at_ns);
+        self.observer.backlog(at_ns, in_flight);
+    }
+
+    /// The idle handler takes the front of the kernel queue, now.
+    fn take(&mut self) -> Result<(), SimError> {
+        let Some((slot, message)) = self.waiting.pop_front() else {
+            return Ok(());
+        };
+        let now = self.now;
+        self.slots[slot as usize].job.taken = now;
+        let job = self.slots[slot as usize].job;
+        let plan = self.strategy.plan(&job, &message);
+        if plan.runner == Runner::Worker && self.workers == 0 {
+            return Err(SimError::NoWorkers(self.strategy.name()));
+        }
+        if let Some(guard) = plan.watchdog {
+            let fire = self.fire_time(guard.max(now), now);
+            self.watchdogs.push(Reverse((fire, slot, job.index)));
+            self.compact_timers();
+        }
+        let state = &mut self.slots[slot as usize];
+        state.work_ns = plan.work_ns;
+        match plan.runner {
+            Runner::Handler => {
+                state.stage = Stage::Running;
+                state.start = Some(now);
+                self.begin(Phase::Work(slot), plan.work_ns);
+            }
+            Runner::Worker => {
+                state.stage = Stage::HandOff;
+                match self.config.handoff_ns {
+                    0 => self.handed_off(slot),
+                    handoff => self.begin(Phase::HandOff(slot), handoff),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Timers of settled or answered messages wait in their heaps until
+    /// due (a heap cannot remove them); when a heap holds twice as many
+    /// timers as messages in flight, the dead ones go. So the timers follow
+    /// the backlog, not the budget, at O(1) amortised per timer.
+    fn compact_timers(&mut self) {
+        let in_flight = self.slots.len() - self.free.len();
+        let slots = &self.slots;
+        let live = |slot: u32, index: u64| {
+            let state = &slots[slot as usize];
+            state.stage != Stage::Free && state.job.index == index
+        };
+        if self.watchdogs.len() > 2 * in_flight + 64 {
+            self.watchdogs.retain(|&Reverse((_, slot, index))| {
+                live(slot, index) && slots[slot as usize].answer.is_none()
+            });
+        }
+        if self.deadlines.len() > 2 * in_flight + 64 {
+            self.deadlines.retain(|&Reverse((_, slot, index))| {
+                live(slot, index) && slots[slot as usize].unblocked.is_none()
+            });
+        }
+    }
+
+    /// When a watchdog due at `guard` for a message taken at `taken` fires.
+    fn fire_time(&self, guard: Time, taken: Time) -> Time {
+        match self.config.guard_timer {
+            GuardTimer::Exact => guard,
+            GuardTimer::Dispatch => {
+                let leeway = Time::from_raw((guard - taken).raw() / 10)
+                    .clamp(Time::from_ns(1_000_000), Time::from_ns(60_000_000_000));
+                guard + leeway
+            }
+        }
+    }
+
+    /// The handler runs `work_ns` of CPU work in `phase`, from now.
+    fn begin(&mut self, phase: Phase, work_ns: u64) {
+        self.phase = phase;
+        self.phase_since = self.now;
+        self.cpu.start(0, work_ns);
+    }
+
+    /// After a message: the handler overhead, then idle.
+    fn rest(&mut self) {
+        match self.config.handler_overhead_ns {
+            0 => self.phase = Phase::Idle,
+            overhead => self.begin(Phase::Overhead, overhead),
+        }
+    }
+
+    /// The hand-off of `slot` ends now: its job goes to the strategy.
+    fn handed_off(&mut self, slot: u32) {
+        let state = &mut self.slots[slot as usize];
+        if state.stage == Stage::Dropped {
+            self.settle(slot);
+        } else {
+            state.stage = Stage::Queued;
+            let job = &state.job;
+            self.strategy.queue(Ticket {
+                deadline_ns: job.deadline_ns.unwrap_or(u64::MAX),
+                global_seq: job.global_seq,
+                index: job.index,
+                slot,
+            });
+            self.queued += 1;
+            self.dispatchable = !self.idle.is_empty();
+        }
+        self.rest();
+    }
+
+    /// A thread's CPU work ends now.
+    fn complete(&mut self) {
+        match self.cpu.complete() {
+            Some(0) => self.handler_done(),
+            Some(id) => self.worker_done(id - 1),
+            None => {}
+        }
+    }
+
+    fn handler_done(&mut self) {
+        let now = self.now;
+        self.handler_busy = self.handler_busy + (now - self.phase_since);
+        self.stats.end = self.stats.end.max(now.ceil_ns());
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Work(slot) => {
+                self.slots[slot as usize].finish = Some(now);
+                self.answer(slot, now, false);
+                self.settle(slot);
+                self.rest();
+            }
+            Phase::HandOff(slot) => self.handed_off(slot),
+            Phase::Overhead | Phase::Idle => {}
+        }
+    }
+
+    fn worker_done(&mut self, worker: u32) {
+        let Some(slot) = self.running[worker as usize].take() else {
+            return;
+        };
+        let now = self.now;
+        let state = &mut self.slots[slot as usize];
+        state.finish = Some(now);
+        self.worker_busy = self.worker_busy + (now - state.start.unwrap_or(now));
+        self.answer(slot, now, false);
+        self.settle(slot);
+        self.idle.push(Reverse((now, worker)));
+        self.dispatchable = self.queued > 0;
+    }
+
+    /// The worker idle the longest (lowest id among ties) takes the job the
+    /// strategy picks; a ticket dropped by its watchdog is skipped, one of
+    /// a job that already left the queue is an error.
+    fn dispatch(&mut self) -> Result<(), SimError> {
+        let Some(&Reverse((_, worker))) = self.idle.peek() else {
+            self.dispatchable = false;
+            return Ok(());
+        };
+        while self.queued > 0 {
+            let Some(ticket) = self.strategy.next(worker, self.now) else {
+                break;
+            };
+            self.queued -= 1;
+            let slot = ticket.slot;
+            let stage = self
+                .slots
+                .get(slot as usize)
+                .filter(|s| s.job.index == ticket.index)
+                .map(|s| s.stage);
+            if matches!(
+                stage,
+                Some(Stage::Running | Stage::HandOff | Stage::Waiting)
+            ) {
+                return Err(SimError::TicketTwice {
+                    strategy: self.strategy.name(),
+                    index: ticket.index,
+                });
+            }
+            if stage == Some(Stage::Queued) {
+                self.idle.pop();
+                let state = &mut self.slots[slot as usize];
+                state.stage = Stage::Running;
+                state.start = Some(self.now);
+                state.worker = Some(worker);
+                let work = state.work_ns.saturating_add(self.config.worker_overhead_ns);
+                self.running[worker as usize] = Some(slot);
+                self.cpu.start(worker + 1, work);
+                self.dispatchable = self.queued > 0 && !self.idle.is_empty();
+                return Ok(());
+            }
+        }
+        self.dispatchable = false;
+        Ok(())
+    }
+
+    /// Whether `slot` still holds the message at stream position `index`.
+    fn holds(&self, slot: u32, index: u64) -> bool {
+        let state = &self.slots[slot as usize];
+        state.stage != Stage::Free && state.job.index == index
+    }
+
+    fn fire_watchdog(&mut self) {
+        let Some(Reverse((at, slot, index))) = self.watchdogs.pop() else {
+            return;
+        };
+        if !self.holds(slot, index) || self.slots[slot as usize].answer.is_some() {
+            return;
+        }
+        self.answer(slot, at, true);
+        let state = &mut self.slots[slot as usize];
+        match state.stage {
+            Stage::Queued => {
+                state.stage = Stage::Dropped;
+                self.settle(slot);
+            }
+            Stage::HandOff => state.stage = Stage::Dropped,
+            _ => {}
+        }
+    }
+
+    fn fire_deadline(&mut self) {
+        let Some(Reverse((at, slot, index))) = self.deadlines.pop() else {
+            return;
+        };
+        if self.holds(slot, index) && self.slots[slot as usize].unblocked.is_none() {
+            self.unblock(slot, at);
+        }
+    }
+
+    /// The client answers `slot` at `at` (before ρ), if not yet answered.
+    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) {
+        let state = &mut self.slots[slot as usize];
+        if state.answer.is_some() {
+            return;
+        }
+        state.answer = Some(at);
+        state.defaulted = defaulted;
+        let index = state.job.index;
+        if state.unblocked.is_some() {
+            self.not_answered_by_client(index);
+            return;
+        }
+        let response = at.plus_ns(self.config.response_latency_ns);
+        let unblocked = match (self.config.miss_mode, state.job.deadline) {
+            (MissMode::Kill, _) | (_, None) => response,
+            (_, Some(deadline)) => response.min(deadline),
+        };
+        self.unblock(slot, unblocked);
+        self.client_answered(index, response, !defaulted && unblocked == response);
+    }
+
+    /// The kernel has the answer to `slot` at `at`: the backlog and, for
+    /// an AUTH message of a thread, the closed loop learn it.
+    fn unblock(&mut self, slot: u32, at: Time) {
+        let state = &mut self.slots[slot as usize];
+        state.unblocked = Some(at);
+        self.stats.backlog.respond(at.ceil_ns());
+        if state.job.action == Action::Auth
+            && state.thread != NO_THREAD
+            && let Some(threads) = self.threads.as_mut()
+        {
+            threads.answered(state.thread, state.arrival, at, state.sigma_ns);
+        }
+    }
+
+    /// Everything about `slot` is known: report it and free the slot.
+    fn settle(&mut self, slot: u32) {
+        let state = &mut self.slots[slot as usize];
+        state.stage = Stage::Free;
+        let job = state.job;
+        let response = state
+            .answer
+            .unwrap_or(self.now)
+            .plus_ns(self.config.response_latency_ns);
+        let ceil = |t: Option<Time>| t.map(Time::ceil_ns);
+        let outcome = Outcome {
+            index: job.index,
+            global_seq: job.global_seq,
+            event: job.event,
+            action: job.action,
+            arrival_ns: job.arrival_ns,
+            recorded_arrival_ns: state.recorded_arrival_ns,
+            deadline_ns: job.deadline_ns,
+            service_ns: state.work_ns,
+            handler_ns: job.taken.ceil_ns(),
+            start_ns: ceil(state.start),
+            finish_ns: ceil(state.finish),
+            response_ns: response.ceil_ns(),
+            unblocked_ns: state.unblocked.unwrap_or(response).ceil_ns(),
+            defaulted: state.defaulted,
+            missed: job.action == Action::Auth && job.deadline.is_some_and(|d| response > d),
+            worker: state.worker,
+            dropped: false,
+            cached: false,
+        };
+        self.free.push(slot);
+        self.reported += 1;
+        self.stats.record(&outcome);
+        self.observer.outcome(&outcome);
+    }
+}

@@ -1,0 +1,277 @@
+//! The closed loop: blocked threads and the replayed kernel order.
+//!
+//! A message with a thread id belongs to the thread (pid, thread id); one
+//! without is a thread of its own (open loop). Each thread keeps an offset
+//! δ (0 at its first message): its message j arrives at a'_j = a_j + δ,
+//! and when the kernel has the answer to an AUTH message j at r'_j,
+//! δ += (r'_j − a'_j) − σ_j (σ_j: the stall the recording saw). Until then
+//! the thread is blocked: its later messages wait in its read-ahead. On
+//! release a'_(j+1) = max(a_(j+1) + δ, r'_j) (the clamp raises δ).
+//!
+//! Messages released with a known a' wait in `arrivals`, a min-heap by
+//! (a', global_seq, stream position): the replayed kernel order. The input
+//! is read in recorded order; since a' ≥ a + δ_floor (δ_floor: the least δ
+//! any thread has had, ≤ 0), every event before a_next + δ_floor can be
+//! simulated before the next message is read ([`Threads::horizon`]).
+//! Memory: the released-but-not-arrived messages plus the blocked
+//! threads' read-ahead, at most [`MAX_READ_AHEAD`] messages (a clear error
+//! beyond), and a few words per thread seen.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use esreplay_traces::Message;
+
+use super::time::{Offset, Time};
+
+/// Messages the closed loop may hold read ahead (≈ 150 B each).
+pub const MAX_READ_AHEAD: usize = 1 << 21;
+
+/// No thread: the message is a thread of its own.
+pub(crate) const NO_THREAD: u32 = u32::MAX;
+
+/// A multiplicative hash for the (pid, thread id) map: one multiply per
+/// word instead of SipHash's rounds; the keys are not adversarial.
+#[derive(Default)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// One thread's closed-loop state.
+#[derive(Debug, Default)]
+struct Thread {
+    /// δ (may be negative: the replay answers faster than the recording).
+    delta: Offset,
+    /// An AUTH message of this thread was released and is not answered.
+    blocked: bool,
+    /// r' of its last answered AUTH message.
+    last_answer: Time,
+    read_ahead: VecDeque<(Message, u64)>,
+}
+
+/// A message released by its thread: it arrives at `arrival`.
+pub(crate) struct Released {
+    pub(crate) message: Message,
+    pub(crate) index: u64,
+    pub(crate) arrival: Time,
+    pub(crate) thread: u32,
+    pub(crate) sigma_ns: u64,
+}
+
+/// The closed loop's state.
+#[derive(Default)]
+pub(crate) struct Threads {
+    ids: HashMap<(u32, u64), u32, BuildHasherDefault<FastHasher>>,
+    threads: Vec<Thread>,
+    arrivals: BinaryHeap<Reverse<(Time, u64, u64, u32)>>,
+    released: Vec<Option<(Message, u64, u32)>>,
+    free: Vec<u32>,
+    delta_floor: Offset,
+    held: usize,
+    /// Messages whose a' was clamped to their thread's last answer.
+    pub(crate) clamped: u64,
+}
+
+/// The closed loop holds too much in memory.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the closed loop would hold more than {MAX_READ_AHEAD} messages read ahead for blocked threads (a thread blocked for very long, or a trace not in arrival order): replay it with --replay open"
+)]
+pub struct ReadAheadError;
+
+/// The stall σ the recording saw: its answer time minus the arrival.
+pub(crate) fn sigma_ns(message: &Message) -> u64 {
+    message
+        .details
+        .as_ref()
+        .and_then(|d| d.response_ns)
+        .map_or(0, |r| r.saturating_sub(message.arrival_ns))
+}
+
+/// The message's thread key, if it has a thread id.
+pub(crate) fn thread_key(message: &Message) -> Option<(u32, u64)> {
+    let tid = message.details.as_ref()?.thread_id?;
+    Some((message.pid.unwrap_or(u32::MAX), tid))
+}
+
+impl Threads {
+    /// Threads seen so far.
+    pub(crate) fn count(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Reads the next input message (in recorded order).
+    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<(), ReadAheadError> {
+        if self.held >= MAX_READ_AHEAD {
+            return Err(ReadAheadError);
+        }
+        self.held += 1;
+        let Some(key) = thread_key(&message) else {
+            let arrival = Time::from_ns(message.arrival_ns);
+            self.push(message, index, arrival, NO_THREAD);
+            return Ok(());
+        };
+        let next = self.threads.len() as u32;
+        let id = *self.ids.entry(key).or_insert(next);
+        if id == next {
+            self.threads.push(Thread::default());
+        }
+        let thread = &mut self.threads[id as usize];
+        if thread.blocked || !thread.read_ahead.is_empty() {
+            thread.read_ahead.push_back((message, index));
+        } else {
+            self.release(id, message, index);
+        }
+        Ok(())
+    }
+
+    /// Every event strictly before this time may be simulated once the
+    /// message arriving (recorded) at `arrival_ns` has been read.
+    pub(crate) fn horizon(&self, arrival_ns: u64) -> Time {
+        self.delta_floor.apply(Time::from_ns(arrival_ns))
+    }
+
+    fn release(&mut self, id: u32, message: Message, index: u64) {
+        let thread = &mut self.threads[id as usize];
+        let recorded = Time::from_ns(message.arrival_ns);
+        let mut arrival = thread.delta.apply(recorded);
+        // a + δ below 0 is below any answer too (apply floors it at 0).
+        let negative = thread.delta.negative && thread.delta.magnitude > recorded;
+        if negative || arrival < thread.last_answer {
+            self.clamped += 1;
+            thread.delta = Offset::between(recorded, thread.last_answer);
+            arrival = thread.last_answer;
+        }
+        thread.blocked = message.is_auth();
+        self.push(message, index, arrival, id);
+    }
+
+    fn push(&mut self, message: Message, index: u64, arrival: Time, thread: u32) {
+        let global_seq = message.global_seq;
+        let entry = Some((message, index, thread));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.released[slot as usize] = entry;
+                slot
+            }
+            None => {
+                self.released.push(entry);
+                (self.released.len() - 1) as u32
+            }
+        };
+        self.arrivals
+            .push(Reverse((arrival, global_seq, index, slot)));
+    }
+
+    /// The next replayed arrival time, if any message is released.
+    #[inline]
+    pub(crate) fn next_arrival(&self) -> Option<Time> {
+        self.arrivals.peek().map(|Reverse((t, ..))| *t)
+    }
+
+    /// Removes the next replayed arrival.
+    pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
+        let Reverse((arrival, _, _, slot)) = self.arrivals.pop()?;
+        let (message, index, thread) = self.released[slot as usize].take()?;
+        self.free.push(slot);
+        self.held -= 1;
+        let sigma_ns = if thread == NO_THREAD {
+            0
+        } else {
+            sigma_ns(&message)
+        };
+        Some(Released {
+            message,
+            index,
+            arrival,
+            thread,
+            sigma_ns,
+        })
+    }
+
+    /// The kernel has the answer to `thread`'s blocking AUTH message
+    /// (arrived at `arrival`, recorded stall `sigma_ns`) at `unblocked`:
+    /// δ moves and the thread's next messages are released.
+    pub(crate) fn answered(&mut self, thread: u32, arrival: Time, unblocked: Time, sigma_ns: u64) {
+        let Some(state) = self.threads.get_mut(thread as usize) else {
+            return;
+        };
+        state.delta = state
+            .delta
+            .plus(unblocked - arrival)
+            .minus(Time::from_ns(sigma_ns));
+        state.last_answer = state.last_answer.max(unblocked);
+        state.blocked = false;
+        self.delta_floor = self.delta_floor.min(state.delta);
+        while let Some((message, index)) = self.threads[thread as usize].read_ahead.pop_front() {
+            let auth = message.is_auth();
+            self.release(thread, message, index);
+            if auth {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esreplay_traces::{Action, Details, EventType};
+
+    fn on_thread(global_seq: u64, arrival: u64, tid: u64, response: Option<u64>) -> Message {
+        let mut m = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival);
+        m.pid = Some(1);
+        m.details = Some(Box::new(Details {
+            thread_id: Some(tid),
+            response_ns: response,
+            ..Details::default()
+        }));
+        m
+    }
+
+    #[test]
+    fn a_blocked_thread_holds_its_next_message_until_the_answer() {
+        let mut threads = Threads::default();
+        threads.intake(on_thread(0, 0, 7, Some(4)), 0).unwrap();
+        threads.intake(on_thread(1, 10, 7, None), 1).unwrap();
+        threads.intake(on_thread(2, 3, 8, None), 2).unwrap();
+        let first = threads.pop_arrival().unwrap();
+        assert_eq!((first.index, first.sigma_ns), (0, 4));
+        assert_eq!(threads.pop_arrival().unwrap().index, 2, "another thread");
+        assert_eq!(threads.next_arrival(), None, "thread 7 is blocked");
+        // Answered at 20 after a recorded stall of 4: δ = 16.
+        threads.answered(first.thread, first.arrival, Time::from_ns(20), 4);
+        let second = threads.pop_arrival().unwrap();
+        assert_eq!(second.arrival, Time::from_ns(26));
+        assert_eq!(threads.count(), 2);
+    }
+
+    #[test]
+    fn a_faster_replay_moves_arrivals_earlier_but_never_before_the_answer() {
+        let mut threads = Threads::default();
+        threads.intake(on_thread(0, 0, 1, Some(50)), 0).unwrap();
+        threads.intake(on_thread(1, 40, 1, None), 1).unwrap();
+        let first = threads.pop_arrival().unwrap();
+        threads.answered(first.thread, first.arrival, Time::from_ns(5), 50);
+        assert_eq!(threads.horizon(100), Time::from_ns(55), "δ_floor = -45");
+        // 40 − 45 < 5: clamped to the answer.
+        assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
+        assert_eq!(threads.clamped, 1);
+    }
+}
