@@ -10,6 +10,8 @@ use esreplay_traces::{Message, TraceReader, TraceWriter};
 fn messages(scenario: Scenario, paths: bool) -> Vec<Message> {
     let options = GenOptions {
         paths,
+        // The workload measured since the start: no service times.
+        record_service: false,
         rate_per_s: 100_000.0,
         ..GenOptions::new(scenario)
     };

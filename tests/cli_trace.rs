@@ -70,13 +70,26 @@ fn gen_is_deterministic_and_inspect_counts_it() {
 }
 
 #[test]
-fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
-    // A format change that alters these bytes must bump FORMAT_MAJOR/MINOR
-    // and add a new golden file, keeping this one readable.
+fn the_version_1_0_golden_trace_still_decodes_to_its_jsonl() {
+    // Written by format 1.0; this build writes 1.1 and must keep reading it.
     let expected = fs::read_to_string(data("golden-v1.jsonl")).unwrap();
     let exported = esreplay()
         .args(["export", "jsonl"])
         .arg(data("golden-v1.estrace"))
+        .output()
+        .unwrap();
+    assert!(exported.status.success());
+    assert_eq!(String::from_utf8(exported.stdout).unwrap(), expected);
+}
+
+#[test]
+fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
+    // A format change that alters these bytes must bump FORMAT_MAJOR/MINOR
+    // and add a new golden file, keeping this one readable.
+    let expected = fs::read_to_string(data("golden-v1.1.jsonl")).unwrap();
+    let exported = esreplay()
+        .args(["export", "jsonl"])
+        .arg(data("golden-v1.1.estrace"))
         .output()
         .unwrap();
     assert!(exported.status.success());
@@ -86,14 +99,14 @@ fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
     let reencoded = dir.path().join("golden.estrace");
     esreplay()
         .args(["import", "jsonl"])
-        .arg(data("golden-v1.jsonl"))
+        .arg(data("golden-v1.1.jsonl"))
         .arg("-o")
         .arg(&reencoded)
         .assert()
         .success();
     assert_eq!(
         fs::read(reencoded).unwrap(),
-        fs::read(data("golden-v1.estrace")).unwrap()
+        fs::read(data("golden-v1.1.estrace")).unwrap()
     );
 }
 

@@ -1,10 +1,9 @@
 //! The bundled sample trace: it is what its documented command generates,
 //! and the README's main command shows what the README says it shows.
 
-use std::fs;
-
 use assert_cmd::Command;
 use esreplay_tests::{json_stdout, sample};
+use esreplay_traces::{Message, TraceReader};
 use serde_json::Value;
 
 #[test]
@@ -17,9 +16,16 @@ fn the_sample_is_what_its_command_generates() {
         .arg(&regenerated)
         .assert()
         .success();
-    assert_eq!(
-        fs::read(regenerated).unwrap(),
-        fs::read(sample("flood.estrace")).unwrap(),
+    // Same header and messages: the sample may be in an older minor
+    // version of the format than `gen` writes today.
+    let read = |path: &std::path::Path| {
+        let mut reader = TraceReader::open(path).unwrap();
+        let messages: Vec<Message> = reader.by_ref().map(Result::unwrap).collect();
+        assert!(reader.summary().is_intact(), "{}", path.display());
+        (reader.header().clone(), messages)
+    };
+    assert!(
+        read(&regenerated) == read(&sample("flood.estrace")),
         "traces/samples/flood.estrace is stale: regenerate it with the README's command"
     );
 }

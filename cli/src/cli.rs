@@ -22,14 +22,16 @@ const TOP_HELP: &str = "Examples:
 Exit codes:
   0  success
   1  a gate failed (check: misses over --max-misses, or the client would be killed)
-  2  bad input or usage (unreadable trace, bad flag, bad strategy)";
+  2  bad input or usage (unreadable trace, a trace cut short given to check or sweep, an output that is an input, bad flag, bad strategy)";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a synthetic or adversarial trace.
     #[command(after_help = "Examples:\n  esreplay gen flood -o flood.estrace\n  \
-        esreplay gen burst --rate 5000 --duration 30s --service lognormal:40us:2ms -o burst.estrace")]
+        esreplay gen burst --rate 5000 --duration 30s --service lognormal:40us:2ms -o burst.estrace\n  \
+        esreplay gen thread-flood --threads 4096 -o flood4096.estrace\n  \
+        esreplay gen build --background-load hog:2:500ms:1500ms --cpus 4 -o build.estrace")]
     Gen(GenArgs),
     /// Import messages into a trace.
     #[command(
@@ -324,6 +326,9 @@ pub struct CheckArgs {
     /// Print the result as JSON too.
     #[arg(long)]
     pub json: bool,
+    /// Judge a cut-short or damaged trace on the messages read instead of failing (exit 2).
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// Arguments of `sweep`.
@@ -337,6 +342,9 @@ pub struct SweepArgs {
     /// Relative precision of the search.
     #[arg(long, default_value_t = 0.01)]
     pub precision: f64,
+    /// Measure a cut-short or damaged trace on the messages read instead of failing (exit 2).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -358,6 +366,15 @@ pub enum ScenarioArg {
     ExecStorm,
     /// AUTH_OPEN/EXEC/RENAME/UNLINK with NOTIFY traffic.
     Mixed,
+    /// With threads: a `make -j8`-like build, 8 job slots of compiler
+    /// processes opening sources and headers with think times.
+    Build,
+    /// With threads: an app launching every 2 s (6 threads, 1 200 opens)
+    /// over steady background.
+    AppLaunch,
+    /// With threads: one process flooding one file from --threads threads
+    /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
+    ThreadFlood,
 }
 
 /// Arguments of `gen`.
@@ -381,12 +398,32 @@ pub struct GenArgs {
     /// Deadline budget override, EVENT=DURATION (repeatable; `*=D` sets the default).
     #[arg(long = "budget", value_name = "EVENT=DURATION")]
     pub budgets: Vec<String>,
-    /// Record service times drawn from a distribution (const:D, exp:MEAN, lognormal:MEDIAN:P99).
-    #[arg(long)]
+    /// Service times to record, from a distribution (const:D, exp:MEAN,
+    /// lognormal:MEDIAN:P99); default lognormal:40us:2ms (exec-storm
+    /// lognormal:1ms:20ms).
+    #[arg(long, conflicts_with = "no_service")]
     pub service: Option<String>,
-    /// Leave out pids and process and target paths.
+    /// Record no service times (then `--cost trace` cannot be used).
+    #[arg(long)]
+    pub no_service: bool,
+    /// Leave out process and target paths, and the pids of the scenarios
+    /// without threads.
     #[arg(long)]
     pub no_paths: bool,
+    /// Threads of thread-flood.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub threads: u32,
+    /// Add a CPU track of other load: const:N (N runnable threads) or
+    /// hog:N:ON:OFF (N threads for ON, none for OFF, repeating).
+    #[arg(long, value_name = "SHAPE")]
+    pub background_load: Option<String>,
+    /// Sampling period of the CPU track.
+    #[arg(long, default_value = "10ms", requires = "background_load")]
+    pub background_period: String,
+    /// CPU count written in the header (the default --cores of
+    /// `--background trace`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus: Option<u32>,
 }
 
 /// Formats `import` reads.

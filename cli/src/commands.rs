@@ -1,17 +1,19 @@
-//! What each subcommand does, on top of the libraries; shared input and
-//! output handling (`-` for standard streams, trace opening and the
-//! truncation warning).
+//! What each subcommand does, on top of the libraries; shared input
+//! handling (`-` for standard input, trace opening, which names the import
+//! command for a file that needs one). Outputs go through
+//! [`crate::output`], completeness through [`integrity`].
 
 mod eslogger;
 mod gen_cmd;
 mod inspect;
+mod integrity;
 mod interchange;
 mod lab;
 mod replay;
 mod visual;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,6 +22,8 @@ use anyhow::{Context, Result};
 use esreplay_traces::TraceReader;
 
 use crate::cli::{Cli, Command, ExportCommand, ImportCommand};
+pub use crate::output::{Durability, Output, is_stdio, refuse_same_file, write_whole};
+pub use integrity::{Integrity, warn_about_losses};
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -39,10 +43,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => visual::completions(&args),
         Command::Man(args) => visual::man(&args),
     }
-}
-
-fn is_stdio(path: &Path) -> bool {
-    path.as_os_str() == "-"
 }
 
 /// A buffered reader of a file, or of standard input for `-`.
@@ -70,15 +70,6 @@ pub fn open_input_tracked(path: &Path, label: &str) -> Result<(Box<dyn io::BufRe
     Ok((Box::new(input), progress))
 }
 
-/// A buffered writer to a file, or to standard output for `-`.
-pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
-    if is_stdio(path) {
-        return Ok(Box::new(BufWriter::new(io::stdout().lock())));
-    }
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(Box::new(BufWriter::with_capacity(1 << 16, file)))
-}
-
 /// Opens a trace and reads its header; errors name the file.
 pub fn open_trace(path: &Path, salvage: bool) -> Result<TraceReader<Box<dyn Read>>> {
     open_trace_tracked(path, salvage, &Progress::hidden())
@@ -91,8 +82,46 @@ pub fn open_trace_tracked(
     progress: &Progress,
 ) -> Result<TraceReader<Box<dyn Read>>> {
     let input: Box<dyn Read> = Box::new(progress.wrap_read(open_input(path)?));
-    let reader = TraceReader::new(input).with_context(|| format!("{}", path.display()))?;
+    let reader = match TraceReader::new(input) {
+        Ok(reader) => reader,
+        Err(error @ esreplay_traces::TraceError::BadMagic) => {
+            let hint = sniff(path).map_or_else(String::new, |hint| format!("; {hint}"));
+            return Err(anyhow::anyhow!("{error}{hint}").context(path.display().to_string()));
+        }
+        Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
+    };
     Ok(reader.salvage(salvage))
+}
+
+/// What a file that is not a trace looks like, when it is one of the
+/// formats `import` reads: which command to use.
+fn sniff(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(1 << 16)
+        .read_to_end(&mut head)
+        .ok()?;
+    let text = String::from_utf8_lossy(&head);
+    let first = text.trim_start().lines().next()?.trim();
+    let shown = path.display();
+    let import = |kind: &str, what: &str| {
+        format!(
+            "this looks like {what}: import it first with `esreplay import {kind} {shown} -o trace.estrace`"
+        )
+    };
+    if first.starts_with('[') {
+        return Some("this looks like a JSON array: esreplay imports one JSON object a line (eslogger's own output, or JSONL)".into());
+    }
+    let object = serde_json::from_str::<serde_json::Value>(first).ok()?;
+    let has = |key: &str| object.get(key).is_some();
+    if has("global_seq") && has("arrival_ns") {
+        Some(import("jsonl", "esreplay JSONL"))
+    } else if has("event_type") || has("mach_time") || has("schema_version") {
+        Some(import("eslogger", "an eslogger capture"))
+    } else {
+        None
+    }
 }
 
 /// Reads every message of a trace through `each`; then warns on stderr of
@@ -108,25 +137,4 @@ pub fn for_each_message<R: Read>(
     }
     warn_about_losses(path, reader);
     Ok(())
-}
-
-/// Says on stderr that a trace was cut short or had chunks skipped.
-pub fn warn_about_losses<R: Read>(path: &Path, reader: &TraceReader<R>) {
-    let summary = reader.summary();
-    if reader.footer().is_none() && summary.finished {
-        eprintln!(
-            "esreplay: warning: {}: the trace was cut short: footer missing, {} bytes after the last complete chunk lost; {} complete chunks ({} messages) read",
-            path.display(),
-            summary.truncated_bytes,
-            summary.chunks,
-            summary.messages
-        );
-    }
-    if summary.skipped_chunks > 0 {
-        eprintln!(
-            "esreplay: warning: {}: {} corrupt chunks skipped (--salvage)",
-            path.display(),
-            summary.skipped_chunks
-        );
-    }
 }

@@ -14,9 +14,9 @@ use esreplay_traces::{
 };
 
 use crate::options::ImportOptions;
-use crate::report::{ImportReport, LineList};
+use crate::report::ImportReport;
 use crate::schema::{self, Clocks, EventBody, Line};
-use crate::timebase::{ClockFit, TimebaseSource};
+use crate::timebase::{ClockFit, OutlierFilter, Point, TimebaseSource};
 use crate::wallclock::parse_rfc3339_ns;
 
 /// Why an import failed.
@@ -34,10 +34,14 @@ pub enum ImportError {
         reason: String,
     },
     /// No line was an ES message.
-    #[error("no eslogger messages found in {lines} lines")]
+    #[error("no eslogger messages found in {lines} lines{}{}", why(reasons), hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
     NoMessages {
         /// Lines read.
         lines: u64,
+        /// Why the first few lines were rejected ("line 1: ...").
+        reasons: Vec<String>,
+        /// What the input looks like instead, when that is recognisable.
+        hint: Option<String>,
     },
     /// An option is invalid.
     #[error("{0}")]
@@ -50,11 +54,22 @@ pub enum ImportError {
     Trace(#[from] TraceError),
 }
 
+/// ": line 1: ...; line 2: ..." or nothing.
+fn why(reasons: &[String]) -> String {
+    match reasons {
+        [] => String::new(),
+        _ => format!(": {}", reasons.join("; ")),
+    }
+}
+
 /// What the first pass learned.
 #[derive(Clone, Debug, Default)]
 pub struct Scan {
     fit: ClockFit,
     start_ticks: Option<u64>,
+    /// Lines whose `mach_time` is an outlier: left out of the fit, the
+    /// start and the trace.
+    outliers: OutlierFilter,
     /// Event types seen: eslogger's subscription, as far as it shows.
     seen: BTreeSet<EventType>,
 }
@@ -73,18 +88,20 @@ pub fn scan(
     let mut scan = Scan::default();
     while let Some(line) = lines.next_line() {
         let (number, bytes) = line?;
-        scan.add(bytes);
+        scan.add(number, bytes);
         if number % PROGRESS_EVERY_LINES == 0 {
             progress(lines.bytes_read());
         }
     }
+    let (fit, start) = (&mut scan.fit, &mut scan.start_ticks);
+    scan.outliers.finish(|point| take(fit, start, point));
     progress(lines.bytes_read());
     Ok(scan)
 }
 
 impl Scan {
     /// Adds one line's clocks, if it is an ES message with any.
-    fn add(&mut self, bytes: &[u8]) {
+    fn add(&mut self, number: u64, bytes: &[u8]) {
         let Ok(clocks) = serde_json::from_slice::<Clocks<'_>>(bytes) else {
             return;
         };
@@ -94,10 +111,13 @@ impl Scan {
         if let Ok(event) = u16::try_from(event) {
             self.seen.insert(EventType(event));
         }
-        self.start_ticks = Some(self.start_ticks.map_or(ticks, |start| start.min(ticks)));
-        if let Some(wall) = clocks.time.as_deref().and_then(parse_rfc3339_ns) {
-            self.fit.add(ticks, wall);
-        }
+        let point = Point {
+            line: number,
+            ticks,
+            wall_ns: clocks.time.as_deref().and_then(parse_rfc3339_ns),
+        };
+        let (fit, start) = (&mut self.fit, &mut self.start_ticks);
+        self.outliers.push(point, |point| take(fit, start, point));
     }
 
     /// The timebase to use.
@@ -149,6 +169,14 @@ impl Scan {
     }
 }
 
+/// Adds a line judged sound to the fit and the start.
+fn take(fit: &mut ClockFit, start: &mut Option<u64>, point: Point) {
+    *start = Some(start.map_or(point.ticks, |s| s.min(point.ticks)));
+    if let Some(wall) = point.wall_ns {
+        fit.add(point.ticks, wall);
+    }
+}
+
 /// Converts lines into messages, one at a time.
 struct Converter<'a> {
     options: &'a ImportOptions,
@@ -156,6 +184,8 @@ struct Converter<'a> {
     start_ticks: u64,
     previous_global_seq: Option<u64>,
     previous_ticks: Option<u64>,
+    /// Line numbers left out for their clocks (ascending, still to come).
+    outliers: &'a [u64],
     report: ImportReport,
 }
 
@@ -176,6 +206,9 @@ impl Converter<'_> {
         let (Some(ticks), Some(event_number)) = (line.mach_time, line.event_type) else {
             return Err(Skip::NoEnvelope);
         };
+        if let Some(schema) = line.schema_version {
+            *self.report.schema_versions.entry(schema).or_default() += 1;
+        }
         let event = u16::try_from(event_number)
             .map(EventType)
             .map_err(|_| Skip::Malformed(format!("event_type {event_number} out of range")))?;
@@ -258,14 +291,17 @@ fn describe(message: &mut Message, line: &Line<'_>) -> Details {
         details.signing_id = process.signing_id.as_deref().map(Arc::from);
         details.team_id = process.team_id.as_deref().map(Arc::from);
         details.platform_binary = process.is_platform_binary;
+        details.is_es_client = process.is_es_client;
     }
     let Some((name, body)) = line.event.as_ref().and_then(|e| Some((&e.name, e.body?))) else {
         return details;
     };
     // A body of unexpected shape has no target we can read; not an error.
     let body: EventBody<'_> = serde_json::from_str(body.get()).unwrap_or_default();
-    if name == "open" {
-        details.open_fflag = body.fflag;
+    match name.as_str() {
+        "open" => details.open_fflag = body.fflag,
+        "close" => details.close_modified = body.modified,
+        _ => {}
     }
     if let Some((path, stat)) = schema::target_of(name, &body) {
         message.target_path = Some(Arc::from(path));
@@ -291,50 +327,15 @@ pub fn convert(
         start_ticks: scan.start_ticks.unwrap_or(0),
         previous_global_seq: None,
         previous_ticks: None,
-        report: ImportReport {
-            lines: 0,
-            messages: 0,
-            by_event: Default::default(),
-            made_auth: 0,
-            no_envelope: LineList::default(),
-            bad: LineList::default(),
-            first_bad_reason: None,
-            sequence_restarts: LineList::default(),
-            time_regressions: LineList::default(),
-            versions: Default::default(),
-            timebase,
-            timebase_source,
-        },
+        outliers: scan.outliers.rejected(),
+        report: ImportReport::new(timebase, timebase_source),
     };
     let mut lines = BoundedLines::new(input, options.max_line_bytes);
     while let Some(line) = lines.next_line() {
         let (number, bytes) = line?;
         converter.report.lines = number;
-        match converter.line(number, bytes) {
-            Ok(message) => {
-                let report = &mut converter.report;
-                report.messages += 1;
-                *report.by_event.entry(message.event).or_default() += 1;
-                if let Some(version) = message.details.as_ref().and_then(|d| d.message_version) {
-                    *report.versions.entry(version).or_default() += 1;
-                }
-                sink(&message)?;
-            }
-            Err(Skip::Blank) => {}
-            Err(Skip::NoEnvelope) => converter.report.no_envelope.push(number),
-            Err(Skip::Malformed(reason)) if options.strict => {
-                return Err(ImportError::Malformed {
-                    line: number,
-                    reason,
-                });
-            }
-            Err(Skip::Malformed(reason)) => {
-                converter.report.bad.push(number);
-                converter
-                    .report
-                    .first_bad_reason
-                    .get_or_insert(format!("line {number}: {reason}"));
-            }
+        if let Some(message) = converter.take(number, bytes)? {
+            sink(&message)?;
         }
         if number % PROGRESS_EVERY_LINES == 0 {
             progress(lines.bytes_read());
@@ -342,6 +343,72 @@ pub fn convert(
     }
     progress(lines.bytes_read());
     Ok(converter.report)
+}
+
+impl Converter<'_> {
+    /// Converts a line and counts it; `None` for a line skipped.
+    fn take(&mut self, number: u64, bytes: &[u8]) -> Result<Option<Message>, ImportError> {
+        if self.outliers.first() == Some(&number) {
+            self.outliers = &self.outliers[1..];
+            self.report.clock_outliers.push(number);
+            return Ok(None);
+        }
+        let skip = match self.line(number, bytes) {
+            Ok(message) => {
+                let report = &mut self.report;
+                report.messages += 1;
+                *report.by_event.entry(message.event).or_default() += 1;
+                if let Some(version) = message.details.as_ref().and_then(|d| d.message_version) {
+                    *report.versions.entry(version).or_default() += 1;
+                }
+                return Ok(Some(message));
+            }
+            Err(skip) => skip,
+        };
+        if !matches!(skip, Skip::Blank) && self.report.lines_skipped() == 0 {
+            self.report.hint = hint(bytes);
+        }
+        match skip {
+            Skip::Blank => {}
+            Skip::NoEnvelope => {
+                self.report.no_envelope.push(number);
+                self.report.skipped(
+                    number,
+                    "a JSON object without event_type and mach_time: not an ES message",
+                );
+            }
+            Skip::Malformed(reason) if self.options.strict => {
+                return Err(ImportError::Malformed {
+                    line: number,
+                    reason,
+                });
+            }
+            Skip::Malformed(reason) => {
+                self.report.bad.push(number);
+                self.report.skipped(number, &reason);
+                self.report
+                    .first_bad_reason
+                    .get_or_insert(format!("line {number}: {reason}"));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What a line that is no eslogger message looks like, when recognisable.
+fn hint(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.starts_with('[') {
+        return Some("the input looks like a JSON array: eslogger writes one JSON object a line (`jq -c '.[]'` turns an array into lines)".into());
+    }
+    if text == "{" || (text.starts_with('"') && text.contains("\":")) {
+        return Some("the input looks like pretty-printed JSON: one object a line is needed (`jq -c .` turns it into lines)".into());
+    }
+    let object = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    (object.get("global_seq").is_some() && object.get("arrival_ns").is_some()).then(|| {
+        "the input looks like esreplay JSONL, not eslogger JSON: use `esreplay import jsonl`".into()
+    })
 }
 
 /// Imports a capture into a trace written to `out`: opens the input twice
@@ -371,6 +438,8 @@ pub fn import<R: BufRead, W: Write>(
     if report.messages == 0 {
         return Err(ImportError::NoMessages {
             lines: report.lines,
+            reasons: report.first_reasons,
+            hint: report.hint,
         });
     }
     Ok((writer.finish()?, report))

@@ -8,8 +8,9 @@
 //! number), `mach_time` to the arrival, `deadline` (where a dump has one)
 //! to the deadline, the sequence numbers, the pid and executable path, the
 //! target file of the event types that have one, and details (message
-//! version, thread, pidversion, euid, ppid, signing and team id, platform
-//! binary, open flags, target device and inode).
+//! version, thread id (`thread.thread_id`), pidversion, euid, ppid,
+//! signing and team id, platform binary, `process.is_es_client`, open
+//! flags, `close.modified`, target device and inode).
 //!
 //! eslogger only emits NOTIFY events: [`ImportOptions::as_auth`] models a
 //! client subscribed to the AUTH twins, with deadline budgets from a table.

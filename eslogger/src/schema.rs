@@ -20,6 +20,8 @@ use serde_json::value::RawValue;
 pub struct Line<'a> {
     /// ES message version.
     pub version: Option<u32>,
+    /// eslogger's own JSON schema version (1 on macOS 13 to 15).
+    pub schema_version: Option<u32>,
     /// Wall clock, RFC 3339.
     #[serde(borrow)]
     pub time: Option<Cow<'a, str>>,
@@ -76,6 +78,8 @@ pub struct Process<'a> {
     pub team_id: Option<Cow<'a, str>>,
     /// Apple platform binary.
     pub is_platform_binary: Option<bool>,
+    /// The process is itself an ES client.
+    pub is_es_client: Option<bool>,
 }
 
 /// An audit token: an object, or (one macOS 26 beta) an array of 8.
@@ -158,6 +162,8 @@ pub struct EventBody<'a> {
     pub destination: Option<Destination<'a>>,
     /// open: the `fflag` of the open.
     pub fflag: Option<u32>,
+    /// close: whether the file was modified while open.
+    pub modified: Option<bool>,
 }
 
 /// A target: a file (`path`, `stat`) or a process (`executable`).

@@ -121,6 +121,129 @@ impl Segments {
     }
 }
 
+/// One line's clocks, for [`OutlierFilter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Point {
+    /// 1-based line number.
+    pub line: u64,
+    /// `mach_time`.
+    pub ticks: u64,
+    /// `time`, in ns since the epoch, when the line has one.
+    pub wall_ns: Option<u64>,
+}
+
+/// Rejects lines whose `mach_time` disagrees with their neighbours (a line
+/// with `mach_time` 0 among lines at 10⁶ ticks and more): one such line
+/// would otherwise set the trace's start and drag the fit, compressing
+/// every arrival. A line's `mach_time` is predicted from its wall clock
+/// (`time`) by the tick rate between two neighbouring lines (the lines
+/// before and after it; the next two for the first line, the last two for
+/// the last); it is an outlier when it misses the prediction by more than
+/// twice the ticks between those neighbours, a quarter of the distance
+/// extrapolated and [`OUTLIER_SLACK_TICKS`]. A message delivered late
+/// carries an early `time` too, and is kept; a sleep moves the wall clock
+/// of every later line alike. Lines without a wall clock are judged
+/// against the middle of their neighbours (the first and last not at all).
+/// Only isolated lines are caught: two bad lines in a row vouch for each
+/// other. Memory: three lines, and the numbers of the lines rejected.
+#[derive(Clone, Debug, Default)]
+pub struct OutlierFilter {
+    /// Lines not yet judged (at most three).
+    pending: Vec<Point>,
+    /// The last two lines accepted, latest last.
+    accepted: Vec<Point>,
+    /// Line numbers rejected, ascending.
+    rejected: Vec<u64>,
+}
+
+/// Misses below this are never outliers (1 ms at 125/3, 24 µs at 1/1).
+pub const OUTLIER_SLACK_TICKS: f64 = 24_000.0;
+/// Neighbours closer than this in wall clock give no rate to extrapolate.
+const MIN_RATE_WALL_NS: u64 = 1_000_000;
+
+/// The ticks expected at `p` from `q` and `r`, or `None` when they cannot
+/// say (`between`: `p` lies between them in the file).
+fn predicted(p: &Point, q: &Point, r: &Point, between: bool) -> Option<f64> {
+    let middle = (q.ticks as f64 + r.ticks as f64) / 2.0;
+    let (Some(pw), Some(qw), Some(rw)) = (p.wall_ns, q.wall_ns, r.wall_ns) else {
+        return between.then_some(middle);
+    };
+    let dw = rw as f64 - qw as f64;
+    if dw == 0.0 {
+        return between.then_some(middle);
+    }
+    let outside = pw < qw.min(rw) || pw > qw.max(rw);
+    if outside && qw.abs_diff(rw) < MIN_RATE_WALL_NS {
+        return None;
+    }
+    let rate = (r.ticks as f64 - q.ticks as f64) / dw;
+    Some(q.ticks as f64 + (pw as f64 - qw as f64) * rate)
+}
+
+/// Whether `p`'s `mach_time` is an outlier against `q` and `r`.
+fn outlier(p: &Point, q: &Point, r: &Point, between: bool) -> bool {
+    let Some(expected) = predicted(p, q, r, between) else {
+        return false;
+    };
+    let (low, high) = (q.ticks.min(r.ticks) as f64, q.ticks.max(r.ticks) as f64);
+    let reach = (low - expected).max(expected - high).max(0.0);
+    let miss = (p.ticks as f64 - expected).abs();
+    miss > 2.0 * (high - low) + reach / 4.0 + OUTLIER_SLACK_TICKS
+}
+
+impl OutlierFilter {
+    /// Adds a line; `accept` gets every line judged sound, in order.
+    pub fn push(&mut self, point: Point, mut accept: impl FnMut(Point)) {
+        self.pending.push(point);
+        while self.judge_next(&mut accept) {}
+    }
+
+    /// Judges the lines still pending at the end of the input.
+    pub fn finish(&mut self, mut accept: impl FnMut(Point)) {
+        let last_two = match self.accepted.as_slice() {
+            [q, r] => Some((*q, *r)),
+            _ => None,
+        };
+        for point in std::mem::take(&mut self.pending) {
+            match last_two {
+                Some((q, r)) if self.pending.is_empty() && outlier(&point, &r, &q, false) => {
+                    self.rejected.push(point.line);
+                }
+                _ => self.accept(point, &mut accept),
+            }
+        }
+    }
+
+    /// Line numbers rejected, ascending.
+    pub fn rejected(&self) -> &[u64] {
+        &self.rejected
+    }
+
+    /// Judges the oldest pending line if its neighbours are known.
+    fn judge_next(&mut self, accept: &mut impl FnMut(Point)) -> bool {
+        let bad = match (self.accepted.last(), self.pending.as_slice()) {
+            (None, [a, b, c, ..]) => outlier(a, b, c, false),
+            (Some(q), [b, c, ..]) => outlier(b, q, c, true),
+            _ => return false,
+        };
+        let point = self.pending.remove(0);
+        if bad {
+            self.rejected.push(point.line);
+        } else {
+            self.accept(point, accept);
+        }
+        true
+    }
+
+    fn accept(&mut self, point: Point, accept: &mut impl FnMut(Point)) {
+        if self.accepted.len() == 2 {
+            self.accepted.remove(0);
+        }
+        self.accepted.push(point);
+        accept(point);
+    }
+}
+
 const KNOWN: [Timebase; 2] = [Timebase::APPLE_SILICON, Timebase::NANOS];
 /// Shortest span of ticks worth fitting (in ns at 1 ns/tick: 1 ms).
 const MIN_SPAN_TICKS: u64 = 24_000;
@@ -352,6 +475,77 @@ mod tests {
         let (timebase, _) = fit.timebase();
         assert!(timebase.numer > 0 && timebase.denom > 0);
         assert!(fit.wall_at(u64::MAX, timebase).is_some());
+    }
+
+    /// Lines 10 ms apart at 125/3 from `ticks0`, with one line's
+    /// `mach_time` replaced by `bad`.
+    fn capture_with(lines: u64, bad_line: u64, bad: u64) -> (ClockFit, OutlierFilter) {
+        let (mut fit, mut filter) = (ClockFit::default(), OutlierFilter::default());
+        for i in 0..lines {
+            let ticks = if i == bad_line {
+                bad
+            } else {
+                59_541_127_359_995 + i * 240_000
+            };
+            let point = Point {
+                line: i + 1,
+                ticks,
+                wall_ns: Some(1_782_942_633_000_000_000 + i * 10_000_000),
+            };
+            filter.push(point, |p| fit.add(p.ticks, p.wall_ns.unwrap()));
+        }
+        filter.finish(|p| fit.add(p.ticks, p.wall_ns.unwrap()));
+        (fit, filter)
+    }
+
+    #[test]
+    fn a_line_with_mach_time_0_is_rejected_wherever_it_is() {
+        for bad_line in [0, 1, 12, 23] {
+            let (fit, filter) = capture_with(24, bad_line, 0);
+            assert_eq!(filter.rejected(), [bad_line + 1], "line {bad_line}");
+            let (timebase, _) = fit.timebase();
+            assert_eq!(timebase, Timebase::APPLE_SILICON, "line {bad_line}");
+            assert!(fit.min_ticks > 0);
+        }
+        // Three lines: the filter still rejects the bad one...
+        let (fit, filter) = capture_with(3, 0, 0);
+        assert_eq!(
+            (filter.rejected(), fit.timebase().0),
+            (&[1][..], Timebase::APPLE_SILICON)
+        );
+        // ... which without it drags the least-squares fit far off.
+        let mut fit = ClockFit::default();
+        for i in 0..3u64 {
+            let ticks = if i == 0 {
+                0
+            } else {
+                59_541_127_359_995 + i * 240_000
+            };
+            fit.add(ticks, 1_782_942_633_000_000_000 + i * 10_000_000);
+        }
+        assert_ne!(fit.timebase().0, Timebase::APPLE_SILICON);
+    }
+
+    #[test]
+    fn a_message_delivered_late_is_kept_and_a_quiet_start_too() {
+        // Line 5's clocks are both 10 minutes early: a late delivery.
+        let mut filter = OutlierFilter::default();
+        let mut kept = 0;
+        let minute = 60_000_000_000u64;
+        for i in 0..20u64 {
+            let early = if i == 5 { 10 * minute } else { 0 };
+            // Line 0 is an hour before the rest: a quiet start.
+            let quiet = if i == 0 { 0 } else { 60 * minute };
+            let wall = 1_782_942_633_000_000_000 + quiet + i * 10_000_000 - early;
+            let point = Point {
+                line: i + 1,
+                ticks: wall / 1000 * 24 / 1000,
+                wall_ns: Some(wall),
+            };
+            filter.push(point, |_| kept += 1);
+        }
+        filter.finish(|_| kept += 1);
+        assert_eq!((kept, filter.rejected()), (20, &[][..]));
     }
 
     #[test]

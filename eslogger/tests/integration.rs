@@ -77,9 +77,25 @@ fn version_10_every_field_mapped() {
     assert_eq!(details.signing_id.as_deref(), Some("com.example.tool"));
     assert_eq!(details.team_id, None);
     assert_eq!(details.platform_binary, Some(false));
+    assert_eq!(details.is_es_client, Some(false));
     assert_eq!(
         (details.target_dev, details.target_ino),
         (Some(16777233), Some(77))
+    );
+    let close = messages
+        .iter()
+        .find(|m| m.event == EventType::NOTIFY_CLOSE)
+        .unwrap();
+    let close_details = close.details.as_deref().unwrap();
+    assert_eq!(close_details.close_modified, Some(true));
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.event != EventType::NOTIFY_CLOSE)
+            .all(|m| m
+                .details
+                .as_ref()
+                .is_none_or(|d| d.close_modified.is_none()))
     );
 
     let open = &messages[1];
@@ -281,7 +297,10 @@ fn a_given_timebase_wins() {
 #[test]
 fn nothing_to_import_is_an_error() {
     let result = import_bytes(b"{\"hello\":1}\n\n", &ImportOptions::default());
-    assert!(matches!(result, Err(ImportError::NoMessages { lines: 2 })));
+    assert!(matches!(
+        result,
+        Err(ImportError::NoMessages { lines: 2, .. })
+    ));
 }
 
 /// The two real captures beside the repository (`../shared/data`, not

@@ -10,8 +10,12 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use esreplay_recorder::{Convert, WriterConfig};
 use esreplay_traces::{EventType, parse_duration_ns};
+use std::fs::OpenOptions;
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// Records Endpoint Security messages (macOS, root, ES entitlement) or
@@ -39,9 +43,12 @@ struct Cli {
     /// e.g. AUTH_OPEN=15s; repeatable. Defaults: the documented table.
     #[arg(long = "budget", value_name = "EVENT=DURATION", requires = "path")]
     budgets: Vec<String>,
-    /// Output trace file.
+    /// Output trace file (created 0600; an existing file is refused).
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace an existing output file (it is removed when recording starts).
+    #[arg(long)]
+    force: bool,
     /// Stop after this long (e.g. 30s, 5m).
     #[arg(long)]
     duration: Option<String>,
@@ -78,6 +85,7 @@ struct Config {
     access: bool,
     budgets: Vec<String>,
     output: PathBuf,
+    force: bool,
     no_paths: bool,
     ring_capacity: usize,
     writer: WriterConfig,
@@ -96,6 +104,7 @@ impl Cli {
         if !(2..=1 << 24).contains(&self.ring_capacity) {
             bail!("--ring-capacity must be between 2 and 16777216");
         }
+        check_paths(&self.path, self.mount)?;
         let hash_key = self
             .hash_paths
             .then(|| RandomState::new().hash_one(std::process::id()));
@@ -120,6 +129,7 @@ impl Cli {
             access: self.access,
             budgets: self.budgets,
             output: self.output,
+            force: self.force,
             no_paths: self.no_paths,
             ring_capacity: self.ring_capacity,
             writer,
@@ -130,7 +140,7 @@ impl Cli {
 #[cfg(target_os = "macos")]
 fn run(config: Config) -> Result<()> {
     if !config.paths.is_empty() {
-        bail!("esrecord: --path records fanotify permission events: Linux only");
+        bail!("--path records fanotify permission events: Linux only");
     }
     let options = esreplay_recorder::macos::EsOptions {
         events: config.events,
@@ -155,7 +165,7 @@ fn run(config: Config) -> Result<()> {
     use esreplay_traces::budget::BudgetTable;
     if config.paths.is_empty() {
         bail!(
-            "esrecord: Endpoint Security exists only on macOS; on Linux give --path DIR to \
+            "Endpoint Security exists only on macOS; on Linux give --path DIR to \
              record fanotify permission events (or record your own client's times with the \
              tap: see docs/recording.md)"
         );
@@ -200,12 +210,134 @@ fn run(config: Config) -> Result<()> {
 #[cfg(not(any(target_os = "macos", target_os = "linux")))]
 fn run(config: Config) -> Result<()> {
     bail!(
-        "esrecord: Endpoint Security exists only on macOS and fanotify only on Linux; \
+        "Endpoint Security exists only on macOS and fanotify only on Linux; \
          nothing recorded to {}",
         config.output.display()
     )
 }
 
-fn main() -> Result<()> {
-    run(Cli::parse().config()?)
+/// `--path` names directories whose files are watched; with `--mount`, any
+/// path on the mount to watch.
+fn check_paths(paths: &[PathBuf], mount: bool) -> Result<()> {
+    for path in paths {
+        let metadata =
+            std::fs::metadata(path).with_context(|| format!("--path {}", path.display()))?;
+        if !mount && !metadata.is_dir() {
+            bail!(
+                "--path {}: not a directory (esrecord watches the files in a directory; --mount watches the whole mount holding a path)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the output, readable by its owner only (a trace holds every
+/// path opened on the machine), refusing an existing file unless `force`;
+/// a device or a pipe is left as it is. `true` when the file was created.
+/// The recorder then writes it as it goes: a crash leaves every chunk
+/// written so far readable under the name given.
+fn create_output(path: &Path, force: bool) -> Result<bool> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(false); // a device or a pipe (`-o >(gzip > t.gz)`): written in place
+    }
+    if force {
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != ErrorKind::NotFound => {
+                return Err(error)
+                    .with_context(|| format!("--force: cannot remove {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => bail!(
+            "{} exists: esrecord does not overwrite a recording; choose another name or pass --force",
+            path.display()
+        ),
+        other => other
+            .map(|_| true)
+            .with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Says what a refusal by the kernel means: fanotify's EPERM and ES's
+/// `NotPrivileged` need root, ES's `NotPermitted` Full Disk Access, its
+/// `NotEntitled` the entitlement (docs/recording.md).
+fn explain(error: anyhow::Error) -> anyhow::Error {
+    let text = format!("{error:#}");
+    let causes = [
+        (
+            "Operation not permitted (os error 1)",
+            "needs root (CAP_SYS_ADMIN)",
+        ),
+        ("NotPrivileged", "needs root"),
+        (
+            "NotPermitted",
+            "needs Full Disk Access (System Settings, Privacy & Security) for esrecord or its terminal",
+        ),
+        (
+            "NotEntitled",
+            "needs the Endpoint Security entitlement (docs/recording.md)",
+        ),
+    ];
+    match causes.iter().find(|(cause, _)| text.contains(cause)) {
+        Some((_, need)) => error.context(*need),
+        None => error,
+    }
+}
+
+fn record(cli: Cli) -> Result<()> {
+    let config = cli.config()?;
+    let output = config.output.clone();
+    let created = create_output(&output, config.force)?;
+    let recorded = run(config);
+    // Nothing written (refused before the first byte): no empty file left.
+    let empty = || std::fs::metadata(&output).is_ok_and(|m| m.is_file() && m.len() == 0);
+    if recorded.is_err() && created && empty() {
+        let _ = std::fs::remove_file(&output);
+    }
+    recorded.map_err(explain)
+}
+
+/// One error message, printed once; exit 2.
+fn main() -> ExitCode {
+    match record(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("esrecord: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn each_refusal_says_what_it_needs() {
+        for (error, need) in [
+            (
+                "fanotify_init: Operation not permitted (os error 1)",
+                "needs root (CAP_SYS_ADMIN)",
+            ),
+            ("es_new_client: NotPrivileged", "needs root"),
+            ("es_new_client: NotPermitted", "Full Disk Access"),
+            ("es_new_client: NotEntitled", "entitlement"),
+        ] {
+            let said = format!("{:#}", explain(anyhow::anyhow!(error)));
+            assert!(said.starts_with("needs") && said.contains(need), "{said}");
+        }
+        let other = format!(
+            "{:#}",
+            explain(anyhow::anyhow!("No such file or directory"))
+        );
+        assert!(!other.contains("needs"), "{other}");
+    }
 }

@@ -1,14 +1,19 @@
 //! The binary trace format (`.estrace`): framing, limits and errors.
 //!
-//! # Wire format (version 1.0)
+//! # Wire format (version 1.1)
 //!
 //! ```text
 //! file   = MAGIC (8 bytes) major (u16 LE) minor (u16 LE) frame*
 //! frame  = kind (u8) length (u32 LE) crc (u32 LE) payload (length bytes)
 //!          crc = CRC-32C over kind, the 4 length bytes and the payload
-//! kinds  = 1 header (exactly one, first) | 2 chunk (any number)
+//! kinds  = 1 header (exactly one, first)
+//!        | 4 sync (1.1: before every chunk and before the footer)
+//!        | 5 CPU track samples (1.1: any number, after a sync)
+//!        | 2 chunk (any number)
 //!        | 3 footer (last; missing when the writer did not finish)
 //!        | anything else: skipped and counted (room for minor versions)
+//! 1.1    = header (sync cpu* chunk)* (sync cpu* footer)?
+//! 1.0    = header chunk* footer?
 //! ```
 //!
 //! Payloads are bincode 2 with its standard configuration (little endian,
@@ -18,23 +23,31 @@
 //! and string-table state restarts at each chunk, so a file cut anywhere
 //! yields every complete chunk.
 //!
-//! Limits, checked before anything is allocated: a frame payload is at most
-//! [`MAX_FRAME_LEN`] bytes, and every count inside a payload is bounded by
-//! the bytes left in it.
+//! Version 1.1 adds the sync frame (a constant marker, the chunk's index
+//! and first message index: the reader detects duplicated, swapped and
+//! missing chunks, and a salvaging reader re-finds frames after inserted or
+//! deleted bytes), the CPU track frame, and two details fields
+//! (`is_es_client`, `close_modified`). 1.0 files stay readable; a 1.0
+//! reader skips the new frames as unknown kinds.
+//!
+//! Limits: a frame payload is at most [`MAX_FRAME_LEN`] bytes, and the
+//! reader allocates for a payload only as its bytes arrive; every count
+//! inside a payload is bounded by the bytes left in it and by a per-frame
+//! cap, checked before anything is allocated.
 
 pub mod codec;
 mod reader;
 mod writer;
 
-pub use reader::{ReadSummary, TraceReader};
+pub use reader::{ReadSummary, TraceReader, read_cpu_track};
 pub use writer::TraceWriter;
 
 /// The first eight bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"ESTRACE\0";
 /// Major format version: readers reject any other.
 pub const FORMAT_MAJOR: u16 = 1;
-/// Minor format version: additions that older readers can skip.
-pub const FORMAT_MINOR: u16 = 0;
+/// Minor format version written: additions that older readers can skip.
+pub const FORMAT_MINOR: u16 = 1;
 /// Bytes of magic and version before the first frame.
 pub const PREAMBLE_LEN: usize = 12;
 /// Bytes of a frame's kind, length and CRC.
@@ -48,6 +61,10 @@ pub const KIND_HEADER: u8 = 1;
 pub const KIND_CHUNK: u8 = 2;
 /// Frame kind of the footer.
 pub const KIND_FOOTER: u8 = 3;
+/// Frame kind of a sync marker (format 1.1).
+pub const KIND_SYNC: u8 = 4;
+/// Frame kind of CPU track samples (format 1.1).
+pub const KIND_CPU: u8 = 5;
 
 /// What went wrong reading or writing a trace.
 #[derive(Debug, thiserror::Error)]
@@ -77,10 +94,13 @@ pub enum TraceError {
         /// Bytes in the file.
         len: u64,
     },
-    /// A frame failed its CRC, length or decoding check.
+    /// A frame failed its CRC, length or decoding check, or the frames do
+    /// not agree with each other (a chunk duplicated, swapped or missing, a
+    /// footer whose counts differ from what the file holds).
     #[error("corrupt {what} {index} at byte offset {offset}: {reason}")]
     Corrupt {
-        /// `"chunk"`, `"header"` or `"footer"`.
+        /// `"chunk"`, `"header"`, `"footer"`, `"sync frame"` or `"CPU
+        /// track"`.
         what: &'static str,
         /// Index of the frame among frames of its kind (0-based).
         index: u64,
@@ -191,3 +211,6 @@ mod tests {
 
 #[cfg(test)]
 mod roundtrip_tests;
+
+#[cfg(test)]
+mod damage_tests;

@@ -106,7 +106,7 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
 
 /// Parses one line into a message.
 pub fn parse_message(text: &[u8]) -> Result<Message, String> {
-    let line: Line = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let line: Line = serde_json::from_slice(text).map_err(|e| reason(&e, text))?;
     let event = match line.event {
         EventName::Number(number) => EventType(number),
         EventName::Name(name) => name.parse().map_err(|e| format!("{e}"))?,
@@ -130,10 +130,62 @@ pub fn parse_message(text: &[u8]) -> Result<Message, String> {
     })
 }
 
+/// The number literal ending at 1-based `column` of `text`, as written.
+fn literal_at(text: &[u8], column: usize) -> Option<&str> {
+    let end = column.min(text.len());
+    let start = text[..end]
+        .iter()
+        .rposition(|b| !(b.is_ascii_digit() || b"-+.eE".contains(b)))
+        .map_or(0, |i| i + 1);
+    std::str::from_utf8(&text[start..end])
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// What is wrong with a line, in words: a number too large (or negative)
+/// for its field is "number out of range", not serde's "invalid type:
+/// floating point" (JSON numbers beyond u64 parse as floats).
+fn reason(error: &serde_json::Error, line: &[u8]) -> String {
+    let text = error.to_string();
+    let quoted = |prefix: &str| {
+        let rest = text.strip_prefix(prefix)?;
+        let (number, rest) = rest.split_once('`')?;
+        let (_, expected) = rest.split_once(", expected ")?;
+        Some((number.to_owned(), expected.to_owned()))
+    };
+    let out_of_range = |number: &str, expected: &str| {
+        let kind = expected.split(" at line ").next().unwrap_or(expected);
+        let at = expected.find(" at line ").map_or("", |i| &expected[i..]);
+        format!("number out of range: {number} does not fit a {kind}{at}")
+    };
+    if let Some((number, expected)) = quoted("invalid type: floating point `") {
+        let integral = number
+            .parse::<f64>()
+            .is_ok_and(|f| f.fract() == 0.0 && f.abs() >= 1e18);
+        if integral && expected.starts_with('u') {
+            let written = literal_at(line, error.column()).unwrap_or(&number);
+            return out_of_range(written, &expected);
+        }
+    }
+    if let Some((number, expected)) = quoted("invalid value: integer `")
+        && expected.starts_with('u')
+    {
+        return out_of_range(&number, &expected);
+    }
+    text
+}
+
 /// Streams messages from JSON lines; blank lines are skipped. Each item
 /// names its line on error; a line over [`MAX_LINE_BYTES`] is an error,
 /// and reading it stops there.
 pub fn read_messages(input: impl BufRead) -> impl Iterator<Item = Result<Message, JsonlError>> {
+    read_numbered(input).map(|item| item.map(|(_, message)| message))
+}
+
+/// [`read_messages`], each message with its 1-based line number.
+pub fn read_numbered(
+    input: impl BufRead,
+) -> impl Iterator<Item = Result<(u64, Message), JsonlError>> {
     let mut lines = BoundedLines::new(input, MAX_LINE_BYTES);
     std::iter::from_fn(move || {
         loop {
@@ -144,12 +196,101 @@ pub fn read_messages(input: impl BufRead) -> impl Iterator<Item = Result<Message
             if text.trim_ascii().is_empty() {
                 continue;
             }
-            return Some(parse_message(text).map_err(|reason| JsonlError::Invalid {
-                line: number,
-                reason,
-            }));
+            return Some(
+                parse_message(text)
+                    .map(|message| (number, message))
+                    .map_err(|reason| JsonlError::Invalid {
+                        line: number,
+                        reason,
+                    }),
+            );
         }
     })
+}
+
+/// Examples kept of each kind of anomaly.
+pub const EXAMPLES_KEPT: usize = 3;
+
+/// Lines of one kind of anomaly: how many, and the first few in words.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Anomaly {
+    /// How many lines.
+    pub count: u64,
+    /// The first [`EXAMPLES_KEPT`], e.g. "line 7: global_seq 5 after 5".
+    pub examples: Vec<String>,
+}
+
+impl Anomaly {
+    fn add(&mut self, example: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.examples.len() < EXAMPLES_KEPT {
+            self.examples.push(example());
+        }
+    }
+}
+
+/// What `import jsonl` warns about in messages that parse: the messages
+/// are imported as they are (a replay sorts nothing), but a file that
+/// says these things was probably not meant to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checks {
+    previous: Option<(u64, u64)>,
+    /// AUTH deadlines before the message's arrival.
+    pub deadline_before_arrival: Anomaly,
+    /// `global_seq` equal to the previous line's.
+    pub duplicate_global_seq: Anomaly,
+    /// `global_seq` below the previous line's.
+    pub backwards_global_seq: Anomaly,
+    /// `arrival_ns` below the previous line's.
+    pub arrival_out_of_order: Anomaly,
+}
+
+impl Checks {
+    /// Checks the message read from line `line`.
+    pub fn check(&mut self, line: u64, message: &Message) {
+        let (seq, arrival) = (message.global_seq, message.arrival_ns);
+        if let Some(deadline) = message.deadline_ns.filter(|&d| d < arrival) {
+            self.deadline_before_arrival
+                .add(|| format!("line {line}: deadline_ns {deadline} before arrival_ns {arrival}"));
+        }
+        if let Some((previous_seq, previous_arrival)) = self.previous {
+            let example = |what: &str, now: u64, before: u64| {
+                format!("line {line}: {what} {now} after {before}")
+            };
+            if seq == previous_seq {
+                self.duplicate_global_seq
+                    .add(|| example("global_seq", seq, previous_seq));
+            } else if seq < previous_seq {
+                self.backwards_global_seq
+                    .add(|| example("global_seq", seq, previous_seq));
+            }
+            if arrival < previous_arrival {
+                self.arrival_out_of_order
+                    .add(|| example("arrival_ns", arrival, previous_arrival));
+            }
+        }
+        self.previous = Some((seq, arrival));
+    }
+
+    /// One sentence per kind of anomaly found, with its count and examples.
+    pub fn warnings(&self) -> Vec<String> {
+        [
+            (
+                "deadlines before their arrival",
+                &self.deadline_before_arrival,
+            ),
+            ("duplicate global_seq", &self.duplicate_global_seq),
+            ("global_seq going backwards", &self.backwards_global_seq),
+            (
+                "arrivals out of order (kept in file order)",
+                &self.arrival_out_of_order,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, anomaly)| anomaly.count > 0)
+        .map(|(what, anomaly)| format!("{} {what}: {}", anomaly.count, anomaly.examples.join("; ")))
+        .collect()
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +362,63 @@ mod tests {
                 .unwrap_err()
                 .contains("AUTH_NOPE")
         );
+    }
+
+    fn line(seq: u64, arrival: u64, deadline: &str) -> String {
+        format!(
+            "{{\"global_seq\":{seq},\"seq\":0,\"event\":\"AUTH_OPEN\",\"action\":\"auth\",\"arrival_ns\":{arrival},\"deadline_ns\":{deadline}}}\n"
+        )
+    }
+
+    #[test]
+    fn anomalies_are_counted_with_their_first_lines() {
+        let text = [
+            line(0, 100, "200"),
+            line(1, 150, "120"),
+            line(1, 160, "null"),
+            line(0, 140, "null"),
+        ]
+        .concat();
+        let mut checks = Checks::default();
+        for item in read_numbered(text.as_bytes()) {
+            let (number, message) = item.unwrap();
+            checks.check(number, &message);
+        }
+        assert_eq!(checks.deadline_before_arrival.count, 1);
+        assert_eq!(
+            checks.duplicate_global_seq.examples,
+            ["line 3: global_seq 1 after 1"]
+        );
+        assert_eq!(checks.backwards_global_seq.count, 1);
+        assert_eq!(
+            checks.arrival_out_of_order.examples,
+            ["line 4: arrival_ns 140 after 160"]
+        );
+        assert_eq!(checks.warnings().len(), 4);
+        let mut clean = Checks::default();
+        for (number, message) in read_numbered(line(0, 1, "5").as_bytes()).map(Result::unwrap) {
+            clean.check(number, &message);
+        }
+        assert!(clean.warnings().is_empty());
+    }
+
+    #[test]
+    fn a_number_too_large_for_its_field_is_out_of_range() {
+        for (field, value) in [
+            ("arrival_ns", "18446744073709551616"),
+            ("arrival_ns", "-1"),
+            ("pid", "4294967296"),
+        ] {
+            let text = format!(
+                "{{\"global_seq\":0,\"seq\":0,\"event\":1,\"action\":\"auth\",\"arrival_ns\":1,\"{field}\":{value}}}"
+            )
+            .replacen("\"arrival_ns\":1,", "", usize::from(field == "arrival_ns"));
+            let error = parse_message(text.as_bytes()).unwrap_err();
+            let said = format!("number out of range: {value} does not fit");
+            assert!(error.contains(&said), "{field}={value}: {error}");
+        }
+        let error = parse_message(line(0, 1, "1.5").as_bytes()).unwrap_err();
+        assert!(error.contains("floating point"), "{error}");
     }
 
     #[test]

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+pub mod cpu;
 pub mod dist;
 pub mod duration;
 pub mod event;
@@ -33,6 +34,7 @@ pub mod model;
 pub mod stats;
 pub mod synth;
 
+pub use cpu::{CpuSample, CpuTrack};
 pub use duration::{HumanNs, format_ns, parse_duration_ns};
 pub use event::{Action, EventType};
 pub use format::{ReadSummary, TraceError, TraceReader, TraceWriter};

@@ -120,12 +120,20 @@ pub struct Details {
     /// Apple platform binary flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_binary: Option<bool>,
+    /// Whether the process is itself an ES client (ES
+    /// `es_process_t.is_es_client`, eslogger `process.is_es_client`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_es_client: Option<bool>,
     /// Target file device (with the inode, the ES cache key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_dev: Option<u64>,
     /// Target file inode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ino: Option<u64>,
+    /// NOTIFY_CLOSE: whether the file was modified while open (ES
+    /// `close.modified`): such a close invalidates the ES cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_modified: Option<bool>,
 }
 
 /// Where a trace's messages came from.

@@ -208,7 +208,7 @@ impl StatsBuilder {
         self.last_arrival_ns = now;
         for (len, window, peak) in &mut self.windows {
             window.push_back(now);
-            while window.front().is_some_and(|&t| t + *len <= now) {
+            while window.front().is_some_and(|&t| now - t >= *len) {
                 window.pop_front();
             }
             *peak = (*peak).max(window.len() as u64);
@@ -305,5 +305,21 @@ mod tests {
         assert_eq!(stats.arrival_regressions, 1);
         assert_eq!(stats.first_arrival_ns, Some(40));
         assert_eq!(stats.duration_ns, 30);
+    }
+
+    #[test]
+    fn arrivals_at_the_top_of_the_range_do_not_overflow() {
+        let mut builder = StatsBuilder::default();
+        for (seq, arrival) in [(0, u64::MAX), (1, 3_000), (2, u64::MAX)] {
+            builder.add(&Message::new(
+                seq,
+                EventType::NOTIFY_EXEC,
+                Action::Notify,
+                arrival,
+            ));
+        }
+        let stats = builder.finish();
+        assert_eq!(stats.arrival_regressions, 1);
+        assert_eq!(stats.peak_rate_per_s["1s"], 3.0);
     }
 }

@@ -13,15 +13,35 @@
 //! | `flood` | steady background, plus from 20 % of the run one process opening one file every 1/(10 × `rate`) s | AUTH_OPEN |
 //! | `exec-storm` | Poisson at `rate` | AUTH_EXEC; service `lognormal:1ms:20ms` unless `--service` |
 //! | `mixed` | Poisson at `rate` | AUTH_OPEN/EXEC/RENAME/UNLINK 65 %, NOTIFY_EXEC/FORK/EXIT/CLOSE/WRITE 35 % |
+//! | `build` | 8 job slots (`make -j8`): each runs compiler processes one after another, think times between opens | AUTH_EXEC, AUTH_OPEN of sources and headers, NOTIFY_CLOSE (modified), NOTIFY_EXIT |
+//! | `app-launch` | steady background; every 2 s an app starts: 6 threads open 200 files each at 10 × `rate` in all | AUTH_EXEC, AUTH_OPEN |
+//! | `thread-flood` | steady background; from 20 % of the run one process's `--threads` threads (default 64) open one file, 10 × `rate` in all | AUTH_OPEN |
+//!
+//! The first five have no thread ids (a simulator replays them open loop).
+//! The last three give every message a pid and a thread id, and each
+//! thread's arrivals are strictly increasing with a think time between
+//! them: a recording made with an unthrottled client (stall σ = 0), so that
+//! a closed-loop replay slows each thread down to the client's pace (see
+//! [`threads`]).
+//!
+//! Service times are recorded by default (`lognormal:40us:2ms`,
+//! exec-storm `lognormal:1ms:20ms`), drawn per message from its
+//! `global_seq`. A synthetic CPU track can be added ([`GenOptions::background`]).
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use std::io::Write;
+
 use crate::budget::BudgetTable;
+use crate::cpu::{DEFAULT_PERIOD_NS, Shape};
 use crate::dist::{self, Distribution};
 use crate::event::{Action, EventType};
-use crate::model::{Header, Message, Source};
+use crate::format::{TraceError, TraceWriter};
+use crate::model::{Details, Header, Message, Source};
+
+pub mod threads;
 
 /// The synthetic scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,17 +56,34 @@ pub enum Scenario {
     ExecStorm,
     /// AUTH and NOTIFY traffic of several types.
     Mixed,
+    /// A `make -j8`-like build: 8 threads with think times.
+    Build,
+    /// Apps launching over steady background, 6 threads each.
+    AppLaunch,
+    /// One process flooding one file from many threads.
+    ThreadFlood,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the docs.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Steady,
         Scenario::Burst,
         Scenario::Flood,
         Scenario::ExecStorm,
         Scenario::Mixed,
+        Scenario::Build,
+        Scenario::AppLaunch,
+        Scenario::ThreadFlood,
     ];
+
+    /// Whether the messages carry pids and thread ids by construction.
+    pub fn has_threads(self) -> bool {
+        matches!(
+            self,
+            Scenario::Build | Scenario::AppLaunch | Scenario::ThreadFlood
+        )
+    }
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -56,6 +93,9 @@ impl Scenario {
             Scenario::Flood => "flood",
             Scenario::ExecStorm => "exec-storm",
             Scenario::Mixed => "mixed",
+            Scenario::Build => "build",
+            Scenario::AppLaunch => "app-launch",
+            Scenario::ThreadFlood => "thread-flood",
         }
     }
 
@@ -74,10 +114,21 @@ impl Scenario {
             (EventType::NOTIFY_CLOSE, 10),
             (EventType::NOTIFY_WRITE, 5),
         ];
+        const BUILD: &[(EventType, u32)] = &[
+            (EventType::AUTH_EXEC, 1),
+            (EventType::AUTH_OPEN, 1),
+            (EventType::NOTIFY_CLOSE, 1),
+            (EventType::NOTIFY_EXIT, 1),
+        ];
         match self {
-            Scenario::Steady | Scenario::Burst | Scenario::Flood => OPEN_EXEC,
+            Scenario::Steady
+            | Scenario::Burst
+            | Scenario::Flood
+            | Scenario::AppLaunch
+            | Scenario::ThreadFlood => OPEN_EXEC,
             Scenario::ExecStorm => EXEC,
             Scenario::Mixed => MIXED,
+            Scenario::Build => BUILD,
         }
     }
 }
@@ -96,8 +147,10 @@ impl FromStr for Scenario {
             .into_iter()
             .find(|scenario| scenario.name() == text)
             .ok_or_else(|| {
+                let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
                 format!(
-                    "unknown scenario {text:?} (expected steady, burst, flood, exec-storm or mixed)"
+                    "unknown scenario {text:?} (expected one of {})",
+                    names.join(", ")
                 )
             })
     }
@@ -116,14 +169,33 @@ pub struct GenOptions {
     pub rate_per_s: f64,
     /// Deadline budgets per AUTH event type.
     pub budgets: BudgetTable,
-    /// Service times to record, drawn per message.
+    /// The service distribution, instead of the scenario's default.
     pub service: Option<Distribution>,
-    /// Whether to record pids and process and target paths.
+    /// Whether to record service times at all (`--no-service`: no).
+    pub record_service: bool,
+    /// Whether to record process and target paths (and, for the scenarios
+    /// without threads, pids).
     pub paths: bool,
+    /// Threads of `thread-flood` (default 64).
+    pub threads: u32,
+    /// A synthetic CPU track: the other load, sampled every
+    /// `background_period_ns`.
+    pub background: Option<Shape>,
+    /// Period of the synthetic CPU track, ns.
+    pub background_period_ns: u64,
+    /// The CPU count written in the header.
+    pub cpus: Option<u32>,
 }
 
+/// The service times `gen` records unless told otherwise.
+pub const DEFAULT_SERVICE: Distribution = Distribution::LogNormal {
+    median_ns: 40_000,
+    p99_ns: 2_000_000,
+};
+
 impl GenOptions {
-    /// The defaults: seed 1, 10 s, 2000 messages/s, default budgets, paths on.
+    /// The defaults: seed 1, 10 s, 2000 messages/s, default budgets,
+    /// service times and paths recorded, 64 flood threads, no CPU track.
     pub fn new(scenario: Scenario) -> GenOptions {
         GenOptions {
             scenario,
@@ -132,19 +204,29 @@ impl GenOptions {
             rate_per_s: 2_000.0,
             budgets: BudgetTable::default(),
             service: None,
+            record_service: true,
             paths: true,
+            threads: 64,
+            background: None,
+            background_period_ns: DEFAULT_PERIOD_NS,
+            cpus: None,
         }
     }
 
-    /// The service distribution in effect (exec-storm has its own default).
+    /// The service distribution in effect: `None` with `record_service`
+    /// off; else the one asked, else the scenario's default
+    /// ([`DEFAULT_SERVICE`]; exec-storm `lognormal:1ms:20ms`).
     pub fn service(&self) -> Option<Distribution> {
-        self.service.or(match self.scenario {
-            Scenario::ExecStorm => Some(Distribution::LogNormal {
+        if !self.record_service {
+            return None;
+        }
+        Some(self.service.unwrap_or(match self.scenario {
+            Scenario::ExecStorm => Distribution::LogNormal {
                 median_ns: 1_000_000,
                 p99_ns: 20_000_000,
-            }),
-            _ => None,
-        })
+            },
+            _ => DEFAULT_SERVICE,
+        }))
     }
 
     /// The header of the generated trace: the options, for reproduction.
@@ -164,29 +246,110 @@ impl GenOptions {
         if let Some(service) = self.service() {
             meta.insert("service".into(), service.to_string());
         }
+        if self.scenario == Scenario::ThreadFlood {
+            meta.insert("threads".into(), self.threads.to_string());
+        }
+        if let Some(shape) = self.background {
+            meta.insert("background_load".into(), shape.to_string());
+        }
+        header.cpu_count = self.cpus;
         header
     }
 
     /// The messages, streamed in kernel order.
     pub fn messages(&self) -> Generator {
+        if self.scenario.has_threads() {
+            return Generator(Inner::Threads(threads::ThreadGen::new(self)));
+        }
         let background = Stream::poisson(self, STREAM_BACKGROUND);
         let attacker = (self.scenario == Scenario::Flood).then(|| Stream::attacker(self));
-        Generator {
+        Generator(Inner::Streams(StreamGen {
             options: self.clone(),
-            service: self.service(),
+            stamp: Stamp::new(self),
             streams: [Some(background), attacker],
+        }))
+    }
+
+    /// Writes the whole trace (messages, and the CPU track if asked, each
+    /// sample before the first message at or after its time) to `writer`;
+    /// returns the messages written.
+    pub fn write_to<W: Write>(&self, writer: &mut TraceWriter<W>) -> Result<u64, TraceError> {
+        let period = self.background_period_ns.max(1);
+        let mut samples = self
+            .background
+            .map(|shape| shape.samples(period, self.duration_ns))
+            .into_iter()
+            .flatten()
+            .peekable();
+        writer.set_cpu_period(period);
+        let mut written = 0;
+        for message in self.messages() {
+            while let Some(sample) = samples.next_if(|s| s.t_ns <= message.arrival_ns) {
+                writer.add_cpu_sample(sample);
+            }
+            writer.write(&message)?;
+            written += 1;
+        }
+        samples.for_each(|sample| writer.add_cpu_sample(sample));
+        Ok(written)
+    }
+}
+
+/// What every generated message gets the same way: sequence numbers,
+/// deadline, service time.
+pub(crate) struct Stamp {
+    seed: u64,
+    budgets: BudgetTable,
+    service: Option<Distribution>,
+    next_global_seq: u64,
+    next_seq: Vec<u64>,
+}
+
+impl Stamp {
+    pub(crate) fn new(options: &GenOptions) -> Stamp {
+        Stamp {
+            seed: options.seed,
+            budgets: options.budgets.clone(),
+            service: options.service(),
             next_global_seq: 0,
             next_seq: vec![0; 256],
         }
     }
+
+    /// A new message of `event` at `arrival_ns`, with the next sequence
+    /// numbers, its deadline and its service time.
+    pub(crate) fn message(&mut self, event: EventType, arrival_ns: u64) -> Message {
+        let action = event.action().unwrap_or(Action::Notify);
+        let global_seq = self.next_global_seq;
+        self.next_global_seq += 1;
+        let mut message = Message::new(global_seq, event, action, arrival_ns);
+        let seq = &mut self.next_seq[usize::from(event.0) % 256];
+        message.seq = *seq;
+        *seq += 1;
+        if action == Action::Auth {
+            let budget = self.budgets.budget_ns(event);
+            message.deadline_ns = Some(arrival_ns.saturating_add(budget));
+        }
+        if let Some(service) = &self.service {
+            message.service_ns = Some(service.sample(self.seed, DRAW_SERVICE, global_seq));
+        }
+        message
+    }
 }
 
-const STREAM_BACKGROUND: u64 = 1;
+/// Sets a message's thread id (and, for NOTIFY_CLOSE, the modified flag).
+pub(crate) fn set_thread(message: &mut Message, pid: u32, thread_id: u64) {
+    message.pid = Some(pid);
+    let details = message.details.get_or_insert_with(Box::<Details>::default);
+    details.thread_id = Some(thread_id);
+}
+
+pub(crate) const STREAM_BACKGROUND: u64 = 1;
 const STREAM_ATTACKER: u64 = 2;
-const DRAW_GAP: u64 = 10;
-const DRAW_EVENT: u64 = 11;
-const DRAW_PROCESS: u64 = 12;
-const DRAW_TARGET: u64 = 13;
+pub(crate) const DRAW_GAP: u64 = 10;
+pub(crate) const DRAW_EVENT: u64 = 11;
+pub(crate) const DRAW_PROCESS: u64 = 12;
+pub(crate) const DRAW_TARGET: u64 = 13;
 const DRAW_SERVICE: u64 = 14;
 
 const BURST_PERIOD_NS: u64 = 2_000_000_000;
@@ -195,16 +358,16 @@ const ATTACKER_PID: u32 = 6666;
 
 /// One arrival stream: its next arrival and how to draw the one after.
 #[derive(Clone, Debug)]
-struct Stream {
-    id: u64,
-    step: u64,
-    next_arrival_ns: u64,
+pub(crate) struct Stream {
+    pub(crate) id: u64,
+    pub(crate) step: u64,
+    pub(crate) next_arrival_ns: u64,
     /// Fixed interval (attacker) or `None` for Poisson.
     interval_ns: Option<u64>,
 }
 
 impl Stream {
-    fn poisson(options: &GenOptions, id: u64) -> Stream {
+    pub(crate) fn poisson(options: &GenOptions, id: u64) -> Stream {
         let mut stream = Stream {
             id,
             step: 0,
@@ -239,23 +402,41 @@ impl Stream {
         (-uniform.ln() / rate.max(1e-9) * 1e9).round().max(1.0) as u64
     }
 
-    fn advance(&mut self, options: &GenOptions) {
+    pub(crate) fn advance(&mut self, options: &GenOptions) {
         let now = self.next_arrival_ns;
         self.step += 1;
         self.next_arrival_ns = now.saturating_add(self.gap_ns(options, now));
     }
 }
 
-/// The generated messages, in kernel order (arrival, then stream).
-pub struct Generator {
-    options: GenOptions,
-    service: Option<Distribution>,
-    streams: [Option<Stream>; 2],
-    next_global_seq: u64,
-    next_seq: Vec<u64>,
+/// The generated messages, in kernel order.
+pub struct Generator(Inner);
+
+enum Inner {
+    Streams(StreamGen),
+    Threads(threads::ThreadGen),
 }
 
-impl Generator {
+impl Iterator for Generator {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        match &mut self.0 {
+            Inner::Streams(streams) => streams.next(),
+            Inner::Threads(threads) => threads.next(),
+        }
+    }
+}
+
+/// The scenarios without threads: one or two streams, in kernel order
+/// (arrival, then stream).
+struct StreamGen {
+    options: GenOptions,
+    stamp: Stamp,
+    streams: [Option<Stream>; 2],
+}
+
+impl StreamGen {
     fn describe(&mut self, stream: &Stream) -> Message {
         let options = &self.options;
         let key = |draw: u64| dist::unit(options.seed, stream.id * 100 + draw, stream.step);
@@ -264,20 +445,7 @@ impl Generator {
         } else {
             pick(self.options.scenario.event_mix(), key(DRAW_EVENT))
         };
-        let action = event.action().unwrap_or(Action::Notify);
-        let global_seq = self.next_global_seq;
-        self.next_global_seq += 1;
-        let mut message = Message::new(global_seq, event, action, stream.next_arrival_ns);
-        let seq = &mut self.next_seq[usize::from(event.0) % 256];
-        message.seq = *seq;
-        *seq += 1;
-        if action == Action::Auth {
-            let budget = options.budgets.budget_ns(event);
-            message.deadline_ns = Some(message.arrival_ns.saturating_add(budget));
-        }
-        if let Some(service) = &self.service {
-            message.service_ns = Some(service.sample(options.seed, DRAW_SERVICE, global_seq));
-        }
+        let mut message = self.stamp.message(event, stream.next_arrival_ns);
         if options.paths {
             describe_process(&mut message, stream.id, key(DRAW_PROCESS), key(DRAW_TARGET));
         }
@@ -286,7 +454,7 @@ impl Generator {
 }
 
 /// Picks from a weighted table with a uniform draw in (0, 1).
-fn pick(table: &[(EventType, u32)], uniform: f64) -> EventType {
+pub(crate) fn pick(table: &[(EventType, u32)], uniform: f64) -> EventType {
     let total: u32 = table.iter().map(|&(_, weight)| weight).sum();
     let mut point = (uniform * f64::from(total)) as u32;
     for &(event, weight) in table {
@@ -298,7 +466,12 @@ fn pick(table: &[(EventType, u32)], uniform: f64) -> EventType {
     table[table.len() - 1].0
 }
 
-fn describe_process(message: &mut Message, stream: u64, process_draw: f64, target_draw: f64) {
+pub(crate) fn describe_process(
+    message: &mut Message,
+    stream: u64,
+    process_draw: f64,
+    target_draw: f64,
+) {
     if stream == STREAM_ATTACKER {
         message.pid = Some(ATTACKER_PID);
         message.process_path = Some(Arc::from("/private/tmp/flooder"));
@@ -314,7 +487,7 @@ fn describe_process(message: &mut Message, stream: u64, process_draw: f64, targe
     message.target_path = Some(Arc::from(format!("/Users/alex/Documents/file{target}.txt")));
 }
 
-impl Iterator for Generator {
+impl Iterator for StreamGen {
     type Item = Message;
 
     fn next(&mut self) -> Option<Message> {
@@ -409,18 +582,34 @@ mod tests {
     }
 
     #[test]
-    fn exec_storm_has_heavy_service_times_and_others_none() {
+    fn service_times_by_default_heavy_for_exec_storm_none_when_asked() {
         let storm: Vec<Message> = options(Scenario::ExecStorm).messages().collect();
         assert!(
             storm
                 .iter()
                 .all(|m| m.event == EventType::AUTH_EXEC && m.service_ns.is_some())
         );
-        assert!(
-            options(Scenario::Mixed)
-                .messages()
-                .all(|m| m.service_ns.is_none())
-        );
+        let mean = |messages: &[Message]| {
+            messages.iter().filter_map(|m| m.service_ns).sum::<u64>() as f64 / messages.len() as f64
+        };
+        for scenario in Scenario::ALL {
+            let messages: Vec<Message> = options(scenario).messages().collect();
+            assert!(
+                messages.iter().all(|m| m.service_ns.is_some()),
+                "{scenario}"
+            );
+            if scenario != Scenario::ExecStorm {
+                assert!(mean(&messages) < mean(&storm) / 5.0, "{scenario}");
+            }
+            let without = GenOptions {
+                record_service: false,
+                ..options(scenario)
+            };
+            assert!(
+                without.messages().all(|m| m.service_ns.is_none()),
+                "{scenario}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use esreplay_eslogger::{ImportOptions, parse_as_auth, parse_timebase};
 use esreplay_traces::budget::BudgetTable;
 
+use super::{Durability, Output, refuse_same_file};
 use crate::cli::ImportEsloggerArgs;
 
 fn options(args: &ImportEsloggerArgs) -> Result<ImportOptions> {
@@ -38,6 +39,7 @@ fn spool_stdin() -> Result<tempfile::NamedTempFile> {
 
 /// Imports the capture.
 pub fn import(args: &ImportEsloggerArgs) -> Result<ExitCode> {
+    refuse_same_file(&[&args.input], &[&args.output])?;
     let options = options(args)?;
     let spooled = super::is_stdio(&args.input).then(spool_stdin).transpose()?;
     let path: &Path = spooled
@@ -48,14 +50,15 @@ pub fn import(args: &ImportEsloggerArgs) -> Result<ExitCode> {
     let progress = Progress::bytes("import", super::input_len(path).map(|len| 2 * len));
     let open = || File::open(path).map(|file| BufReader::with_capacity(1 << 16, file));
     open().with_context(|| format!("cannot open {}", args.input.display()))?;
-    let output = super::create_output(&args.output)?;
+    let output = Output::create(&args.output, Durability::Synced)?;
     let name = args.input.display().to_string();
     let imported = esreplay_eslogger::import(open, &options, &name, output, |bytes| {
         progress.set_position(bytes)
     })
     .with_context(|| format!("importing {name}"));
     progress.finish();
-    let (_, report) = imported?;
+    let (output, report) = imported?;
+    output.commit()?;
     eprint!(
         "esreplay: imported {name} into {}: {report}",
         args.output.display()

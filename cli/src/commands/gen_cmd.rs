@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use esreplay_traces::budget::BudgetTable;
+use esreplay_traces::cpu::Shape;
 use esreplay_traces::parse_duration_ns;
 use esreplay_traces::synth::{GenOptions, Scenario};
 use esreplay_traces::{TraceWriter, dist::Distribution};
 
+use super::{Durability, Output};
 use crate::cli::{GenArgs, ScenarioArg};
 
 pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
@@ -17,6 +19,9 @@ pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
         ScenarioArg::Flood => Scenario::Flood,
         ScenarioArg::ExecStorm => Scenario::ExecStorm,
         ScenarioArg::Mixed => Scenario::Mixed,
+        ScenarioArg::Build => Scenario::Build,
+        ScenarioArg::AppLaunch => Scenario::AppLaunch,
+        ScenarioArg::ThreadFlood => Scenario::ThreadFlood,
     }
 }
 
@@ -33,13 +38,30 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
         .map(str::parse::<Distribution>)
         .transpose()
         .context("--service")?;
+    let background = args
+        .background_load
+        .as_deref()
+        .map(str::parse::<Shape>)
+        .transpose()
+        .context("--background-load")?;
+    let background_period_ns =
+        parse_duration_ns(&args.background_period).context("--background-period")?;
+    anyhow::ensure!(
+        (1_000_000..=1_000_000_000).contains(&background_period_ns),
+        "--background-period must be between 1ms and 1s"
+    );
     Ok(GenOptions {
         seed: args.seed,
         duration_ns,
         rate_per_s: args.rate,
         budgets: BudgetTable::with_overrides(args.budgets.iter().map(String::as_str))?,
         service,
+        record_service: !args.no_service,
         paths: !args.no_paths,
+        threads: args.threads,
+        background,
+        background_period_ns,
+        cpus: args.cpus,
         ..GenOptions::new(scenario(args.scenario))
     })
 }
@@ -47,13 +69,10 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
 /// Generates the trace.
 pub fn run(args: &GenArgs) -> Result<ExitCode> {
     let options = options(args)?;
-    let output = super::create_output(&args.output)?;
+    let output = Output::create(&args.output, Durability::Synced)?;
     let mut writer = TraceWriter::new(output, &options.header())?;
-    for message in options.messages() {
-        writer.write(&message)?;
-    }
-    let written = writer.messages_written();
-    writer.finish()?;
+    let written = options.write_to(&mut writer)?;
+    writer.finish()?.commit()?;
     eprintln!(
         "esreplay: wrote {written} messages ({} scenario, seed {}) to {}",
         options.scenario,

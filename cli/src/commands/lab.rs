@@ -20,6 +20,7 @@ use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
 use esreplay_traces::{Action, EventType, Message, parse_duration_ns};
 
+use super::{Durability, Output, refuse_same_file};
 use crate::cli::{LabArgs, WorkArg};
 use esreplay_lab::fidelity::{self, Fidelity, Observed};
 use esreplay_lab::records;
@@ -104,6 +105,9 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
                 duration_ns,
                 rate_per_s: args.rate,
                 paths: false,
+                // The lab's opens carry no recorded work: its costs are
+                // its own flags.
+                record_service: false,
                 ..GenOptions::new(super::gen_cmd::scenario(args.scenario))
             };
             options.messages().take(MAX_OPENS + 1).collect()
@@ -157,6 +161,9 @@ fn openers(setup: &Setup) -> Result<usize> {
 
 /// Runs the experiment.
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
+    if let (Some(trace), Some(records)) = (&args.trace, &args.records) {
+        refuse_same_file(&[trace], &[records])?;
+    }
     let setup = setup(args)?;
     let openers = match args.openers {
         Some(n) => n.max(1),
@@ -166,7 +173,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
     let mut log = args
         .records
         .as_deref()
-        .map(super::create_output)
+        .map(|path| Output::create(path, Durability::Plain))
         .transpose()?;
     for (label, spec) in &setup.specs {
         eprintln!(
@@ -179,14 +186,16 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         }
         runs.push(compare(&setup, label, spec, &records)?);
     }
-    if let Some(mut log) = log {
-        log.flush()?;
+    if let Some(log) = log {
+        log.commit()?;
     }
+    let mut out = Output::stdout();
     if args.json {
-        println!("{}", serde_json::to_string(&runs)?);
+        writeln!(out, "{}", serde_json::to_string(&runs)?)?;
     } else {
-        print!("{}", fidelity::table(&runs));
+        write!(out, "{}", fidelity::table(&runs))?;
     }
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,11 +15,11 @@ use esreplay_simulator::engine::machine::{Machine, MachineBackground};
 use esreplay_simulator::sweep::{MAX_FACTOR, headroom};
 use esreplay_simulator::{
     Background, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode, SimConfig,
-    SimResult, Simulator, StrategySpec, results_json, results_table,
+    SimResult, Simulator, StrategySpec, results_table,
 };
 use esreplay_traces::{TraceError, TraceReader, format_ns, parse_duration_ns};
 
-use super::{create_output, is_stdio, open_trace_tracked, warn_about_losses};
+use super::{Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
 use crate::cli::{
     CheckArgs, CompareArgs, GuardTimerArg, MissModeArg, ModelArgs, ReplayArg, SimArgs, SweepArgs,
 };
@@ -171,16 +171,17 @@ pub(super) fn strategy(text: &str) -> Result<StrategySpec> {
 }
 
 /// Streams the trace at `path` through `spec`; the result is labelled with
-/// the strategy as the user wrote it. `warn` prints losses (cut short,
-/// skipped chunks) once.
+/// the strategy as the user wrote it, and comes with what the read found
+/// of the trace's completeness. `warn` prints losses (cut short, skipped
+/// chunks) once.
 fn run_one(
     path: &Path,
     label: &str,
     spec: &StrategySpec,
     model: &Model,
     warn: bool,
-) -> Result<SimResult> {
-    run_observed(path, label, spec, model, warn, ())
+) -> Result<(SimResult, Integrity)> {
+    run_checked(path, label, spec, model, warn, ())
 }
 
 /// [`run_one`], reporting every outcome to `observer`.
@@ -192,6 +193,17 @@ pub(super) fn run_observed(
     warn: bool,
     observer: impl Observer,
 ) -> Result<SimResult> {
+    Ok(run_checked(path, label, spec, model, warn, observer)?.0)
+}
+
+fn run_checked(
+    path: &Path,
+    label: &str,
+    spec: &StrategySpec,
+    model: &Model,
+    warn: bool,
+    observer: impl Observer,
+) -> Result<(SimResult, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
@@ -212,7 +224,7 @@ pub(super) fn run_observed(
         .finish()
         .with_context(|| format!("{}: {label}", path.display()))?;
     result.strategy = label.trim().to_owned();
-    Ok(result)
+    Ok((result, Integrity::of(&reader)))
 }
 
 /// How results are printed: a table, one JSON object (`sim`, `check`) or
@@ -224,19 +236,31 @@ enum Format {
     Array,
 }
 
-fn print(results: &[SimResult], format: Format) -> Result<()> {
-    let mut out = create_output(Path::new("-"))?;
-    if format == Format::Array {
-        writeln!(out, "{}", results_json(results))?;
-    } else if format == Format::Object {
-        for result in results {
-            writeln!(out, "{}", result.to_json())?;
+/// Prints results; `annotated`: each JSON object followed by what is known
+/// of the trace's completeness (the gates).
+fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) -> Result<()> {
+    let mut out = Output::stdout();
+    // Strings, not `serde_json::Value`: a value's keys come out sorted.
+    let json = |(result, integrity): &(SimResult, Integrity)| match annotated {
+        true => serde_json::to_string(&integrity.annotate(result)),
+        false => serde_json::to_string(result),
+    };
+    match format {
+        Format::Table => {
+            let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
+            write!(out, "{}", results_table(&results))?;
         }
-    } else {
-        write!(out, "{}", results_table(results))?;
+        Format::Array => {
+            let values = results.iter().map(json).collect::<Result<Vec<_>, _>>()?;
+            writeln!(out, "[{}]", values.join(","))?;
+        }
+        Format::Object => {
+            for result in results {
+                writeln!(out, "{}", json(result)?)?;
+            }
+        }
     }
-    out.flush()?;
-    Ok(())
+    out.commit()
 }
 
 /// `esreplay sim`.
@@ -251,6 +275,7 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -288,6 +313,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
+        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -395,8 +421,15 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
         .map(parse_duration_ns)
         .transpose()
         .context("--max-stall")?;
-    let result = run_one(&args.trace, &args.strategy, &spec, &model, true)?;
-    if max_stall.is_some() && result.stall_ns.is_none() {
+    // Without --allow-partial the refusal below says it all: no warning.
+    let run = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
+    if max_stall.is_some() && run.0.stall_ns.is_none() {
         bail!("--max-stall needs closed replay (--replay closed, or a trace with thread ids)");
     }
     let format = if args.json {
@@ -404,7 +437,14 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     } else {
         Format::Table
     };
-    print(std::slice::from_ref(&result), format)?;
+    // A gate's verdict is its exit code: a reader that went away
+    // (`check ... | head -1`) does not turn a failure into a pass.
+    match print(std::slice::from_ref(&run), format, true) {
+        Err(error) if !crate::output::is_broken_pipe(&error) => return Err(error),
+        _ => {}
+    }
+    let (result, integrity) = run;
+    integrity.gate(&args.trace, args.allow_partial)?;
     let failure = verdict(&result, args.max_misses)
         .or_else(|| extra_verdict(&result, args.max_dropped, max_stall));
     match failure {
@@ -440,7 +480,14 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     let spec = strategy(&args.strategy)?;
     // Read once in full first: errors surface with the file name, and
     // truncation warnings are printed once.
-    run_one(&args.trace, &args.strategy, &spec, &model, true)?;
+    let (_, integrity) = run_one(
+        &args.trace,
+        &args.strategy,
+        &spec,
+        &model,
+        args.allow_partial,
+    )?;
+    integrity.gate(&args.trace, args.allow_partial)?;
     let salvage = model.salvage;
     let probes = Progress::steps("sweep", "probes");
     let open = || -> Box<dyn Iterator<Item = Result<esreplay_traces::Message, TraceError>>> {
@@ -454,9 +501,13 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     probes.finish();
     let mut room = room.with_context(|| format!("{}", args.trace.display()))?;
     room.strategy = args.strategy.trim().to_owned();
-    let mut out = create_output(Path::new("-"))?;
+    let mut out = Output::stdout();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&room)?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&integrity.annotate(&room))?
+        )?;
     } else {
         writeln!(out, "strategy       {}", room.strategy)?;
         writeln!(
@@ -470,6 +521,6 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             factor(room.cost_factor)
         )?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@
 
 mod perfetto;
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,7 +21,7 @@ use esreplay_simulator::{Observer, Outcome, SimResult};
 use esreplay_traces::format_ns;
 
 use super::replay::{in_parallel, model, require_file, run_observed, strategy};
-use super::{create_output, input_len};
+use super::{Durability, Output, input_len, refuse_same_file, write_whole};
 use crate::cli::{Cli, CompletionsArgs, ManArgs, ModelArgs, ReportArgs};
 
 pub use perfetto::perfetto;
@@ -146,6 +146,10 @@ fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
 /// and/or the SVG plots.
 pub fn report(args: &ReportArgs) -> Result<ExitCode> {
     require_file(&args.trace, "report")?;
+    refuse_same_file(
+        &[&args.trace],
+        &args.output.as_deref().into_iter().collect::<Vec<_>>(),
+    )?;
     let mut model = model(&args.model, &args.trace)?;
     let specs = args
         .strategies
@@ -173,31 +177,33 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode> {
         .collect();
     let page = page(args, &results, &mut runs);
     if let Some(dir) = &args.svg {
-        write_svgs(&page, &results, dir)?;
+        write_svgs(&page, &results, dir, &args.trace)?;
     }
     if let Some(path) = &args.output {
-        let mut out = create_output(path)?;
-        out.write_all(page.html().as_bytes())?;
-        out.flush()?;
+        write_whole(path, page.html().as_bytes(), Durability::Plain)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_svgs(page: &Page, results: &[SimResult], dir: &Path) -> Result<()> {
+fn write_svgs(page: &Page, results: &[SimResult], dir: &Path, trace: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let names: Vec<String> = results.iter().map(|r| r.strategy.clone()).collect();
     for (name, svg) in page.figures.svg_files(&names) {
         let path = dir.join(name);
-        std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        refuse_same_file(&[trace], &[&path])?;
+        write_whole(&path, svg.as_bytes(), Durability::Plain)?;
     }
     Ok(())
 }
 
 /// `esreplay completions SHELL`.
 pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
-    let mut out = io::stdout().lock();
-    clap_complete::generate(args.shell, &mut Cli::command(), "esreplay", &mut out);
-    out.flush()?;
+    // Generated in memory: clap_complete panics on a failed write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "esreplay", &mut script);
+    let mut out = Output::stdout();
+    out.write_all(&script)?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -209,14 +215,29 @@ pub fn man(args: &ManArgs) -> Result<ExitCode> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(command, dir)
-                .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
+            let mut command = command.disable_help_subcommand(true);
+            command.build();
+            write_pages(&command, dir)?;
         }
         None => {
-            let mut out = io::stdout().lock();
-            clap_mangen::Man::new(command).render(&mut out)?;
-            out.flush()?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            let mut out = Output::stdout();
+            out.write_all(&page)?;
+            out.commit()?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One page per command and visible subcommand, as `clap_mangen` names
+/// them (`esreplay-import-jsonl.1`), each written whole or not at all.
+fn write_pages(command: &clap::Command, dir: &Path) -> Result<()> {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, dir)?;
+    }
+    let man = clap_mangen::Man::new(command.clone());
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    write_whole(&dir.join(man.get_filename()), &page, Durability::Plain)
 }

@@ -29,6 +29,26 @@ struct TableFile {
     events: BTreeMap<String, String>,
 }
 
+/// The largest table file read: a line for every event type is a few KiB,
+/// and `table:/dev/zero` must be an error, not an exhausted memory.
+pub const MAX_TABLE_BYTES: u64 = 1 << 20;
+
+/// The text of `path`, or an error when it holds more than `limit` bytes.
+fn read_bounded(path: &str, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    if text.len() as u64 > limit {
+        return Err(format!(
+            "{path}: more than {limit} bytes: not a cost table (a TOML file of a few lines)"
+        ));
+    }
+    Ok(text)
+}
+
 /// Distributions by event type, with an optional default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventTable {
@@ -40,7 +60,7 @@ pub struct EventTable {
 impl EventTable {
     /// Reads and validates a table file.
     pub fn load(path: &str) -> Result<EventTable, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let text = read_bounded(path, MAX_TABLE_BYTES)?;
         EventTable::parse(path, &text)
     }
 
@@ -105,6 +125,12 @@ AUTH_OPEN = "40us"
 auth_exec = "const:3ms"
 12 = "trace"
 "#;
+
+    #[test]
+    fn an_endless_file_is_an_error_not_an_allocation() {
+        let error = EventTable::load("/dev/zero").unwrap_err();
+        assert!(error.contains("not a cost table"), "{error}");
+    }
 
     fn message(event: EventType) -> Message {
         let mut message = Message::new(9, event, Action::Auth, 0);

@@ -3,22 +3,38 @@
 //!
 //! A file cut short (the likely death of a recorder) is not an error: the
 //! iterator yields every complete chunk and ends, and [`ReadSummary`] says
-//! how many bytes were lost and that the footer is missing. A chunk that
-//! fails its CRC or does not decode is an error naming the chunk and its
-//! byte offset; in salvage mode it is skipped and counted instead.
+//! how many bytes were lost and that the footer is missing. Damage is an
+//! error naming the frame and its byte offset: a frame that fails its CRC
+//! or does not decode, a chunk duplicated, swapped or missing (1.1 sync
+//! frames; in 1.0 the footer's counts), a footer whose counts differ from
+//! what the file holds, a frame after the footer, a length field that runs
+//! past the end of the file while a valid frame follows. In salvage mode
+//! damage is counted instead, and in a 1.1 file the reader re-finds the next
+//! sync frame byte by byte, counting the bytes it skips.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::codec;
+use super::codec::{self, cpu, sync};
 use super::{
-    FRAME_HEADER_LEN, FrameHeader, KIND_CHUNK, KIND_FOOTER, KIND_HEADER, PREAMBLE_LEN, TraceError,
-    frame_crc, parse_frame_header, parse_preamble,
+    FRAME_HEADER_LEN, FrameHeader, KIND_CHUNK, KIND_CPU, KIND_FOOTER, KIND_HEADER, KIND_SYNC,
+    PREAMBLE_LEN, TraceError, frame_crc, parse_frame_header, parse_preamble,
 };
+use crate::cpu::CpuTrack;
 use crate::model::{Footer, Header, Message};
 
+mod input;
+mod scan;
+
+use input::{Fill, Input, fill};
+use sync::SyncPoint;
+
 /// What a read found, beyond the messages: complete once the iterator ends.
+///
+/// Commands that gate or decide should refuse a trace that is not
+/// [`is_intact`](ReadSummary::is_intact) unless told otherwise, and say
+/// [`lost_messages`](ReadSummary::lost_messages).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadSummary {
     /// Format version of the file (major, minor).
@@ -29,7 +45,7 @@ pub struct ReadSummary {
     pub messages: u64,
     /// Drops the recorder wrote down in the chunks read.
     pub dropped: u64,
-    /// Chunks skipped in salvage mode (bad CRC or undecodable).
+    /// Chunks skipped in salvage mode (bad CRC, undecodable, duplicated).
     pub skipped_chunks: u64,
     /// Frames of kinds this version does not know, skipped.
     pub unknown_frames: u64,
@@ -39,18 +55,64 @@ pub struct ReadSummary {
     pub bytes_read: u64,
     /// Whether the reader reached the end of the input.
     pub finished: bool,
+    /// Damage found: frames that failed a check, chunks out of place,
+    /// footer counts that disagree (each one an error without salvage).
+    pub damage: u64,
+    /// The first damage, in words (offset and reason).
+    pub first_damage: Option<String>,
+    /// Bytes inside the file skipped while resynchronising (salvage).
+    pub garbage_bytes: u64,
+    /// Chunks known to be missing: the footer's count less the chunks
+    /// read, or (no footer) the gaps the sync frames show.
+    pub lost_chunks: u64,
+    /// Messages known to be missing, likewise.
+    pub lost_messages: u64,
+    /// Whether `lost_chunks` and `lost_messages` are exact (a footer
+    /// vouches for the totals); else they are lower bounds.
+    pub loss_exact: bool,
+    /// The read ended with the footer, every count agrees, nothing was
+    /// damaged, skipped or cut off.
+    pub complete: bool,
+}
+
+impl ReadSummary {
+    /// Whether the trace was read whole and undamaged: footer present and
+    /// agreeing, no damage, no bytes lost. Valid once the iterator ended.
+    pub fn is_intact(&self) -> bool {
+        self.complete
+    }
+
+    /// Messages known to be lost, and whether that count is exact (`false`:
+    /// a lower bound, e.g. a trace cut short has lost an unknown tail).
+    pub fn lost_messages(&self) -> (u64, bool) {
+        (self.lost_messages, self.loss_exact)
+    }
 }
 
 /// Reads a trace as an iterator of messages.
 pub struct TraceReader<R: Read> {
-    input: R,
+    input: Input<R>,
     header: Header,
     footer: Option<Footer>,
     summary: ReadSummary,
     salvage: bool,
     current: std::vec::IntoIter<Message>,
+    head: [u8; FRAME_HEADER_LEN],
     payload: Vec<u8>,
     done: bool,
+    /// The file has sync frames (format ≥ 1.1).
+    synced: bool,
+    /// The chunk expected next.
+    expect: SyncPoint,
+    /// A sync frame read and not yet followed by its chunk.
+    pending_sync: Option<SyncPoint>,
+    /// Salvage: the next chunk is a duplicate, skip it.
+    skip_next_chunk: bool,
+    /// Gaps the sync frames showed (salvage), for a trace without footer.
+    gap: SyncPoint,
+    /// A chunk was skipped since the last sync: the next gap is no news.
+    gap_explained: bool,
+    cpu: CpuTrack,
 }
 
 impl TraceReader<BufReader<File>> {
@@ -60,29 +122,28 @@ impl TraceReader<BufReader<File>> {
     }
 }
 
-/// How a read of exactly `buf.len()` bytes ended.
-enum Fill {
-    Full,
-    /// End of input after this many bytes (fewer than asked).
-    Eof(usize),
+/// How reading one frame ended.
+enum Frame {
+    /// A frame whose length and CRC check; payload in `self.payload`.
+    Ok(FrameHeader),
+    /// End of input at a frame boundary, or inside a frame (truncated).
+    End,
+    /// A frame that fails its checks: its bytes are consumed.
+    Bad(String),
+    /// A length running past the end of the file, with a valid frame
+    /// `at` bytes into the tail `tail` (consumed).
+    Overrun { tail: Vec<u8>, at: usize },
 }
 
-fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<Fill> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(Fill::Eof(filled)),
-            Ok(n) => filled += n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(Fill::Full)
-}
+const ORIGIN: SyncPoint = SyncPoint {
+    chunk_index: 0,
+    first_message: 0,
+};
 
 impl<R: Read> TraceReader<R> {
     /// Reads and checks the preamble and the header.
-    pub fn new(mut input: R) -> Result<Self, TraceError> {
+    pub fn new(input: R) -> Result<Self, TraceError> {
+        let mut input = Input::new(input);
         let mut preamble = [0u8; PREAMBLE_LEN];
         match fill(&mut input, &mut preamble)? {
             Fill::Full => {}
@@ -108,14 +169,22 @@ impl<R: Read> TraceReader<R> {
             },
             salvage: false,
             current: Vec::new().into_iter(),
+            head: [0; FRAME_HEADER_LEN],
             payload: Vec::new(),
             done: false,
+            synced: version.1 >= 1,
+            expect: ORIGIN,
+            pending_sync: None,
+            skip_next_chunk: false,
+            gap: ORIGIN,
+            gap_explained: false,
+            cpu: CpuTrack::default(),
         };
         reader.header = reader.read_header()?;
         Ok(reader)
     }
 
-    /// In salvage mode a corrupt chunk is skipped and counted, not an error.
+    /// In salvage mode damage is skipped and counted, not an error.
     pub fn salvage(mut self, salvage: bool) -> Self {
         self.salvage = salvage;
         self
@@ -137,6 +206,21 @@ impl<R: Read> TraceReader<R> {
         &self.summary
     }
 
+    /// The CPU track read so far: every sample written before the chunk of
+    /// the last message yielded (so every sample with a time up to that
+    /// message's arrival, for a writer that adds samples as time passes);
+    /// the whole track once the iterator has ended. Empty for a trace
+    /// without one (and for every 1.0 trace).
+    pub fn cpu_track(&self) -> &CpuTrack {
+        &self.cpu
+    }
+
+    /// The capacity of the payload buffer (for tests of allocation limits).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.payload.capacity()
+    }
+
     fn read_header(&mut self) -> Result<Header, TraceError> {
         let offset = self.summary.bytes_read;
         let corrupt = |reason: String| TraceError::Corrupt {
@@ -146,103 +230,390 @@ impl<R: Read> TraceReader<R> {
             reason,
         };
         match self.read_frame()? {
-            None => Err(TraceError::TruncatedHeader {
+            Frame::End => Err(TraceError::TruncatedHeader {
                 len: self.summary.bytes_read + self.summary.truncated_bytes,
             }),
-            Some(Err(reason)) => Err(corrupt(reason)),
-            Some(Ok(frame)) if frame.kind != KIND_HEADER => {
+            Frame::Bad(reason) => Err(corrupt(reason)),
+            Frame::Overrun { .. } => Err(corrupt("length runs past the end of the file".into())),
+            Frame::Ok(frame) if frame.kind != KIND_HEADER => {
                 Err(corrupt(format!("first frame has kind {}", frame.kind)))
             }
-            Some(Ok(_)) => codec::decode_header(&self.payload).map_err(corrupt),
+            Frame::Ok(_) => codec::decode_header(&self.payload).map_err(corrupt),
         }
     }
 
-    /// Reads one frame into `self.payload`. `None` at the end of the input
-    /// (a partial frame counts as truncated bytes); `Some(Err)` for a frame
-    /// that fails its checks (its bytes are consumed when its length was
-    /// sane, so that a salvaging caller can go on).
-    fn read_frame(&mut self) -> Result<Option<Result<FrameHeader, String>>, TraceError> {
-        let mut head = [0u8; FRAME_HEADER_LEN];
-        match fill(&mut self.input, &mut head)? {
+    /// Reads one frame into `self.head` and `self.payload`.
+    fn read_frame(&mut self) -> Result<Frame, TraceError> {
+        match fill(&mut self.input, &mut self.head)? {
             Fill::Full => {}
             Fill::Eof(len) => {
                 self.summary.truncated_bytes += len as u64;
-                return Ok(None);
+                return Ok(Frame::End);
             }
         }
-        let frame = match parse_frame_header(&head) {
+        self.summary.bytes_read += FRAME_HEADER_LEN as u64;
+        self.payload.clear();
+        let frame = match parse_frame_header(&self.head) {
             Ok(frame) => frame,
-            Err(reason) => {
-                self.summary.bytes_read += FRAME_HEADER_LEN as u64;
-                return Ok(Some(Err(reason)));
-            }
+            Err(reason) => return Ok(Frame::Bad(reason)),
         };
-        self.payload.resize(frame.len as usize, 0);
-        match fill(&mut self.input, &mut self.payload)? {
-            Fill::Full => {}
-            Fill::Eof(len) => {
-                self.summary.truncated_bytes += (FRAME_HEADER_LEN + len) as u64;
-                return Ok(None);
+        let got = self.read_payload(frame.len as usize)?;
+        if got < frame.len as usize {
+            self.summary.bytes_read -= FRAME_HEADER_LEN as u64;
+            let mut tail = self.head.to_vec();
+            tail.extend_from_slice(&self.payload);
+            if let Some(at) = scan::frame_in_tail(&tail, self.synced) {
+                self.summary.bytes_read += tail.len() as u64;
+                return Ok(Frame::Overrun { tail, at });
             }
+            self.summary.truncated_bytes += tail.len() as u64;
+            return Ok(Frame::End);
         }
-        self.summary.bytes_read += (FRAME_HEADER_LEN + self.payload.len()) as u64;
+        self.summary.bytes_read += got as u64;
         if frame_crc(frame.kind, &self.payload) != frame.crc {
-            return Ok(Some(Err("CRC mismatch".to_owned())));
+            return Ok(Frame::Bad("CRC mismatch".to_owned()));
         }
-        Ok(Some(Ok(frame)))
+        Ok(Frame::Ok(frame))
+    }
+
+    /// Reads up to `len` payload bytes, allocating only as bytes arrive
+    /// beyond the first MiB (a forged length costs nothing).
+    fn read_payload(&mut self, len: usize) -> io::Result<usize> {
+        const EAGER: usize = 1 << 20;
+        if len <= EAGER {
+            self.payload.resize(len, 0);
+            return match fill(&mut self.input, &mut self.payload)? {
+                Fill::Full => Ok(len),
+                Fill::Eof(got) => {
+                    self.payload.truncate(got);
+                    Ok(got)
+                }
+            };
+        }
+        (&mut self.input)
+            .take(len as u64)
+            .read_to_end(&mut self.payload)
     }
 
     /// Reads frames until a chunk with messages, the footer or the end.
     fn next_chunk(&mut self) -> Result<(), TraceError> {
         loop {
             let offset = self.summary.bytes_read;
-            let index = self.summary.chunks + self.summary.skipped_chunks;
-            let frame = match self.read_frame()? {
-                None => return self.end(),
-                Some(frame) => frame,
-            };
-            let decoded = frame.and_then(|frame| match frame.kind {
-                KIND_CHUNK => codec::decode_chunk(&self.payload).map(Decoded::Chunk),
-                KIND_FOOTER => codec::decode_footer(&self.payload).map(Decoded::Footer),
-                _ => Ok(Decoded::Unknown),
-            });
-            match decoded {
-                Ok(Decoded::Chunk(chunk)) => {
-                    self.summary.chunks += 1;
-                    self.summary.dropped += chunk.dropped;
-                    self.current = chunk.messages.into_iter();
-                    if self.current.len() > 0 {
+            match self.read_frame()? {
+                Frame::End => return self.end(),
+                Frame::Bad(reason) => self.bad_frame(offset, reason)?,
+                Frame::Overrun { tail, at } => self.overrun(offset, tail, at)?,
+                Frame::Ok(frame) => {
+                    if self.frame(frame.kind, offset)? {
                         return Ok(());
                     }
-                }
-                Ok(Decoded::Footer(footer)) => self.footer = Some(footer),
-                Ok(Decoded::Unknown) => self.summary.unknown_frames += 1,
-                Err(_) if self.salvage => self.summary.skipped_chunks += 1,
-                Err(reason) => {
-                    self.done = true;
-                    return Err(TraceError::Corrupt {
-                        what: "chunk",
-                        index,
-                        offset,
-                        reason,
-                    });
                 }
             }
         }
     }
 
+    /// Handles a frame that checks; `true` when a chunk with messages is
+    /// ready.
+    fn frame(&mut self, kind: u8, offset: u64) -> Result<bool, TraceError> {
+        if self.footer.is_some() {
+            self.damage(
+                "footer",
+                offset,
+                format!("a frame of kind {kind} after the footer"),
+            )?;
+            return Ok(false);
+        }
+        match kind {
+            KIND_HEADER => self.damage("header", offset, "a second header".into())?,
+            KIND_SYNC => match sync::decode_sync(&self.payload) {
+                Ok(point) => self.sync(point, offset)?,
+                Err(reason) => self.bad_payload("sync frame", offset, reason)?,
+            },
+            KIND_CPU => match cpu::decode_cpu(&self.payload) {
+                Ok(frame) => {
+                    self.cpu.period_ns = frame.period_ns;
+                    self.cpu.samples.extend(frame.samples);
+                }
+                Err(reason) => self.bad_payload("CPU track", offset, reason)?,
+            },
+            KIND_CHUNK => return self.chunk(offset),
+            KIND_FOOTER => match codec::decode_footer(&self.payload) {
+                Ok(footer) => self.check_footer(footer, offset)?,
+                Err(reason) => self.bad_payload("footer", offset, reason)?,
+            },
+            _ => self.summary.unknown_frames += 1,
+        }
+        Ok(false)
+    }
+
+    /// Checks a sync frame against the chunk expected.
+    fn sync(&mut self, point: SyncPoint, offset: u64) -> Result<(), TraceError> {
+        let expect = self.expect;
+        if point == expect {
+            self.gap_explained = false;
+            self.pending_sync = Some(point);
+            return Ok(());
+        }
+        if point.chunk_index > expect.chunk_index && point.first_message >= expect.first_message {
+            let missing = point.chunk_index - expect.chunk_index;
+            if !std::mem::take(&mut self.gap_explained) {
+                self.damage(
+                    "chunk",
+                    offset,
+                    format!(
+                        "chunk {} where chunk {} was expected: {missing} chunks ({} messages) missing",
+                        point.chunk_index,
+                        expect.chunk_index,
+                        point.first_message - expect.first_message
+                    ),
+                )?;
+            }
+            self.gap.chunk_index += missing;
+            self.gap.first_message += point.first_message - expect.first_message;
+            self.expect = point;
+            self.pending_sync = Some(point);
+            return Ok(());
+        }
+        self.damage(
+            "chunk",
+            offset,
+            format!(
+                "chunk {} (first message {}) where chunk {} (first message {}) was expected: duplicated or out of order",
+                point.chunk_index, point.first_message, expect.chunk_index, expect.first_message
+            ),
+        )?;
+        self.skip_next_chunk = true;
+        Ok(())
+    }
+
+    /// Decodes a chunk frame; `true` when it has messages to yield.
+    fn chunk(&mut self, offset: u64) -> Result<bool, TraceError> {
+        if self.skip_next_chunk {
+            self.skip_next_chunk = false;
+            self.summary.skipped_chunks += 1;
+            return Ok(false);
+        }
+        if self.synced && self.pending_sync.take().is_none() {
+            self.damage("chunk", offset, "a chunk without its sync frame".into())?;
+            self.chunk_lost();
+            return Ok(false);
+        }
+        let chunk = match codec::decode_chunk(&self.payload) {
+            Ok(chunk) => chunk,
+            Err(reason) => {
+                self.bad_payload("chunk", offset, reason)?;
+                return Ok(false);
+            }
+        };
+        self.summary.chunks += 1;
+        self.summary.dropped += chunk.dropped;
+        self.expect.chunk_index += 1;
+        self.expect.first_message += chunk.messages.len() as u64;
+        self.current = chunk.messages.into_iter();
+        Ok(self.current.len() > 0)
+    }
+
+    /// Checks the footer's counts against what was read.
+    fn check_footer(&mut self, footer: Footer, offset: u64) -> Result<(), TraceError> {
+        let claimed = (footer.messages, footer.chunks);
+        let read = (
+            self.summary.messages + self.current.len() as u64,
+            self.summary.chunks,
+        );
+        self.footer = Some(footer);
+        if self.synced && self.pending_sync.take().is_none() {
+            self.damage("footer", offset, "a footer without its sync frame".into())?;
+        }
+        if claimed != read {
+            self.damage(
+                "footer",
+                offset,
+                format!(
+                    "the footer says {} messages in {} chunks, the file holds {} in {}",
+                    claimed.0, claimed.1, read.0, read.1
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A frame whose CRC checks but whose payload does not decode.
+    fn bad_payload(
+        &mut self,
+        what: &'static str,
+        offset: u64,
+        reason: String,
+    ) -> Result<(), TraceError> {
+        let result = self.damage(what, offset, reason);
+        if what == "chunk" {
+            self.pending_sync = None;
+            self.chunk_lost();
+        }
+        result
+    }
+
+    /// Counts a chunk frame skipped; a 1.0 file counts it as read so that
+    /// later chunk indices stay right, a 1.1 file waits for the next sync.
+    fn chunk_lost(&mut self) {
+        self.summary.skipped_chunks += 1;
+        if self.synced {
+            self.gap_explained = true;
+        } else {
+            self.expect.chunk_index += 1;
+        }
+    }
+
+    /// A frame that fails its length or CRC check: in salvage mode, the
+    /// reader goes on from the next sync frame (1.1) or after the frame.
+    fn bad_frame(&mut self, offset: u64, reason: String) -> Result<(), TraceError> {
+        let what = match self.head[0] {
+            KIND_FOOTER => "footer",
+            KIND_SYNC => "sync frame",
+            KIND_CPU => "CPU track",
+            _ => "chunk",
+        };
+        self.damage(what, offset, reason)?;
+        if what == "chunk" {
+            self.chunk_lost();
+        }
+        if self.synced {
+            let (head, payload) = (self.head, std::mem::take(&mut self.payload));
+            self.unread(&[&head[1..], &payload]);
+            self.summary.garbage_bytes += 1;
+            self.payload = payload;
+            return self.resync();
+        }
+        self.summary.garbage_bytes += (FRAME_HEADER_LEN + self.payload.len()) as u64;
+        Ok(())
+    }
+
+    /// A length past the end of the file with a valid frame after it.
+    fn overrun(&mut self, offset: u64, tail: Vec<u8>, at: usize) -> Result<(), TraceError> {
+        self.damage(
+            "chunk",
+            offset,
+            format!(
+                "frame length runs past the end of the file, but a valid frame follows at byte offset {}",
+                offset + at as u64
+            ),
+        )?;
+        self.chunk_lost();
+        self.unread(&[&tail[at..]]);
+        self.summary.garbage_bytes += at as u64;
+        Ok(())
+    }
+
+    /// Puts bytes back in front of the input (they were read already).
+    fn unread(&mut self, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        self.summary.bytes_read -= len as u64;
+        self.input.unread(parts);
+    }
+
+    /// Skips to the next valid sync frame, counting the bytes skipped.
+    fn resync(&mut self) -> Result<(), TraceError> {
+        let (skipped, found) = scan::to_next_sync(&mut self.input)?;
+        self.summary.bytes_read += skipped;
+        self.summary.garbage_bytes += skipped;
+        if !found {
+            self.end()?;
+        }
+        Ok(())
+    }
+
+    /// Counts damage; an error unless salvaging.
+    fn damage(
+        &mut self,
+        what: &'static str,
+        offset: u64,
+        reason: String,
+    ) -> Result<(), TraceError> {
+        self.summary.damage += 1;
+        if self.summary.first_damage.is_none() {
+            self.summary.first_damage = Some(format!("{what} at byte offset {offset}: {reason}"));
+        }
+        if self.salvage {
+            return Ok(());
+        }
+        self.done = true;
+        Err(TraceError::Corrupt {
+            what,
+            index: if what == "chunk" {
+                self.expect.chunk_index
+            } else {
+                0
+            },
+            offset,
+            reason,
+        })
+    }
+
     fn end(&mut self) -> Result<(), TraceError> {
         self.done = true;
         self.summary.finished = true;
+        let summary = &mut self.summary;
+        match &self.footer {
+            Some(footer) => {
+                summary.lost_chunks = footer.chunks.saturating_sub(summary.chunks);
+                summary.lost_messages = footer.messages.saturating_sub(summary.messages);
+                summary.loss_exact = true;
+                summary.complete = footer.messages == summary.messages
+                    && footer.chunks == summary.chunks
+                    && summary.damage == 0
+                    && summary.truncated_bytes == 0
+                    && summary.garbage_bytes == 0;
+            }
+            None if self.synced => {
+                summary.lost_chunks = self.gap.chunk_index;
+                summary.lost_messages = self.gap.first_message;
+            }
+            None => summary.lost_chunks = summary.skipped_chunks,
+        }
         Ok(())
     }
 }
 
-/// A frame after the header, decoded.
-enum Decoded {
-    Chunk(codec::ChunkIn),
-    Footer(Footer),
-    Unknown,
+/// Reads the whole CPU track of a seekable trace without decoding any
+/// chunk (it seeks past them): for a consumer that wants the track before
+/// it streams the messages. Frames are checked (CRC) only when they are
+/// CPU frames; the header is skipped. A 1.0 trace has an empty track.
+pub fn read_cpu_track<R: Read + Seek>(mut input: R) -> Result<CpuTrack, TraceError> {
+    let mut preamble = [0u8; PREAMBLE_LEN];
+    input.read_exact(&mut preamble)?;
+    parse_preamble(&preamble)?;
+    let mut track = CpuTrack::default();
+    let mut offset = PREAMBLE_LEN as u64;
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    let mut payload = Vec::new();
+    while let Fill::Full = fill(&mut input, &mut head)? {
+        let at = offset;
+        let corrupt = move |reason: String| TraceError::Corrupt {
+            what: "CPU track",
+            index: 0,
+            offset: at,
+            reason,
+        };
+        let frame = parse_frame_header(&head).map_err(corrupt)?;
+        offset += (FRAME_HEADER_LEN as u64) + u64::from(frame.len);
+        if frame.kind != KIND_CPU {
+            input.seek(SeekFrom::Start(offset))?;
+            continue;
+        }
+        payload.clear();
+        (&mut input)
+            .take(u64::from(frame.len))
+            .read_to_end(&mut payload)?;
+        if payload.len() < frame.len as usize {
+            break; // cut short: the samples before stand
+        }
+        if frame_crc(KIND_CPU, &payload) != frame.crc {
+            return Err(corrupt("CRC mismatch".into()));
+        }
+        let decoded = cpu::decode_cpu(&payload).map_err(corrupt)?;
+        track.period_ns = decoded.period_ns;
+        track.samples.extend(decoded.samples);
+    }
+    Ok(track)
 }
 
 impl<R: Read> Iterator for TraceReader<R> {

@@ -43,8 +43,9 @@ fn arb_details() -> impl Strategy<Value = Details> {
             any::<Option<u64>>(),
             any::<Option<u64>>(),
         ),
+        (any::<Option<bool>>(), any::<Option<bool>>()),
     )
-        .prop_map(|(a, b, c, d, e)| Details {
+        .prop_map(|(a, b, c, d, e, f)| Details {
             message_version: a.0,
             thread_id: a.1,
             handler_exit_ns: a.2,
@@ -59,6 +60,8 @@ fn arb_details() -> impl Strategy<Value = Details> {
             platform_binary: e.0,
             target_dev: e.1,
             target_ino: e.2,
+            is_es_client: f.0,
+            close_modified: f.1,
         })
 }
 
@@ -265,24 +268,51 @@ fn a_cut_file_reports_lost_bytes_and_no_footer() {
     assert_eq!(reader.summary().truncated_bytes, 0);
 }
 
+/// Every frame of a trace: (kind, start offset, end offset).
+pub(crate) fn frames(bytes: &[u8]) -> Vec<(u8, usize, usize)> {
+    let mut at = PREAMBLE_LEN;
+    let mut out = Vec::new();
+    while at + FRAME_HEADER_LEN <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        let end = at + FRAME_HEADER_LEN + len;
+        out.push((bytes[at], at, end));
+        at = end;
+    }
+    out
+}
+
+/// The frames of chunk `index`: its sync frame (and CPU frames) and the
+/// chunk, as a byte range.
+pub(crate) fn chunk_range(bytes: &[u8], index: usize) -> std::ops::Range<usize> {
+    let all = frames(bytes);
+    let syncs: Vec<usize> = all
+        .iter()
+        .filter(|frame| frame.0 == KIND_SYNC)
+        .map(|frame| frame.1)
+        .collect();
+    let end = all
+        .iter()
+        .filter(|frame| frame.0 == KIND_CHUNK)
+        .nth(index)
+        .unwrap()
+        .2;
+    syncs[index]..end
+}
+
 #[test]
 fn a_bad_crc_names_the_chunk_and_offset_and_salvage_skips_it() {
     let messages: Vec<Message> = (0..9)
         .map(|i| Message::new(i, EventType::AUTH_OPEN, Action::Auth, i))
         .collect();
     let clean = encode(&messages, 3, true);
-    let header_end = (PREAMBLE_LEN + FRAME_HEADER_LEN) as u64
-        + u64::from(u32::from_le_bytes(clean[13..17].try_into().unwrap()));
+    let second_chunk = frames(&clean)
+        .into_iter()
+        .filter(|frame| frame.0 == KIND_CHUNK)
+        .nth(1)
+        .unwrap()
+        .1;
     let mut bytes = clean.clone();
-    let second_chunk_payload = {
-        let first_len = u32::from_le_bytes(
-            bytes[header_end as usize + 1..header_end as usize + 5]
-                .try_into()
-                .unwrap(),
-        ) as usize;
-        header_end as usize + FRAME_HEADER_LEN + first_len
-    };
-    bytes[second_chunk_payload + FRAME_HEADER_LEN + 2] ^= 0x40;
+    bytes[second_chunk + FRAME_HEADER_LEN + 2] ^= 0x40;
     let (read, error, _) = read_all(&bytes, false);
     assert_eq!(read, messages[..3]);
     match error {
@@ -292,7 +322,7 @@ fn a_bad_crc_names_the_chunk_and_offset_and_salvage_skips_it() {
             offset,
             reason,
         }) => {
-            assert_eq!(offset, second_chunk_payload as u64);
+            assert_eq!(offset, second_chunk as u64);
             assert!(reason.contains("CRC"));
         }
         other => panic!("expected a corrupt chunk 1, got {other:?}"),
@@ -301,6 +331,11 @@ fn a_bad_crc_names_the_chunk_and_offset_and_salvage_skips_it() {
     assert!(error.is_none());
     assert_eq!(salvaged, [&messages[..3], &messages[6..]].concat());
     assert_eq!(summary.skipped_chunks, 1);
+    assert_eq!((summary.lost_chunks, summary.lost_messages), (1, 3));
+    assert!(summary.loss_exact && !summary.is_intact());
+    // The damaged chunk's bytes, all of them, and nothing else.
+    let chunk_len = chunk_range(&clean, 1).end - second_chunk;
+    assert_eq!(summary.garbage_bytes, chunk_len as u64);
 }
 
 #[test]
@@ -341,6 +376,14 @@ fn synthetic_streams_stay_small() {
 /// right but whose payload is arbitrary: only the decoder stands guard.
 fn with_forged_frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut bytes = encode(&[], 1, false);
+    let sync = codec::sync::encode_sync(codec::sync::SyncPoint {
+        chunk_index: 0,
+        first_message: 0,
+    });
+    bytes.push(KIND_SYNC);
+    bytes.extend_from_slice(&(sync.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&frame_crc(KIND_SYNC, &sync).to_le_bytes());
+    bytes.extend_from_slice(&sync);
     bytes.push(kind);
     bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&frame_crc(kind, payload).to_le_bytes());
@@ -356,7 +399,7 @@ proptest! {
     ) {
         let bytes = with_forged_frame(kind, &payload);
         let (_, error, summary) = read_all(&bytes, false);
-        if kind != KIND_CHUNK && kind != KIND_FOOTER && kind != KIND_HEADER {
+        if ![KIND_CHUNK, KIND_FOOTER, KIND_HEADER, KIND_SYNC, KIND_CPU].contains(&kind) {
             prop_assert!(error.is_none());
             prop_assert_eq!(summary.unknown_frames, 1);
         }

@@ -1,7 +1,8 @@
 //! [`TraceWriter`]: streams messages into a trace, one chunk at a time.
 //!
-//! Crash safety: a chunk goes to the output in one `write_all`, followed by
-//! a flush, so that a writer killed at any moment leaves every earlier
+//! Crash safety: a chunk goes to the output in one `write_all` (with its
+//! sync frame and any CPU samples added since the previous chunk), followed
+//! by a flush, so that a writer killed at any moment leaves every earlier
 //! chunk complete. The footer is written only by [`TraceWriter::finish`];
 //! a trace without one was cut short.
 
@@ -10,11 +11,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use super::codec::{self, ChunkOut, StringTable};
+use super::codec::sync::{self, SyncPoint};
+use super::codec::{self, ChunkOut, MAX_CHUNK_MESSAGES, StringTable, cpu};
 use super::{
-    FORMAT_MAJOR, FORMAT_MINOR, KIND_CHUNK, KIND_FOOTER, KIND_HEADER, MAGIC, MAX_FRAME_LEN,
-    TraceError, frame_crc,
+    FORMAT_MAJOR, FORMAT_MINOR, KIND_CHUNK, KIND_CPU, KIND_FOOTER, KIND_HEADER, KIND_SYNC, MAGIC,
+    MAX_FRAME_LEN, TraceError, frame_crc,
 };
+use crate::cpu::CpuSample;
 use crate::model::{ClockAnchor, Footer, Header, Message};
 
 /// Messages per chunk unless told otherwise.
@@ -32,6 +35,10 @@ pub struct TraceWriter<W: Write> {
     dropped_since_chunk: u64,
     footer: Footer,
     scratch: Vec<u8>,
+    /// The frames of the next write: sync, CPU samples, chunk.
+    frames: Vec<u8>,
+    cpu_pending: Vec<CpuSample>,
+    cpu_period_ns: u64,
 }
 
 impl TraceWriter<BufWriter<File>> {
@@ -50,7 +57,9 @@ impl<W: Write> TraceWriter<W> {
         out.write_all(&preamble)?;
         let mut scratch = Vec::new();
         codec::encode_header(header, &mut scratch).map_err(TraceError::Encode)?;
-        write_frame(&mut out, KIND_HEADER, &scratch)?;
+        let mut frames = Vec::new();
+        push_frame(&mut frames, KIND_HEADER, &scratch)?;
+        out.write_all(&frames)?;
         Ok(TraceWriter {
             out,
             chunk_messages: DEFAULT_CHUNK_MESSAGES,
@@ -59,13 +68,30 @@ impl<W: Write> TraceWriter<W> {
             dropped_since_chunk: 0,
             footer: Footer::default(),
             scratch,
+            frames,
+            cpu_pending: Vec::new(),
+            cpu_period_ns: 0,
         })
     }
 
-    /// Sets how many messages go into one chunk (at least 1).
+    /// Sets how many messages go into one chunk (1 to
+    /// [`MAX_CHUNK_MESSAGES`]).
     pub fn with_chunk_messages(mut self, messages: usize) -> Self {
-        self.chunk_messages = messages.max(1);
+        self.chunk_messages = messages.clamp(1, MAX_CHUNK_MESSAGES);
         self
+    }
+
+    /// Sets the nominal period of the CPU samples, ns (written with them).
+    pub fn set_cpu_period(&mut self, period_ns: u64) {
+        self.cpu_period_ns = period_ns;
+    }
+
+    /// Adds a CPU track sample (format 1.1). Samples go out just before the
+    /// next chunk (or with [`flush`](Self::flush) and the footer): add them
+    /// as time passes, in time order, and a reader has every sample up to
+    /// the arrival of the messages it yields.
+    pub fn add_cpu_sample(&mut self, sample: CpuSample) {
+        self.cpu_pending.push(sample);
     }
 
     /// Adds a message; a full chunk is written out.
@@ -105,10 +131,14 @@ impl<W: Write> TraceWriter<W> {
         &self.out
     }
 
-    /// Writes the pending chunk, if any, and flushes the output.
+    /// Writes the pending chunk, if any, and the pending CPU samples, and
+    /// flushes the output.
     pub fn flush(&mut self) -> Result<(), TraceError> {
         if !self.pending.is_empty() || self.dropped_since_chunk > 0 {
             self.write_chunk()?;
+        } else if !self.cpu_pending.is_empty() {
+            self.start_frames()?;
+            self.out.write_all(&self.frames)?;
         }
         self.out.flush()?;
         Ok(())
@@ -116,21 +146,45 @@ impl<W: Write> TraceWriter<W> {
 
     /// Writes the pending chunk and the footer; returns the output.
     pub fn finish(mut self) -> Result<W, TraceError> {
-        self.flush()?;
+        if !self.pending.is_empty() || self.dropped_since_chunk > 0 {
+            self.write_chunk()?;
+        }
+        self.start_frames()?;
         codec::encode_footer(&self.footer, &mut self.scratch).map_err(TraceError::Encode)?;
-        write_frame(&mut self.out, KIND_FOOTER, &self.scratch)?;
+        push_frame(&mut self.frames, KIND_FOOTER, &self.scratch)?;
+        self.out.write_all(&self.frames)?;
         self.out.flush()?;
         Ok(self.out)
     }
 
+    /// Starts the next write: a sync frame naming the chunk that follows,
+    /// then the CPU samples pending.
+    fn start_frames(&mut self) -> Result<(), TraceError> {
+        self.frames.clear();
+        let point = SyncPoint {
+            chunk_index: self.footer.chunks,
+            first_message: self.footer.messages,
+        };
+        push_frame(&mut self.frames, KIND_SYNC, &sync::encode_sync(point))?;
+        for samples in self.cpu_pending.chunks(cpu::MAX_SAMPLES) {
+            cpu::encode_cpu(self.cpu_period_ns, samples, &mut self.scratch)
+                .map_err(TraceError::Encode)?;
+            push_frame(&mut self.frames, KIND_CPU, &self.scratch)?;
+        }
+        self.cpu_pending.clear();
+        Ok(())
+    }
+
     fn write_chunk(&mut self) -> Result<(), TraceError> {
+        self.start_frames()?;
         let chunk = ChunkOut {
             dropped: self.dropped_since_chunk,
             strings: &self.strings,
             messages: &self.pending,
         };
         codec::encode_chunk(&chunk, &mut self.scratch).map_err(TraceError::Encode)?;
-        write_frame(&mut self.out, KIND_CHUNK, &self.scratch)?;
+        push_frame(&mut self.frames, KIND_CHUNK, &self.scratch)?;
+        self.out.write_all(&self.frames)?;
         self.out.flush()?;
         self.footer.messages += self.pending.len() as u64;
         self.footer.chunks += 1;
@@ -141,9 +195,9 @@ impl<W: Write> TraceWriter<W> {
     }
 }
 
-/// Writes one frame with a single `write_all`, so that it lands whole or
-/// is cut at the end of the file.
-fn write_frame(out: &mut impl Write, kind: u8, payload: &[u8]) -> Result<(), TraceError> {
+/// Appends one frame to `frames` (written with a single `write_all`, so
+/// that it lands whole or is cut at the end of the file).
+fn push_frame(frames: &mut Vec<u8>, kind: u8, payload: &[u8]) -> Result<(), TraceError> {
     let len = u32::try_from(payload.len())
         .ok()
         .filter(|&len| len <= MAX_FRAME_LEN)
@@ -153,11 +207,9 @@ fn write_frame(out: &mut impl Write, kind: u8, payload: &[u8]) -> Result<(), Tra
                 payload.len()
             ))
         })?;
-    let mut frame = Vec::with_capacity(payload.len() + super::FRAME_HEADER_LEN);
-    frame.push(kind);
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(&frame_crc(kind, payload).to_le_bytes());
-    frame.extend_from_slice(payload);
-    out.write_all(&frame)?;
+    frames.push(kind);
+    frames.extend_from_slice(&len.to_le_bytes());
+    frames.extend_from_slice(&frame_crc(kind, payload).to_le_bytes());
+    frames.extend_from_slice(payload);
     Ok(())
 }

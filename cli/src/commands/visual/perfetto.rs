@@ -18,8 +18,8 @@ use esreplay_simulator::{Observer, Outcome, SimConfig};
 use esreplay_traces::parse_duration_ns;
 use serde_json::json;
 
-use super::super::create_output;
 use super::super::replay::{model, run_observed, strategy};
+use super::super::{Durability, Output, refuse_same_file};
 use crate::cli::ExportPerfettoArgs;
 
 /// The two counters.
@@ -137,6 +137,7 @@ fn counters(trace: &mut ChromeTrace, window: &mut Window) {
 
 /// `esreplay export perfetto`.
 pub fn perfetto(args: &ExportPerfettoArgs) -> Result<ExitCode> {
+    refuse_same_file(&[&args.trace], &[&args.output])?;
     let model = model(&args.model, &args.trace)?;
     let spec = strategy(&args.strategy)?;
     let from = parse_duration_ns(&args.from).context("--from")?;
@@ -184,7 +185,9 @@ pub fn perfetto(args: &ExportPerfettoArgs) -> Result<ExitCode> {
         trace.instant(0, "kill", "client killed", killed, Scope::Global, json!({}));
     }
     let events = trace.len();
-    trace.write(create_output(&args.output)?)?;
+    let mut out = Output::create(&args.output, Durability::Plain)?;
+    trace.write(&mut out)?;
+    out.commit()?;
     eprintln!(
         "esreplay: {} of {} messages in the window ({events} events) written to {}",
         window.kept.len(),

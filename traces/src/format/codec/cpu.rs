@@ -1,0 +1,85 @@
+//! The CPU track frame (kind 5, format 1.1): samples of the machine's
+//! other load.
+//!
+//! ```text
+//! cpu    = period_ns u64, count u64, count × (t_delta i64, runnable u32)
+//! ```
+//!
+//! `period_ns` is the nominal sampling period (0 when unknown); `t_delta`
+//! is the sample time minus the previous sample's in this frame (the first:
+//! minus 0), wrapping, ns since trace time 0; `runnable` is b_k, the
+//! runnable threads of other processes. At most [`MAX_SAMPLES`] samples a
+//! frame.
+
+use bincode::{Decode, Encode};
+
+use super::{decode_value, delta, encode_value, undelta};
+use crate::cpu::CpuSample;
+
+/// The most samples one CPU frame holds (writers split longer runs).
+pub const MAX_SAMPLES: usize = 1 << 16;
+
+#[derive(Encode, Decode)]
+struct CpuWire {
+    period_ns: u64,
+    samples: Vec<(i64, u32)>,
+}
+
+/// A decoded CPU frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuFrame {
+    /// Nominal sampling period, ns (0 when unknown).
+    pub period_ns: u64,
+    /// The samples, in the order written.
+    pub samples: Vec<CpuSample>,
+}
+
+/// Encodes a CPU frame payload into `out` (cleared first).
+pub fn encode_cpu(period_ns: u64, samples: &[CpuSample], out: &mut Vec<u8>) -> Result<(), String> {
+    if samples.len() > MAX_SAMPLES {
+        return Err(format!(
+            "{} CPU samples in one frame (at most {MAX_SAMPLES})",
+            samples.len()
+        ));
+    }
+    let mut previous = 0;
+    let wire = CpuWire {
+        period_ns,
+        samples: samples
+            .iter()
+            .map(|sample| {
+                let step = delta(sample.t_ns, previous);
+                previous = sample.t_ns;
+                (step, sample.runnable)
+            })
+            .collect(),
+    };
+    encode_value(&wire, out)
+}
+
+/// Decodes a CPU frame payload.
+pub fn decode_cpu(payload: &[u8]) -> Result<CpuFrame, String> {
+    let wire: CpuWire = decode_value(payload)?;
+    if wire.samples.len() > MAX_SAMPLES {
+        return Err(format!(
+            "{} CPU samples in one frame (at most {MAX_SAMPLES})",
+            wire.samples.len()
+        ));
+    }
+    let mut previous = 0;
+    let samples = wire
+        .samples
+        .into_iter()
+        .map(|(step, runnable)| {
+            previous = undelta(step, previous);
+            CpuSample {
+                t_ns: previous,
+                runnable,
+            }
+        })
+        .collect();
+    Ok(CpuFrame {
+        period_ns: wire.period_ns,
+        samples,
+    })
+}

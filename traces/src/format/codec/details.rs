@@ -1,0 +1,176 @@
+//! The details block of a record (present when the record's flags have
+//! `DETAILS`).
+//!
+//! ```text
+//! details = mask u16, then for each set bit, lowest first:
+//!   0x0001 message_version u32      0x0100 ppid u32
+//!   0x0002 thread_id u64            0x0200 signing_id u32 (string index)
+//!   0x0004 handler_exit i64 (− arrival)   0x0400 team_id u32 (string index)
+//!   0x0008 response i64 (− arrival) 0x0800 platform_binary u8 (0/1)
+//!   0x0010 verdict u32              0x1000 target_dev u64
+//!   0x0020 open_fflag u32           0x2000 target_ino u64
+//!   0x0040 pidversion u32           0x4000 is_es_client u8 (0/1)   (1.1)
+//!   0x0080 euid u32                 0x8000 close_modified u8 (0/1) (1.1)
+//! ```
+//!
+//! Version 1.0 defined the bits up to 0x2000; a 1.0 reader rejects a
+//! record with a higher bit, so a writer sets them only for messages that
+//! carry those fields.
+
+use std::sync::Arc;
+
+use bincode::de::Decoder;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
+use bincode::{Decode, Encode};
+
+use super::chunk::{StringTable, string_at};
+use super::{delta, undelta};
+use crate::model::Details;
+
+/// The details mask bits, in field order.
+mod detail_bits {
+    pub const MESSAGE_VERSION: u16 = 1 << 0;
+    pub const THREAD_ID: u16 = 1 << 1;
+    pub const HANDLER_EXIT: u16 = 1 << 2;
+    pub const RESPONSE: u16 = 1 << 3;
+    pub const VERDICT: u16 = 1 << 4;
+    pub const OPEN_FFLAG: u16 = 1 << 5;
+    pub const PIDVERSION: u16 = 1 << 6;
+    pub const EUID: u16 = 1 << 7;
+    pub const PPID: u16 = 1 << 8;
+    pub const SIGNING_ID: u16 = 1 << 9;
+    pub const TEAM_ID: u16 = 1 << 10;
+    pub const PLATFORM_BINARY: u16 = 1 << 11;
+    pub const TARGET_DEV: u16 = 1 << 12;
+    pub const TARGET_INO: u16 = 1 << 13;
+    pub const IS_ES_CLIENT: u16 = 1 << 14;
+    pub const CLOSE_MODIFIED: u16 = 1 << 15;
+}
+
+fn details_mask(details: &Details) -> u16 {
+    use detail_bits::*;
+    let present = [
+        (details.message_version.is_some(), MESSAGE_VERSION),
+        (details.thread_id.is_some(), THREAD_ID),
+        (details.handler_exit_ns.is_some(), HANDLER_EXIT),
+        (details.response_ns.is_some(), RESPONSE),
+        (details.verdict.is_some(), VERDICT),
+        (details.open_fflag.is_some(), OPEN_FFLAG),
+        (details.pidversion.is_some(), PIDVERSION),
+        (details.euid.is_some(), EUID),
+        (details.ppid.is_some(), PPID),
+        (details.signing_id.is_some(), SIGNING_ID),
+        (details.team_id.is_some(), TEAM_ID),
+        (details.platform_binary.is_some(), PLATFORM_BINARY),
+        (details.target_dev.is_some(), TARGET_DEV),
+        (details.target_ino.is_some(), TARGET_INO),
+        (details.is_es_client.is_some(), IS_ES_CLIENT),
+        (details.close_modified.is_some(), CLOSE_MODIFIED),
+    ];
+    present
+        .iter()
+        .filter(|(is_present, _)| *is_present)
+        .fold(0, |mask, (_, bit)| mask | bit)
+}
+
+/// Encodes a details block.
+pub(super) fn encode_details<E: Encoder>(
+    details: &Details,
+    arrival: u64,
+    strings: &StringTable,
+    encoder: &mut E,
+) -> Result<(), EncodeError> {
+    details_mask(details).encode(encoder)?;
+    let u32s = |value: Option<u32>, encoder: &mut E| value.map_or(Ok(()), |v| v.encode(encoder));
+    u32s(details.message_version, encoder)?;
+    if let Some(thread_id) = details.thread_id {
+        thread_id.encode(encoder)?;
+    }
+    for time in [details.handler_exit_ns, details.response_ns]
+        .into_iter()
+        .flatten()
+    {
+        delta(time, arrival).encode(encoder)?;
+    }
+    for value in [
+        details.verdict,
+        details.open_fflag,
+        details.pidversion,
+        details.euid,
+        details.ppid,
+    ] {
+        u32s(value, encoder)?;
+    }
+    for text in [&details.signing_id, &details.team_id]
+        .into_iter()
+        .flatten()
+    {
+        strings.lookup(text).encode(encoder)?;
+    }
+    if let Some(platform_binary) = details.platform_binary {
+        u8::from(platform_binary).encode(encoder)?;
+    }
+    for value in [details.target_dev, details.target_ino]
+        .into_iter()
+        .flatten()
+    {
+        value.encode(encoder)?;
+    }
+    for flag in [details.is_es_client, details.close_modified]
+        .into_iter()
+        .flatten()
+    {
+        u8::from(flag).encode(encoder)?;
+    }
+    Ok(())
+}
+
+/// Decodes a details block.
+pub(super) fn decode_details<D: Decoder>(
+    decoder: &mut D,
+    arrival: u64,
+    strings: &[Arc<str>],
+) -> Result<Details, DecodeError> {
+    use detail_bits::*;
+    let mask = u16::decode(decoder)?;
+    let has = |bit: u16| mask & bit != 0;
+    let u32_if = |bit, decoder: &mut D| -> Result<Option<u32>, DecodeError> {
+        has(bit).then(|| u32::decode(decoder)).transpose()
+    };
+    let mut details = Details {
+        message_version: u32_if(MESSAGE_VERSION, decoder)?,
+        ..Details::default()
+    };
+    details.thread_id = has(THREAD_ID).then(|| u64::decode(decoder)).transpose()?;
+    for (bit, slot) in [
+        (HANDLER_EXIT, &mut details.handler_exit_ns),
+        (RESPONSE, &mut details.response_ns),
+    ] {
+        if has(bit) {
+            *slot = Some(undelta(i64::decode(decoder)?, arrival));
+        }
+    }
+    details.verdict = u32_if(VERDICT, decoder)?;
+    details.open_fflag = u32_if(OPEN_FFLAG, decoder)?;
+    details.pidversion = u32_if(PIDVERSION, decoder)?;
+    details.euid = u32_if(EUID, decoder)?;
+    details.ppid = u32_if(PPID, decoder)?;
+    for (bit, slot) in [
+        (SIGNING_ID, &mut details.signing_id),
+        (TEAM_ID, &mut details.team_id),
+    ] {
+        if has(bit) {
+            *slot = Some(string_at(strings, u32::decode(decoder)?)?);
+        }
+    }
+    let flag_if = |bit, decoder: &mut D| -> Result<Option<bool>, DecodeError> {
+        has(bit).then(|| Ok(u8::decode(decoder)? != 0)).transpose()
+    };
+    details.platform_binary = flag_if(PLATFORM_BINARY, decoder)?;
+    details.target_dev = has(TARGET_DEV).then(|| u64::decode(decoder)).transpose()?;
+    details.target_ino = has(TARGET_INO).then(|| u64::decode(decoder)).transpose()?;
+    details.is_es_client = flag_if(IS_ES_CLIENT, decoder)?;
+    details.close_modified = flag_if(CLOSE_MODIFIED, decoder)?;
+    Ok(details)
+}
