@@ -21,7 +21,7 @@ const TOP_HELP: &str = "Examples:
 
 Exit codes:
   0  success
-  1  a gate failed (check: misses over --max-misses, or the client would be killed)
+  1  a gate failed (check: a value past its limit, e.g. misses over --max-misses, or the client would be killed)
   2  bad input or usage (unreadable trace, a trace cut short given to check or sweep, an output that is an input, bad flag, bad strategy)";
 
 /// The subcommands.
@@ -61,9 +61,10 @@ pub enum Command {
         after_help = "Example:\n  esreplay compare flood.estrace --strategies inline,pool:4,edf:2,guard:500ms:pool:4"
     )]
     Compare(CompareArgs),
-    /// A CI gate: exit 1 when misses exceed --max-misses or the client would be killed.
+    /// A CI gate: exit 1 when any gate fails (misses, latency, slack, backlog, headroom, ...) or the client would be killed.
     #[command(
-        after_help = "Example:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0"
+        after_help = "Examples:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0\n  \
+        esreplay check capture.estrace --strategy pool:4 --strategy edf:2 --max-misses 0 --max-latency p99=100ms --format github --junit gates.xml"
     )]
     Check(CheckArgs),
     /// Headroom: the largest arrival compression and cost multiplier with no miss.
@@ -308,12 +309,27 @@ pub struct CompareArgs {
 pub struct CheckArgs {
     /// Input trace (`-` for standard input).
     pub trace: PathBuf,
-    /// The strategy to gate.
-    #[arg(long)]
-    pub strategy: String,
-    /// Misses allowed (with --miss-mode kill any miss kills the client and fails).
-    #[arg(long)]
-    pub max_misses: u64,
+    /// The strategy to gate (repeatable: each is gated on its own).
+    #[arg(long, required = true)]
+    pub strategy: Vec<String>,
+    /// Misses allowed (with --miss-mode kill any miss kills the client and fails); 0 when no gate is given.
+    #[arg(long, value_name = "N")]
+    pub max_misses: Option<u64>,
+    /// Latency limit P=D, P one of p50, p90, p99, p99.9, max (repeatable; e.g. p99=100ms).
+    #[arg(long, value_name = "P=D")]
+    pub max_latency: Vec<String>,
+    /// Smallest slack allowed: every AUTH answer at least D before its deadline.
+    #[arg(long, value_name = "D")]
+    pub min_slack: Option<String>,
+    /// Most messages in flight allowed.
+    #[arg(long, value_name = "N")]
+    pub max_backlog: Option<u64>,
+    /// Smallest cost headroom allowed: no miss with service times × K (searched as `sweep` does).
+    #[arg(long, value_name = "K")]
+    pub min_headroom: Option<f64>,
+    /// Guard default verdicts allowed.
+    #[arg(long, value_name = "N")]
+    pub max_defaulted: Option<u64>,
     /// Messages dropped at a full kernel queue allowed (a bypass gate; needs --kernel-queue).
     #[arg(long, value_name = "N")]
     pub max_dropped: Option<u64>,
@@ -329,6 +345,21 @@ pub struct CheckArgs {
     /// Judge a cut-short or damaged trace on the messages read instead of failing (exit 2).
     #[arg(long)]
     pub allow_partial: bool,
+    /// How the verdict is printed: a table, or GitHub workflow annotations too.
+    #[arg(long, value_enum, default_value = "table", conflicts_with = "json")]
+    pub format: CheckFormat,
+    /// Also write the verdict as JUnit XML: one test case per strategy and gate.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// `check --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// The results and an aligned table of gates.
+    Table,
+    /// The table, then `::error` annotations for failed gates (GitHub Actions).
+    Github,
 }
 
 /// Arguments of `sweep`.

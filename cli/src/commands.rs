@@ -4,6 +4,7 @@
 //! [`crate::output`], completeness through [`integrity`].
 
 mod eslogger;
+mod gates;
 mod gen_cmd;
 mod inspect;
 mod integrity;
