@@ -270,6 +270,12 @@ pub struct ModelArgs {
     /// Skip corrupt chunks instead of failing.
     #[arg(long)]
     pub salvage: bool,
+    /// A co-resident ES client: react=EVENT[+EVENT...],opens=K,delay=D[,io=M] (its K opens per event it sees become AUTH_OPENs for us; our client opens each handled target M times).
+    #[arg(long, value_name = "SPEC")]
+    pub co_client: Option<String>,
+    /// Messages the co-client may inject at most [default: 10 × the trace's messages].
+    #[arg(long, value_name = "N", requires = "co_client")]
+    pub co_client_cap: Option<u64>,
 }
 
 /// Arguments of `sim`.

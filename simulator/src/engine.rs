@@ -22,6 +22,7 @@
 //! in the client), the busy workers, and in closed replay the blocked
 //! threads' read-ahead ([`MAX_READ_AHEAD`]).
 
+pub mod coclient;
 pub mod cpu;
 pub mod machine;
 mod threads;
@@ -33,6 +34,8 @@ use std::error::Error;
 
 use esreplay_traces::{Action, EventType, Message};
 
+use coclient::CoClient;
+pub use coclient::{CoClientConfig, CoClientSpec, TraceFacts};
 pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError};
@@ -103,6 +106,8 @@ pub struct SimConfig {
     pub guard_timer: GuardTimer,
     /// Cores and background load.
     pub cpu: CpuConfig,
+    /// A co-resident ES client (`--co-client`).
+    pub co_client: Option<CoClientConfig>,
 }
 
 /// What the simulation predicts for one message.
@@ -216,6 +221,9 @@ enum Class {
     Take,
     /// A message arrives (closed replay; open replay arrives by `push`).
     Arrival,
+    /// A co-resident client's open enters the kernel (after the trace's
+    /// messages of the instant: its global_seq values are larger).
+    Inject,
     /// An idle worker takes a queued job.
     Dispatch,
     /// A guard's watchdog fires.
@@ -299,6 +307,10 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     handler_busy: Time,
     worker_busy: Time,
     stats: Stats,
+    co: Option<CoClient>,
+    /// By slot: the message whose target our client opens at f_i (the
+    /// co-client sees those opens).
+    triggers: Vec<Option<Message>>,
 }
 
 mod run;

@@ -79,6 +79,12 @@ pub struct SimResult {
     /// CPU work done ÷ time the client's threads were runnable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_rate: Option<f64>,
+    /// Messages a co-resident client's opens added (`--co-client`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected: Option<u64>,
+    /// Whether injection stopped at `--co-client-cap` (the loop ran away).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runaway: Option<bool>,
 }
 
 /// The message that kills the client.
@@ -184,8 +190,9 @@ type Extra = (&'static str, fn(&SimResult) -> Option<String>);
 
 /// The feature columns after [`TABLE_COLUMNS`]: closed replay's stall and
 /// throttling, the kernel queue's drops (allowed/denied), the CPU model's
-/// cores, background and delivered rate.
-const EXTRA_COLUMNS: [Extra; 4] = [
+/// cores, background and delivered rate, the co-client's injected
+/// messages.
+const EXTRA_COLUMNS: [Extra; 5] = [
     ("stall", |r| r.stall_ns.map(format_ns)),
     ("throttled", |r| r.throttled_ns.map(format_ns)),
     ("dropped a/d", |r| {
@@ -199,6 +206,10 @@ const EXTRA_COLUMNS: [Extra; 4] = [
             r.background?,
             r.cpu_rate? * 100.0
         ))
+    }),
+    ("injected", |r| {
+        let runaway = if r.runaway? { " runaway" } else { "" };
+        Some(format!("{}{runaway}", r.injected?))
     }),
 ];
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use esreplay_simulator::engine::machine::{Machine, MachineBackground};
+use esreplay_simulator::engine::{CoClientConfig, CoClientSpec, TraceFacts};
 use esreplay_simulator::sweep::{MAX_FACTOR, any_miss, headroom, search};
 use esreplay_simulator::{
     Background, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode, SimConfig,
@@ -99,6 +100,7 @@ pub(super) fn model(args: &ModelArgs, trace: &Path) -> Result<Model> {
             GuardTimerArg::Dispatch => GuardTimer::Dispatch,
         },
         cpu: cpu(args, &machine, trace)?,
+        co_client: co_client(args, trace)?,
     };
     Ok(Model {
         cost,
@@ -157,6 +159,26 @@ fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
         background,
         weight_milli,
     })
+}
+
+/// `--co-client` and `--co-client-cap`, with what a first read of the
+/// trace says: its messages, largest global_seq and budgets.
+fn co_client(args: &ModelArgs, trace: &Path) -> Result<Option<CoClientConfig>> {
+    let Some(text) = &args.co_client else {
+        return Ok(None);
+    };
+    let spec: CoClientSpec = text.parse()?;
+    if is_stdio(trace) {
+        bail!(
+            "--co-client reads the trace twice (its budgets and largest global_seq first): give a file, not -"
+        );
+    }
+    let mut facts = TraceFacts::default();
+    let reader = TraceReader::open(trace).with_context(|| format!("{}", trace.display()))?;
+    for message in reader.salvage(args.salvage) {
+        facts.observe(&message.with_context(|| format!("{}", trace.display()))?);
+    }
+    Ok(Some(facts.config(spec, args.co_client_cap)))
 }
 
 /// The trace header's CPU count, the default `--cores` under `--background`.

@@ -6,8 +6,9 @@ use std::cmp::Reverse;
 use esreplay_traces::{Action, Message};
 
 use super::{
-    Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
-    ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
+    Background, Class, CoClient, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase,
+    Released, ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli,
+    thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -52,6 +53,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
         let workers = strategy.workers();
         let threads = (config.replay != ReplayMode::Open).then(Threads::default);
+        let co = config.co_client.clone().map(CoClient::new);
         Simulator {
             strategy,
             cost,
@@ -78,6 +80,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             handler_busy: Time::ZERO,
             worker_busy: Time::ZERO,
             stats: Stats::default(),
+            co,
+            triggers: Vec::new(),
         }
     }
 
@@ -162,6 +166,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             });
             result.cpu_rate = Some(self.cpu.cpu_rate().unwrap_or(1.0));
         }
+        if let Some(co) = &self.co {
+            let (injected, runaway) = co.counts();
+            result.injected = Some(injected);
+            result.runaway = Some(runaway);
+        }
     }
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
@@ -190,6 +199,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                         self.arrive(released)?;
                     }
                 }
+                Class::Inject => self.inject()?,
                 Class::Dispatch => self.dispatch(),
                 Class::Watchdog => self.fire_watchdog(),
                 Class::Deadline => self.fire_deadline(),
@@ -222,6 +232,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(threads) = &self.threads {
             earliest(&mut best, now, threads.next_arrival(), Class::Arrival);
         }
+        if let Some(co) = &self.co {
+            earliest(&mut best, now, co.next_at(), Class::Inject);
+        }
         let timer = |heap: &super::Timers| heap.peek().map(|Reverse((t, ..))| *t);
         earliest(&mut best, now, timer(&self.watchdogs), Class::Watchdog);
         earliest(&mut best, now, timer(&self.deadlines), Class::Deadline);
@@ -244,6 +257,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// client's injected messages belong here too.
     fn arrive(&mut self, released: Released) -> Result<(), SimError> {
         let message = &released.message;
+        if let Some(co) = self.co.as_mut().filter(|co| !co.is_injected(message)) {
+            co.receive(message, released.arrival);
+        }
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
         self.stats.throttled += arrival_ns.saturating_sub(message.arrival_ns);
@@ -289,6 +305,22 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         self.waiting.push_back((slot, released.message));
         Ok(())
+    }
+
+    /// The co-client's next open enters the kernel now.
+    fn inject(&mut self) -> Result<(), SimError> {
+        let Some((message, arrival)) = self.co.as_mut().and_then(CoClient::pop) else {
+            return Ok(());
+        };
+        let index = self.next_index;
+        self.next_index += 1;
+        self.arrive(Released {
+            message,
+            index,
+            arrival,
+            thread: NO_THREAD,
+            sigma_ns: 0,
+        })
     }
 
     /// A message that finds the kernel queue full: answered by the kernel
@@ -369,6 +401,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }
+        self.keep_trigger(slot, message, plan.runner);
         if let Some(guard) = plan.watchdog {
             let fire = self.fire_time(guard.max(now), now);
             self.watchdogs.push(Reverse((fire, slot, job.index)));
@@ -381,6 +414,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 state.start = Some(now);
                 self.begin(Phase::Work(slot), plan.work_ns);
             }
+            Runner::Answer => {
+                state.stage = Stage::Running;
+                state.start = Some(now);
+                state.work_ns = self.config.handoff_ns;
+                self.begin(Phase::Work(slot), self.config.handoff_ns);
+            }
             Runner::Worker => {
                 state.stage = Stage::HandOff;
                 match self.config.handoff_ns {
@@ -390,6 +429,19 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps `message` until its job ends if the co-client will see our
+    /// client open its target then (not for a message answered at once).
+    fn keep_trigger(&mut self, slot: u32, message: Message, runner: Runner) {
+        let Some(co) = &self.co else {
+            return;
+        };
+        let keep = co.watches_our_opens() && runner != Runner::Answer;
+        if self.triggers.len() <= slot as usize {
+            self.triggers.resize(slot as usize + 1, None);
+        }
+        self.triggers[slot as usize] = keep.then_some(message);
     }
 
     /// When a watchdog due at `guard` for a message taken at `taken` fires.
@@ -606,9 +658,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             worker: state.worker,
             dropped: false,
         };
+        let finish = state.finish;
         self.free.push(slot);
         self.reported += 1;
         self.stats.record(&outcome);
         self.observer.outcome(&outcome);
+        let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
+        if let (Some(co), Some(trigger), Some(finish)) = (self.co.as_mut(), trigger, finish) {
+            co.our_opens(&trigger, finish);
+        }
     }
 }
