@@ -412,6 +412,13 @@ pub enum ScenarioArg {
     /// With threads: one process flooding one file from --threads threads
     /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
     ThreadFlood,
+    /// Steady, plus a co-resident scanner (an ES client) opening the target
+    /// of each AUTH_OPEN/AUTH_EXEC 3 times 1 ms later: try es-clients-inline:INNER.
+    Scanner,
+    /// Steady, with a client of ours that reads each file (service
+    /// lognormal:300us:8ms): replay with --co-client
+    /// react=AUTH_OPEN+AUTH_EXEC,opens=2,delay=1ms,io=1 to close the loop.
+    IoHeavy,
 }
 
 /// Arguments of `gen`.
