@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use esreplay_tests::esreplay;
+use esreplay_tests::{esreplay, validate_junit};
 use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
 
@@ -174,6 +174,7 @@ fn the_junit_file_has_a_suite_per_strategy_and_a_case_per_gate() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
+    validate_junit(&junit);
     let root = parse_xml(&std::fs::read_to_string(&junit).unwrap());
     assert_eq!(root.name, "testsuites");
     assert_eq!(root.children.len(), 2);
