@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use esreplay_tests::{esreplay, export_jsonl, reimport_jsonl, root};
+use esreplay_tests::{esreplay, export_jsonl, json_stdout, reimport_jsonl, root};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("eslogger/tests/fixtures").join(name)
@@ -64,7 +64,7 @@ fn as_auth_gives_a_trace_the_simulator_can_judge() {
         .args(["--strategy", "inline", "--cost", "const:1500us", "--json"])
         .output()
         .unwrap();
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result: serde_json::Value = json_stdout(&output);
     assert_eq!(result["auth"], 20);
     assert_eq!(result["misses"], 20);
 }

@@ -245,3 +245,46 @@ fn bad_arguments_and_bad_jsonl_exit_2_naming_the_fault() {
         stderr_of(&assert)
     );
 }
+
+#[test]
+fn inspect_percentiles_never_exceed_the_max() {
+    // A critical binary's 2 s budgets among 15 s and 60 s ones: every
+    // percentile is a nearest-rank value within 1/1024 below, never above
+    // the max (hdrhistogram once printed a p50 of 60 028 878 847 ns for
+    // budgets of 60 s at most).
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("critical.estrace");
+    esreplay()
+        .args(["gen", "steady", "--duration", "2s", "-o"])
+        .arg(&trace)
+        .args([
+            "--budget-process",
+            "/Applications/App3.app/Contents/MacOS/App=2s",
+        ])
+        .assert()
+        .success();
+    let stats = &inspect_json(&trace)["stats"];
+    for event in stats["events"].as_array().unwrap() {
+        let budget = &event["budget"];
+        let field = |name: &str| budget[name].as_u64().unwrap();
+        for percentile in [field("p50_ns"), field("p99_ns")] {
+            assert!(
+                field("min_ns") <= percentile && percentile <= field("max_ns"),
+                "{event}"
+            );
+        }
+        assert_eq!(field("min_ns"), 2_000_000_000, "{event}");
+    }
+    let exec = stats["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "AUTH_EXEC")
+        .unwrap();
+    // Most AUTH_EXECs have 60 s: the median is 60 s to within 1/1024 below.
+    let p50 = exec["budget"]["p50_ns"].as_u64().unwrap();
+    assert!(
+        (60_000_000_000 - 60_000_000_000 / 1024..=60_000_000_000).contains(&p50),
+        "{exec}"
+    );
+}

@@ -34,7 +34,11 @@ fn without_the_flag_nothing_changes_and_a_loop_runs_away_to_the_cap() {
     assert!(!plain.contains("injected"), "{plain}");
     let idle = sim(
         &trace,
-        &["pool:4", "--co-client", "react=AUTH_OPEN,opens=0,delay=1ms,io=2"],
+        &[
+            "pool:4",
+            "--co-client",
+            "react=AUTH_OPEN,opens=0,delay=1ms,io=2",
+        ],
     );
     assert_eq!(
         idle.replace(r#","injected":0,"runaway":false"#, ""),
@@ -81,7 +85,12 @@ fn a_co_client_needs_a_file_and_a_valid_spec() {
     let bad = esreplay()
         .arg("sim")
         .arg(&trace)
-        .args(["--strategy", "inline", "--co-client", "react=AUTH_OPEN,opens=1"])
+        .args([
+            "--strategy",
+            "inline",
+            "--co-client",
+            "react=AUTH_OPEN,opens=1",
+        ])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use esreplay_tests::{data, esreplay, json_stdout};
+use esreplay_tests::{data, esreplay, json_stdout, stdout_of, succeeded};
 use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
 
@@ -43,12 +43,11 @@ fn json_of(args: &[&str], trace: &Path) -> Value {
 fn sim_json_has_the_design_fields_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let trace = periodic(dir.path());
-    let output = esreplay()
-        .args(["sim", "--strategy", "inline", "--json"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = stdout_of(
+        esreplay()
+            .args(["sim", "--strategy", "inline", "--json"])
+            .arg(&trace),
+    );
     let result: Value = serde_json::from_str(&text).unwrap();
     let keys = [
         "strategy",
@@ -104,12 +103,11 @@ fn compare_runs_in_parallel_and_matches_sim_in_the_order_asked() {
         Some(1),
         "compare --json is always an array"
     );
-    let table = esreplay()
-        .args(["compare", "--strategies", "inline,pool:4"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(table.stdout).unwrap();
+    let text = stdout_of(
+        esreplay()
+            .args(["compare", "--strategies", "inline,pool:4"])
+            .arg(&trace),
+    );
     assert!(
         text.starts_with("strategy") && text.lines().count() == 3,
         "{text}"
@@ -234,4 +232,65 @@ fn the_golden_trace_replays_deterministically() {
         .output()
         .unwrap();
     assert_eq!(first.stdout, again.stdout);
+}
+
+#[test]
+fn a_margin_that_swallows_a_process_budget_is_warned_about() {
+    // A critical binary with a 2 s budget under a fixed 5 s guard: Santa's
+    // bug (google/santa #1094). The warning counts exactly the defaulted.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("critical.estrace");
+    let critical = "/Applications/App3.app/Contents/MacOS/App";
+    esreplay()
+        .args(["gen", "steady", "--duration", "2s", "-o"])
+        .arg(&trace)
+        .arg("--budget-process")
+        .arg(format!("{critical}=2s"))
+        .assert()
+        .success();
+    let output = esreplay()
+        .args(["sim", "--strategy", "guard:5s:pool:4", "--json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let result: Value = json_stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warned: u64 = stderr
+        .lines()
+        .filter(|line| line.contains("guard margin 5.00s is not below the budget of"))
+        .map(|line| {
+            let count = line.split("budget of ").nth(1).unwrap();
+            count.split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(warned > 0, "{stderr}");
+    assert_eq!(result["defaulted"].as_u64(), Some(warned), "{stderr}");
+    assert!(stderr.contains("(smallest 2.00s)"), "{stderr}");
+    let quiet = esreplay()
+        .args(["sim", "--strategy", "guard:1s:pool:4"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    succeeded(&quiet);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("guard margin"));
+}
+
+#[test]
+fn sweep_says_when_no_factor_tried_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    // One message, ample budget: no load or cost factor up to 2^20 misses.
+    let trace = write_trace(
+        dir.path(),
+        "one.estrace",
+        &[(0, Some(10), 1_000_000_000_000)],
+    );
+    let text = stdout_of(
+        esreplay()
+            .args(["sweep", "--strategy", "inline"])
+            .arg(&trace),
+    );
+    assert!(
+        text.contains("load headroom  no miss up to 2^20x"),
+        "{text}"
+    );
 }

@@ -31,7 +31,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  esreplay gen flood -o flood.estrace\n  \
         esreplay gen burst --rate 5000 --duration 30s --service lognormal:40us:2ms -o burst.estrace\n  \
         esreplay gen thread-flood --threads 4096 -o flood4096.estrace\n  \
-        esreplay gen build --background-load hog:2:500ms:1500ms --cpus 4 -o build.estrace")]
+        esreplay gen build --background-load hog:2:500ms:1500ms --cpus 4 -o build.estrace\n  \
+        esreplay gen steady --budget-process /Applications/App3.app/Contents/MacOS/App=2s -o critical.estrace")]
     Gen(GenArgs),
     /// Import messages into a trace.
     #[command(
@@ -442,6 +443,10 @@ pub struct GenArgs {
     /// Deadline budget override, EVENT=DURATION (repeatable; `*=D` sets the default).
     #[arg(long = "budget", value_name = "EVENT=DURATION")]
     pub budgets: Vec<String>,
+    /// Deadline budget of every AUTH message of one process, PATH=DURATION
+    /// (repeatable), e.g. a critical binary given a far smaller budget.
+    #[arg(long = "budget-process", value_name = "PATH=DURATION")]
+    pub budget_processes: Vec<String>,
     /// Service times to record, from a distribution (const:D, exp:MEAN,
     /// lognormal:MEDIAN:P99); default lognormal:40us:2ms (exec-storm
     /// lognormal:1ms:20ms).

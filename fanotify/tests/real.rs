@@ -1,5 +1,6 @@
 //! End-to-end tests against the real kernel (root only): they print a
-//! message and pass where fanotify permission events are not permitted.
+//! message and pass where fanotify permission events are not permitted,
+//! unless `ESREPLAY_REQUIRE_ROOT=1` (as CI sets): then they fail.
 #![cfg(target_os = "linux")]
 
 use std::fs::File;
@@ -31,6 +32,10 @@ fn watched(names: &[&str]) -> Option<(tempfile::TempDir, Fanotify)> {
     let group = match Fanotify::new() {
         Ok(group) => group,
         Err(error) if error.is_not_permitted() => {
+            assert!(
+                std::env::var("ESREPLAY_REQUIRE_ROOT").as_deref() != Ok("1"),
+                "ESREPLAY_REQUIRE_ROOT=1 but fanotify is not permitted ({error}): run as root"
+            );
             eprintln!("skipped: fanotify permission events are not permitted here ({error})");
             return None;
         }

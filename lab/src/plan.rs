@@ -1,7 +1,8 @@
 //! What the lab's client does with each event: a [`Plan`], the real-thread
 //! twin of the simulator's strategies (`inline`, `pool:N`, `edf:N`,
-//! `guard:M:INNER`). The `esreplay lab` command builds it from the same
-//! `StrategySpec` the simulator parses, so the names mean the same thing.
+//! `guard:M:INNER`). A strategy is described once, by the simulator's
+//! `StrategySpec`; [`plan_of`](crate::fidelity::plan_of) is the one
+//! mapping from it to a plan, so the names mean the same thing.
 
 use std::fmt;
 use std::sync::Arc;

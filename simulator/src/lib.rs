@@ -1,17 +1,21 @@
 //! The esreplay simulator: replays a stream of ES messages through a
 //! scheduling [`Strategy`] and a [`CostModel`], deterministically, and
 //! predicts deadline misses, the kill time, latency, backlog and
-//! utilisation ([`SimResult`]), following DESIGN.md's simulation semantics
-//! to the letter.
+//! utilisation ([`SimResult`]), following the simulation semantics of
+//! docs/simulator.md to the letter.
 //!
 //! - [`strategy`]: the [`Strategy`] trait and the built-ins `inline`,
 //!   `pool:N`, `edf:N`, `guard:M:INNER`, `guard:P%:MIN:MAX:INNER`;
 //! - [`spec`]: `--strategy` text ⇄ [`StrategySpec`] → `Box<dyn Strategy>`;
-//! - [`cost`]: service times (`trace`, `const`, `exp`, `lognormal`, tables);
-//! - [`engine`]: the streaming event loop ([`simulate`], [`Simulator`]),
-//!   with optional per-message [`Outcome`]s through an [`Observer`];
-//! - [`report`]: the result, as DESIGN.md's JSON and as a table;
-//! - [`sweep`]: headroom by time compression and by cost scaling.
+//! - [`cost`]: service times (`trace`, `const`, `exp`, `lognormal`, tables,
+//!   or a [`CostFn`] of your own through [`CostModel::custom`]);
+//! - [`engine`]: the streaming event loop that owns the machine (kernel
+//!   queue, handler, workers, shared CPU, timers, blocked threads):
+//!   [`simulate`], [`Simulator`], with optional per-message [`Outcome`]s
+//!   through an [`Observer`];
+//! - [`report`]: the result, as JSON and as a table;
+//! - [`sweep`]: headroom by time compression and by cost scaling;
+//! - [`margins`]: guard margins that swallow whole budgets (a warning).
 //!
 //! # Semantics in one screen
 //!
@@ -26,11 +30,20 @@
 //! that frees at t; a message answered at t is not in the backlog at t.
 //! Times are integer nanoseconds, saturating at `u64::MAX`.
 //!
+//! On top of that, each a flag: closed replay (a thread blocked on an AUTH
+//! message sends nothing until the kernel has the answer, a'_j = a_j + δ),
+//! a finite kernel queue (drops answered by the kernel at arrival), fail
+//! modes (the kernel answers a late message at d'), and processor sharing
+//! among the client's runnable threads and a background load on C cores
+//! (then times are exact fixed point, reported rounded up). See
+//! [`engine`] and docs/simulator.md.
+//!
 //! # Plugging in a strategy
 //!
 //! Implement [`Strategy`] (its documentation has a complete example; the
 //! built-ins are the reference) and pass it to [`simulate`] or
-//! [`Simulator`]; `simulator/examples/fast_path.rs` is a larger one. To
+//! [`Simulator`]; `simulator/examples/fast_path.rs` is a larger one
+//! (`custom_cost.rs` plugs in a cost model the same way). To
 //! see each message's fate (for plots or a timeline export), pass an
 //! [`Observer`] (any `FnMut(&Outcome)`) to [`simulate_observed`].
 //!
@@ -62,14 +75,16 @@
 
 pub mod cost;
 pub mod engine;
-pub mod histogram;
+pub mod margins;
 pub mod report;
+/// Latency percentiles: the traces crate's one histogram.
+pub use esreplay_traces::histogram;
 pub mod spec;
 mod stats;
 pub mod strategy;
 pub mod sweep;
 
-pub use cost::{CostError, CostModel, ServiceTime};
+pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{
     Background, BackgroundTrack, CpuConfig, GuardTimer, MissMode, Observer, Outcome, ReplayMode,
     SimConfig, SimError, Simulator, Time, simulate, simulate_observed,

@@ -1,5 +1,6 @@
-//! The per-strategy result ([`SimResult`]) exactly as DESIGN.md's JSON
-//! (field names and order), and its table for people.
+//! The per-strategy result ([`SimResult`]) as JSON (field names and order
+//! fixed, documented in docs/simulator.md, "Results"), and its table for
+//! people.
 //!
 //! Definitions (also in docs/simulator.md):
 //! - latency r_i − a_i over AUTH messages; percentiles nearest-rank within
@@ -200,18 +201,20 @@ const EXTRA_COLUMNS: [Extra; 5] = [
         Some(format!("{} {a}/{d}", r.dropped?))
     }),
     ("cpu C/B/rate", |r| {
-        Some(format!(
-            "{}/{}/{:.0}%",
-            r.cores?,
-            r.background?,
-            r.cpu_rate? * 100.0
-        ))
+        let (c, b) = (short(r.cores?), short(r.background?));
+        Some(format!("{c}/{b}/{:.0}%", r.cpu_rate? * 100.0))
     }),
     ("injected", |r| {
         let runaway = if r.runaway? { " runaway" } else { "" };
         Some(format!("{}{runaway}", r.injected?))
     }),
 ];
+
+/// A number with at most 2 decimals, trailing zeros dropped.
+fn short(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
 
 /// An aligned table, one row per result, for people.
 pub fn results_table(results: &[SimResult]) -> String {
@@ -340,6 +343,10 @@ mod tests {
         closed.throttled_ns = Some(0);
         closed.cores = Some(1.5);
         closed.background = Some(0.0);
+        assert_eq!(
+            (short(0.211634), short(2.0), short(1.5)),
+            ("0.21".into(), "2".into(), "1.5".into())
+        );
         closed.cpu_rate = Some(0.75);
         let json = closed.to_json();
         assert!(

@@ -46,20 +46,52 @@ pub struct Headroom {
 /// arrival and the recorded answer (so a thread's think times shrink by
 /// `factor` in closed replay).
 pub fn compress(mut message: Message, factor: f64) -> Message {
-    let budget = message.budget_ns();
-    let scale = |ns: u64| (ns as f64 / factor).floor() as u64;
-    message.arrival_ns = scale(message.arrival_ns);
+    let budget = signed_budget_ns(&message);
+    message.arrival_ns = compress_ns(message.arrival_ns, factor);
     if let Some(budget) = budget {
-        message.deadline_ns = Some(message.arrival_ns.saturating_add(budget));
+        message.deadline_ns = Some(offset_ns(message.arrival_ns, budget));
     }
     if let Some(response) = message
         .details
         .as_mut()
         .and_then(|d| d.response_ns.as_mut())
     {
-        *response = scale(*response);
+        *response = compress_ns(*response, factor);
     }
     message
+}
+
+/// d_i − a_i, negative for a deadline before its arrival (kept so by
+/// [`compress`]).
+fn signed_budget_ns(message: &Message) -> Option<i128> {
+    let arrival = i128::from(message.arrival_ns);
+    message
+        .deadline_ns
+        .map(|deadline| i128::from(deadline) - arrival)
+}
+
+/// `time_ns` + `offset`, clamped to the representable range (a deadline
+/// never before 0).
+fn offset_ns(time_ns: u64, offset: i128) -> u64 {
+    let sum = (i128::from(time_ns) + offset).clamp(0, i128::from(u64::MAX));
+    u64::try_from(sum).unwrap_or(u64::MAX)
+}
+
+/// The denominator of the rational a compression factor is rounded to.
+///
+/// Compression is integer arithmetic: k is taken as the rational n / 2^40
+/// nearest to it, and the budget d_i − a_i is signed (a deadline before
+/// its arrival stays before it), so k = 1 leaves every message exactly as
+/// it was, at any timestamp, and `sweep` never finds headroom on a trace
+/// that `sim` says misses.
+const FACTOR_ONE: u128 = 1 << 40;
+
+/// ⌊`time_ns` / k⌋ with k the rational n / 2^40 nearest `factor` (n ≥ 1),
+/// in integers: exact at k = 1 and for every power of two.
+fn compress_ns(time_ns: u64, factor: f64) -> u64 {
+    let numerator = (factor * FACTOR_ONE as f64).round().max(1.0) as u128;
+    let compressed = u128::from(time_ns) * FACTOR_ONE / numerator;
+    u64::try_from(compressed).unwrap_or(u64::MAX)
 }
 
 /// The largest factor in [MIN_FACTOR, MAX_FACTOR] at which `misses` says
@@ -163,6 +195,7 @@ where
 mod tests {
     use super::*;
     use esreplay_traces::{Action, EventType};
+    use std::convert::Infallible;
 
     #[test]
     fn search_finds_a_threshold_to_one_percent() {
@@ -204,27 +237,62 @@ mod tests {
         );
     }
 
+    fn auth(global_seq: u64, arrival_ns: u64, deadline_ns: u64) -> Message {
+        let mut message = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival_ns);
+        message.deadline_ns = Some(deadline_ns);
+        message
+    }
+
+    fn inline_headroom(messages: &[Message], cost: &CostModel) -> Headroom {
+        let open = || messages.iter().cloned().map(Ok::<_, Infallible>);
+        let spec: StrategySpec = "inline".parse().unwrap();
+        headroom(open, &spec, cost, &SimConfig::default(), 0.01).unwrap()
+    }
+
+    #[test]
+    fn compression_by_one_changes_nothing() {
+        let late = |arrival: u64, deadline: u64| auth(0, arrival, deadline);
+        // A deadline before its arrival, timestamps above 2^53 (where f64
+        // loses nanoseconds) and the extremes all survive k = 1.
+        for message in [
+            late(1000, 400),
+            late((1 << 53) + 1, (1 << 53) + 3),
+            late(u64::MAX - 7, u64::MAX),
+            late(5, 0),
+            late(0, u64::MAX),
+        ] {
+            assert_eq!(compress(message.clone(), 1.0), message);
+        }
+        let early = compress(late(1000, 400), 2.0);
+        assert_eq!((early.arrival_ns, early.deadline_ns), (500, Some(0)));
+    }
+
+    #[test]
+    fn sweep_agrees_with_sim_when_a_deadline_precedes_its_arrival() {
+        // The second message is already late when it arrives: `sim` counts
+        // a miss even with free service, so no load factor, not even 1, is
+        // miss-free (a deadline clamped to the arrival would be met).
+        let messages = [auth(0, 0, 1000), auth(1, 5000, 4000)];
+        let cost = CostModel::constant(0);
+        let open = || messages.iter().cloned().map(Ok::<_, Infallible>);
+        let spec: StrategySpec = "inline".parse().unwrap();
+        let config = SimConfig::default();
+        assert!(
+            any_miss(open(), &spec, &cost, &config).unwrap(),
+            "sim misses"
+        );
+        let room = inline_headroom(&messages, &cost);
+        assert_eq!(room.load_factor, None, "{room:?}");
+        assert_eq!(room.cost_factor, None, "{room:?}");
+    }
+
     #[test]
     fn headroom_of_a_periodic_stream_is_the_utilisation_limit() {
         // One message every 100 ns, 40 ns of work, 50 ns budget: inline
         // keeps up until gaps shrink below 40 ns, i.e. k = 2.5 (misses
         // start once waiting pushes a response past 50 ns).
-        let messages: Vec<Message> = (0..200)
-            .map(|i| {
-                let mut m = Message::new(i, EventType::AUTH_OPEN, Action::Auth, i * 100);
-                m.deadline_ns = Some(i * 100 + 50);
-                m
-            })
-            .collect();
-        let open = || {
-            messages
-                .iter()
-                .cloned()
-                .map(Ok::<_, std::convert::Infallible>)
-        };
-        let spec: StrategySpec = "inline".parse().unwrap();
-        let cost = CostModel::constant(40);
-        let room = headroom(open, &spec, &cost, &SimConfig::default(), 0.01).unwrap();
+        let messages: Vec<Message> = (0..200).map(|i| auth(i, i * 100, i * 100 + 50)).collect();
+        let room = inline_headroom(&messages, &CostModel::constant(40));
         let load = room.load_factor.unwrap();
         assert!((2.2..=2.6).contains(&load), "{load}");
         let scale = room.cost_factor.unwrap();

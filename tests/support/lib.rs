@@ -11,14 +11,16 @@ pub fn esreplay() -> Command {
     Command::cargo_bin("esreplay").unwrap()
 }
 
-/// `esreplay export jsonl TRACE`: the JSON lines.
+/// `esreplay export jsonl TRACE`: the JSON lines, after checking that the
+/// export succeeded.
 pub fn export_jsonl(trace: &Path) -> Vec<u8> {
-    esreplay()
+    let output = esreplay()
         .args(["export", "jsonl"])
         .arg(trace)
         .output()
-        .unwrap()
-        .stdout
+        .unwrap();
+    succeeded(&output);
+    output.stdout
 }
 
 /// `esreplay import jsonl - -o OUT` from `lines`, then exported again.
@@ -50,12 +52,26 @@ pub fn sample(name: &str) -> PathBuf {
 /// The JSON a command printed, after checking that it succeeded (its
 /// standard error is the failure message).
 pub fn json_stdout<T: serde::de::DeserializeOwned>(output: &Output) -> T {
+    succeeded(output);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Runs `command` and returns its standard output as text, after checking
+/// that it succeeded.
+pub fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    succeeded(&output);
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Panics, with the command's standard error, unless it exited with 0.
+pub fn succeeded(output: &Output) {
     assert!(
         output.status.success(),
-        "{}",
+        "exit status {}: {}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Validates `file` with xmllint against the JUnit schema when xmllint is

@@ -6,11 +6,14 @@
 //! event type and OS release; a trace recorded by `esrecord` carries the real
 //! ones (`esreplay inspect` shows them). Where none are known, the defaults
 //! below stand in, and `--budget AUTH_OPEN=15s` overrides any of them.
+//! `gen --budget-process PATH=D` gives every AUTH message of one process
+//! its own budget (macOS 14.4 gave some binaries far smaller ones).
 
 use std::collections::BTreeMap;
 
 use crate::duration::parse_duration_ns;
 use crate::event::EventType;
+use crate::model::Message;
 
 /// The budget of an AUTH event type with no entry of its own.
 pub const DEFAULT_BUDGET_NS: u64 = 15_000_000_000;
@@ -20,6 +23,8 @@ pub const DEFAULT_BUDGET_NS: u64 = 15_000_000_000;
 pub struct BudgetTable {
     default_ns: u64,
     per_event: BTreeMap<EventType, u64>,
+    /// Executable path → budget of all its AUTH messages.
+    per_process: BTreeMap<String, u64>,
 }
 
 impl Default for BudgetTable {
@@ -31,6 +36,7 @@ impl Default for BudgetTable {
         BudgetTable {
             default_ns: DEFAULT_BUDGET_NS,
             per_event,
+            per_process: BTreeMap::new(),
         }
     }
 }
@@ -80,6 +86,36 @@ impl BudgetTable {
         Ok(())
     }
 
+    /// Applies `PATH=DURATION`: every AUTH message whose process path is
+    /// PATH gets that budget, whatever its event type.
+    pub fn apply_process(&mut self, text: &str) -> Result<(), BudgetError> {
+        let error = |reason: String| BudgetError {
+            text: text.to_owned(),
+            reason: format!("{reason}; a process budget is PATH=DURATION, e.g. /usr/bin/make=2s"),
+        };
+        let (path, duration) = text
+            .rsplit_once('=')
+            .ok_or_else(|| error("missing '='".into()))?;
+        if path.is_empty() {
+            return Err(error("empty path".into()));
+        }
+        let budget = parse_duration_ns(duration).map_err(|e| error(e.to_string()))?;
+        self.per_process.insert(path.to_owned(), budget);
+        Ok(())
+    }
+
+    /// Gives an AUTH `message` of a process with a budget of its own the
+    /// deadline arrival + that budget; other messages are left as they are.
+    pub fn apply_process_budget(&self, message: &mut Message) {
+        if self.per_process.is_empty() || !message.is_auth() {
+            return;
+        }
+        let path = message.process_path.as_deref().unwrap_or_default();
+        if let Some(&budget) = self.per_process.get(path) {
+            message.deadline_ns = Some(message.arrival_ns.saturating_add(budget));
+        }
+    }
+
     /// The defaults with every override applied in order.
     pub fn with_overrides<'a>(
         overrides: impl IntoIterator<Item = &'a str>,
@@ -105,6 +141,30 @@ mod tests {
         table.apply("*=1s").unwrap();
         assert_eq!(table.budget_ns(EventType::AUTH_OPEN), 2_000_000_000);
         assert_eq!(table.budget_ns(EventType::AUTH_UNLINK), 1_000_000_000);
+    }
+
+    #[test]
+    fn a_process_budget_overrides_the_event_budget_of_that_process_only() {
+        let mut table = BudgetTable::default();
+        table.apply_process("/opt/a=b/critical=2s").unwrap();
+        let mut critical = Message::new(0, EventType::AUTH_EXEC, crate::Action::Auth, 100);
+        critical.process_path = Some("/opt/a=b/critical".into());
+        critical.deadline_ns = Some(60_000_000_100);
+        let mut other = critical.clone();
+        other.process_path = Some("/bin/ls".into());
+        let mut notify = critical.clone();
+        notify.action = crate::Action::Notify;
+        notify.deadline_ns = None;
+        for message in [&mut critical, &mut other, &mut notify] {
+            table.apply_process_budget(message);
+        }
+        assert_eq!(critical.deadline_ns, Some(2_000_000_100));
+        assert_eq!(other.deadline_ns, Some(60_000_000_100));
+        assert_eq!(notify.deadline_ns, None);
+        for bad in ["/bin/ls", "=2s", "/bin/ls=soon"] {
+            let error = table.apply_process(bad).unwrap_err();
+            assert!(error.to_string().contains("PATH=DURATION"), "{error}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Every draw is a pure function of a seed and of what it describes (a
 //! message's `global_seq`, a stream and a step), never of the order of
-//! calls: [`unit`] hashes `(seed, stream, key)` with SplitMix64's
+//! calls: [`unit()`] hashes `(seed, stream, key)` with SplitMix64's
 //! finaliser. So the same message gets the same service time under every
 //! strategy, and `gen` gives the same trace for the same seed.
 

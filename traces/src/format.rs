@@ -135,7 +135,7 @@ pub struct FrameHeader {
 }
 
 /// Parses a frame prefix. The length is validated before any payload is read.
-pub fn parse_frame_header(bytes: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, String> {
+pub(crate) fn parse_frame_header(bytes: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, String> {
     let len = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     if len > MAX_FRAME_LEN {
         return Err(format!(

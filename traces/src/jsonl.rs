@@ -6,7 +6,7 @@
 //!
 //! `event` is the ES name without `ES_EVENT_TYPE_` (a number is accepted,
 //! and written for types the table does not know). Optional fields are
-//! written only when present, always in the order of [`Line`]; so `import
+//! written only when present, always in the order of `Line`; so `import
 //! jsonl` then `export jsonl` gives the same lines back for any file this
 //! module wrote. On import, `deadline_ns` may also be `null`.
 

@@ -2,7 +2,7 @@
 //! [`Header`] and [`Footer`] that say where the messages came from.
 //!
 //! All times are `u64` nanoseconds relative to the trace start (see
-//! `DESIGN.md`, "Time"); the header keeps the mach timebase and the absolute
+//! docs/trace-format.md); the header keeps the mach timebase and the absolute
 //! start so that absolute times can be rebuilt.
 
 use std::collections::BTreeMap;

@@ -276,16 +276,18 @@ impl GenOptions {
     /// The messages, streamed in kernel order.
     pub fn messages(&self) -> Generator {
         if self.scenario.has_threads() {
-            return Generator(Inner::Threads(threads::ThreadGen::new(self)));
+            let threads = threads::ThreadGen::new(self);
+            return Generator(Inner::Threads(threads), self.budgets.clone());
         }
         let background = Stream::poisson(self, STREAM_BACKGROUND);
         let attacker = (self.scenario == Scenario::Flood).then(|| Stream::attacker(self));
-        Generator(Inner::Streams(StreamGen {
+        let streams = Inner::Streams(StreamGen {
             options: self.clone(),
             stamp: Stamp::new(self),
             streams: [Some(background), attacker],
             scans: VecDeque::new(),
-        }))
+        });
+        Generator(streams, self.budgets.clone())
     }
 
     /// Writes the whole trace (messages, and the CPU track if asked, each
@@ -432,7 +434,7 @@ impl Stream {
 }
 
 /// The generated messages, in kernel order.
-pub struct Generator(Inner);
+pub struct Generator(Inner, BudgetTable);
 
 enum Inner {
     Streams(StreamGen),
@@ -443,10 +445,13 @@ impl Iterator for Generator {
     type Item = Message;
 
     fn next(&mut self) -> Option<Message> {
-        match &mut self.0 {
+        let mut message = match &mut self.0 {
             Inner::Streams(streams) => streams.next(),
             Inner::Threads(threads) => threads.next(),
-        }
+        }?;
+        // Last: the process is known only once the message is described.
+        self.1.apply_process_budget(&mut message);
+        Some(message)
     }
 }
 

@@ -52,11 +52,19 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
         (1_000_000..=1_000_000_000).contains(&background_period_ns),
         "--background-period must be between 1ms and 1s"
     );
+    anyhow::ensure!(
+        args.budget_processes.is_empty() || !args.no_paths,
+        "--budget-process matches process paths: it cannot be used with --no-paths"
+    );
+    let mut budgets = BudgetTable::with_overrides(args.budgets.iter().map(String::as_str))?;
+    for process in &args.budget_processes {
+        budgets.apply_process(process)?;
+    }
     Ok(GenOptions {
         seed: args.seed,
         duration_ns,
         rate_per_s: args.rate,
-        budgets: BudgetTable::with_overrides(args.budgets.iter().map(String::as_str))?,
+        budgets,
         service,
         record_service: !args.no_service,
         paths: !args.no_paths,

@@ -15,8 +15,8 @@ use esreplay_simulator::engine::machine::{Machine, MachineBackground};
 use esreplay_simulator::engine::{CoClientConfig, CoClientSpec, TraceFacts};
 use esreplay_simulator::sweep::{MAX_FACTOR, any_miss, headroom, search};
 use esreplay_simulator::{
-    Background, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode, SimConfig,
-    SimResult, Simulator, StrategySpec, results_table,
+    Background, BackgroundTrack, CostModel, CpuConfig, GuardTimer, MissMode, Observer, ReplayMode,
+    SimConfig, SimResult, Simulator, StrategySpec, results_table,
 };
 use esreplay_traces::{Message, TraceError, TraceReader, parse_duration_ns};
 
@@ -149,10 +149,7 @@ fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
     let background = match background {
         None => Background::Constant(0),
         Some(Some(b)) => Background::Constant(thousandths("--background", b, 0.0, 1e9)?),
-        Some(None) => bail!(
-            "--background trace: {} has no CPU track (this trace format version records none); give a number of threads instead",
-            trace.display()
-        ),
+        Some(None) => Background::Track(std::sync::Arc::new(cpu_track(trace)?)),
     };
     Ok(CpuConfig {
         cores_milli: Some(cores_milli),
@@ -179,6 +176,28 @@ fn co_client(args: &ModelArgs, trace: &Path) -> Result<Option<CoClientConfig>> {
         facts.observe(&message.with_context(|| format!("{}", trace.display()))?);
     }
     Ok(Some(facts.config(spec, args.co_client_cap)))
+}
+
+/// `--background trace`: the trace's CPU track, read up front.
+fn cpu_track(trace: &Path) -> Result<BackgroundTrack> {
+    if is_stdio(trace) {
+        bail!("--background trace needs a trace file, not standard input");
+    }
+    let file =
+        std::fs::File::open(trace).with_context(|| format!("cannot open {}", trace.display()))?;
+    let track = esreplay_traces::format::read_cpu_track(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: reading the CPU track", trace.display()))?;
+    if track.samples.is_empty() {
+        bail!(
+            "--background trace: {} has no CPU track (recorded without one, or a format 1.0 trace); give a number of threads instead",
+            trace.display()
+        );
+    }
+    let samples = track
+        .samples
+        .iter()
+        .map(|s| (s.t_ns, f64::from(s.runnable)));
+    Ok(BackgroundTrack::new(samples))
 }
 
 /// The trace header's CPU count, the default `--cores` under `--background`.
@@ -232,10 +251,15 @@ fn run_checked(
     observer: impl Observer,
 ) -> Result<(SimResult, Integrity)> {
     let mut reader = open_trace_tracked(path, model.salvage, &model.progress)?;
+    // Guard margins that swallow whole budgets, counted on the way.
+    let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
     for message in reader.by_ref() {
+        if let (Some(margins), Ok(message)) = (&mut margins, &message) {
+            margins.add(message);
+        }
         let message = match message {
             Ok(message) => message,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
@@ -243,6 +267,9 @@ fn run_checked(
         if let Err(error) = simulator.push(message) {
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
+    }
+    for warning in margins.iter().flat_map(|check| check.warnings()) {
+        eprintln!("esreplay: warning: {}: {warning}", label.trim());
     }
     if warn {
         warn_about_losses(path, &reader);
@@ -597,7 +624,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
 fn factor(value: Option<f64>) -> String {
     match value {
         None => "none (misses at any factor)".into(),
-        Some(k) if k >= MAX_FACTOR => format!(">= {MAX_FACTOR}"),
+        Some(k) if k >= MAX_FACTOR => format!("no miss up to 2^{}x", MAX_FACTOR.log2()),
         Some(k) => format!("{k:.3}x"),
     }
 }

@@ -36,14 +36,14 @@ pub const MAX_TABLE_BYTES: u64 = 1 << 20;
 /// The text of `path`, or an error when it holds more than `limit` bytes.
 fn read_bounded(path: &str, limit: u64) -> Result<String, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
     let mut text = String::new();
     file.take(limit + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {path}: {e}"))?;
+        .map_err(|e| format!("cannot read it: {e}"))?;
     if text.len() as u64 > limit {
         return Err(format!(
-            "{path}: more than {limit} bytes: not a cost table (a TOML file of a few lines)"
+            "more than {limit} bytes: not a cost table (a TOML file of a few lines)"
         ));
     }
     Ok(text)
@@ -59,18 +59,26 @@ pub struct EventTable {
 
 impl EventTable {
     /// Reads and validates a table file.
-    pub fn load(path: &str) -> Result<EventTable, String> {
-        let text = read_bounded(path, MAX_TABLE_BYTES)?;
+    pub fn load(path: &str) -> Result<EventTable, CostError> {
+        let text = read_bounded(path, MAX_TABLE_BYTES).map_err(|reason| CostError::Table {
+            file: path.to_owned(),
+            reason,
+        })?;
         EventTable::parse(path, &text)
     }
 
     /// Parses table text; `file` names it in errors.
-    pub fn parse(file: &str, text: &str) -> Result<EventTable, String> {
-        let parsed: TableFile = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    pub fn parse(file: &str, text: &str) -> Result<EventTable, CostError> {
+        EventTable::parse_reason(file, text).map_err(|reason| CostError::Table {
+            file: file.to_owned(),
+            reason,
+        })
+    }
+
+    fn parse_reason(file: &str, text: &str) -> Result<EventTable, String> {
+        let parsed: TableFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let entry = |key: &str, value: &str| {
-            let distribution =
-                ServiceTime::parse(value).map_err(|e| format!("{file}: {key}: {e}"))?;
-            Ok::<_, String>(distribution)
+            ServiceTime::parse_reason(value).map_err(|e| format!("{key}: {value:?}: {e}"))
         };
         let default = parsed
             .default
@@ -79,13 +87,13 @@ impl EventTable {
             .transpose()?;
         let mut by_event = Vec::new();
         for (name, value) in &parsed.events {
-            let event: EventType = name.parse().map_err(|e| format!("{file}: {e}"))?;
+            let event: EventType = name.parse().map_err(|e| format!("{e}"))?;
             let slot = usize::from(event.0);
             if by_event.len() <= slot {
                 by_event.resize(slot + 1, None);
             }
             if by_event[slot].replace(entry(name, value)?).is_some() {
-                return Err(format!("{file}: {event} is listed twice"));
+                return Err(format!("{event} is listed twice"));
             }
         }
         Ok(EventTable {
@@ -129,7 +137,7 @@ auth_exec = "const:3ms"
     #[test]
     fn an_endless_file_is_an_error_not_an_allocation() {
         let error = EventTable::load("/dev/zero").unwrap_err();
-        assert!(error.contains("not a cost table"), "{error}");
+        assert!(error.to_string().contains("not a cost table"), "{error}");
     }
 
     fn message(event: EventType) -> Message {
@@ -174,7 +182,14 @@ auth_exec = "const:3ms"
             "colour = \"red\"",
         ] {
             let error = EventTable::parse("bad.toml", bad).unwrap_err();
-            assert!(error.starts_with("bad.toml"), "{error}");
+            assert!(
+                matches!(&error, CostError::Table { file, .. } if file == "bad.toml"),
+                "{error}"
+            );
+            assert!(
+                error.to_string().starts_with("cost table bad.toml: "),
+                "{error}"
+            );
         }
     }
 }

@@ -123,7 +123,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     pub fn finish(mut self) -> Result<SimResult, SimError> {
         self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
-        debug_assert_eq!(self.reported, self.next_index, "every message settles once");
+        if self.reported != self.next_index {
+            let left = self.next_index - self.reported;
+            return Err(SimError::Unfinished(self.strategy.name(), left));
+        }
         if let Some(last) = self.last_arrival {
             self.close_instant(last);
         }

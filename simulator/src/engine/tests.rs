@@ -252,6 +252,40 @@ impl Strategy for NoWorkers {
     }
 }
 
+/// A strategy that never gives its workers anything.
+struct Hoarder;
+
+impl Strategy for Hoarder {
+    fn name(&self) -> String {
+        "hoarder".into()
+    }
+    fn workers(&self) -> u32 {
+        1
+    }
+    fn plan(&mut self, job: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
+        crate::strategy::Plan::worker(job)
+    }
+    fn queue(&mut self, _: crate::strategy::Ticket) {}
+    fn next(&mut self, _: u32, _: Time) -> Option<crate::strategy::Ticket> {
+        None
+    }
+}
+
+#[test]
+fn a_strategy_that_never_runs_its_jobs_is_an_error_not_a_silent_result() {
+    let error = simulate(
+        [auth(0, 0, 10), auth(1, 5, 10)],
+        &mut Hoarder,
+        &CostModel::constant(1),
+        &SimConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("2 messages were never answered"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
     let error = simulate(
@@ -262,4 +296,11 @@ fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
     )
     .unwrap_err();
     assert!(error.to_string().contains("broken"), "{error}");
+}
+
+#[test]
+fn a_message_in_flight_is_one_slot_and_a_queued_job_one_ticket() {
+    // The figures docs/simulator.md quotes for memory per message.
+    assert!(std::mem::size_of::<Slot>() <= 256);
+    assert!(std::mem::size_of::<crate::strategy::Ticket>() <= 32);
 }

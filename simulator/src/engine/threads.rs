@@ -151,7 +151,9 @@ impl Threads {
         let thread = &mut self.threads[id as usize];
         let recorded = Time::from_ns(message.arrival_ns);
         let mut arrival = thread.delta.apply(recorded);
-        if arrival < thread.last_answer {
+        // a + δ below 0 is below any answer too (apply floors it at 0).
+        let negative = thread.delta.negative && thread.delta.magnitude > recorded;
+        if negative || arrival < thread.last_answer {
             self.clamped += 1;
             thread.delta = Offset::between(recorded, thread.last_answer);
             arrival = thread.last_answer;

@@ -1,8 +1,8 @@
 //! Hand-computed cases, 3 to 6 messages, for every strategy and tie rule,
 //! checked to the nanosecond: (h, start, finish, r, defaulted) per message
 //! and the totals; each is also checked against the naive reference.
-//! Then DESIGN.md's "do not assert these; they are false"
-//! counterexamples, as cases asserting the stated behaviour (so that
+//! Then the model's "do not assert these; they are false"
+//! counterexamples (docs/simulator.md, "Tests"), as cases asserting the stated behaviour (so that
 //! nobody "fixes" EDF into something that is not EDF).
 
 use super::reference::{self, Fate, Kind, Watchdog};

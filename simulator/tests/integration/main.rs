@@ -1,5 +1,5 @@
 //! The simulator's integration tests: hand-computed cases for every
-//! strategy and DESIGN.md's counterexamples (`cases`), and property tests
+//! strategy and the model's counterexamples (`cases`), and property tests
 //! against theory and a naive reference implementation (`properties`,
 //! `reference`).
 

@@ -1,5 +1,5 @@
-//! Property tests: theory that must hold (DESIGN.md, "Theory the tests can
-//! lean on"), determinism, and agreement with the naive reference on
+//! Property tests: theory that must hold (docs/simulator.md, "Tests"),
+//! determinism, and agreement with the naive reference on
 //! random small traces with every strategy and tie-prone timestamps.
 
 use esreplay_simulator::sweep::any_miss;

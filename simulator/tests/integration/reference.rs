@@ -1,5 +1,5 @@
-//! A deliberately naive reference implementation of DESIGN.md's
-//! simulation semantics, written straight from the text and sharing no
+//! A deliberately naive reference implementation of the simulation
+//! semantics of docs/simulator.md, written straight from the text and sharing no
 //! code with the engine: the handler pass first, then a quadratic
 //! "pick the earliest free worker, give it the best ready job" loop.
 

@@ -1,5 +1,7 @@
-//! A log-linear latency histogram (HDR-style) with nearest-rank
-//! percentiles within 0.1 % of the exact value, and exact maximum.
+//! The one histogram of esreplay (latencies in the simulator, budgets and
+//! service times in `inspect`): log-linear (HDR-style), with nearest-rank
+//! percentiles within 0.1 % of the exact value, never below the exact
+//! minimum nor above the exact maximum.
 //!
 //! Values below 2048 have a bucket each (exact). Above, each power of two
 //! [2^e, 2^(e+1)) is split into 1024 equal buckets of width 2^(e−10); a
@@ -18,6 +20,7 @@ const FIRST_EXP: u32 = SUB_BITS + 1;
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
+    min: u64,
     max: u64,
 }
 
@@ -54,6 +57,11 @@ impl Histogram {
             self.counts.resize(index + 1, 0);
         }
         self.counts[index] += 1;
+        self.min = if self.total == 0 {
+            value
+        } else {
+            self.min.min(value)
+        };
         self.max = self.max.max(value);
         self.total += 1;
     }
@@ -68,13 +76,19 @@ impl Histogram {
         self.total == 0
     }
 
+    /// The exact smallest value (0 when empty).
+    pub fn min(&self) -> u64 {
+        self.min
+    }
+
     /// The exact largest value (0 when empty).
     pub fn max(&self) -> u64 {
         self.max
     }
 
     /// The nearest-rank percentile `per_mille`/1000 (e.g. 999 for p99.9):
-    /// the value of rank ⌈n · q⌉, within 0.1 % below; `None` when empty.
+    /// the value v of rank ⌈n · q⌉ (at least rank 1), reported as r with
+    /// v − v/1024 ≤ r ≤ v and min ≤ r ≤ max; `None` when empty.
     pub fn per_mille(&self, per_mille: u64) -> Option<u64> {
         if self.total == 0 {
             return None;
@@ -85,7 +99,7 @@ impl Histogram {
         for (index, &count) in self.counts.iter().enumerate() {
             seen += u128::from(count);
             if seen >= rank {
-                return Some(lower_bound(index).min(self.max));
+                return Some(lower_bound(index).clamp(self.min, self.max));
             }
         }
         Some(self.max)
@@ -138,6 +152,19 @@ mod tests {
         assert_eq!(histogram.max(), 5);
     }
 
+    #[test]
+    fn percentiles_of_equal_values_are_that_value() {
+        // `inspect` once printed a p50 budget of 60 028 878 847 ns for
+        // budgets that were all 60 s: a bucket's upper end, above the max.
+        let mut histogram = Histogram::new();
+        for _ in 0..3 {
+            histogram.record(60_000_000_000);
+        }
+        for per_mille in [0, 500, 990, 1000] {
+            assert_eq!(histogram.per_mille(per_mille), Some(60_000_000_000));
+        }
+    }
+
     proptest! {
         #[test]
         fn percentiles_are_within_a_tenth_of_a_percent_of_nearest_rank(
@@ -150,7 +177,9 @@ mod tests {
             let want = exact(&values, per_mille);
             let got = histogram.per_mille(per_mille).unwrap();
             prop_assert!(got <= want && want - got <= want / 1000, "{got} vs {want}");
+            prop_assert!(got >= values[0], "{got} below the minimum {}", values[0]);
             prop_assert_eq!(histogram.max(), *values.last().unwrap());
+            prop_assert_eq!(histogram.min(), values[0]);
         }
     }
 }
