@@ -666,9 +666,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.reported += 1;
         self.stats.record(&outcome);
         self.observer.outcome(&outcome);
-        let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
-        if let (Some(co), Some(trigger), Some(finish)) = (self.co.as_mut(), trigger, finish) {
-            co.our_opens(&trigger, finish);
+        if let Some(co) = self.co.as_mut() {
+            let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
+            if let (Some(trigger), Some(finish)) = (trigger, finish) {
+                co.our_opens(&trigger, finish);
+            }
         }
     }
 }
