@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
+use esreplay_report::svg::escape as xml;
 use esreplay_simulator::SimResult;
 use esreplay_simulator::sweep::MAX_FACTOR;
 use esreplay_traces::{format_ns, parse_duration_ns};
@@ -385,23 +386,6 @@ pub fn github(runs: &[(String, Vec<Verdict>)]) -> String {
                 github_property(&title),
                 verdicts.len()
             );
-        }
-    }
-    out
-}
-
-/// XML's escaping of text and attribute values.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c < ' ' && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
         }
     }
     out

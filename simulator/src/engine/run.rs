@@ -105,6 +105,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let at = arrival.max(self.now);
         self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
+        self.arrive_unpaced(message, index, arrival)
+    }
+
+    /// A message no thread waits on (open replay, or a co-client's open)
+    /// arrives at `arrival`.
+    fn arrive_unpaced(
+        &mut self,
+        message: Message,
+        index: u64,
+        arrival: Time,
+    ) -> Result<(), SimError> {
         self.arrive(Released {
             message,
             index,
@@ -317,13 +328,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let index = self.next_index;
         self.next_index += 1;
-        self.arrive(Released {
-            message,
-            index,
-            arrival,
-            thread: NO_THREAD,
-            sigma_ns: 0,
-        })
+        self.arrive_unpaced(message, index, arrival)
     }
 
     /// A message that finds the kernel queue full: answered by the kernel
