@@ -29,7 +29,16 @@ fn trace() -> Vec<Message> {
 }
 
 fn run_with(spec: &str, co: Option<&str>, cap: Option<u64>) -> (SimResult, Vec<Outcome>) {
-    let messages = trace();
+    run_on(trace(), SimConfig::default(), spec, co, cap)
+}
+
+fn run_on(
+    messages: Vec<Message>,
+    base: SimConfig,
+    spec: &str,
+    co: Option<&str>,
+    cap: Option<u64>,
+) -> (SimResult, Vec<Outcome>) {
     let co_client = co.map(|text| {
         let mut facts = TraceFacts::default();
         messages.iter().for_each(|m| facts.observe(m));
@@ -38,7 +47,7 @@ fn run_with(spec: &str, co: Option<&str>, cap: Option<u64>) -> (SimResult, Vec<O
     let config = SimConfig {
         co_client,
         handoff_ns: 3,
-        ..SimConfig::default()
+        ..base
     };
     let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
     let mut outcomes = Vec::new();
@@ -151,4 +160,38 @@ fn es_clients_inline_never_queues_an_es_client_and_breaks_the_loop() {
     for o in outcomes.iter().filter(|o| o.global_seq < 8) {
         assert!(o.worker.is_some(), "the rest goes to the pool: {o:?}");
     }
+}
+
+#[test]
+fn the_counts_hold_under_closed_replay_on_one_shared_core() {
+    // Every trace message from one of two threads; one core, one
+    // background thread: the pacing changes, the co-client's reactions
+    // do not.
+    let threaded: Vec<Message> = trace()
+        .into_iter()
+        .map(|mut m| {
+            m.pid = Some(10);
+            m.details = Some(Box::new(esreplay_traces::Details {
+                thread_id: Some(m.global_seq % 2),
+                ..esreplay_traces::Details::default()
+            }));
+            m
+        })
+        .collect();
+    let base = SimConfig {
+        replay: crate::engine::ReplayMode::Closed,
+        cpu: crate::engine::CpuConfig {
+            cores_milli: Some(1_000),
+            background: crate::engine::Background::Constant(1_000),
+            ..crate::engine::CpuConfig::default()
+        },
+        ..SimConfig::default()
+    };
+    let co = Some("react=AUTH_OPEN,opens=3,delay=2ms");
+    let (result, _) = run_on(threaded.clone(), base.clone(), "pool:2", co, None);
+    assert_eq!(result.replay.as_deref(), Some("closed"));
+    assert_eq!((result.injected, result.runaway), (Some(15), Some(false)));
+    let co = Some("react=AUTH_OPEN,opens=1,delay=1ms,io=1");
+    let (result, _) = run_on(threaded, base, "es-clients-inline:pool:2", co, None);
+    assert_eq!((result.injected, result.runaway), (Some(12), Some(false)));
 }
