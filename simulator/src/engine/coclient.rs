@@ -216,11 +216,6 @@ impl CoClient {
         }
     }
 
-    /// Whether `message` is one of the co-client's own opens.
-    pub(crate) fn is_injected(&self, message: &Message) -> bool {
-        message.global_seq >= self.config.first_seq
-    }
-
     /// Whether our client's opens of a handled message reach it (io > 0
     /// and it reacts to AUTH_OPEN).
     pub(crate) fn watches_our_opens(&self) -> bool {

@@ -29,6 +29,18 @@ enum Limit {
     End,
 }
 
+/// A message no thread waits on (open replay, or a co-client's open),
+/// arriving at `arrival`.
+fn unpaced(message: Message, index: u64, arrival: Time) -> Released {
+    Released {
+        message,
+        index,
+        arrival,
+        thread: NO_THREAD,
+        sigma_ns: 0,
+    }
+}
+
 /// Keeps the earlier of `best` and (max(at, now), class).
 #[inline]
 fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class: Class) {
@@ -105,24 +117,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let at = arrival.max(self.now);
         self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
-        self.arrive_unpaced(message, index, arrival)
-    }
-
-    /// A message no thread waits on (open replay, or a co-client's open)
-    /// arrives at `arrival`.
-    fn arrive_unpaced(
-        &mut self,
-        message: Message,
-        index: u64,
-        arrival: Time,
-    ) -> Result<(), SimError> {
-        self.arrive(Released {
-            message,
-            index,
-            arrival,
-            thread: NO_THREAD,
-            sigma_ns: 0,
-        })
+        self.enter(unpaced(message, index, arrival))
     }
 
     /// Misses among the messages settled so far.
@@ -210,7 +205,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 Class::Take => self.take()?,
                 Class::Arrival => {
                     if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
-                        self.arrive(released)?;
+                        self.enter(released)?;
                     }
                 }
                 Class::Inject => self.inject()?,
@@ -264,6 +259,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
+    /// A message of the trace reaches the kernel: a co-resident client
+    /// receives it first (before our mutes and cache: they are ours), then
+    /// it arrives for our client.
+    fn enter(&mut self, released: Released) -> Result<(), SimError> {
+        if let Some(co) = self.co.as_mut() {
+            co.receive(&released.message, released.arrival);
+        }
+        self.arrive(released)
+    }
+
     /// The kernel-side arrival path, the one place where a message enters
     /// the machine: it is counted, then dropped at a full kernel queue or
     /// admitted. ES mutes and the cache (a muted message stops before it
@@ -271,9 +276,6 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// client's injected messages belong here too.
     fn arrive(&mut self, released: Released) -> Result<(), SimError> {
         let message = &released.message;
-        if let Some(co) = self.co.as_mut().filter(|co| !co.is_injected(message)) {
-            co.receive(message, released.arrival);
-        }
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
         self.stats.throttled += arrival_ns.saturating_sub(message.arrival_ns);
@@ -328,7 +330,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let index = self.next_index;
         self.next_index += 1;
-        self.arrive_unpaced(message, index, arrival)
+        // Not `enter`: the co-client does not receive its own opens.
+        self.arrive(unpaced(message, index, arrival))
     }
 
     /// A message that finds the kernel queue full: answered by the kernel
