@@ -290,15 +290,12 @@ enum Format {
     Array,
 }
 
-/// Prints results; `annotated`: each JSON object followed by what is known
-/// of the trace's completeness (the gates).
-fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) -> Result<()> {
+/// Prints results (`sim`, `compare`: the designed fields only; `check`
+/// prints its own, with the trace's completeness and the verdicts).
+fn print(results: &[(SimResult, Integrity)], format: Format) -> Result<()> {
     let mut out = Output::stdout();
     // Strings, not `serde_json::Value`: a value's keys come out sorted.
-    let json = |(result, integrity): &(SimResult, Integrity)| match annotated {
-        true => serde_json::to_string(&integrity.annotate(result)),
-        false => serde_json::to_string(result),
-    };
+    let json = |(result, _): &(SimResult, Integrity)| serde_json::to_string(result);
     match format {
         Format::Table => {
             let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
@@ -329,7 +326,6 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
-        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -367,7 +363,6 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
-        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
