@@ -57,6 +57,9 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
     let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
     let recorded = Time::from_ns(message.arrival_ns);
+    if arrival == recorded {
+        return Some(deadline);
+    }
     Some(Offset::between(recorded, arrival).apply(deadline))
 }
 
@@ -278,7 +281,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let message = &released.message;
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
-        self.stats.throttled += arrival_ns.saturating_sub(message.arrival_ns);
+        let throttled = arrival_ns.saturating_sub(message.arrival_ns);
+        self.stats.throttled = self.stats.throttled.saturating_add(throttled);
         let deadline = shifted_deadline(message, released.arrival);
         let full = self
             .config
@@ -318,6 +322,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
             self.deadlines.push(Reverse((d, slot, released.index)));
+            self.compact_timers();
         }
         self.waiting.push_back((slot, released.message));
         Ok(())
@@ -416,6 +421,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(guard) = plan.watchdog {
             let fire = self.fire_time(guard.max(now), now);
             self.watchdogs.push(Reverse((fire, slot, job.index)));
+            self.compact_timers();
         }
         let state = &mut self.slots[slot as usize];
         state.work_ns = plan.work_ns;
@@ -453,6 +459,29 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.triggers.resize(slot as usize + 1, None);
         }
         self.triggers[slot as usize] = keep.then_some(message);
+    }
+
+    /// Timers of settled or answered messages wait in their heaps until
+    /// due (a heap cannot remove them); when a heap holds twice as many
+    /// timers as messages in flight, the dead ones go. So the timers follow
+    /// the backlog, not the budget, at O(1) amortised per timer.
+    fn compact_timers(&mut self) {
+        let in_flight = self.slots.len() - self.free.len();
+        let slots = &self.slots;
+        let live = |slot: u32, index: u64| {
+            let state = &slots[slot as usize];
+            state.stage != Stage::Free && state.job.index == index
+        };
+        if self.watchdogs.len() > 2 * in_flight + 64 {
+            self.watchdogs.retain(|&Reverse((_, slot, index))| {
+                live(slot, index) && slots[slot as usize].answer.is_none()
+            });
+        }
+        if self.deadlines.len() > 2 * in_flight + 64 {
+            self.deadlines.retain(|&Reverse((_, slot, index))| {
+                live(slot, index) && slots[slot as usize].unblocked.is_none()
+            });
+        }
     }
 
     /// When a watchdog due at `guard` for a message taken at `taken` fires.
@@ -634,6 +663,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         state.unblocked = Some(at);
         self.stats.backlog.respond(at.ceil_ns());
         if state.job.action == Action::Auth
+            && state.thread != NO_THREAD
             && let Some(threads) = self.threads.as_mut()
         {
             threads.answered(state.thread, state.arrival, at, state.sigma_ns);

@@ -284,6 +284,29 @@ proptest! {
     }
 
     #[test]
+    fn timestamps_near_the_top_of_u64_saturate_and_every_message_settles(
+        rows in recs(16), setup in setups(), service in prop::option::of(u64::MAX / 4..u64::MAX),
+    ) {
+        let top = |ns: u64| (u64::MAX - 60).saturating_add(ns);
+        let rows: Vec<Rec> = rows
+            .iter()
+            .map(|r| Rec {
+                arrival: top(r.arrival),
+                service: service.unwrap_or(r.service),
+                deadline: r.deadline.map(top),
+                response: r.response.map(top),
+                ..*r
+            })
+            .collect();
+        let (result, outcomes) = engine(&rows, &setup);
+        prop_assert_eq!(outcomes.len(), rows.len());
+        prop_assert_eq!(result.messages, rows.len() as u64);
+        for o in &outcomes {
+            prop_assert!(o.unblocked_ns >= o.arrival_ns || o.unblocked_ns == u64::MAX);
+        }
+    }
+
+    #[test]
     fn on_one_core_every_pool_ends_each_busy_period_when_inline_does(
         rows in recs(16), workers in 1usize..4, edf in any::<bool>(),
     ) {
