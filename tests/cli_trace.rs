@@ -111,6 +111,60 @@ fn the_golden_trace_decodes_to_its_jsonl_and_reencodes_to_the_same_bytes() {
 }
 
 #[test]
+fn gen_threads_service_times_and_a_cpu_track_show_in_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "thread-flood",
+        "--threads",
+        "4",
+        "--duration",
+        "1s",
+        "--background-load",
+        "hog:3:100ms:100ms",
+        "--cpus",
+        "2",
+    ];
+    let trace = gen_trace(dir.path(), &args);
+    let assert = esreplay()
+        .args(["inspect", "--json"])
+        .arg(&trace)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(report["read"]["complete"], true);
+    assert_eq!(report["read"]["version"], "1.1");
+    assert_eq!(report["header"]["cpu_count"], 2);
+    let track = &report["cpu_track"];
+    assert_eq!(
+        (track["samples"].as_u64(), track["period_ns"].as_u64()),
+        (Some(100), Some(10_000_000))
+    );
+    assert_eq!(
+        (track["min"].as_u64(), track["max"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert!(report["stats"]["service"]["count"].as_u64().unwrap() > 0);
+    let lines = export_jsonl(&trace);
+    let lines = String::from_utf8(lines).unwrap();
+    assert!(lines.lines().all(|line| line.contains("\"thread_id\"")));
+
+    let bare = gen_trace(dir.path(), &["steady", "--duration", "1s", "--no-service"]);
+    let assert = esreplay()
+        .args(["inspect", "--json"])
+        .arg(&bare)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert!(report["stats"]["service"].is_null());
+    assert!(report["cpu_track"].is_null());
+    esreplay()
+        .args(["gen", "steady", "--threads", "8", "-o"])
+        .arg(dir.path().join("x.estrace"))
+        .assert()
+        .code(2);
+}
+
+#[test]
 fn jsonl_round_trips_through_a_trace_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let trace = gen_trace(

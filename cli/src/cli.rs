@@ -68,9 +68,10 @@ pub enum Command {
         esreplay check capture.estrace --strategy pool:4 --strategy edf:2 --max-misses 0 --max-latency p99=100ms --format github --junit gates.xml"
     )]
     Check(CheckArgs),
-    /// Headroom: the largest arrival compression and cost multiplier with no miss.
+    /// Headroom: the largest arrival compression and cost multiplier with no miss; or misses and hits per ES cache size.
     #[command(
-        after_help = "Example:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us"
+        after_help = "Examples:\n  esreplay sweep capture.estrace --strategy pool:4 --cost exp:200us\n  \
+        esreplay sweep capture.estrace --strategy pool:4 --es-cache AUTH_OPEN --es-cache-sizes 64,256,1024,4096"
     )]
     Sweep(SweepArgs),
     /// Write an HTML report (or SVG plots): latency, slack and backlog over time per strategy.
@@ -277,6 +278,36 @@ pub struct ModelArgs {
     /// Messages the co-client may inject at most [default: 10 × the trace's messages].
     #[arg(long, value_name = "N", requires = "co_client")]
     pub co_client_cap: Option<u64>,
+    /// The client's mutes and ES cache (boxed: most runs leave them empty).
+    #[command(flatten)]
+    pub kernel: Box<KernelArgs>,
+}
+
+/// `--mute`, `--mute-invert`, `--es-cache`, `--es-cache-size`: what the
+/// kernel keeps from the client or answers itself.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Mute before the client, TYPE:PATH with TYPE process-prefix, process-literal, target-prefix or target-literal (repeatable).
+    #[arg(long = "mute", value_name = "TYPE:PATH")]
+    pub mutes: Vec<String>,
+    /// Invert muting of one kind (ES es_invert_muting): only messages matching its mutes reach the client (repeatable).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub mute_invert: Vec<MuteInvertArg>,
+    /// AUTH events the client answers with cache = true, comma-separated (e.g. AUTH_OPEN,AUTH_EXEC): the kernel answers repeats from its cache.
+    #[arg(long, value_name = "EVENTS")]
+    pub es_cache: Option<String>,
+    /// Entries in the ES cache (LRU; 0 turns it off; Apple does not document the kernel's size).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub es_cache_size: usize,
+}
+
+/// `--mute-invert`: which kind of mute selects instead of excluding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MuteInvertArg {
+    /// process-prefix and process-literal mutes.
+    Process,
+    /// target-prefix and target-literal mutes.
+    Target,
 }
 
 /// Arguments of `sim`.
@@ -380,6 +411,14 @@ pub struct SweepArgs {
     /// Relative precision of the search.
     #[arg(long, default_value_t = 0.01)]
     pub precision: f64,
+    /// Instead of headroom: one run per ES cache size (needs --es-cache), printing misses, cached and the hit rate.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        requires = "es_cache"
+    )]
+    pub es_cache_sizes: Vec<usize>,
     /// Measure a cut-short or damaged trace on the messages read instead of failing (exit 2).
     #[arg(long)]
     pub allow_partial: bool,
@@ -420,6 +459,12 @@ pub enum ScenarioArg {
     /// lognormal:300us:8ms): replay with --co-client
     /// react=AUTH_OPEN+AUTH_EXEC,opens=2,delay=1ms,io=1 to close the loop.
     IoHeavy,
+    /// ES cache: one process re-opening a working set of 100 files at 10 × rate (caching helps).
+    RepeatOpen,
+    /// ES cache: one process cycling through 65 536 files, 16 × the default cache (caching fails).
+    CacheThrash,
+    /// ES cache: one process writing a file just before every open of it (each write invalidates).
+    WriteBetween,
 }
 
 /// Arguments of `gen`.
@@ -459,9 +504,9 @@ pub struct GenArgs {
     /// without threads.
     #[arg(long)]
     pub no_paths: bool,
-    /// Threads of thread-flood.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub threads: u32,
+    /// Threads of thread-flood [default: 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub threads: Option<u32>,
     /// Add a CPU track of other load: const:N (N runnable threads) or
     /// hog:N:ON:OFF (N threads for ON, none for OFF, repeating).
     #[arg(long, value_name = "SHAPE")]

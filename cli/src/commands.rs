@@ -3,6 +3,7 @@
 //! command for a file that needs one). Outputs go through
 //! [`crate::output`], completeness through [`integrity`].
 
+mod cache_sweep;
 mod eslogger;
 mod gates;
 mod gen_cmd;

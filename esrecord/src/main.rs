@@ -8,10 +8,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use esreplay_recorder::{Convert, WriterConfig};
+use esreplay_recorder::{HashKey, PathMode, WriterConfig};
 use esreplay_traces::{EventType, parse_duration_ns};
 use std::fs::OpenOptions;
-use std::hash::{BuildHasher, RandomState};
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -58,7 +57,8 @@ struct Cli {
     /// Leave process and target paths out.
     #[arg(long, conflicts_with = "hash_paths")]
     no_paths: bool,
-    /// Replace paths by keyed hashes (random key per recording, not stored).
+    /// Replace paths by keyed hashes of the whole path (SipHash-2-4, 128-bit;
+    /// random key per recording, not stored).
     #[arg(long)]
     hash_paths: bool,
     /// Ring capacity in records (rounded up to a power of two).
@@ -86,7 +86,7 @@ struct Config {
     budgets: Vec<String>,
     output: PathBuf,
     force: bool,
-    no_paths: bool,
+    path_mode: PathMode,
     ring_capacity: usize,
     writer: WriterConfig,
 }
@@ -105,9 +105,11 @@ impl Cli {
             bail!("--ring-capacity must be between 2 and 16777216");
         }
         check_paths(&self.path, self.mount)?;
-        let hash_key = self
-            .hash_paths
-            .then(|| RandomState::new().hash_one(std::process::id()));
+        let path_mode = match (self.no_paths, self.hash_paths) {
+            (true, _) => PathMode::None,
+            (false, true) => PathMode::Hashed(HashKey::random().context("--hash-paths: a key")?),
+            (false, false) => PathMode::Full,
+        };
         let writer = WriterConfig {
             flush_interval: duration(&self.flush_interval, "flush-interval")?,
             duration: self
@@ -116,10 +118,6 @@ impl Cli {
                 .map(|d| duration(d, "duration"))
                 .transpose()?,
             max_messages: self.max_messages,
-            convert: Convert {
-                hash_key,
-                ..Convert::default()
-            },
             ..WriterConfig::default()
         };
         Ok(Config {
@@ -130,7 +128,7 @@ impl Cli {
             budgets: self.budgets,
             output: self.output,
             force: self.force,
-            no_paths: self.no_paths,
+            path_mode,
             ring_capacity: self.ring_capacity,
             writer,
         })
@@ -144,11 +142,19 @@ fn run(config: Config) -> Result<()> {
     }
     let options = esreplay_recorder::macos::EsOptions {
         events: config.events,
-        no_paths: config.no_paths,
+        paths: config.path_mode,
         ring_capacity: config.ring_capacity,
         writer: config.writer,
     };
-    let stats = esreplay_recorder::macos::record(&config.output, &options)
+    let ready = || {
+        let events: Vec<String> = options.events.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "esrecord: recording {} into {} (SIGINT, SIGTERM or SIGHUP stops; a second one exits at once)",
+            events.join(","),
+            config.output.display()
+        );
+    };
+    let stats = esreplay_recorder::macos::record(&config.output, &options, ready)
         .with_context(|| format!("recording into {}", config.output.display()))?;
     eprintln!(
         "esrecord: {} messages, {} dropped -> {}",
@@ -184,13 +190,13 @@ fn run(config: Config) -> Result<()> {
         mount: config.mount,
         events: mask,
         budgets: BudgetTable::with_overrides(config.budgets.iter().map(String::as_str))?,
-        no_paths: config.no_paths,
+        path_mode: config.path_mode,
         ring_capacity: config.ring_capacity,
         writer: config.writer,
     };
     let ready = || {
         eprintln!(
-            "esrecord: recording fanotify permission events ({}) into {} (SIGINT or SIGTERM stops)",
+            "esrecord: recording fanotify permission events ({}) into {} (SIGINT, SIGTERM or SIGHUP stops)",
             options.marks(),
             config.output.display()
         );

@@ -176,3 +176,35 @@ fn a_killed_recorder_leaves_no_opener_blocked() {
     // The kernel closed the group with the process: opens go through.
     open_all(watched.dir.path(), 1);
 }
+
+#[test]
+fn hashed_paths_are_keyed_hashes_of_the_whole_path() {
+    let watched = watched(2);
+    let Some(child) = start(&watched, &["--hash-paths"]) else {
+        return;
+    };
+    open_all(watched.dir.path(), 2);
+    signal(&child, libc::SIGHUP); // stops like SIGTERM
+    assert!(wait(child).success());
+    let (messages, reader) = messages(&watched.output);
+    assert_eq!(
+        reader.header().meta.get("paths").map(String::as_str),
+        Some("hashed")
+    );
+    let targets: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.target_path.as_deref())
+        .collect();
+    assert!(targets.len() >= 2, "{messages:?}");
+    for target in &targets {
+        assert!(
+            target.starts_with("hash:") && target.len() == 5 + 32,
+            "{target}"
+        );
+    }
+    // Two different files, two different hashes.
+    let mut distinct = targets.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() >= 2, "{targets:?}");
+}

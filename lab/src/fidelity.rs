@@ -74,6 +74,7 @@ fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome
         missed: message.action == Action::Auth && deadline_ns.is_some_and(|d| answer.return_ns > d),
         worker,
         dropped: false,
+        cached: false,
     }
 }
 

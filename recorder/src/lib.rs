@@ -17,12 +17,16 @@
 //!
 //! The platform-independent core is tested on Linux: the [`mod@ring`] between a
 //! handler and the background [`writer`], the [`raw`] record a handler fills
-//! in, and the [`tap`]. The ES client lives in `macos` (macOS only), the fanotify
-//! recorder in `linux` (Linux only).
+//! in, the ES [`handler`] logic (answer first, copy, sequence tracking, drop
+//! accounting) with its ES stand-in tests, the [`es_errors`] guidance, and
+//! the [`tap`]. The thin ES client layer lives in `macos` (macOS only), the
+//! fanotify recorder in `linux` (Linux only).
 
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod es_errors;
+pub mod handler;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "macos")]
@@ -33,7 +37,11 @@ mod sync;
 pub mod tap;
 pub mod writer;
 
+pub use handler::{EsHandler, EsMessage, HashKey, PathMode};
 pub use raw::{Convert, InlineStr, RawDetails, RawMessage};
 pub use ring::{CachePadded, Consumer, Producer, ring};
 pub use tap::{Tap, TapHandle, TapOptions, Token};
-pub use writer::{RecordError, Rings, Writer, WriterConfig, WriterStats, stop_on_signals};
+pub use writer::{
+    Order, RecordError, Rings, Writer, WriterConfig, WriterStats, stop_on_signals, sync_file,
+    wait_for_producers,
+};

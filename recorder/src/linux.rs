@@ -12,9 +12,10 @@
 //! Paths are looked up after the answer, so that they never delay an opener.
 
 use crate::clock;
+use crate::handler::{PathMode, copy_path};
 use crate::raw::RawMessage;
 use crate::ring::{Producer, ring};
-use crate::writer::{RecordError, Writer, WriterConfig, WriterStats, stop_on_signals};
+use crate::writer::{RecordError, Writer, WriterConfig, WriterStats, stop_on_signals, sync_file};
 use esreplay_fanotify::{Event, EventMask, Fanotify, Mark, Verdict};
 use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::{EventType, Header, Source};
@@ -38,8 +39,8 @@ pub struct FanotifyOptions {
     pub events: EventMask,
     /// Deadline budgets per event type.
     pub budgets: BudgetTable,
-    /// Leave paths out (`--no-paths`).
-    pub no_paths: bool,
+    /// Recorded paths as they are, hashed, or left out.
+    pub path_mode: PathMode,
     /// Ring capacity in records.
     pub ring_capacity: usize,
     /// Writer settings (`convert` is filled in from the header).
@@ -109,7 +110,8 @@ pub fn record(
         }
     }
     drop(group); // releases any opener still waiting
-    let (_, stats) = writer.finish()?;
+    let (out, stats) = writer.finish()?;
+    sync_file(out)?;
     Ok(FanotifyStats {
         writer: stats,
         overflows: recording.overflows,
@@ -152,13 +154,24 @@ impl Recording<'_> {
             raw.details.target_dev = Some(dev);
             raw.details.target_ino = Some(ino);
         }
-        if !self.options.no_paths {
+        let paths = self.options.path_mode;
+        if paths != PathMode::None {
             if let Ok(path) = event.path() {
-                raw.target_path.set(path.as_os_str().as_bytes());
+                copy_path(
+                    &mut raw.target_path,
+                    path.as_os_str().as_bytes(),
+                    false,
+                    paths,
+                );
             }
             let exe = format!("/proc/{}/exe", event.pid());
             if let Ok(path) = std::fs::read_link(exe) {
-                raw.process_path.set(path.as_os_str().as_bytes());
+                copy_path(
+                    &mut raw.process_path,
+                    path.as_os_str().as_bytes(),
+                    false,
+                    paths,
+                );
             }
         }
         ring.try_push(raw);
@@ -235,10 +248,7 @@ fn header(options: &FanotifyOptions) -> Header {
         ("answer", "FAN_ALLOW at once".into()),
         ("arrival", "CLOCK_MONOTONIC when the read returned".into()),
         ("deadline", "arrival + the budget of the event type".into()),
-        (
-            "paths",
-            if options.no_paths { "none" } else { "full" }.into(),
-        ),
+        ("paths", options.path_mode.name().into()),
         ("ring_capacity", options.ring_capacity.to_string()),
     ] {
         header.meta.insert(key.into(), value);

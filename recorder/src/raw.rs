@@ -4,9 +4,10 @@
 //! Strings (paths, signing and team ids) live in inline byte buffers
 //! ([`InlineStr`]) truncated at a fixed length with a truncated flag: a
 //! handler must not allocate, and a fixed-size record is what makes the ring
-//! allocation-free. Truncated strings end in `…` in the trace.
+//! allocation-free. Truncated strings end in `…` in the trace. A hashed
+//! path keeps only its 128-bit hash (of the whole path, taken by the
+//! handler before any truncation).
 
-use esreplay_traces::dist::mix64;
 use esreplay_traces::{Action, Details, EventType, Message, Timebase};
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub struct InlineStr<const N: usize> {
     len: u16,
     present: bool,
     truncated: bool,
+    hashed: bool,
     bytes: [u8; N],
 }
 
@@ -30,6 +32,7 @@ impl<const N: usize> Default for InlineStr<N> {
             len: 0,
             present: false,
             truncated: false,
+            hashed: false,
             bytes: [0; N],
         }
     }
@@ -44,6 +47,27 @@ impl<const N: usize> InlineStr<N> {
         self.len = len as u16;
         self.present = true;
         self.truncated = len < src.len();
+        self.hashed = false;
+    }
+
+    /// Like [`InlineStr::set`], also marked truncated when the source
+    /// says it was cut already (ES's `path_truncated`).
+    #[inline]
+    pub fn set_marked(&mut self, src: &[u8], truncated_at_source: bool) {
+        self.set(src);
+        self.truncated |= truncated_at_source;
+    }
+
+    /// Keeps a 128-bit hash instead of the bytes (`truncated_at_source`:
+    /// the hashed string was already cut by its source).
+    #[inline]
+    pub fn set_hash(&mut self, hash: u128, truncated_at_source: bool) {
+        const { assert!(N >= 16) };
+        self.bytes[..16].copy_from_slice(&hash.to_le_bytes());
+        self.len = 16;
+        self.present = true;
+        self.truncated = truncated_at_source;
+        self.hashed = true;
     }
 
     /// Builds one from `src` (see [`InlineStr::set`]).
@@ -63,32 +87,22 @@ impl<const N: usize> InlineStr<N> {
         self.truncated
     }
 
-    /// The trace string: lossy UTF-8, `…` appended when truncated, or a keyed
-    /// hash of the kept bytes when `hash_key` is given.
-    pub fn to_trace(&self, hash_key: Option<u64>) -> Option<Arc<str>> {
+    /// The trace string: lossy UTF-8 or `hash:` and 32 hex digits, with
+    /// `…` appended when truncated.
+    pub fn to_trace(&self) -> Option<Arc<str>> {
         let bytes = self.bytes()?;
-        if let Some(key) = hash_key {
-            return Some(format!("hash:{:016x}", keyed_hash(key, bytes)).into());
-        }
-        let text = String::from_utf8_lossy(bytes);
+        let text = match self.hashed {
+            true => {
+                let hash = u128::from_le_bytes(bytes.try_into().unwrap_or_default());
+                format!("hash:{hash:032x}").into()
+            }
+            false => String::from_utf8_lossy(bytes),
+        };
         Some(match self.truncated {
             true => format!("{text}…").into(),
             false => text.into(),
         })
     }
-}
-
-/// A keyed 64-bit hash of `bytes` (not cryptographic: it hides paths from a
-/// casual reader of a trace while keeping equal paths equal; the key is
-/// random per recording and never written down).
-pub fn keyed_hash(key: u64, bytes: &[u8]) -> u64 {
-    let mut h = mix64(key ^ bytes.len() as u64);
-    for block in bytes.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..block.len()].copy_from_slice(block);
-        h = mix64(h ^ u64::from_le_bytes(word));
-    }
-    h
 }
 
 /// Optional per-message facts (present when the message version has them).
@@ -106,6 +120,10 @@ pub struct RawDetails {
     pub ppid: Option<u32>,
     /// Apple platform binary.
     pub platform_binary: Option<bool>,
+    /// The process is itself an ES client.
+    pub is_es_client: Option<bool>,
+    /// NOTIFY_CLOSE: the file was modified while open.
+    pub close_modified: Option<bool>,
     /// AUTH_OPEN / NOTIFY_OPEN `fflag`.
     pub open_fflag: Option<u32>,
     /// Target file device.
@@ -129,6 +147,10 @@ pub struct RawMessage {
     pub handler_entry: Option<u64>,
     /// Handler exit, or the tap's `done` time.
     pub handler_exit: Option<u64>,
+    /// When the answer was sent (AUTH), in ticks.
+    pub response: Option<u64>,
+    /// The answer sent: ES auth result, or the allowed flags of AUTH_OPEN.
+    pub verdict: Option<u32>,
     /// Per-client sequence number (message version ≥ 2).
     pub seq: Option<u64>,
     /// Global sequence number (message version ≥ 4).
@@ -154,8 +176,6 @@ pub struct Convert {
     pub timebase: Timebase,
     /// Ticks at trace time 0 (the header's start anchor).
     pub start_ticks: u64,
-    /// Replace strings by keyed hashes (`--hash-paths`).
-    pub hash_key: Option<u64>,
 }
 
 impl Convert {
@@ -188,27 +208,33 @@ impl Convert {
             .zip(raw.handler_exit)
             .map(|(a, b)| self.timebase.ticks_to_ns(b.saturating_sub(a)));
         m.pid = raw.pid;
-        m.process_path = raw.process_path.to_trace(self.hash_key);
-        m.target_path = raw.target_path.to_trace(self.hash_key);
+        m.process_path = raw.process_path.to_trace();
+        m.target_path = raw.target_path.to_trace();
         m.details = self.details(raw).map(Box::new);
         m
     }
 
+    // `..Details::default()` keeps fields the model gains at their default.
+    #[allow(clippy::needless_update)]
     fn details(&self, raw: &RawMessage) -> Option<Details> {
         let d = &raw.details;
         let out = Details {
             message_version: d.message_version,
             thread_id: d.thread_id,
             handler_exit_ns: raw.handler_exit.map(|t| self.ns(t)),
+            response_ns: raw.response.map(|t| self.ns(t)),
+            verdict: raw.verdict,
             pidversion: d.pidversion,
             euid: d.euid,
             ppid: d.ppid,
             open_fflag: d.open_fflag,
             platform_binary: d.platform_binary,
+            is_es_client: d.is_es_client,
+            close_modified: d.close_modified,
             target_dev: d.target_dev,
             target_ino: d.target_ino,
-            signing_id: d.signing_id.to_trace(None),
-            team_id: d.team_id.to_trace(None),
+            signing_id: d.signing_id.to_trace(),
+            team_id: d.team_id.to_trace(),
             ..Details::default()
         };
         (out != Details::default()).then_some(out)
@@ -225,6 +251,8 @@ mod tests {
             deadline: Some(1_000 + 300 + 24_000_000),
             handler_entry: Some(1_000 + 330),
             handler_exit: Some(1_000 + 360),
+            response: Some(1_000 + 340),
+            verdict: Some(1),
             seq: Some(7),
             global_seq: Some(42),
             event: EventType::AUTH_OPEN.0,
@@ -241,7 +269,6 @@ mod tests {
         let c = Convert {
             timebase: Timebase::APPLE_SILICON,
             start_ticks: 1_000,
-            hash_key: None,
         };
         let m = c.message(&raw(), 0);
         assert_eq!(m.arrival_ns, 300 * 125 / 3);
@@ -251,7 +278,10 @@ mod tests {
         assert_eq!((m.global_seq, m.seq, m.pid), (42, 7, Some(99)));
         assert_eq!(m.event, EventType::AUTH_OPEN);
         assert_eq!(m.target_path.as_deref(), Some("/etc/hosts"));
-        assert_eq!(m.details.unwrap().handler_exit_ns, Some(360 * 125 / 3));
+        let details = m.details.unwrap();
+        assert_eq!(details.handler_exit_ns, Some(360 * 125 / 3));
+        assert_eq!(details.response_ns, Some(340 * 125 / 3));
+        assert_eq!(details.verdict, Some(1));
     }
 
     #[test]
@@ -261,6 +291,8 @@ mod tests {
         r.seq = None;
         r.global_seq = None;
         r.handler_exit = None;
+        r.response = None;
+        r.verdict = None;
         let m = Convert::default().message(&r, 5);
         assert_eq!(m.deadline_ns, None);
         assert_eq!((m.global_seq, m.seq), (5, 5));
@@ -273,23 +305,22 @@ mod tests {
         let s = InlineStr::<PATH_BYTES>::from_bytes(&long);
         assert!(s.is_truncated());
         assert_eq!(s.bytes().unwrap().len(), PATH_BYTES);
-        assert!(s.to_trace(None).unwrap().ends_with('…'));
-        assert_eq!(InlineStr::<8>::default().to_trace(None), None);
+        assert!(s.to_trace().unwrap().ends_with('…'));
+        assert_eq!(InlineStr::<8>::default().to_trace(), None);
     }
 
     #[test]
-    fn hashed_paths_are_keyed_and_stable() {
-        let c = Convert {
-            hash_key: Some(1),
-            ..Convert::default()
-        };
-        let a = c.message(&raw(), 0);
-        let b = c.message(&raw(), 0);
-        assert_eq!(a.target_path, b.target_path);
-        assert!(a.target_path.as_deref().unwrap().starts_with("hash:"));
-        assert!(!a.target_path.as_deref().unwrap().contains("hosts"));
-        assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(2, b"/etc/hosts"));
-        assert_ne!(keyed_hash(1, b"/etc/hosts"), keyed_hash(1, b"/etc/host"));
+    fn a_hash_is_written_as_32_hex_digits() {
+        let mut s = InlineStr::<PATH_BYTES>::default();
+        s.set_hash(0xabc, false);
+        assert_eq!(
+            s.to_trace().as_deref(),
+            Some("hash:00000000000000000000000000000abc")
+        );
+        s.set_hash(1, true);
+        assert!(s.to_trace().unwrap().ends_with("1…"));
+        s.set(b"/etc/hosts");
+        assert_eq!(s.to_trace().as_deref(), Some("/etc/hosts"));
     }
 
     /// Ring memory is capacity × this size: keep a record under 1 KiB.

@@ -71,6 +71,17 @@ pub struct TapHandle {
 #[derive(Clone, Copy, Debug)]
 pub struct Token(RawMessage);
 
+impl Token {
+    /// Records the answer: its time (now) and the verdict sent (ES auth
+    /// result, or the flags allowed for AUTH_OPEN); call it right after
+    /// `es_respond_*`. Deadline compliance depends on this time.
+    #[inline]
+    pub fn answered(&mut self, verdict: u32) {
+        self.0.response = Some(clock::now_ticks());
+        self.0.verdict = Some(verdict);
+    }
+}
+
 impl Tap {
     /// Creates `path` and starts the writer.
     pub fn start(
@@ -102,7 +113,6 @@ impl<W: Write + Send + 'static> Tap<W> {
         config.convert = Convert {
             timebase: header.timebase,
             start_ticks: header.start.mach_absolute,
-            hash_key: config.convert.hash_key,
         };
         let rings: Rings = Arc::new(Mutex::new(Vec::new()));
         let writer = Writer::spawn(out, &header, Arc::clone(&rings), Arc::default(), config)?;
@@ -152,6 +162,15 @@ impl TapHandle {
         self.producer.try_push(raw)
     }
 
+    /// Marks the end of service of a record filled and stamped in place (the
+    /// C ABI keeps records in caller-owned storage): stamps the exit time
+    /// and queues a copy; `false` when the ring was full.
+    #[inline]
+    pub fn done_in_place(&mut self, raw: &mut RawMessage) -> bool {
+        raw.handler_exit = Some(clock::now_ticks());
+        self.producer.try_push(*raw)
+    }
+
     /// Records this handle dropped so far.
     pub fn dropped(&self) -> u64 {
         self.producer.dropped()
@@ -182,7 +201,8 @@ mod tests {
                 auth: true,
                 ..RawMessage::default()
             };
-            let token = handler.received(raw);
+            let mut token = handler.received(raw);
+            token.answered(0);
             match i % 2 {
                 0 => assert!(handler.done(token)),
                 _ => tx.send(token).unwrap(),
@@ -201,5 +221,10 @@ mod tests {
         assert_eq!(seqs, (0..100).collect::<Vec<_>>());
         assert!(messages.iter().all(|m| m.service_ns.is_some()));
         assert!(messages.iter().all(|m| m.received_ns >= Some(m.arrival_ns)));
+        for m in &messages {
+            let details = m.details.as_deref().unwrap();
+            assert_eq!(details.verdict, Some(0));
+            assert!(details.response_ns >= m.received_ns);
+        }
     }
 }

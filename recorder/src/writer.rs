@@ -6,6 +6,7 @@
 //! chunk.
 
 use crate::clock;
+use crate::handler::HandlerCounts;
 use crate::raw::{Convert, RawMessage};
 use crate::ring::Consumer;
 use esreplay_traces::{Header, Message, TraceError, TraceWriter};
@@ -50,6 +51,23 @@ pub struct WriterConfig {
     /// records finishing late on another ring (a tap's worker) still go out
     /// in kernel order. Zero for one in-order producer (the ES handler).
     pub reorder_window: Duration,
+    /// The order of the messages written.
+    pub order: Order,
+    /// The ES handler's counts (`global_seq_num` gaps), for the footer.
+    pub es_counts: Option<Arc<HandlerCounts>>,
+}
+
+/// The order a writer puts messages in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// By arrival time, then `global_seq`, within the reorder window (the
+    /// tap: several producers, records finishing out of order).
+    #[default]
+    Arrival,
+    /// By `global_seq`, the order ES delivered them in (ES: `mach_time`
+    /// can step back across CPUs; such steps are kept as recorded and
+    /// `esreplay inspect` counts them).
+    GlobalSeq,
 }
 
 impl Default for WriterConfig {
@@ -61,6 +79,8 @@ impl Default for WriterConfig {
             convert: Convert::default(),
             idle_sleep: Duration::from_millis(1),
             reorder_window: Duration::ZERO,
+            order: Order::Arrival,
+            es_counts: None,
         }
     }
 }
@@ -137,16 +157,51 @@ impl<W: Write + Send + 'static> Drop for Writer<W> {
     }
 }
 
-/// Sets `stop` on SIGINT and SIGTERM.
+/// Sets `stop` on SIGINT, SIGTERM and SIGHUP; a second one of them while
+/// `stop` is set exits the process at once (status 128 + the signal), for
+/// a recorder that does not finish.
 pub fn stop_on_signals(stop: &Arc<AtomicBool>) -> Result<(), RecordError> {
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // Registered first, so that the first signal only sets the flag.
+        let status = 128 + signal;
+        signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(stop))?;
         signal_hook::flag::register(signal, Arc::clone(stop))?;
     }
     Ok(())
 }
 
+/// Flushes and fsyncs a finished trace file (on a clean stop the footer is
+/// then on disk, whatever happens to the machine next).
+pub fn sync_file(out: std::io::BufWriter<std::fs::File>) -> Result<(), RecordError> {
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.flush()?;
+    Ok(file.sync_all()?)
+}
+
+/// Waits up to `timeout` until every ring's producer is gone (an ES
+/// client's handler block is released after `es_delete_client` returns),
+/// so that nothing a late handler call pushes is left behind; `false` on
+/// timeout.
+pub fn wait_for_producers(rings: &Rings, timeout: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        let gone = {
+            let rings = rings.lock().unwrap_or_else(|e| e.into_inner());
+            rings.iter().all(Consumer::producer_gone)
+        };
+        if gone {
+            return true;
+        }
+        if started.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 struct State {
-    /// Messages held for reordering, keyed by kernel order.
+    /// Messages held for reordering, keyed by the writer's order.
     pending: BTreeMap<(u64, u64, u64), Message>,
     seen_dropped: Vec<u64>,
     next_seq: u64,
@@ -188,6 +243,14 @@ fn run<W: Write>(
         }
     }
     trace.set_end(clock::anchor());
+    if let Some(counts) = &config.es_counts {
+        trace.set_es_gaps(counts.es_gaps.load(Ordering::Relaxed));
+        let regressions = counts.seq_regressions.load(Ordering::Relaxed);
+        if regressions > 0 {
+            let meta = trace.footer_meta();
+            meta.insert("global_seq_regressions".into(), regressions.to_string());
+        }
+    }
     let meta = trace.footer_meta();
     meta.insert("dropped_ring_full".into(), state.stats.dropped.to_string());
     Ok((trace.finish()?, state.stats))
@@ -211,7 +274,10 @@ fn drain<W: Write>(
             *seen = dropped;
             while let Some(raw) = ring.try_pop() {
                 let message = config.convert.message(&raw, state.next_seq);
-                let key = (message.arrival_ns, message.global_seq, state.next_seq);
+                let key = match config.order {
+                    Order::Arrival => (message.arrival_ns, message.global_seq, state.next_seq),
+                    Order::GlobalSeq => (message.global_seq, 0, state.next_seq),
+                };
                 state.next_seq += 1;
                 state.pending.insert(key, message);
                 drained += 1;
@@ -231,7 +297,7 @@ fn emit<W: Write>(
 ) -> Result<(), RecordError> {
     let limit = config.max_messages.unwrap_or(u64::MAX);
     let window = u64::try_from(config.reorder_window.as_nanos()).unwrap_or(u64::MAX);
-    let watermark = match all || window == 0 {
+    let watermark = match all || window == 0 || config.order == Order::GlobalSeq {
         true => u64::MAX,
         false => config.convert.ns(clock::now_ticks()).saturating_sub(window),
     };
@@ -316,6 +382,47 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].global_seq < w[1].global_seq)
         );
+    }
+
+    /// ES order: by global_seq even where mach_time steps back (another
+    /// CPU's clock), and the handler's gap count lands in the footer.
+    #[test]
+    fn es_order_is_global_seq_and_es_gaps_reach_the_footer() {
+        let (mut p, rings) = setup(16);
+        for (seq, ticks) in [(0, 1_000), (1, 1_050), (2, 1_040), (5, 1_060)] {
+            let raw = RawMessage {
+                mach_time: ticks,
+                global_seq: Some(seq),
+                ..RawMessage::default()
+            };
+            assert!(p.try_push(raw));
+        }
+        let counts = Arc::new(HandlerCounts::default());
+        counts.es_gaps.store(2, Ordering::Relaxed);
+        let cfg = WriterConfig {
+            order: Order::GlobalSeq,
+            es_counts: Some(Arc::clone(&counts)),
+            ..config()
+        };
+        let w = Writer::spawn(Vec::new(), &Header::default(), rings, Arc::default(), cfg).unwrap();
+        let (bytes, _) = w.finish().unwrap();
+        let mut reader = TraceReader::new(&bytes[..]).unwrap();
+        let seqs: Vec<u64> = reader.by_ref().map(|m| m.unwrap().global_seq).collect();
+        assert_eq!(seqs, [0, 1, 2, 5]);
+        let footer = reader.footer().unwrap();
+        assert_eq!((footer.es_gaps, footer.dropped), (Some(2), 0));
+    }
+
+    #[test]
+    fn waits_for_producers_until_they_are_gone() {
+        let (p, rings) = setup(4);
+        assert!(!wait_for_producers(&rings, Duration::from_millis(5)));
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(p);
+        });
+        assert!(wait_for_producers(&rings, Duration::from_secs(10)));
+        dropper.join().unwrap();
     }
 
     #[test]

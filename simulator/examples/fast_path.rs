@@ -7,7 +7,8 @@
 //! Run with `cargo run --release -p esreplay-simulator --example fast_path`:
 //! it generates a `flood` trace (one process hammering one file) and
 //! compares the fast path with the built-in strategies, then runs it again
-//! on 2 shared cores (the engine, not the strategy, owns the CPU).
+//! on 2 shared cores (the engine, not the strategy, owns the CPU). Its
+//! conformance tests are at the end (docs/testing.md).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -122,3 +123,8 @@ fn main() {
     );
     print!("{}", results_table(&results));
 }
+
+// The conformance kit checks the fast path keeps the `Strategy` contract:
+// `cargo test -p esreplay-simulator --features testing --example fast_path`.
+#[cfg(feature = "testing")]
+esreplay_simulator::conformance_tests!(conformance, || FastPath::new(2, 5));

@@ -22,6 +22,7 @@
 //! in the client), the busy workers, and in closed replay the blocked
 //! threads' read-ahead ([`MAX_READ_AHEAD`]).
 
+mod admission;
 pub mod coclient;
 pub mod cpu;
 pub mod machine;
@@ -43,6 +44,7 @@ use threads::{NO_THREAD, Released, Threads, thread_key};
 pub use time::Time;
 
 use crate::cost::{CostError, CostModel};
+use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
 use crate::strategy::{Job, Strategy};
@@ -108,6 +110,9 @@ pub struct SimConfig {
     pub cpu: CpuConfig,
     /// A co-resident ES client (`--co-client`).
     pub co_client: Option<CoClientConfig>,
+    /// Mutes and the ES cache (`--mute`, `--es-cache`): the kernel-side
+    /// admission stage at arrival.
+    pub kernel: KernelOptions,
 }
 
 /// What the simulation predicts for one message.
@@ -148,6 +153,9 @@ pub struct Outcome {
     pub worker: Option<u32>,
     /// Dropped at arrival: the kernel queue was full.
     pub dropped: bool,
+    /// Answered by the kernel from its ES cache at arrival (`--es-cache`):
+    /// never reached the client, latency 0.
+    pub cached: bool,
 }
 
 impl Outcome {
@@ -208,6 +216,17 @@ pub enum SimError {
     /// A strategy broke the [`Strategy`] contract.
     #[error("strategy {0}: planned a job for workers but has none")]
     NoWorkers(String),
+    /// A strategy handed back from `next` the ticket of a job that is not
+    /// in its queue: already running (it would run twice) or never queued.
+    #[error(
+        "strategy {strategy}: next returned the ticket of message #{index}, which is not queued (returned twice, or kept from another run)"
+    )]
+    TicketTwice {
+        /// The strategy's name.
+        strategy: String,
+        /// The message's stream position.
+        index: u64,
+    },
     /// A strategy kept queued jobs that it never handed to a worker.
     #[error("strategy {0}: {1} messages were never answered (queued jobs never returned by next)")]
     Unfinished(String, u64),
@@ -314,6 +333,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// By slot: the message whose target our client opens at f_i (the
     /// co-client sees those opens).
     triggers: Vec<Option<Message>>,
+    /// Mutes and the ES cache (`None`: none asked, the stage is skipped).
+    kernel: Option<Kernel>,
 }
 
 mod run;

@@ -13,9 +13,12 @@
 //!   queue, handler, workers, shared CPU, timers, blocked threads):
 //!   [`simulate`], [`Simulator`], with optional per-message [`Outcome`]s
 //!   through an [`Observer`];
+//! - [`kernel`]: ES muting and the ES AUTH cache, as what-ifs, at arrival;
 //! - [`report`]: the result, as JSON and as a table;
 //! - [`sweep`]: headroom by time compression and by cost scaling;
-//! - [`margins`]: guard margins that swallow whole budgets (a warning).
+//! - [`margins`]: guard margins that swallow whole budgets (a warning);
+//! - `testing` (feature `testing`): trace generators and the conformance
+//!   kit for strategies, the user's own included (docs/testing.md).
 //!
 //! # Semantics in one screen
 //!
@@ -75,6 +78,7 @@
 
 pub mod cost;
 pub mod engine;
+pub mod kernel;
 pub mod margins;
 pub mod report;
 /// Latency percentiles: the traces crate's one histogram.
@@ -83,6 +87,8 @@ pub mod spec;
 mod stats;
 pub mod strategy;
 pub mod sweep;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{

@@ -23,7 +23,8 @@ use serde::Serialize;
 /// on, so a run without the new flags prints what it always printed:
 /// `replay`, `stall_ns`, `throttled_ns` under closed replay; `dropped`,
 /// `dropped_allowed`, `dropped_denied` with `--kernel-queue`; `cores`,
-/// `background`, `cpu_rate` with `--cores`.
+/// `background`, `cpu_rate` with `--cores`; `cached`, `muted` with `--mute`
+/// or `--es-cache`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SimResult {
     /// The strategy, as asked.
@@ -86,6 +87,14 @@ pub struct SimResult {
     /// Whether injection stopped at `--co-client-cap` (the loop ran away).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runaway: Option<bool>,
+    /// AUTH messages answered by the kernel from its ES cache (in
+    /// `messages`, `auth` and the latency, with 0); with `--mute` or
+    /// `--es-cache`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<u64>,
+    /// Messages muted (in no other count); with `cached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<u64>,
 }
 
 /// The message that kills the client.
@@ -191,9 +200,9 @@ type Extra = (&'static str, fn(&SimResult) -> Option<String>);
 
 /// The feature columns after [`TABLE_COLUMNS`]: closed replay's stall and
 /// throttling, the kernel queue's drops (allowed/denied), the CPU model's
-/// cores, background and delivered rate, the co-client's injected
-/// messages.
-const EXTRA_COLUMNS: [Extra; 5] = [
+/// cores, background and delivered rate, the ES cache's and mutes'
+/// counts, the co-client's injected messages.
+const EXTRA_COLUMNS: [Extra; 7] = [
     ("stall", |r| r.stall_ns.map(format_ns)),
     ("throttled", |r| r.throttled_ns.map(format_ns)),
     ("dropped a/d", |r| {
@@ -208,6 +217,8 @@ const EXTRA_COLUMNS: [Extra; 5] = [
         let runaway = if r.runaway? { " runaway" } else { "" };
         Some(format!("{}{runaway}", r.injected?))
     }),
+    ("cached", |r| r.cached.map(|n| n.to_string())),
+    ("muted", |r| r.muted.map(|n| n.to_string())),
 ];
 
 /// A number with at most 2 decimals, trailing zeros dropped.
@@ -216,8 +227,10 @@ fn short(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-/// An aligned table, one row per result, for people.
-pub fn results_table(results: &[SimResult]) -> String {
+/// The column names and every result's cells: [`TABLE_COLUMNS`], then the
+/// feature columns some result has values for (the text table and the
+/// HTML report's).
+pub fn table_cells(results: &[SimResult]) -> (Vec<String>, Vec<Vec<String>>) {
     let extras: Vec<&Extra> = EXTRA_COLUMNS
         .iter()
         .filter(|(_, cell)| results.iter().any(|r| cell(r).is_some()))
@@ -239,7 +252,13 @@ pub fn results_table(results: &[SimResult]) -> String {
             cells
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
+    (header, rows)
+}
+
+/// An aligned table, one row per result, for people.
+pub fn results_table(results: &[SimResult]) -> String {
+    let (header, rows) = table_cells(results);
+    let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
     for cells in &rows {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
@@ -304,6 +323,26 @@ mod tests {
             r#""handler_utilization":0.41,"worker_utilization":0.93}"#
         );
         assert_eq!(sample().to_json(), want);
+    }
+
+    #[test]
+    fn kernel_counts_appear_only_when_the_run_had_mutes_or_a_cache() {
+        let plain = sample();
+        assert!(!plain.to_json().contains("cached"));
+        assert!(!results_table(std::slice::from_ref(&plain)).contains("muted"));
+        let mut cached = sample();
+        cached.cached = Some(880);
+        cached.muted = Some(0);
+        assert!(
+            cached
+                .to_json()
+                .ends_with(r#""worker_utilization":0.93,"cached":880,"muted":0}"#)
+        );
+        let table = results_table(&[plain, cached]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("cached  muted"), "{table}");
+        assert!(lines[1].ends_with("-       -"), "{table}");
+        assert!(lines[2].ends_with("880     0"), "{table}");
     }
 
     #[test]

@@ -280,6 +280,10 @@ pub struct Footer {
     pub chunks: u64,
     /// Messages the recorder saw but could not keep (ring full).
     pub dropped: u64,
+    /// Messages ES never delivered to the recorder: the `global_seq_num`
+    /// gaps its handler saw (apart from `dropped`). `None` when the source
+    /// does not track them. Stored as the footer meta key `es_gaps`.
+    pub es_gaps: Option<u64>,
     /// Clock readings at the end of the recording.
     pub end: Option<ClockAnchor>,
     /// Free-form facts known only at the end.

@@ -18,6 +18,7 @@
 //! | `thread-flood` | steady background; from 20 % of the run one process's `--threads` threads (default 64) open one file, 10 × `rate` in all | AUTH_OPEN |
 //! | `scanner` | steady, plus a co-resident scanner (an ES client, `is_es_client`) opening the target of each AUTH_OPEN and AUTH_EXEC 3 times 1 ms later | AUTH_OPEN, AUTH_EXEC |
 //! | `io-heavy` | steady; our client reads each file it decides on: service `lognormal:300us:8ms` unless `--service` (replay with `--co-client ...,io=M` to close the loop) | AUTH_OPEN, AUTH_EXEC |
+//! | `repeat-open`, `cache-thrash`, `write-between` | steady background; from 20 % of the run one process opening files at 10 × `rate`: for the ES cache what-ifs (see [`cache`]) | AUTH_OPEN (and NOTIFY_WRITE) |
 //!
 //! The first five have no thread ids (a simulator replays them open loop).
 //! The last three give every message a pid and a thread id, and each
@@ -44,6 +45,7 @@ use crate::event::{Action, EventType};
 use crate::format::{TraceError, TraceWriter};
 use crate::model::{Details, Header, Message, Source};
 
+pub mod cache;
 pub mod threads;
 
 /// The synthetic scenarios.
@@ -69,11 +71,17 @@ pub enum Scenario {
     Scanner,
     /// Steady with heavy service times: a client that reads each file.
     IoHeavy,
+    /// One process re-opening a small working set of files (the ES cache helps).
+    RepeatOpen,
+    /// One process cycling through more files than the ES cache holds.
+    CacheThrash,
+    /// One process writing a file just before every open of it (invalidating the ES cache).
+    WriteBetween,
 }
 
 impl Scenario {
     /// Every scenario, in the order of the docs.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Steady,
         Scenario::Burst,
         Scenario::Flood,
@@ -84,6 +92,9 @@ impl Scenario {
         Scenario::ThreadFlood,
         Scenario::Scanner,
         Scenario::IoHeavy,
+        Scenario::RepeatOpen,
+        Scenario::CacheThrash,
+        Scenario::WriteBetween,
     ];
 
     /// Whether the messages carry pids and thread ids by construction.
@@ -107,6 +118,9 @@ impl Scenario {
             Scenario::ThreadFlood => "thread-flood",
             Scenario::Scanner => "scanner",
             Scenario::IoHeavy => "io-heavy",
+            Scenario::RepeatOpen => "repeat-open",
+            Scenario::CacheThrash => "cache-thrash",
+            Scenario::WriteBetween => "write-between",
         }
     }
 
@@ -131,6 +145,11 @@ impl Scenario {
             (EventType::NOTIFY_CLOSE, 1),
             (EventType::NOTIFY_EXIT, 1),
         ];
+        const OPEN_EXEC_WRITE: &[(EventType, u32)] = &[
+            (EventType::AUTH_OPEN, 90),
+            (EventType::AUTH_EXEC, 10),
+            (EventType::NOTIFY_WRITE, 0),
+        ];
         match self {
             Scenario::Steady
             | Scenario::Burst
@@ -138,7 +157,10 @@ impl Scenario {
             | Scenario::AppLaunch
             | Scenario::ThreadFlood
             | Scenario::Scanner
-            | Scenario::IoHeavy => OPEN_EXEC,
+            | Scenario::IoHeavy
+            | Scenario::RepeatOpen
+            | Scenario::CacheThrash => OPEN_EXEC,
+            Scenario::WriteBetween => OPEN_EXEC_WRITE,
             Scenario::ExecStorm => EXEC,
             Scenario::Mixed => MIXED,
             Scenario::Build => BUILD,
@@ -280,7 +302,11 @@ impl GenOptions {
             return Generator(Inner::Threads(threads), self.budgets.clone());
         }
         let background = Stream::poisson(self, STREAM_BACKGROUND);
-        let attacker = (self.scenario == Scenario::Flood).then(|| Stream::attacker(self));
+        let attacker = if cache::is_cache_scenario(self.scenario) {
+            Some(cache::attacker(self))
+        } else {
+            (self.scenario == Scenario::Flood).then(|| Stream::attacker(self))
+        };
         let streams = Inner::Streams(StreamGen {
             options: self.clone(),
             stamp: Stamp::new(self),
@@ -417,6 +443,9 @@ impl Stream {
         if let Some(interval) = self.interval_ns {
             return interval;
         }
+        if self.id == cache::STREAM_CACHE {
+            return cache::gap_ns(options, self.step);
+        }
         let rate = match options.scenario {
             Scenario::Burst if now % BURST_PERIOD_NS < BURST_ON_NS => options.rate_per_s * 10.0,
             Scenario::Burst => options.rate_per_s / 4.0,
@@ -469,6 +498,9 @@ struct StreamGen {
 impl StreamGen {
     fn describe(&mut self, stream: &Stream) -> Message {
         let options = &self.options;
+        if stream.id == cache::STREAM_CACHE {
+            return cache::describe(&mut self.stamp, options, stream);
+        }
         let key = |draw: u64| dist::unit(options.seed, stream.id * 100 + draw, stream.step);
         let event = if stream.id == STREAM_ATTACKER {
             EventType::AUTH_OPEN

@@ -24,6 +24,9 @@ pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
         ScenarioArg::ThreadFlood => Scenario::ThreadFlood,
         ScenarioArg::Scanner => Scenario::Scanner,
         ScenarioArg::IoHeavy => Scenario::IoHeavy,
+        ScenarioArg::RepeatOpen => Scenario::RepeatOpen,
+        ScenarioArg::CacheThrash => Scenario::CacheThrash,
+        ScenarioArg::WriteBetween => Scenario::WriteBetween,
     }
 }
 
@@ -40,6 +43,11 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
         .map(str::parse::<Distribution>)
         .transpose()
         .context("--service")?;
+    let scenario = scenario(args.scenario);
+    anyhow::ensure!(
+        args.threads.is_none() || scenario == Scenario::ThreadFlood,
+        "--threads applies to thread-flood only"
+    );
     let background = args
         .background_load
         .as_deref()
@@ -68,11 +76,11 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
         service,
         record_service: !args.no_service,
         paths: !args.no_paths,
-        threads: args.threads,
+        threads: args.threads.unwrap_or(64),
         background,
         background_period_ns,
         cpus: args.cpus,
-        ..GenOptions::new(scenario(args.scenario))
+        ..GenOptions::new(scenario)
     })
 }
 

@@ -70,6 +70,7 @@ fn footer_json(footer: &Footer) -> Value {
         "messages": footer.messages,
         "chunks": footer.chunks,
         "dropped": footer.dropped,
+        "es_gaps": footer.es_gaps,
         "meta": footer.meta,
     })
 }
@@ -163,8 +164,13 @@ fn render(
     }
     let complete = match footer {
         Some(footer) if read.is_intact() => format!(
-            "complete ({} chunks, {} dropped by the recorder)",
-            footer.chunks, footer.dropped
+            "complete ({} chunks, {} dropped by the recorder{})",
+            footer.chunks,
+            footer.dropped,
+            footer
+                .es_gaps
+                .map(|gaps| format!(", {gaps} never delivered by ES"))
+                .unwrap_or_default()
         ),
         Some(_) => format!(
             "DAMAGED: {} messages in {} chunks lost, {} damaged places, {} garbage bytes skipped",

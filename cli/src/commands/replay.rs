@@ -101,6 +101,7 @@ pub(super) fn model(args: &ModelArgs, trace: &Path) -> Result<Model> {
         },
         cpu: cpu(args, &machine, trace)?,
         co_client: co_client(args, trace)?,
+        kernel: super::cache_sweep::kernel_options(&args.kernel)?,
     };
     Ok(Model {
         cost,
@@ -273,6 +274,7 @@ fn run_checked(
     }
     if warn {
         warn_about_losses(path, &reader);
+        super::cache_sweep::warn_about_keys(path, simulator.kernel_counts());
     }
     let mut result = simulator
         .finish()
@@ -627,6 +629,9 @@ fn factor(value: Option<f64>) -> String {
 /// `esreplay sweep`: headroom by time compression and by cost scaling.
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     require_file(&args.trace, "sweep")?;
+    if !args.es_cache_sizes.is_empty() {
+        return super::cache_sweep::sweep(args);
+    }
     if !(1e-6..1.0).contains(&args.precision) {
         bail!("--precision must be from 0.000001 to below 1 (0.01 is 1 %)");
     }

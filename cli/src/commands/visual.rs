@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use esreplay_report::{Marker, Page, Run, Series, Table, Verdict, figures};
 
 use crate::progress::Progress;
-use esreplay_simulator::report::{TABLE_COLUMNS, table_row};
+use esreplay_simulator::report::table_cells;
 use esreplay_simulator::{Observer, Outcome, SimResult};
 use esreplay_traces::format_ns;
 
@@ -115,7 +115,7 @@ fn model_note(args: &ModelArgs) -> String {
         args.handoff.as_deref().unwrap_or("0ns"),
         clap::ValueEnum::to_possible_value(&args.miss_mode)
             .map_or_else(String::new, |v| v.get_name().to_owned())
-    )
+    ) + &super::cache_sweep::model_note(&args.kernel)
 }
 
 fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
@@ -133,9 +133,9 @@ fn page(args: &ReportArgs, results: &[SimResult], runs: &mut [Run]) -> Page {
             model_note(&args.model),
             format!("Time buckets of {} (by arrival time).", format_ns(width)),
         ],
-        table: Table {
-            columns: TABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
-            rows: results.iter().map(|r| table_row(r).to_vec()).collect(),
+        table: {
+            let (columns, rows) = table_cells(results);
+            Table { columns, rows }
         },
         verdicts: results.iter().map(verdict).collect(),
         figures,

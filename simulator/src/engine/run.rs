@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 
 use esreplay_traces::{Action, Message};
 
+use super::admission::answered_at_arrival;
 use super::{
     Background, Class, CoClient, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase,
     Released, ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli,
@@ -13,6 +14,7 @@ use super::{
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
 use crate::engine::time::Offset;
+use crate::kernel::{Admission, Kernel};
 use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Runner, Strategy, Ticket};
@@ -54,7 +56,7 @@ fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class
 
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
 #[inline]
-fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
+pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
     let deadline = Time::from_ns(message.deadline_ns.filter(|_| message.is_auth())?);
     let recorded = Time::from_ns(message.arrival_ns);
     if arrival == recorded {
@@ -67,6 +69,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A simulation of `strategy` (fresh: built for this run) under `cost`.
     pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
         let workers = strategy.workers();
+        let kernel = config
+            .kernel
+            .is_active()
+            .then(|| Kernel::new(&config.kernel));
         let threads = (config.replay != ReplayMode::Open).then(Threads::default);
         let co = config.co_client.clone().map(CoClient::new);
         Simulator {
@@ -97,6 +103,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             stats: Stats::default(),
             co,
             triggers: Vec::new(),
+            kernel,
         }
     }
 
@@ -183,6 +190,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             result.injected = Some(injected);
             result.runaway = Some(runaway);
         }
+        if let Some(counts) = self.kernel_counts() {
+            result.cached = Some(counts.cached);
+            result.muted = Some(counts.muted);
+        }
     }
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
@@ -212,7 +223,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                     }
                 }
                 Class::Inject => self.inject()?,
-                Class::Dispatch => self.dispatch(),
+                Class::Dispatch => self.dispatch()?,
                 Class::Watchdog => self.fire_watchdog(),
                 Class::Deadline => self.fire_deadline(),
             }
@@ -278,6 +289,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// is counted; a cached one is answered here at a') and a co-resident
     /// client's injected messages belong here too.
     fn arrive(&mut self, released: Released) -> Result<(), SimError> {
+        match self.admit(&released) {
+            Admission::Muted => {
+                self.mute(&released);
+                return Ok(());
+            }
+            Admission::Cached => {
+                self.answer_from_cache(&released);
+                return Ok(());
+            }
+            Admission::Client => {}
+        }
         let message = &released.message;
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
@@ -342,6 +364,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A message that finds the kernel queue full: answered by the kernel
     /// at a' (allow, or deny under fail-closed), never seen by the client.
     fn drop_at_arrival(&mut self, released: &Released, deadline: Option<Time>) {
+        self.not_answered_by_client(released.index);
         let message = &released.message;
         let at = released.arrival.ceil_ns();
         self.stats.drop(
@@ -350,30 +373,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             at,
         );
         let outcome = Outcome {
-            index: released.index,
-            global_seq: message.global_seq,
-            event: message.event,
-            action: message.action,
-            arrival_ns: at,
-            recorded_arrival_ns: message.arrival_ns,
-            deadline_ns: deadline.map(Time::ceil_ns),
-            service_ns: 0,
-            handler_ns: at,
-            start_ns: None,
-            finish_ns: None,
-            response_ns: at,
-            unblocked_ns: at,
-            defaulted: false,
-            missed: false,
-            worker: None,
             dropped: true,
+            ..answered_at_arrival(released, deadline)
         };
         self.observer.outcome(&outcome);
         self.reported += 1;
-        if let (true, Some(threads)) = (message.is_auth(), self.threads.as_mut()) {
-            let arrival = released.arrival;
-            threads.answered(released.thread, arrival, arrival, released.sigma_ns);
-        }
+        self.release_thread(released);
     }
 
     fn alloc(&mut self, slot: Slot) -> u32 {
@@ -390,7 +395,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A new arrival instant closes the previous one for the backlog.
-    fn open_instant(&mut self, arrival_ns: u64) {
+    pub(super) fn open_instant(&mut self, arrival_ns: u64) {
         if self.last_arrival.is_none_or(|last| arrival_ns > last) {
             if let Some(previous) = self.last_arrival {
                 self.close_instant(previous);
@@ -571,11 +576,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The worker idle the longest (lowest id among ties) takes the job the
-    /// strategy picks; a ticket dropped by its watchdog is skipped.
-    fn dispatch(&mut self) {
+    /// strategy picks; a ticket dropped by its watchdog is skipped, one of
+    /// a job that already left the queue is an error.
+    fn dispatch(&mut self) -> Result<(), SimError> {
         let Some(&Reverse((_, worker))) = self.idle.peek() else {
             self.dispatchable = false;
-            return;
+            return Ok(());
         };
         while self.queued > 0 {
             let Some(ticket) = self.strategy.next(worker, self.now) else {
@@ -583,11 +589,21 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             };
             self.queued -= 1;
             let slot = ticket.slot;
-            let live = self
+            let stage = self
                 .slots
                 .get(slot as usize)
-                .is_some_and(|s| s.job.index == ticket.index && s.stage == Stage::Queued);
-            if live {
+                .filter(|s| s.job.index == ticket.index)
+                .map(|s| s.stage);
+            if matches!(
+                stage,
+                Some(Stage::Running | Stage::HandOff | Stage::Waiting)
+            ) {
+                return Err(SimError::TicketTwice {
+                    strategy: self.strategy.name(),
+                    index: ticket.index,
+                });
+            }
+            if stage == Some(Stage::Queued) {
                 self.idle.pop();
                 let state = &mut self.slots[slot as usize];
                 state.stage = Stage::Running;
@@ -597,10 +613,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 self.running[worker as usize] = Some(slot);
                 self.cpu.start(worker + 1, work);
                 self.dispatchable = self.queued > 0 && !self.idle.is_empty();
-                return;
+                return Ok(());
             }
         }
         self.dispatchable = false;
+        Ok(())
     }
 
     /// Whether `slot` still holds the message at stream position `index`.
@@ -645,7 +662,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         state.answer = Some(at);
         state.defaulted = defaulted;
+        let index = state.job.index;
         if state.unblocked.is_some() {
+            self.not_answered_by_client(index);
             return;
         }
         let response = at.plus_ns(self.config.response_latency_ns);
@@ -654,6 +673,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             (_, Some(deadline)) => response.min(deadline),
         };
         self.unblock(slot, unblocked);
+        self.client_answered(index, response, !defaulted && unblocked == response);
     }
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
@@ -698,6 +718,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             missed: job.action == Action::Auth && job.deadline.is_some_and(|d| response > d),
             worker: state.worker,
             dropped: false,
+            cached: false,
         };
         let finish = state.finish;
         self.free.push(slot);

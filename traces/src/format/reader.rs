@@ -112,6 +112,8 @@ pub struct TraceReader<R: Read> {
     gap: SyncPoint,
     /// A chunk was skipped since the last sync: the next gap is no news.
     gap_explained: bool,
+    /// Bytes of damaged frames put back to be scanned again (salvage).
+    reread: u64,
     cpu: CpuTrack,
 }
 
@@ -178,6 +180,7 @@ impl<R: Read> TraceReader<R> {
             skip_next_chunk: false,
             gap: ORIGIN,
             gap_explained: false,
+            reread: 0,
             cpu: CpuTrack::default(),
         };
         reader.header = reader.read_header()?;
@@ -349,6 +352,10 @@ impl<R: Read> TraceReader<R> {
     /// Checks a sync frame against the chunk expected.
     fn sync(&mut self, point: SyncPoint, offset: u64) -> Result<(), TraceError> {
         let expect = self.expect;
+        if point >= expect {
+            // A chunk named by an earlier duplicate sync frame never came.
+            self.skip_next_chunk = false;
+        }
         if point == expect {
             self.gap_explained = false;
             self.pending_sync = Some(point);
@@ -477,6 +484,12 @@ impl<R: Read> TraceReader<R> {
             self.chunk_lost();
         }
         if self.synced {
+            // Bytes are read again after a damaged frame: bounded, so that
+            // crafted nests of long frames cannot make salvage quadratic.
+            self.reread += self.payload.len() as u64;
+            if self.reread > 8 * self.summary.bytes_read + (1 << 26) {
+                return self.give_up();
+            }
             let (head, payload) = (self.head, std::mem::take(&mut self.payload));
             self.unread(&[&head[1..], &payload]);
             self.summary.garbage_bytes += 1;
@@ -508,6 +521,21 @@ impl<R: Read> TraceReader<R> {
         let len: usize = parts.iter().map(|part| part.len()).sum();
         self.summary.bytes_read -= len as u64;
         self.input.unread(parts);
+    }
+
+    /// Salvage stops resynchronising: the rest of the input is garbage.
+    fn give_up(&mut self) -> Result<(), TraceError> {
+        let offset = self.summary.bytes_read;
+        self.damage(
+            "chunk",
+            offset,
+            "too much damage: salvage stops resynchronising here".into(),
+        )?;
+        self.summary.garbage_bytes += (FRAME_HEADER_LEN + self.payload.len()) as u64;
+        let rest = io::copy(&mut self.input, &mut io::sink())?;
+        self.summary.bytes_read += rest;
+        self.summary.garbage_bytes += rest;
+        self.end()
     }
 
     /// Skips to the next valid sync frame, counting the bytes skipped.

@@ -436,3 +436,20 @@ fn huge_counts_in_a_forged_chunk_do_not_allocate() {
         "{error:?}"
     );
 }
+
+#[test]
+fn es_gaps_round_trip_through_the_footer_meta() {
+    for gaps in [None, Some(0), Some(7)] {
+        let mut writer = TraceWriter::new(Vec::new(), &sample_header()).unwrap();
+        writer.footer_meta().insert("k".into(), "v".into());
+        if let Some(gaps) = gaps {
+            writer.set_es_gaps(gaps);
+        }
+        let bytes = writer.finish().unwrap();
+        let mut reader = TraceReader::new(bytes.as_slice()).unwrap();
+        assert_eq!(reader.by_ref().count(), 0);
+        let footer = reader.footer().unwrap();
+        assert_eq!(footer.es_gaps, gaps);
+        assert_eq!(footer.meta.keys().collect::<Vec<_>>(), ["k"]);
+    }
+}

@@ -111,6 +111,11 @@ impl<W: Write> TraceWriter<W> {
         self.footer.dropped += dropped;
     }
 
+    /// Sets the count of messages ES never delivered, for the footer.
+    pub fn set_es_gaps(&mut self, gaps: u64) {
+        self.footer.es_gaps = Some(gaps);
+    }
+
     /// Sets the end-of-recording clock anchors for the footer.
     pub fn set_end(&mut self, end: ClockAnchor) {
         self.footer.end = Some(end);

@@ -41,7 +41,7 @@ use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
 use super::details::{decode_details, encode_details};
-use super::{delta, encode_value, reason, undelta};
+use super::{delta, encode_value, read_delta, reason};
 use crate::event::{Action, EventType};
 use crate::model::Message;
 
@@ -356,21 +356,21 @@ fn decode_record<D: Decoder>(
     let bits = u8::decode(decoder)?;
     let event = EventType(u16::decode(decoder)?);
     let has = |bit: u8| bits & bit != 0;
-    let global_seq = undelta(i64::decode(decoder)?, state.next_global_seq);
-    let seq = undelta(i64::decode(decoder)?, state.seq_base(event));
-    let arrival_ns = undelta(i64::decode(decoder)?, state.prev_arrival);
+    let global_seq = read_delta(decoder, state.next_global_seq)?;
+    let seq = read_delta(decoder, state.seq_base(event))?;
+    let arrival_ns = read_delta(decoder, state.prev_arrival)?;
     let mut message = Message::new(global_seq, event, Action::Notify, arrival_ns);
     message.seq = seq;
     if has(flags::AUTH) {
         message.action = Action::Auth;
     }
     if has(flags::DEADLINE) {
-        let budget = undelta(i64::decode(decoder)?, state.budget_base(event));
+        let budget = read_delta(decoder, state.budget_base(event))?;
         state.set_budget(event, budget);
         message.deadline_ns = Some(arrival_ns.wrapping_add(budget));
     }
     if has(flags::RECEIVED) {
-        message.received_ns = Some(undelta(i64::decode(decoder)?, arrival_ns));
+        message.received_ns = Some(read_delta(decoder, arrival_ns)?);
     }
     if has(flags::SERVICE) {
         message.service_ns = Some(u64::decode(decoder)?);

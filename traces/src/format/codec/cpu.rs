@@ -2,18 +2,19 @@
 //! other load.
 //!
 //! ```text
-//! cpu    = period_ns u64, count u64, count × (t_delta i64, runnable u32)
+//! cpu    = period_ns u64, count u64, count × (t_delta u64, runnable u32)
 //! ```
 //!
 //! `period_ns` is the nominal sampling period (0 when unknown); `t_delta`
 //! is the sample time minus the previous sample's in this frame (the first:
-//! minus 0), wrapping, ns since trace time 0; `runnable` is b_k, the
+//! minus 0), in wrapping u64 arithmetic (samples are in time order, so the
+//! delta is the period, a byte or four), ns since trace time 0; `runnable` is b_k, the
 //! runnable threads of other processes. At most [`MAX_SAMPLES`] samples a
 //! frame.
 
 use bincode::{Decode, Encode};
 
-use super::{decode_value, delta, encode_value, undelta};
+use super::{decode_value, encode_value};
 use crate::cpu::CpuSample;
 
 /// The most samples one CPU frame holds (writers split longer runs).
@@ -22,7 +23,7 @@ pub const MAX_SAMPLES: usize = 1 << 16;
 #[derive(Encode, Decode)]
 struct CpuWire {
     period_ns: u64,
-    samples: Vec<(i64, u32)>,
+    samples: Vec<(u64, u32)>,
 }
 
 /// A decoded CPU frame.
@@ -42,13 +43,13 @@ pub fn encode_cpu(period_ns: u64, samples: &[CpuSample], out: &mut Vec<u8>) -> R
             samples.len()
         ));
     }
-    let mut previous = 0;
+    let mut previous = 0u64;
     let wire = CpuWire {
         period_ns,
         samples: samples
             .iter()
             .map(|sample| {
-                let step = delta(sample.t_ns, previous);
+                let step = sample.t_ns.wrapping_sub(previous);
                 previous = sample.t_ns;
                 (step, sample.runnable)
             })
@@ -66,12 +67,12 @@ pub fn decode_cpu(payload: &[u8]) -> Result<CpuFrame, String> {
             wire.samples.len()
         ));
     }
-    let mut previous = 0;
+    let mut previous = 0u64;
     let samples = wire
         .samples
         .into_iter()
         .map(|(step, runnable)| {
-            previous = undelta(step, previous);
+            previous = previous.wrapping_add(step);
             CpuSample {
                 t_ns: previous,
                 runnable,

@@ -25,7 +25,7 @@ use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
 use super::chunk::{StringTable, string_at};
-use super::{delta, undelta};
+use super::{delta, read_delta};
 use crate::model::Details;
 
 /// The details mask bits, in field order.
@@ -148,7 +148,7 @@ pub(super) fn decode_details<D: Decoder>(
         (RESPONSE, &mut details.response_ns),
     ] {
         if has(bit) {
-            *slot = Some(undelta(i64::decode(decoder)?, arrival));
+            *slot = Some(read_delta(decoder, arrival)?);
         }
     }
     details.verdict = u32_if(VERDICT, decoder)?;

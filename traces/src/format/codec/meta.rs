@@ -108,19 +108,34 @@ pub fn encode_footer(footer: &Footer, out: &mut Vec<u8>) -> Result<(), String> {
         chunks: footer.chunks,
         dropped: footer.dropped,
         end: footer.end.as_ref().map(anchor_wire),
-        meta: meta_wire(&footer.meta),
+        meta: meta_wire(&footer_meta(footer)),
     };
     encode_value(&wire, out)
+}
+
+/// The footer meta key that stores [`Footer::es_gaps`] (so that the wire
+/// stays as in version 1.0).
+const ES_GAPS_KEY: &str = "es_gaps";
+
+fn footer_meta(footer: &Footer) -> BTreeMap<String, String> {
+    let mut meta = footer.meta.clone();
+    if let Some(gaps) = footer.es_gaps {
+        meta.insert(ES_GAPS_KEY.into(), gaps.to_string());
+    }
+    meta
 }
 
 /// Decodes a footer payload.
 pub fn decode_footer(payload: &[u8]) -> Result<Footer, String> {
     let wire: FooterWire = decode_value(payload)?;
+    let mut meta: BTreeMap<String, String> = wire.meta.into_iter().collect();
+    let es_gaps = meta.remove(ES_GAPS_KEY).and_then(|gaps| gaps.parse().ok());
     Ok(Footer {
         messages: wire.messages,
         chunks: wire.chunks,
         dropped: wire.dropped,
+        es_gaps,
         end: wire.end.map(anchor_model),
-        meta: wire.meta.into_iter().collect(),
+        meta,
     })
 }

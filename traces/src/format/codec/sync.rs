@@ -21,8 +21,9 @@ pub const SYNC_MAGIC: [u8; 8] = [0xFF, b'E', b'S', b'S', b'Y', b'N', b'C', 0xFE]
 /// Payload length of a sync frame.
 pub const SYNC_PAYLOAD_LEN: usize = 24;
 
-/// Where a chunk sits in the trace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a chunk sits in the trace (ordered by chunk index, then first
+/// message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SyncPoint {
     /// 0-based index of the chunk that follows.
     pub chunk_index: u64,

@@ -7,8 +7,9 @@ use std::io::{self, Read};
 /// A `Read` with put-back bytes.
 pub(super) struct Input<R> {
     inner: R,
+    /// The put-back bytes, last to be read first: a stack, so that putting
+    /// bytes back costs their length, not what is already there.
     back: Vec<u8>,
-    pos: usize,
 }
 
 impl<R> Input<R> {
@@ -16,32 +17,29 @@ impl<R> Input<R> {
         Input {
             inner,
             back: Vec::new(),
-            pos: 0,
         }
     }
 
     /// Puts `parts` (in order) in front of what is left to read.
     pub(super) fn unread(&mut self, parts: &[&[u8]]) {
-        let mut back: Vec<u8> = parts.concat();
-        back.extend_from_slice(&self.back[self.pos..]);
-        self.back = back;
-        self.pos = 0;
+        for part in parts.iter().rev() {
+            self.back.extend(part.iter().rev());
+        }
     }
 }
 
 impl<R: Read> Read for Input<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos < self.back.len() {
-            let n = buf.len().min(self.back.len() - self.pos);
-            buf[..n].copy_from_slice(&self.back[self.pos..self.pos + n]);
-            self.pos += n;
-            if self.pos == self.back.len() {
-                self.back.clear();
-                self.pos = 0;
-            }
-            return Ok(n);
+        if self.back.is_empty() {
+            return self.inner.read(buf);
         }
-        self.inner.read(buf)
+        let n = buf.len().min(self.back.len());
+        let rest = self.back.len() - n;
+        for (slot, byte) in buf[..n].iter_mut().zip(self.back[rest..].iter().rev()) {
+            *slot = *byte;
+        }
+        self.back.truncate(rest);
+        Ok(n)
     }
 }
 
@@ -63,4 +61,21 @@ pub(super) fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<Fill> {
         }
     }
     Ok(Fill::Full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_back_bytes_come_first_in_order() {
+        let mut input = Input::new(&b"xyz"[..]);
+        let mut two = [0u8; 2];
+        input.read_exact(&mut two).unwrap();
+        input.unread(&[b"ab", b"c"]);
+        input.unread(&[b"0"]);
+        let mut rest = Vec::new();
+        input.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"0abcz");
+    }
 }

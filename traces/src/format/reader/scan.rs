@@ -52,9 +52,9 @@ fn sync_at(bytes: &[u8], at: usize) -> Match {
 /// read next. Returns the bytes skipped and whether one was found (if not,
 /// the input is exhausted and every byte was skipped).
 pub(super) fn to_next_sync<R: Read>(input: &mut Input<R>) -> io::Result<(u64, bool)> {
-    let mut window: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut window: Vec<u8> = Vec::new();
     let mut skipped = 0u64;
-    let mut block = vec![0u8; 1 << 16];
+    let mut block = [0u8; 4096];
     loop {
         // The window is empty or starts with a partial match from the
         // previous block: scan it whole.
