@@ -195,3 +195,40 @@ fn the_counts_hold_under_closed_replay_on_one_shared_core() {
     let (result, _) = run_on(threaded, base, "es-clients-inline:pool:2", co, None);
     assert_eq!((result.injected, result.runaway), (Some(12), Some(false)));
 }
+
+/// With the ES cache and mutes: the co-client receives muted trace
+/// messages (our mutes are ours), and its repeated opens of one target
+/// are answered from our cache once we answered one.
+#[test]
+fn the_co_client_comes_before_mutes_and_its_opens_meet_the_cache() {
+    use crate::kernel::{KernelOptions, Mutes};
+    let muted = SimConfig {
+        kernel: KernelOptions {
+            mutes: Mutes::parse(["target-prefix:/f"]).unwrap(),
+            ..KernelOptions::default()
+        },
+        ..SimConfig::default()
+    };
+    // Every trace message with a target is muted (7 of 8), and so are the
+    // injected opens (same targets): the co-client still saw the 5 opens.
+    let co = Some("react=AUTH_OPEN,opens=3,delay=2ms");
+    let (result, _) = run_on(trace(), muted, "pool:2", co, None);
+    assert_eq!((result.injected, result.muted), (Some(15), Some(7 + 15)));
+    assert_eq!(result.messages, 1);
+
+    // One target opened again and again: with io = 1 and K = 1 the loop
+    // would run away, but from the second open on the cache answers it,
+    // so nothing of ours reads the file again.
+    let one_file: Vec<Message> = trace().into_iter().take(1).collect();
+    let cached = SimConfig {
+        kernel: KernelOptions {
+            cache_events: vec![EventType::AUTH_OPEN],
+            ..KernelOptions::default()
+        },
+        ..SimConfig::default()
+    };
+    let co = Some("react=AUTH_OPEN,opens=1,delay=1ms,io=1");
+    let (result, _) = run_on(one_file, cached, "pool:2", co, None);
+    assert_eq!(result.runaway, Some(false));
+    assert!(result.cached.unwrap() >= 1, "{result:?}");
+}
