@@ -6,18 +6,20 @@ use esreplay_tests::{json_stdout, sample};
 use esreplay_traces::{Message, TraceReader};
 use serde_json::Value;
 
-#[test]
-fn the_sample_is_what_its_command_generates() {
+/// Regenerates `traces/samples/NAME` with `gen ARGS` and checks it holds
+/// the same header and messages (the sample may be in an older minor
+/// version of the format than `gen` writes today).
+fn assert_sample_is_generated_by(name: &str, gen_args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let regenerated = dir.path().join("flood.estrace");
+    let regenerated = dir.path().join(name);
     Command::cargo_bin("esreplay")
         .unwrap()
-        .args(["gen", "flood", "--service", "lognormal:40us:2ms", "-o"])
+        .arg("gen")
+        .args(gen_args)
+        .arg("-o")
         .arg(&regenerated)
         .assert()
         .success();
-    // Same header and messages: the sample may be in an older minor
-    // version of the format than `gen` writes today.
     let read = |path: &std::path::Path| {
         let mut reader = TraceReader::open(path).unwrap();
         let messages: Vec<Message> = reader.by_ref().map(Result::unwrap).collect();
@@ -25,9 +27,62 @@ fn the_sample_is_what_its_command_generates() {
         (reader.header().clone(), messages)
     };
     assert!(
-        read(&regenerated) == read(&sample("flood.estrace")),
-        "traces/samples/flood.estrace is stale: regenerate it with the README's command"
+        read(&regenerated) == read(&sample(name)),
+        "traces/samples/{name} is stale: regenerate it with the README's command"
     );
+}
+
+#[test]
+fn the_samples_are_what_their_commands_generate() {
+    assert_sample_is_generated_by(
+        "flood.estrace",
+        &["flood", "--service", "lognormal:40us:2ms"],
+    );
+    assert_sample_is_generated_by(
+        "thread-flood.estrace",
+        &["thread-flood", "--threads", "4096"],
+    );
+}
+
+/// `compare` on a sample with `--json`, one result per strategy.
+fn compare(name: &str, strategies: &str, extra: &[&str]) -> Vec<Value> {
+    let output = Command::cargo_bin("esreplay")
+        .unwrap()
+        .arg("compare")
+        .arg(sample(name))
+        .args(["--strategies", strategies, "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    json_stdout(&output)
+}
+
+#[test]
+fn a_threaded_flood_slows_its_threads_down_or_bypasses_a_full_queue_but_kills_only_open_loop() {
+    let closed = compare("thread-flood.estrace", "inline,pool:4", &[]);
+    for result in &closed {
+        assert_eq!(result["replay"], "closed", "{result}");
+        assert_eq!(result["misses"], 0, "{result}");
+    }
+    let stall = |r: &Value| r["stall_ns"].as_u64().unwrap();
+    assert!(stall(&closed[0]) > 10 * stall(&closed[1]));
+
+    let queued = compare(
+        "thread-flood.estrace",
+        "inline,pool:4",
+        &["--kernel-queue", "1024"],
+    );
+    assert!(queued[0]["dropped_allowed"].as_u64().unwrap() > 0);
+    assert_eq!(queued[0]["dropped"], queued[0]["dropped_allowed"]);
+    assert_eq!(queued[1]["dropped"], 0);
+
+    let open = compare(
+        "thread-flood.estrace",
+        "inline,pool:4",
+        &["--replay", "open"],
+    );
+    assert!(open[0]["killed_at_ns"].as_u64().is_some());
+    assert_eq!(open[1]["misses"], 0);
 }
 
 #[test]

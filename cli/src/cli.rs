@@ -82,7 +82,10 @@ pub enum Command {
     /// Linux, root: run strategies for real on fanotify and print predicted next to observed.
     #[command(after_help = "Examples:\n  \
         sudo esreplay lab --scenario burst --strategies inline,pool:2,edf:1 --duration 20s\n  \
-        sudo esreplay lab --scenario steady --rate 300 --cost const:2ms --budget AUTH_OPEN=50ms --strategies inline,pool:2 --json")]
+        sudo esreplay lab --scenario steady --rate 300 --cost const:2ms --budget AUTH_OPEN=50ms --strategies inline,pool:2 --json\n  \
+        sudo esreplay lab --scenario flood --replay closed --threads 64 --strategies inline,pool:2\n  \
+        sudo esreplay lab --scenario burst --hog 1 --cpus 0 --strategies pool:8\n  \
+        sudo esreplay lab --calibrate -o machine.toml")]
     Lab(LabArgs),
     /// Print a shell completion script to standard output.
     #[command(
@@ -122,6 +125,17 @@ pub enum WorkArg {
     Spin,
     /// Spin, yielding to any other runnable thread at every turn.
     Yield,
+    /// Spin until the thread has used the service time in CPU time (CPU work, as the CPU model's s_i).
+    Cpu,
+}
+
+/// `lab --replay`: how the load generator follows the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabLoop {
+    /// A pool of openers calls each open at its scheduled time.
+    Open,
+    /// One opener per schedule thread, blocking for real.
+    Closed,
 }
 
 /// Arguments of `lab`.
@@ -134,11 +148,11 @@ pub struct LabArgs {
     #[arg(long, value_name = "TRACE", conflicts_with = "scenario")]
     pub trace: Option<PathBuf>,
     /// Strategies, comma-separated, each run for real in turn.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "calibrate")]
     pub strategies: Vec<String>,
-    /// Length of each run (of the schedule).
-    #[arg(long, default_value = "10s")]
-    pub duration: String,
+    /// Length of each run (of the schedule) [default: 10s; 3s with --calibrate].
+    #[arg(long)]
+    pub duration: Option<String>,
     /// Base rate of the scenario, opens per second (keep it small: every open is real).
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
@@ -160,12 +174,42 @@ pub struct LabArgs {
     /// Opener threads (default: the largest predicted backlog plus a margin).
     #[arg(long)]
     pub openers: Option<usize>,
-    /// How service time is spent: spin (hold the core) or yield (busy, but give way to openers and the reader).
+    /// How service time is spent: spin (hold the core for that wall time), yield (busy, but give way to openers and the reader) or cpu (until that much CPU time is used: the CPU model's s_i).
     #[arg(long, value_enum, default_value_t = WorkArg::Spin)]
     pub work: WorkArg,
     /// Also write every open's record (call, read, start, answer, return, who answered) as JSONL.
     #[arg(long, value_name = "FILE")]
     pub records: Option<PathBuf>,
+    /// open: a pool of openers follows the schedule's times; closed: one opener per schedule thread, each open the schedule's gap after the previous one returned.
+    #[arg(long = "replay", value_enum, default_value_t = LabLoop::Open)]
+    pub replay: LabLoop,
+    /// thread-flood's thread count (default 64); with --replay closed, a schedule without thread ids is split round-robin into N threads.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+    /// Lower fanotify's queue limit (fs.fanotify.max_queued_events) to N for this run's group, restored after; predicted with --kernel-queue N.
+    #[arg(long, value_name = "N")]
+    pub kernel_queue: Option<u32>,
+    /// Run N CPU-bound processes during the runs (pinned with the lab under --cpus; always killed after).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub hog: usize,
+    /// Pin the client, the openers and the hogs to these CPUs (e.g. 0 or 0,1 or 0-3); the prediction uses as many cores.
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// Predict with this machine file's costs (τ, ρ, hand-off, overheads; e.g. from --calibrate) instead of the run's own; cores and background stay the run's.
+    #[arg(long, value_name = "FILE", conflicts_with = "calibrate")]
+    pub machine: Option<PathBuf>,
+    /// Run every strategy N times (rounds: each strategy once per round).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+    /// Print one Markdown row per strategy over its runs (median [min–max]) and which way the prediction leans.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Measure this machine's costs (τ, ρ, overheads, cores, background) with a short run and write them as a machine file (-o) for --machine.
+    #[arg(long, requires = "output")]
+    pub calibrate: bool,
+    /// Where --calibrate writes the machine file (TOML; - for standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Print a JSON array for machines.
     #[arg(long)]
     pub json: bool,

@@ -117,16 +117,26 @@ impl Fanotify {
     /// passes (then the batch is empty). A signal also returns an empty
     /// batch, so callers can check a stop flag.
     pub fn read(&self, timeout: Option<Duration>) -> Result<Batch, Error> {
+        self.read_up_to(timeout, READ_BUFFER)
+    }
+
+    /// As [`read`](Self::read), but takes one event at a time off the
+    /// kernel's queue: the rest stay queued (and count against the
+    /// group's queue limit) until read.
+    pub fn read_one(&self, timeout: Option<Duration>) -> Result<Batch, Error> {
+        self.read_up_to(timeout, crate::event::METADATA_LEN)
+    }
+
+    fn read_up_to(&self, timeout: Option<Duration>, bytes: usize) -> Result<Batch, Error> {
         if !self.wait_readable(timeout)? {
             return Ok(Batch {
                 events: Vec::new(),
                 read_at: Instant::now(),
             });
         }
-        let mut buffer = vec![0u8; READ_BUFFER];
-        // Safety: `buffer` is a live, writable allocation of READ_BUFFER bytes.
-        let length =
-            unsafe { libc::read(self.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), READ_BUFFER) };
+        let mut buffer = vec![0u8; bytes];
+        // Safety: `buffer` is a live, writable allocation of `bytes` bytes.
+        let length = unsafe { libc::read(self.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), bytes) };
         let error = (length < 0).then(|| Error::last("read fanotify events"));
         let read_at = Instant::now();
         if let Some(error) = error {

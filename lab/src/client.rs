@@ -35,6 +35,16 @@ pub(crate) struct Listen<'a> {
     pub give_up_ns: u64,
     /// How service time is spent.
     pub work: Work,
+    /// Read one event at a time (the rest stay in the kernel's queue).
+    pub one_at_a_time: bool,
+}
+
+/// What the client heard.
+pub(crate) struct Heard {
+    /// Every event it took, in the order it took them.
+    pub tickets: Vec<Arc<Ticket>>,
+    /// `FAN_Q_OVERFLOW` records (no file) it read.
+    pub overflow_records: usize,
 }
 
 /// The threads behind the reading thread.
@@ -123,38 +133,45 @@ pub(crate) fn spawn(
 }
 
 /// Runs the client on this thread until `stop` (or `give_up_ns`), then
-/// returns every ticket. The group is dropped by the caller, after this.
-pub(crate) fn listen(
-    group: &Fanotify,
-    plan: &Plan,
-    how: &Listen,
-) -> Result<Vec<Arc<Ticket>>, LabError> {
+/// returns what it heard. The group is dropped by the caller, after this.
+pub(crate) fn listen(group: &Fanotify, plan: &Plan, how: &Listen) -> Result<Heard, LabError> {
     let crew = Crew::start(plan, how.clock)?;
-    let mut tickets = Vec::with_capacity(how.planned.len());
-    let outcome = read_loop(group, &crew, how, &mut tickets);
+    let mut heard = Heard {
+        tickets: Vec::with_capacity(how.planned.len()),
+        overflow_records: 0,
+    };
+    let outcome = read_loop(group, &crew, how, &mut heard);
     let stopped = crew.stop(outcome.is_err());
-    outcome.and(stopped).map(|()| tickets)
+    outcome.and(stopped).map(|()| heard)
 }
 
 fn read_loop(
     group: &Fanotify,
     crew: &Crew,
     how: &Listen,
-    tickets: &mut Vec<Arc<Ticket>>,
+    heard: &mut Heard,
 ) -> Result<(), LabError> {
     while !how.stop.load(Ordering::Acquire) {
         if how.clock.now_ns() > how.give_up_ns {
             return Err(LabError::TimedOut);
         }
         let waiting_since = how.clock.now_ns();
-        let batch = group.read(Some(POLL))?;
+        let batch = if how.one_at_a_time {
+            group.read_one(Some(POLL))?
+        } else {
+            group.read(Some(POLL))?
+        };
         let read_ns = how.clock.ns(batch.read_at);
         for event in batch.events {
+            if event.file().is_none() {
+                heard.overflow_records += 1;
+                continue;
+            }
             let Some(taken) = take(&event, how, read_ns, waiting_since, &crew.guards) else {
                 continue; // not ours: allowed when dropped
             };
             let ticket = Arc::new(Ticket::new(taken, event));
-            tickets.push(Arc::clone(&ticket));
+            heard.tickets.push(Arc::clone(&ticket));
             crew.take(ticket, &how.clock);
         }
     }

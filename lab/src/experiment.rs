@@ -1,7 +1,11 @@
-//! One real experiment ([`run`]): a fresh temporary directory with one
-//! file per scheduled open, a fanotify group watching it, the client on
-//! its own thread, the load generator on this one; then the opener's and
-//! the client's views merged into [`Record`]s.
+//! One real experiment ([`run`], [`observe`]): a fresh temporary
+//! directory with one file per scheduled open, a fanotify group watching
+//! it (with the system's queue limit, or a lowered one for this group
+//! only), the client on its own thread, the load generator on this one
+//! (open loop: a pool of openers following the schedule; closed loop: one
+//! opener per schedule thread, each open after the previous returned), and
+//! optionally a thread sampling the background track; then the opener's
+//! and the client's views merged into [`Record`]s.
 //!
 //! Never hanging: the group is owned by the client thread and dropped as
 //! soon as it stops, on success, error or panic, which allows every event
@@ -17,10 +21,12 @@ use std::time::Duration;
 use esreplay_fanotify::{EventMask, Fanotify, Mark};
 
 use crate::LabError;
-use crate::client::{Listen, listen};
-use crate::generator::{Load, Opened, file_of, generate};
+use crate::client::{Heard, Listen, listen};
+use crate::cpu::Sampler;
+use crate::generator::{Load, Opened, file_of, generate, generate_closed};
+use crate::kernel_queue::QueueLimit;
 use crate::plan::{Plan, Work};
-use crate::record::{Clock, Planned, Record};
+use crate::record::{Clock, Observation, Planned, Record};
 use crate::ticket::Ticket;
 
 /// What to run.
@@ -40,6 +46,27 @@ pub struct Experiment<'a> {
     pub timeout: Duration,
     /// How service time is spent (default: [`Work::Spin`]).
     pub work: Work,
+    /// Closed loop: the schedule thread of each open. Each thread gets an
+    /// opener of its own that replays its opens in order: the first at
+    /// its scheduled time, each next one the schedule's gap after the
+    /// previous one *returned* (think time; the recorded stall σ is 0 for
+    /// a schedule). `openers` is then ignored. `None`: open loop.
+    pub threads: Option<&'a [u32]>,
+    /// fanotify's queue limit for this run's group (lowered for the
+    /// group's creation only, then restored); the reader then takes one
+    /// event at a time, so every event it has not taken counts against
+    /// the limit, as the simulator's `--kernel-queue` does. `None`: the
+    /// system's limit and batched reads.
+    pub kernel_queue: Option<u32>,
+    /// Sample the background track this often (`None`: not at all). The
+    /// sampler reads one file per thread of this process each time.
+    pub sample_every: Option<Duration>,
+    /// The process ids of CPU hogs running during the run (counted whole
+    /// in the track).
+    pub hogs: Vec<u32>,
+    /// The CPUs the lab is pinned to: the track counts only the threads
+    /// waiting on them (`None`: every CPU).
+    pub background_cpus: Option<Vec<usize>>,
 }
 
 impl<'a> Experiment<'a> {
@@ -52,6 +79,11 @@ impl<'a> Experiment<'a> {
             lead_in: Duration::from_millis(100),
             timeout: Duration::from_secs(30),
             work: Work::Spin,
+            threads: None,
+            kernel_queue: None,
+            sample_every: None,
+            hogs: Vec::new(),
+            background_cpus: None,
         }
     }
 }
@@ -59,7 +91,18 @@ impl<'a> Experiment<'a> {
 /// Runs the experiment; records come in schedule order. Needs root
 /// (CAP_SYS_ADMIN): see [`LabError::is_not_permitted`].
 pub fn run(experiment: &Experiment) -> Result<Vec<Record>, LabError> {
-    let group = Fanotify::new()?;
+    observe(experiment).map(|observation| observation.records)
+}
+
+/// Runs the experiment and returns everything it saw.
+pub fn observe(experiment: &Experiment) -> Result<Observation, LabError> {
+    let group = match experiment.kernel_queue {
+        Some(limit) => {
+            let _lowered = QueueLimit::lower(limit)?; // restored right after
+            Fanotify::new()?
+        }
+        None => Fanotify::new()?,
+    };
     let dir = tempfile::Builder::new()
         .prefix("esreplay-lab-")
         .tempdir()
@@ -85,7 +128,7 @@ fn run_marked(
     experiment: &Experiment,
     group: Fanotify,
     dir: &std::path::Path,
-) -> Result<Vec<Record>, LabError> {
+) -> Result<Observation, LabError> {
     let clock = Clock::start();
     let calls: Vec<AtomicU64> = experiment
         .planned
@@ -109,6 +152,7 @@ fn run_marked(
             .saturating_add(last)
             .saturating_add(duration_ns(experiment.timeout)),
         work: experiment.work,
+        one_at_a_time: experiment.kernel_queue.is_some(),
     };
     let load = Load {
         dir,
@@ -117,19 +161,39 @@ fn run_marked(
         clock,
         calls: &calls,
     };
-    let (tickets, opened) = thread::scope(|scope| {
+    let sampled = AtomicBool::new(false);
+    let (heard, opened, background) = thread::scope(|scope| {
         let client = scope.spawn(|| {
             let group = group; // dropped when the client stops, whatever happens
             listen(&group, experiment.plan, &how)
         });
-        let opened = generate(&load, experiment.openers);
+        let sampler = experiment.sample_every.map(|every| {
+            let sampler = Sampler {
+                every,
+                hogs: experiment.hogs.clone(),
+                cpus: experiment.background_cpus.clone(),
+            };
+            let sampled = &sampled;
+            scope.spawn(move || sampler.run(&clock, sampled))
+        });
+        let opened = match experiment.threads {
+            Some(threads) => generate_closed(&load, threads),
+            None => generate(&load, experiment.openers),
+        };
         stop.store(true, Ordering::Release);
-        let tickets = client
+        sampled.store(true, Ordering::Release);
+        let heard = client
             .join()
             .unwrap_or(Err(LabError::Panicked("the client")));
-        (tickets, opened)
+        let background = sampler.map(|s| s.join().unwrap_or_default());
+        (heard, opened, background.unwrap_or_default())
     });
-    merge(opened?, &tickets?, experiment.planned)
+    let heard: Heard = heard?;
+    Ok(Observation {
+        records: merge(opened?, &heard.tickets, experiment.planned)?,
+        background,
+        overflow_records: heard.overflow_records,
+    })
 }
 
 fn duration_ns(duration: Duration) -> u64 {

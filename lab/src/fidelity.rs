@@ -6,12 +6,15 @@
 //! fanotify costs as τ and ρ. Both are then printed with the simulator's
 //! result table, so every number means the same on both sides.
 
-use crate::{Answerer, Costs, Plan, Record};
+use std::sync::Arc;
+
+use crate::{Answerer, Costs, Plan, Record, Sample};
+use esreplay_simulator::engine::cpu::{Background, BackgroundTrack, CpuConfig, MILLI};
 use esreplay_simulator::engine::tally;
 use esreplay_simulator::strategy::Margin;
 use esreplay_simulator::{
-    CostModel, MissMode, Outcome, SimConfig, SimError, SimResult, StrategySpec, results_table,
-    simulate,
+    CostModel, MissMode, Outcome, ReplayMode, SimConfig, SimError, SimResult, StrategySpec,
+    results_table, simulate,
 };
 use esreplay_traces::{Action, Message, format_ns};
 use serde::Serialize;
@@ -40,6 +43,8 @@ pub fn plan_of(spec: &StrategySpec) -> Plan {
 /// One observed answer, in the order the messages are replayed.
 #[derive(Clone, Copy, Debug)]
 struct Answer {
+    /// The client saw it (else a full kernel queue dropped it).
+    seen: bool,
     start_ns: Option<u64>,
     finish_ns: Option<u64>,
     return_ns: u64,
@@ -47,8 +52,10 @@ struct Answer {
     ran_on: Option<Answerer>,
 }
 
-/// The outcome of a message answered when its real `open` returned.
+/// The outcome of a message answered when its real `open` returned, or
+/// dropped if the client never saw it.
 fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome {
+    let dropped = !answer.seen;
     let worker = match answer.ran_on {
         Some(Answerer::Worker(k)) => Some(k),
         _ => None,
@@ -71,9 +78,11 @@ fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome
         response_ns: answer.return_ns,
         unblocked_ns: answer.return_ns,
         defaulted: answer.answered_by == Some(Answerer::Guard),
-        missed: message.action == Action::Auth && deadline_ns.is_some_and(|d| answer.return_ns > d),
+        missed: !dropped
+            && message.action == Action::Auth
+            && deadline_ns.is_some_and(|d| answer.return_ns > d),
         worker,
-        dropped: false,
+        dropped,
         cached: false,
     }
 }
@@ -84,11 +93,14 @@ fn observed_outcome(index: usize, message: &Message, answer: &Answer) -> Outcome
 pub struct Observed {
     messages: Vec<Message>,
     answers: Vec<Answer>,
+    origin_ns: u64,
 }
 
 impl Observed {
     /// The observation of one run: `records` in open order, `schedule[i]`
-    /// the message whose open had index i.
+    /// the message whose open had index i. Opens the client never saw
+    /// (a full kernel queue let them through) count as dropped, as the
+    /// simulator counts them.
     pub fn new(records: &[Record], schedule: &[Message]) -> Observed {
         let origin = records.iter().map(|r| r.call_ns).min().unwrap_or(0);
         let at = |ns: u64| ns.saturating_sub(origin);
@@ -106,6 +118,7 @@ impl Observed {
         let answers = order
             .iter()
             .map(|r| Answer {
+                seen: r.served.is_some(),
                 start_ns: r.served.and_then(|s| s.start_ns).map(at),
                 finish_ns: r.served.and_then(|s| s.finish_ns).map(at),
                 return_ns: at(r.return_ns),
@@ -113,10 +126,23 @@ impl Observed {
                 ran_on: r.served.and_then(|s| s.ran_on),
             })
             .collect();
-        Observed { messages, answers }
+        Observed {
+            messages,
+            answers,
+            origin_ns: origin,
+        }
+    }
+
+    /// The experiment clock's time of this observation's zero (the first
+    /// call).
+    pub fn origin_ns(&self) -> u64 {
+        self.origin_ns
     }
 
     /// What the kernel made of the real client: latency = return − call.
+    /// Opens the client never saw are dropped (allowed by the kernel), out
+    /// of latency, backlog and misses as in the simulator; `stall_ns` is
+    /// the real Σ return − call over every open.
     pub fn result(&self, label: &str, workers: u32) -> SimResult {
         let outcomes = self
             .messages
@@ -124,29 +150,83 @@ impl Observed {
             .zip(&self.answers)
             .enumerate()
             .map(|(index, (message, answer))| observed_outcome(index, message, answer));
-        tally(outcomes, label.to_owned(), workers, MissMode::Kill)
+        let (dropped, seen): (Vec<Outcome>, Vec<Outcome>) = outcomes.partition(|o| o.dropped);
+        let stall: u64 = self
+            .messages
+            .iter()
+            .zip(&self.answers)
+            .map(|(m, a)| a.return_ns.saturating_sub(m.arrival_ns))
+            .sum();
+        let mut result = tally(seen, label.to_owned(), workers, MissMode::Kill);
+        let drops = dropped.len() as u64;
+        result.messages += drops;
+        result.auth += drops;
+        result.dropped = Some(drops);
+        result.dropped_allowed = Some(drops);
+        result.dropped_denied = Some(0);
+        result.stall_ns = Some(stall);
+        result
     }
 
-    /// The simulator's prediction on the same arrivals, with the client's
-    /// own overheads: the handler's per message for inline strategies
-    /// (pools get theirs as the hand-off c_h in `config`), the workers'
-    /// per job for pools.
+    /// The simulator's prediction on the same arrivals (open replay: the
+    /// real call times already hold whatever throttling happened).
     pub fn predict(
         &self,
         spec: &StrategySpec,
         cost: &CostModel,
         config: &SimConfig,
-        costs: &Costs,
     ) -> Result<SimResult, SimError> {
-        let mut strategy = spec.build();
-        let inline = strategy.workers() == 0;
         let config = SimConfig {
-            handler_overhead_ns: costs.handler_ns.filter(|_| inline).unwrap_or(0),
-            worker_overhead_ns: costs.worker_ns.filter(|_| !inline).unwrap_or(0),
+            replay: ReplayMode::Open,
             ..config.clone()
         };
-        simulate(self.messages.iter().cloned(), &mut strategy, cost, &config)
+        simulate(
+            self.messages.iter().cloned(),
+            &mut spec.build(),
+            cost,
+            &config,
+        )
     }
+}
+
+/// The simulator on the schedule's own arrivals (`schedule`, deadlines
+/// set), with `config`'s replay: what the simulator says of the trace
+/// alone, closed loop or open.
+pub fn predict_schedule(
+    schedule: &[Message],
+    spec: &StrategySpec,
+    cost: &CostModel,
+    config: &SimConfig,
+) -> Result<SimResult, SimError> {
+    simulate(schedule.iter().cloned(), &mut spec.build(), cost, config)
+}
+
+/// Opens the client never saw: the kernel's queue was full when they
+/// came, and it allowed them at once.
+pub fn dropped(records: &[Record]) -> usize {
+    records.iter().filter(|r| r.served.is_none()).count()
+}
+
+/// The run's conditions, as `--json` prints them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Conditions {
+    /// `open` or `closed`.
+    pub replay: String,
+    /// Distinct schedule threads (closed loop), else 0.
+    pub threads: usize,
+    /// fanotify's queue limit for the run's group, if lowered.
+    pub kernel_queue: Option<u32>,
+    /// CPU hogs running.
+    pub hogs: usize,
+    /// CPUs the lab was pinned to (`None`: not pinned).
+    pub cpus: Option<Vec<usize>>,
+    /// Cores the CPU model used (pinned CPUs, else online CPUs).
+    pub cores: usize,
+    /// Mean of the sampled background track (other runnable threads
+    /// competing for the lab's CPUs), if sampled.
+    pub background_mean: Option<f64>,
+    /// Samples in the track.
+    pub background_samples: usize,
 }
 
 /// One strategy's comparison, as `--json` prints it.
@@ -167,23 +247,60 @@ pub struct Fidelity {
     pub worker_overhead_ns: u64,
     /// How late the load generator called `open`, at worst.
     pub max_lateness_ns: u64,
-    /// What the real run did, through the simulator's bookkeeping.
+    /// How the run was made.
+    pub conditions: Conditions,
+    /// Opens the client never saw (a full kernel queue allowed them).
+    pub dropped_observed: usize,
+    /// `FAN_Q_OVERFLOW` records the client read.
+    pub overflow_records: usize,
+    /// Drops `predicted` counts (with `--kernel-queue`), where the
+    /// simulator has them.
+    pub predicted_dropped: Option<u64>,
+    /// What the real run did, through the simulator's bookkeeping (opens
+    /// the client saw).
     pub observed: SimResult,
-    /// With τ, ρ and the handler overhead.
+    /// With τ, ρ, the overheads, and the run's replay, kernel queue and
+    /// CPU (cores, background) where the simulator has them.
     pub predicted: SimResult,
-    /// With none of them.
+    /// With none of the costs.
     pub predicted_bare: SimResult,
+    /// Closed runs: `predicted`, but replaying the schedule open loop.
+    pub predicted_open: Option<SimResult>,
+    /// Runs with a CPU model: `predicted` without it.
+    pub predicted_no_cpu: Option<SimResult>,
 }
 
-/// τ, ρ (given, else measured, else 0) and, for pools, the measured
-/// handler overhead as c_h.
+/// The calibrated model from a run's own costs: τ, ρ (given, else
+/// measured, else 0); the reading thread's measured time per message as
+/// the handler overhead (inline) or the hand-off c_h (pools); the
+/// workers' per job as the worker overhead (pools).
 pub fn transport(costs: &Costs, given: (Option<u64>, Option<u64>), workers: u32) -> SimConfig {
+    let pool = workers > 0;
     SimConfig {
         transport_ns: given.0.or(costs.delivery_ns).unwrap_or(0),
         response_latency_ns: given.1.or(costs.response_ns).unwrap_or(0),
-        handoff_ns: costs.handler_ns.filter(|_| workers > 0).unwrap_or(0),
+        handoff_ns: costs.handler_ns.filter(|_| pool).unwrap_or(0),
+        handler_overhead_ns: costs.handler_ns.filter(|_| !pool).unwrap_or(0),
+        worker_overhead_ns: costs.worker_ns.filter(|_| pool).unwrap_or(0),
         ..SimConfig::default()
     }
+}
+
+/// The model's CPU: `cores` and the sampled background track (times on
+/// the experiment clock, shifted so that `origin_ns` is the prediction's
+/// zero); `None` without samples.
+pub fn cpu_config(cores: usize, track: &[Sample], origin_ns: u64) -> Option<CpuConfig> {
+    if track.is_empty() {
+        return None;
+    }
+    let samples = track
+        .iter()
+        .map(|s| (s.at_ns.saturating_sub(origin_ns), s.background));
+    Some(CpuConfig {
+        cores_milli: Some(cores as u64 * MILLI),
+        background: Background::Track(Arc::new(BackgroundTrack::new(samples))),
+        ..CpuConfig::default()
+    })
 }
 
 /// Lateness of the load generator worth a note.
@@ -205,11 +322,22 @@ pub fn table(runs: &[Fidelity]) -> String {
                 strategy: format!("{} {what}", f.strategy),
                 ..result.clone()
             };
+            let extra = [
+                (&f.predicted_open, "predicted open"),
+                (&f.predicted_no_cpu, "predicted no-cpu"),
+            ];
             [
                 label(&f.observed, "observed"),
                 label(&f.predicted, "predicted"),
                 label(&f.predicted_bare, "predicted bare"),
             ]
+            .into_iter()
+            .chain(
+                extra
+                    .into_iter()
+                    .filter_map(|(r, what)| r.as_ref().map(|r| label(r, what))),
+            )
+            .collect::<Vec<_>>()
         })
         .collect();
     let mut out = results_table(&rows);
@@ -233,8 +361,37 @@ pub fn table(runs: &[Fidelity]) -> String {
             format_ns(f.handler_overhead_ns),
             format_ns(f.worker_overhead_ns),
         ));
+        out.push_str(&conditions_line(f));
     }
     out
+}
+
+/// The run's replay, queue and CPU, in one line.
+fn conditions_line(f: &Fidelity) -> String {
+    let c = &f.conditions;
+    let mut line = format!("{}: {} loop", f.strategy, c.replay);
+    if c.threads > 0 {
+        line.push_str(&format!(" ({} threads)", c.threads));
+    }
+    if let Some(limit) = c.kernel_queue {
+        line.push_str(&format!(
+            "; kernel queue {limit}: {} opens dropped (unseen by the client), {} overflow records",
+            f.dropped_observed, f.overflow_records
+        ));
+    }
+    line.push_str(&format!("; cores: {}", c.cores));
+    if let Some(cpus) = &c.cpus {
+        line.push_str(&format!(" (pinned to CPUs {cpus:?})"));
+    }
+    line.push_str(&format!("; hogs: {}", c.hogs));
+    if let Some(mean) = c.background_mean {
+        line.push_str(&format!(
+            ", background {mean:.2} runnable threads (mean of {} samples)",
+            c.background_samples
+        ));
+    }
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]
@@ -299,12 +456,48 @@ mod tests {
         };
         let config = transport(&costs, (None, Some(3)), 0);
         assert_eq!((config.transport_ns, config.response_latency_ns), (5, 3));
-        assert_eq!(config.handoff_ns, 0);
-        assert_eq!(transport(&costs, (None, None), 2).handoff_ns, 2);
+        assert_eq!((config.handoff_ns, config.handler_overhead_ns), (0, 2));
+        let pool = transport(&costs, (None, None), 2);
+        assert_eq!((pool.handoff_ns, pool.handler_overhead_ns), (2, 0));
         let cost = CostModel::constant(40);
-        let inline = observed.predict(&StrategySpec::Inline, &cost, &config, &costs);
+        let inline = observed.predict(&StrategySpec::Inline, &cost, &config);
         // Handler takes at 5 and 47; answers at 45 + 3 and 87 + 3.
         assert_eq!(inline.unwrap().latency_ns.unwrap().max, 90 - 10);
+    }
+
+    #[test]
+    fn an_open_the_client_never_saw_is_dropped_not_answered() {
+        let mut unseen = record(1, 10, 12, 1_000);
+        unseen.served = None;
+        let records = [record(0, 0, 500, 100), unseen];
+        let observed = Observed::new(&records, &schedule(2));
+        let result = observed.result("inline", 0);
+        assert_eq!((result.messages, result.dropped), (2, Some(1)));
+        assert_eq!(result.misses, 1);
+        assert_eq!(result.latency_ns.unwrap().max, 500); // the drop is not a latency
+        assert_eq!(result.stall_ns, Some(500 + 2));
+        assert_eq!(dropped(&records), 1);
+    }
+
+    #[test]
+    fn the_cpu_track_starts_at_the_predictions_zero() {
+        assert!(cpu_config(2, &[], 0).is_none());
+        let track = [
+            Sample {
+                at_ns: 100,
+                background: 1.5,
+            },
+            Sample {
+                at_ns: 300,
+                background: 0.0,
+            },
+        ];
+        let cpu = cpu_config(2, &track, 200).unwrap();
+        assert_eq!(cpu.cores_milli, Some(2_000));
+        let Background::Track(track) = cpu.background else {
+            panic!("not a track");
+        };
+        assert_eq!(*track, BackgroundTrack::new([(0, 1.5), (100, 0.0)]));
     }
 
     #[test]

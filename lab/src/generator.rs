@@ -5,7 +5,15 @@
 //! holds only while fewer opens are stalled than there are openers; the
 //! call times are logged as they really were, and the prediction uses
 //! those, not the schedule.
+//!
+//! Closed loop ([`generate_closed`]): one opener per schedule thread,
+//! replaying that thread's opens in order. Its first open is called at its
+//! scheduled time; each next one the schedule's gap (think time) after
+//! the previous one returned: due'_j = return_(j−1) + (a_j − a_(j−1)) − σ,
+//! with σ = 0 (a schedule's recorded stall), so a thread never has two
+//! opens outstanding, and a slow client slows the thread down.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -59,18 +67,31 @@ pub(crate) fn generate(load: &Load, openers: usize) -> Result<Vec<Opened>, LabEr
                     .spawn_scoped(scope, || opener(load, &next))
             })
             .collect();
-        threads
-            .into_iter()
-            .map(|spawned| match spawned {
-                Ok(thread) => thread.join().map_err(|_| LabError::Panicked("an opener")),
-                Err(source) => Err(LabError::Io {
-                    what: "spawn an opener thread".into(),
-                    source,
-                }),
-            })
-            .collect::<Vec<_>>()
+        join_openers(threads)
     });
-    let mut opened = Vec::with_capacity(load.planned.len());
+    collect(results, load.planned.len())
+}
+
+type Spawned<'scope> =
+    std::io::Result<thread::ScopedJoinHandle<'scope, Result<Vec<Opened>, LabError>>>;
+type Joined = Result<Result<Vec<Opened>, LabError>, LabError>;
+
+fn join_openers(threads: Vec<Spawned<'_>>) -> Vec<Joined> {
+    threads
+        .into_iter()
+        .map(|spawned| match spawned {
+            Ok(thread) => thread.join().map_err(|_| LabError::Panicked("an opener")),
+            Err(source) => Err(LabError::Io {
+                what: "spawn an opener thread".into(),
+                source,
+            }),
+        })
+        .collect()
+}
+
+/// Every opener's opens, in index order, or the first failure.
+fn collect(results: Vec<Joined>, opens: usize) -> Result<Vec<Opened>, LabError> {
+    let mut opened = Vec::with_capacity(opens);
     for result in results {
         opened.extend(result??);
     }
@@ -87,25 +108,82 @@ fn opener(load: &Load, next: &AtomicUsize) -> Result<Vec<Opened>, LabError> {
         let Some(planned) = load.planned.get(index) else {
             return Ok(opened);
         };
-        let path = file_of(load.dir, index);
         let due_ns = load.start_ns.saturating_add(planned.offset_ns);
-        let at = load.clock.at(due_ns);
-        thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
-        let call_ns = load.clock.now_ns();
-        load.calls[index].store(call_ns, Ordering::Release);
-        let file = File::open(&path);
-        let return_ns = load.clock.now_ns();
-        drop(file.map_err(|source| LabError::Io {
-            what: format!("open {}", path.display()),
-            source,
-        })?);
-        opened.push(Opened {
-            index,
-            due_ns,
-            call_ns,
-            return_ns,
+        opened.push(open_at(load, index, due_ns)?);
+    }
+}
+
+/// Closed loop: one opener per distinct value of `threads` (the schedule
+/// thread of each open), each replaying its opens in order; returns every
+/// open, in index order.
+pub(crate) fn generate_closed(load: &Load, threads: &[u32]) -> Result<Vec<Opened>, LabError> {
+    if threads.len() != load.planned.len() {
+        return Err(LabError::Io {
+            what: "replay a closed loop".into(),
+            source: std::io::Error::other(format!(
+                "{} thread ids for {} opens",
+                threads.len(),
+                load.planned.len()
+            )),
         });
     }
+    let mut sequences: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (index, &thread) in threads.iter().enumerate() {
+        sequences.entry(thread).or_default().push(index);
+    }
+    let results = thread::scope(|scope| {
+        let spawned: Vec<_> = sequences
+            .values()
+            .map(|sequence| {
+                thread::Builder::new()
+                    .name("lab-thread".into())
+                    .stack_size(STACK)
+                    .spawn_scoped(scope, move || thread_opener(load, sequence))
+            })
+            .collect();
+        join_openers(spawned)
+    });
+    collect(results, load.planned.len())
+}
+
+/// One schedule thread: each open the schedule's gap after the previous
+/// one returned.
+fn thread_opener(load: &Load, sequence: &[usize]) -> Result<Vec<Opened>, LabError> {
+    fine_timer_slack();
+    let mut opened: Vec<Opened> = Vec::with_capacity(sequence.len());
+    for &index in sequence {
+        let offset = load.planned[index].offset_ns;
+        let due_ns = match opened.last() {
+            None => load.start_ns.saturating_add(offset),
+            Some(previous) => {
+                let think = offset.saturating_sub(load.planned[previous.index].offset_ns);
+                previous.return_ns.saturating_add(think)
+            }
+        };
+        opened.push(open_at(load, index, due_ns)?);
+    }
+    Ok(opened)
+}
+
+/// Sleeps until `due_ns`, then opens (and closes) file `index`.
+fn open_at(load: &Load, index: usize, due_ns: u64) -> Result<Opened, LabError> {
+    let path = file_of(load.dir, index);
+    let at = load.clock.at(due_ns);
+    thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+    let call_ns = load.clock.now_ns();
+    load.calls[index].store(call_ns, Ordering::Release);
+    let file = File::open(&path);
+    let return_ns = load.clock.now_ns();
+    drop(file.map_err(|source| LabError::Io {
+        what: format!("open {}", path.display()),
+        source,
+    })?);
+    Ok(Opened {
+        index,
+        due_ns,
+        call_ns,
+        return_ns,
+    })
 }
 
 /// Asks for 1 µs timer slack (default 50 µs) so sleeps end on time.

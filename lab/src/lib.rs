@@ -14,8 +14,11 @@
 //!   observed; [`records`]: every open's record as JSON lines;
 //! - Linux only: the client (`client`, `queue`, `ticket`: the reading
 //!   thread, workers, the guards' watchdog; service times spent as real
-//!   CPU work), the load generator ([`generator`]) and [`run`], which runs
-//!   one experiment in a fresh temporary directory.
+//!   CPU work), the load generator ([`generator`], open or closed loop),
+//!   [`run`] and [`observe`], which run one experiment in a fresh
+//!   temporary directory, [`cpu`] (pinning, CPU hogs, the background
+//!   track) and [`kernel_queue`] (fanotify's queue limit, lowered for one
+//!   run and restored).
 //!
 //! # Example
 //!
@@ -39,26 +42,35 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod fidelity;
 pub mod plan;
 pub mod record;
 pub mod records;
+pub mod summary;
 
 #[cfg(target_os = "linux")]
 mod client;
 #[cfg(target_os = "linux")]
+pub mod cpu;
+#[cfg(target_os = "linux")]
 mod experiment;
 #[cfg(target_os = "linux")]
 pub mod generator;
+#[cfg(target_os = "linux")]
+pub mod kernel_queue;
 #[cfg(target_os = "linux")]
 mod queue;
 #[cfg(target_os = "linux")]
 mod ticket;
 
 #[cfg(target_os = "linux")]
-pub use experiment::{Experiment, run};
+pub use experiment::{Experiment, observe, run};
 pub use plan::{Base, GuardFn, Plan, Work};
-pub use record::{Answerer, Clock, Costs, Planned, Record, Served, backlog_at, max_lateness_ns};
+pub use record::{
+    Answerer, Clock, Costs, Observation, Planned, Record, Sample, Served, backlog_at,
+    max_lateness_ns, mean_background,
+};
 
 /// Why an experiment failed.
 #[cfg(target_os = "linux")]

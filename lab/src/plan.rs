@@ -31,8 +31,9 @@ pub enum Plan {
     },
 }
 
-/// How a job's service time is spent: always as busy CPU on the monotonic
-/// clock (never a sleep), and either holding the CPU or giving way.
+/// How a job's service time is spent: always as busy CPU (never a sleep):
+/// for that long on the monotonic clock, holding the CPU or giving way, or
+/// until the thread has used that much CPU time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Work {
     /// Spin without yielding: the job holds its core like real work does,
@@ -45,6 +46,11 @@ pub enum Work {
     /// kernel side (openers, the reader) runs as if it had cores of its
     /// own, which is what the simulator assumes.
     Yield,
+    /// Spin until the thread has *used* the service time in CPU time
+    /// (`CLOCK_THREAD_CPUTIME_ID`), not until that much wall time passed:
+    /// s_i is CPU work, as in the simulator's CPU model, so a job sharing
+    /// its core with other runnable threads takes longer.
+    Cpu,
 }
 
 /// Where the work runs, once the guards are peeled off.

@@ -1,6 +1,6 @@
 //! The lab's inputs and outputs as plain data: the [`Planned`] opens, the
-//! per-event [`Record`]s (what the opener and the client saw), the shared
-//! [`Clock`], and the measurements taken from records: the backlog at a
+//! per-event [`Record`]s (what the opener and the client saw), a run's
+//! [`Observation`] (records, background track), the shared [`Clock`], and the measurements taken from records: the backlog at a
 //! time and the fanotify delivery and response costs ([`Costs`]).
 //!
 //! All times are nanoseconds since the experiment's epoch, on
@@ -68,6 +68,33 @@ pub struct Served {
     pub answered_by: Answerer,
     /// Who ran the work (the handler or a worker; `None`: dropped).
     pub ran_on: Option<Answerer>,
+}
+
+/// One sample of the background track.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// When it was taken, ns since the experiment's epoch.
+    pub at_ns: u64,
+    /// Other runnable threads competing for the lab's CPUs.
+    pub background: f64,
+}
+
+/// The mean of a track (its samples are evenly spaced); `None` when empty.
+pub fn mean_background(track: &[Sample]) -> Option<f64> {
+    (!track.is_empty())
+        .then(|| track.iter().map(|s| s.background).sum::<f64>() / track.len() as f64)
+}
+
+/// What a run saw.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    /// Every open, in schedule order.
+    pub records: Vec<Record>,
+    /// The background track, if sampled.
+    pub background: Vec<Sample>,
+    /// `FAN_Q_OVERFLOW` records the client read (the queue was full at
+    /// least once since the previous one).
+    pub overflow_records: usize,
 }
 
 /// The experiment's time origin.
@@ -257,6 +284,12 @@ mod tests {
         let mut late = records;
         late[1].due_ns = 2;
         assert_eq!(max_lateness_ns(&late), 3);
+        let sample = |background| Sample {
+            at_ns: 0,
+            background,
+        };
+        assert_eq!(mean_background(&[sample(1.0), sample(2.0)]), Some(1.5));
+        assert_eq!(mean_background(&[]), None);
     }
 
     #[test]

@@ -57,14 +57,40 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Spends the thread's CPU until `until` (real work, not a sleep).
-pub(crate) fn spin_until(until: Instant, work: Work) {
-    while Instant::now() < until {
-        match work {
-            Work::Spin => std::hint::spin_loop(),
-            Work::Yield => std::thread::yield_now(),
+/// Spends the thread's CPU from `start` for `service_ns` (real work, not a
+/// sleep): until `start + service_ns` on the monotonic clock, or, for
+/// [`Work::Cpu`], until the thread has used `service_ns` of CPU time.
+pub(crate) fn spin_for(start: Instant, service_ns: u64, work: Work) {
+    let until = start + std::time::Duration::from_nanos(service_ns);
+    match work {
+        Work::Spin => spin_until(until, std::hint::spin_loop),
+        Work::Yield => spin_until(until, std::thread::yield_now),
+        Work::Cpu => {
+            let used = thread_cpu_ns().saturating_add(service_ns);
+            while thread_cpu_ns() < used {
+                std::hint::spin_loop();
+            }
         }
     }
+}
+
+fn spin_until(until: Instant, each_turn: fn()) {
+    while Instant::now() < until {
+        each_turn();
+    }
+}
+
+/// CPU time this thread has used, ns (`CLOCK_THREAD_CPUTIME_ID`).
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // Safety: `now` is a live timespec the call writes.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
 }
 
 impl Ticket {
@@ -121,7 +147,7 @@ impl Ticket {
             state.start_ns = Some(start);
             state.ran_on = Some(by);
         }
-        spin_until(clock.at(start.saturating_add(self.service_ns)), self.work);
+        spin_for(clock.at(start), self.service_ns, self.work);
         lock(&self.state).finish_ns = Some(clock.now_ns());
         self.answer(clock, by);
     }

@@ -1,5 +1,6 @@
 //! Real-kernel experiments (root only; they print a message and pass where
-//! fanotify permission events are not permitted): every plan answers every
+//! fanotify permission events are not permitted, unless
+//! `ESREPLAY_REQUIRE_ROOT=1`): every plan answers every
 //! open exactly once, stalls cover the work, guards answer on time.
 #![cfg(target_os = "linux")]
 
@@ -31,6 +32,11 @@ fn try_run(planned: &[Planned], plan: &Plan) -> Option<Vec<Record>> {
     match run(&experiment) {
         Ok(records) => Some(records),
         Err(error) if error.is_not_permitted() => {
+            let required = std::env::var("ESREPLAY_REQUIRE_ROOT").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "ESREPLAY_REQUIRE_ROOT=1 but not permitted: {error}"
+            );
             eprintln!("skipped: fanotify permission events are not permitted here ({error})");
             None
         }
