@@ -3,13 +3,13 @@
 //! The engine owns everything that is not a scheduling decision: the
 //! kernel's per-client queue, the single handler thread, the strategy's N
 //! worker threads, the CPU they share ([`cpu`]), the watchdog and kernel
-//! deadline timers, and the closed loop of blocked threads ([`threads`]).
+//! deadline timers, and the closed loop of blocked threads (`engine::threads`).
 //! The [`Strategy`] only plans each message the handler takes and picks
 //! the next job for a free worker.
 //!
 //! One event loop, keyed by (time, class): at one instant the classes run
 //! in the order CPU completions, handler takes, arrivals, worker
-//! dispatches, watchdogs, kernel deadlines (see [`Class`]), which gives
+//! dispatches, watchdogs, kernel deadlines (see `Class` in `engine::run`), which gives
 //! DESIGN.md's tie rules: a message taken at an instant has left the
 //! kernel queue when another arrives then; a job ready at t is visible to
 //! a worker that frees at t, as is every job arriving at t; a watchdog at g
