@@ -9,7 +9,7 @@
 //!
 //! One event loop, keyed by (time, class): at one instant the classes run
 //! in the order CPU completions, handler takes, arrivals, worker
-//! dispatches, watchdogs, kernel deadlines (see `Class` in `engine::run`), which gives
+//! dispatches, watchdogs, kernel deadlines (see the private `Class`), which gives
 //! DESIGN.md's tie rules: a message taken at an instant has left the
 //! kernel queue when another arrives then; a job ready at t is visible to
 //! a worker that frees at t, as is every job arriving at t; a watchdog at g
