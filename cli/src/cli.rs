@@ -21,7 +21,7 @@ const TOP_HELP: &str = "Examples:
 
 Exit codes:
   0  success
-  1  a gate failed (check: misses over --max-misses, or the client would be killed)
+  1  a gate failed (check: a value past its limit, e.g. misses over --max-misses, or the client would be killed)
   2  bad input or usage (unreadable trace, a trace cut short given to check or sweep, an output that is an input, bad flag, bad strategy)";
 
 /// The subcommands.
@@ -62,9 +62,10 @@ pub enum Command {
         after_help = "Example:\n  esreplay compare flood.estrace --strategies inline,pool:4,edf:2,guard:500ms:pool:4"
     )]
     Compare(CompareArgs),
-    /// A CI gate: exit 1 when misses exceed --max-misses or the client would be killed.
+    /// A CI gate: exit 1 when any gate fails (misses, latency, slack, backlog, headroom, ...) or the client would be killed.
     #[command(
-        after_help = "Example:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0"
+        after_help = "Examples:\n  esreplay check capture.estrace --strategy pool:4 --max-misses 0\n  \
+        esreplay check capture.estrace --strategy pool:4 --strategy edf:2 --max-misses 0 --max-latency p99=100ms --format github --junit gates.xml"
     )]
     Check(CheckArgs),
     /// Headroom: the largest arrival compression and cost multiplier with no miss; or misses and hits per ES cache size.
@@ -315,6 +316,12 @@ pub struct ModelArgs {
     /// Skip corrupt chunks instead of failing.
     #[arg(long)]
     pub salvage: bool,
+    /// A co-resident ES client: react=EVENT[+EVENT...],opens=K,delay=D[,io=M] (its K opens per event it sees become AUTH_OPENs for us; our client opens each handled target M times).
+    #[arg(long, value_name = "SPEC")]
+    pub co_client: Option<String>,
+    /// Messages the co-client may inject at most [default: 10 × the trace's messages].
+    #[arg(long, value_name = "N", requires = "co_client")]
+    pub co_client_cap: Option<u64>,
     /// The client's mutes and ES cache (boxed: most runs leave them empty).
     #[command(flatten)]
     pub kernel: Box<KernelArgs>,
@@ -389,12 +396,27 @@ pub struct CompareArgs {
 pub struct CheckArgs {
     /// Input trace (`-` for standard input).
     pub trace: PathBuf,
-    /// The strategy to gate.
-    #[arg(long)]
-    pub strategy: String,
-    /// Misses allowed (with --miss-mode kill any miss kills the client and fails).
-    #[arg(long)]
-    pub max_misses: u64,
+    /// The strategy to gate (repeatable: each is gated on its own).
+    #[arg(long, required = true)]
+    pub strategy: Vec<String>,
+    /// Misses allowed (with --miss-mode kill any miss kills the client and fails); 0 when no gate is given.
+    #[arg(long, value_name = "N")]
+    pub max_misses: Option<u64>,
+    /// Latency limit P=D, P one of p50, p90, p99, p99.9, max (repeatable; e.g. p99=100ms).
+    #[arg(long, value_name = "P=D")]
+    pub max_latency: Vec<String>,
+    /// Smallest slack allowed: every AUTH answer at least D before its deadline.
+    #[arg(long, value_name = "D")]
+    pub min_slack: Option<String>,
+    /// Most messages in flight allowed.
+    #[arg(long, value_name = "N")]
+    pub max_backlog: Option<u64>,
+    /// Smallest cost headroom allowed: no miss with service times × K (searched as `sweep` does).
+    #[arg(long, value_name = "K")]
+    pub min_headroom: Option<f64>,
+    /// Guard default verdicts allowed.
+    #[arg(long, value_name = "N")]
+    pub max_defaulted: Option<u64>,
     /// Messages dropped at a full kernel queue allowed (a bypass gate; needs --kernel-queue).
     #[arg(long, value_name = "N")]
     pub max_dropped: Option<u64>,
@@ -410,6 +432,21 @@ pub struct CheckArgs {
     /// Judge a cut-short or damaged trace on the messages read instead of failing (exit 2).
     #[arg(long)]
     pub allow_partial: bool,
+    /// How the verdict is printed: a table, or GitHub workflow annotations too.
+    #[arg(long, value_enum, default_value = "table", conflicts_with = "json")]
+    pub format: CheckFormat,
+    /// Also write the verdict as JUnit XML: one test case per strategy and gate.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// `check --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// The results and an aligned table of gates.
+    Table,
+    /// The table, then `::error` annotations for failed gates (GitHub Actions).
+    Github,
 }
 
 /// Arguments of `sweep`.
@@ -464,6 +501,13 @@ pub enum ScenarioArg {
     /// With threads: one process flooding one file from --threads threads
     /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
     ThreadFlood,
+    /// Steady, plus a co-resident scanner (an ES client) opening the target
+    /// of each AUTH_OPEN/AUTH_EXEC 3 times 1 ms later: try es-clients-inline:INNER.
+    Scanner,
+    /// Steady, with a client of ours that reads each file (service
+    /// lognormal:300us:8ms): replay with --co-client
+    /// react=AUTH_OPEN+AUTH_EXEC,opens=2,delay=1ms,io=1 to close the loop.
+    IoHeavy,
     /// ES cache: one process re-opening a working set of 100 files at 10 × rate (caching helps).
     RepeatOpen,
     /// ES cache: one process cycling through 65 536 files, 16 × the default cache (caching fails).

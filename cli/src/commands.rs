@@ -5,6 +5,7 @@
 
 mod cache_sweep;
 mod eslogger;
+mod gates;
 mod gen_cmd;
 mod inspect;
 mod integrity;

@@ -130,6 +130,11 @@ fn opens_are_recorded_and_sigterm_writes_the_footer() {
         assert!(message.is_auth());
         assert_eq!(message.budget_ns(), Some(50_000_000));
         assert_eq!(message.pid, Some(std::process::id()));
+        // One thread opened them all, one after the other: the recorder
+        // names it (the thread that blocked on each answer).
+        let thread = |m: &Message| m.details.as_ref().and_then(|d| d.thread_id);
+        assert!(thread(message).is_some());
+        assert_eq!(thread(message), thread(opens[0]));
         assert!(
             message
                 .target_path

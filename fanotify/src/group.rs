@@ -74,7 +74,18 @@ impl Fanotify {
     /// O_RDONLY | O_LARGEFILE | O_CLOEXEC)`. Needs CAP_SYS_ADMIN: see
     /// [`Error::is_not_permitted`].
     pub fn new() -> Result<Fanotify, Error> {
-        let flags = libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC;
+        Fanotify::init(libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC)
+    }
+
+    /// Like [`new`](Self::new), with `FAN_REPORT_TID`: an event's
+    /// [`pid`](crate::Event::pid) is then the id of the *thread* whose
+    /// syscall caused it (Linux 4.20 and later), the thread that blocks on
+    /// the answer. Its process is the thread's `Tgid`.
+    pub fn reporting_threads() -> Result<Fanotify, Error> {
+        Fanotify::init(libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC | libc::FAN_REPORT_TID)
+    }
+
+    fn init(flags: libc::c_uint) -> Result<Fanotify, Error> {
         let event_flags = libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC;
         // Safety: plain syscall with integer arguments.
         let fd = unsafe { libc::fanotify_init(flags, event_flags as libc::c_uint) };

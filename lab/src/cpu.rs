@@ -1,7 +1,7 @@
 //! The CPU side of an experiment (Linux): pinning threads to CPUs
 //! ([`pin_current_thread`], `sched_setaffinity`), CPU hogs in other
 //! processes ([`Hogs`], killed when dropped), and the background track
-//! ([`Sampler`]): other processes' runnable threads, from `/proc`.
+//! (`Sampler`): other processes' runnable threads, from `/proc`.
 //!
 //! The track is what the runnable threads (state `R` in
 //! `/proc/PID/task/TID/stat`) of *other* processes weigh against one of

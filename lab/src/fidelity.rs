@@ -35,6 +35,8 @@ pub fn plan_of(spec: &StrategySpec) -> Plan {
                 inner: Box::new(plan_of(inner)),
             }
         }
+        // The lab's fanotify messages never come from an ES client.
+        StrategySpec::EsClientsInline(inner) => plan_of(inner),
     }
 }
 

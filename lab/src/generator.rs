@@ -6,7 +6,7 @@
 //! call times are logged as they really were, and the prediction uses
 //! those, not the schedule.
 //!
-//! Closed loop ([`generate_closed`]): one opener per schedule thread,
+//! Closed loop (`generate_closed`): one opener per schedule thread,
 //! replaying that thread's opens in order. Its first open is called at its
 //! scheduled time; each next one the schedule's gap (think time) after
 //! the previous one returned: due'_j = return_(j−1) + (a_j − a_(j−1)) − σ,

@@ -75,7 +75,7 @@ pub fn record(
     on_ready: impl FnOnce(),
 ) -> Result<FanotifyStats, RecordError> {
     let source = |e: esreplay_fanotify::Error| RecordError::Source(e.to_string());
-    let group = Fanotify::new().map_err(source)?;
+    let group = Fanotify::reporting_threads().map_err(source)?;
     let header = header(options);
     let mut config = options.writer.clone();
     config.convert.timebase = header.timebase;
@@ -99,6 +99,7 @@ pub fn record(
         options,
         next_seq: 0,
         overflows: 0,
+        processes: Default::default(),
     };
     while !interrupted.load(Ordering::Acquire) && !writer.is_finished() {
         let batch = group
@@ -123,7 +124,14 @@ struct Recording<'a> {
     options: &'a FanotifyOptions,
     next_seq: u64,
     overflows: u64,
+    /// Thread id → process id, as first looked up (a thread that has
+    /// exited by the time its last answer is read is still known).
+    processes: std::collections::HashMap<u32, u32>,
 }
+
+/// Threads remembered at most; the map starts afresh beyond (thread ids
+/// are reused by the kernel, so it must not grow without end either).
+const MAX_THREADS_REMEMBERED: usize = 65_536;
 
 impl Recording<'_> {
     /// Answers, copies and pushes one event (a full ring counts a drop).
@@ -147,9 +155,14 @@ impl Recording<'_> {
             global_seq: Some(seq),
             event: event_type.0,
             auth: true,
-            pid: u32::try_from(event.pid()).ok(),
             ..RawMessage::default()
         };
+        // The group reports thread ids: the opener's thread, which blocks
+        // on the answer, and its process. Read after the answer, so the
+        // opener never waits for it.
+        let thread = u32::try_from(event.pid()).ok();
+        raw.details.thread_id = thread.map(u64::from);
+        raw.pid = thread.and_then(|tid| self.process_of(tid));
         if let Some((dev, ino)) = device_and_inode(file) {
             raw.details.target_dev = Some(dev);
             raw.details.target_ino = Some(ino);
@@ -176,6 +189,34 @@ impl Recording<'_> {
         }
         ring.try_push(raw);
     }
+}
+
+impl Recording<'_> {
+    /// The process of thread `tid`, remembered from its first event.
+    fn process_of(&mut self, tid: u32) -> Option<u32> {
+        if let Some(&pid) = self.processes.get(&tid) {
+            return Some(pid);
+        }
+        let pid = process_of_thread(tid)?;
+        if self.processes.len() >= MAX_THREADS_REMEMBERED {
+            self.processes.clear();
+        }
+        self.processes.insert(tid, pid);
+        Some(pid)
+    }
+}
+
+/// The process (thread group) of thread `tid`, from `/proc/TID/status`
+/// (`None` if the thread has already gone).
+fn process_of_thread(tid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    tgid_in_status(&status)
+}
+
+/// The `Tgid:` line of a `/proc/PID/status` text.
+fn tgid_in_status(status: &str) -> Option<u32> {
+    let line = status.lines().find(|line| line.starts_with("Tgid:"))?;
+    line["Tgid:".len()..].trim().parse().ok()
 }
 
 /// The ES type a fanotify permission event is recorded as.
@@ -259,6 +300,22 @@ fn header(options: &FanotifyOptions) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_is_mapped_to_its_process() {
+        assert_eq!(
+            tgid_in_status("Name:\tx\nTgid:\t4242\nPid:\t4250\n"),
+            Some(4242)
+        );
+        assert_eq!(tgid_in_status("Name:\tx\n"), None);
+        // Safety: gettid has no preconditions.
+        let tid = std::thread::spawn(|| unsafe { libc::gettid() })
+            .join()
+            .unwrap();
+        let main_tid = u32::try_from(unsafe { libc::gettid() }).unwrap();
+        assert_ne!(u32::try_from(tid).unwrap(), std::process::id());
+        assert_eq!(process_of_thread(main_tid), Some(std::process::id()));
+    }
 
     #[test]
     fn exec_permission_is_auth_exec_and_the_rest_auth_open() {

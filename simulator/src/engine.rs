@@ -3,13 +3,13 @@
 //! The engine owns everything that is not a scheduling decision: the
 //! kernel's per-client queue, the single handler thread, the strategy's N
 //! worker threads, the CPU they share ([`cpu`]), the watchdog and kernel
-//! deadline timers, and the closed loop of blocked threads ([`threads`]).
+//! deadline timers, and the closed loop of blocked threads (`engine::threads`).
 //! The [`Strategy`] only plans each message the handler takes and picks
 //! the next job for a free worker.
 //!
 //! One event loop, keyed by (time, class): at one instant the classes run
 //! in the order CPU completions, handler takes, arrivals, worker
-//! dispatches, watchdogs, kernel deadlines (see [`Class`]), which gives
+//! dispatches, watchdogs, kernel deadlines (see the private `Class`), which gives
 //! DESIGN.md's tie rules: a message taken at an instant has left the
 //! kernel queue when another arrives then; a job ready at t is visible to
 //! a worker that frees at t, as is every job arriving at t; a watchdog at g
@@ -23,6 +23,7 @@
 //! threads' read-ahead ([`MAX_READ_AHEAD`]).
 
 mod admission;
+pub mod coclient;
 pub mod cpu;
 pub mod machine;
 mod threads;
@@ -34,6 +35,8 @@ use std::error::Error;
 
 use esreplay_traces::{Action, EventType, Message};
 
+use coclient::CoClient;
+pub use coclient::{CoClientConfig, CoClientSpec, TraceFacts};
 pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError};
@@ -105,6 +108,8 @@ pub struct SimConfig {
     pub guard_timer: GuardTimer,
     /// Cores and background load.
     pub cpu: CpuConfig,
+    /// A co-resident ES client (`--co-client`).
+    pub co_client: Option<CoClientConfig>,
     /// Mutes and the ES cache (`--mute`, `--es-cache`): the kernel-side
     /// admission stage at arrival.
     pub kernel: KernelOptions,
@@ -238,6 +243,9 @@ enum Class {
     Take,
     /// A message arrives (closed replay; open replay arrives by `push`).
     Arrival,
+    /// A co-resident client's open enters the kernel (after the trace's
+    /// messages of the instant: its global_seq values are larger).
+    Inject,
     /// An idle worker takes a queued job.
     Dispatch,
     /// A guard's watchdog fires.
@@ -321,6 +329,10 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     handler_busy: Time,
     worker_busy: Time,
     stats: Stats,
+    co: Option<CoClient>,
+    /// By slot: the message whose target our client opens at f_i (the
+    /// co-client sees those opens).
+    triggers: Vec<Option<Message>>,
     /// Mutes and the ES cache (`None`: none asked, the stage is skipped).
     kernel: Option<Kernel>,
 }

@@ -81,6 +81,12 @@ pub struct SimResult {
     /// CPU work done ÷ time the client's threads were runnable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_rate: Option<f64>,
+    /// Messages a co-resident client's opens added (`--co-client`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected: Option<u64>,
+    /// Whether injection stopped at `--co-client-cap` (the loop ran away).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runaway: Option<bool>,
     /// AUTH messages answered by the kernel from its ES cache (in
     /// `messages`, `auth` and the latency, with 0); with `--mute` or
     /// `--es-cache`.
@@ -194,8 +200,9 @@ type Extra = (&'static str, fn(&SimResult) -> Option<String>);
 
 /// The feature columns after [`TABLE_COLUMNS`]: closed replay's stall and
 /// throttling, the kernel queue's drops (allowed/denied), the CPU model's
-/// cores, background and delivered rate, the ES cache's and mutes' counts.
-const EXTRA_COLUMNS: [Extra; 6] = [
+/// cores, background and delivered rate, the ES cache's and mutes'
+/// counts, the co-client's injected messages.
+const EXTRA_COLUMNS: [Extra; 7] = [
     ("stall", |r| r.stall_ns.map(format_ns)),
     ("throttled", |r| r.throttled_ns.map(format_ns)),
     ("dropped a/d", |r| {
@@ -205,6 +212,10 @@ const EXTRA_COLUMNS: [Extra; 6] = [
     ("cpu C/B/rate", |r| {
         let (c, b) = (short(r.cores?), short(r.background?));
         Some(format!("{c}/{b}/{:.0}%", r.cpu_rate? * 100.0))
+    }),
+    ("injected", |r| {
+        let runaway = if r.runaway? { " runaway" } else { "" };
+        Some(format!("{}{runaway}", r.injected?))
     }),
     ("cached", |r| r.cached.map(|n| n.to_string())),
     ("muted", |r| r.muted.map(|n| n.to_string())),

@@ -4,17 +4,20 @@
 //!
 //! ```text
 //! inline | pool:N | edf:N | guard:M:INNER | guard:P%:MIN:MAX:INNER
+//! es-clients-inline:INNER
 //! ```
 //!
 //! N is 1 to [`MAX_WORKERS`]; M, MIN and MAX are durations (`500ms`);
 //! P is a percentage (`20%`, `12.5%`); INNER is any strategy.
+//! `es-clients-inline:INNER` answers messages of ES-client processes at
+//! once on the handler and gives the rest to INNER.
 
 use std::fmt;
 use std::str::FromStr;
 
 use esreplay_traces::parse_duration_ns;
 
-use crate::strategy::{EdfPool, FifoPool, Guard, Inline, Margin, Strategy};
+use crate::strategy::{EdfPool, EsClientsInline, FifoPool, Guard, Inline, Margin, Strategy};
 
 /// The largest worker count accepted (keeps a typo from allocating GBs).
 pub const MAX_WORKERS: u32 = 65_536;
@@ -35,12 +38,14 @@ pub enum StrategySpec {
         /// The strategy being guarded.
         inner: Box<StrategySpec>,
     },
+    /// `es-clients-inline:INNER`.
+    EsClientsInline(Box<StrategySpec>),
 }
 
 /// A `--strategy` that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid strategy {text:?}: {reason} (expected inline, pool:N, edf:N, guard:M:INNER or guard:P%:MIN:MAX:INNER)"
+    "invalid strategy {text:?}: {reason} (expected inline, pool:N, edf:N, guard:M:INNER, guard:P%:MIN:MAX:INNER or es-clients-inline:INNER)"
 )]
 pub struct SpecError {
     /// The strategy as given.
@@ -59,6 +64,7 @@ impl StrategySpec {
             StrategySpec::Guard { margin, inner } => {
                 Box::new(Guard::new(*margin, margin_label(margin), inner.build()))
             }
+            StrategySpec::EsClientsInline(inner) => Box::new(EsClientsInline::new(inner.build())),
         }
     }
 }
@@ -82,6 +88,10 @@ fn parse(text: &str) -> Result<StrategySpec, String> {
         "pool" => Ok(StrategySpec::Pool(workers(rest)?)),
         "edf" => Ok(StrategySpec::Edf(workers(rest)?)),
         "guard" => parse_guard(rest),
+        "es-clients-inline" if rest.is_empty() => {
+            Err("es-clients-inline needs an inner strategy".into())
+        }
+        "es-clients-inline" => Ok(StrategySpec::EsClientsInline(Box::new(parse(rest)?))),
         _ => Err(format!("unknown strategy {head:?}")),
     }
 }
@@ -183,6 +193,7 @@ impl fmt::Display for StrategySpec {
             StrategySpec::Guard { margin, inner } => {
                 write!(f, "guard:{}:{inner}", margin_label(margin))
             }
+            StrategySpec::EsClientsInline(inner) => write!(f, "es-clients-inline:{inner}"),
         }
     }
 }
@@ -200,6 +211,8 @@ mod tests {
             "guard:500ms:pool:4",
             "guard:20%:1s:5s:edf:8",
             "guard:12.5%:0ns:1500us:guard:1s:inline",
+            "es-clients-inline:edf:2",
+            "es-clients-inline:guard:1s:pool:4",
         ] {
             let spec: StrategySpec = text.parse().unwrap();
             assert_eq!(spec.to_string(), text);
@@ -245,6 +258,9 @@ mod tests {
             "guard:101%:1s:5s:inline",
             "guard:20%:5s:1s:inline",
             "guard:1.23456%:1s:2s:inline",
+            "es-clients-inline",
+            "es-clients-inline:",
+            "es-clients-inline:pool:0",
         ] {
             let error = bad.parse::<StrategySpec>().unwrap_err();
             assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");

@@ -20,12 +20,14 @@
 //! live in the submodules; none of them is known to the engine by name.
 
 mod edf;
+mod es_clients;
 mod guard;
 mod inline;
 mod pool;
 mod runs;
 
 pub use edf::EdfPool;
+pub use es_clients::{EsClientsInline, from_es_client};
 pub use guard::{Guard, Margin};
 pub use inline::Inline;
 pub use pool::FifoPool;
@@ -70,6 +72,10 @@ pub enum Runner {
     Handler,
     /// The handler hands the job off (cost c_h) to the workers' queue.
     Worker,
+    /// The handler answers at once, at the cost of a hand-off (c_h) and
+    /// without the job's work: never queued, no file reads
+    /// (`es-clients-inline`).
+    Answer,
 }
 
 /// What the handler does with a message it takes.

@@ -73,3 +73,21 @@ pub fn succeeded(output: &Output) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Validates `file` with xmllint against the JUnit schema when xmllint is
+/// installed (CI sets ESREPLAY_REQUIRE_XMLLINT=1 and installs it).
+pub fn validate_junit(file: &Path) {
+    let schema = root().join("tests/data/junit.xsd");
+    match std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg(file)
+        .output()
+    {
+        Ok(output) => assert!(output.status.success(), "{output:?}"),
+        Err(_) if std::env::var_os("ESREPLAY_REQUIRE_XMLLINT").is_none() => {
+            eprintln!("xmllint not installed: JUnit schema validation skipped");
+        }
+        Err(error) => panic!("ESREPLAY_REQUIRE_XMLLINT is set but xmllint fails: {error}"),
+    }
+}

@@ -16,6 +16,8 @@
 //! | `build` | 8 job slots (`make -j8`): each runs compiler processes one after another, think times between opens | AUTH_EXEC, AUTH_OPEN of sources and headers, NOTIFY_CLOSE (modified), NOTIFY_EXIT |
 //! | `app-launch` | steady background; every 2 s an app starts: 6 threads open 200 files each at 10 × `rate` in all | AUTH_EXEC, AUTH_OPEN |
 //! | `thread-flood` | steady background; from 20 % of the run one process's `--threads` threads (default 64) open one file, 10 × `rate` in all | AUTH_OPEN |
+//! | `scanner` | steady, plus a co-resident scanner (an ES client, `is_es_client`) opening the target of each AUTH_OPEN and AUTH_EXEC 3 times 1 ms later | AUTH_OPEN, AUTH_EXEC |
+//! | `io-heavy` | steady; our client reads each file it decides on: service `lognormal:300us:8ms` unless `--service` (replay with `--co-client ...,io=M` to close the loop) | AUTH_OPEN, AUTH_EXEC |
 //! | `repeat-open`, `cache-thrash`, `write-between` | steady background; from 20 % of the run one process opening files at 10 × `rate`: for the ES cache what-ifs (see [`cache`]) | AUTH_OPEN (and NOTIFY_WRITE) |
 //!
 //! The first five have no thread ids (a simulator replays them open loop).
@@ -29,6 +31,7 @@
 //! exec-storm `lognormal:1ms:20ms`), drawn per message from its
 //! `global_seq`. A synthetic CPU track can be added ([`GenOptions::background`]).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -64,6 +67,10 @@ pub enum Scenario {
     AppLaunch,
     /// One process flooding one file from many threads.
     ThreadFlood,
+    /// Steady, plus a co-resident scanner's opens (an ES client).
+    Scanner,
+    /// Steady with heavy service times: a client that reads each file.
+    IoHeavy,
     /// One process re-opening a small working set of files (the ES cache helps).
     RepeatOpen,
     /// One process cycling through more files than the ES cache holds.
@@ -74,7 +81,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order of the docs.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Steady,
         Scenario::Burst,
         Scenario::Flood,
@@ -83,6 +90,8 @@ impl Scenario {
         Scenario::Build,
         Scenario::AppLaunch,
         Scenario::ThreadFlood,
+        Scenario::Scanner,
+        Scenario::IoHeavy,
         Scenario::RepeatOpen,
         Scenario::CacheThrash,
         Scenario::WriteBetween,
@@ -107,6 +116,8 @@ impl Scenario {
             Scenario::Build => "build",
             Scenario::AppLaunch => "app-launch",
             Scenario::ThreadFlood => "thread-flood",
+            Scenario::Scanner => "scanner",
+            Scenario::IoHeavy => "io-heavy",
             Scenario::RepeatOpen => "repeat-open",
             Scenario::CacheThrash => "cache-thrash",
             Scenario::WriteBetween => "write-between",
@@ -145,6 +156,8 @@ impl Scenario {
             | Scenario::Flood
             | Scenario::AppLaunch
             | Scenario::ThreadFlood
+            | Scenario::Scanner
+            | Scenario::IoHeavy
             | Scenario::RepeatOpen
             | Scenario::CacheThrash => OPEN_EXEC,
             Scenario::WriteBetween => OPEN_EXEC_WRITE,
@@ -247,6 +260,10 @@ impl GenOptions {
                 median_ns: 1_000_000,
                 p99_ns: 20_000_000,
             },
+            Scenario::IoHeavy => Distribution::LogNormal {
+                median_ns: 300_000,
+                p99_ns: 8_000_000,
+            },
             _ => DEFAULT_SERVICE,
         }))
     }
@@ -294,6 +311,7 @@ impl GenOptions {
             options: self.clone(),
             stamp: Stamp::new(self),
             streams: [Some(background), attacker],
+            scans: VecDeque::new(),
         });
         Generator(streams, self.budgets.clone())
     }
@@ -383,6 +401,10 @@ const DRAW_SERVICE: u64 = 14;
 const BURST_PERIOD_NS: u64 = 2_000_000_000;
 const BURST_ON_NS: u64 = 200_000_000;
 const ATTACKER_PID: u32 = 6666;
+const SCANNER_PID: u32 = 7777;
+/// The scanner's opens per message it scans, and their delay.
+const SCANNER_OPENS: u32 = 3;
+const SCANNER_DELAY_NS: u64 = 1_000_000;
 
 /// One arrival stream: its next arrival and how to draw the one after.
 #[derive(Clone, Debug)]
@@ -468,6 +490,9 @@ struct StreamGen {
     options: GenOptions,
     stamp: Stamp,
     streams: [Option<Stream>; 2],
+    /// `scanner`: the scanner's opens not yet due (arrival, target), in
+    /// arrival order (a constant delay after increasing arrivals).
+    scans: VecDeque<(u64, Option<Arc<str>>)>,
 }
 
 impl StreamGen {
@@ -486,7 +511,32 @@ impl StreamGen {
         if options.paths {
             describe_process(&mut message, stream.id, key(DRAW_PROCESS), key(DRAW_TARGET));
         }
+        if options.scenario == Scenario::Scanner {
+            let at = message.arrival_ns.saturating_add(SCANNER_DELAY_NS);
+            for _ in 0..SCANNER_OPENS {
+                self.scans.push_back((at, message.target_path.clone()));
+            }
+        }
         message
+    }
+
+    /// The scanner's next open, if it is due before every stream's next
+    /// arrival (a stream's message first at a tie) and within the run.
+    fn next_scan(&mut self, stream_at: Option<u64>) -> Option<Message> {
+        let &(at, _) = self.scans.front()?;
+        if at >= self.options.duration_ns || stream_at.is_some_and(|next| next <= at) {
+            return None;
+        }
+        let (_, target) = self.scans.pop_front()?;
+        let mut message = self.stamp.message(EventType::AUTH_OPEN, at);
+        if self.options.paths {
+            message.pid = Some(SCANNER_PID);
+            message.process_path = Some(Arc::from("/Library/Scanner/scand"));
+            message.target_path = target;
+        }
+        let details = message.details.get_or_insert_with(Box::<Details>::default);
+        details.is_es_client = Some(true);
+        Some(message)
     }
 }
 
@@ -534,7 +584,12 @@ impl Iterator for StreamGen {
                     .as_ref()
                     .is_some_and(|stream| stream.next_arrival_ns < self.options.duration_ns)
             })
-            .min_by_key(|&i| self.streams[i].as_ref().map(|s| s.next_arrival_ns))?;
+            .min_by_key(|&i| self.streams[i].as_ref().map(|s| s.next_arrival_ns));
+        let stream_at = index.and_then(|i| self.streams[i].as_ref().map(|s| s.next_arrival_ns));
+        if let Some(scan) = self.next_scan(stream_at) {
+            return Some(scan);
+        }
+        let index = index?;
         let stream = self.streams[index].take()?;
         let message = self.describe(&stream);
         let mut stream = stream;
@@ -598,6 +653,28 @@ mod tests {
     }
 
     #[test]
+    fn scanner_opens_each_target_three_times_a_millisecond_later() {
+        let messages: Vec<Message> = options(Scenario::Scanner).messages().collect();
+        let is_scan = |m: &Message| m.details.as_ref().and_then(|d| d.is_es_client) == Some(true);
+        let (scans, rest): (Vec<&Message>, Vec<&Message>) =
+            messages.iter().partition(|m| is_scan(m));
+        let due = rest
+            .iter()
+            .filter(|m| m.arrival_ns + SCANNER_DELAY_NS < options(Scenario::Scanner).duration_ns)
+            .count();
+        assert_eq!(scans.len(), 3 * due);
+        let first = rest[0];
+        let opens: Vec<&&Message> = scans
+            .iter()
+            .filter(|m| m.arrival_ns == first.arrival_ns + SCANNER_DELAY_NS)
+            .collect();
+        assert_eq!(opens.len(), 3);
+        assert!(opens.iter().all(|m| m.target_path == first.target_path
+            && m.event == EventType::AUTH_OPEN
+            && m.pid == Some(SCANNER_PID)));
+    }
+
+    #[test]
     fn flood_adds_one_process_hammering_one_file() {
         let messages: Vec<Message> = options(Scenario::Flood).messages().collect();
         let attack: Vec<&Message> = messages
@@ -635,7 +712,7 @@ mod tests {
                 messages.iter().all(|m| m.service_ns.is_some()),
                 "{scenario}"
             );
-            if scenario != Scenario::ExecStorm {
+            if !matches!(scenario, Scenario::ExecStorm | Scenario::IoHeavy) {
                 assert!(mean(&messages) < mean(&storm) / 5.0, "{scenario}");
             }
             let without = GenOptions {

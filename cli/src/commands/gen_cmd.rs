@@ -22,6 +22,8 @@ pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
         ScenarioArg::Build => Scenario::Build,
         ScenarioArg::AppLaunch => Scenario::AppLaunch,
         ScenarioArg::ThreadFlood => Scenario::ThreadFlood,
+        ScenarioArg::Scanner => Scenario::Scanner,
+        ScenarioArg::IoHeavy => Scenario::IoHeavy,
         ScenarioArg::RepeatOpen => Scenario::RepeatOpen,
         ScenarioArg::CacheThrash => Scenario::CacheThrash,
         ScenarioArg::WriteBetween => Scenario::WriteBetween,

@@ -4,7 +4,7 @@
 //! through [`Simulator`], so memory follows the backlog.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,16 +12,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use esreplay_simulator::engine::machine::{Machine, MachineBackground};
-use esreplay_simulator::sweep::{MAX_FACTOR, headroom_within};
+use esreplay_simulator::engine::{CoClientConfig, CoClientSpec, TraceFacts};
+use esreplay_simulator::sweep::{MAX_FACTOR, any_miss, headroom_within, search};
 use esreplay_simulator::{
     Background, BackgroundTrack, CostModel, CpuConfig, GuardTimer, MissMode, Observer, Outcome,
     ReplayMode, SimConfig, SimResult, Simulator, StrategySpec, results_table,
 };
-use esreplay_traces::{Fields, Message, TraceError, TraceReader, format_ns, parse_duration_ns};
+use esreplay_traces::{Fields, Message, TraceError, TraceReader, parse_duration_ns};
 
-use super::{Durability, Integrity, Output, is_stdio, open_trace_tracked, warn_about_losses};
+use super::gates::{self, Amount, Gate, Judged, Metric, Verdict};
+use super::{
+    Durability, Integrity, Output, is_stdio, open_trace_tracked, refuse_same_file,
+    warn_about_losses,
+};
 use crate::cli::{
-    CheckArgs, CompareArgs, GuardTimerArg, MissModeArg, ModelArgs, ReplayArg, SimArgs, SweepArgs,
+    CheckArgs, CheckFormat, CompareArgs, GuardTimerArg, MissModeArg, ModelArgs, ReplayArg, SimArgs,
+    SweepArgs,
 };
 
 mod fanout;
@@ -111,6 +117,7 @@ pub(super) fn model(args: &ModelArgs, trace: &Path) -> Result<Model> {
             GuardTimerArg::Dispatch => GuardTimer::Dispatch,
         },
         cpu: cpu(args, &machine, trace)?,
+        co_client: co_client(args, trace)?,
         kernel: super::cache_sweep::kernel_options(&args.kernel)?,
     };
     Ok(Model {
@@ -167,6 +174,26 @@ fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
         background,
         weight_milli,
     })
+}
+
+/// `--co-client` and `--co-client-cap`, with what a first read of the
+/// trace says: its messages, largest global_seq and budgets.
+fn co_client(args: &ModelArgs, trace: &Path) -> Result<Option<CoClientConfig>> {
+    let Some(text) = &args.co_client else {
+        return Ok(None);
+    };
+    let spec: CoClientSpec = text.parse()?;
+    if is_stdio(trace) {
+        bail!(
+            "--co-client reads the trace twice (its budgets and largest global_seq first): give a file, not -"
+        );
+    }
+    let mut facts = TraceFacts::default();
+    let reader = TraceReader::open(trace).with_context(|| format!("{}", trace.display()))?;
+    for message in reader.salvage(args.salvage) {
+        facts.observe(&message.with_context(|| format!("{}", trace.display()))?);
+    }
+    Ok(Some(facts.config(spec, args.co_client_cap)))
 }
 
 /// `--background trace`: the trace's CPU track, read up front.
@@ -283,15 +310,12 @@ enum Format {
     Array,
 }
 
-/// Prints results; `annotated`: each JSON object followed by what is known
-/// of the trace's completeness (the gates).
-fn print(results: &[(SimResult, Integrity)], format: Format, annotated: bool) -> Result<()> {
+/// Prints results (`sim`, `compare`: the designed fields only; `check`
+/// prints its own, with the trace's completeness and the verdicts).
+fn print(results: &[(SimResult, Integrity)], format: Format) -> Result<()> {
     let mut out = Output::stdout();
     // Strings, not `serde_json::Value`: a value's keys come out sorted.
-    let json = |(result, integrity): &(SimResult, Integrity)| match annotated {
-        true => serde_json::to_string(&integrity.annotate(result)),
-        false => serde_json::to_string(result),
-    };
+    let json = |(result, _): &(SimResult, Integrity)| serde_json::to_string(result);
     match format {
         Format::Table => {
             let results: Vec<SimResult> = results.iter().map(|(r, _)| r.clone()).collect();
@@ -370,7 +394,6 @@ pub fn sim(args: &SimArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
-        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -405,7 +428,6 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         } else {
             Format::Table
         },
-        false,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -445,113 +467,227 @@ pub(super) fn in_parallel<T: Send>(
         .collect()
 }
 
-/// What `check` says when the gate fails, or `None` when it passes.
-fn verdict(result: &SimResult, max_misses: u64) -> Option<String> {
-    let first = result.first_miss?;
-    let which = format!(
-        "message global_seq {} (arrived {}, deadline {}, answered {}, {} late)",
-        first.global_seq,
-        format_ns(first.arrival_ns),
-        format_ns(first.deadline_ns),
-        format_ns(first.response_ns),
-        format_ns(first.response_ns - first.deadline_ns),
-    );
-    if let Some(killed) = result.killed_at_ns {
-        return Some(format!(
-            "FAIL {}: the client would be killed at {} by {which}; {} misses in all",
-            result.strategy,
-            format_ns(killed),
-            result.misses
-        ));
+/// The gates `check` applies, in the order they are reported: the
+/// trace's completeness, a kill (under `--miss-mode kill`), then the
+/// limits asked for (`--max-misses 0` when none is).
+fn check_gates(args: &CheckArgs, model: &Model) -> Result<Vec<Gate>> {
+    let count = |metric, limit: Option<u64>| {
+        limit.map(|n| Gate {
+            metric,
+            limit: Some(Amount::Count(n)),
+        })
+    };
+    let mut gates = vec![Gate {
+        metric: Metric::Complete,
+        limit: (!args.allow_partial).then_some(Amount::Count(0)),
+    }];
+    if model.config.miss_mode == MissMode::Kill {
+        gates.push(Gate {
+            metric: Metric::Killed,
+            limit: None,
+        });
     }
-    (result.misses > max_misses).then(|| {
-        format!(
-            "FAIL {}: {} misses, more than --max-misses {max_misses}; earliest deadline missed: {which}",
-            result.strategy, result.misses
-        )
-    })
-}
-
-/// What the bypass and stall gates say when they fail.
-fn extra_verdict(
-    result: &SimResult,
-    max_dropped: Option<u64>,
-    max_stall: Option<u64>,
-) -> Option<String> {
-    let dropped = result.dropped.unwrap_or(0);
-    if let Some(max) = max_dropped.filter(|&max| dropped > max) {
-        return Some(format!(
-            "FAIL {}: {dropped} messages dropped at the full kernel queue ({} AUTH allowed unseen, {} denied), more than --max-dropped {max}",
-            result.strategy,
-            result.dropped_allowed.unwrap_or(0),
-            result.dropped_denied.unwrap_or(0)
-        ));
+    let none_asked = args.max_latency.is_empty()
+        && args.min_slack.is_none()
+        && args.max_backlog.is_none()
+        && args.min_headroom.is_none()
+        && args.max_defaulted.is_none()
+        && args.max_dropped.is_none()
+        && args.max_stall.is_none();
+    let max_misses = args.max_misses.or(none_asked.then_some(0));
+    gates.extend(count(Metric::Misses, max_misses));
+    for text in &args.max_latency {
+        gates.push(gates::latency_gate(text)?);
     }
-    let stall = result.stall_ns.unwrap_or(0);
-    max_stall.filter(|&max| stall > max).map(|max| {
-        format!(
-            "FAIL {}: the processes stalled {} in all waiting for answers, more than --max-stall {}",
-            result.strategy,
-            format_ns(stall),
-            format_ns(max)
-        )
-    })
-}
-
-/// `esreplay check`: exit 1 when the gate fails.
-pub fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let model = model(&args.model, &args.trace)?;
-    let spec = strategy(&args.strategy)?;
+    if let Some(text) = &args.min_slack {
+        gates.push(Gate {
+            metric: Metric::MinSlack,
+            limit: Some(gates::duration("--min-slack", text)?),
+        });
+    }
+    gates.extend(count(Metric::Backlog, args.max_backlog));
+    if let Some(k) = args.min_headroom {
+        if !(k.is_finite() && k > 0.0) {
+            bail!("--min-headroom must be a factor above 0 (1.5: 50 % more service time), not {k}");
+        }
+        gates.push(Gate {
+            metric: Metric::Headroom,
+            limit: Some(Amount::Factor(k)),
+        });
+    }
+    gates.extend(count(Metric::Defaulted, args.max_defaulted));
     if args.max_dropped.is_some() && model.config.kernel_queue.is_none() {
         bail!(
             "--max-dropped needs --kernel-queue N: with an unlimited kernel queue nothing is dropped"
         );
     }
-    let max_stall = args
-        .max_stall
-        .as_deref()
-        .map(parse_duration_ns)
-        .transpose()
-        .context("--max-stall")?;
-    // Without --allow-partial the refusal below says it all: no warning.
-    let run = run_one(
-        &args.trace,
-        &args.strategy,
-        &spec,
-        &model,
-        args.allow_partial,
-    )?;
-    if max_stall.is_some() && run.0.stall_ns.is_none() {
-        bail!("--max-stall needs closed replay (--replay closed, or a trace with thread ids)");
+    gates.extend(count(Metric::Dropped, args.max_dropped));
+    if let Some(text) = &args.max_stall {
+        gates.push(Gate {
+            metric: Metric::Stall,
+            limit: Some(gates::duration("--max-stall", text)?),
+        });
     }
-    let format = if args.json {
-        Format::Object
+    Ok(gates)
+}
+
+/// The trace at `path`, opened afresh (one probe of a headroom search).
+fn reopen(
+    path: &Path,
+    salvage: bool,
+    fields: Fields,
+) -> Box<dyn Iterator<Item = Result<Message, TraceError>>> {
+    match TraceReader::open(path) {
+        Ok(reader) => Box::new(reader.salvage(salvage).fields(fields)),
+        Err(error) => Box::new(std::iter::once(Err(error))),
+    }
+}
+
+/// The cost headroom of `spec`, searched as `sweep` does (1 % precision).
+fn cost_headroom(path: &Path, spec: &StrategySpec, model: &Model) -> Result<Option<f64>> {
+    let cost = &model.cost;
+    let found = search(
+        |k| {
+            let scaled = cost.clone().with_scale(cost.scale() * k)?;
+            any_miss(
+                reopen(path, model.salvage, model.fields()),
+                spec,
+                &scaled,
+                &model.config,
+            )
+        },
+        0.01,
+    );
+    found.with_context(|| format!("{}: --min-headroom", path.display()))
+}
+
+/// One strategy's run under `check`: its result, the trace's
+/// completeness, its cost headroom when gated, and its verdicts.
+struct Checked {
+    result: SimResult,
+    integrity: Integrity,
+    verdicts: Vec<Verdict>,
+}
+
+/// A result with its verdicts, for `check --json`.
+#[derive(serde::Serialize)]
+struct WithGates<'a> {
+    #[serde(flatten)]
+    result: &'a SimResult,
+    gates: &'a [Verdict],
+    pass: bool,
+}
+
+/// Prints `check`'s results and verdicts to standard output.
+fn print_checked(runs: &[Checked], args: &CheckArgs) -> Result<()> {
+    let mut out = Output::stdout();
+    let named: Vec<(String, Vec<Verdict>)> = runs
+        .iter()
+        .map(|run| (run.result.strategy.clone(), run.verdicts.clone()))
+        .collect();
+    if args.json {
+        for run in runs {
+            let with_gates = WithGates {
+                result: &run.result,
+                gates: &run.verdicts,
+                pass: gates::all_pass(&run.verdicts),
+            };
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&run.integrity.annotate(&with_gates))?
+            )?;
+        }
     } else {
-        Format::Table
-    };
+        let results: Vec<SimResult> = runs.iter().map(|run| run.result.clone()).collect();
+        write!(out, "{}\n{}", results_table(&results), gates::table(&named))?;
+        if args.format == CheckFormat::Github {
+            write!(out, "{}", gates::github(&named))?;
+        }
+    }
+    out.commit()?;
+    if let Some(path) = &args.junit {
+        let mut file = Output::create(path, Durability::Plain)?;
+        file.write_all(gates::junit(&named).as_bytes())?;
+        file.commit()?;
+    }
+    Ok(())
+}
+
+/// `esreplay check`: every gate on every strategy; exit 1 when any fails,
+/// 2 when the trace is incomplete (without `--allow-partial`).
+pub fn check(args: &CheckArgs) -> Result<ExitCode> {
+    let model = model(&args.model, &args.trace)?;
+    let specs = args
+        .strategy
+        .iter()
+        .map(|s| strategy(s))
+        .collect::<Result<Vec<_>>>()?;
+    let gates = check_gates(args, &model)?;
+    let headroom = gates.iter().any(|g| g.metric == Metric::Headroom);
+    if specs.len() > 1 || headroom {
+        require_file(
+            &args.trace,
+            "check with several strategies or --min-headroom",
+        )?;
+    }
+    let outputs: Vec<&Path> = args.junit.iter().map(PathBuf::as_path).collect();
+    refuse_same_file(&[&args.trace], &outputs)?;
+    let runs = in_parallel(specs.len(), |index| {
+        // Without --allow-partial the refusal below says it all: no warning.
+        let warn = index == 0 && args.allow_partial;
+        let (result, integrity) = run_one(
+            &args.trace,
+            &args.strategy[index],
+            &specs[index],
+            &model,
+            warn,
+        )?;
+        let headroom = match headroom {
+            true => Some(cost_headroom(&args.trace, &specs[index], &model)?),
+            false => None,
+        };
+        if args.max_stall.is_some() && result.stall_ns.is_none() {
+            bail!("--max-stall needs closed replay (--replay closed, or a trace with thread ids)");
+        }
+        let judged = Judged {
+            result: &result,
+            integrity: &integrity,
+            headroom,
+        };
+        let verdicts = gates.iter().map(|gate| gate.judge(&judged)).collect();
+        Ok(Checked {
+            result,
+            integrity,
+            verdicts,
+        })
+    })?;
     // A gate's verdict is its exit code: a reader that went away
     // (`check ... | head -1`) does not turn a failure into a pass.
-    match print(std::slice::from_ref(&run), format, true) {
+    match print_checked(&runs, args) {
         Err(error) if !crate::output::is_broken_pipe(&error) => return Err(error),
         _ => {}
     }
-    let (result, integrity) = run;
-    integrity.gate(&args.trace, args.allow_partial)?;
-    let failure = verdict(&result, args.max_misses)
-        .or_else(|| extra_verdict(&result, args.max_dropped, max_stall));
-    match failure {
-        Some(failure) => {
-            eprintln!("esreplay: {failure}");
-            Ok(ExitCode::from(1))
-        }
-        None => {
-            eprintln!(
-                "esreplay: ok {}: {} misses (max {})",
-                result.strategy, result.misses, args.max_misses
-            );
-            Ok(ExitCode::SUCCESS)
+    runs[0].integrity.gate(&args.trace, args.allow_partial)?;
+    let mut pass = true;
+    for verdict in runs.iter().flat_map(|run| &run.verdicts) {
+        if !verdict.pass {
+            eprintln!("esreplay: FAIL {}", verdict.detail);
+            pass = false;
         }
     }
+    if !pass {
+        return Ok(ExitCode::from(1));
+    }
+    for run in &runs {
+        eprintln!(
+            "esreplay: ok {}: {} gates pass ({} misses)",
+            run.result.strategy,
+            run.verdicts.len(),
+            run.result.misses
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn factor(value: Option<f64>) -> String {
@@ -591,12 +727,9 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         }
         None => {
             let (salvage, fields) = (model.salvage, model.fields());
-            let open = || -> Box<dyn Iterator<Item = Result<Message, TraceError>>> {
+            let open = || {
                 probes.inc(1);
-                match TraceReader::open(&args.trace) {
-                    Ok(reader) => Box::new(reader.salvage(salvage).fields(fields)),
-                    Err(error) => Box::new(std::iter::once(Err(error))),
-                }
+                reopen(&args.trace, salvage, fields)
             };
             headroom_within(open, &bounds, &spec, cost, config, precision)
         }

@@ -7,8 +7,9 @@ use esreplay_traces::{Action, Message};
 
 use super::admission::answered_at_arrival;
 use super::{
-    Background, Class, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase, Released,
-    ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli, thread_key,
+    Background, Class, CoClient, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase,
+    Released, ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli,
+    thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -28,6 +29,18 @@ enum Limit {
     Horizon(u64),
     /// Everything.
     End,
+}
+
+/// A message no thread waits on (open replay, or a co-client's open),
+/// arriving at `arrival`.
+fn unpaced(message: Message, index: u64, arrival: Time) -> Released {
+    Released {
+        message,
+        index,
+        arrival,
+        thread: NO_THREAD,
+        sigma_ns: 0,
+    }
 }
 
 /// Keeps the earlier of `best` and (max(at, now), class).
@@ -61,6 +74,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             .is_active()
             .then(|| Kernel::new(&config.kernel));
         let threads = (config.replay != ReplayMode::Open).then(Threads::default);
+        let co = config.co_client.clone().map(CoClient::new);
         Simulator {
             strategy,
             cost,
@@ -87,6 +101,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             handler_busy: Time::ZERO,
             worker_busy: Time::ZERO,
             stats: Stats::default(),
+            co,
+            triggers: Vec::new(),
             kernel,
         }
     }
@@ -111,13 +127,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let at = arrival.max(self.now);
         self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
-        self.arrive(Released {
-            message,
-            index,
-            arrival,
-            thread: NO_THREAD,
-            sigma_ns: 0,
-        })
+        self.enter(unpaced(message, index, arrival))
     }
 
     /// Misses among the messages settled so far.
@@ -175,6 +185,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             });
             result.cpu_rate = Some(self.cpu.cpu_rate().unwrap_or(1.0));
         }
+        if let Some(co) = &self.co {
+            let (injected, runaway) = co.counts();
+            result.injected = Some(injected);
+            result.runaway = Some(runaway);
+        }
         if let Some(counts) = self.kernel_counts() {
             result.cached = Some(counts.cached);
             result.muted = Some(counts.muted);
@@ -204,9 +219,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 Class::Take => self.take()?,
                 Class::Arrival => {
                     if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
-                        self.arrive(released)?;
+                        self.enter(released)?;
                     }
                 }
+                Class::Inject => self.inject()?,
                 Class::Dispatch => self.dispatch()?,
                 Class::Watchdog => self.fire_watchdog(),
                 Class::Deadline => self.fire_deadline(),
@@ -239,6 +255,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(threads) = &self.threads {
             earliest(&mut best, now, threads.next_arrival(), Class::Arrival);
         }
+        if let Some(co) = &self.co {
+            earliest(&mut best, now, co.next_at(), Class::Inject);
+        }
         let timer = |heap: &super::Timers| heap.peek().map(|Reverse((t, ..))| *t);
         earliest(&mut best, now, timer(&self.watchdogs), Class::Watchdog);
         earliest(&mut best, now, timer(&self.deadlines), Class::Deadline);
@@ -252,6 +271,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.cpu.advance(at);
             self.now = at;
         }
+    }
+
+    /// A message of the trace reaches the kernel: a co-resident client
+    /// receives it first (before our mutes and cache: they are ours), then
+    /// it arrives for our client.
+    fn enter(&mut self, released: Released) -> Result<(), SimError> {
+        if let Some(co) = self.co.as_mut() {
+            co.receive(&released.message, released.arrival);
+        }
+        self.arrive(released)
     }
 
     /// The kernel-side arrival path, the one place where a message enters
@@ -321,6 +350,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         Ok(())
     }
 
+    /// The co-client's next open enters the kernel now.
+    fn inject(&mut self) -> Result<(), SimError> {
+        let Some((message, arrival)) = self.co.as_mut().and_then(CoClient::pop) else {
+            return Ok(());
+        };
+        let index = self.next_index;
+        self.next_index += 1;
+        // Not `enter`: the co-client does not receive its own opens.
+        self.arrive(unpaced(message, index, arrival))
+    }
+
     /// A message that finds the kernel queue full: answered by the kernel
     /// at a' (allow, or deny under fail-closed), never seen by the client.
     fn drop_at_arrival(&mut self, released: &Released, deadline: Option<Time>) {
@@ -382,6 +422,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }
+        self.keep_trigger(slot, message, plan.runner);
         if let Some(guard) = plan.watchdog {
             let fire = self.fire_time(guard.max(now), now);
             self.watchdogs.push(Reverse((fire, slot, job.index)));
@@ -395,6 +436,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 state.start = Some(now);
                 self.begin(Phase::Work(slot), plan.work_ns);
             }
+            Runner::Answer => {
+                state.stage = Stage::Running;
+                state.start = Some(now);
+                state.work_ns = self.config.handoff_ns;
+                self.begin(Phase::Work(slot), self.config.handoff_ns);
+            }
             Runner::Worker => {
                 state.stage = Stage::HandOff;
                 match self.config.handoff_ns {
@@ -404,6 +451,19 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps `message` until its job ends if the co-client will see our
+    /// client open its target then (not for a message answered at once).
+    fn keep_trigger(&mut self, slot: u32, message: Message, runner: Runner) {
+        let Some(co) = &self.co else {
+            return;
+        };
+        let keep = co.watches_our_opens() && runner != Runner::Answer;
+        if self.triggers.len() <= slot as usize {
+            self.triggers.resize(slot as usize + 1, None);
+        }
+        self.triggers[slot as usize] = keep.then_some(message);
     }
 
     /// Timers of settled or answered messages wait in their heaps until
@@ -660,9 +720,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             dropped: false,
             cached: false,
         };
+        let finish = state.finish;
         self.free.push(slot);
         self.reported += 1;
         self.stats.record(&outcome);
         self.observer.outcome(&outcome);
+        if let Some(co) = self.co.as_mut() {
+            let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
+            if let (Some(trigger), Some(finish)) = (trigger, finish) {
+                co.our_opens(&trigger, finish);
+            }
+        }
     }
 }

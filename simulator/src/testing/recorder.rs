@@ -29,6 +29,7 @@ impl Decision {
                 let runner = match plan.runner {
                     Runner::Handler => "the handler",
                     Runner::Worker => "the workers",
+                    Runner::Answer => "an answer at once on the handler",
                 };
                 let watchdog = plan.watchdog.map_or("no watchdog".to_string(), |w| {
                     format!("a watchdog at {} ns", w.ceil_ns())

@@ -229,6 +229,7 @@ mod tests {
             missed: false,
             worker: Some(worker),
             dropped: false,
+            cached: false,
         }
     }
 

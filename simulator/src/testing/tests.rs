@@ -312,6 +312,10 @@ conformance_tests!(relative_guard_conforms, || "guard:20%:5ns:40ns:pool:2"
     .parse::<crate::StrategySpec>()
     .unwrap()
     .build());
+conformance_tests!(es_clients_inline_conforms, || "es-clients-inline:edf:2"
+    .parse::<crate::StrategySpec>()
+    .unwrap()
+    .build());
 
 /// Runs every job on worker 0 (worker 1 stays idle): legal under the
 /// contract (`None` leaves a worker idle).
