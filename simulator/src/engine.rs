@@ -47,7 +47,7 @@ use crate::cost::{CostError, CostModel};
 use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
-use crate::strategy::{Job, Strategy};
+use crate::strategy::Strategy;
 
 /// What ES does when a deadline passes (`--miss-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -234,6 +234,7 @@ pub enum SimError {
 
 /// Event classes, in the order they run at one instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 enum Class {
     /// The CPU track changes.
     Background,
@@ -271,22 +272,63 @@ enum Stage {
     Free,
 }
 
-/// One message in the kernel queue or in the client.
+/// One message in the kernel queue or in the client: what its outcome
+/// needs once it is settled, and nothing a running job's thread keeps
+/// (start and finish travel with the handler's phase and the worker), so
+/// that a queued job costs 128 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    job: Job,
+    /// Stream position.
+    index: u64,
+    global_seq: u64,
     recorded_arrival_ns: u64,
-    arrival: Time,
-    thread: u32,
     sigma_ns: u64,
+    /// s_i until the handler takes it, then the planned work.
     work_ns: u64,
+    /// h_i rounded up (0 until taken).
+    taken_ns: u64,
+    arrival: Time,
+    /// d'_i (AUTH with a deadline; see [`Slot::deadline`]).
+    deadline: Time,
+    /// When the client answered, before ρ (see [`Slot::answer`]).
+    answer: Time,
+    /// r'_i (see [`Slot::unblocked`]).
+    unblocked: Time,
+    thread: u32,
+    /// The worker that ran it, [`NO_WORKER`] if none.
+    worker: u32,
+    event: EventType,
+    action: Action,
     stage: Stage,
-    start: Option<Time>,
-    finish: Option<Time>,
-    answer: Option<Time>,
-    unblocked: Option<Time>,
-    defaulted: bool,
-    worker: Option<u32>,
+    /// [`HAS_DEADLINE`], [`ANSWERED`], [`UNBLOCKED`], [`DEFAULTED`].
+    flags: u8,
+}
+
+/// No worker ran the job.
+const NO_WORKER: u32 = u32::MAX;
+/// Slot flags.
+const HAS_DEADLINE: u8 = 1;
+const ANSWERED: u8 = 2;
+const UNBLOCKED: u8 = 4;
+const DEFAULTED: u8 = 8;
+
+impl Slot {
+    #[inline]
+    fn deadline(&self) -> Option<Time> {
+        (self.flags & HAS_DEADLINE != 0).then_some(self.deadline)
+    }
+    #[inline]
+    fn answer(&self) -> Option<Time> {
+        (self.flags & ANSWERED != 0).then_some(self.answer)
+    }
+    #[inline]
+    fn unblocked(&self) -> Option<Time> {
+        (self.flags & UNBLOCKED != 0).then_some(self.unblocked)
+    }
+    #[inline]
+    fn defaulted(&self) -> bool {
+        self.flags & DEFAULTED != 0
+    }
 }
 
 /// What the handler thread is doing.
@@ -316,7 +358,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     waiting: VecDeque<(u32, Message)>,
     phase: Phase,
     phase_since: Time,
-    running: Vec<Option<u32>>,
+    /// By worker: its job's slot and start.
+    running: Vec<Option<(u32, Time)>>,
     idle: BinaryHeap<Reverse<(Time, u32)>>,
     queued: usize,
     dispatchable: bool,

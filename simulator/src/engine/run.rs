@@ -7,9 +7,9 @@ use esreplay_traces::{Action, Message};
 
 use super::admission::answered_at_arrival;
 use super::{
-    Background, Class, CoClient, GuardTimer, MissMode, NO_THREAD, Observer, Outcome, Phase,
-    Released, ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, from_milli,
-    thread_key,
+    ANSWERED, Background, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE, MissMode,
+    NO_THREAD, NO_WORKER, Observer, Outcome, Phase, Released, ReplayMode, SimConfig, SimError,
+    Simulator, Slot, Stage, Threads, Time, UNBLOCKED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -43,14 +43,26 @@ fn unpaced(message: Message, index: u64, arrival: Time) -> Released {
     }
 }
 
-/// Keeps the earlier of `best` and (max(at, now), class).
-#[inline]
-fn earliest(best: &mut Option<(Time, Class)>, now: Time, at: Option<Time>, class: Class) {
+/// Every class by rank (`Class as u8`).
+const CLASSES: [Class; 8] = [
+    Class::Background,
+    Class::Completion,
+    Class::Take,
+    Class::Arrival,
+    Class::Inject,
+    Class::Dispatch,
+    Class::Watchdog,
+    Class::Deadline,
+];
+
+/// No event (above every event key).
+const NO_EVENT: u128 = u128::MAX;
+
+/// Keeps the earlier of `best` and the key of (max(at, now), class).
+#[inline(always)]
+fn earliest(best: &mut u128, now: Time, at: Option<Time>, class: Class) {
     if let Some(at) = at {
-        let key = (at.max(now), class);
-        if best.is_none_or(|b| key < b) {
-            *best = Some(key);
-        }
+        *best = (*best).min(at.max(now).key(class as u8));
     }
 }
 
@@ -199,21 +211,24 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// Processes events in (time, class) order, up to `limit` (exclusive).
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
         let fixed = match limit {
-            Limit::Before(at, class) => (at, class),
-            Limit::Horizon(_) | Limit::End => (Time::MAX, Class::Deadline),
+            Limit::Before(at, class) => at.key(class as u8),
+            Limit::Horizon(_) => Time::MAX.key(Class::Deadline as u8),
+            Limit::End => NO_EVENT,
         };
-        while let Some(event) = self.next_event() {
-            if event >= fixed && !matches!(limit, Limit::End) {
+        loop {
+            let key = self.next_event();
+            if key == NO_EVENT || key >= fixed {
                 break;
             }
+            let (at, rank) = Time::from_key(key);
             // Recomputed after every event: an answer can lower δ_floor.
             if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
-                && event.0 >= threads.horizon(read_ns)
+                && at >= threads.horizon(read_ns)
             {
                 break;
             }
-            self.move_to(event.0);
-            match event.1 {
+            self.move_to(at);
+            match CLASSES[usize::from(rank)] {
                 Class::Background => self.cpu.skip_points(self.now),
                 Class::Completion => self.complete(),
                 Class::Take => self.take()?,
@@ -231,10 +246,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         Ok(())
     }
 
+    /// The key of the next event ([`NO_EVENT`]: none).
     #[inline]
-    fn next_event(&self) -> Option<(Time, Class)> {
+    fn next_event(&self) -> u128 {
         let now = self.now;
-        let mut best = None;
+        let mut best = NO_EVENT;
         earliest(
             &mut best,
             now,
@@ -315,31 +331,23 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return Ok(());
         }
         let service_ns = self.cost.service_ns(message)?;
-        let job = Job {
+        let slot = self.alloc(Slot {
             index: released.index,
             global_seq: message.global_seq,
-            event: message.event,
-            action: message.action,
-            arrival_ns,
-            deadline_ns: deadline.map(Time::ceil_ns),
-            service_ns,
-            taken: Time::ZERO,
-            deadline,
-        };
-        let slot = self.alloc(Slot {
-            job,
             recorded_arrival_ns: message.arrival_ns,
-            arrival: released.arrival,
-            thread: released.thread,
             sigma_ns: released.sigma_ns,
             work_ns: service_ns,
+            taken_ns: 0,
+            arrival: released.arrival,
+            deadline: deadline.unwrap_or(Time::ZERO),
+            answer: Time::ZERO,
+            unblocked: Time::ZERO,
+            thread: released.thread,
+            worker: NO_WORKER,
+            event: message.event,
+            action: message.action,
             stage: Stage::Waiting,
-            start: None,
-            finish: None,
-            answer: None,
-            unblocked: None,
-            defaulted: false,
-            worker: None,
+            flags: if deadline.is_some() { HAS_DEADLINE } else { 0 },
         });
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
@@ -416,8 +424,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return Ok(());
         };
         let now = self.now;
-        self.slots[slot as usize].job.taken = now;
-        let job = self.slots[slot as usize].job;
+        let job = self.job(slot, now);
         let plan = self.strategy.plan(&job, &message);
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
@@ -430,15 +437,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         let state = &mut self.slots[slot as usize];
         state.work_ns = plan.work_ns;
+        state.taken_ns = now.ceil_ns();
         match plan.runner {
             Runner::Handler => {
                 state.stage = Stage::Running;
-                state.start = Some(now);
                 self.begin(Phase::Work(slot), plan.work_ns);
             }
             Runner::Answer => {
                 state.stage = Stage::Running;
-                state.start = Some(now);
                 state.work_ns = self.config.handoff_ns;
                 self.begin(Phase::Work(slot), self.config.handoff_ns);
             }
@@ -451,6 +457,23 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
         }
         Ok(())
+    }
+
+    /// The job of `slot` as a strategy sees it, taken now.
+    fn job(&self, slot: u32, now: Time) -> Job {
+        let state = &self.slots[slot as usize];
+        let deadline = state.deadline();
+        Job {
+            index: state.index,
+            global_seq: state.global_seq,
+            event: state.event,
+            action: state.action,
+            arrival_ns: state.arrival.ceil_ns(),
+            deadline_ns: deadline.map(Time::ceil_ns),
+            service_ns: state.work_ns,
+            taken: now,
+            deadline,
+        }
     }
 
     /// Keeps `message` until its job ends if the co-client will see our
@@ -473,19 +496,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn compact_timers(&mut self) {
         let in_flight = self.slots.len() - self.free.len();
         let slots = &self.slots;
-        let live = |slot: u32, index: u64| {
+        let live = |slot: u32, index: u64, flag: u8| {
             let state = &slots[slot as usize];
-            state.stage != Stage::Free && state.job.index == index
+            state.stage != Stage::Free && state.index == index && state.flags & flag == 0
         };
         if self.watchdogs.len() > 2 * in_flight + 64 {
-            self.watchdogs.retain(|&Reverse((_, slot, index))| {
-                live(slot, index) && slots[slot as usize].answer.is_none()
-            });
+            self.watchdogs
+                .retain(|&Reverse((_, slot, index))| live(slot, index, ANSWERED));
         }
         if self.deadlines.len() > 2 * in_flight + 64 {
-            self.deadlines.retain(|&Reverse((_, slot, index))| {
-                live(slot, index) && slots[slot as usize].unblocked.is_none()
-            });
+            self.deadlines
+                .retain(|&Reverse((_, slot, index))| live(slot, index, UNBLOCKED));
         }
     }
 
@@ -520,14 +541,13 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn handed_off(&mut self, slot: u32) {
         let state = &mut self.slots[slot as usize];
         if state.stage == Stage::Dropped {
-            self.settle(slot);
+            self.settle(slot, None);
         } else {
             state.stage = Stage::Queued;
-            let job = &state.job;
             self.strategy.queue(Ticket {
-                deadline_ns: job.deadline_ns.unwrap_or(u64::MAX),
-                global_seq: job.global_seq,
-                index: job.index,
+                deadline_ns: state.deadline().map_or(u64::MAX, Time::ceil_ns),
+                global_seq: state.global_seq,
+                index: state.index,
                 slot,
             });
             self.queued += 1;
@@ -551,9 +571,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Work(slot) => {
-                self.slots[slot as usize].finish = Some(now);
                 self.answer(slot, now, false);
-                self.settle(slot);
+                self.settle(slot, Some((self.phase_since, now)));
                 self.rest();
             }
             Phase::HandOff(slot) => self.handed_off(slot),
@@ -562,15 +581,13 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn worker_done(&mut self, worker: u32) {
-        let Some(slot) = self.running[worker as usize].take() else {
+        let Some((slot, start)) = self.running[worker as usize].take() else {
             return;
         };
         let now = self.now;
-        let state = &mut self.slots[slot as usize];
-        state.finish = Some(now);
-        self.worker_busy = self.worker_busy + (now - state.start.unwrap_or(now));
+        self.worker_busy = self.worker_busy + (now - start);
         self.answer(slot, now, false);
-        self.settle(slot);
+        self.settle(slot, Some((start, now)));
         self.idle.push(Reverse((now, worker)));
         self.dispatchable = self.queued > 0;
     }
@@ -592,7 +609,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             let stage = self
                 .slots
                 .get(slot as usize)
-                .filter(|s| s.job.index == ticket.index)
+                .filter(|s| s.index == ticket.index)
                 .map(|s| s.stage);
             if matches!(
                 stage,
@@ -607,10 +624,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 self.idle.pop();
                 let state = &mut self.slots[slot as usize];
                 state.stage = Stage::Running;
-                state.start = Some(self.now);
-                state.worker = Some(worker);
+                state.worker = worker;
                 let work = state.work_ns.saturating_add(self.config.worker_overhead_ns);
-                self.running[worker as usize] = Some(slot);
+                self.running[worker as usize] = Some((slot, self.now));
                 self.cpu.start(worker + 1, work);
                 self.dispatchable = self.queued > 0 && !self.idle.is_empty();
                 return Ok(());
@@ -623,14 +639,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// Whether `slot` still holds the message at stream position `index`.
     fn holds(&self, slot: u32, index: u64) -> bool {
         let state = &self.slots[slot as usize];
-        state.stage != Stage::Free && state.job.index == index
+        state.stage != Stage::Free && state.index == index
     }
 
     fn fire_watchdog(&mut self) {
         let Some(Reverse((at, slot, index))) = self.watchdogs.pop() else {
             return;
         };
-        if !self.holds(slot, index) || self.slots[slot as usize].answer.is_some() {
+        if !self.holds(slot, index) || self.slots[slot as usize].answer().is_some() {
             return;
         }
         self.answer(slot, at, true);
@@ -638,7 +654,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         match state.stage {
             Stage::Queued => {
                 state.stage = Stage::Dropped;
-                self.settle(slot);
+                self.settle(slot, None);
             }
             Stage::HandOff => state.stage = Stage::Dropped,
             _ => {}
@@ -649,7 +665,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let Some(Reverse((at, slot, index))) = self.deadlines.pop() else {
             return;
         };
-        if self.holds(slot, index) && self.slots[slot as usize].unblocked.is_none() {
+        if self.holds(slot, index) && self.slots[slot as usize].unblocked().is_none() {
             self.unblock(slot, at);
         }
     }
@@ -657,18 +673,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// The client answers `slot` at `at` (before ρ), if not yet answered.
     fn answer(&mut self, slot: u32, at: Time, defaulted: bool) {
         let state = &mut self.slots[slot as usize];
-        if state.answer.is_some() {
+        if state.answer().is_some() {
             return;
         }
-        state.answer = Some(at);
-        state.defaulted = defaulted;
-        let index = state.job.index;
-        if state.unblocked.is_some() {
+        state.answer = at;
+        state.flags |= ANSWERED | if defaulted { DEFAULTED } else { 0 };
+        let index = state.index;
+        if state.unblocked().is_some() {
             self.not_answered_by_client(index);
             return;
         }
         let response = at.plus_ns(self.config.response_latency_ns);
-        let unblocked = match (self.config.miss_mode, state.job.deadline) {
+        let unblocked = match (self.config.miss_mode, state.deadline()) {
             (MissMode::Kill, _) | (_, None) => response,
             (_, Some(deadline)) => response.min(deadline),
         };
@@ -680,9 +696,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// an AUTH message of a thread, the closed loop learn it.
     fn unblock(&mut self, slot: u32, at: Time) {
         let state = &mut self.slots[slot as usize];
-        state.unblocked = Some(at);
+        state.unblocked = at;
+        state.flags |= UNBLOCKED;
         self.stats.backlog.respond(at.ceil_ns());
-        if state.job.action == Action::Auth
+        if state.action == Action::Auth
             && state.thread != NO_THREAD
             && let Some(threads) = self.threads.as_mut()
         {
@@ -691,43 +708,42 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Everything about `slot` is known: report it and free the slot.
-    fn settle(&mut self, slot: u32) {
+    /// `ran`: when its work started and finished, if it ran.
+    fn settle(&mut self, slot: u32, ran: Option<(Time, Time)>) {
         let state = &mut self.slots[slot as usize];
         state.stage = Stage::Free;
-        let job = state.job;
         let response = state
-            .answer
+            .answer()
             .unwrap_or(self.now)
             .plus_ns(self.config.response_latency_ns);
-        let ceil = |t: Option<Time>| t.map(Time::ceil_ns);
+        let deadline = state.deadline();
         let outcome = Outcome {
-            index: job.index,
-            global_seq: job.global_seq,
-            event: job.event,
-            action: job.action,
-            arrival_ns: job.arrival_ns,
+            index: state.index,
+            global_seq: state.global_seq,
+            event: state.event,
+            action: state.action,
+            arrival_ns: state.arrival.ceil_ns(),
             recorded_arrival_ns: state.recorded_arrival_ns,
-            deadline_ns: job.deadline_ns,
+            deadline_ns: deadline.map(Time::ceil_ns),
             service_ns: state.work_ns,
-            handler_ns: job.taken.ceil_ns(),
-            start_ns: ceil(state.start),
-            finish_ns: ceil(state.finish),
+            handler_ns: state.taken_ns,
+            start_ns: ran.map(|(start, _)| start.ceil_ns()),
+            finish_ns: ran.map(|(_, finish)| finish.ceil_ns()),
             response_ns: response.ceil_ns(),
-            unblocked_ns: state.unblocked.unwrap_or(response).ceil_ns(),
-            defaulted: state.defaulted,
-            missed: job.action == Action::Auth && job.deadline.is_some_and(|d| response > d),
-            worker: state.worker,
+            unblocked_ns: state.unblocked().unwrap_or(response).ceil_ns(),
+            defaulted: state.defaulted(),
+            missed: state.action == Action::Auth && deadline.is_some_and(|d| response > d),
+            worker: (state.worker != NO_WORKER).then_some(state.worker),
             dropped: false,
             cached: false,
         };
-        let finish = state.finish;
         self.free.push(slot);
         self.reported += 1;
         self.stats.record(&outcome);
         self.observer.outcome(&outcome);
         if let Some(co) = self.co.as_mut() {
             let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
-            if let (Some(trigger), Some(finish)) = (trigger, finish) {
+            if let (Some(trigger), Some((_, finish))) = (trigger, ran) {
                 co.our_opens(&trigger, finish);
             }
         }

@@ -301,7 +301,7 @@ fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
 #[test]
 fn a_message_in_flight_is_one_slot_and_a_queued_job_one_ticket() {
     // The figures docs/simulator.md quotes for memory per message.
-    assert!(std::mem::size_of::<Slot>() <= 256);
+    assert!(std::mem::size_of::<Slot>() <= 128);
     assert!(std::mem::size_of::<crate::strategy::Ticket>() <= 32);
 }
 
