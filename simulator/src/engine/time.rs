@@ -26,7 +26,7 @@ const STEPS: u64 = SCALE as u64;
 /// steps of 1/[`SCALE`] ns, saturating at `u64::MAX` ns. Kept as two words
 /// so that whole-nanosecond arithmetic (the model without `--cores`) never
 /// divides; only processor sharing converts to one fixed-point number.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Time {
     ns: u64,
     /// Below [`SCALE`]; 0 at `u64::MAX` ns.
@@ -131,6 +131,22 @@ impl Time {
     /// As f64 nanoseconds (for ratios only, never for simulated time).
     pub fn as_f64_ns(self) -> f64 {
         self.ns as f64 + self.frac as f64 / STEPS as f64
+    }
+}
+
+/// Ordered as (ns, fraction), compared as one 128-bit number (no branch).
+impl Ord for Time {
+    #[inline]
+    fn cmp(&self, other: &Time) -> std::cmp::Ordering {
+        let wide = |t: &Time| (u128::from(t.ns) << 64) | u128::from(t.frac);
+        wide(self).cmp(&wide(other))
+    }
+}
+
+impl PartialOrd for Time {
+    #[inline]
+    fn partial_cmp(&self, other: &Time) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
