@@ -355,7 +355,24 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.compact_timers();
         }
         self.waiting.push_back((slot, released.message));
-        Ok(())
+        self.take_if_next()
+    }
+
+    /// With τ = 0, a message arriving at an idle handler with nothing in
+    /// the kernel queue before it is taken at this instant, and every
+    /// event of the instant with a smaller key has run (arrivals and
+    /// injections come after CPU completions and takes): its take is the
+    /// very next event, so it runs now instead of after one more scan.
+    fn take_if_next(&mut self) -> Result<(), SimError> {
+        if self.config.transport_ns != 0 || self.phase != Phase::Idle || self.waiting.len() != 1 {
+            return Ok(());
+        }
+        debug_assert_eq!(
+            self.next_event(),
+            self.now.key(Class::Take as u8),
+            "the take is the next event"
+        );
+        self.take()
     }
 
     /// The co-client's next open enters the kernel now.
