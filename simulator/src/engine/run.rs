@@ -354,25 +354,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.deadlines.push(Reverse((d, slot, released.index)));
             self.compact_timers();
         }
+        if self.taken_at_once() {
+            return self.take_message(slot, released.message);
+        }
         self.waiting.push_back((slot, released.message));
-        self.take_if_next()
+        Ok(())
     }
 
-    /// With τ = 0, a message arriving at an idle handler with nothing in
-    /// the kernel queue before it is taken at this instant, and every
-    /// event of the instant with a smaller key has run (arrivals and
-    /// injections come after CPU completions and takes): its take is the
-    /// very next event, so it runs now instead of after one more scan.
-    fn take_if_next(&mut self) -> Result<(), SimError> {
-        if self.config.transport_ns != 0 || self.phase != Phase::Idle || self.waiting.len() != 1 {
-            return Ok(());
-        }
-        debug_assert_eq!(
-            self.next_event(),
-            self.now.key(Class::Take as u8),
-            "the take is the next event"
+    /// Whether a message arriving now is taken at once: with τ = 0, one
+    /// arriving at an idle handler with nothing in the kernel queue before
+    /// it is available at this instant, and every event of the instant
+    /// with a smaller key has run (arrivals and injections come after CPU
+    /// completions and takes), so its take is the very next event; it
+    /// runs now instead of after one more scan, without passing through
+    /// the queue.
+    fn taken_at_once(&self) -> bool {
+        let next =
+            self.config.transport_ns == 0 && self.phase == Phase::Idle && self.waiting.is_empty();
+        debug_assert!(
+            !next || self.next_event() > self.now.key(Class::Take as u8),
+            "nothing runs before the take"
         );
-        self.take()
+        next
     }
 
     /// The co-client's next open enters the kernel now.
@@ -440,6 +443,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let Some((slot, message)) = self.waiting.pop_front() else {
             return Ok(());
         };
+        self.take_message(slot, message)
+    }
+
+    /// The handler takes `message` (in `slot`) now.
+    fn take_message(&mut self, slot: u32, message: Message) -> Result<(), SimError> {
         let now = self.now;
         let job = self.job(slot, now);
         let plan = self.strategy.plan(&job, &message);
