@@ -116,6 +116,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             co,
             triggers: Vec::new(),
             kernel,
+            shortcuts: true,
         }
     }
 
@@ -369,8 +370,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// runs now instead of after one more scan, without passing through
     /// the queue.
     fn taken_at_once(&self) -> bool {
-        let next =
-            self.config.transport_ns == 0 && self.phase == Phase::Idle && self.waiting.is_empty();
+        let next = self.shortcuts
+            && self.config.transport_ns == 0
+            && self.phase == Phase::Idle
+            && self.waiting.is_empty();
         debug_assert!(
             !next || self.next_event() > self.now.key(Class::Take as u8),
             "nothing runs before the take"

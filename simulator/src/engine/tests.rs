@@ -326,3 +326,116 @@ fn timers_of_answered_messages_do_not_pile_up_until_their_deadline() {
         (20_000, 0, 0)
     );
 }
+
+mod shortcuts {
+    //! The loop's shortcuts (an event proven to be the next one runs at
+    //! once) change nothing: every outcome, in the order reported, every
+    //! backlog sample and the result are the same with them off.
+    use super::*;
+    use proptest::prelude::*;
+
+    const STRATEGIES: [&str; 7] = [
+        "inline",
+        "pool:2",
+        "edf:2",
+        "guard:6ns:pool:1",
+        "guard:25%:1ns:30ns:edf:2",
+        "es-clients-inline:pool:2",
+        "guard:4ns:inline",
+    ];
+
+    /// (gap, AUTH?, budget, service, thread, recorded stall, ES client?)
+    type Spec = (u64, bool, u64, u64, Option<u64>, u64, bool);
+
+    fn messages(specs: &[Spec]) -> Vec<Message> {
+        let mut at = 0;
+        let mut out = Vec::new();
+        for (i, &(gap, auth, budget, service, thread, stall, es_client)) in specs.iter().enumerate()
+        {
+            at += gap;
+            let action = if auth { Action::Auth } else { Action::Notify };
+            let mut m = Message::new(i as u64, EventType::AUTH_OPEN, action, at);
+            m.deadline_ns = auth.then_some(at + budget);
+            m.service_ns = Some(service);
+            m.pid = Some(1);
+            m.details = Some(Box::new(esreplay_traces::Details {
+                thread_id: thread,
+                response_ns: thread.map(|_| at + stall),
+                is_es_client: Some(es_client),
+                ..Default::default()
+            }));
+            out.push(m);
+        }
+        out
+    }
+
+    /// A configuration from six random knobs: τ, ρ, c_h, both overheads,
+    /// the miss mode, the replay, the kernel queue, the guard timer and
+    /// the cores.
+    fn config(knobs: (u8, u8, u8, u8, u8, u8)) -> SimConfig {
+        let (transport, handoff, queue, cores, mode, replay) = knobs;
+        SimConfig {
+            transport_ns: [0, 0, 3][usize::from(transport % 3)],
+            response_latency_ns: u64::from(transport / 3 % 2) * 2,
+            handoff_ns: [0, 0, 2][usize::from(handoff % 3)],
+            handler_overhead_ns: u64::from(handoff / 3 % 2),
+            worker_overhead_ns: u64::from(cores / 4 % 2) * 3,
+            miss_mode: [MissMode::Kill, MissMode::FailOpen, MissMode::FailClosed]
+                [usize::from(mode % 3)],
+            replay: [ReplayMode::Auto, ReplayMode::Open, ReplayMode::Closed]
+                [usize::from(replay % 3)],
+            kernel_queue: [None, None, Some(1), Some(3)][usize::from(queue % 4)],
+            guard_timer: if mode / 3 % 2 == 0 {
+                GuardTimer::Exact
+            } else {
+                GuardTimer::Dispatch
+            },
+            cpu: CpuConfig {
+                cores_milli: [None, None, Some(1000), Some(1500)][usize::from(cores % 4)],
+                ..CpuConfig::default()
+            },
+            ..SimConfig::default()
+        }
+    }
+
+    type Run = (Result<SimResult, String>, Vec<Outcome>, Vec<(u64, u64)>);
+
+    fn simulate_with(shortcuts: bool, spec: &str, messages: &[Message], config: &SimConfig) -> Run {
+        let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+        let cost = CostModel::parse("trace").unwrap();
+        let mut seen = Seen::default();
+        let mut simulator = Simulator::new(&mut strategy, &cost, config.clone(), &mut seen);
+        simulator.shortcuts = shortcuts;
+        let mut pushed = Ok(());
+        for message in messages {
+            pushed = pushed.and_then(|()| simulator.push(message.clone()));
+        }
+        let result = match pushed {
+            Ok(()) => simulator.finish().map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        (result, seen.outcomes, seen.backlog)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn with_and_without_shortcuts_every_outcome_is_the_same(
+            specs in prop::collection::vec(
+                (0u64..6, prop::bool::weighted(0.8), 1u64..60, 0u64..12,
+                 prop::option::weighted(0.5, 0u64..3), 0u64..10, prop::bool::weighted(0.2)),
+                0..40,
+            ),
+            strategy in 0..STRATEGIES.len(),
+            knobs in any::<(u8, u8, u8, u8, u8, u8)>(),
+        ) {
+            let messages = messages(&specs);
+            let config = config(knobs);
+            let spec = STRATEGIES[strategy];
+            let fast = simulate_with(true, spec, &messages, &config);
+            let slow = simulate_with(false, spec, &messages, &config);
+            prop_assert!(fast.1.len() == messages.len() || fast.0.is_err(), "every message settled");
+            prop_assert_eq!(fast, slow);
+        }
+    }
+}
