@@ -425,6 +425,9 @@ pub struct CheckArgs {
     /// Total stall allowed: Σ over AUTH messages of the time their thread waited (e.g. 2s).
     #[arg(long, value_name = "D")]
     pub max_stall: Option<String>,
+    /// Messages the co-client's opens may add (needs --co-client; with one, a loop that runs away to the cap always fails).
+    #[arg(long, value_name = "N")]
+    pub max_injected: Option<u64>,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,
