@@ -12,6 +12,7 @@
 //! Paths are looked up after the answer, so that they never delay an opener.
 
 use crate::clock;
+use crate::cpu_track;
 use crate::handler::{PathMode, copy_path};
 use crate::raw::RawMessage;
 use crate::ring::{Producer, ring};
@@ -45,6 +46,8 @@ pub struct FanotifyOptions {
     pub ring_capacity: usize,
     /// Writer settings (`convert` is filled in from the header).
     pub writer: WriterConfig,
+    /// Sample the CPU track at this period (`None`: no track).
+    pub cpu_period: Option<Duration>,
 }
 
 impl FanotifyOptions {
@@ -76,7 +79,7 @@ pub fn record(
 ) -> Result<FanotifyStats, RecordError> {
     let source = |e: esreplay_fanotify::Error| RecordError::Source(e.to_string());
     let group = Fanotify::reporting_threads().map_err(source)?;
-    let header = header(options);
+    let mut header = header(options);
     let mut config = options.writer.clone();
     config.convert.timebase = header.timebase;
     config.convert.start_ticks = header.start.mach_absolute;
@@ -84,7 +87,8 @@ pub fn record(
     let rings = Arc::new(Mutex::new(vec![consumer]));
     // The output is opened before any mark, so that it never waits for us.
     let out = BufWriter::new(File::create(output)?);
-    let writer = Writer::spawn(out, &header, rings, Arc::default(), config)?;
+    let track = cpu_track::start_for(&mut header, options.cpu_period, config.convert);
+    let writer = Writer::spawn_with_track(out, &header, rings, Arc::default(), config, track)?;
     for path in &options.paths {
         let mark = match options.mount {
             true => Mark::Mount(path.clone()),
@@ -256,6 +260,15 @@ fn device_and_inode(file: &std::os::fd::OwnedFd) -> Option<(u64, u64)> {
     })
 }
 
+/// The machine's online CPUs (`sysconf(_SC_NPROCESSORS_ONLN)`): the CPUs
+/// the track's machine-wide counts are about, whatever CPUs this process
+/// may itself use (`available_parallelism` would give those).
+fn online_cpus() -> Option<u32> {
+    // Safety: sysconf takes an integer and reads a system constant.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    u32::try_from(online).ok().filter(|&n| n > 0)
+}
+
 /// The trace header: clocks, machine, marks and answer policy.
 fn header(options: &FanotifyOptions) -> Header {
     let mut subscribed = Vec::new();
@@ -275,9 +288,7 @@ fn header(options: &FanotifyOptions) -> Header {
         os_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|text| format!("Linux {}", text.trim())),
-        cpu_count: std::thread::available_parallelism()
-            .ok()
-            .and_then(|n| u32::try_from(n.get()).ok()),
+        cpu_count: online_cpus(),
         subscribed,
         tool: "esrecord".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -1,0 +1,145 @@
+//! The arithmetic of the tick-counter sampler (macOS:
+//! `host_statistics(HOST_CPU_LOAD_INFO)` and `getrusage(RUSAGE_SELF)`),
+//! apart from the system calls so that it is tested on any OS.
+//!
+//! Over one period the machine's busy CPUs are
+//! `Δ(user + system + nice) / Δ(user + system + nice + idle) × cpus`; the
+//! recorder's own CPUs are `Δ(own CPU time) / Δ(wall time)`; the other
+//! load is the difference, clamped to `0..=cpus`. The kernel's counters
+//! are 32-bit and wrap: each delta is taken modulo 2^32, and a delta too
+//! large for the wall time that passed (a counter reset, not a wrap) gives
+//! no value.
+
+/// One reading of the machine's tick counters (summed over its CPUs, as
+/// the kernel keeps them: 32 bits, wrapping) and of the recorder's own CPU
+/// time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// Ticks in user mode.
+    pub user: u32,
+    /// Ticks in the kernel.
+    pub system: u32,
+    /// Ticks idle.
+    pub idle: u32,
+    /// Ticks in user mode at a positive nice level.
+    pub nice: u32,
+    /// The recorder's own CPU time (user + system, every thread), ns.
+    pub own_ns: u64,
+    /// A monotonic clock, ns.
+    pub wall_ns: u64,
+}
+
+impl Reading {
+    /// Whether no tick counter moved between `self` and `other`.
+    pub fn same_ticks(&self, other: &Reading) -> bool {
+        (self.user, self.system, self.idle, self.nice)
+            == (other.user, other.system, other.idle, other.nice)
+    }
+}
+
+/// Ticks per second per CPU above which a delta is taken for a reset
+/// rather than a wrap (the kernels count 100 a second: this is 100 times
+/// that).
+const MAX_TICK_RATE: u64 = 10_000;
+
+/// The CPUs busy with other processes' work between two readings: busy
+/// CPUs less the recorder's own, within `0..=cpus`. `None` when no tick or
+/// no time passed, or the counters jumped further than the time allows.
+pub fn other_busy_cpus(before: &Reading, after: &Reading, cpus: u32) -> Option<f64> {
+    let delta = |from: u32, to: u32| u64::from(to.wrapping_sub(from));
+    let busy = delta(before.user, after.user)
+        + delta(before.system, after.system)
+        + delta(before.nice, after.nice);
+    let total = busy + delta(before.idle, after.idle);
+    let wall_ns = after.wall_ns.checked_sub(before.wall_ns)?;
+    let plausible =
+        u64::from(cpus.max(1)) * (wall_ns.saturating_mul(MAX_TICK_RATE) / 1_000_000_000 + 2);
+    if total == 0 || wall_ns == 0 || total > plausible {
+        return None;
+    }
+    let cpus = f64::from(cpus);
+    let busy_cpus = busy as f64 / total as f64 * cpus;
+    let own_cpus = after.own_ns.saturating_sub(before.own_ns) as f64 / wall_ns as f64;
+    Some((busy_cpus - own_cpus).clamp(0.0, cpus))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(user: u32, system: u32, idle: u32, own_ns: u64, wall_ns: u64) -> Reading {
+        Reading {
+            user,
+            system,
+            idle,
+            nice: 0,
+            own_ns,
+            wall_ns,
+        }
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn busy_ticks_become_busy_cpus() {
+        // 4 CPUs, 100 ms at 100 ticks/s: 40 ticks, 10 busy = one CPU.
+        let before = reading(100, 50, 1000, 0, 0);
+        let after = Reading {
+            nice: 2,
+            ..reading(106, 52, 1030, 0, 100 * MS)
+        };
+        let busy = other_busy_cpus(&before, &after, 4).unwrap();
+        assert!((busy - 1.0).abs() < 1e-12, "{busy}");
+    }
+
+    #[test]
+    fn the_recorders_own_time_is_taken_off() {
+        let before = reading(0, 0, 0, 5 * MS, 0);
+        // 2 CPUs all busy for 100 ms; the recorder used 50 ms of CPU.
+        let after = reading(15, 5, 0, 55 * MS, 100 * MS);
+        let other = other_busy_cpus(&before, &after, 2).unwrap();
+        assert!((other - 1.5).abs() < 1e-12, "{other}");
+    }
+
+    #[test]
+    fn the_result_is_clamped_to_the_machine() {
+        // The recorder's own time exceeds what the ticks saw busy
+        // (tick sampling is coarse): 0, never negative.
+        let before = reading(0, 0, 0, 0, 0);
+        let after = reading(1, 0, 19, 30 * MS, 100 * MS);
+        assert_eq!(other_busy_cpus(&before, &after, 2), Some(0.0));
+        // A clock read late cannot make more than all the CPUs busy.
+        let after = reading(20, 0, 0, 0, 100 * MS);
+        assert_eq!(other_busy_cpus(&before, &after, 2), Some(2.0));
+    }
+
+    #[test]
+    fn counters_that_wrap_are_read_modulo_2_32() {
+        let before = reading(u32::MAX - 4, 10, u32::MAX - 9, 0, 0);
+        // +10 user ticks (through the wrap), +10 idle (through the wrap).
+        let after = reading(5, 10, 0, 0, 100 * MS);
+        let busy = other_busy_cpus(&before, &after, 2).unwrap();
+        assert!((busy - 1.0).abs() < 1e-12, "{busy}");
+    }
+
+    #[test]
+    fn no_tick_no_time_or_a_reset_gives_nothing() {
+        let before = reading(100, 100, 100, 0, 0);
+        assert_eq!(
+            other_busy_cpus(&before, &reading(100, 100, 100, 0, MS), 2),
+            None
+        );
+        assert_eq!(
+            other_busy_cpus(&before, &reading(101, 100, 100, 0, 0), 2),
+            None
+        );
+        // Counters that went back (reset): a delta of ~2^32 in 10 ms.
+        assert_eq!(
+            other_busy_cpus(&before, &reading(50, 100, 100, 0, 10 * MS), 2),
+            None
+        );
+        // The clock going back.
+        let later = reading(100, 100, 100, 0, 50);
+        assert_eq!(other_busy_cpus(&later, &before, 2), None);
+    }
+}
