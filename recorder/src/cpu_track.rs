@@ -215,7 +215,8 @@ impl Sampler {
 
 /// Starts the platform's sampler for a recording (`period` `None`: the
 /// track is off) and says in `header.meta["cpu_track"]` what the track
-/// holds, or why there is none. A sampler that cannot start leaves the
+/// holds, or why there is none; with a track, a header without a CPU
+/// count gets [`machine_cpus`]. A sampler that cannot start leaves the
 /// recording without a track, never stops it.
 pub fn start_for(
     header: &mut Header,
@@ -237,7 +238,28 @@ pub fn start_for(
         }
     };
     header.meta.insert("cpu_track".into(), note);
+    if source.is_some() && header.cpu_count.is_none() {
+        header.cpu_count = machine_cpus();
+    }
     source
+}
+
+/// The machine's online logical CPUs, for the header's `cpu_count`: the
+/// CPUs the track's machine-wide figures are about, whatever CPUs this
+/// process may itself use (`available_parallelism` gives those on Linux,
+/// after affinity masks and cgroup quotas).
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub fn machine_cpus() -> Option<u32> {
+    // Safety: sysconf takes an integer and reads a system constant.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    u32::try_from(online).ok().filter(|&n| n > 0)
+}
+
+/// The machine's logical CPUs, as far as the standard library knows.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn machine_cpus() -> Option<u32> {
+    let cpus = std::thread::available_parallelism().ok()?;
+    u32::try_from(cpus.get()).ok()
 }
 
 /// The platform's probe.

@@ -260,15 +260,6 @@ fn device_and_inode(file: &std::os::fd::OwnedFd) -> Option<(u64, u64)> {
     })
 }
 
-/// The machine's online CPUs (`sysconf(_SC_NPROCESSORS_ONLN)`): the CPUs
-/// the track's machine-wide counts are about, whatever CPUs this process
-/// may itself use (`available_parallelism` would give those).
-fn online_cpus() -> Option<u32> {
-    // Safety: sysconf takes an integer and reads a system constant.
-    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    u32::try_from(online).ok().filter(|&n| n > 0)
-}
-
 /// The trace header: clocks, machine, marks and answer policy.
 fn header(options: &FanotifyOptions) -> Header {
     let mut subscribed = Vec::new();
@@ -288,7 +279,7 @@ fn header(options: &FanotifyOptions) -> Header {
         os_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|text| format!("Linux {}", text.trim())),
-        cpu_count: online_cpus(),
+        cpu_count: cpu_track::machine_cpus(),
         subscribed,
         tool: "esrecord".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -350,9 +350,7 @@ fn header(options: &EsOptions) -> Header {
         os_version: sysctl_string("kern.osproductversion"),
         os_build: sysctl_string("kern.osversion"),
         hardware_model: sysctl_string("hw.model"),
-        cpu_count: std::thread::available_parallelism()
-            .ok()
-            .and_then(|n| u32::try_from(n.get()).ok()),
+        cpu_count: cpu_track::machine_cpus(),
         subscribed: options.events.clone(),
         tool: "esrecord".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
