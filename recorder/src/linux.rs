@@ -12,7 +12,6 @@
 //! Paths are looked up after the answer, so that they never delay an opener.
 
 use crate::clock;
-use crate::cpu_track;
 use crate::handler::{PathMode, copy_path};
 use crate::raw::RawMessage;
 use crate::ring::{Producer, ring};
@@ -79,7 +78,7 @@ pub fn record(
 ) -> Result<FanotifyStats, RecordError> {
     let source = |e: esreplay_fanotify::Error| RecordError::Source(e.to_string());
     let group = Fanotify::reporting_threads().map_err(source)?;
-    let mut header = header(options);
+    let header = header(options);
     let mut config = options.writer.clone();
     config.convert.timebase = header.timebase;
     config.convert.start_ticks = header.start.mach_absolute;
@@ -87,8 +86,7 @@ pub fn record(
     let rings = Arc::new(Mutex::new(vec![consumer]));
     // The output is opened before any mark, so that it never waits for us.
     let out = BufWriter::new(File::create(output)?);
-    let track = cpu_track::start_for(&mut header, options.cpu_period, config.convert);
-    let writer = Writer::spawn_with_track(out, &header, rings, Arc::default(), config, track)?;
+    let writer = Writer::spawn_sampling(out, header, rings, config, options.cpu_period)?;
     for path in &options.paths {
         let mark = match options.mount {
             true => Mark::Mount(path.clone()),
@@ -279,7 +277,7 @@ fn header(options: &FanotifyOptions) -> Header {
         os_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|text| format!("Linux {}", text.trim())),
-        cpu_count: cpu_track::machine_cpus(),
+        cpu_count: crate::cpu_track::machine_cpus(),
         subscribed,
         tool: "esrecord".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -72,15 +72,9 @@ pub fn record(
     config.order = Order::GlobalSeq;
     config.es_counts = Some(counts);
     let rings = Arc::new(Mutex::new(vec![consumer]));
-    let track = cpu_track::start_for(&mut header, options.cpu_period, config.convert);
-    let writer = Writer::spawn_with_track(
-        BufWriter::new(file),
-        &header,
-        Arc::clone(&rings),
-        Arc::default(),
-        config,
-        track,
-    )?;
+    let out = BufWriter::new(file);
+    let period = options.cpu_period;
+    let writer = Writer::spawn_sampling(out, header, Arc::clone(&rings), config, period)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     stop_on_signals(&interrupted)?;
     subscribe(&mut client, &options.events)?;

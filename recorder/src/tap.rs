@@ -21,7 +21,6 @@
 //! no allocation; a full ring drops the record and counts it in the trace.
 
 use crate::clock;
-use crate::cpu_track;
 use crate::raw::{Convert, RawMessage};
 use crate::ring::{Producer, ring};
 use crate::writer::{RecordError, Rings, Writer, WriterConfig, WriterStats};
@@ -121,15 +120,8 @@ impl<W: Write + Send + 'static> Tap<W> {
             start_ticks: header.start.mach_absolute,
         };
         let rings: Rings = Arc::new(Mutex::new(Vec::new()));
-        let track = cpu_track::start_for(&mut header, options.cpu_period, config.convert);
-        let writer = Writer::spawn_with_track(
-            out,
-            &header,
-            Arc::clone(&rings),
-            Arc::default(),
-            config,
-            track,
-        )?;
+        let period = options.cpu_period;
+        let writer = Writer::spawn_sampling(out, header, Arc::clone(&rings), config, period)?;
         Ok(Tap {
             rings,
             capacity: options.ring_capacity,

@@ -8,7 +8,7 @@
 //! flushed chunk, samples included.
 
 use crate::clock;
-use crate::cpu_track::TrackSource;
+use crate::cpu_track::{self, TrackSource};
 use crate::handler::HandlerCounts;
 use crate::raw::{Convert, RawMessage};
 use crate::ring::Consumer;
@@ -120,6 +120,20 @@ impl<W: Write + Send + 'static> Writer<W> {
         config: WriterConfig,
     ) -> Result<Self, RecordError> {
         Writer::spawn_with_track(out, header, rings, stop, config, None)
+    }
+
+    /// [`Writer::spawn`] with the CPU track sampled every `cpu_period`
+    /// (`None`: no track; see [`cpu_track::start_for`], which also notes
+    /// in the header what the track is) and a stop flag of its own.
+    pub fn spawn_sampling(
+        out: W,
+        mut header: Header,
+        rings: Rings,
+        config: WriterConfig,
+        cpu_period: Option<Duration>,
+    ) -> Result<Self, RecordError> {
+        let track = cpu_track::start_for(&mut header, cpu_period, config.convert);
+        Writer::spawn_with_track(out, &header, rings, Arc::default(), config, track)
     }
 
     /// [`Writer::spawn`], also writing the samples of `track` (the CPU
