@@ -28,8 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The default sampling period (docs/recording.md, "The CPU track").
-pub const DEFAULT_PERIOD: Duration =
-    Duration::from_nanos(esreplay_traces::cpu::DEFAULT_PERIOD_NS);
+pub const DEFAULT_PERIOD: Duration = Duration::from_nanos(esreplay_traces::cpu::DEFAULT_PERIOD_NS);
 /// The shortest period accepted.
 pub const MIN_PERIOD: Duration = Duration::from_millis(10);
 /// The longest period accepted.
