@@ -1,9 +1,12 @@
-//! macOS: the machine's busy CPUs from the host's tick counters
-//! (`host_statistics(HOST_CPU_LOAD_INFO)`: user, system, idle and nice
-//! ticks summed over the CPUs) less the recorder's own CPU time
+//! macOS: the machine's busy CPUs from the per-CPU tick counters
+//! (`host_processor_info(PROCESSOR_CPU_LOAD_INFO)`: user, system, idle and
+//! nice ticks of every CPU) less the recorder's own CPU time
 //! (`getrusage(RUSAGE_SELF)`: every thread of the process, the ES
-//! handler's included), over each period. Only the system calls live
-//! here; the arithmetic is [`super::ticks`], tested on every OS.
+//! handler's included), over each period. Not `host_statistics(
+//! HOST_CPU_LOAD_INFO)`, the same sums in one call: the kernel answers a
+//! binary that is not Apple's from a cache after 2 to 10 calls a second.
+//! Only the system calls live here; the arithmetic is [`super::ticks`],
+//! tested on every OS.
 
 use super::Probe;
 use super::ticks::{Reading, other_busy_cpus};
@@ -13,21 +16,19 @@ use std::time::Instant;
 /// Reads the tick counters and the recorder's CPU time.
 pub struct TickProbe {
     host: mach2::port::mach_port_t,
-    cpus: u32,
     started: Instant,
-    /// The reading the next interval starts from, with its trace time.
-    before: Option<(u64, Reading)>,
+    /// The reading the next interval starts from, with its trace time and
+    /// the CPUs it counted.
+    before: Option<(u64, Reading, u32)>,
 }
 
 impl TickProbe {
     /// A probe for this machine (fails if the counters cannot be read).
     pub fn new() -> io::Result<TickProbe> {
-        let cpus = std::thread::available_parallelism()?.get();
         let probe = TickProbe {
             // Safety: mach_host_self has no preconditions; the right is
-            // kept for the probe's life (taking it once, not per reading).
+            // kept for the probe's life (taken once, not per reading).
             host: unsafe { mach2::mach_init::mach_host_self() },
-            cpus: u32::try_from(cpus).unwrap_or(u32::MAX),
             started: Instant::now(),
             before: None,
         };
@@ -35,54 +36,74 @@ impl TickProbe {
         Ok(probe)
     }
 
-    fn reading(&self) -> io::Result<Reading> {
-        let mut info = libc::host_cpu_load_info { cpu_ticks: [0; 4] };
-        let mut count = libc::HOST_CPU_LOAD_INFO_COUNT;
-        // Safety: `info` is a writable host_cpu_load_info of `count`
-        // integers, the size HOST_CPU_LOAD_INFO fills in.
+    /// The counters summed over the CPUs, the own and wall times, and the
+    /// CPU count.
+    fn reading(&self) -> io::Result<(Reading, u32)> {
+        let (ticks, cpus) = self.per_cpu_sums()?;
+        let reading = Reading {
+            own_ns: own_cpu_ns()?,
+            wall_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            ..ticks
+        };
+        Ok((reading, cpus))
+    }
+
+    fn per_cpu_sums(&self) -> io::Result<(Reading, u32)> {
+        let mut cpus: libc::natural_t = 0;
+        let mut array: libc::processor_info_array_t = std::ptr::null_mut();
+        let mut count: libc::mach_msg_type_number_t = 0;
+        // Safety: the out-pointers are valid; on success the kernel maps an
+        // array of `count` integers into this task and hands it over.
         let status = unsafe {
-            libc::host_statistics(
+            libc::host_processor_info(
                 self.host,
-                libc::HOST_CPU_LOAD_INFO,
-                (&raw mut info).cast(),
+                libc::PROCESSOR_CPU_LOAD_INFO,
+                &mut cpus,
+                &mut array,
                 &mut count,
             )
         };
-        if status != libc::KERN_SUCCESS {
+        if status != libc::KERN_SUCCESS || array.is_null() {
             return Err(io::Error::other(format!(
-                "host_statistics(HOST_CPU_LOAD_INFO) failed: kern_return {status}"
+                "host_processor_info(PROCESSOR_CPU_LOAD_INFO) failed: kern_return {status}"
             )));
         }
-        let ticks = info.cpu_ticks;
-        let state = |index: libc::c_int| ticks[usize::try_from(index).unwrap_or(0)];
-        Ok(Reading {
-            user: state(libc::CPU_STATE_USER),
-            system: state(libc::CPU_STATE_SYSTEM),
-            idle: state(libc::CPU_STATE_IDLE),
-            nice: state(libc::CPU_STATE_NICE),
-            own_ns: own_cpu_ns()?,
-            wall_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-        })
+        let len = usize::try_from(count).unwrap_or(0);
+        // Safety: `array` holds `count` integers (above) until deallocated.
+        let sums = Reading::from_per_cpu(unsafe { std::slice::from_raw_parts(array, len) });
+        // Safety: the array was mapped into this task for this call and is
+        // released once, after its last use.
+        unsafe {
+            libc::vm_deallocate(
+                mach2::traps::mach_task_self(),
+                array as libc::vm_address_t,
+                len * std::mem::size_of::<libc::integer_t>(),
+            );
+        }
+        sums.ok_or_else(|| io::Error::other("host_processor_info: no CPU load counters"))
     }
 }
 
 impl Probe for TickProbe {
     fn describe(&self) -> String {
-        "busy CPUs less the recorder's own (host_statistics HOST_CPU_LOAD_INFO ticks, \
-         getrusage RUSAGE_SELF)"
+        "busy CPUs less the recorder's own (host_processor_info PROCESSOR_CPU_LOAD_INFO \
+         ticks, getrusage RUSAGE_SELF)"
             .into()
     }
 
     fn read(&mut self, t_ns: u64) -> io::Result<Option<(u64, f64)>> {
-        let now = self.reading()?;
-        let Some((since, before)) = self.before else {
-            self.before = Some((t_ns, now));
+        let (now, cpus) = self.reading()?;
+        let Some((since, before, before_cpus)) = self.before else {
+            self.before = Some((t_ns, now, cpus));
             return Ok(None);
         };
-        let load = other_busy_cpus(&before, &now, self.cpus);
+        let load = match cpus == before_cpus {
+            true => other_busy_cpus(&before, &now, cpus),
+            false => None, // a CPU went on or off line: start afresh
+        };
         // No tick yet: the interval goes on; otherwise the next one starts.
         if load.is_some() || !now.same_ticks(&before) {
-            self.before = Some((t_ns, now));
+            self.before = Some((t_ns, now, cpus));
         }
         Ok(load.map(|load| (since, load)))
     }

@@ -1,6 +1,7 @@
 //! The arithmetic of the tick-counter sampler (macOS:
-//! `host_statistics(HOST_CPU_LOAD_INFO)` and `getrusage(RUSAGE_SELF)`),
-//! apart from the system calls so that it is tested on any OS.
+//! `host_processor_info(PROCESSOR_CPU_LOAD_INFO)` and
+//! `getrusage(RUSAGE_SELF)`), apart from the system calls so that it is
+//! tested on any OS.
 //!
 //! Over one period the machine's busy CPUs are
 //! `Δ(user + system + nice) / Δ(user + system + nice + idle) × cpus`; the
@@ -29,7 +30,37 @@ pub struct Reading {
     pub wall_ns: u64,
 }
 
+/// The states of one CPU's counters in a `PROCESSOR_CPU_LOAD_INFO` array,
+/// in order (`CPU_STATE_USER`, `_SYSTEM`, `_IDLE`, `_NICE`).
+pub const CPU_STATES: usize = 4;
+
 impl Reading {
+    /// Sums per-CPU counters (`CPU_STATES` integers per CPU, as
+    /// `host_processor_info` returns them) modulo 2^32, which keeps every
+    /// difference of sums right; own time and wall time are left 0. Also
+    /// the number of CPUs; `None` for no CPU or a ragged array.
+    pub fn from_per_cpu(counters: &[i32]) -> Option<(Reading, u32)> {
+        if counters.is_empty() || !counters.len().is_multiple_of(CPU_STATES) {
+            return None;
+        }
+        let mut sums = [0u32; CPU_STATES];
+        for cpu in counters.chunks_exact(CPU_STATES) {
+            for (sum, &count) in sums.iter_mut().zip(cpu) {
+                *sum = sum.wrapping_add(count.cast_unsigned());
+            }
+        }
+        let [user, system, idle, nice] = sums;
+        let cpus = u32::try_from(counters.len() / CPU_STATES).ok()?;
+        let reading = Reading {
+            user,
+            system,
+            idle,
+            nice,
+            ..Reading::default()
+        };
+        Some((reading, cpus))
+    }
+
     /// Whether no tick counter moved between `self` and `other`.
     pub fn same_ticks(&self, other: &Reading) -> bool {
         (self.user, self.system, self.idle, self.nice)
@@ -120,6 +151,28 @@ mod tests {
         let after = reading(5, 10, 0, 0, 100 * MS);
         let busy = other_busy_cpus(&before, &after, 2).unwrap();
         assert!((busy - 1.0).abs() < 1e-12, "{busy}");
+    }
+
+    #[test]
+    fn per_cpu_counters_are_summed_modulo_2_32() {
+        // Two CPUs: user, system, idle, nice each; CPU 1's user counter
+        // is past 2^31 (negative as an integer_t).
+        let (reading, cpus) = Reading::from_per_cpu(&[10, 1, 100, 0, -6, 2, 50, 3]).unwrap();
+        assert_eq!(cpus, 2);
+        assert_eq!((reading.user, reading.system), (4, 3));
+        assert_eq!((reading.idle, reading.nice), (150, 3));
+        // The sums wrap, and the difference of two sums is the sum of the
+        // differences: CPU 1 busy for 10 ticks across its wrap.
+        let (later, _) = Reading::from_per_cpu(&[10, 1, 110, 0, 4, 2, 50, 3]).unwrap();
+        let later = Reading {
+            wall_ns: 100 * MS,
+            ..later
+        };
+        let busy = other_busy_cpus(&reading, &later, cpus).unwrap();
+        assert!((busy - 1.0).abs() < 1e-12, "{busy}");
+        for ragged in [&[][..], &[1, 2, 3][..], &[1, 2, 3, 4, 5][..]] {
+            assert_eq!(Reading::from_per_cpu(ragged), None);
+        }
     }
 
     #[test]
