@@ -2,16 +2,36 @@
 //! (`host_processor_info(PROCESSOR_CPU_LOAD_INFO)`: user, system, idle and
 //! nice ticks of every CPU) less the recorder's own CPU time
 //! (`getrusage(RUSAGE_SELF)`: every thread of the process, the ES
-//! handler's included), over each period. Not `host_statistics(
-//! HOST_CPU_LOAD_INFO)`, the same sums in one call: the kernel answers a
-//! binary that is not Apple's from a cache after 2 to 10 calls a second.
-//! Only the system calls live here; the arithmetic is [`super::ticks`],
-//! tested on every OS.
+//! handler's included), over each period; over a period with no idle CPU,
+//! at least the kernel's 5-second mean of runnable threads
+//! (`host_statistics(HOST_LOAD_INFO)`, `avenrun[0]`) less the recorder's
+//! own CPUs. `host_statistics` is not used for the ticks
+//! (`HOST_CPU_LOAD_INFO`, the same sums in one call): the kernel answers a
+//! binary that is not Apple's from a cache after 2 to 10 calls a second,
+//! which is plenty for a 5-second mean, read at most once a second. Only
+//! the system calls live here; the arithmetic is [`super::ticks`], tested
+//! on every OS.
 
 use super::Probe;
-use super::ticks::{Reading, other_busy_cpus};
+use super::ticks::{Interval, Reading};
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// `LOAD_SCALE` of `<mach/processor_info.h>`: load averages are integers
+/// in thousandths.
+const LOAD_SCALE: f64 = 1000.0;
+
+/// How long a read load average is reused.
+const LOAD_MEAN_REUSED_FOR: Duration = Duration::from_secs(1);
+
+/// `host_load_info` of `<mach/host_info.h>`: the 5-, 30- and 60-second
+/// means of runnable threads and the matching "mach factors".
+#[repr(C)]
+#[derive(Default)]
+struct HostLoadInfo {
+    avenrun: [libc::integer_t; 3],
+    mach_factor: [libc::integer_t; 3],
+}
 
 /// Reads the tick counters and the recorder's CPU time.
 pub struct TickProbe {
@@ -20,6 +40,8 @@ pub struct TickProbe {
     /// The reading the next interval starts from, with its trace time and
     /// the CPUs it counted.
     before: Option<(u64, Reading, u32)>,
+    /// The last 5-second mean of runnable threads read, and when.
+    runnable_mean: Option<(Instant, f64)>,
 }
 
 impl TickProbe {
@@ -31,6 +53,7 @@ impl TickProbe {
             host: unsafe { mach2::mach_init::mach_host_self() },
             started: Instant::now(),
             before: None,
+            runnable_mean: None,
         };
         probe.reading()?;
         Ok(probe)
@@ -87,7 +110,8 @@ impl TickProbe {
 impl Probe for TickProbe {
     fn describe(&self) -> String {
         "busy CPUs less the recorder's own (host_processor_info PROCESSOR_CPU_LOAD_INFO \
-         ticks, getrusage RUSAGE_SELF)"
+         ticks, getrusage RUSAGE_SELF); on a full machine at least the 5-second mean of \
+         runnable threads less the recorder's CPUs (HOST_LOAD_INFO)"
             .into()
     }
 
@@ -97,15 +121,52 @@ impl Probe for TickProbe {
             self.before = Some((t_ns, now, cpus));
             return Ok(None);
         };
-        let load = match cpus == before_cpus {
-            true => other_busy_cpus(&before, &now, cpus),
+        let interval = match cpus == before_cpus {
+            true => Interval::between(&before, &now, cpus),
             false => None, // a CPU went on or off line: start afresh
         };
+        let load = interval.map(|interval| {
+            let mean = interval.full().then(|| self.runnable_mean()).flatten();
+            interval.other_load(mean)
+        });
         // No tick yet: the interval goes on; otherwise the next one starts.
         if load.is_some() || !now.same_ticks(&before) {
             self.before = Some((t_ns, now, cpus));
         }
         Ok(load.map(|load| (since, load)))
+    }
+}
+
+impl TickProbe {
+    /// The kernel's 5-second mean of runnable threads (`None` if it cannot
+    /// be read), read at most once a second.
+    fn runnable_mean(&mut self) -> Option<f64> {
+        if let Some((read_at, mean)) = self.runnable_mean
+            && read_at.elapsed() < LOAD_MEAN_REUSED_FOR
+        {
+            return Some(mean);
+        }
+        let mut info = HostLoadInfo::default();
+        let mut count = u32::try_from(
+            std::mem::size_of::<HostLoadInfo>() / std::mem::size_of::<libc::integer_t>(),
+        )
+        .ok()?;
+        // Safety: `info` is a writable host_load_info of `count` integers,
+        // the size HOST_LOAD_INFO fills in.
+        let status = unsafe {
+            libc::host_statistics(
+                self.host,
+                libc::HOST_LOAD_INFO,
+                (&raw mut info).cast(),
+                &mut count,
+            )
+        };
+        if status != libc::KERN_SUCCESS {
+            return None;
+        }
+        let mean = f64::from(info.avenrun[0]) / LOAD_SCALE;
+        self.runnable_mean = Some((Instant::now(), mean));
+        Some(mean)
     }
 }
 

@@ -1,15 +1,17 @@
 //! The arithmetic of the tick-counter sampler (macOS:
-//! `host_processor_info(PROCESSOR_CPU_LOAD_INFO)` and
-//! `getrusage(RUSAGE_SELF)`), apart from the system calls so that it is
-//! tested on any OS.
+//! `host_processor_info(PROCESSOR_CPU_LOAD_INFO)`, `getrusage(RUSAGE_SELF)`
+//! and `host_statistics(HOST_LOAD_INFO)`), apart from the system calls so
+//! that it is tested on any OS.
 //!
 //! Over one period the machine's busy CPUs are
 //! `Δ(user + system + nice) / Δ(user + system + nice + idle) × cpus`; the
 //! recorder's own CPUs are `Δ(own CPU time) / Δ(wall time)`; the other
-//! load is the difference, clamped to `0..=cpus`. The kernel's counters
-//! are 32-bit and wrap: each delta is taken modulo 2^32, and a delta too
-//! large for the wall time that passed (a counter reset, not a wrap) gives
-//! no value.
+//! load is the difference, clamped to `0..=cpus`. Busy CPUs stop at the
+//! CPU count however many threads wait, so over a period with no idle CPU
+//! the kernel's recent mean of runnable threads, less the recorder's own
+//! CPUs, is a floor. The kernel's counters are 32-bit and wrap: each delta
+//! is taken modulo 2^32, and a delta too large for the wall time that
+//! passed (a counter reset, not a wrap) gives no value.
 
 /// One reading of the machine's tick counters (summed over its CPUs, as
 /// the kernel keeps them: 32 bits, wrapping) and of the recorder's own CPU
@@ -73,25 +75,65 @@ impl Reading {
 /// that).
 const MAX_TICK_RATE: u64 = 10_000;
 
-/// The CPUs busy with other processes' work between two readings: busy
-/// CPUs less the recorder's own, within `0..=cpus`. `None` when no tick or
-/// no time passed, or the counters jumped further than the time allows.
-pub fn other_busy_cpus(before: &Reading, after: &Reading, cpus: u32) -> Option<f64> {
-    let delta = |from: u32, to: u32| u64::from(to.wrapping_sub(from));
-    let busy = delta(before.user, after.user)
-        + delta(before.system, after.system)
-        + delta(before.nice, after.nice);
-    let total = busy + delta(before.idle, after.idle);
-    let wall_ns = after.wall_ns.checked_sub(before.wall_ns)?;
-    let plausible =
-        u64::from(cpus.max(1)) * (wall_ns.saturating_mul(MAX_TICK_RATE) / 1_000_000_000 + 2);
-    if total == 0 || wall_ns == 0 || total > plausible {
-        return None;
+/// A machine with less than this many idle CPUs over a period was full:
+/// its busy CPUs no longer tell how many threads waited.
+const FULL_BELOW_IDLE_CPUS: f64 = 0.5;
+
+/// What the counters say about the time between two readings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interval {
+    /// The machine's CPUs.
+    pub cpus: f64,
+    /// CPUs busy (user, system, nice), on average.
+    pub busy_cpus: f64,
+    /// CPUs idle, on average.
+    pub idle_cpus: f64,
+    /// CPUs the recorder itself used, on average.
+    pub own_cpus: f64,
+}
+
+impl Interval {
+    /// The counters between two readings; `None` when no tick or no time
+    /// passed, or the counters jumped further than the time allows.
+    pub fn between(before: &Reading, after: &Reading, cpus: u32) -> Option<Interval> {
+        let delta = |from: u32, to: u32| u64::from(to.wrapping_sub(from));
+        let busy = delta(before.user, after.user)
+            + delta(before.system, after.system)
+            + delta(before.nice, after.nice);
+        let idle = delta(before.idle, after.idle);
+        let total = busy + idle;
+        let wall_ns = after.wall_ns.checked_sub(before.wall_ns)?;
+        let plausible =
+            u64::from(cpus.max(1)) * (wall_ns.saturating_mul(MAX_TICK_RATE) / 1_000_000_000 + 2);
+        if total == 0 || wall_ns == 0 || total > plausible {
+            return None;
+        }
+        let cpus = f64::from(cpus);
+        Some(Interval {
+            cpus,
+            busy_cpus: busy as f64 / total as f64 * cpus,
+            idle_cpus: idle as f64 / total as f64 * cpus,
+            own_cpus: after.own_ns.saturating_sub(before.own_ns) as f64 / wall_ns as f64,
+        })
     }
-    let cpus = f64::from(cpus);
-    let busy_cpus = busy as f64 / total as f64 * cpus;
-    let own_cpus = after.own_ns.saturating_sub(before.own_ns) as f64 / wall_ns as f64;
-    Some((busy_cpus - own_cpus).clamp(0.0, cpus))
+
+    /// Whether the machine had (almost) no idle CPU.
+    pub fn full(&self) -> bool {
+        self.idle_cpus < FULL_BELOW_IDLE_CPUS
+    }
+
+    /// The other processes' load: busy CPUs less the recorder's own,
+    /// within `0..=cpus`. On a [full](Self::full) machine, where busy CPUs
+    /// stop at the CPU count however many threads wait, at least
+    /// `runnable_mean` (the kernel's recent mean of runnable threads, when
+    /// known) less the recorder's own CPUs.
+    pub fn other_load(&self, runnable_mean: Option<f64>) -> f64 {
+        let busy = (self.busy_cpus - self.own_cpus).clamp(0.0, self.cpus);
+        match runnable_mean {
+            Some(mean) if self.full() && mean.is_finite() => busy.max(mean - self.own_cpus),
+            _ => busy,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +152,11 @@ mod tests {
     }
 
     const MS: u64 = 1_000_000;
+
+    /// The other load between two readings, without a runnable mean.
+    fn other_busy_cpus(before: &Reading, after: &Reading, cpus: u32) -> Option<f64> {
+        Interval::between(before, after, cpus).map(|interval| interval.other_load(None))
+    }
 
     #[test]
     fn busy_ticks_become_busy_cpus() {
@@ -151,6 +198,28 @@ mod tests {
         let after = reading(5, 10, 0, 0, 100 * MS);
         let busy = other_busy_cpus(&before, &after, 2).unwrap();
         assert!((busy - 1.0).abs() < 1e-12, "{busy}");
+    }
+
+    #[test]
+    fn a_full_machine_takes_the_runnable_mean_as_a_floor() {
+        // 2 CPUs, 100 ms, all busy; the recorder used 10 ms of CPU.
+        let before = reading(0, 0, 0, 0, 0);
+        let full = reading(18, 2, 0, 10 * MS, 100 * MS);
+        let interval = Interval::between(&before, &full, 2).unwrap();
+        assert!(interval.full());
+        // Busy CPUs say 1.9 however many threads waited; a mean of 5.1
+        // runnable threads says 5.0 besides the recorder's 0.1.
+        assert!((interval.other_load(None) - 1.9).abs() < 1e-12);
+        assert!((interval.other_load(Some(5.1)) - 5.0).abs() < 1e-12);
+        // A mean below the busy CPUs (it lags a load that just rose) or
+        // not finite never lowers them.
+        assert!((interval.other_load(Some(0.5)) - 1.9).abs() < 1e-12);
+        assert!((interval.other_load(Some(f64::NAN)) - 1.9).abs() < 1e-12);
+        // With a CPU idle, busy CPUs are the count: the mean is not used.
+        let half = reading(10, 0, 10, 0, 100 * MS);
+        let interval = Interval::between(&before, &half, 2).unwrap();
+        assert!(!interval.full());
+        assert!((interval.other_load(Some(5.0)) - 1.0).abs() < 1e-12);
     }
 
     #[test]
