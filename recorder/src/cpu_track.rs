@@ -216,8 +216,9 @@ impl Sampler {
 /// Starts the platform's sampler for a recording (`period` `None`: the
 /// track is off) and says in `header.meta["cpu_track"]` what the track
 /// holds, or why there is none; with a track, a header without a CPU
-/// count gets [`machine_cpus`]. A sampler that cannot start leaves the
-/// recording without a track, never stops it.
+/// count gets [`machine_cpus`], and `cpu.usable` notes fewer CPUs usable
+/// by this process. A sampler that cannot start leaves the recording
+/// without a track, never stops it.
 pub fn start_for(
     header: &mut Header,
     period: Option<Duration>,
@@ -241,7 +242,23 @@ pub fn start_for(
     if source.is_some() && header.cpu_count.is_none() {
         header.cpu_count = machine_cpus();
     }
+    note_fewer_usable_cpus(header);
     source
+}
+
+/// Says in `header.meta["cpu.usable"]` how many CPUs this process may use
+/// when an affinity mask or a cgroup quota leaves it fewer than the
+/// header's `cpu_count` (a client confined the same way shares those:
+/// give `--cores` accordingly).
+fn note_fewer_usable_cpus(header: &mut Header) {
+    let usable = std::thread::available_parallelism()
+        .ok()
+        .and_then(|n| u32::try_from(n.get()).ok());
+    if let (Some(usable), Some(machine)) = (usable, header.cpu_count)
+        && usable < machine
+    {
+        header.meta.insert("cpu.usable".into(), usable.to_string());
+    }
 }
 
 /// The machine's online logical CPUs, for the header's `cpu_count`: the
@@ -341,6 +358,33 @@ mod tests {
             assert_eq!(Quantiser::default().round(odd), 0);
         }
         assert_eq!(Quantiser::default().round(1e20), u32::MAX);
+    }
+
+    /// A thread pinned to one CPU: the header notes it can use 1 of the
+    /// machine's CPUs (nothing on a one-CPU machine).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn fewer_usable_cpus_are_noted() {
+        let machine = machine_cpus().unwrap();
+        let mut header = Header {
+            cpu_count: Some(machine),
+            ..Header::default()
+        };
+        std::thread::spawn(move || {
+            // Safety: an all-zero cpu_set_t is a valid empty set; CPU 0
+            // exists; pid 0 is this (test) thread.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                let size = std::mem::size_of::<libc::cpu_set_t>();
+                assert_eq!(libc::sched_setaffinity(0, size, &set), 0);
+            }
+            note_fewer_usable_cpus(&mut header);
+            let noted = header.meta.get("cpu.usable").map(String::as_str);
+            assert_eq!(noted, (machine > 1).then_some("1"));
+        })
+        .join()
+        .unwrap();
     }
 
     /// Reads 0.5, 1.5, 2.5, ... and fails every fourth time.
