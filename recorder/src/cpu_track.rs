@@ -387,7 +387,7 @@ mod tests {
         .unwrap();
     }
 
-    /// Reads 0.5, 1.5, 2.5, ... and fails every fourth time.
+    /// Reads 0.5, 1.5, 2.5, ...
     struct Fake {
         reads: u64,
     }
@@ -399,11 +399,34 @@ mod tests {
 
         fn read(&mut self, t_ns: u64) -> io::Result<Option<(u64, f64)>> {
             self.reads += 1;
-            match self.reads % 4 {
-                0 => Err(io::Error::other("fake failure")),
-                _ => Ok(Some((t_ns, self.reads as f64 - 0.5))),
-            }
+            Ok(Some((t_ns, self.reads as f64 - 0.5)))
         }
+    }
+
+    /// Never reads.
+    struct Broken;
+
+    impl Probe for Broken {
+        fn describe(&self) -> String {
+            "broken".into()
+        }
+
+        fn read(&mut self, _: u64) -> io::Result<Option<(u64, f64)>> {
+            Err(io::Error::other("unreadable"))
+        }
+    }
+
+    #[test]
+    fn failed_readings_are_counted_not_written() {
+        let mut trace = TraceWriter::new(Vec::new(), &Header::default()).unwrap();
+        let source = TrackSource::start(Box::new(Broken), MIN_PERIOD, Convert::default()).unwrap();
+        source.finish_into(&mut trace);
+        let meta = trace.footer_meta().clone();
+        assert_eq!(meta["cpu_track.samples"], "0");
+        assert!(meta["cpu_track.errors"].parse::<u64>().unwrap() >= 1);
+        let bytes = trace.finish().unwrap();
+        let track = esreplay_traces::format::read_cpu_track(io::Cursor::new(bytes)).unwrap();
+        assert!(track.is_empty());
     }
 
     #[test]
