@@ -279,23 +279,23 @@ pub fn machine_cpus() -> Option<u32> {
     u32::try_from(cpus.get()).ok()
 }
 
-/// The platform's probe.
+/// The platform's probe (what `esrecord` samples with).
 #[cfg(target_os = "linux")]
-fn platform_probe() -> io::Result<Box<dyn Probe>> {
+pub fn platform_probe() -> io::Result<Box<dyn Probe>> {
     let probe = RunnableProbe::default();
     probe.sampler.sample(0)?; // /proc readable: fail now, not every period
     Ok(Box::new(probe))
 }
 
-/// The platform's probe.
+/// The platform's probe (what `esrecord` samples with).
 #[cfg(target_os = "macos")]
-fn platform_probe() -> io::Result<Box<dyn Probe>> {
+pub fn platform_probe() -> io::Result<Box<dyn Probe>> {
     Ok(Box::new(mach::TickProbe::new()?))
 }
 
 /// The platform's probe (none here).
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn platform_probe() -> io::Result<Box<dyn Probe>> {
+pub fn platform_probe() -> io::Result<Box<dyn Probe>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "no CPU sampler for this OS",
