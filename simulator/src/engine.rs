@@ -340,6 +340,47 @@ enum Phase {
     Overhead,
 }
 
+/// The idle workers in the order they take jobs: idle the longest first,
+/// the lowest id among ties. Workers go idle at non-decreasing times (the
+/// clock never goes back), so this is a queue in which a worker freed at
+/// t only passes those freed at the same t with a larger id: O(1) per
+/// worker in the usual case where at most a few free at one instant,
+/// where a heap paid O(log N) and a sift for every job.
+#[derive(Debug, Default)]
+struct IdleWorkers(VecDeque<(Time, u32)>);
+
+impl IdleWorkers {
+    /// Workers `0..n`, all idle since 0.
+    fn all(n: u32) -> IdleWorkers {
+        IdleWorkers((0..n).map(|w| (Time::ZERO, w)).collect())
+    }
+
+    /// Worker `id` goes idle at `at` (no earlier than any idle worker).
+    fn push(&mut self, at: Time, id: u32) {
+        debug_assert!(self.0.back().is_none_or(|&(last, _)| last <= at));
+        let later = self
+            .0
+            .iter()
+            .rev()
+            .take_while(|&&(t, other)| t == at && other > id)
+            .count();
+        self.0.insert(self.0.len() - later, (at, id));
+    }
+
+    /// The worker that takes the next job.
+    fn first(&self) -> Option<u32> {
+        self.0.front().map(|&(_, id)| id)
+    }
+
+    fn pop(&mut self) {
+        self.0.pop_front();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A min-heap of timers (time, slot, stream position).
 type Timers = BinaryHeap<Reverse<(Time, u32, u64)>>;
 
@@ -360,7 +401,7 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     phase_since: Time,
     /// By worker: its job's slot and start.
     running: Vec<Option<(u32, Time)>>,
-    idle: BinaryHeap<Reverse<(Time, u32)>>,
+    idle: IdleWorkers,
     queued: usize,
     dispatchable: bool,
     watchdogs: Timers,

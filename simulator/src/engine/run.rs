@@ -7,9 +7,9 @@ use esreplay_traces::{Action, Message};
 
 use super::admission::answered_at_arrival;
 use super::{
-    ANSWERED, Background, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE, MissMode,
-    NO_THREAD, NO_WORKER, Observer, Outcome, Phase, Released, ReplayMode, SimConfig, SimError,
-    Simulator, Slot, Stage, Threads, Time, UNBLOCKED, from_milli, thread_key,
+    ANSWERED, Background, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE, IdleWorkers,
+    MissMode, NO_THREAD, NO_WORKER, Observer, Outcome, Phase, Released, ReplayMode, SimConfig,
+    SimError, Simulator, Slot, Stage, Threads, Time, UNBLOCKED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -101,7 +101,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             phase: Phase::Idle,
             phase_since: Time::ZERO,
             running: vec![None; workers as usize],
-            idle: (0..workers).map(|w| Reverse((Time::ZERO, w))).collect(),
+            idle: IdleWorkers::all(workers),
             queued: 0,
             dispatchable: false,
             watchdogs: Default::default(),
@@ -616,7 +616,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.worker_busy = self.worker_busy + (now - start);
         self.answer(slot, now, false);
         self.settle(slot, Some((start, now)));
-        self.idle.push(Reverse((now, worker)));
+        self.idle.push(now, worker);
         self.dispatchable = self.queued > 0;
     }
 
@@ -624,7 +624,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// strategy picks; a ticket dropped by its watchdog is skipped, one of
     /// a job that already left the queue is an error.
     fn dispatch(&mut self) -> Result<(), SimError> {
-        let Some(&Reverse((_, worker))) = self.idle.peek() else {
+        let Some(worker) = self.idle.first() else {
             self.dispatchable = false;
             return Ok(());
         };

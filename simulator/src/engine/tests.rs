@@ -439,3 +439,39 @@ mod shortcuts {
         }
     }
 }
+
+mod idle_workers {
+    //! The idle workers' queue gives the order of a min-heap by (time, id)
+    //! when workers go idle at non-decreasing times.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_queue_takes_workers_as_a_heap_by_idle_time_then_id_would(
+            steps in prop::collection::vec((0u64..3, 0u32..6, any::<bool>()), 0..60),
+        ) {
+            let mut queue = IdleWorkers::all(3);
+            let mut heap: BinaryHeap<Reverse<(Time, u32)>> =
+                (0..3).map(|w| Reverse((Time::ZERO, w))).collect();
+            let mut now = Time::ZERO;
+            for (advance, id, take) in steps {
+                if take {
+                    prop_assert_eq!(queue.first(), heap.peek().map(|Reverse((_, w))| *w));
+                    queue.pop();
+                    heap.pop();
+                } else {
+                    now = now.plus_ns(advance);
+                    queue.push(now, id);
+                    heap.push(Reverse((now, id)));
+                }
+                prop_assert_eq!(queue.is_empty(), heap.is_empty());
+            }
+            while let Some(Reverse((_, want))) = heap.pop() {
+                prop_assert_eq!(queue.first(), Some(want));
+                queue.pop();
+            }
+            prop_assert!(queue.is_empty());
+        }
+    }
+}
