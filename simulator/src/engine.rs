@@ -358,6 +358,10 @@ impl IdleWorkers {
     /// Worker `id` goes idle at `at` (no earlier than any idle worker).
     fn push(&mut self, at: Time, id: u32) {
         debug_assert!(self.0.back().is_none_or(|&(last, _)| last <= at));
+        if self.0.back().is_none_or(|&last| last < (at, id)) {
+            self.0.push_back((at, id));
+            return;
+        }
         let later = self
             .0
             .iter()
