@@ -6,6 +6,7 @@
 use esreplay_simulator::{
     Background, CostModel, CpuConfig, MissMode, Outcome, ReplayMode, SimConfig, SimResult,
 };
+use esreplay_simulator::engine::cpu::Sharing;
 use esreplay_traces::{Action, Details, EventType, Message};
 use proptest::prelude::*;
 
@@ -52,6 +53,11 @@ pub fn config(setup: &Setup) -> (String, SimConfig) {
         Some((c, b)) => CpuConfig {
             cores_milli: Some(c * 1000),
             background: Background::Constant(b * 1000),
+            sharing: if setup.fluid {
+                Sharing::Fluid
+            } else {
+                Sharing::PerCore
+            },
             ..CpuConfig::default()
         },
         None => CpuConfig::default(),
@@ -141,7 +147,8 @@ fn setups() -> impl Strategy<Value = Setup> {
     let timing = (0u64..3, 0u64..3, 0u64..3, 0u64..3, 0u64..3);
     let machine = (
         prop::option::of(1usize..4),
-        prop::option::of((1u64..3, 0u64..2)),
+        prop::option::of((1u64..3, 0u64..3)),
+        any::<bool>(),
         any::<bool>(),
         any::<bool>(),
     );
@@ -149,7 +156,7 @@ fn setups() -> impl Strategy<Value = Setup> {
         |(
             (workers, edf, guard),
             (tau, rho, handoff, ho, wo),
-            (queue, cores, fail_open, closed),
+            (queue, cores, fail_open, closed, fluid),
         )| Setup {
             workers,
             edf,
@@ -161,6 +168,7 @@ fn setups() -> impl Strategy<Value = Setup> {
             worker_overhead: wo,
             queue,
             cores,
+            fluid,
             fail_open,
             closed,
         },
@@ -179,6 +187,7 @@ const PLAIN: Setup = Setup {
     worker_overhead: 0,
     queue: None,
     cores: None,
+    fluid: false,
     fail_open: false,
     closed: true,
 };
