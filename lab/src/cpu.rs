@@ -5,11 +5,13 @@
 //!
 //! The track is what the runnable threads (state `R` in
 //! `/proc/PID/task/TID/stat`) of *other* processes weigh against one of
-//! the lab's threads ([`Runnable::others`]): the scheduler shares a CPU
-//! between autogroups (sessions) first, then between their threads by
-//! nice weight, so another session counts 1 however many threads it runs,
-//! and a thread of the lab's own session counts its nice weight (a nice-10
-//! thread 0.107). Not `procs_running` from `/proc/stat`: on a machine
+//! the lab's threads ([`Runnable::others`]):
+//! the scheduler shares a CPU between autogroups (sessions) first, then
+//! between their threads by nice weight, so another session counts its
+//! group's weight relative to the lab's (1 at equal autogroup nice levels:
+//! `/proc/PID/autogroup`) however many threads it runs, and a thread of
+//! the lab's own session counts its nice weight (a nice-10 thread 0.107).
+//! Not `procs_running` from `/proc/stat`: on a machine
 //! shared with other sessions' builds it counted 20 where the lab's
 //! threads felt about 1.
 //! When the lab is pinned, only the threads waiting on its CPUs count
@@ -157,12 +159,14 @@ pub struct Runnable {
     /// Runnable threads of the hogs.
     pub hogs: usize,
     /// What every other process's runnable threads weigh against one of
-    /// the lab's threads: each thread of the lab's own scheduling group
-    /// (its session's autogroup) by its nice weight relative to nice 0
-    /// (a nice-10 thread counts 0.107); each *other* autogroup with a
-    /// runnable thread as 1, whatever its threads (the scheduler shares a
-    /// CPU between autogroups first, then between their threads). Without
-    /// autogroups every thread counts by its nice weight.
+    /// the lab's threads: each thread of
+    /// the lab's own scheduling group (its session's autogroup) by its
+    /// nice weight relative to nice 0 (a nice-10 thread counts 0.107);
+    /// each *other* autogroup with a runnable thread as its group's weight
+    /// relative to the lab's group (1 at equal autogroup nice levels),
+    /// whatever its threads (the scheduler shares a CPU between autogroups
+    /// first, then between their threads). Without autogroups every
+    /// thread counts by its nice weight.
     pub others: f64,
     /// Those threads, unweighted and ungrouped.
     pub others_unweighted: usize,
@@ -175,8 +179,11 @@ pub fn runnable_elsewhere(hogs: &[u32], cpus: Option<&[usize]>) -> Runnable {
     let me = std::process::id();
     let grouped = autogroups_enabled();
     let mine = grouped.then(|| autogroup_of(me)).flatten();
+    let my_weight = mine
+        .as_ref()
+        .map_or(NICE_0_WEIGHT, |(_, nice)| nice_weight(*nice));
     let mut load = Runnable::default();
-    let mut other_groups = std::collections::BTreeSet::new();
+    let mut other_groups = std::collections::BTreeMap::new();
     let Ok(processes) = std::fs::read_dir("/proc") else {
         return load;
     };
@@ -197,20 +204,28 @@ pub fn runnable_elsewhere(hogs: &[u32], cpus: Option<&[usize]>) -> Runnable {
             continue;
         }
         load.others_unweighted += nices.len();
-        match grouped.then(|| autogroup_of(pid)).flatten() {
-            Some(group) if Some(&group) != mine.as_ref() => {
-                other_groups.insert(group);
+        let group = grouped.then(|| autogroup_of(pid)).flatten();
+        match group {
+            Some((group, nice)) if Some(&group) != mine.as_ref().map(|(g, _)| g) => {
+                other_groups.insert(group, nice);
             }
-            _ => {
-                load.others += nices
-                    .iter()
-                    .map(|&n| nice_weight(n) / NICE_0_WEIGHT)
-                    .sum::<f64>()
-            }
+            // The lab's own group: each thread by its nice weight.
+            Some(_) => load.others += weight_sum(&nices, NICE_0_WEIGHT),
+            // The root group (no autogroup: kernel threads, the init
+            // session) or no autogroups: each thread beside the lab's group.
+            None => load.others += weight_sum(&nices, my_weight),
         }
     }
-    load.others += other_groups.len() as f64;
+    load.others += other_groups
+        .values()
+        .map(|&nice| nice_weight(nice) / my_weight)
+        .sum::<f64>();
     load
+}
+
+/// Σ weight(nice) ÷ `relative_to`.
+fn weight_sum(nices: &[i32], relative_to: f64) -> f64 {
+    nices.iter().map(|&n| nice_weight(n) / relative_to).sum()
 }
 
 /// The nice values of a process's threads in state R (on `cpus`, if given).
@@ -234,10 +249,20 @@ fn autogroups_enabled() -> bool {
         .is_ok_and(|v| v.trim() == "1")
 }
 
-/// A process's autogroup (`/proc/PID/autogroup`: `/autogroup-7 nice 0`).
-fn autogroup_of(pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok()?;
-    text.split_whitespace().next().map(str::to_owned)
+/// A process's autogroup and the group's nice level
+/// (`/proc/PID/autogroup`: `/autogroup-7 nice 0`).
+fn autogroup_of(pid: u32) -> Option<(String, i32)> {
+    parse_autogroup(&std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok()?)
+}
+
+fn parse_autogroup(text: &str) -> Option<(String, i32)> {
+    let mut words = text.split_whitespace();
+    let name = words.next()?.to_owned();
+    let nice = match (words.next(), words.next()) {
+        (Some("nice"), Some(nice)) => nice.parse().ok()?,
+        _ => 0,
+    };
+    Some((name, nice))
 }
 
 /// The kernel's weight of nice 0 (`sched_prio_to_weight[20]`).
@@ -282,6 +307,15 @@ mod tests {
         assert_eq!(state_nice_cpu(&fields("R", 10, 1)), Some(('R', 10, 1)));
         assert_eq!(state_nice_cpu(&fields("S", -5, 0)), Some(('S', -5, 0)));
         assert_eq!(state_nice_cpu("7 (x) R 1 2"), None);
+        assert_eq!(
+            parse_autogroup("/autogroup-7 nice -20\n"),
+            Some(("/autogroup-7".into(), -20))
+        );
+        assert_eq!(
+            parse_autogroup("/autogroup-7"),
+            Some(("/autogroup-7".into(), 0))
+        );
+        assert_eq!(parse_autogroup(""), None);
         assert_eq!(state_nice_cpu("garbage"), None);
         assert_eq!(nice_weight(0), NICE_0_WEIGHT);
         assert_eq!(nice_weight(19), 15.0);

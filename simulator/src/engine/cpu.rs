@@ -187,7 +187,11 @@ fn share(sharing: Sharing, cores_milli: u64, n: u32, background_micro: u128) -> 
             let cores = u128::from(cores_milli / MILLI);
             let (whole, fraction) = (demand / MICRO, demand % MICRO);
             let crowded = whole.div_ceil(cores) * MICRO;
-            let divisor = if whole % cores == 0 { crowded + fraction } else { crowded };
+            let divisor = if whole % cores == 0 {
+                crowded + fraction
+            } else {
+                crowded
+            };
             (MICRO, divisor)
         }
         _ => (supply, demand),
@@ -401,7 +405,12 @@ mod tests {
 
     /// φ as a fraction, for n client threads and background `b` (w = 1).
     fn phi(sharing: Sharing, cores: f64, n: u32, b: f64) -> (u128, u128) {
-        let rate = share(sharing, milli(cores), n, u128::from(milli(b)) * u128::from(MILLI));
+        let rate = share(
+            sharing,
+            milli(cores),
+            n,
+            u128::from(milli(b)) * u128::from(MILLI),
+        );
         (rate.num, rate.den)
     }
 
@@ -434,7 +443,11 @@ mod tests {
             let mut last = f64::INFINITY;
             for b in (0..=6_000).step_by(250) {
                 let b = f64::from(b) / 1000.0;
-                assert_eq!(phi(PerCore, 1.0, n, b), phi(Fluid, 1.0, n, b), "n {n} b {b}");
+                assert_eq!(
+                    phi(PerCore, 1.0, n, b),
+                    phi(Fluid, 1.0, n, b),
+                    "n {n} b {b}"
+                );
                 for cores in [2.0, 3.0, 4.0] {
                     let (q, f) = (phi(PerCore, cores, n, b), phi(Fluid, cores, n, b));
                     assert!(value(q) <= value(f), "n {n} b {b} C {cores}: {q:?} {f:?}");

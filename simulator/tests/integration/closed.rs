@@ -3,10 +3,10 @@
 //! DESIGN.md's "Blocking threads and the kernel queue" and "The CPU" as
 //! properties. No property here is one of DESIGN.md's false ones.
 
+use esreplay_simulator::engine::cpu::Sharing;
 use esreplay_simulator::{
     Background, CostModel, CpuConfig, MissMode, Outcome, ReplayMode, SimConfig, SimResult,
 };
-use esreplay_simulator::engine::cpu::Sharing;
 use esreplay_traces::{Action, Details, EventType, Message};
 use proptest::prelude::*;
 
