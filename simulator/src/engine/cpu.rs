@@ -181,13 +181,13 @@ fn share(sharing: Sharing, cores_milli: u64, n: u32, background_micro: u128) -> 
     if supply >= demand || n == 0 {
         return FULL;
     }
-    let whole_cores = cores_milli % MILLI == 0;
+    let whole_cores = cores_milli.is_multiple_of(MILLI);
     let (num, den) = match sharing {
         Sharing::PerCore if whole_cores => {
             let cores = u128::from(cores_milli / MILLI);
             let (whole, fraction) = (demand / MICRO, demand % MICRO);
             let crowded = whole.div_ceil(cores) * MICRO;
-            let divisor = if whole % cores == 0 {
+            let divisor = if whole.is_multiple_of(cores) {
                 crowded + fraction
             } else {
                 crowded

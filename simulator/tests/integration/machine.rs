@@ -6,8 +6,11 @@
 //! The closed loop is written the long way round: a thread's next message
 //! arrives at its previous replayed arrival plus the recorded gap, plus
 //! (for an AUTH predecessor) the replayed stall minus the recorded one,
-//! never before the previous answer. The CPU is fair sharing computed
-//! directly: every runnable thread's remaining work drops by Δt · φ.
+//! never before the previous answer. The CPU is computed directly: every
+//! runnable thread's remaining work drops by Δt · φ, φ = 1 / ⌈(n + B)/C⌉
+//! per core (the default) or C / (n + B) fluid, with whole C and B (the
+//! engine's interpolation between whole thread counts is a unit test of
+//! `engine/cpu.rs`).
 
 use std::cmp::Ordering;
 
