@@ -1,4 +1,5 @@
-//! End to end: `--co-client` and `es-clients-inline` through `sim`.
+//! End to end: `--co-client` and `es-clients-inline` through `sim`, and
+//! `check`'s gates on what a co-client injects.
 
 use std::path::{Path, PathBuf};
 
@@ -95,4 +96,55 @@ fn a_co_client_needs_a_file_and_a_valid_spec() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("delay= is missing"));
+}
+
+#[test]
+fn check_gates_the_injected_count_and_fails_a_loop_that_runs_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = steady(dir.path());
+    let check = |strategy: &str, flags: &[&str]| {
+        esreplay()
+            .arg("check")
+            .arg(&trace)
+            .args(["--strategy", strategy, "--miss-mode", "allow"])
+            .args(["--co-client", "react=AUTH_OPEN,opens=1,delay=1ms,io=1"])
+            .args(flags)
+            .output()
+            .unwrap()
+    };
+    let broken = check("es-clients-inline:pool:4", &["--json"]);
+    assert_eq!(broken.status.code(), Some(0), "{broken:?}");
+    let result: serde_json::Value = serde_json::from_slice(&broken.stdout).unwrap();
+    let injected = result["injected"].as_u64().unwrap();
+    assert!(injected > 0, "{result}");
+    let gates = result["gates"].as_array().unwrap();
+    let runaway = gates.iter().find(|g| g["gate"] == "runaway");
+    assert_eq!(runaway.map(|g| &g["pass"]), Some(&true.into()), "{result}");
+    let at = injected.to_string();
+    let under = (injected - 1).to_string();
+    let strategy = "es-clients-inline:pool:4";
+    assert_eq!(
+        check(strategy, &["--max-injected", &at]).status.code(),
+        Some(0)
+    );
+    let over = check(strategy, &["--max-injected", &under]);
+    assert_eq!(over.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&over.stderr).contains("co-client's opens added"));
+
+    // pool:4 misses nothing while its loop runs away: the runaway gate fails.
+    let looped = check("pool:4", &["--max-misses", "0"]);
+    assert_eq!(looped.status.code(), Some(1), "{looped:?}");
+    let stderr = String::from_utf8_lossy(&looped.stderr);
+    assert!(
+        stderr.contains("ran away") && !stderr.contains("misses"),
+        "{stderr}"
+    );
+
+    let alone = esreplay()
+        .arg("check")
+        .arg(&trace)
+        .args(["--strategy", "pool:4", "--max-injected", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(2), "needs a co-client");
 }

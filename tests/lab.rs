@@ -28,7 +28,8 @@ fn skip(why: &str) {
 #[cfg(target_os = "linux")]
 mod real {
     use super::*;
-    use esreplay_lab::{Answerer, Experiment, Observation, Plan, Planned, Work, observe};
+    use esreplay_lab::{Answerer, Experiment, Observation, Planned, Work, observe};
+    use esreplay_simulator::StrategySpec;
 
     fn planned(opens: u64, gap_ns: u64, service_ns: u64) -> Vec<Planned> {
         (0..opens)
@@ -78,7 +79,7 @@ mod real {
         // down to the client's pace.
         let schedule = planned(240, MS, 2 * MS);
         let threads: Vec<u32> = (0..240).map(|i| i % 8).collect();
-        let plan = Plan::Inline;
+        let plan = StrategySpec::Inline;
         let mut experiment = Experiment::new(&schedule, &plan);
         experiment.threads = Some(&threads);
         experiment.work = Work::Cpu;
@@ -107,7 +108,7 @@ mod real {
     fn a_hog_on_the_clients_only_cpu_leaves_every_job_its_cpu_work() {
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let schedule = planned(40, 10 * MS, 3 * MS);
-        let plan = Plan::Fifo(2);
+        let plan = StrategySpec::Pool(2);
         let observation = std::thread::scope(|scope| {
             // A thread of its own: the pinning stays with it.
             scope
@@ -146,7 +147,7 @@ mod real {
         // queue of 4: most opens find the queue full.
         let schedule = planned(320, 0, 2 * MS);
         let threads: Vec<u32> = (0..320).map(|i| i % 32).collect();
-        let plan = Plan::Inline;
+        let plan = StrategySpec::Inline;
         let mut experiment = Experiment::new(&schedule, &plan);
         experiment.threads = Some(&threads);
         experiment.kernel_queue = Some(4);

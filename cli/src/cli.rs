@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use esreplay_traces::synth::Scenario;
 
 /// Replay Endpoint Security message traces and predict deadline misses.
 #[derive(Debug, Parser)]
@@ -142,8 +144,8 @@ pub enum LabLoop {
 #[derive(Debug, Args)]
 pub struct LabArgs {
     /// The `gen` scenario whose arrival times the load generator follows.
-    #[arg(long, value_enum, default_value_t = ScenarioArg::Burst)]
-    pub scenario: ScenarioArg,
+    #[arg(long, value_parser = scenario_parser(), default_value_t = Scenario::Burst)]
+    pub scenario: Scenario,
     /// Follow the arrival times of this trace instead of a scenario.
     #[arg(long, value_name = "TRACE", conflicts_with = "scenario")]
     pub trace: Option<PathBuf>,
@@ -426,6 +428,9 @@ pub struct CheckArgs {
     /// Total stall allowed: Σ over AUTH messages of the time their thread waited (e.g. 2s).
     #[arg(long, value_name = "D")]
     pub max_stall: Option<String>,
+    /// Messages the co-client's opens may add (needs --co-client; with one, a loop that runs away to the cap always fails).
+    #[arg(long, value_name = "N")]
+    pub max_injected: Option<u64>,
     /// The client and kernel model.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -482,49 +487,19 @@ pub struct SweepArgs {
     pub json: bool,
 }
 
-/// The `gen` scenarios.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ScenarioArg {
-    /// Poisson arrivals of AUTH_OPEN and AUTH_EXEC.
-    Steady,
-    /// On/off bursts: 10 × rate for 200 ms every 2 s, rate/4 between.
-    Burst,
-    /// One process opening one file at 10 × rate, over steady background.
-    Flood,
-    /// AUTH_EXEC with heavy service times.
-    ExecStorm,
-    /// AUTH_OPEN/EXEC/RENAME/UNLINK with NOTIFY traffic.
-    Mixed,
-    /// With threads: a `make -j8`-like build, 8 job slots of compiler
-    /// processes opening sources and headers with think times.
-    Build,
-    /// With threads: an app launching every 2 s (6 threads, 1 200 opens)
-    /// over steady background.
-    AppLaunch,
-    /// With threads: one process flooding one file from --threads threads
-    /// (e.g. 1, 64, 4096) at 10 × rate in all, over steady background.
-    ThreadFlood,
-    /// Steady, plus a co-resident scanner (an ES client) opening the target
-    /// of each AUTH_OPEN/AUTH_EXEC 3 times 1 ms later: try es-clients-inline:INNER.
-    Scanner,
-    /// Steady, with a client of ours that reads each file (service
-    /// lognormal:300us:8ms): replay with --co-client
-    /// react=AUTH_OPEN+AUTH_EXEC,opens=2,delay=1ms,io=1 to close the loop.
-    IoHeavy,
-    /// ES cache: one process re-opening a working set of 100 files at 10 × rate (caching helps).
-    RepeatOpen,
-    /// ES cache: one process cycling through 65 536 files, 16 × the default cache (caching fails).
-    CacheThrash,
-    /// ES cache: one process writing a file just before every open of it (each write invalidates).
-    WriteBetween,
+/// The `gen` scenarios, named and described in one place: the library's
+/// [`Scenario::name`] and [`Scenario::about`].
+fn scenario_parser() -> impl TypedValueParser<Value = Scenario> {
+    let values = Scenario::ALL.map(|s| PossibleValue::new(s.name()).help(s.about()));
+    PossibleValuesParser::new(values).try_map(|name| name.parse::<Scenario>())
 }
 
 /// Arguments of `gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
     /// Which stream to generate.
-    #[arg(value_enum)]
-    pub scenario: ScenarioArg,
+    #[arg(value_parser = scenario_parser())]
+    pub scenario: Scenario,
     /// Output trace file (`-` for standard output).
     #[arg(short, long)]
     pub output: PathBuf,
@@ -731,5 +706,25 @@ mod tests {
         for code in ["0  success", "1  a gate failed", "2  bad input or usage"] {
             assert!(help.contains(code), "{help}");
         }
+    }
+
+    #[test]
+    fn every_scenario_parses_by_its_library_name_with_its_help() {
+        use super::{Cli, Command, Scenario};
+        use clap::Parser;
+        let help = Cli::command()
+            .find_subcommand_mut("gen")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for scenario in Scenario::ALL {
+            let cli = Cli::try_parse_from(["esreplay", "gen", scenario.name(), "-o", "-"]).unwrap();
+            let Command::Gen(args) = cli.command else {
+                panic!("not gen");
+            };
+            assert_eq!(args.scenario, scenario);
+            assert!(help.contains(scenario.about()), "{help}");
+        }
+        assert!(Cli::try_parse_from(["esreplay", "gen", "Steady", "-o", "-"]).is_err());
     }
 }

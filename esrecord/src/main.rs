@@ -67,6 +67,13 @@ struct Cli {
     /// Flush the trace at least this often.
     #[arg(long, default_value = "500ms")]
     flush_interval: String,
+    /// Sample the machine's other CPU load (the trace's CPU track, for
+    /// `esreplay sim --background trace`) this often: 10ms to 100ms.
+    #[arg(long, default_value = "10ms")]
+    cpu_period: String,
+    /// Record no CPU track.
+    #[arg(long, conflicts_with = "cpu_period")]
+    no_cpu_track: bool,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -89,6 +96,7 @@ struct Config {
     path_mode: PathMode,
     ring_capacity: usize,
     writer: WriterConfig,
+    cpu_period: Option<Duration>,
 }
 
 fn duration(text: &str, what: &str) -> Result<Duration> {
@@ -120,6 +128,10 @@ impl Cli {
             max_messages: self.max_messages,
             ..WriterConfig::default()
         };
+        let cpu_period = match self.no_cpu_track {
+            true => None,
+            false => Some(cpu_period(&self.cpu_period)?),
+        };
         Ok(Config {
             events: self.events,
             paths: self.path,
@@ -131,8 +143,19 @@ impl Cli {
             path_mode,
             ring_capacity: self.ring_capacity,
             writer,
+            cpu_period,
         })
     }
+}
+
+/// `--cpu-period`, within the range docs/recording.md justifies.
+fn cpu_period(text: &str) -> Result<Duration> {
+    use esreplay_recorder::cpu_track::{MAX_PERIOD, MIN_PERIOD};
+    let period = duration(text, "cpu-period")?;
+    if !(MIN_PERIOD..=MAX_PERIOD).contains(&period) {
+        bail!("--cpu-period {text}: must be between 10ms and 100ms");
+    }
+    Ok(period)
 }
 
 #[cfg(target_os = "macos")]
@@ -145,6 +168,7 @@ fn run(config: Config) -> Result<()> {
         paths: config.path_mode,
         ring_capacity: config.ring_capacity,
         writer: config.writer,
+        cpu_period: config.cpu_period,
     };
     let ready = || {
         let events: Vec<String> = options.events.iter().map(ToString::to_string).collect();
@@ -193,6 +217,7 @@ fn run(config: Config) -> Result<()> {
         path_mode: config.path_mode,
         ring_capacity: config.ring_capacity,
         writer: config.writer,
+        cpu_period: config.cpu_period,
     };
     let ready = || {
         eprintln!(

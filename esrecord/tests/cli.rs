@@ -33,6 +33,26 @@ fn bad_duration_is_a_clear_error() {
     assert!(stderr.contains("--duration"), "{stderr}");
 }
 
+#[test]
+fn a_cpu_period_outside_10_to_100ms_is_refused() {
+    for period in ["5ms", "101ms", "often"] {
+        let out = esrecord()
+            .args(["--events", "AUTH_OPEN", "-o", "/dev/null", "--cpu-period"])
+            .arg(period)
+            .assert()
+            .failure();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("--cpu-period"), "{period}: {stderr}");
+    }
+    let out = esrecord()
+        .args(["--events", "AUTH_OPEN", "-o", "/dev/null"])
+        .args(["--cpu-period", "20ms", "--no-cpu-track"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
 #[cfg(not(target_os = "macos"))]
 #[test]
 fn linux_says_es_is_macos_only() {

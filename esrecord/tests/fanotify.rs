@@ -158,7 +158,8 @@ fn opens_are_recorded_and_sigterm_writes_the_footer() {
 #[test]
 fn duration_ends_the_recording_by_itself() {
     let watched = watched(3);
-    let Some(child) = start(&watched, &["--duration", "1s", "--no-paths"]) else {
+    let args = ["--duration", "1s", "--no-paths", "--no-cpu-track"];
+    let Some(child) = start(&watched, &args) else {
         return;
     };
     open_all(watched.dir.path(), 3);
@@ -167,6 +168,63 @@ fn duration_ends_the_recording_by_itself() {
     assert_eq!(messages.len(), 3);
     assert!(messages.iter().all(|m| m.target_path.is_none()));
     assert!(reader.footer().is_some());
+    assert!(reader.cpu_track().is_empty());
+    assert_eq!(reader.header().meta["cpu_track"], "off");
+}
+
+/// A CPU-bound process (`sh` spinning), killed and reaped when dropped.
+struct Hog(Child);
+
+impl Hog {
+    fn start() -> Hog {
+        let child = Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Hog(child)
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The recorder's CPU track sees another process's CPU hog. The hog is
+/// runnable throughout, so every sample counts it (other load only adds
+/// to a sample), except when one of the recorder's own threads became
+/// runnable between the two reads of a sample and was taken off once too
+/// often: the mean stays above 1/2 whatever the machine's load.
+#[test]
+fn the_cpu_track_sees_a_cpu_hog() {
+    let watched = watched(1);
+    let hog = Hog::start();
+    let Some(child) = start(&watched, &["--duration", "1s"]) else {
+        return;
+    };
+    open_all(watched.dir.path(), 1);
+    assert!(wait(child).success());
+    drop(hog);
+    let (messages, reader) = messages(&watched.output);
+    assert!(!messages.is_empty());
+    let track = reader.cpu_track();
+    let summary = track.summary().expect("a CPU track");
+    assert!(summary.mean >= 0.5, "{summary:?}");
+    assert_eq!(summary.period_ns, 10_000_000);
+    assert!(track.samples.windows(2).all(|w| w[0].t_ns <= w[1].t_ns));
+    let footer = reader.footer().unwrap();
+    assert_eq!(
+        footer.meta["cpu_track.samples"],
+        track.samples.len().to_string()
+    );
+    let header = reader.header();
+    assert!(header.meta["cpu_track"].starts_with("runnable threads"));
+    // Safety: sysconf reads a system constant.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    assert_eq!(header.cpu_count, u32::try_from(online).ok());
 }
 
 #[test]

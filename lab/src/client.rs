@@ -1,7 +1,8 @@
 //! The lab's fanotify permission client: the reading thread takes each
 //! event (maps it back to its scheduled open by the file's name), computes
-//! its deadline and guard time, and runs the [`Plan`]: inline on itself,
-//! or queued for workers (FIFO or EDF), with a watchdog thread for guards.
+//! its deadline and guard time, and runs the strategy ([`split`] into its
+//! base and guards): inline on itself, or queued for workers (FIFO or
+//! EDF), with a watchdog thread for guards.
 //!
 //! The reading thread never opens a file in the watched directory (that
 //! would wait for its own answer): it only reads the group and
@@ -13,9 +14,11 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use esreplay_fanotify::{Event, Fanotify};
+use esreplay_simulator::StrategySpec;
+use esreplay_simulator::strategy::Margin;
 
 use crate::LabError;
-use crate::plan::{Base, GuardFn, Plan, Work};
+use crate::plan::{Base, Work, split};
 use crate::queue::{Queue, Watchdog, work_loop};
 use crate::record::{Answerer, Clock, Planned};
 use crate::ticket::{Taken, Ticket};
@@ -49,15 +52,15 @@ pub(crate) struct Heard {
 
 /// The threads behind the reading thread.
 struct Crew {
-    guards: Vec<GuardFn>,
+    guards: Vec<Margin>,
     queue: Option<Arc<Queue>>,
     watchdog: Option<Arc<Watchdog>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Crew {
-    fn start(plan: &Plan, clock: Clock) -> Result<Crew, LabError> {
-        let (base, guards) = plan.split();
+    fn start(strategy: &StrategySpec, clock: Clock) -> Result<Crew, LabError> {
+        let (base, guards) = split(strategy);
         let mut crew = Crew {
             guards,
             queue: None,
@@ -134,8 +137,12 @@ pub(crate) fn spawn(
 
 /// Runs the client on this thread until `stop` (or `give_up_ns`), then
 /// returns what it heard. The group is dropped by the caller, after this.
-pub(crate) fn listen(group: &Fanotify, plan: &Plan, how: &Listen) -> Result<Heard, LabError> {
-    let crew = Crew::start(plan, how.clock)?;
+pub(crate) fn listen(
+    group: &Fanotify,
+    strategy: &StrategySpec,
+    how: &Listen,
+) -> Result<Heard, LabError> {
+    let crew = Crew::start(strategy, how.clock)?;
     let mut heard = Heard {
         tickets: Vec::with_capacity(how.planned.len()),
         overflow_records: 0,
@@ -191,7 +198,7 @@ fn take(
     how: &Listen,
     read_ns: u64,
     waiting_since: u64,
-    guards: &[GuardFn],
+    guards: &[Margin],
 ) -> Option<Taken> {
     let index = index_of(event, how.planned.len())?;
     let call_ns = match how.calls[index].load(Ordering::Acquire) {
@@ -201,7 +208,7 @@ fn take(
     let taken_ns = how.clock.now_ns();
     let planned = how.planned[index];
     let deadline_ns = planned.budget_ns.map(|b| call_ns.saturating_add(b));
-    let guard_ns = deadline_ns.and_then(|d| guards.iter().map(|g| g(d, taken_ns)).min());
+    let guard_ns = deadline_ns.and_then(|d| guards.iter().map(|g| g.guard_ns(d, taken_ns)).min());
     Some(Taken {
         index,
         read_ns,

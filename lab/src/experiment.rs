@@ -19,13 +19,14 @@ use std::thread;
 use std::time::Duration;
 
 use esreplay_fanotify::{EventMask, Fanotify, Mark};
+use esreplay_simulator::StrategySpec;
 
 use crate::LabError;
 use crate::client::{Heard, Listen, listen};
 use crate::cpu::Sampler;
 use crate::generator::{Load, Opened, file_of, generate, generate_closed};
 use crate::kernel_queue::QueueLimit;
-use crate::plan::{Plan, Work};
+use crate::plan::Work;
 use crate::record::{Clock, Observation, Planned, Record};
 use crate::ticket::Ticket;
 
@@ -34,8 +35,9 @@ use crate::ticket::Ticket;
 pub struct Experiment<'a> {
     /// The opens, in schedule order.
     pub planned: &'a [Planned],
-    /// The client's design.
-    pub plan: &'a Plan,
+    /// The client's design: a simulator strategy, run with real threads
+    /// (see [`split`](crate::plan::split)).
+    pub strategy: &'a StrategySpec,
     /// Opener threads: at least the most opens ever stalled at once, or the
     /// schedule slips.
     pub openers: usize,
@@ -71,10 +73,10 @@ pub struct Experiment<'a> {
 
 impl<'a> Experiment<'a> {
     /// Defaults: 64 openers, 100 ms lead-in, 30 s timeout, strict spinning.
-    pub fn new(planned: &'a [Planned], plan: &'a Plan) -> Experiment<'a> {
+    pub fn new(planned: &'a [Planned], strategy: &'a StrategySpec) -> Experiment<'a> {
         Experiment {
             planned,
-            plan,
+            strategy,
             openers: 64,
             lead_in: Duration::from_millis(100),
             timeout: Duration::from_secs(30),
@@ -165,7 +167,7 @@ fn run_marked(
     let (heard, opened, background) = thread::scope(|scope| {
         let client = scope.spawn(|| {
             let group = group; // dropped when the client stops, whatever happens
-            listen(&group, experiment.plan, &how)
+            listen(&group, experiment.strategy, &how)
         });
         let sampler = experiment.sample_every.map(|every| {
             let sampler = Sampler {

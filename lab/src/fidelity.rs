@@ -8,37 +8,15 @@
 
 use std::sync::Arc;
 
-use crate::{Answerer, Costs, Plan, Record, Sample};
+use crate::{Answerer, Costs, Record, Sample};
 use esreplay_simulator::engine::cpu::{Background, BackgroundTrack, CpuConfig, MILLI};
 use esreplay_simulator::engine::tally;
-use esreplay_simulator::strategy::Margin;
 use esreplay_simulator::{
     CostModel, MissMode, Outcome, ReplayMode, SimConfig, SimError, SimResult, StrategySpec,
     results_table, simulate,
 };
 use esreplay_traces::{Action, Message, format_ns};
 use serde::Serialize;
-
-/// The lab's real-thread twin of a strategy (guards keep the simulator's
-/// margin rule: g_i = max(d_i − M_i, h_i)).
-pub fn plan_of(spec: &StrategySpec) -> Plan {
-    match spec {
-        StrategySpec::Inline => Plan::Inline,
-        StrategySpec::Pool(n) => Plan::Fifo(*n as usize),
-        StrategySpec::Edf(n) => Plan::Edf(*n as usize),
-        StrategySpec::Guard { margin, inner } => {
-            let margin: Margin = *margin;
-            Plan::Guard {
-                guard_at: std::sync::Arc::new(move |deadline, taken| {
-                    margin.guard_ns(deadline, taken)
-                }),
-                inner: Box::new(plan_of(inner)),
-            }
-        }
-        // The lab's fanotify messages never come from an ES client.
-        StrategySpec::EsClientsInline(inner) => plan_of(inner),
-    }
-}
 
 /// One observed answer, in the order the messages are replayed.
 #[derive(Clone, Copy, Debug)]
@@ -502,19 +480,5 @@ mod tests {
             panic!("not a track");
         };
         assert_eq!(*track, BackgroundTrack::new([(0, 1.5), (100, 0.0)]));
-    }
-
-    #[test]
-    fn guards_keep_the_simulators_margin_rule() {
-        let spec: StrategySpec = "guard:20%:1ms:5ms:pool:3".parse().unwrap();
-        let Plan::Guard { guard_at, inner } = plan_of(&spec) else {
-            panic!("not a guard");
-        };
-        assert!(matches!(*inner, Plan::Fifo(3)));
-        // 100 ms left: 20 % is 20 ms, clamped to 5 ms.
-        assert_eq!(guard_at(100_000_000, 0), 95_000_000);
-        // Past the deadline already: the guard fires at once.
-        assert_eq!(guard_at(10, 20), 20);
-        assert!(matches!(plan_of(&StrategySpec::Edf(2)), Plan::Edf(2)));
     }
 }

@@ -5,8 +5,8 @@
 //! syscall saw, for `esreplay lab` to compare with the simulator's
 //! prediction on the same arrivals.
 //!
-//! - [`plan`]: [`Plan`], a strategy (`inline`, `pool:N`, `edf:N`,
-//!   guards) to run with real threads;
+//! - [`plan`]: how a simulator strategy (`inline`, `pool:N`, `edf:N`,
+//!   guards) runs with real threads ([`Base`], the guards' margins, [`Work`]);
 //! - [`record`]: the schedule ([`Planned`]), what happened ([`Record`]),
 //!   and measurements on records (backlog, fanotify costs τ and ρ);
 //! - [`fidelity`]: the prediction for a run (the simulator on the same
@@ -25,14 +25,15 @@
 //! ```no_run
 //! # #[cfg(target_os = "linux")]
 //! # fn main() -> Result<(), esreplay_lab::LabError> {
-//! use esreplay_lab::{Experiment, Plan, Planned, run};
+//! use esreplay_lab::{Experiment, Planned, run};
+//! use esreplay_simulator::StrategySpec;
 //!
 //! // 100 opens 5 ms apart, 2 ms of work each, on a pool of 2 workers.
 //! let planned: Vec<Planned> = (0..100)
 //!     .map(|i| Planned { offset_ns: i * 5_000_000, service_ns: 2_000_000, budget_ns: None })
 //!     .collect();
-//! let plan = Plan::Fifo(2);
-//! let records = run(&Experiment::new(&planned, &plan))?;
+//! let pool = StrategySpec::Pool(2);
+//! let records = run(&Experiment::new(&planned, &pool))?;
 //! for r in &records {
 //!     assert!(r.return_ns - r.call_ns >= 2_000_000); // the stall covers the work
 //! }
@@ -66,7 +67,7 @@ mod ticket;
 
 #[cfg(target_os = "linux")]
 pub use experiment::{Experiment, observe, run};
-pub use plan::{Base, GuardFn, Plan, Work};
+pub use plan::{Base, Work};
 pub use record::{
     Answerer, Clock, Costs, Observation, Planned, Record, Sample, Served, backlog_at,
     max_lateness_ns, mean_background,

@@ -1,35 +1,11 @@
-//! What the lab's client does with each event: a [`Plan`], the real-thread
-//! twin of the simulator's strategies (`inline`, `pool:N`, `edf:N`,
-//! `guard:M:INNER`). A strategy is described once, by the simulator's
-//! `StrategySpec`; [`plan_of`](crate::fidelity::plan_of) is the one
-//! mapping from it to a plan, so the names mean the same thing.
+//! What the lab's client does with each event: the simulator's
+//! [`StrategySpec`] itself (`inline`, `pool:N`, `edf:N`, `guard:M:INNER`,
+//! `es-clients-inline:INNER`), run with real threads. [`split`] is the one
+//! reading of a spec the lab makes, so the names mean the same thing on
+//! both sides.
 
-use std::fmt;
-use std::sync::Arc;
-
-/// The watchdog time g_i of a guard, from the deadline d_i and the time the
-/// handler took the message h_i (both ns since the experiment's epoch).
-pub type GuardFn = Arc<dyn Fn(u64, u64) -> u64 + Send + Sync>;
-
-/// A threading design run with real threads.
-#[derive(Clone)]
-pub enum Plan {
-    /// The reading thread does the work and answers.
-    Inline,
-    /// The reading thread queues; N workers take jobs in arrival order.
-    Fifo(usize),
-    /// The reading thread queues; N workers take the earliest deadline
-    /// first (ties by arrival), non-preemptively.
-    Edf(usize),
-    /// INNER, plus a watchdog thread that answers ALLOW at g_i unless INNER
-    /// answered first; a job not started by g_i is dropped.
-    Guard {
-        /// g_i = guard_at(d_i, h_i).
-        guard_at: GuardFn,
-        /// The guarded plan.
-        inner: Box<Plan>,
-    },
-}
+use esreplay_simulator::StrategySpec;
+use esreplay_simulator::strategy::Margin;
 
 /// How a job's service time is spent: always as busy CPU (never a sleep):
 /// for that long on the monotonic clock, holding the CPU or giving way, or
@@ -56,48 +32,44 @@ pub enum Work {
 /// Where the work runs, once the guards are peeled off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Base {
-    /// On the reading thread.
+    /// On the reading thread (`inline`).
     Inline,
-    /// On N workers in FIFO order.
+    /// On N workers in FIFO order (`pool:N`).
     Fifo(usize),
-    /// On N workers in deadline order.
+    /// On N workers taking the earliest deadline first, ties by arrival,
+    /// non-preemptively (`edf:N`).
     Edf(usize),
 }
 
-impl Plan {
-    /// The base plan and every guard around it (outermost first).
-    pub fn split(&self) -> (Base, Vec<GuardFn>) {
-        let mut guards = Vec::new();
-        let mut plan = self;
-        loop {
-            match plan {
-                Plan::Inline => return (Base::Inline, guards),
-                Plan::Fifo(n) => return (Base::Fifo(*n), guards),
-                Plan::Edf(n) => return (Base::Edf(*n), guards),
-                Plan::Guard { guard_at, inner } => {
-                    guards.push(Arc::clone(guard_at));
-                    plan = inner;
-                }
-            }
-        }
-    }
-
+impl Base {
     /// Worker threads besides the reading thread.
-    pub fn workers(&self) -> usize {
-        match self.split().0 {
+    pub fn workers(self) -> usize {
+        match self {
             Base::Inline => 0,
             Base::Fifo(n) | Base::Edf(n) => n,
         }
     }
 }
 
-impl fmt::Debug for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Plan::Inline => f.write_str("Inline"),
-            Plan::Fifo(n) => write!(f, "Fifo({n})"),
-            Plan::Edf(n) => write!(f, "Edf({n})"),
-            Plan::Guard { inner, .. } => write!(f, "Guard({inner:?})"),
+/// Where `spec` runs the work, and the margins of the guards around it
+/// (outermost first): a watchdog thread answers ALLOW at g_i = max(d_i −
+/// M_i, h_i), the simulator's rule ([`Margin::guard_ns`]), the earliest
+/// of them if guards nest, unless the work answered first; a job not
+/// started by then is dropped. `es-clients-inline:INNER` runs as INNER:
+/// the lab's fanotify events never come from an ES client.
+pub fn split(spec: &StrategySpec) -> (Base, Vec<Margin>) {
+    let mut guards = Vec::new();
+    let mut spec = spec;
+    loop {
+        match spec {
+            StrategySpec::Inline => return (Base::Inline, guards),
+            StrategySpec::Pool(n) => return (Base::Fifo(*n as usize), guards),
+            StrategySpec::Edf(n) => return (Base::Edf(*n as usize), guards),
+            StrategySpec::Guard { margin, inner } => {
+                guards.push(*margin);
+                spec = inner;
+            }
+            StrategySpec::EsClientsInline(inner) => spec = inner,
         }
     }
 }
@@ -107,18 +79,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guards_peel_off_to_the_base() {
-        let guard = |inner| Plan::Guard {
-            guard_at: Arc::new(|deadline: u64, taken: u64| deadline.saturating_sub(5).max(taken)),
-            inner: Box::new(inner),
-        };
-        let plan = guard(guard(Plan::Edf(3)));
-        let (base, guards) = plan.split();
+    fn guards_peel_off_to_the_base_keeping_the_simulators_margin_rule() {
+        let spec: StrategySpec = "guard:1ms:guard:20%:1ms:5ms:edf:3".parse().unwrap();
+        let (base, guards) = split(&spec);
         assert_eq!(base, Base::Edf(3));
         assert_eq!(guards.len(), 2);
-        assert_eq!(guards[0](100, 0), 95);
-        assert_eq!(plan.workers(), 3);
-        assert_eq!(Plan::Inline.workers(), 0);
-        assert_eq!(format!("{plan:?}"), "Guard(Guard(Edf(3)))");
+        assert_eq!(guards[0].guard_ns(100_000_000, 0), 99_000_000);
+        // 100 ms left: 20 % is 20 ms, clamped to 5 ms.
+        assert_eq!(guards[1].guard_ns(100_000_000, 0), 95_000_000);
+        // Past the deadline already: the guard fires at once.
+        assert_eq!(guards[1].guard_ns(10, 20), 20);
+        assert_eq!(base.workers(), 3);
+        let spec: StrategySpec = "es-clients-inline:pool:2".parse().unwrap();
+        assert_eq!(split(&spec), (Base::Fifo(2), vec![]));
+        assert_eq!(split(&StrategySpec::Inline).0.workers(), 0);
     }
 }

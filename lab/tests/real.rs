@@ -4,10 +4,12 @@
 //! open exactly once, stalls cover the work, guards answer on time.
 #![cfg(target_os = "linux")]
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use esreplay_lab::{Answerer, Experiment, LabError, Plan, Planned, Record, run};
+use esreplay_lab::{Answerer, Experiment, LabError, Planned, Record, run};
+use esreplay_simulator::StrategySpec;
+use esreplay_simulator::strategy::Margin;
 
 const MS: u64 = 1_000_000;
 
@@ -24,10 +26,11 @@ fn planned(opens: u64, gap_ns: u64, service_ns: u64, budget_ns: Option<u64>) -> 
 /// Experiments spin real CPU: one at a time, or they starve each other.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs `plan`, or `None` (with a message) where fanotify is not permitted.
-fn try_run(planned: &[Planned], plan: &Plan) -> Option<Vec<Record>> {
+/// Runs `strategy`, or `None` (with a message) where fanotify is not
+/// permitted.
+fn try_run(planned: &[Planned], strategy: &StrategySpec) -> Option<Vec<Record>> {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut experiment = Experiment::new(planned, plan);
+    let mut experiment = Experiment::new(planned, strategy);
     experiment.timeout = Duration::from_secs(10);
     match run(&experiment) {
         Ok(records) => Some(records),
@@ -44,11 +47,9 @@ fn try_run(planned: &[Planned], plan: &Plan) -> Option<Vec<Record>> {
     }
 }
 
-fn guard(margin_ns: u64, inner: Plan) -> Plan {
-    Plan::Guard {
-        guard_at: Arc::new(move |deadline: u64, taken: u64| {
-            deadline.saturating_sub(margin_ns).max(taken)
-        }),
+fn guard(margin_ns: u64, inner: StrategySpec) -> StrategySpec {
+    StrategySpec::Guard {
+        margin: Margin::Fixed(margin_ns),
         inner: Box::new(inner),
     }
 }
@@ -56,7 +57,11 @@ fn guard(margin_ns: u64, inner: Plan) -> Plan {
 #[test]
 fn every_plan_answers_every_open_once_after_its_work() {
     let schedule = planned(30, 2 * MS, MS, Some(10_000 * MS));
-    for plan in [Plan::Inline, Plan::Fifo(2), Plan::Edf(1)] {
+    for plan in [
+        StrategySpec::Inline,
+        StrategySpec::Pool(2),
+        StrategySpec::Edf(1),
+    ] {
         let Some(records) = try_run(&schedule, &plan) else {
             return;
         };
@@ -84,7 +89,8 @@ fn every_plan_answers_every_open_once_after_its_work() {
             .iter()
             .filter(|r| matches!(r.served.unwrap().answered_by, Answerer::Worker(_)))
             .count();
-        assert_eq!(workers > 0, plan.workers() > 0, "{plan:?}");
+        let has_workers = esreplay_lab::plan::split(&plan).0.workers() > 0;
+        assert_eq!(workers > 0, has_workers, "{plan:?}");
     }
 }
 
@@ -93,7 +99,7 @@ fn a_guard_answers_jobs_longer_than_the_budget_before_their_work_ends() {
     // 20 ms of work per open, a 30 ms budget, a 25 ms margin: the watchdog
     // answers each open at about 5 ms; inline keeps working meanwhile.
     let schedule = planned(6, 40 * MS, 20 * MS, Some(30 * MS));
-    let Some(records) = try_run(&schedule, &guard(25 * MS, Plan::Inline)) else {
+    let Some(records) = try_run(&schedule, &guard(25 * MS, StrategySpec::Inline)) else {
         return;
     };
     for record in &records {

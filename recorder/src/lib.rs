@@ -19,12 +19,14 @@
 //! handler and the background [`writer`], the [`raw`] record a handler fills
 //! in, the ES [`handler`] logic (answer first, copy, sequence tracking, drop
 //! accounting) with its ES stand-in tests, the [`es_errors`] guidance, and
-//! the [`tap`]. The thin ES client layer lives in `macos` (macOS only), the
+//! the [`tap`], and the [`cpu_track`] sampler thread (with the macOS tick
+//! arithmetic). The thin ES client layer lives in `macos` (macOS only), the
 //! fanotify recorder in `linux` (Linux only).
 
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod cpu_track;
 pub mod es_errors;
 pub mod handler;
 #[cfg(target_os = "linux")]

@@ -45,6 +45,8 @@ pub struct FanotifyOptions {
     pub ring_capacity: usize,
     /// Writer settings (`convert` is filled in from the header).
     pub writer: WriterConfig,
+    /// Sample the CPU track at this period (`None`: no track).
+    pub cpu_period: Option<Duration>,
 }
 
 impl FanotifyOptions {
@@ -84,7 +86,7 @@ pub fn record(
     let rings = Arc::new(Mutex::new(vec![consumer]));
     // The output is opened before any mark, so that it never waits for us.
     let out = BufWriter::new(File::create(output)?);
-    let writer = Writer::spawn(out, &header, rings, Arc::default(), config)?;
+    let writer = Writer::spawn_sampling(out, header, rings, config, options.cpu_period)?;
     for path in &options.paths {
         let mark = match options.mount {
             true => Mark::Mount(path.clone()),
@@ -275,9 +277,7 @@ fn header(options: &FanotifyOptions) -> Header {
         os_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .map(|text| format!("Linux {}", text.trim())),
-        cpu_count: std::thread::available_parallelism()
-            .ok()
-            .and_then(|n| u32::try_from(n.get()).ok()),
+        cpu_count: crate::cpu_track::machine_cpus(),
         subscribed,
         tool: "esrecord".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),

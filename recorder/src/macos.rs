@@ -6,6 +6,7 @@
 //! [`EsHandler`], tested on Linux. No allocation, lock or I/O in the handler.
 
 use crate::clock;
+use crate::cpu_track;
 use crate::es_errors::{new_client_error, subscribe_error};
 use crate::handler::{Answer, EsFile, EsHandler, EsMessage, EsProcess, PathMode, answer_first};
 use crate::handler::{GLOBAL_SEQ_NUM_SINCE, SEQ_NUM_SINCE};
@@ -41,6 +42,8 @@ pub struct EsOptions {
     pub ring_capacity: usize,
     /// Writer settings (`convert`, `order` and `es_counts` are filled in).
     pub writer: WriterConfig,
+    /// Sample the CPU track at this period (`None`: no track).
+    pub cpu_period: Option<Duration>,
 }
 
 /// Records until SIGINT/SIGTERM/SIGHUP, the duration or the message limit;
@@ -69,13 +72,9 @@ pub fn record(
     config.order = Order::GlobalSeq;
     config.es_counts = Some(counts);
     let rings = Arc::new(Mutex::new(vec![consumer]));
-    let writer = Writer::spawn(
-        BufWriter::new(file),
-        &header,
-        Arc::clone(&rings),
-        Arc::default(),
-        config,
-    )?;
+    let out = BufWriter::new(file);
+    let period = options.cpu_period;
+    let writer = Writer::spawn_sampling(out, header, Arc::clone(&rings), config, period)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     stop_on_signals(&interrupted)?;
     subscribe(&mut client, &options.events)?;
@@ -345,9 +344,7 @@ fn header(options: &EsOptions) -> Header {
         os_version: sysctl_string("kern.osproductversion"),
         os_build: sysctl_string("kern.osversion"),
         hardware_model: sysctl_string("hw.model"),
-        cpu_count: std::thread::available_parallelism()
-            .ok()
-            .and_then(|n| u32::try_from(n.get()).ok()),
+        cpu_count: cpu_track::machine_cpus(),
         subscribed: options.events.clone(),
         tool: "esrecord".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -370,6 +367,14 @@ fn header(options: &EsOptions) -> Header {
     header
         .meta
         .insert("ring_capacity".into(), options.ring_capacity.to_string());
+    // Apple silicon: performance level 0 holds the fastest cores.
+    if sysctl_int("hw.nperflevels").is_some_and(|levels| levels > 1)
+        && let Some(cores) = sysctl_int("hw.perflevel0.logicalcpu")
+    {
+        header
+            .meta
+            .insert("cpu.performance_cores".into(), cores.to_string());
+    }
     header
 }
 

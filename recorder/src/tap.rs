@@ -40,6 +40,10 @@ pub struct TapOptions {
     /// reorder window, 1 s by default, must exceed the longest service time
     /// for the trace to stay in kernel order).
     pub writer: WriterConfig,
+    /// Also record the CPU track at this period (10–100 ms): the other
+    /// processes' load, this process (the client) left out. `None` (the
+    /// default): no track.
+    pub cpu_period: Option<Duration>,
 }
 
 impl Default for TapOptions {
@@ -50,6 +54,7 @@ impl Default for TapOptions {
                 reorder_window: Duration::from_secs(1),
                 ..WriterConfig::default()
             },
+            cpu_period: None,
         }
     }
 }
@@ -115,7 +120,8 @@ impl<W: Write + Send + 'static> Tap<W> {
             start_ticks: header.start.mach_absolute,
         };
         let rings: Rings = Arc::new(Mutex::new(Vec::new()));
-        let writer = Writer::spawn(out, &header, Arc::clone(&rings), Arc::default(), config)?;
+        let period = options.cpu_period;
+        let writer = Writer::spawn_sampling(out, header, Arc::clone(&rings), config, period)?;
         Ok(Tap {
             rings,
             capacity: options.ring_capacity,
@@ -226,5 +232,33 @@ mod tests {
             assert_eq!(details.verdict, Some(0));
             assert!(details.response_ns >= m.received_ns);
         }
+    }
+
+    /// Off by default; asked for, the track is in the trace with the
+    /// machine's CPU count.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_tap_records_the_cpu_track_when_asked() {
+        let track = |cpu_period| {
+            let options = TapOptions {
+                cpu_period,
+                ..TapOptions::default()
+            };
+            let tap = Tap::start_with(Vec::new(), Header::default(), options).unwrap();
+            let (bytes, _) = tap.finish_into().unwrap();
+            let header = TraceReader::new(&bytes[..]).unwrap().header().clone();
+            let cursor = std::io::Cursor::new(&bytes);
+            (
+                header,
+                esreplay_traces::format::read_cpu_track(cursor).unwrap(),
+            )
+        };
+        let (header, off) = track(None);
+        assert!(off.is_empty() && header.cpu_count.is_none());
+        assert_eq!(header.meta["cpu_track"], "off");
+        let (header, on) = track(Some(Duration::from_millis(20)));
+        assert!(!on.is_empty(), "the sampler reads at least once");
+        assert_eq!(on.period_ns, 20_000_000);
+        assert_eq!(header.cpu_count, crate::cpu_track::machine_cpus());
     }
 }

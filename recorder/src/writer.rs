@@ -2,10 +2,13 @@
 //! trace messages, writes them with [`TraceWriter`], flushes every
 //! `flush_interval` and at exit, writes drop counts down, and writes the
 //! footer with the end anchors on a clean stop (stop flag, duration or
-//! message limit). A crash leaves a file readable up to the last flushed
-//! chunk.
+//! message limit). With a [`TrackSource`] it also adds the CPU track's
+//! samples, before the messages drained at the same time, so that they go
+//! out with the chunks. A crash leaves a file readable up to the last
+//! flushed chunk, samples included.
 
 use crate::clock;
+use crate::cpu_track::{self, TrackSource};
 use crate::handler::HandlerCounts;
 use crate::raw::{Convert, RawMessage};
 use crate::ring::Consumer;
@@ -116,11 +119,41 @@ impl<W: Write + Send + 'static> Writer<W> {
         stop: Arc<AtomicBool>,
         config: WriterConfig,
     ) -> Result<Self, RecordError> {
-        let trace = TraceWriter::new(out, header)?;
+        Writer::spawn_with_track(out, header, rings, stop, config, None)
+    }
+
+    /// [`Writer::spawn`] with the CPU track sampled every `cpu_period`
+    /// (`None`: no track; see [`cpu_track::start_for`], which also notes
+    /// in the header what the track is) and a stop flag of its own.
+    pub fn spawn_sampling(
+        out: W,
+        mut header: Header,
+        rings: Rings,
+        config: WriterConfig,
+        cpu_period: Option<Duration>,
+    ) -> Result<Self, RecordError> {
+        let track = cpu_track::start_for(&mut header, cpu_period, config.convert);
+        Writer::spawn_with_track(out, &header, rings, Arc::default(), config, track)
+    }
+
+    /// [`Writer::spawn`], also writing the samples of `track` (the CPU
+    /// track); the writer stops the sampler when it stops.
+    pub fn spawn_with_track(
+        out: W,
+        header: &Header,
+        rings: Rings,
+        stop: Arc<AtomicBool>,
+        config: WriterConfig,
+        track: Option<TrackSource>,
+    ) -> Result<Self, RecordError> {
+        let mut trace = TraceWriter::new(out, header)?;
+        if let Some(track) = &track {
+            trace.set_cpu_period(track.period_ns());
+        }
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("esrecord-writer".into())
-            .spawn(move || run(trace, &rings, &flag, &config))?;
+            .spawn(move || run(trace, &rings, &flag, &config, track))?;
         Ok(Writer {
             stop,
             thread: Some(thread),
@@ -213,6 +246,7 @@ fn run<W: Write>(
     rings: &Rings,
     stop: &AtomicBool,
     config: &WriterConfig,
+    mut track: Option<TrackSource>,
 ) -> Result<(W, WriterStats), RecordError> {
     let started = Instant::now();
     let mut last_flush = started;
@@ -225,6 +259,9 @@ fn run<W: Write>(
     loop {
         let stopping =
             stop.load(Ordering::Acquire) || config.duration.is_some_and(|d| started.elapsed() >= d);
+        if let Some(track) = &mut track {
+            track.drain_into(&mut trace);
+        }
         let drained = drain(&mut trace, rings, config, &mut state)?;
         emit(&mut trace, config, &mut state, stopping)?;
         if config
@@ -241,6 +278,9 @@ fn run<W: Write>(
         if drained == 0 {
             std::thread::sleep(config.idle_sleep);
         }
+    }
+    if let Some(track) = track {
+        track.finish_into(&mut trace);
     }
     trace.set_end(clock::anchor());
     if let Some(counts) = &config.es_counts {
@@ -454,6 +494,64 @@ mod tests {
         let mut reader = TraceReader::open(&path).unwrap();
         assert_eq!(reader.by_ref().count(), 3);
         assert!(reader.footer().is_some());
+    }
+
+    /// Waits (at most 20 s) until `ready` holds.
+    fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !ready() {
+            assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The CPU track goes out with the flushes: while the writer still
+    /// runs (as if it died now), the file already holds the samples and the
+    /// messages flushed, and the finished trace reads whole.
+    #[test]
+    fn cpu_samples_are_written_with_the_flushed_chunks() {
+        use crate::cpu_track::{Constant, TrackSource};
+        use esreplay_traces::format::read_cpu_track;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.esr");
+        let (mut p, rings) = setup(64);
+        let track = TrackSource::start(
+            Box::new(Constant(3.0)),
+            Duration::from_millis(10),
+            config().convert,
+        )
+        .unwrap();
+        let out = std::fs::File::create(&path).unwrap();
+        let w = Writer::spawn_with_track(
+            out,
+            &Header::default(),
+            rings,
+            Arc::default(),
+            config(),
+            Some(track),
+        )
+        .unwrap();
+        fake(5).for_each(|r| assert!(p.try_push(r)));
+        let on_disk = || read_cpu_track(std::fs::File::open(&path).unwrap()).unwrap();
+        eventually("samples flushed", || !on_disk().is_empty());
+        eventually("messages flushed", || {
+            TraceReader::open(&path).unwrap().count() == 5
+        });
+        let early = on_disk();
+        let mut reader = TraceReader::open(&path).unwrap();
+        assert_eq!(reader.by_ref().count(), 5);
+        assert!(reader.footer().is_none(), "still recording");
+        assert_eq!(early.period_ns, 10_000_000);
+        drop(w);
+        let mut reader = TraceReader::open(&path).unwrap();
+        assert_eq!(reader.by_ref().count(), 5);
+        assert!(reader.summary().is_intact(), "{:?}", reader.summary());
+        let whole = reader.cpu_track().clone();
+        assert_eq!(whole.samples[..early.samples.len()], early.samples[..]);
+        assert!(whole.samples.iter().all(|s| s.runnable == 3));
+        let footer = reader.footer().unwrap();
+        let taken: usize = footer.meta["cpu_track.samples"].parse().unwrap();
+        assert_eq!(taken, whole.samples.len());
     }
 
     /// A crash after a flush: the file without a footer still reads back

@@ -8,48 +8,11 @@ use esreplay_recorder::{
     EsHandler, HashKey, InlineStr, PathMode, RawMessage, Tap, TapOptions, clock, ring,
 };
 use esreplay_traces::{EventType, Header};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
-struct Counting;
-
-thread_local! {
-    /// This thread's allocations: the writer thread and the test harness
-    /// allocate meanwhile, and are not what is measured.
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the allocator also runs while thread locals are torn down.
-    let _ = COUNT.try_with(|n| n.set(n.get() + 1));
-}
-
-/// This thread's allocations so far.
-fn allocations() -> u64 {
-    COUNT.with(Cell::get)
-}
-
-// Safety: forwards to the system allocator unchanged, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // Safety: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Safety: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // Safety: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 fn fill(i: u64, path: &[u8]) -> RawMessage {
     let mut raw = RawMessage {

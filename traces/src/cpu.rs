@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 use crate::duration::{format_ns, parse_duration_ns};
 
-/// The default sampling period: 10 ms (see `docs/trace-format.md`, "CPU
+/// The default sampling period: 10 ms (see `docs/recording.md`, "The CPU
 /// track", for why).
 pub const DEFAULT_PERIOD_NS: u64 = 10_000_000;
 

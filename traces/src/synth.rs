@@ -124,6 +124,50 @@ impl Scenario {
         }
     }
 
+    /// One line for people: the command line's help for the scenario.
+    pub fn about(self) -> &'static str {
+        match self {
+            Scenario::Steady => "Poisson arrivals of AUTH_OPEN and AUTH_EXEC",
+            Scenario::Burst => "On/off bursts: 10 × rate for 200 ms every 2 s, rate/4 between",
+            Scenario::Flood => "One process opening one file at 10 × rate, over steady background",
+            Scenario::ExecStorm => "AUTH_EXEC with heavy service times",
+            Scenario::Mixed => "AUTH_OPEN/EXEC/RENAME/UNLINK with NOTIFY traffic",
+            Scenario::Build => {
+                "With threads: a `make -j8`-like build, 8 job slots of compiler processes \
+                 opening sources and headers with think times"
+            }
+            Scenario::AppLaunch => {
+                "With threads: an app launching every 2 s (6 threads, 1 200 opens) over steady \
+                 background"
+            }
+            Scenario::ThreadFlood => {
+                "With threads: one process flooding one file from --threads threads (e.g. 1, 64, \
+                 4096) at 10 × rate in all, over steady background"
+            }
+            Scenario::Scanner => {
+                "Steady, plus a co-resident scanner (an ES client) opening the target of each \
+                 AUTH_OPEN/AUTH_EXEC 3 times 1 ms later: try es-clients-inline:INNER"
+            }
+            Scenario::IoHeavy => {
+                "Steady, with a client of ours that reads each file (service \
+                 lognormal:300us:8ms): replay with --co-client \
+                 react=AUTH_OPEN+AUTH_EXEC,opens=2,delay=1ms,io=1 to close the loop"
+            }
+            Scenario::RepeatOpen => {
+                "ES cache: one process re-opening a working set of 100 files at 10 × rate \
+                 (caching helps)"
+            }
+            Scenario::CacheThrash => {
+                "ES cache: one process cycling through 65 536 files, 16 × the default cache \
+                 (caching fails)"
+            }
+            Scenario::WriteBetween => {
+                "ES cache: one process writing a file just before every open of it (each write \
+                 invalidates)"
+            }
+        }
+    }
+
     fn event_mix(self) -> &'static [(EventType, u32)] {
         const OPEN_EXEC: &[(EventType, u32)] =
             &[(EventType::AUTH_OPEN, 90), (EventType::AUTH_EXEC, 10)];

@@ -1,6 +1,7 @@
 //! `check`'s gates: one type for every limit `check` can put on a result
 //! (the trace's completeness, a kill, misses, latency percentiles, slack,
-//! backlog, cost headroom, defaulted verdicts, kernel-queue drops, stall),
+//! backlog, cost headroom, defaulted verdicts, kernel-queue drops, stall,
+//! a co-client's injected messages and its loop running away),
 //! one evaluation ([`Gate::judge`]) and one report per strategy and gate
 //! ([`Verdict`]), printed as a table, as JSON, as GitHub workflow
 //! annotations and as a JUnit XML file.
@@ -63,6 +64,10 @@ pub enum Metric {
     Defaulted,
     Dropped,
     Stall,
+    /// The co-client's loop ran away to `--co-client-cap` (always gated
+    /// with `--co-client`: a run stopped at the cap measures the cap).
+    Runaway,
+    Injected,
 }
 
 /// A measured value or a limit.
@@ -156,6 +161,8 @@ impl Gate {
             Metric::Defaulted => "max-defaulted".into(),
             Metric::Dropped => "max-dropped".into(),
             Metric::Stall => "max-stall".into(),
+            Metric::Runaway => "runaway".into(),
+            Metric::Injected => "max-injected".into(),
         }
     }
 
@@ -190,6 +197,12 @@ impl Gate {
             Metric::Defaulted => Some(Amount::Count(r.defaulted)),
             Metric::Dropped => Some(Amount::Count(r.dropped.unwrap_or(0))),
             Metric::Stall => r.stall_ns.map(ns),
+            // Only a runaway has a value: the messages injected up to the cap.
+            Metric::Runaway => match r.runaway {
+                Some(true) => Some(Amount::Count(r.injected.unwrap_or(0))),
+                _ => None,
+            },
+            Metric::Injected => Some(Amount::Count(r.injected.unwrap_or(0))),
         }
     }
 
@@ -199,7 +212,7 @@ impl Gate {
         match (self.metric, value, self.limit) {
             (Metric::Complete, _, None) => true,
             (Metric::Complete, _, Some(_)) => run.integrity.complete(),
-            (Metric::Killed, value, _) => value.is_none(),
+            (Metric::Killed | Metric::Runaway, value, _) => value.is_none(),
             (Metric::Headroom, None, _) => false,
             (_, None, _) | (_, _, None) => true,
             (Metric::MinSlack | Metric::Headroom, Some(v), Some(limit)) => limit.at_most(v),
@@ -214,12 +227,14 @@ impl Gate {
         let value_text = match (self.metric, value) {
             (Metric::Killed, None) => "no".into(),
             (Metric::Killed, Some(at)) => format!("at {}", at.text()),
+            (Metric::Runaway, None) => "no".into(),
+            (Metric::Runaway, Some(n)) => format!("at the cap, {} injected", n.text()),
             (Metric::Headroom, None) => "none (misses at any factor)".into(),
             (_, None) => "-".into(),
             (_, Some(v)) => v.text(),
         };
         let limit_text = match (self.metric, self.limit) {
-            (Metric::Killed, _) => "never".into(),
+            (Metric::Killed | Metric::Runaway, _) => "never".into(),
             (Metric::Complete, None) => "partial allowed".into(),
             (Metric::Complete, Some(_)) => "complete".into(),
             (Metric::MinSlack | Metric::Headroom, Some(l)) => format!(">= {}", l.text()),
@@ -277,6 +292,12 @@ impl Gate {
             ),
             Metric::Stall => {
                 format!("the processes stalled {value} in all waiting for answers, limit {limit}")
+            }
+            Metric::Runaway => format!(
+                "the loop with the co-client ran away: injection stopped {value} (--co-client-cap), so every other number measures the cap"
+            ),
+            Metric::Injected => {
+                format!("the co-client's opens added {value} messages, limit {limit}")
             }
             _ => format!("{} {value}, limit {limit}", self.name()),
         };

@@ -10,25 +10,7 @@ use esreplay_traces::synth::{GenOptions, Scenario};
 use esreplay_traces::{TraceWriter, dist::Distribution};
 
 use super::{Durability, Output};
-use crate::cli::{GenArgs, ScenarioArg};
-
-pub(super) fn scenario(arg: ScenarioArg) -> Scenario {
-    match arg {
-        ScenarioArg::Steady => Scenario::Steady,
-        ScenarioArg::Burst => Scenario::Burst,
-        ScenarioArg::Flood => Scenario::Flood,
-        ScenarioArg::ExecStorm => Scenario::ExecStorm,
-        ScenarioArg::Mixed => Scenario::Mixed,
-        ScenarioArg::Build => Scenario::Build,
-        ScenarioArg::AppLaunch => Scenario::AppLaunch,
-        ScenarioArg::ThreadFlood => Scenario::ThreadFlood,
-        ScenarioArg::Scanner => Scenario::Scanner,
-        ScenarioArg::IoHeavy => Scenario::IoHeavy,
-        ScenarioArg::RepeatOpen => Scenario::RepeatOpen,
-        ScenarioArg::CacheThrash => Scenario::CacheThrash,
-        ScenarioArg::WriteBetween => Scenario::WriteBetween,
-    }
-}
+use crate::cli::GenArgs;
 
 /// Checks the arguments and turns them into generator options.
 fn options(args: &GenArgs) -> Result<GenOptions> {
@@ -43,7 +25,7 @@ fn options(args: &GenArgs) -> Result<GenOptions> {
         .map(str::parse::<Distribution>)
         .transpose()
         .context("--service")?;
-    let scenario = scenario(args.scenario);
+    let scenario = args.scenario;
     anyhow::ensure!(
         args.threads.is_none() || scenario == Scenario::ThreadFlood,
         "--threads applies to thread-flood only"

@@ -94,10 +94,13 @@ fn read_json(summary: &ReadSummary) -> Value {
     })
 }
 
-/// "cpu track   300 samples every 10ms: runnable others min 0, mean 1.3, max 2".
+/// "cpu track   300 samples every 10ms: background min 0, mean 1.3, max 2"
+/// (what a sample counts depends on the recorder: the header's
+/// `cpu_track` meta says it, e.g. runnable threads on Linux, busy CPUs on
+/// macOS).
 fn track_line(track: &TrackSummary) -> String {
     format!(
-        "cpu track   {} samples every {} from {} to {}: other runnable threads min {}, mean {:.2}, max {}",
+        "cpu track   {} samples every {} from {} to {}: background min {}, mean {:.2}, max {}",
         track.samples,
         HumanNs(track.period_ns),
         HumanNs(track.first_ns),

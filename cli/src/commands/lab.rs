@@ -154,7 +154,7 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
                 // its own flags.
                 record_service: false,
                 threads: args.threads.unwrap_or(64),
-                ..GenOptions::new(super::gen_cmd::scenario(args.scenario))
+                ..GenOptions::new(args.scenario)
             };
             options
                 .messages()

@@ -476,8 +476,9 @@ pub(super) fn in_parallel<T: Send>(
 }
 
 /// The gates `check` applies, in the order they are reported: the
-/// trace's completeness, a kill (under `--miss-mode kill`), then the
-/// limits asked for (`--max-misses 0` when none is).
+/// trace's completeness, a kill (under `--miss-mode kill`), a runaway loop
+/// (with `--co-client`), then the limits asked for (`--max-misses 0` when
+/// none is).
 fn check_gates(args: &CheckArgs, model: &Model) -> Result<Vec<Gate>> {
     let count = |metric, limit: Option<u64>| {
         limit.map(|n| Gate {
@@ -495,13 +496,21 @@ fn check_gates(args: &CheckArgs, model: &Model) -> Result<Vec<Gate>> {
             limit: None,
         });
     }
+    let co_client = model.config.co_client.is_some();
+    if co_client {
+        gates.push(Gate {
+            metric: Metric::Runaway,
+            limit: None,
+        });
+    }
     let none_asked = args.max_latency.is_empty()
         && args.min_slack.is_none()
         && args.max_backlog.is_none()
         && args.min_headroom.is_none()
         && args.max_defaulted.is_none()
         && args.max_dropped.is_none()
-        && args.max_stall.is_none();
+        && args.max_stall.is_none()
+        && args.max_injected.is_none();
     let max_misses = args.max_misses.or(none_asked.then_some(0));
     gates.extend(count(Metric::Misses, max_misses));
     for text in &args.max_latency {
@@ -536,6 +545,10 @@ fn check_gates(args: &CheckArgs, model: &Model) -> Result<Vec<Gate>> {
             limit: Some(gates::duration("--max-stall", text)?),
         });
     }
+    if args.max_injected.is_some() && !co_client {
+        bail!("--max-injected needs --co-client: without a co-client nothing is injected");
+    }
+    gates.extend(count(Metric::Injected, args.max_injected));
     Ok(gates)
 }
 

@@ -20,6 +20,10 @@
 //! read from a payload is checked against the bytes left before anything
 //! is allocated for it, and against a fixed per-frame cap (see
 //! [`MAX_CHUNK_MESSAGES`], [`MAX_CHUNK_STRINGS`], [`cpu::MAX_SAMPLES`]).
+//!
+//! Every function here fails with a [`CodecError`]; the reader turns it
+//! into the reason of a [`TraceError::Corrupt`](super::TraceError), the
+//! writer into [`TraceError::Encode`](super::TraceError), by its message.
 
 pub mod chunk;
 pub mod cpu;
@@ -33,28 +37,46 @@ pub use meta::{decode_footer, decode_header, encode_footer, encode_header};
 
 use bincode::config::{Config, standard};
 use bincode::de::Decoder;
-use bincode::error::DecodeError;
+use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
-/// Turns a bincode decode error into a short reason.
-fn reason(error: DecodeError) -> String {
-    error.to_string()
+/// Why a payload could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// bincode refused the bytes (a varint cut short, a limit, a count
+    /// past the bytes left, a string that is not UTF-8, ...).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// bincode could not encode the value.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The payload goes on after the value it holds.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+    /// More CPU samples than one frame may hold.
+    #[error("{0} CPU samples in one frame (at most {max})", max = cpu::MAX_SAMPLES)]
+    TooManySamples(usize),
+    /// A sync payload of another length than [`sync::SYNC_PAYLOAD_LEN`].
+    #[error("sync frame of {0} bytes, not {len}", len = sync::SYNC_PAYLOAD_LEN)]
+    SyncLength(usize),
+    /// A sync payload that does not start with [`sync::SYNC_MAGIC`].
+    #[error("sync frame without its marker")]
+    SyncMarker,
 }
 
 /// Encodes `value` into `out` (cleared first) with the standard
 /// configuration.
-fn encode_value<T: Encode>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode_value<T: Encode>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     out.clear();
-    bincode::encode_into_std_write(value, out, standard())
-        .map(drop)
-        .map_err(|error| error.to_string())
+    bincode::encode_into_std_write(value, out, standard())?;
+    Ok(())
 }
 
 /// Decodes a whole payload; trailing bytes are an error. bincode may
 /// allocate up to its limit for what the payload claims, so the limit is
 /// chosen by the payload's length: at most 16 × the bytes present up to
 /// 1 MiB (64 KiB for a tiny payload), and never over [`super::MAX_FRAME_LEN`].
-fn decode_value<T: Decode<()>>(payload: &[u8]) -> Result<T, String> {
+fn decode_value<T: Decode<()>>(payload: &[u8]) -> Result<T, CodecError> {
     const KIB: usize = 1 << 10;
     let len = payload.len();
     let decoded = if len <= 4 * KIB {
@@ -69,9 +91,9 @@ fn decode_value<T: Decode<()>>(payload: &[u8]) -> Result<T, String> {
             standard().with_limit::<{ super::MAX_FRAME_LEN as usize }>(),
         )
     };
-    let (value, used) = decoded.map_err(reason)?;
+    let (value, used) = decoded?;
     if used != len {
-        return Err(format!("{} trailing bytes", len - used));
+        return Err(CodecError::TrailingBytes(len - used));
     }
     Ok(value)
 }
@@ -98,4 +120,34 @@ fn read_delta<D: Decoder>(decoder: &mut D, base: u64) -> Result<u64, DecodeError
     let zigzag = u64::decode(decoder)?;
     let value = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
     Ok(base.wrapping_add(value as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reasons users read in `corrupt ... at byte offset ...: REASON`.
+    #[test]
+    fn codec_errors_say_what_failed() {
+        let reason = |error: CodecError| error.to_string();
+        let short = sync::decode_sync(&[0; 3]).unwrap_err();
+        assert_eq!(reason(short), "sync frame of 3 bytes, not 24");
+        let unmarked = sync::decode_sync(&[0; sync::SYNC_PAYLOAD_LEN]).unwrap_err();
+        assert_eq!(reason(unmarked), "sync frame without its marker");
+        let mut footer = Vec::new();
+        encode_footer(&crate::model::Footer::default(), &mut footer).unwrap();
+        footer.extend([0, 0]);
+        assert_eq!(
+            reason(decode_footer(&footer).unwrap_err()),
+            "2 trailing bytes"
+        );
+        let samples = vec![crate::cpu::CpuSample::default(); cpu::MAX_SAMPLES + 1];
+        let many = cpu::encode_cpu(0, &samples, &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            reason(many),
+            "65537 CPU samples in one frame (at most 65536)"
+        );
+        let cut = decode_header(&[1]).unwrap_err();
+        assert!(matches!(cut, CodecError::Decode(_)), "{cut:?}");
+    }
 }

@@ -253,7 +253,7 @@ impl<R: Read> TraceReader<R> {
             Frame::Ok(frame) if frame.kind != KIND_HEADER => {
                 Err(corrupt(format!("first frame has kind {}", frame.kind)))
             }
-            Frame::Ok(_) => codec::decode_header(&self.payload).map_err(corrupt),
+            Frame::Ok(_) => codec::decode_header(&self.payload).map_err(|e| corrupt(e.to_string())),
         }
     }
 
@@ -342,19 +342,19 @@ impl<R: Read> TraceReader<R> {
             KIND_HEADER => self.damage("header", offset, "a second header".into())?,
             KIND_SYNC => match sync::decode_sync(&self.payload) {
                 Ok(point) => self.sync(point, offset)?,
-                Err(reason) => self.bad_payload("sync frame", offset, reason)?,
+                Err(error) => self.bad_payload("sync frame", offset, error.to_string())?,
             },
             KIND_CPU => match cpu::decode_cpu(&self.payload) {
                 Ok(frame) => {
                     self.cpu.period_ns = frame.period_ns;
                     self.cpu.samples.extend(frame.samples);
                 }
-                Err(reason) => self.bad_payload("CPU track", offset, reason)?,
+                Err(error) => self.bad_payload("CPU track", offset, error.to_string())?,
             },
             KIND_CHUNK => return self.chunk(offset),
             KIND_FOOTER => match codec::decode_footer(&self.payload) {
                 Ok(footer) => self.check_footer(footer, offset)?,
-                Err(reason) => self.bad_payload("footer", offset, reason)?,
+                Err(error) => self.bad_payload("footer", offset, error.to_string())?,
             },
             _ => self.summary.unknown_frames += 1,
         }
@@ -419,8 +419,8 @@ impl<R: Read> TraceReader<R> {
         }
         let chunk = match codec::decode_chunk(&self.payload, self.fields) {
             Ok(chunk) => chunk,
-            Err(reason) => {
-                self.bad_payload("chunk", offset, reason)?;
+            Err(error) => {
+                self.bad_payload("chunk", offset, error.to_string())?;
                 return Ok(false);
             }
         };
@@ -649,7 +649,7 @@ pub fn read_cpu_track<R: Read + Seek>(mut input: R) -> Result<CpuTrack, TraceErr
         if frame_crc(KIND_CPU, &payload) != frame.crc {
             return Err(corrupt("CRC mismatch".into()));
         }
-        let decoded = cpu::decode_cpu(&payload).map_err(corrupt)?;
+        let decoded = cpu::decode_cpu(&payload).map_err(|e| corrupt(e.to_string()))?;
         track.period_ns = decoded.period_ns;
         track.samples.extend(decoded.samples);
     }

@@ -12,7 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use super::codec::sync::{self, SyncPoint};
-use super::codec::{self, ChunkOut, MAX_CHUNK_MESSAGES, StringTable, cpu};
+use super::codec::{self, ChunkOut, CodecError, MAX_CHUNK_MESSAGES, StringTable, cpu};
 use super::{
     FORMAT_MAJOR, FORMAT_MINOR, KIND_CHUNK, KIND_CPU, KIND_FOOTER, KIND_HEADER, KIND_SYNC, MAGIC,
     MAX_FRAME_LEN, TraceError, frame_crc,
@@ -56,7 +56,7 @@ impl<W: Write> TraceWriter<W> {
         preamble.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
         out.write_all(&preamble)?;
         let mut scratch = Vec::new();
-        codec::encode_header(header, &mut scratch).map_err(TraceError::Encode)?;
+        codec::encode_header(header, &mut scratch).map_err(encoding)?;
         let mut frames = Vec::new();
         push_frame(&mut frames, KIND_HEADER, &scratch)?;
         out.write_all(&frames)?;
@@ -155,7 +155,7 @@ impl<W: Write> TraceWriter<W> {
             self.write_chunk()?;
         }
         self.start_frames()?;
-        codec::encode_footer(&self.footer, &mut self.scratch).map_err(TraceError::Encode)?;
+        codec::encode_footer(&self.footer, &mut self.scratch).map_err(encoding)?;
         push_frame(&mut self.frames, KIND_FOOTER, &self.scratch)?;
         self.out.write_all(&self.frames)?;
         self.out.flush()?;
@@ -172,8 +172,7 @@ impl<W: Write> TraceWriter<W> {
         };
         push_frame(&mut self.frames, KIND_SYNC, &sync::encode_sync(point))?;
         for samples in self.cpu_pending.chunks(cpu::MAX_SAMPLES) {
-            cpu::encode_cpu(self.cpu_period_ns, samples, &mut self.scratch)
-                .map_err(TraceError::Encode)?;
+            cpu::encode_cpu(self.cpu_period_ns, samples, &mut self.scratch).map_err(encoding)?;
             push_frame(&mut self.frames, KIND_CPU, &self.scratch)?;
         }
         self.cpu_pending.clear();
@@ -187,7 +186,7 @@ impl<W: Write> TraceWriter<W> {
             strings: &self.strings,
             messages: &self.pending,
         };
-        codec::encode_chunk(&chunk, &mut self.scratch).map_err(TraceError::Encode)?;
+        codec::encode_chunk(&chunk, &mut self.scratch).map_err(encoding)?;
         push_frame(&mut self.frames, KIND_CHUNK, &self.scratch)?;
         self.out.write_all(&self.frames)?;
         self.out.flush()?;
@@ -198,6 +197,11 @@ impl<W: Write> TraceWriter<W> {
         self.dropped_since_chunk = 0;
         Ok(())
     }
+}
+
+/// A payload that could not be encoded, as the writer reports it.
+fn encoding(error: CodecError) -> TraceError {
+    TraceError::Encode(error.to_string())
 }
 
 /// Appends one frame to `frames` (written with a single `write_all`, so

@@ -17,18 +17,25 @@ fn result() -> SimResult {
         max_backlog: 57,
         dropped: Some(4),
         stall_ns: Some(1_000),
+        injected: Some(9),
+        runaway: Some(false),
         ..SimResult::default()
     }
 }
 
-fn pass(gate: Gate, result: &SimResult, headroom: Option<f64>) -> bool {
+/// The verdict of `gate` on a whole trace's `result`.
+fn verdict(gate: Gate, result: &SimResult, headroom: Option<f64>) -> Verdict {
     let integrity = Integrity::default();
     let run = Judged {
         result,
         integrity: &integrity,
         headroom: Some(headroom),
     };
-    gate.judge(&run).pass
+    gate.judge(&run)
+}
+
+fn pass(gate: Gate, result: &SimResult, headroom: Option<f64>) -> bool {
+    verdict(gate, result, headroom).pass
 }
 
 /// Every ceiling passes at its value and fails one unit below it; every
@@ -36,7 +43,7 @@ fn pass(gate: Gate, result: &SimResult, headroom: Option<f64>) -> bool {
 #[test]
 fn every_gate_passes_at_its_limit_and_fails_just_past_it() {
     let r = result();
-    let ceilings: [(Metric, Amount, Amount); 10] = [
+    let ceilings: [(Metric, Amount, Amount); 11] = [
         (Metric::Misses, Amount::Count(3), Amount::Count(2)),
         (
             Metric::Latency(Percentile::P50),
@@ -67,6 +74,7 @@ fn every_gate_passes_at_its_limit_and_fails_just_past_it() {
         (Metric::Defaulted, Amount::Count(2), Amount::Count(1)),
         (Metric::Dropped, Amount::Count(4), Amount::Count(3)),
         (Metric::Stall, Amount::Ns(1_000), Amount::Ns(999)),
+        (Metric::Injected, Amount::Count(9), Amount::Count(8)),
     ];
     let floors: [(Metric, Amount, Amount); 2] = [
         (Metric::MinSlack, Amount::Ns(-7), Amount::Ns(-6)),
@@ -106,6 +114,38 @@ fn a_kill_fails_and_headroom_none_fails_while_no_latency_passes() {
     assert!(
         pass(p99, &r, None),
         "nothing to judge without AUTH messages"
+    );
+}
+
+#[test]
+fn a_loop_that_ran_away_to_the_cap_fails_whatever_else_passes() {
+    let mut r = result();
+    let runaway = Gate {
+        metric: Metric::Runaway,
+        limit: None,
+    };
+    let calm = verdict(runaway, &r, None);
+    assert!(calm.pass);
+    assert_eq!(
+        (calm.value_text.as_str(), calm.value.clone()),
+        ("no", Value::Null)
+    );
+    r.runaway = Some(true);
+    r.injected = Some(70);
+    let ran = verdict(runaway, &r, None);
+    assert!(!ran.pass);
+    assert_eq!(ran.value, Value::from(70));
+    assert_eq!(ran.limit_text, "never");
+    assert!(
+        ran.detail
+            .starts_with("pool:4: the loop with the co-client ran away"),
+        "{}",
+        ran.detail
+    );
+    assert!(
+        ran.detail.contains("at the cap, 70 injected"),
+        "{}",
+        ran.detail
     );
 }
 

@@ -119,8 +119,7 @@ impl Machine {
         spec: &StrategySpec,
         openers: usize,
     ) -> Result<Observation> {
-        let plan = esreplay_lab::fidelity::plan_of(spec);
-        let mut experiment = esreplay_lab::Experiment::new(&setup.planned, &plan);
+        let mut experiment = esreplay_lab::Experiment::new(&setup.planned, spec);
         experiment.openers = openers;
         experiment.work = setup.work;
         experiment.threads = setup.threads.as_deref();

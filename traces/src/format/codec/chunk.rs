@@ -41,7 +41,7 @@ use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
 use super::details::{decode_details, encode_details};
-use super::{delta, encode_value, read_delta, reason};
+use super::{CodecError, delta, encode_value, read_delta};
 use crate::event::{Action, EventType};
 use crate::model::Message;
 
@@ -189,7 +189,7 @@ pub fn intern_message(strings: &mut StringTable, message: &Message) {
 }
 
 /// Encodes a chunk payload into `out` (cleared first).
-pub fn encode_chunk(chunk: &ChunkOut<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_chunk(chunk: &ChunkOut<'_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
     encode_value(chunk, out)
 }
 
@@ -291,17 +291,16 @@ pub enum Fields {
 
 /// Decodes a chunk payload. Every count is checked against the bytes left
 /// before anything is allocated for it.
-pub fn decode_chunk(payload: &[u8], fields: Fields) -> Result<ChunkIn, String> {
+pub fn decode_chunk(payload: &[u8], fields: Fields) -> Result<ChunkIn, CodecError> {
     // No bincode limit here (it would be checked on every varint): every
     // length in a chunk goes through `bounded_count` instead.
     let context = ChunkContext {
         len: payload.len(),
         fields,
     };
-    let (chunk, used) =
-        bincode::decode_from_slice_with_context(payload, standard(), context).map_err(reason)?;
+    let (chunk, used) = bincode::decode_from_slice_with_context(payload, standard(), context)?;
     if used != payload.len() {
-        return Err(format!("{} trailing bytes", payload.len() - used));
+        return Err(CodecError::TrailingBytes(payload.len() - used));
     }
     Ok(chunk)
 }

@@ -14,7 +14,7 @@
 
 use bincode::{Decode, Encode};
 
-use super::{decode_value, encode_value};
+use super::{CodecError, decode_value, encode_value};
 use crate::cpu::CpuSample;
 
 /// The most samples one CPU frame holds (writers split longer runs).
@@ -36,12 +36,13 @@ pub struct CpuFrame {
 }
 
 /// Encodes a CPU frame payload into `out` (cleared first).
-pub fn encode_cpu(period_ns: u64, samples: &[CpuSample], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_cpu(
+    period_ns: u64,
+    samples: &[CpuSample],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     if samples.len() > MAX_SAMPLES {
-        return Err(format!(
-            "{} CPU samples in one frame (at most {MAX_SAMPLES})",
-            samples.len()
-        ));
+        return Err(CodecError::TooManySamples(samples.len()));
     }
     let mut previous = 0u64;
     let wire = CpuWire {
@@ -59,13 +60,10 @@ pub fn encode_cpu(period_ns: u64, samples: &[CpuSample], out: &mut Vec<u8>) -> R
 }
 
 /// Decodes a CPU frame payload.
-pub fn decode_cpu(payload: &[u8]) -> Result<CpuFrame, String> {
+pub fn decode_cpu(payload: &[u8]) -> Result<CpuFrame, CodecError> {
     let wire: CpuWire = decode_value(payload)?;
     if wire.samples.len() > MAX_SAMPLES {
-        return Err(format!(
-            "{} CPU samples in one frame (at most {MAX_SAMPLES})",
-            wire.samples.len()
-        ));
+        return Err(CodecError::TooManySamples(wire.samples.len()));
     }
     let mut previous = 0u64;
     let samples = wire

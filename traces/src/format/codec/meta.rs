@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
 
-use super::{decode_value, encode_value};
+use super::{CodecError, decode_value, encode_value};
 use crate::event::EventType;
 use crate::model::{ClockAnchor, Footer, Header, Source, Timebase};
 
@@ -62,7 +62,7 @@ fn meta_wire(meta: &BTreeMap<String, String>) -> Vec<(String, String)> {
 }
 
 /// Encodes a header payload into `out` (cleared first).
-pub fn encode_header(header: &Header, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_header(header: &Header, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let wire = HeaderWire {
         source: header.source.map_or(0, Source::code),
         timebase_numer: header.timebase.numer,
@@ -81,7 +81,7 @@ pub fn encode_header(header: &Header, out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 /// Decodes a header payload.
-pub fn decode_header(payload: &[u8]) -> Result<Header, String> {
+pub fn decode_header(payload: &[u8]) -> Result<Header, CodecError> {
     let wire: HeaderWire = decode_value(payload)?;
     Ok(Header {
         source: (wire.source != 0).then(|| Source::from_code(wire.source)),
@@ -102,7 +102,7 @@ pub fn decode_header(payload: &[u8]) -> Result<Header, String> {
 }
 
 /// Encodes a footer payload into `out` (cleared first).
-pub fn encode_footer(footer: &Footer, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_footer(footer: &Footer, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let wire = FooterWire {
         messages: footer.messages,
         chunks: footer.chunks,
@@ -126,7 +126,7 @@ fn footer_meta(footer: &Footer) -> BTreeMap<String, String> {
 }
 
 /// Decodes a footer payload.
-pub fn decode_footer(payload: &[u8]) -> Result<Footer, String> {
+pub fn decode_footer(payload: &[u8]) -> Result<Footer, CodecError> {
     let wire: FooterWire = decode_value(payload)?;
     let mut meta: BTreeMap<String, String> = wire.meta.into_iter().collect();
     let es_gaps = meta.remove(ES_GAPS_KEY).and_then(|gaps| gaps.parse().ok());

@@ -14,6 +14,8 @@
 //! of messages in all earlier chunks: a reader compares both with what it
 //! has read, so duplicated, swapped or missing chunks are detected.
 
+use super::CodecError;
+
 /// The first 8 payload bytes of every sync frame. 0xFF and 0xFE never
 /// occur in UTF-8 and 0xFF never starts a bincode varint, so the marker is
 /// rare inside other payloads (and a false match still needs a valid CRC).
@@ -41,12 +43,12 @@ pub fn encode_sync(point: SyncPoint) -> [u8; SYNC_PAYLOAD_LEN] {
 }
 
 /// Decodes a sync payload.
-pub fn decode_sync(payload: &[u8]) -> Result<SyncPoint, String> {
+pub fn decode_sync(payload: &[u8]) -> Result<SyncPoint, CodecError> {
     let bytes: &[u8; SYNC_PAYLOAD_LEN] = payload
         .try_into()
-        .map_err(|_| format!("sync frame of {} bytes, not 24", payload.len()))?;
+        .map_err(|_| CodecError::SyncLength(payload.len()))?;
     if bytes[..8] != SYNC_MAGIC {
-        return Err("sync frame without its marker".into());
+        return Err(CodecError::SyncMarker);
     }
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
     Ok(SyncPoint {
