@@ -276,6 +276,19 @@ proptest! {
     }
 
     #[test]
+    fn per_core_and_fluid_sharing_agree_on_one_core_and_when_every_thread_has_one(
+        rows in recs(16), setup in setups(), background in 0u64..3,
+    ) {
+        // One core: D = n + B either way; four cores: n + B ≤ 4 with the
+        // handler, two workers and at most one background thread.
+        for cores in [(1, background), (4, background.min(1))] {
+            let per_core = Setup { cores: Some(cores), fluid: false, ..setup };
+            let fluid = Setup { fluid: true, ..per_core };
+            prop_assert_eq!(fates(&engine(&rows, &per_core).1), fates(&engine(&rows, &fluid).1));
+        }
+    }
+
+    #[test]
     fn unlimited_cores_and_open_replay_are_the_integer_model(rows in recs(16), setup in setups()) {
         let setup = Setup { queue: None, fail_open: false, handler_overhead: 0, worker_overhead: 0, ..setup };
         let threadless: Vec<Rec> = rows.iter().map(|r| Rec { thread: None, ..*r }).collect();
