@@ -181,7 +181,7 @@ fn share(sharing: Sharing, cores_milli: u64, n: u32, background_micro: u128) -> 
     if supply >= demand || n == 0 {
         return FULL;
     }
-    let whole_cores = cores_milli.is_multiple_of(MILLI);
+    let whole_cores = cores_milli >= MILLI && cores_milli.is_multiple_of(MILLI);
     let (num, den) = match sharing {
         Sharing::PerCore if whole_cores => {
             let cores = u128::from(cores_milli / MILLI);
