@@ -149,11 +149,12 @@ impl Sampler {
     /// them in a burst, where together they used about 0.1 of a core).
     pub fn run(&self, clock: &Clock, stop: &AtomicBool) -> Vec<Sample> {
         let mut track: Vec<Sample> = Vec::new();
-        let mut used_ns = own_cpu_ns();
+        let mut own = OwnThreads::default();
+        let mut used_ns = own.cpu_ns();
         loop {
             let at_ns = clock.now_ns();
             if let Some(last) = track.last_mut() {
-                let now_used = own_cpu_ns();
+                let now_used = own.cpu_ns();
                 let wall = at_ns.saturating_sub(last.at_ns).max(1);
                 last.background += now_used.saturating_sub(used_ns) as f64 / wall as f64;
                 used_ns = now_used;
@@ -169,29 +170,52 @@ impl Sampler {
     }
 }
 
-/// CPU time (ns) used so far by this process's load generator threads
-/// and the calling thread (the sampler), from
-/// `/proc/self/task/TID/schedstat` (its first field: time on a CPU).
-fn own_cpu_ns() -> u64 {
-    // Safety: gettid takes no argument and cannot fail.
-    let me = unsafe { libc::gettid() };
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
+/// This process's load generator threads, found once each (their names
+/// are read when a thread id is first seen), so that a sample reads one
+/// `schedstat` per opener.
+#[derive(Default)]
+struct OwnThreads {
+    /// Thread id → whether it is an opener.
+    known: std::collections::HashMap<u32, bool>,
+}
+
+impl OwnThreads {
+    /// CPU time (ns) used so far by the openers (the first field of
+    /// `/proc/self/task/TID/schedstat`: time on a CPU) and by the calling
+    /// thread (`CLOCK_THREAD_CPUTIME_ID`).
+    fn cpu_ns(&mut self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return thread_cpu_ns();
+        };
+        let mut sum = thread_cpu_ns();
+        for task in tasks.filter_map(Result::ok) {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let opener = *self.known.entry(tid).or_insert_with(|| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| is_load_generator(&comm))
+            });
+            if opener {
+                let stat = std::fs::read_to_string(task.path().join("schedstat"));
+                sum += stat.ok().and_then(|text| on_cpu_ns(&text)).unwrap_or(0);
+            }
+        }
+        sum
+    }
+}
+
+/// The calling thread's CPU time, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    tasks
-        .filter_map(Result::ok)
-        .filter(|task| {
-            let own = task
-                .file_name()
-                .to_str()
-                .and_then(|t| t.parse::<i32>().ok())
-                == Some(me);
-            own || std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|c| is_load_generator(&c))
-        })
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|text| on_cpu_ns(&text))
-        .sum()
+    // Safety: `now` is a live timespec; the clock id is a constant.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return 0;
+    }
+    u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
 }
 
 /// Whether a thread name (`comm`) is one of the lab's openers
