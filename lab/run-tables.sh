@@ -6,13 +6,19 @@
 #   <!-- lab-table:NAME -->  …  <!-- /lab-table -->
 # with the command, the date and the machine's load next to it.
 #
-#   sudo lab/run-tables.sh            # every table (about 25 minutes)
+#   sudo lab/run-tables.sh            # every table (about 27 minutes)
 #   sudo lab/run-tables.sh flood64 build   # only these tables
 #   QUICK=1 sudo lab/run-tables.sh    # short runs, one repeat: a trial
 #   MACHINE=m.toml sudo lab/run-tables.sh hog1   # reuse a calibration
+#   BOOST=1 sudo -E lab/run-tables.sh hog2        # on a shared machine
 #
 # Measure on a quiet machine: other load shows up as noise (and, for the
-# CPU tables, as background the prediction is told about).
+# CPU tables, as background the prediction is told about). BOOST=1 runs
+# each `esreplay lab` in a session of its own at autogroup nice -20
+# (/proc/self/autogroup), so other sessions' builds take about 1 % of the
+# CPUs from it instead of an equal share (the sampled background weighs
+# them so); the lab's own threads and hogs share the CPUs as on a quiet
+# machine. A trial aid: the tables of record are measured quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,12 +48,12 @@ table() {
   echo "== $name: esreplay lab $*" >&2
   local load
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  "$BIN" lab "$@" --markdown >"$OUT/$name.md"
+  run "$BIN" lab "$@" --markdown >"$OUT/$name.md"
   {
     echo "<!-- lab-table:$name -->"
     echo "\`esreplay lab $*\`"
     echo
-    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'), load average before the run $load, $(nproc) CPUs, \`$(uname -r)\`."
+    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'), load average before the run $load, $(nproc) CPUs, \`$(uname -r)\`$BOOSTED."
     echo
     cat "$OUT/$name.md"
     echo "<!-- /lab-table -->"
@@ -63,11 +69,20 @@ table() {
 
 SELECTED=("$@")
 
+# run COMMAND...: as is, or (BOOST=1) in a new session at autogroup nice -20.
+BOOSTED=
+if [[ ${BOOST:-0} == 1 ]]; then
+  BOOSTED=", in a session at autogroup nice -20 (BOOST=1) while other sessions compiled"
+  run() { setsid -w sh -c 'echo -20 >/proc/self/autogroup && exec "$@"' sh "$@"; }
+else
+  run() { "$@"; }
+fi
+
 # The machine's costs, measured once; every table below predicts with them
 # (--machine), so a prediction is never fitted to the run it predicts.
 if [[ -z $REUSE ]]; then
   echo "== calibrate" >&2
-  "$BIN" lab --calibrate -o "$MACHINE" --duration 5s 2>"$OUT/calibrate.log"
+  run "$BIN" lab --calibrate -o "$MACHINE" --duration 5s 2>"$OUT/calibrate.log"
   cp "$MACHINE" "$OUT/machine-$(date -u +%H%M).toml"
 fi
 COMMON=(--machine "$MACHINE" --repeat "$REPEAT" --work cpu)
@@ -101,5 +116,9 @@ table hog1 --scenario burst --rate 100 --duration "$SHORT" --budget AUTH_OPEN=60
   --hog 1 --strategies inline,pool:2,edf:2 "${COMMON[@]}"
 table hog2 --scenario burst --rate 100 --duration "$SHORT" --budget AUTH_OPEN=60ms \
   --hog 2 --strategies inline,pool:2,edf:2 "${COMMON[@]}"
+# The same with one hog on one pinned CPU: per-core and fluid sharing agree
+# on one core, so this one tests the rest of the model.
+table hog1cpu0 --scenario burst --rate 100 --duration "$SHORT" --budget AUTH_OPEN=60ms \
+  --cpus 0 --hog 1 --strategies inline,pool:2,edf:2 "${COMMON[@]}"
 
 echo "== done: $DOC updated; machine file $MACHINE" >&2

@@ -92,6 +92,44 @@ fn the_machine_file_sets_the_costs_and_flags_override_it() {
 }
 
 #[test]
+fn cpu_sharing_per_core_by_default_fluid_on_request_and_a_bad_value_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = flood(dir.path());
+    // Inline beside two background threads on two cores: per core, the
+    // handler shares a core with one of them (1/2); fluid, 2/3.
+    let flags = ["--cores", "2", "--background", "2", "--replay", "open"];
+    let per_core = sim(&trace, &flags);
+    let fluid = sim(&trace, &[&flags[..], &["--cpu-sharing", "fluid"]].concat());
+    let rate = |result: &Value| result["cpu_rate"].as_f64().unwrap();
+    assert!((rate(&per_core) - 0.5).abs() < 1e-9, "{per_core}");
+    assert!((rate(&fluid) - 2.0 / 3.0).abs() < 1e-9, "{fluid}");
+    let machine = dir.path().join("machine.toml");
+    std::fs::write(
+        &machine,
+        "cores = 2\nbackground = 2\ncpu_sharing = \"fluid\"\n",
+    )
+    .unwrap();
+    let path = machine.to_str().unwrap();
+    let from_file = sim(&trace, &["--machine", path, "--replay", "open"]);
+    assert_eq!(from_file["cpu_rate"], fluid["cpu_rate"]);
+    let output = esreplay()
+        .args([
+            "sim",
+            "--strategy",
+            "inline",
+            "--cores",
+            "2",
+            "--cpu-sharing",
+            "fair",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--cpu-sharing"));
+}
+
+#[test]
 fn check_gates_drops_and_stall() {
     let dir = tempfile::tempdir().unwrap();
     let trace = flood(dir.path());

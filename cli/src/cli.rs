@@ -312,7 +312,10 @@ pub struct ModelArgs {
     /// A background thread's share relative to a client thread, 0 to 1.
     #[arg(long, value_name = "W", default_value_t = 1.0)]
     pub background_weight: f64,
-    /// A machine file (TOML: transport, response_latency, handoff, handler_overhead, worker_overhead, cores, background); flags override it.
+    /// How the threads share the cores: `per-core` (run queues: a client thread shares the most crowded core, 1/⌈m/C⌉) or `fluid` (C/m) [default: per-core].
+    #[arg(long, value_name = "per-core|fluid")]
+    pub cpu_sharing: Option<String>,
+    /// A machine file (TOML: transport, response_latency, handoff, handler_overhead, worker_overhead, cores, background, cpu_sharing); flags override it.
     #[arg(long, value_name = "FILE")]
     pub machine: Option<PathBuf>,
     /// Skip corrupt chunks instead of failing.

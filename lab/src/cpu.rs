@@ -3,13 +3,16 @@
 //! processes ([`Hogs`], killed when dropped), and the background track
 //! (`Sampler`): other processes' runnable threads, from `/proc`.
 //!
-//! The track is what the runnable threads (state `R` in
+//! The track is the CPU the lab's openers and sampler used (from their
+//! `schedstat`), plus what the runnable threads (state `R` in
 //! `/proc/PID/task/TID/stat`) of *other* processes weigh against one of
-//! the lab's threads ([`Runnable::others`]): the scheduler shares a CPU
-//! between autogroups (sessions) first, then between their threads by
-//! nice weight, so another session counts 1 however many threads it runs,
-//! and a thread of the lab's own session counts its nice weight (a nice-10
-//! thread 0.107). Not `procs_running` from `/proc/stat`: on a machine
+//! the lab's threads ([`Runnable::others`]):
+//! the scheduler shares a CPU between autogroups (sessions) first, then
+//! between their threads by nice weight, so another session counts its
+//! group's weight relative to the lab's (1 at equal autogroup nice levels:
+//! `/proc/PID/autogroup`) however many threads it runs, and a thread of
+//! the lab's own session counts its nice weight (a nice-10 thread 0.107).
+//! Not `procs_running` from `/proc/stat`: on a machine
 //! shared with other sessions' builds it counted 20 where the lab's
 //! threads felt about 1.
 //! When the lab is pinned, only the threads waiting on its CPUs count
@@ -136,10 +139,26 @@ pub(crate) struct Sampler {
 
 impl Sampler {
     /// Samples now, then every `every` until `stop`; returns the track.
+    ///
+    /// Each sample is the runnable threads elsewhere at that instant,
+    /// plus, over the interval that follows it, the CPU the lab's own
+    /// non-client threads used (the openers and this sampler, read from
+    /// their `schedstat` when the next sample is taken): they share the
+    /// lab's CPUs with the client, but run in short bursts that a
+    /// snapshot of run states would count as whole threads (8 to 12 of
+    /// them in a burst, where together they used about 0.1 of a core).
     pub fn run(&self, clock: &Clock, stop: &AtomicBool) -> Vec<Sample> {
-        let mut track = Vec::new();
+        let mut track: Vec<Sample> = Vec::new();
+        let mut own = OwnThreads::default();
+        let mut used_ns = own.cpu_ns();
         loop {
             let at_ns = clock.now_ns();
+            if let Some(last) = track.last_mut() {
+                let now_used = own.cpu_ns();
+                let wall = at_ns.saturating_sub(last.at_ns).max(1);
+                last.background += now_used.saturating_sub(used_ns) as f64 / wall as f64;
+                used_ns = now_used;
+            }
             let load = runnable_elsewhere(&self.hogs, self.cpus.as_deref());
             let background = load.hogs as f64 + load.others;
             track.push(Sample { at_ns, background });
@@ -151,18 +170,80 @@ impl Sampler {
     }
 }
 
+/// This process's load generator threads, found once each (their names
+/// are read when a thread id is first seen), so that a sample reads one
+/// `schedstat` per opener.
+#[derive(Default)]
+struct OwnThreads {
+    /// Thread id → whether it is an opener.
+    known: std::collections::HashMap<u32, bool>,
+}
+
+impl OwnThreads {
+    /// CPU time (ns) used so far by the openers (the first field of
+    /// `/proc/self/task/TID/schedstat`: time on a CPU) and by the calling
+    /// thread (`CLOCK_THREAD_CPUTIME_ID`).
+    fn cpu_ns(&mut self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return thread_cpu_ns();
+        };
+        let mut sum = thread_cpu_ns();
+        for task in tasks.filter_map(Result::ok) {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let opener = *self.known.entry(tid).or_insert_with(|| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| is_load_generator(&comm))
+            });
+            if opener {
+                let stat = std::fs::read_to_string(task.path().join("schedstat"));
+                sum += stat.ok().and_then(|text| on_cpu_ns(&text)).unwrap_or(0);
+            }
+        }
+        sum
+    }
+}
+
+/// The calling thread's CPU time, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // Safety: `now` is a live timespec; the clock id is a constant.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return 0;
+    }
+    u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
+}
+
+/// Whether a thread name (`comm`) is one of the lab's openers
+/// (`lab-opener-K` in the open loop, `lab-thread` in the closed one).
+fn is_load_generator(comm: &str) -> bool {
+    let comm = comm.trim_end();
+    comm.starts_with("lab-opener-") || comm == "lab-thread"
+}
+
+/// The first field of a `schedstat` line: ns spent on a CPU.
+fn on_cpu_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().next()?.parse().ok()
+}
+
 /// Runnable threads of other processes, by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Runnable {
     /// Runnable threads of the hogs.
     pub hogs: usize,
     /// What every other process's runnable threads weigh against one of
-    /// the lab's threads: each thread of the lab's own scheduling group
-    /// (its session's autogroup) by its nice weight relative to nice 0
-    /// (a nice-10 thread counts 0.107); each *other* autogroup with a
-    /// runnable thread as 1, whatever its threads (the scheduler shares a
-    /// CPU between autogroups first, then between their threads). Without
-    /// autogroups every thread counts by its nice weight.
+    /// the lab's threads: each thread of
+    /// the lab's own scheduling group (its session's autogroup) by its
+    /// nice weight relative to nice 0 (a nice-10 thread counts 0.107);
+    /// each *other* autogroup with a runnable thread as its group's weight
+    /// relative to the lab's group (1 at equal autogroup nice levels),
+    /// whatever its threads (the scheduler shares a CPU between autogroups
+    /// first, then between their threads). Without autogroups every
+    /// thread counts by its nice weight.
     pub others: f64,
     /// Those threads, unweighted and ungrouped.
     pub others_unweighted: usize,
@@ -175,8 +256,11 @@ pub fn runnable_elsewhere(hogs: &[u32], cpus: Option<&[usize]>) -> Runnable {
     let me = std::process::id();
     let grouped = autogroups_enabled();
     let mine = grouped.then(|| autogroup_of(me)).flatten();
+    let my_weight = mine
+        .as_ref()
+        .map_or(NICE_0_WEIGHT, |(_, nice)| nice_weight(*nice));
     let mut load = Runnable::default();
-    let mut other_groups = std::collections::BTreeSet::new();
+    let mut other_groups = std::collections::BTreeMap::new();
     let Ok(processes) = std::fs::read_dir("/proc") else {
         return load;
     };
@@ -197,20 +281,28 @@ pub fn runnable_elsewhere(hogs: &[u32], cpus: Option<&[usize]>) -> Runnable {
             continue;
         }
         load.others_unweighted += nices.len();
-        match grouped.then(|| autogroup_of(pid)).flatten() {
-            Some(group) if Some(&group) != mine.as_ref() => {
-                other_groups.insert(group);
+        let group = grouped.then(|| autogroup_of(pid)).flatten();
+        match group {
+            Some((group, nice)) if Some(&group) != mine.as_ref().map(|(g, _)| g) => {
+                other_groups.insert(group, nice);
             }
-            _ => {
-                load.others += nices
-                    .iter()
-                    .map(|&n| nice_weight(n) / NICE_0_WEIGHT)
-                    .sum::<f64>()
-            }
+            // The lab's own group: each thread by its nice weight.
+            Some(_) => load.others += weight_sum(&nices, NICE_0_WEIGHT),
+            // The root group (no autogroup: kernel threads, the init
+            // session) or no autogroups: each thread beside the lab's group.
+            None => load.others += weight_sum(&nices, my_weight),
         }
     }
-    load.others += other_groups.len() as f64;
+    load.others += other_groups
+        .values()
+        .map(|&nice| nice_weight(nice) / my_weight)
+        .sum::<f64>();
     load
+}
+
+/// Σ weight(nice) ÷ `relative_to`.
+fn weight_sum(nices: &[i32], relative_to: f64) -> f64 {
+    nices.iter().map(|&n| nice_weight(n) / relative_to).sum()
 }
 
 /// The nice values of a process's threads in state R (on `cpus`, if given).
@@ -234,10 +326,20 @@ fn autogroups_enabled() -> bool {
         .is_ok_and(|v| v.trim() == "1")
 }
 
-/// A process's autogroup (`/proc/PID/autogroup`: `/autogroup-7 nice 0`).
-fn autogroup_of(pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok()?;
-    text.split_whitespace().next().map(str::to_owned)
+/// A process's autogroup and the group's nice level
+/// (`/proc/PID/autogroup`: `/autogroup-7 nice 0`).
+fn autogroup_of(pid: u32) -> Option<(String, i32)> {
+    parse_autogroup(&std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok()?)
+}
+
+fn parse_autogroup(text: &str) -> Option<(String, i32)> {
+    let mut words = text.split_whitespace();
+    let name = words.next()?.to_owned();
+    let nice = match (words.next(), words.next()) {
+        (Some("nice"), Some(nice)) => nice.parse().ok()?,
+        _ => 0,
+    };
+    Some((name, nice))
 }
 
 /// The kernel's weight of nice 0 (`sched_prio_to_weight[20]`).
@@ -282,6 +384,15 @@ mod tests {
         assert_eq!(state_nice_cpu(&fields("R", 10, 1)), Some(('R', 10, 1)));
         assert_eq!(state_nice_cpu(&fields("S", -5, 0)), Some(('S', -5, 0)));
         assert_eq!(state_nice_cpu("7 (x) R 1 2"), None);
+        assert_eq!(
+            parse_autogroup("/autogroup-7 nice -20\n"),
+            Some(("/autogroup-7".into(), -20))
+        );
+        assert_eq!(
+            parse_autogroup("/autogroup-7"),
+            Some(("/autogroup-7".into(), 0))
+        );
+        assert_eq!(parse_autogroup(""), None);
         assert_eq!(state_nice_cpu("garbage"), None);
         assert_eq!(nice_weight(0), NICE_0_WEIGHT);
         assert_eq!(nice_weight(19), 15.0);

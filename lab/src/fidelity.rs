@@ -246,6 +246,9 @@ pub struct Fidelity {
     pub predicted_open: Option<SimResult>,
     /// Runs with a CPU model: `predicted` without it.
     pub predicted_no_cpu: Option<SimResult>,
+    /// Runs with a CPU model on more than one core: `predicted` with fluid
+    /// sharing instead of per core (`--cpu-sharing fluid`).
+    pub predicted_fluid: Option<SimResult>,
 }
 
 /// The calibrated model from a run's own costs: τ, ρ (given, else
@@ -302,6 +305,7 @@ pub fn table(runs: &[Fidelity]) -> String {
             };
             let extra = [
                 (&f.predicted_open, "predicted open"),
+                (&f.predicted_fluid, "predicted fluid"),
                 (&f.predicted_no_cpu, "predicted no-cpu"),
             ];
             [

@@ -43,6 +43,9 @@ fn alternatives(runs: &[Fidelity]) -> Vec<(&'static str, Pick)> {
     if runs.iter().any(|f| f.predicted_open.is_some()) {
         found.push(("open loop", |f| f.predicted_open.as_ref()));
     }
+    if runs.iter().any(|f| f.predicted_fluid.is_some()) {
+        found.push(("fluid CPU", |f| f.predicted_fluid.as_ref()));
+    }
     if runs.iter().any(|f| f.predicted_no_cpu.is_some()) {
         found.push(("no CPU model", |f| f.predicted_no_cpu.as_ref()));
     }

@@ -24,6 +24,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use esreplay_lab::{Costs, Observation, Planned};
+use esreplay_simulator::engine::cpu::Sharing;
 use esreplay_simulator::engine::machine::Machine as MachineFile;
 use esreplay_simulator::{CostModel, ReplayMode, SimConfig, StrategySpec, simulate};
 use esreplay_traces::budget::BudgetTable;
@@ -371,6 +372,13 @@ fn compare(
         .is_some()
         .then(|| predict(shape(&calibrated, replay, false)))
         .transpose()?;
+    let predicted_fluid = (cpu.is_some() && machine.cores() > 1)
+        .then(|| {
+            let mut config = shape(&calibrated, replay, true);
+            config.cpu.sharing = Sharing::Fluid;
+            predict(config)
+        })
+        .transpose()?;
     let open = shape(&calibrated, ReplayMode::Open, true);
     let predicted_open = closed
         .then(|| fidelity::predict_schedule(&setup.schedule, spec, &setup.cost, &open))
@@ -392,6 +400,7 @@ fn compare(
         predicted,
         predicted_open,
         predicted_no_cpu,
+        predicted_fluid,
     })
 }
 

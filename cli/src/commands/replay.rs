@@ -138,7 +138,7 @@ fn thousandths(flag: &str, value: f64, min: f64, max: f64) -> Result<u64> {
     Ok(milli.round() as u64)
 }
 
-/// `--cores`, `--background`, `--background-weight` (flags over the machine file).
+/// `--cores`, `--background`, `--background-weight`, `--cpu-sharing` (flags over the machine file).
 fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
     let weight_milli = thousandths("--background-weight", args.background_weight, 0.0, 1.0)?;
     let background = match (&args.background, &machine.background) {
@@ -170,10 +170,17 @@ fn cpu(args: &ModelArgs, machine: &Machine, trace: &Path) -> Result<CpuConfig> {
         Some(Some(b)) => Background::Constant(thousandths("--background", b, 0.0, 1e9)?),
         Some(None) => Background::Track(std::sync::Arc::new(cpu_track(trace)?)),
     };
+    let sharing = match &args.cpu_sharing {
+        Some(text) => text
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--cpu-sharing: {e}"))?,
+        None => machine.cpu_sharing.unwrap_or_default(),
+    };
     Ok(CpuConfig {
         cores_milli: Some(cores_milli),
         background,
         weight_milli,
+        sharing,
     })
 }
 

@@ -1,8 +1,11 @@
-//! The CPU: fair processor sharing among the client's runnable threads
-//! and the background load.
+//! The CPU: the client's runnable threads sharing C cores with the
+//! background load.
 //!
 //! With n client threads runnable and background B(t), every runnable
-//! client thread progresses at φ = min(1, C / (n + w·B)). Because all of
+//! client thread progresses at the same rate φ(n, B) ≤ 1 ([`Sharing`]):
+//! per core (the default) φ = 1 / D, D the number of threads on the core
+//! a client thread shares (`⌈m/C⌉` for m = n + w·B threads, interpolated
+//! between whole m), or fluid φ = min(1, C / (n + w·B)). Because all of
 //! them progress at the same rate, the engine keeps one *virtual work
 //! clock* V (∫φ dt, in ns of work): a task started at V₀ with work s
 //! finishes when V reaches its tag V₀ + s, whatever the rates in between,
@@ -95,7 +98,54 @@ pub fn milli(value: f64) -> u64 {
     }
 }
 
-/// `--cores`, `--background`, `--background-weight`.
+/// How the runnable threads share the cores (`--cpu-sharing`).
+///
+/// Both give every runnable client thread the same rate φ; with
+/// m = n + w·B runnable threads on C cores and m ≤ C, φ = 1 in both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sharing {
+    /// Run queues, one per core (Linux's scheduler, measured by the lab):
+    /// the kernel spreads the runnable threads over the cores by count and
+    /// does not move them for fairness while the imbalance is one thread,
+    /// and a client thread, the one that comes and goes, lands on a core
+    /// that already holds the most: with m > C it shares that core with
+    /// ⌈m/C⌉ − 1 others, φ = 1 / ⌈m/C⌉. Between whole m the divisor is
+    /// interpolated (a fraction f of a thread counts f where it would add
+    /// one to that core, else nothing): D = ⌈M/C⌉ + f·[C divides M],
+    /// M = ⌊m⌋, f = m − M. Never faster than `Fluid`; the same on one core
+    /// and when m is a multiple of C. Needs whole cores: with a fractional
+    /// C the sharing is `Fluid`.
+    #[default]
+    PerCore,
+    /// Fair processor sharing (the fluid limit, every thread migrating
+    /// freely): φ = min(1, C / m).
+    Fluid,
+}
+
+impl std::str::FromStr for Sharing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Sharing, String> {
+        match text.trim() {
+            "per-core" => Ok(Sharing::PerCore),
+            "fluid" => Ok(Sharing::Fluid),
+            other => Err(format!(
+                "CPU sharing {other:?}: expected `per-core` or `fluid`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Sharing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sharing::PerCore => "per-core",
+            Sharing::Fluid => "fluid",
+        })
+    }
+}
+
+/// `--cores`, `--background`, `--background-weight`, `--cpu-sharing`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CpuConfig {
     /// C in thousandths; `None`: unlimited (every thread owns a core).
@@ -104,6 +154,8 @@ pub struct CpuConfig {
     pub background: Background,
     /// w in thousandths (1000 = a background thread weighs as a client one).
     pub weight_milli: u64,
+    /// How the threads share the cores.
+    pub sharing: Sharing,
 }
 
 impl Default for CpuConfig {
@@ -112,7 +164,42 @@ impl Default for CpuConfig {
             cores_milli: None,
             background: Background::default(),
             weight_milli: MILLI,
+            sharing: Sharing::default(),
         }
+    }
+}
+
+/// One runnable thread, in millionths (`MILLI²`): a count n and a
+/// weighted background w·B (both in thousandths) add up in these units.
+const MICRO: u128 = (MILLI * MILLI) as u128;
+
+/// The rate of each of n client threads with the weighted background
+/// `background_micro` (w·B in millionths) on `cores_milli` cores.
+fn share(sharing: Sharing, cores_milli: u64, n: u32, background_micro: u128) -> Rate {
+    let demand = u128::from(n) * MICRO + background_micro;
+    let supply = u128::from(cores_milli) * u128::from(MILLI);
+    if supply >= demand || n == 0 {
+        return FULL;
+    }
+    let whole_cores = cores_milli >= MILLI && cores_milli.is_multiple_of(MILLI);
+    let (num, den) = match sharing {
+        Sharing::PerCore if whole_cores => {
+            let cores = u128::from(cores_milli / MILLI);
+            let (whole, fraction) = (demand / MICRO, demand % MICRO);
+            let crowded = whole.div_ceil(cores) * MICRO;
+            let divisor = if whole.is_multiple_of(cores) {
+                crowded + fraction
+            } else {
+                crowded
+            };
+            (MICRO, divisor)
+        }
+        _ => (supply, demand),
+    };
+    let g = gcd(num, den);
+    Rate {
+        num: num / g,
+        den: den / g,
     }
 }
 
@@ -183,18 +270,8 @@ impl Cpu {
         if let Some(Some(rate)) = self.rates.get(index) {
             return *rate;
         }
-        let supply = u128::from(cores) * u128::from(MILLI);
-        let demand = u128::from(n) * u128::from(MILLI * MILLI)
-            + u128::from(self.config.weight_milli) * u128::from(self.background_milli);
-        let rate = if supply >= demand || n == 0 {
-            FULL
-        } else {
-            let g = gcd(supply, demand);
-            Rate {
-                num: supply / g,
-                den: demand / g,
-            }
-        };
+        let background = u128::from(self.config.weight_milli) * u128::from(self.background_milli);
+        let rate = share(self.config.sharing, cores, n, background);
         if self.rates.len() <= index {
             self.rates.resize(index + 1, None);
         }
@@ -322,8 +399,82 @@ mod tests {
         Cpu::new(CpuConfig {
             cores_milli: Some(milli(cores)),
             background: Background::Constant(milli(background)),
-            weight_milli: MILLI,
+            ..CpuConfig::default()
         })
+    }
+
+    /// φ as a fraction, for n client threads and background `b` (w = 1).
+    fn phi(sharing: Sharing, cores: f64, n: u32, b: f64) -> (u128, u128) {
+        let rate = share(
+            sharing,
+            milli(cores),
+            n,
+            u128::from(milli(b)) * u128::from(MILLI),
+        );
+        (rate.num, rate.den)
+    }
+
+    #[test]
+    fn per_core_a_client_thread_shares_the_crowded_core() {
+        use Sharing::{Fluid, PerCore};
+        // One client thread and two hogs on two cores: it shares a core
+        // with one hog (1/2), where fluid sharing gives it 2/3.
+        assert_eq!(phi(PerCore, 2.0, 1, 2.0), (1, 2));
+        assert_eq!(phi(Fluid, 2.0, 1, 2.0), (2, 3));
+        // One hog on two cores leaves the client a core of its own.
+        assert_eq!(phi(PerCore, 2.0, 1, 1.0), (1, 1));
+        // Four threads on two cores: two per core either way.
+        assert_eq!(phi(PerCore, 2.0, 2, 2.0), phi(Fluid, 2.0, 2, 2.0));
+        // Three workers on two cores, no background: 1/2 per core.
+        assert_eq!(phi(PerCore, 2.0, 3, 0.0), (1, 2));
+        // A fraction of a thread counts where it would crowd a core:
+        // 2.5 threads on 2 cores → divisor 1.5; 3.5 → 2 (as 3 and 4).
+        assert_eq!(phi(PerCore, 2.0, 1, 1.5), (2, 3));
+        assert_eq!(phi(PerCore, 2.0, 1, 2.5), (1, 2));
+        // Fractional cores: fluid.
+        assert_eq!(phi(PerCore, 1.5, 1, 1.0), phi(Fluid, 1.5, 1, 1.0));
+    }
+
+    #[test]
+    fn per_core_is_fluid_on_one_core_never_faster_and_monotone() {
+        use Sharing::{Fluid, PerCore};
+        let value = |(num, den): (u128, u128)| num as f64 / den as f64;
+        for n in 1..7 {
+            let mut last = f64::INFINITY;
+            for b in (0..=6_000).step_by(250) {
+                let b = f64::from(b) / 1000.0;
+                assert_eq!(
+                    phi(PerCore, 1.0, n, b),
+                    phi(Fluid, 1.0, n, b),
+                    "n {n} b {b}"
+                );
+                for cores in [2.0, 3.0, 4.0] {
+                    let (q, f) = (phi(PerCore, cores, n, b), phi(Fluid, cores, n, b));
+                    assert!(value(q) <= value(f), "n {n} b {b} C {cores}: {q:?} {f:?}");
+                    if f64::from(n) + b <= cores {
+                        assert_eq!(q, (1, 1));
+                    }
+                }
+                let q = value(phi(PerCore, 2.0, n, b));
+                assert!(q <= last, "not monotone in b: n {n} b {b}");
+                last = q;
+            }
+        }
+    }
+
+    #[test]
+    fn per_core_is_continuous_in_the_background() {
+        // One thousandth more background never moves φ by more than the
+        // thousandth of a thread would under fluid sharing on one core.
+        let value = |(num, den): (u128, u128)| num as f64 / den as f64;
+        for n in 1..5 {
+            for b in 0..5_000 {
+                let (lo, hi) = (f64::from(b) / 1000.0, f64::from(b + 1) / 1000.0);
+                let step = value(phi(Sharing::PerCore, 2.0, n, lo))
+                    - value(phi(Sharing::PerCore, 2.0, n, hi));
+                assert!((0.0..=0.001).contains(&step), "n {n} b {lo}: {step}");
+            }
+        }
     }
 
     #[test]
@@ -357,7 +508,7 @@ mod tests {
         let mut cpu = Cpu::new(CpuConfig {
             cores_milli: Some(MILLI),
             background: Background::Track(Arc::new(track)),
-            weight_milli: MILLI,
+            ..CpuConfig::default()
         });
         cpu.start(0, 20); // 10 ns at full speed, then half speed
         assert_eq!(cpu.next_change(), Some(Time::from_ns(10)));

@@ -9,6 +9,7 @@
 //! worker_overhead = "8us"
 //! cores = 2                   # C (up to 3 decimals)
 //! background = 0.5            # B, or "trace"
+//! cpu_sharing = "per-core"    # or "fluid"
 //! ```
 //!
 //! Every key is optional; unknown keys are an error (a typo must not pass
@@ -44,6 +45,8 @@ pub struct Machine {
     pub cores: Option<f64>,
     /// B.
     pub background: Option<MachineBackground>,
+    /// How the threads share the cores.
+    pub cpu_sharing: Option<super::cpu::Sharing>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +59,7 @@ struct Raw {
     worker_overhead: Option<String>,
     cores: Option<f64>,
     background: Option<MachineBackground>,
+    cpu_sharing: Option<String>,
 }
 
 /// A machine file that cannot be used.
@@ -72,6 +76,9 @@ pub enum MachineError {
         /// What is wrong.
         reason: String,
     },
+    /// A `cpu_sharing` that is neither `per-core` nor `fluid`.
+    #[error("cpu_sharing: {0}")]
+    Sharing(String),
 }
 
 impl Machine {
@@ -95,6 +102,11 @@ impl Machine {
             worker_overhead_ns: duration("worker_overhead", raw.worker_overhead)?,
             cores: raw.cores,
             background: raw.background,
+            cpu_sharing: raw
+                .cpu_sharing
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(MachineError::Sharing)?,
         })
     }
 }
@@ -121,6 +133,10 @@ mod tests {
         let constant = Machine::parse("background = 2").unwrap();
         assert_eq!(constant.background, Some(MachineBackground::Constant(2.0)));
         assert!(Machine::parse("cores = 2\ntransprot = \"1us\"").is_err());
+        let fluid = Machine::parse("cpu_sharing = \"fluid\"").unwrap();
+        assert_eq!(fluid.cpu_sharing, Some(super::super::cpu::Sharing::Fluid));
+        let error = Machine::parse("cpu_sharing = \"fair\"").unwrap_err();
+        assert!(error.to_string().starts_with("cpu_sharing:"), "{error}");
         let error = Machine::parse("handoff = \"fast\"").unwrap_err();
         assert!(error.to_string().starts_with("handoff:"), "{error}");
     }

@@ -3,6 +3,7 @@
 //! DESIGN.md's "Blocking threads and the kernel queue" and "The CPU" as
 //! properties. No property here is one of DESIGN.md's false ones.
 
+use esreplay_simulator::engine::cpu::Sharing;
 use esreplay_simulator::{
     Background, CostModel, CpuConfig, MissMode, Outcome, ReplayMode, SimConfig, SimResult,
 };
@@ -52,6 +53,11 @@ pub fn config(setup: &Setup) -> (String, SimConfig) {
         Some((c, b)) => CpuConfig {
             cores_milli: Some(c * 1000),
             background: Background::Constant(b * 1000),
+            sharing: if setup.fluid {
+                Sharing::Fluid
+            } else {
+                Sharing::PerCore
+            },
             ..CpuConfig::default()
         },
         None => CpuConfig::default(),
@@ -141,7 +147,8 @@ fn setups() -> impl Strategy<Value = Setup> {
     let timing = (0u64..3, 0u64..3, 0u64..3, 0u64..3, 0u64..3);
     let machine = (
         prop::option::of(1usize..4),
-        prop::option::of((1u64..3, 0u64..2)),
+        prop::option::of((1u64..3, 0u64..3)),
+        any::<bool>(),
         any::<bool>(),
         any::<bool>(),
     );
@@ -149,7 +156,7 @@ fn setups() -> impl Strategy<Value = Setup> {
         |(
             (workers, edf, guard),
             (tau, rho, handoff, ho, wo),
-            (queue, cores, fail_open, closed),
+            (queue, cores, fail_open, closed, fluid),
         )| Setup {
             workers,
             edf,
@@ -161,6 +168,7 @@ fn setups() -> impl Strategy<Value = Setup> {
             worker_overhead: wo,
             queue,
             cores,
+            fluid,
             fail_open,
             closed,
         },
@@ -179,6 +187,7 @@ const PLAIN: Setup = Setup {
     worker_overhead: 0,
     queue: None,
     cores: None,
+    fluid: false,
     fail_open: false,
     closed: true,
 };
@@ -263,6 +272,19 @@ proptest! {
         for o in &replayed {
             let position = recording[o.index as usize].0;
             prop_assert_eq!(o.arrival_ns, recorded[position].arrival_ns, "{:?}", o);
+        }
+    }
+
+    #[test]
+    fn per_core_and_fluid_sharing_agree_on_one_core_and_when_every_thread_has_one(
+        rows in recs(16), setup in setups(), background in 0u64..3,
+    ) {
+        // One core: D = n + B either way; four cores: n + B ≤ 4 with the
+        // handler, two workers and at most one background thread.
+        for cores in [(1, background), (4, background.min(1))] {
+            let per_core = Setup { cores: Some(cores), fluid: false, ..setup };
+            let fluid = Setup { fluid: true, ..per_core };
+            prop_assert_eq!(fates(&engine(&rows, &per_core).1), fates(&engine(&rows, &fluid).1));
         }
     }
 

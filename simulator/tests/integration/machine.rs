@@ -6,8 +6,11 @@
 //! The closed loop is written the long way round: a thread's next message
 //! arrives at its previous replayed arrival plus the recorded gap, plus
 //! (for an AUTH predecessor) the replayed stall minus the recorded one,
-//! never before the previous answer. The CPU is fair sharing computed
-//! directly: every runnable thread's remaining work drops by Δt · φ.
+//! never before the previous answer. The CPU is computed directly: every
+//! runnable thread's remaining work drops by Δt · φ, φ = 1 / ⌈(n + B)/C⌉
+//! per core (the default) or C / (n + B) fluid, with whole C and B (the
+//! engine's interpolation between whole thread counts is a unit test of
+//! `engine/cpu.rs`).
 
 use std::cmp::Ordering;
 
@@ -105,6 +108,8 @@ pub struct Setup {
     pub queue: Option<usize>,
     /// (C, B) as whole numbers.
     pub cores: Option<(u64, u64)>,
+    /// Fluid sharing (C / (n + B)) instead of per core (1 / ⌈(n + B) / C⌉).
+    pub fluid: bool,
     pub fail_open: bool,
     pub closed: bool,
 }
@@ -158,7 +163,11 @@ impl World<'_> {
     fn rate(&self) -> Q {
         let n = usize::from(self.handler.is_some()) + self.workers.iter().flatten().count();
         match self.s.cores {
-            Some((c, b)) if (n as u64 + b) > c => Q::new(i128::from(c), (n as u64 + b) as i128),
+            Some((c, b)) if (n as u64 + b) > c && self.s.fluid => {
+                Q::new(i128::from(c), (n as u64 + b) as i128)
+            }
+            // Per core: a client thread shares the most crowded core.
+            Some((c, b)) if (n as u64 + b) > c => Q::new(1, (n as u64 + b).div_ceil(c) as i128),
             _ => Q::int(1),
         }
     }
