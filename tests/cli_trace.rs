@@ -147,6 +147,21 @@ fn gen_threads_service_times_and_a_cpu_track_show_in_inspect() {
     let lines = export_jsonl(&trace);
     let lines = String::from_utf8(lines).unwrap();
     assert!(lines.lines().all(|line| line.contains("\"thread_id\"")));
+    let keys: std::collections::BTreeSet<(u64, u64)> = lines
+        .lines()
+        .map(|line| {
+            let m: Value = serde_json::from_str(line).unwrap();
+            let tid = m["details"]["thread_id"].as_u64().unwrap();
+            (m["pid"].as_u64().unwrap(), tid)
+        })
+        .collect();
+    let threads = &report["threads"];
+    assert_eq!(threads["threads"], keys.len());
+    assert_eq!(threads["messages"], report["stats"]["messages"]);
+    assert_eq!(
+        threads["clamped"], 0,
+        "gen's threads never overlap an answer"
+    );
 
     let bare = gen_trace(dir.path(), &["steady", "--duration", "1s", "--no-service"]);
     let assert = esreplay()
@@ -162,6 +177,35 @@ fn gen_threads_service_times_and_a_cpu_track_show_in_inspect() {
         .arg(dir.path().join("x.estrace"))
         .assert()
         .code(2);
+}
+
+#[test]
+fn inspect_counts_messages_arriving_before_their_threads_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    // Thread 9 of pid 5: answered at 50 µs; its next message at 40 µs
+    // breaks the closed loop's inequality, the one at 60 µs does not.
+    let message = |seq: u64, arrival_us: u64, response: &str| {
+        format!(
+            r#"{{"global_seq":{seq},"seq":{seq},"event":"AUTH_OPEN","action":"auth","arrival_ns":{},"deadline_ns":{},"pid":5,"details":{{"thread_id":9{response}}}}}"#,
+            arrival_us * 1000,
+            arrival_us * 1000 + 15_000_000_000
+        ) + "\n"
+    };
+    let lines = message(0, 10, r#","response_ns":50000"#)
+        + &message(1, 40, r#","response_ns":45000"#)
+        + &message(2, 60, "");
+    let trace = dir.path().join("overlap.estrace");
+    reimport_jsonl(lines.as_bytes(), &trace);
+    let report = inspect_json(&trace);
+    assert_eq!(report["threads"]["threads"], 1);
+    assert_eq!(report["threads"]["messages"], 3);
+    assert_eq!(report["threads"]["clamped"], 1);
+    let text = esreplay().arg("inspect").arg(&trace).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("threads     1 (3 messages); 1 arrive before"),
+        "{text}"
+    );
 }
 
 #[test]

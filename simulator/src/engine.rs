@@ -39,7 +39,7 @@ use coclient::CoClient;
 pub use coclient::{CoClientConfig, CoClientSpec, TraceFacts};
 pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
-pub use threads::{MAX_READ_AHEAD, ReadAheadError};
+pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
 pub use time::Time;
 
@@ -371,13 +371,14 @@ impl IdleWorkers {
         self.0.insert(self.0.len() - later, (at, id));
     }
 
-    /// The worker that takes the next job.
-    fn first(&self) -> Option<u32> {
-        self.0.front().map(|&(_, id)| id)
+    /// The worker at `position` in the order they take jobs.
+    fn get(&self, position: usize) -> Option<u32> {
+        self.0.get(position).map(|&(_, id)| id)
     }
 
-    fn pop(&mut self) {
-        self.0.pop_front();
+    /// The worker at `position` takes a job.
+    fn take(&mut self, position: usize) {
+        self.0.remove(position);
     }
 
     fn is_empty(&self) -> bool {

@@ -147,7 +147,8 @@ impl Ticket {
 /// - [`next`](Strategy::next) is called when worker `worker` is free at
 ///   `now` and the strategy holds queued tickets; it returns one of them
 ///   (or `None` to leave the worker idle until the next queue or free
-///   worker). Every queued ticket must eventually be returned.
+///   worker; the engine then asks the next idle worker, longest idle
+///   first). Every queued ticket must eventually be returned.
 /// - A strategy with `workers() == 0` never plans [`Runner::Worker`].
 ///
 /// # Example

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use esreplay_simulator::engine::RecordedClamps;
 use esreplay_traces::cpu::TrackSummary;
 use esreplay_traces::stats::{DurationSummary, StatsBuilder, TraceStats};
 use esreplay_traces::{Footer, Header, HumanNs, ReadSummary, Source};
@@ -17,8 +18,10 @@ use crate::cli::InspectArgs;
 pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     let mut reader = super::open_trace(&args.trace, args.salvage)?;
     let mut builder = StatsBuilder::default();
+    let mut clamps = RecordedClamps::default();
     super::for_each_message(&args.trace, &mut reader, |message| {
         builder.add(message);
+        clamps.add(message);
         Ok(())
     })?;
     let stats = builder.finish();
@@ -33,10 +36,14 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
             "read": read_json(summary),
             "cpu_track": track,
             "stats": stats,
+            "threads": threads_json(&clamps),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         write!(out, "{}", render(header, footer, summary, &stats))?;
+        if let Some(line) = threads_line(&clamps) {
+            writeln!(out, "{line}")?;
+        }
         if let Some(track) = &track {
             writeln!(out, "{}", track_line(track))?;
         }
@@ -91,6 +98,31 @@ fn read_json(summary: &ReadSummary) -> Value {
         "lost_chunks": summary.lost_chunks,
         "lost_messages": summary.lost_messages,
         "loss_exact": summary.loss_exact,
+    })
+}
+
+/// The blocking threads of a closed replay, when messages carry thread ids.
+fn threads_json(clamps: &RecordedClamps) -> Value {
+    if clamps.threaded() == 0 {
+        return Value::Null;
+    }
+    json!({
+        "threads": clamps.threads(),
+        "messages": clamps.threaded(),
+        "clamped": clamps.clamped(),
+    })
+}
+
+/// "threads     4096 (180011 messages); 0 arrive before their thread's
+/// previous AUTH answer (closed replay clamps them)".
+fn threads_line(clamps: &RecordedClamps) -> Option<String> {
+    (clamps.threaded() > 0).then(|| {
+        format!(
+            "threads     {} ({} messages); {} arrive before their thread's previous AUTH answer (closed replay clamps them)",
+            clamps.threads(),
+            clamps.threaded(),
+            clamps.clamped()
+        )
     })
 }
 

@@ -621,47 +621,58 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The worker idle the longest (lowest id among ties) takes the job the
-    /// strategy picks; a ticket dropped by its watchdog is skipped, one of
-    /// a job that already left the queue is an error.
+    /// strategy picks; when the strategy leaves that worker idle (`None`),
+    /// the next idle worker is asked, and so on, so a strategy that keeps
+    /// jobs for one worker is asked for that worker too. A ticket dropped
+    /// by its watchdog is skipped; one of a job that already left the
+    /// queue is an error.
     fn dispatch(&mut self) -> Result<(), SimError> {
-        let Some(worker) = self.idle.first() else {
-            self.dispatchable = false;
-            return Ok(());
-        };
-        while self.queued > 0 {
-            let Some(ticket) = self.strategy.next(worker, self.now) else {
-                break;
-            };
-            self.queued -= 1;
-            let slot = ticket.slot;
-            let stage = self
-                .slots
-                .get(slot as usize)
-                .filter(|s| s.index == ticket.index)
-                .map(|s| s.stage);
-            if matches!(
-                stage,
-                Some(Stage::Running | Stage::HandOff | Stage::Waiting)
-            ) {
-                return Err(SimError::TicketTwice {
-                    strategy: self.strategy.name(),
-                    index: ticket.index,
-                });
-            }
-            if stage == Some(Stage::Queued) {
-                self.idle.pop();
-                let state = &mut self.slots[slot as usize];
-                state.stage = Stage::Running;
-                state.worker = worker;
-                let work = state.work_ns.saturating_add(self.config.worker_overhead_ns);
-                self.running[worker as usize] = Some((slot, self.now));
-                self.cpu.start(worker + 1, work);
-                self.dispatchable = self.queued > 0 && !self.idle.is_empty();
-                return Ok(());
+        let mut position = 0;
+        while self.queued > 0
+            && let Some(worker) = self.idle.get(position)
+        {
+            match self.strategy.next(worker, self.now) {
+                None => position += 1,
+                Some(ticket) => {
+                    self.queued -= 1;
+                    if self.queued_stage(&ticket)? {
+                        self.idle.take(position);
+                        self.start_on(worker, ticket.slot);
+                        return Ok(());
+                    }
+                }
             }
         }
         self.dispatchable = false;
         Ok(())
+    }
+
+    /// Whether `ticket`'s job is still queued (false: its watchdog dropped
+    /// it); a ticket of a job that already left the queue is an error.
+    fn queued_stage(&self, ticket: &Ticket) -> Result<bool, SimError> {
+        let stage = self
+            .slots
+            .get(ticket.slot as usize)
+            .filter(|s| s.index == ticket.index)
+            .map(|s| s.stage);
+        match stage {
+            Some(Stage::Running | Stage::HandOff | Stage::Waiting) => Err(SimError::TicketTwice {
+                strategy: self.strategy.name(),
+                index: ticket.index,
+            }),
+            stage => Ok(stage == Some(Stage::Queued)),
+        }
+    }
+
+    /// Worker `worker` starts the queued job in `slot`, now.
+    fn start_on(&mut self, worker: u32, slot: u32) {
+        let state = &mut self.slots[slot as usize];
+        state.stage = Stage::Running;
+        state.worker = worker;
+        let work = state.work_ns.saturating_add(self.config.worker_overhead_ns);
+        self.running[worker as usize] = Some((slot, self.now));
+        self.cpu.start(worker + 1, work);
+        self.dispatchable = self.queued > 0 && !self.idle.is_empty();
     }
 
     /// Whether `slot` still holds the message at stream position `index`.

@@ -457,8 +457,8 @@ mod idle_workers {
             let mut now = Time::ZERO;
             for (advance, id, take) in steps {
                 if take {
-                    prop_assert_eq!(queue.first(), heap.peek().map(|Reverse((_, w))| *w));
-                    queue.pop();
+                    prop_assert_eq!(queue.get(0), heap.peek().map(|Reverse((_, w))| *w));
+                    queue.take(0);
                     heap.pop();
                 } else {
                     now = now.plus_ns(advance);
@@ -468,8 +468,8 @@ mod idle_workers {
                 prop_assert_eq!(queue.is_empty(), heap.is_empty());
             }
             while let Some(Reverse((_, want))) = heap.pop() {
-                prop_assert_eq!(queue.first(), Some(want));
-                queue.pop();
+                prop_assert_eq!(queue.get(0), Some(want));
+                queue.take(0);
             }
             prop_assert!(queue.is_empty());
         }

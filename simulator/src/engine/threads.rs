@@ -110,6 +110,51 @@ pub(crate) fn thread_key(message: &Message) -> Option<(u32, u64)> {
     Some((message.pid.unwrap_or(u32::MAX), tid))
 }
 
+/// Counts the messages of a recording that arrive before their thread's
+/// previous AUTH message was answered there (a_(j+1) < a_j + σ_j): closed
+/// replay clamps them (a' = the answer, δ raised) even when every answer
+/// comes exactly as recorded. `esreplay inspect` reports the count; the
+/// keys and σ are the closed loop's own ([`thread_key`], [`sigma_ns`]).
+#[derive(Debug, Default)]
+pub struct RecordedClamps {
+    last_answer_ns: HashMap<(u32, u64), u64, BuildHasherDefault<FastHasher>>,
+    threaded: u64,
+    clamped: u64,
+}
+
+impl RecordedClamps {
+    /// Reads the next message, in recorded order.
+    pub fn add(&mut self, message: &Message) {
+        let Some(key) = thread_key(message) else {
+            return;
+        };
+        self.threaded += 1;
+        let last_answer_ns = self.last_answer_ns.entry(key).or_insert(0);
+        if message.arrival_ns < *last_answer_ns {
+            self.clamped += 1;
+        }
+        if message.is_auth() {
+            let answer_ns = message.arrival_ns.saturating_add(sigma_ns(message));
+            *last_answer_ns = answer_ns.max(*last_answer_ns);
+        }
+    }
+
+    /// Threads seen (distinct process and thread ids).
+    pub fn threads(&self) -> u64 {
+        self.last_answer_ns.len() as u64
+    }
+
+    /// Messages with a thread id.
+    pub fn threaded(&self) -> u64 {
+        self.threaded
+    }
+
+    /// Messages that arrived before their thread's last recorded answer.
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+}
+
 impl Threads {
     /// Threads seen so far.
     pub(crate) fn count(&self) -> usize {
@@ -273,5 +318,59 @@ mod tests {
         // 40 − 45 < 5: clamped to the answer.
         assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
         assert_eq!(threads.clamped, 1);
+    }
+
+    #[test]
+    fn a_recording_counts_messages_arriving_before_their_threads_answer() {
+        let mut counter = RecordedClamps::default();
+        // Thread 7: answered at 50; its next message at 40 breaks the
+        // inequality, the one at 50 does not (it lands at the answer).
+        counter.add(&on_thread(1, 10, 7, Some(50)));
+        counter.add(&on_thread(2, 40, 7, None));
+        counter.add(&on_thread(3, 50, 7, None));
+        // Thread 8 is another thread: 45 is not before *its* answer.
+        counter.add(&on_thread(4, 45, 8, Some(46)));
+        let mut no_thread = Message::new(5, EventType::AUTH_OPEN, Action::Auth, 0);
+        no_thread.pid = Some(1);
+        counter.add(&no_thread);
+        assert_eq!(
+            (counter.threads(), counter.threaded(), counter.clamped()),
+            (2, 4, 1)
+        );
+    }
+
+    #[test]
+    fn notify_messages_never_block_their_thread() {
+        let mut counter = RecordedClamps::default();
+        let mut notify = on_thread(1, 10, 7, Some(500));
+        notify.action = Action::Notify;
+        counter.add(&notify);
+        counter.add(&on_thread(2, 20, 7, None));
+        assert_eq!(counter.clamped(), 0);
+    }
+
+    #[test]
+    fn the_closed_loop_clamps_what_the_counter_counts_when_answers_replay_as_recorded() {
+        let messages = [
+            on_thread(0, 10, 7, Some(50)),
+            on_thread(1, 40, 7, Some(45)),
+            on_thread(2, 60, 7, None),
+            on_thread(3, 45, 8, Some(46)),
+        ];
+        let mut counter = RecordedClamps::default();
+        messages.iter().for_each(|m| counter.add(m));
+        let mut threads = Threads::default();
+        for (index, message) in messages.iter().cloned().enumerate() {
+            threads.intake(message, index as u64).unwrap();
+        }
+        // Every AUTH message answered σ after its replayed arrival.
+        while let Some(released) = threads.pop_arrival() {
+            if released.message.is_auth() && released.thread != NO_THREAD {
+                let answer = released.arrival + Time::from_ns(released.sigma_ns);
+                threads.answered(released.thread, released.arrival, answer, released.sigma_ns);
+            }
+        }
+        assert_eq!(counter.clamped(), 1);
+        assert_eq!(threads.clamped, counter.clamped());
     }
 }

@@ -343,12 +343,11 @@ impl Strategy for Pinned {
     }
 }
 
-// The trait says `None` leaves a worker idle "until the next queue or free
-// worker", so when worker 0 frees, worker 0 should be asked. The engine
-// asks only the worker idle the longest (worker 1 here), so the pinned
-// jobs are stranded. Reported to the engine's owner; un-ignore when fixed.
+// `None` leaves a worker idle "until the next queue or free worker": when
+// worker 0 frees, worker 0 must be asked, although worker 1 has been idle
+// longer (the engine once asked only the longest-idle worker, and the
+// pinned jobs were stranded).
 #[test]
-#[ignore = "engine: next is asked only for the longest-idle worker"]
 fn a_strategy_that_pins_jobs_to_one_worker_passes() {
     let messages = burst(3);
     check_strategy(
