@@ -114,7 +114,7 @@ pub(crate) fn thread_key(message: &Message) -> Option<(u32, u64)> {
 /// previous AUTH message was answered there (a_(j+1) < a_j + σ_j): closed
 /// replay clamps them (a' = the answer, δ raised) even when every answer
 /// comes exactly as recorded. `esreplay inspect` reports the count; the
-/// keys and σ are the closed loop's own ([`thread_key`], [`sigma_ns`]).
+/// keys and σ are the closed loop's own (`thread_key`, `sigma_ns`).
 #[derive(Debug, Default)]
 pub struct RecordedClamps {
     last_answer_ns: HashMap<(u32, u64), u64, BuildHasherDefault<FastHasher>>,
