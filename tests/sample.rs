@@ -111,3 +111,21 @@ fn on_the_sample_inline_is_killed_and_a_pool_of_four_survives() {
         assert!(survivor["killed_at_ns"].is_null());
     }
 }
+
+/// The README's "Cores" line: sharing two cores with two busy threads
+/// slows inline down, more when its thread shares a core with one of
+/// them (per core, the default) than under fair sharing (per core is
+/// never faster than fluid).
+#[test]
+fn on_the_sample_the_cpu_model_slows_inline_most_per_core() {
+    let p50 = |extra: &[&str]| -> u64 {
+        let results = compare("thread-flood.estrace", "inline", extra);
+        results[0]["latency_ns"]["p50"].as_u64().unwrap()
+    };
+    let cpu = ["--cores", "2", "--background", "2"];
+    let alone = p50(&[]);
+    let fluid = p50(&[&cpu[..], &["--cpu-sharing", "fluid"]].concat());
+    let per_core = p50(&cpu);
+    assert!(alone < fluid, "{alone} < {fluid}");
+    assert!(fluid < per_core, "{fluid} < {per_core}");
+}
