@@ -233,34 +233,17 @@ fn fail_closed_denies_queue_drops_and_a_background_track_slows_work() {
     );
 }
 
-/// A strategy that breaks the contract: hands off with no workers.
-struct NoWorkers;
-
-impl Strategy for NoWorkers {
-    fn name(&self) -> String {
-        "broken".into()
-    }
-    fn workers(&self) -> u32 {
-        0
-    }
-    fn plan(&mut self, job: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
-        crate::strategy::Plan::worker(job)
-    }
-    fn queue(&mut self, _: crate::strategy::Ticket) {}
-    fn next(&mut self, _: u32, _: Time) -> Option<crate::strategy::Ticket> {
-        None
-    }
-}
-
-/// A strategy that never gives its workers anything.
-struct Hoarder;
+/// A strategy that hands every job off and never gives its workers
+/// anything (with 0 it also breaks the contract: a hand-off with no
+/// workers).
+struct Hoarder(u32);
 
 impl Strategy for Hoarder {
     fn name(&self) -> String {
-        "hoarder".into()
+        if self.0 == 0 { "broken" } else { "hoarder" }.into()
     }
     fn workers(&self) -> u32 {
-        1
+        self.0
     }
     fn plan(&mut self, job: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
         crate::strategy::Plan::worker(job)
@@ -275,7 +258,7 @@ impl Strategy for Hoarder {
 fn a_strategy_that_never_runs_its_jobs_is_an_error_not_a_silent_result() {
     let error = simulate(
         [auth(0, 0, 10), auth(1, 5, 10)],
-        &mut Hoarder,
+        &mut Hoarder(1),
         &CostModel::constant(1),
         &SimConfig::default(),
     )
@@ -290,7 +273,7 @@ fn a_strategy_that_never_runs_its_jobs_is_an_error_not_a_silent_result() {
 fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
     let error = simulate(
         [auth(0, 0, 10)],
-        &mut NoWorkers,
+        &mut Hoarder(0),
         &CostModel::constant(1),
         &SimConfig::default(),
     )

@@ -33,6 +33,15 @@ pub enum Margin {
     },
 }
 
+/// ⌊share_ppm/10⁶ of `left`⌋ in whole ns (`left` in units of 1/`scale`
+/// ns), clamped to [min_ns, max(min_ns, max_ns)]: a relative margin.
+fn clamped_share(left: u128, scale: u128, share_ppm: u64, min_ns: u64, max_ns: u64) -> u64 {
+    let share = crate::engine::time::mul_div_floor(left, u128::from(share_ppm), 1_000_000 * scale);
+    u64::try_from(share)
+        .unwrap_or(u64::MAX)
+        .clamp(min_ns, max_ns.max(min_ns))
+}
+
 impl Margin {
     /// M_i for a message with deadline `deadline_ns` taken at `taken_ns`.
     pub fn for_message(self, deadline_ns: u64, taken_ns: u64) -> u64 {
@@ -44,9 +53,7 @@ impl Margin {
                 max_ns,
             } => {
                 let left = u128::from(deadline_ns.saturating_sub(taken_ns));
-                let share = left * u128::from(share_ppm) / 1_000_000;
-                let share = u64::try_from(share).unwrap_or(u64::MAX);
-                share.clamp(min_ns, max_ns.max(min_ns))
+                clamped_share(left, 1, share_ppm, min_ns, max_ns)
             }
         }
     }
@@ -62,16 +69,7 @@ impl Margin {
                 share_ppm,
                 min_ns,
                 max_ns,
-            } => {
-                let left = (deadline - taken).raw();
-                let share = crate::engine::time::mul_div_floor(
-                    left,
-                    u128::from(share_ppm),
-                    1_000_000 * SCALE,
-                );
-                let share = u64::try_from(share).unwrap_or(u64::MAX);
-                share.clamp(min_ns, max_ns.max(min_ns))
-            }
+            } => clamped_share((deadline - taken).raw(), SCALE, share_ppm, min_ns, max_ns),
         }
     }
 
