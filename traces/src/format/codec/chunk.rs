@@ -223,7 +223,7 @@ fn record_flags(message: &Message) -> u8 {
     set(message.pid.is_some(), flags::PID);
     set(message.process_path.is_some(), flags::PROCESS);
     set(message.target_path.is_some(), flags::TARGET);
-    set(message.details.is_some(), flags::DETAILS);
+    set(message.has_details(), flags::DETAILS);
     bits
 }
 
@@ -259,8 +259,8 @@ fn encode_record<E: Encoder>(
     {
         strings.lookup(path).encode(encoder)?;
     }
-    if let Some(details) = &message.details {
-        encode_details(details, message.arrival_ns, strings, encoder)?;
+    if message.has_details() {
+        encode_details(message, strings, encoder)?;
     }
     state.advance(event, message.global_seq, message.seq, message.arrival_ns);
     Ok(())
@@ -281,11 +281,15 @@ pub enum Fields {
     /// Everything in the file.
     #[default]
     All,
-    /// Everything but the strings: `process_path`, `target_path` and the
-    /// details' `signing_id` and `team_id` stay `None`, so decoding builds
-    /// no `Arc<str>` (what a simulation needs). The strings are still read
-    /// and checked (lengths, UTF-8, every index in range): a chunk decodes
-    /// under one exactly when it decodes under the other.
+    /// What a simulation reads: no strings and no boxed [`Details`]
+    /// (`process_path`, `target_path` and `details` stay `None`), so
+    /// decoding allocates nothing per message; the inline facts
+    /// (`thread_id`, `response_ns`, `is_es_client`) are kept. Every byte
+    /// is still read and checked (lengths, UTF-8, every string index in
+    /// range): a chunk decodes under one exactly when it decodes under the
+    /// other.
+    ///
+    /// [`Details`]: crate::model::Details
     Timing,
 }
 
@@ -317,9 +321,16 @@ struct ChunkContext {
 pub(super) struct Strings {
     kept: Vec<Arc<str>>,
     count: usize,
+    keep: bool,
 }
 
 impl Strings {
+    /// Whether everything is decoded ([`Fields::All`]): strings and the
+    /// boxed details.
+    pub(super) fn keep(&self) -> bool {
+        self.keep
+    }
+
     /// The string at `index` (`None` when not kept); an error out of range.
     pub(super) fn get(&self, index: u32) -> Result<Option<Arc<str>>, DecodeError> {
         if index as usize >= self.count {
@@ -337,6 +348,7 @@ impl Decode<ChunkContext> for ChunkIn {
         let mut strings = Strings {
             kept: Vec::with_capacity(if keep { count } else { 0 }),
             count,
+            keep,
         };
         let mut scratch = Vec::new();
         for _ in 0..count {
@@ -424,7 +436,7 @@ fn decode_record<D: Decoder>(
         message.target_path = strings.get(u32::decode(decoder)?)?;
     }
     if has(flags::DETAILS) {
-        message.details = Some(Box::new(decode_details(decoder, arrival_ns, strings)?));
+        decode_details(decoder, &mut message, strings, strings.keep())?;
     }
     state.advance(event, global_seq, seq, arrival_ns);
     Ok(message)
