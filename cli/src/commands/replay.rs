@@ -30,8 +30,10 @@ use crate::cli::{
     SweepArgs,
 };
 
+mod ahead;
 mod fanout;
 
+use ahead::ReadAhead;
 use fanout::measure;
 pub(super) use fanout::run_all;
 
@@ -277,13 +279,13 @@ fn run_checked(
     observer: impl Observer,
 ) -> Result<(SimResult, Integrity)> {
     let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
-    let mut reader = reader.fields(model.fields());
+    let mut messages = ReadAhead::spawn(reader.fields(model.fields())).context("a thread")?;
     // Guard margins that swallow whole budgets, counted on the way.
     let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
-    for message in reader.by_ref() {
+    for message in messages.by_ref() {
         if let (Some(margins), Ok(message)) = (&mut margins, &message) {
             margins.add(message);
         }
@@ -295,6 +297,7 @@ fn run_checked(
             return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
         }
     }
+    let reader = messages.finish();
     for warning in margins.iter().flat_map(|check| check.warnings()) {
         eprintln!("esreplay: warning: {}: {warning}", label.trim());
     }
@@ -552,15 +555,20 @@ fn check_gates(args: &CheckArgs, model: &Model) -> Result<Vec<Gate>> {
     Ok(gates)
 }
 
-/// The trace at `path`, opened afresh (one probe of a headroom search).
+/// The trace at `path`, opened afresh and read ahead (one probe of a
+/// headroom search).
 fn reopen(
     path: &Path,
     salvage: bool,
     fields: Fields,
 ) -> Box<dyn Iterator<Item = Result<Message, TraceError>>> {
-    match TraceReader::open(path) {
-        Ok(reader) => Box::new(reader.salvage(salvage).fields(fields)),
-        Err(error) => Box::new(std::iter::once(Err(error))),
+    let reader = match TraceReader::open(path) {
+        Ok(reader) => reader.salvage(salvage).fields(fields),
+        Err(error) => return Box::new(std::iter::once(Err(error))),
+    };
+    match ReadAhead::spawn(reader) {
+        Ok(messages) => Box::new(messages),
+        Err(error) => Box::new(std::iter::once(Err(TraceError::Io(error)))),
     }
 }
 

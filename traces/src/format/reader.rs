@@ -656,6 +656,35 @@ pub fn read_cpu_track<R: Read + Seek>(mut input: R) -> Result<CpuTrack, TraceErr
     Ok(track)
 }
 
+impl<R: Read> TraceReader<R> {
+    /// The messages of the next chunk at once, moved out of the decoder:
+    /// what [`Iterator::next`] would yield one by one up to that chunk's
+    /// end (the rest of the current chunk, if the iterator stopped inside
+    /// one). `None` at the end; errors, losses and the summary as `next`
+    /// gives them.
+    pub fn next_batch(&mut self) -> Option<Result<Vec<Message>, TraceError>> {
+        if let Err(error) = self.ready()? {
+            return Some(Err(error));
+        }
+        let batch: Vec<Message> = std::mem::take(&mut self.current).collect();
+        self.summary.messages += batch.len() as u64;
+        Some(Ok(batch))
+    }
+
+    /// Decodes chunks until one has messages left: `None` at the end.
+    fn ready(&mut self) -> Option<Result<(), TraceError>> {
+        while self.current.len() == 0 {
+            if self.done {
+                return None;
+            }
+            if let Err(error) = self.next_chunk() {
+                return Some(Err(error));
+            }
+        }
+        Some(Ok(()))
+    }
+}
+
 impl<R: Read> Iterator for TraceReader<R> {
     type Item = Result<Message, TraceError>;
 
@@ -665,10 +694,7 @@ impl<R: Read> Iterator for TraceReader<R> {
                 self.summary.messages += 1;
                 return Some(Ok(message));
             }
-            if self.done {
-                return None;
-            }
-            if let Err(error) = self.next_chunk() {
+            if let Err(error) = self.ready()? {
                 return Some(Err(error));
             }
         }

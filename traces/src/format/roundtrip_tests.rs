@@ -182,19 +182,7 @@ pub(crate) fn encode(messages: &[Message], chunk_messages: usize, finish: bool) 
 
 /// Reads everything; the messages read before an error, and the error.
 fn read_all(bytes: &[u8], salvage: bool) -> (Vec<Message>, Option<TraceError>, ReadSummary) {
-    let mut reader = match TraceReader::new(bytes) {
-        Ok(reader) => reader.salvage(salvage),
-        Err(error) => return (Vec::new(), Some(error), ReadSummary::default()),
-    };
-    let mut messages = Vec::new();
-    let mut error = None;
-    for item in reader.by_ref() {
-        match item {
-            Ok(message) => messages.push(message),
-            Err(e) => error = Some(e),
-        }
-    }
-    (messages, error, reader.summary().clone())
+    read_batches(bytes, salvage, usize::MAX)
 }
 
 proptest! {
@@ -537,4 +525,57 @@ fn timing_keeps_what_closed_replay_reads_and_allocates_no_details() {
         (Some(77), Some(1_500), Some(true))
     );
     assert!(timing.details.is_none());
+}
+
+/// Every message, the last error and the summary: `first` messages
+/// taken one by one, the rest through [`TraceReader::next_batch`] (so the
+/// first batch is a chunk's rest).
+fn read_batches(
+    bytes: &[u8],
+    salvage: bool,
+    first: usize,
+) -> (Vec<Message>, Option<TraceError>, ReadSummary) {
+    let mut reader = match TraceReader::new(bytes) {
+        Ok(reader) => reader.salvage(salvage),
+        Err(error) => return (Vec::new(), Some(error), ReadSummary::default()),
+    };
+    let mut messages = Vec::new();
+    let mut error = None;
+    for item in reader.by_ref().take(first) {
+        match item {
+            Ok(message) => messages.push(message),
+            Err(e) => error = Some(e),
+        }
+    }
+    while let Some(batch) = reader.next_batch() {
+        match batch {
+            Ok(batch) => messages.extend(batch),
+            Err(e) => error = Some(e),
+        }
+    }
+    (messages, error, reader.summary().clone())
+}
+
+proptest! {
+    #[test]
+    fn batches_yield_what_the_iterator_yields_even_from_damaged_traces(
+        messages in arb_stream(60),
+        chunk in 1usize..9,
+        cut in any::<prop::sample::Index>(),
+        flip in proptest::option::of((any::<prop::sample::Index>(), 0u8..8)),
+        salvage in any::<bool>(),
+        first in 0usize..12,
+    ) {
+        let mut bytes = encode(&messages, chunk, true);
+        if let Some((at, bit)) = flip {
+            let at = at.index(bytes.len());
+            bytes[at] ^= 1 << bit;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        let (want, want_error, want_summary) = read_all(&bytes, salvage);
+        let (got, got_error, got_summary) = read_batches(&bytes, salvage, first);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(got_error.map(|e| e.to_string()), want_error.map(|e| e.to_string()));
+        prop_assert_eq!(got_summary, want_summary);
+    }
 }

@@ -24,6 +24,7 @@ use esreplay_traces::{Action, EventType, Fields, Message, TraceError, TraceReade
 
 use super::super::{Integrity, open_trace_tracked, warn_about_losses};
 use super::Model;
+use super::ahead::ReadAhead;
 
 /// Messages per chunk handed to the strategies.
 const CHUNK: usize = 4096;
@@ -257,12 +258,12 @@ pub(in crate::commands) fn measure(
     warn: bool,
 ) -> Result<(Bounds, Option<LeanCopy>, Integrity)> {
     let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
-    let mut reader = reader.fields(model.fields());
+    let mut messages = ReadAhead::spawn(reader.fields(model.fields())).context("a thread")?;
     let mut margins = MarginCheck::new(spec);
     let mut bounds = Bounds::default();
     // The copy leaves paths out: only when the model reads none.
     let mut copy = (model.fields() == Fields::Timing).then(LeanCopy::default);
-    for message in reader.by_ref() {
+    for message in messages.by_ref() {
         let message = message.with_context(|| path.display().to_string())?;
         if let Some(margins) = &mut margins {
             margins.add(&message);
@@ -274,6 +275,7 @@ pub(in crate::commands) fn measure(
             copy = None;
         }
     }
+    let reader = messages.finish();
     for warning in margins.iter().flat_map(|check| check.warnings()) {
         eprintln!("esreplay: warning: {}: {warning}", label.trim());
     }
