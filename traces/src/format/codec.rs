@@ -11,7 +11,7 @@
 //! | module | payload |
 //! | --- | --- |
 //! | [`meta`] | header (kind 1) and footer (kind 3) |
-//! | [`chunk`] | chunk of messages (kind 2): string table, records, deltas |
+//! | [`chunk`] | chunk of messages (kind 2): string table, records, deltas (decoded through `cursor`, the same encoding read by hand) |
 //! | [`details`] | the optional details block of a record |
 //! | [`sync`] | sync marker (kind 4, format 1.1) |
 //! | [`cpu`] | CPU track samples (kind 5, format 1.1) |
@@ -27,6 +27,7 @@
 
 pub mod chunk;
 pub mod cpu;
+mod cursor;
 pub mod details;
 pub mod meta;
 pub mod sync;
@@ -36,7 +37,6 @@ pub use chunk::{Fields, decode_chunk, encode_chunk, intern_message};
 pub use meta::{decode_footer, decode_header, encode_footer, encode_header};
 
 use bincode::config::{Config, standard};
-use bincode::de::Decoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
@@ -108,18 +108,6 @@ fn decode_with<T: Decode<()>>(
 /// Wrapping difference read as signed: what the zigzag varint stores.
 fn delta(value: u64, base: u64) -> i64 {
     value.wrapping_sub(base) as i64
-}
-
-/// Reads a delta written by [`delta`] (a bincode `i64`: the zigzag of the
-/// value as an unsigned varint) and adds it to `base`. Decoded through
-/// `u64`, the same bytes: the compiler inlines `u64`'s decoder into the
-/// record loop, `i64`'s not always (decode was 30 % slower when it did
-/// not).
-#[inline]
-fn read_delta<D: Decoder>(decoder: &mut D, base: u64) -> Result<u64, DecodeError> {
-    let zigzag = u64::decode(decoder)?;
-    let value = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
-    Ok(base.wrapping_add(value as u64))
 }
 
 #[cfg(test)]

@@ -22,13 +22,13 @@
 //! record with a higher bit, so a writer sets them only for messages that
 //! carry those fields.
 
-use bincode::de::Decoder;
+use bincode::Encode;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
-use bincode::{Decode, Encode};
 
 use super::chunk::{StringTable, Strings};
-use super::{delta, read_delta};
+use super::cursor::Cursor;
+use super::delta;
 use crate::model::{Details, Message};
 
 /// The details mask bits, in field order.
@@ -153,57 +153,51 @@ pub(super) fn encode_details<E: Encoder>(
 const INLINE_BITS: u16 = detail_bits::THREAD_ID | detail_bits::RESPONSE | detail_bits::IS_ES_CLIENT;
 
 /// Decodes a details block into `message`: the inline facts always, the
-/// boxed [`Details`] when `keep` and the block has any of its fields (or
-/// none at all: an empty block stays an empty box). Every field is read
-/// either way.
-pub(super) fn decode_details<D: Decoder>(
-    decoder: &mut D,
+/// boxed [`Details`] when the strings are kept ([`Strings::keep`]:
+/// everything asked for) and the block has any of its fields (or none at
+/// all: an empty block stays an empty box). Every field is read either
+/// way.
+pub(super) fn decode_details(
+    cursor: &mut Cursor<'_>,
     message: &mut Message,
     strings: &Strings,
-    keep: bool,
 ) -> Result<(), DecodeError> {
     use detail_bits::*;
-    let mask = u16::decode(decoder)?;
+    let mask = cursor.u16()?;
     let has = |bit: u16| mask & bit != 0;
     let arrival = message.arrival_ns;
-    let u32_if = |bit, decoder: &mut D| -> Result<Option<u32>, DecodeError> {
-        has(bit).then(|| u32::decode(decoder)).transpose()
-    };
-    let u64_if = |bit, decoder: &mut D| -> Result<Option<u64>, DecodeError> {
-        has(bit).then(|| u64::decode(decoder)).transpose()
-    };
-    let time_if = |bit, decoder: &mut D| -> Result<Option<u64>, DecodeError> {
-        has(bit).then(|| read_delta(decoder, arrival)).transpose()
-    };
-    let flag_if = |bit, decoder: &mut D| -> Result<Option<bool>, DecodeError> {
-        has(bit).then(|| Ok(u8::decode(decoder)? != 0)).transpose()
-    };
+    let u32_if = |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.u32()).transpose();
+    let u64_if = |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.u64()).transpose();
+    let time_if =
+        |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.delta(arrival)).transpose();
+    let flag_if =
+        |bit, cursor: &mut Cursor<'_>| has(bit).then(|| Ok(cursor.u8()? != 0)).transpose();
     let mut details = Details {
-        message_version: u32_if(MESSAGE_VERSION, decoder)?,
+        message_version: u32_if(MESSAGE_VERSION, cursor)?,
         ..Details::default()
     };
-    message.thread_id = u64_if(THREAD_ID, decoder)?;
-    details.handler_exit_ns = time_if(HANDLER_EXIT, decoder)?;
-    message.response_ns = time_if(RESPONSE, decoder)?;
-    details.verdict = u32_if(VERDICT, decoder)?;
-    details.open_fflag = u32_if(OPEN_FFLAG, decoder)?;
-    details.pidversion = u32_if(PIDVERSION, decoder)?;
-    details.euid = u32_if(EUID, decoder)?;
-    details.ppid = u32_if(PPID, decoder)?;
+    message.thread_id = u64_if(THREAD_ID, cursor)?;
+    details.handler_exit_ns = time_if(HANDLER_EXIT, cursor)?;
+    message.response_ns = time_if(RESPONSE, cursor)?;
+    details.verdict = u32_if(VERDICT, cursor)?;
+    details.open_fflag = u32_if(OPEN_FFLAG, cursor)?;
+    details.pidversion = u32_if(PIDVERSION, cursor)?;
+    details.euid = u32_if(EUID, cursor)?;
+    details.ppid = u32_if(PPID, cursor)?;
     for (bit, slot) in [
         (SIGNING_ID, &mut details.signing_id),
         (TEAM_ID, &mut details.team_id),
     ] {
         if has(bit) {
-            *slot = strings.get(u32::decode(decoder)?)?;
+            *slot = strings.get(cursor.u32()?)?;
         }
     }
-    details.platform_binary = flag_if(PLATFORM_BINARY, decoder)?;
-    details.target_dev = u64_if(TARGET_DEV, decoder)?;
-    details.target_ino = u64_if(TARGET_INO, decoder)?;
-    message.is_es_client = flag_if(IS_ES_CLIENT, decoder)?;
-    details.close_modified = flag_if(CLOSE_MODIFIED, decoder)?;
-    if keep && (mask & !INLINE_BITS != 0 || mask == 0) {
+    details.platform_binary = flag_if(PLATFORM_BINARY, cursor)?;
+    details.target_dev = u64_if(TARGET_DEV, cursor)?;
+    details.target_ino = u64_if(TARGET_INO, cursor)?;
+    message.is_es_client = flag_if(IS_ES_CLIENT, cursor)?;
+    details.close_modified = flag_if(CLOSE_MODIFIED, cursor)?;
+    if strings.keep() && (mask & !INLINE_BITS != 0 || mask == 0) {
         message.details = Some(Box::new(details));
     }
     Ok(())
