@@ -47,9 +47,10 @@ pub(super) struct Model {
 }
 
 impl Model {
-    /// What a simulation needs decoded: no strings, unless mutes, the ES
-    /// cache (keyed by process and target paths) or a co-client (it opens
-    /// the files the trace names) are asked for.
+    /// What a simulation needs decoded: no strings and no boxed details,
+    /// unless mutes, the ES cache (keyed by process and target paths and
+    /// inodes, invalidated by modifying closes) or a co-client (it opens
+    /// the files the trace names, by inode) are asked for.
     pub(super) fn fields(&self) -> Fields {
         if self.config.kernel.is_active() || self.config.co_client.is_some() {
             Fields::All

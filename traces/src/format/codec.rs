@@ -1,6 +1,9 @@
 //! Every byte of a frame payload: the one module that encodes and decodes
-//! with bincode (2.0.1, standard configuration: little endian, unsigned
-//! integers as varints, signed integers zigzag-encoded then varints).
+//! them, in bincode's encoding (2.0.1, standard configuration: little
+//! endian, unsigned integers as varints, signed integers zigzag-encoded
+//! then varints). bincode encodes everything and decodes everything but
+//! the chunks' records, which `cursor` reads by hand (the same bytes and
+//! errors, in the loop that runs per message).
 //!
 //! bincode varint: a value below 251 is one byte; otherwise a tag byte
 //! 251/252/253 followed by the value as u16/u32/u64 little endian. A signed
@@ -11,7 +14,7 @@
 //! | module | payload |
 //! | --- | --- |
 //! | [`meta`] | header (kind 1) and footer (kind 3) |
-//! | [`chunk`] | chunk of messages (kind 2): string table, records, deltas (decoded through `cursor`, the same encoding read by hand) |
+//! | [`chunk`] | chunk of messages (kind 2): string table, records, deltas |
 //! | [`details`] | the optional details block of a record |
 //! | [`sync`] | sync marker (kind 4, format 1.1) |
 //! | [`cpu`] | CPU track samples (kind 5, format 1.1) |
