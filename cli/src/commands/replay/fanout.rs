@@ -73,35 +73,34 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
     })
 }
 
-/// Decodes chunks and sends each to every strategy still running; stops
-/// early once none is. Dropping the senders ends the strategies' input.
+/// Decodes chunks and sends each, in pieces of at most [`CHUNK`]
+/// messages, to every strategy still running; stops early once none is.
+/// Dropping the senders ends the strategies' input.
 fn feed<R: std::io::Read>(
     reader: &mut TraceReader<R>,
     mut senders: Vec<Option<SyncSender<Chunk>>>,
     path: &Path,
 ) -> Result<()> {
-    loop {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for message in reader.by_ref().take(CHUNK) {
-            chunk.push(message.with_context(|| path.display().to_string())?);
-        }
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let chunk = Arc::new(chunk);
-        for slot in &mut senders {
-            // A strategy that stopped (on an error) takes no more.
-            if slot
-                .as_ref()
-                .is_some_and(|s| s.send(Arc::clone(&chunk)).is_err())
-            {
-                *slot = None;
+    while let Some(batch) = reader.next_batch() {
+        let mut batch = batch.with_context(|| path.display().to_string())?;
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(CHUNK));
+            let chunk = Arc::new(std::mem::replace(&mut batch, rest));
+            for slot in &mut senders {
+                // A strategy that stopped (on an error) takes no more.
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| s.send(Arc::clone(&chunk)).is_err())
+                {
+                    *slot = None;
+                }
+            }
+            if senders.iter().all(Option::is_none) {
+                return Ok(());
             }
         }
-        if senders.iter().all(Option::is_none) {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// One strategy's thread: simulates every message of every chunk; the
@@ -119,15 +118,21 @@ fn simulate<O: Observer>(
     let config = model.config.clone();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, config, observer);
     let context = || format!("{}: {label}", path.display());
+    let mut push = |message: Message| {
+        if let Some(margins) = &mut margins {
+            margins.add(&message);
+        }
+        simulator.push(message)
+    };
     for chunk in chunks {
-        for message in chunk.iter() {
-            if let Some(margins) = &mut margins {
-                margins.add(message);
-            }
-            // Timing messages hold no reference count: a cheap copy.
-            if let Err(error) = simulator.push(message.clone()) {
-                return Err(anyhow::Error::new(error).context(context()));
-            }
+        // The last strategy to hold a chunk (the only one, alone) takes
+        // its messages; the others copy them one by one.
+        let pushed = match Arc::try_unwrap(chunk) {
+            Ok(owned) => owned.into_iter().try_for_each(&mut push),
+            Err(shared) => shared.iter().try_for_each(|message| push(message.clone())),
+        };
+        if let Err(error) = pushed {
+            return Err(anyhow::Error::new(error).context(context()));
         }
     }
     let mut result = simulator.finish().with_context(context)?;
