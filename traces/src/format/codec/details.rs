@@ -172,6 +172,13 @@ pub(super) fn decode_details(
         |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.delta(arrival)).transpose();
     let flag_if =
         |bit, cursor: &mut Cursor<'_>| has(bit).then(|| Ok(cursor.u8()? != 0)).transpose();
+    if mask != 0 && mask & !INLINE_BITS == 0 {
+        // Only inline facts (a recording's thread ids): no details built.
+        message.thread_id = u64_if(THREAD_ID, cursor)?;
+        message.response_ns = time_if(RESPONSE, cursor)?;
+        message.is_es_client = flag_if(IS_ES_CLIENT, cursor)?;
+        return Ok(());
+    }
     let mut details = Details {
         message_version: u32_if(MESSAGE_VERSION, cursor)?,
         ..Details::default()
