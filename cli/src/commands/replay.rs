@@ -286,16 +286,19 @@ fn run_checked(
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
-    for message in messages.by_ref() {
-        if let (Some(margins), Ok(message)) = (&mut margins, &message) {
-            margins.add(message);
-        }
-        let message = match message {
-            Ok(message) => message,
+    while let Some(batch) = messages.next_batch() {
+        let batch = match batch {
+            Ok(batch) => batch,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
         };
-        if let Err(error) = simulator.push(message) {
-            return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
+        for message in batch {
+            if let Some(margins) = &mut margins {
+                margins.add(&message);
+            }
+            if let Err(error) = simulator.push(message) {
+                let context = format!("{}: {label}", path.display());
+                return Err(anyhow::Error::new(error).context(context));
+            }
         }
     }
     let reader = messages.finish();

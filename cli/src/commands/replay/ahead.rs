@@ -47,6 +47,15 @@ impl<R: Read + Send + 'static> ReadAhead<R> {
 }
 
 impl<R: Read> ReadAhead<R> {
+    /// The rest of the current chunk, or the next chunk whole; then the
+    /// error, if any; `None` at the end (as [`TraceReader::next_batch`]).
+    pub(in crate::commands) fn next_batch(&mut self) -> Option<Result<Vec<Message>, TraceError>> {
+        if self.current.len() > 0 {
+            return Some(Ok(std::mem::take(&mut self.current).collect()));
+        }
+        self.batches.recv().ok()
+    }
+
     /// The reader, once the iterator has ended (its summary is then
     /// complete). A panic of the reader thread is passed on.
     pub(in crate::commands) fn finish(self) -> TraceReader<R> {
@@ -77,7 +86,7 @@ impl<R: Read> Iterator for ReadAhead<R> {
             if let Some(message) = self.current.next() {
                 return Some(Ok(message));
             }
-            match self.batches.recv().ok()? {
+            match self.next_batch()? {
                 Ok(batch) => self.current = batch.into_iter(),
                 Err(error) => return Some(Err(error)),
             }
