@@ -349,12 +349,16 @@ fn decode_strings(cursor: &mut Cursor<'_>, keep: bool) -> Result<Strings, Decode
         count,
         keep,
     };
+    let not_utf8 = || DecodeError::Other("string is not UTF-8");
     for _ in 0..count {
         let len = bounded_count(cursor, 1, usize::MAX)?;
-        let text = std::str::from_utf8(cursor.take(len)?)
-            .map_err(|_| DecodeError::Other("string is not UTF-8"))?;
+        let bytes = cursor.take(len)?;
         if keep {
+            let text = std::str::from_utf8(bytes).map_err(|_| not_utf8())?;
             strings.kept.push(Arc::from(text));
+        } else if !bytes.is_ascii() {
+            // Checked all the same (paths are mostly ASCII: the quick test).
+            std::str::from_utf8(bytes).map_err(|_| not_utf8())?;
         }
     }
     Ok(strings)
