@@ -223,6 +223,10 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
 #[derive(Debug)]
 pub(crate) struct Cpu {
     config: CpuConfig,
+    /// Without `--cores`: every thread runs at rate 1, V is the wall
+    /// clock and a task's tag is its wall completion time (nothing to
+    /// convert, no rate to keep).
+    unlimited: bool,
     /// Current background, thousandths, and the index of the next change.
     background_milli: u64,
     next_point: usize,
@@ -246,6 +250,7 @@ impl Cpu {
             Background::Track(track) => track.points.first().map_or(0, |&(_, b)| b),
         };
         let mut cpu = Cpu {
+            unlimited: config.cores_milli.is_none(),
             config,
             background_milli,
             next_point: 0,
@@ -279,26 +284,33 @@ impl Cpu {
         rate
     }
 
-    #[inline]
+    #[inline(always)]
     fn update_rate(&mut self) {
-        if self.config.cores_milli.is_some() {
+        if !self.unlimited {
             self.rate = self.rate_for(self.runnable);
         }
     }
 
     /// Moves the clocks to wall time `to` (≥ the last).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn advance(&mut self, to: Time) {
+        if self.unlimited {
+            // Without --cores V is the wall clock itself (tags are absolute
+            // times): nothing to advance.
+            self.at = self.at.max(to);
+            self.v = self.at;
+            return;
+        }
+        self.advance_shared(to);
+    }
+
+    /// [`advance`](Self::advance) under `--cores`.
+    fn advance_shared(&mut self, to: Time) {
         if to <= self.at {
             return;
         }
-        if self.runnable == 0 || self.config.cores_milli.is_none() {
-            // Without --cores V is the wall clock itself (tags are absolute
-            // times): nothing to advance.
+        if self.runnable == 0 {
             self.at = to;
-            if self.config.cores_milli.is_none() {
-                self.v = to;
-            }
             return;
         }
         let dt = to - self.at;
@@ -309,17 +321,15 @@ impl Cpu {
             Time::from_raw(mul_div_floor(dt.raw(), self.rate.num, self.rate.den))
         };
         self.v = self.v + dv;
-        if self.config.cores_milli.is_some() {
-            let n = u128::from(self.runnable);
-            self.work = self.work.saturating_add(dv.raw().saturating_mul(n));
-            self.runnable_time = self
-                .runnable_time
-                .saturating_add(dt.raw().saturating_mul(n));
-        }
+        let n = u128::from(self.runnable);
+        self.work = self.work.saturating_add(dv.raw().saturating_mul(n));
+        self.runnable_time = self
+            .runnable_time
+            .saturating_add(dt.raw().saturating_mul(n));
     }
 
     /// Thread `id` becomes runnable with `work_ns` of CPU work, now.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn start(&mut self, id: u32, work_ns: u64) {
         self.tasks.push(Reverse((self.v.plus_ns(work_ns), id)));
         self.runnable += 1;
@@ -327,10 +337,10 @@ impl Cpu {
     }
 
     /// When the next task finishes, if any is running.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_completion(&self) -> Option<Time> {
         let &Reverse((tag, _)) = self.tasks.peek()?;
-        if self.config.cores_milli.is_none() {
+        if self.unlimited {
             return Some(tag);
         }
         let left = tag - self.v;
@@ -344,7 +354,7 @@ impl Cpu {
 
     /// Removes the task that finishes first (the caller has advanced to its
     /// completion time) and returns its id.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&mut self) -> Option<u32> {
         let Reverse((tag, id)) = self.tasks.pop()?;
         // Rounding of the wall time may leave V a step short: snap.

@@ -356,7 +356,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.compact_timers();
         }
         if self.taken_at_once() {
-            return self.take_message(slot, released.message);
+            return self.take_message(slot, &released.message);
         }
         self.waiting.push_back((slot, released.message));
         Ok(())
@@ -446,14 +446,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let Some((slot, message)) = self.waiting.pop_front() else {
             return Ok(());
         };
-        self.take_message(slot, message)
+        self.take_message(slot, &message)
     }
 
     /// The handler takes `message` (in `slot`) now.
-    fn take_message(&mut self, slot: u32, message: Message) -> Result<(), SimError> {
+    fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
         let now = self.now;
         let job = self.job(slot, now);
-        let plan = self.strategy.plan(&job, &message);
+        let plan = self.strategy.plan(&job, message);
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }
@@ -506,7 +506,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Keeps `message` until its job ends if the co-client will see our
     /// client open its target then (not for a message answered at once).
-    fn keep_trigger(&mut self, slot: u32, message: Message, runner: Runner) {
+    fn keep_trigger(&mut self, slot: u32, message: &Message, runner: Runner) {
         let Some(co) = &self.co else {
             return;
         };
@@ -514,7 +514,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.triggers.len() <= slot as usize {
             self.triggers.resize(slot as usize + 1, None);
         }
-        self.triggers[slot as usize] = keep.then_some(message);
+        self.triggers[slot as usize] = keep.then(|| message.clone());
     }
 
     /// Timers of settled or answered messages wait in their heaps until
