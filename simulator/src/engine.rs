@@ -29,8 +29,7 @@ pub mod machine;
 mod threads;
 pub mod time;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::error::Error;
 
 use esreplay_traces::{Action, EventType, Message};
@@ -48,6 +47,7 @@ use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
 use crate::strategy::Strategy;
+use crate::strategy::runs::{Keyed, RunQueue};
 
 /// What ES does when a deadline passes (`--miss-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -386,8 +386,28 @@ impl IdleWorkers {
     }
 }
 
-/// A min-heap of timers (time, slot, stream position).
-type Timers = BinaryHeap<Reverse<(Time, u32, u64)>>;
+/// A timer: when it fires, and the message it is for (its slot and
+/// stream position, so that a timer of a settled message is recognised).
+#[derive(Clone, Copy, Debug)]
+struct Timer {
+    at: Time,
+    slot: u32,
+    index: u64,
+}
+
+impl Keyed for Timer {
+    type Key = (Time, u32, u64);
+    #[inline]
+    fn key(&self) -> Self::Key {
+        (self.at, self.slot, self.index)
+    }
+}
+
+/// Timers, earliest first: a [`RunQueue`], O(1) per timer when they are
+/// set nearly in the order they fire, as deadlines and watchdogs are
+/// (each event type's budget is fixed), where a heap paid O(log n) with
+/// millions waiting in overload.
+type Timers = RunQueue<Timer>;
 
 /// A simulation in progress: feed it messages in recorded kernel order
 /// with [`push`](Self::push), then call [`finish`](Self::finish).

@@ -1,15 +1,13 @@
 //! The event loop of [`Simulator`]: arrivals and the kernel queue, the
 //! handler, the workers, the timers, and settling each message.
 
-use std::cmp::Reverse;
-
 use esreplay_traces::{Action, Message};
 
 use super::admission::answered_at_arrival;
 use super::{
     ANSWERED, Background, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE, IdleWorkers,
     MissMode, NO_THREAD, NO_WORKER, Observer, Outcome, Phase, Released, ReplayMode, SimConfig,
-    SimError, Simulator, Slot, Stage, Threads, Time, UNBLOCKED, from_milli, thread_key,
+    SimError, Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -275,7 +273,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(co) = &self.co {
             earliest(&mut best, now, co.next_at(), Class::Inject);
         }
-        let timer = |heap: &super::Timers| heap.peek().map(|Reverse((t, ..))| *t);
+        let timer = |timers: &super::Timers| timers.peek().map(|timer| timer.at);
         earliest(&mut best, now, timer(&self.watchdogs), Class::Watchdog);
         earliest(&mut best, now, timer(&self.deadlines), Class::Deadline);
         earliest(&mut best, now, self.cpu.next_change(), Class::Background);
@@ -352,7 +350,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         });
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
-            self.deadlines.push(Reverse((d, slot, released.index)));
+            self.deadlines.push(Timer {
+                at: d,
+                slot,
+                index: released.index,
+            });
             self.compact_timers();
         }
         if self.taken_at_once() {
@@ -460,7 +462,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.keep_trigger(slot, message, plan.runner);
         if let Some(guard) = plan.watchdog {
             let fire = self.fire_time(guard.max(now), now);
-            self.watchdogs.push(Reverse((fire, slot, job.index)));
+            self.watchdogs.push(Timer {
+                at: fire,
+                slot,
+                index: job.index,
+            });
             self.compact_timers();
         }
         let state = &mut self.slots[slot as usize];
@@ -524,17 +530,15 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn compact_timers(&mut self) {
         let in_flight = self.slots.len() - self.free.len();
         let slots = &self.slots;
-        let live = |slot: u32, index: u64, flag: u8| {
-            let state = &slots[slot as usize];
-            state.stage != Stage::Free && state.index == index && state.flags & flag == 0
+        let live = |timer: &Timer, flag: u8| {
+            let state = &slots[timer.slot as usize];
+            state.stage != Stage::Free && state.index == timer.index && state.flags & flag == 0
         };
         if self.watchdogs.len() > 2 * in_flight + 64 {
-            self.watchdogs
-                .retain(|&Reverse((_, slot, index))| live(slot, index, ANSWERED));
+            self.watchdogs.retain(|timer| live(timer, ANSWERED));
         }
         if self.deadlines.len() > 2 * in_flight + 64 {
-            self.deadlines
-                .retain(|&Reverse((_, slot, index))| live(slot, index, UNBLOCKED));
+            self.deadlines.retain(|timer| live(timer, UNBLOCKED));
         }
     }
 
@@ -682,7 +686,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_watchdog(&mut self) {
-        let Some(Reverse((at, slot, index))) = self.watchdogs.pop() else {
+        let Some(Timer { at, slot, index }) = self.watchdogs.pop() else {
             return;
         };
         if !self.holds(slot, index) || self.slots[slot as usize].answer().is_some() {
@@ -701,7 +705,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_deadline(&mut self) {
-        let Some(Reverse((at, slot, index))) = self.deadlines.pop() else {
+        let Some(Timer { at, slot, index }) = self.deadlines.pop() else {
             return;
         };
         if self.holds(slot, index) && self.slots[slot as usize].unblocked().is_none() {

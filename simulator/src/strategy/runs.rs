@@ -1,6 +1,7 @@
 //! [`RunQueue`]: a min-priority queue that is O(1) when keys mostly come
-//! in ascending order, as EDF keys do (a deadline is the arrival plus a
-//! budget that is fixed per event type, so each event type's keys ascend).
+//! in ascending order, as EDF keys and the engine's timers do (a deadline
+//! is the arrival plus a budget that is fixed per event type, so each
+//! event type's keys ascend, and so do its watchdogs).
 //!
 //! Items go to the first of up to [`MAX_RUNS`] sorted runs (deques) whose
 //! last key is ≤ the new key, else to a binary heap. The minimum is the
@@ -53,11 +54,15 @@ impl<V: Keyed> Ord for ByKey<V> {
 }
 
 /// A min-queue of values by key. Keys are recomputed, not stored, so an
-/// item costs only its own size.
+/// item costs only its own size. Where the smallest item is is kept, so
+/// that [`peek`](RunQueue::peek) costs O(1) (the engine peeks its timers
+/// after every event).
 pub struct RunQueue<V> {
     runs: Vec<VecDeque<V>>,
     heap: BinaryHeap<Reverse<ByKey<V>>>,
     len: usize,
+    /// Where the smallest item is (`None`: empty).
+    first: Option<Place>,
 }
 
 impl<V: Keyed> Default for RunQueue<V> {
@@ -66,6 +71,7 @@ impl<V: Keyed> Default for RunQueue<V> {
             runs: Vec::new(),
             heap: BinaryHeap::new(),
             len: 0,
+            first: None,
         }
     }
 }
@@ -81,22 +87,72 @@ impl<V: Keyed> RunQueue<V> {
     pub fn push(&mut self, value: V) {
         self.len += 1;
         let key = value.key();
-        for run in &mut self.runs {
+        let first = self.peek().map(Keyed::key);
+        let place = self.insert(value, key);
+        match first {
+            Some(first) if key > first => {}
+            Some(first) if key == first => self.first = self.find_first(),
+            _ => self.first = Some(place),
+        }
+    }
+
+    /// Puts `value` in the first run it extends (or a new run, or the
+    /// heap) and says where.
+    #[inline]
+    fn insert(&mut self, value: V, key: V::Key) -> Place {
+        for (index, run) in self.runs.iter_mut().enumerate() {
             if run.back().is_none_or(|last| last.key() <= key) {
                 run.push_back(value);
-                return;
+                return Place::Run(index);
             }
         }
         if self.runs.len() < MAX_RUNS {
             self.runs.push(VecDeque::from([value]));
+            Place::Run(self.runs.len() - 1)
         } else {
             self.heap.push(Reverse(ByKey(value)));
+            Place::Heap
         }
     }
 
     /// Removes the item with the smallest key.
     #[inline]
     pub fn pop(&mut self) -> Option<V> {
+        let item = match self.first? {
+            Place::Heap => self.heap.pop().map(|Reverse(ByKey(value))| value),
+            Place::Run(index) => self.runs[index].pop_front(),
+        };
+        self.len -= usize::from(item.is_some());
+        self.first = self.find_first();
+        item
+    }
+
+    /// The item with the smallest key.
+    #[inline]
+    pub fn peek(&self) -> Option<&V> {
+        match self.first? {
+            Place::Heap => self.heap.peek().map(|Reverse(ByKey(value))| value),
+            Place::Run(index) => self.runs[index].front(),
+        }
+    }
+
+    /// Keeps only the items for which `keep` is true (order unchanged).
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        for run in &mut self.runs {
+            run.retain(&mut keep);
+        }
+        self.heap.retain(|Reverse(ByKey(value))| keep(value));
+        self.len = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        self.first = self.find_first();
+    }
+
+    /// Where the item with the smallest key is (`None`: empty). Among
+    /// equal keys a run's front wins over the heap, the first run over
+    /// later ones.
+    fn find_first(&self) -> Option<Place> {
+        if self.len == 0 {
+            return None;
+        }
         let mut best: Option<(V::Key, usize)> = None;
         for (index, run) in self.runs.iter().enumerate() {
             if let Some(front) = run.front() {
@@ -106,19 +162,19 @@ impl<V: Keyed> RunQueue<V> {
                 }
             }
         }
-        let from_heap = match (self.heap.peek(), best) {
-            (Some(Reverse(top)), Some((key, _))) => top.0.key() < key,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let item = if from_heap {
-            self.heap.pop().map(|Reverse(ByKey(value))| value)
-        } else {
-            best.and_then(|(_, index)| self.runs[index].pop_front())
-        };
-        self.len -= usize::from(item.is_some());
-        item
+        match (self.heap.peek(), best) {
+            (Some(Reverse(top)), Some((key, _))) if top.0.key() < key => Some(Place::Heap),
+            (Some(_), None) => Some(Place::Heap),
+            (_, best) => best.map(|(_, index)| Place::Run(index)),
+        }
     }
+}
+
+/// Where a [`RunQueue`]'s smallest item is.
+#[derive(Clone, Copy)]
+enum Place {
+    Heap,
+    Run(usize),
 }
 
 #[cfg(test)]
@@ -144,7 +200,12 @@ mod tests {
                 if position % 3 == 0 && pops > position {
                     model.sort_unstable();
                     let want = model.remove(0);
+                    prop_assert_eq!(queue.peek(), Some(&want));
                     prop_assert_eq!(queue.pop(), Some(want));
+                }
+                if position % 17 == 16 {
+                    queue.retain(|&(key, _)| key % 5 != 0);
+                    model.retain(|&(key, _)| key % 5 != 0);
                 }
             }
             model.sort_unstable();
