@@ -377,8 +377,13 @@ impl IdleWorkers {
     }
 
     /// The worker at `position` takes a job.
+    #[inline]
     fn take(&mut self, position: usize) {
-        self.0.remove(position);
+        if position == 0 {
+            self.0.pop_front();
+        } else {
+            self.0.remove(position);
+        }
     }
 
     fn is_empty(&self) -> bool {

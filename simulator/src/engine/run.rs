@@ -452,6 +452,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The handler takes `message` (in `slot`) now.
+    #[inline(always)]
     fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
         let now = self.now;
         let job = self.job(slot, now);
@@ -494,6 +495,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The job of `slot` as a strategy sees it, taken now.
+    #[inline(always)]
     fn job(&self, slot: u32, now: Time) -> Job {
         let state = &self.slots[slot as usize];
         let deadline = state.deadline();
@@ -570,6 +572,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The hand-off of `slot` ends now: its job goes to the strategy.
+    #[inline(always)]
     fn handed_off(&mut self, slot: u32) {
         let state = &mut self.slots[slot as usize];
         if state.stage == Stage::Dropped {
@@ -589,6 +592,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A thread's CPU work ends now.
+    #[inline(always)]
     fn complete(&mut self) {
         match self.cpu.complete() {
             Some(0) => self.handler_done(),
@@ -597,6 +601,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
+    #[inline(always)]
     fn handler_done(&mut self) {
         let now = self.now;
         self.handler_busy = self.handler_busy + (now - self.phase_since);
@@ -612,6 +617,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
+    #[inline(always)]
     fn worker_done(&mut self, worker: u32) {
         let Some((slot, start)) = self.running[worker as usize].take() else {
             return;
@@ -669,6 +675,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Worker `worker` starts the queued job in `slot`, now.
+    #[inline(always)]
     fn start_on(&mut self, worker: u32, slot: u32) {
         let state = &mut self.slots[slot as usize];
         state.stage = Stage::Running;
@@ -714,6 +721,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The client answers `slot` at `at` (before ρ), if not yet answered.
+    #[inline(always)]
     fn answer(&mut self, slot: u32, at: Time, defaulted: bool) {
         let state = &mut self.slots[slot as usize];
         if state.answer().is_some() {
@@ -737,6 +745,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
     /// an AUTH message of a thread, the closed loop learn it.
+    #[inline(always)]
     fn unblock(&mut self, slot: u32, at: Time) {
         let state = &mut self.slots[slot as usize];
         state.unblocked = at;
@@ -752,6 +761,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Everything about `slot` is known: report it and free the slot.
     /// `ran`: when its work started and finished, if it ran.
+    #[inline(always)]
     fn settle(&mut self, slot: u32, ran: Option<(Time, Time)>) {
         let state = &mut self.slots[slot as usize];
         state.stage = Stage::Free;

@@ -9,6 +9,7 @@
 //! sorted ascending by key; equal keys leave in insertion order within a
 //! run (EDF keys are unique anyway: they end with the stream position).
 
+use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -54,15 +55,16 @@ impl<V: Keyed> Ord for ByKey<V> {
 }
 
 /// A min-queue of values by key. Keys are recomputed, not stored, so an
-/// item costs only its own size. Where the smallest item is is kept, so
-/// that [`peek`](RunQueue::peek) costs O(1) (the engine peeks its timers
-/// after every event).
+/// item costs only its own size. Where the smallest item is is found once
+/// after each change, when first asked, so that repeated
+/// [`peek`](RunQueue::peek)s cost O(1) (the engine peeks its timers after
+/// every event).
 pub struct RunQueue<V> {
     runs: Vec<VecDeque<V>>,
     heap: BinaryHeap<Reverse<ByKey<V>>>,
     len: usize,
-    /// Where the smallest item is (`None`: empty).
-    first: Option<Place>,
+    /// Where the smallest item is, if known since the last change.
+    first: Cell<Option<Option<Place>>>,
 }
 
 impl<V: Keyed> Default for RunQueue<V> {
@@ -71,7 +73,7 @@ impl<V: Keyed> Default for RunQueue<V> {
             runs: Vec::new(),
             heap: BinaryHeap::new(),
             len: 0,
-            first: None,
+            first: Cell::new(Some(None)),
         }
     }
 }
@@ -86,51 +88,37 @@ impl<V: Keyed> RunQueue<V> {
     #[inline]
     pub fn push(&mut self, value: V) {
         self.len += 1;
+        self.first.set(None);
         let key = value.key();
-        let first = self.peek().map(Keyed::key);
-        let place = self.insert(value, key);
-        match first {
-            Some(first) if key > first => {}
-            Some(first) if key == first => self.first = self.find_first(),
-            _ => self.first = Some(place),
-        }
-    }
-
-    /// Puts `value` in the first run it extends (or a new run, or the
-    /// heap) and says where.
-    #[inline]
-    fn insert(&mut self, value: V, key: V::Key) -> Place {
-        for (index, run) in self.runs.iter_mut().enumerate() {
+        for run in &mut self.runs {
             if run.back().is_none_or(|last| last.key() <= key) {
                 run.push_back(value);
-                return Place::Run(index);
+                return;
             }
         }
         if self.runs.len() < MAX_RUNS {
             self.runs.push(VecDeque::from([value]));
-            Place::Run(self.runs.len() - 1)
         } else {
             self.heap.push(Reverse(ByKey(value)));
-            Place::Heap
         }
     }
 
     /// Removes the item with the smallest key.
     #[inline]
     pub fn pop(&mut self) -> Option<V> {
-        let item = match self.first? {
+        let item = match self.first()? {
             Place::Heap => self.heap.pop().map(|Reverse(ByKey(value))| value),
             Place::Run(index) => self.runs[index].pop_front(),
         };
         self.len -= usize::from(item.is_some());
-        self.first = self.find_first();
+        self.first.set(None);
         item
     }
 
     /// The item with the smallest key.
     #[inline]
     pub fn peek(&self) -> Option<&V> {
-        match self.first? {
+        match self.first()? {
             Place::Heap => self.heap.peek().map(|Reverse(ByKey(value))| value),
             Place::Run(index) => self.runs[index].front(),
         }
@@ -143,7 +131,18 @@ impl<V: Keyed> RunQueue<V> {
         }
         self.heap.retain(|Reverse(ByKey(value))| keep(value));
         self.len = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
-        self.first = self.find_first();
+        self.first.set(None);
+    }
+
+    /// Where the smallest item is, found if not known.
+    #[inline]
+    fn first(&self) -> Option<Place> {
+        if let Some(known) = self.first.get() {
+            return known;
+        }
+        let found = self.find_first();
+        self.first.set(Some(found));
+        found
     }
 
     /// Where the item with the smallest key is (`None`: empty). Among
