@@ -26,6 +26,7 @@ mod admission;
 pub mod coclient;
 pub mod cpu;
 pub mod machine;
+mod slots;
 mod threads;
 pub mod time;
 
@@ -38,6 +39,7 @@ use coclient::CoClient;
 pub use coclient::{CoClientConfig, CoClientSpec, TraceFacts};
 pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
+use slots::{ANSWERED, At, DEFAULTED, Slot, Slots, Stage, UNBLOCKED};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
 pub use time::Time;
@@ -255,82 +257,6 @@ enum Class {
     Deadline,
 }
 
-/// Where a message is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// In the kernel queue.
-    Waiting,
-    /// On the handler, being handed off (c_h).
-    HandOff,
-    /// In the strategy's queue.
-    Queued,
-    /// Its work runs (handler or worker).
-    Running,
-    /// Dropped by its watchdog before it started.
-    Dropped,
-    /// Settled; the slot is free.
-    Free,
-}
-
-/// One message in the kernel queue or in the client: what its outcome
-/// needs once it is settled, and nothing a running job's thread keeps
-/// (start and finish travel with the handler's phase and the worker), so
-/// that a queued job costs 128 bytes.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    /// Stream position.
-    index: u64,
-    global_seq: u64,
-    recorded_arrival_ns: u64,
-    sigma_ns: u64,
-    /// s_i until the handler takes it, then the planned work.
-    work_ns: u64,
-    /// h_i rounded up (0 until taken).
-    taken_ns: u64,
-    arrival: Time,
-    /// d'_i (AUTH with a deadline; see [`Slot::deadline`]).
-    deadline: Time,
-    /// When the client answered, before ρ (see [`Slot::answer`]).
-    answer: Time,
-    /// r'_i (see [`Slot::unblocked`]).
-    unblocked: Time,
-    thread: u32,
-    /// The worker that ran it, [`NO_WORKER`] if none.
-    worker: u32,
-    event: EventType,
-    action: Action,
-    stage: Stage,
-    /// [`HAS_DEADLINE`], [`ANSWERED`], [`UNBLOCKED`], [`DEFAULTED`].
-    flags: u8,
-}
-
-/// No worker ran the job.
-const NO_WORKER: u32 = u32::MAX;
-/// Slot flags.
-const HAS_DEADLINE: u8 = 1;
-const ANSWERED: u8 = 2;
-const UNBLOCKED: u8 = 4;
-const DEFAULTED: u8 = 8;
-
-impl Slot {
-    #[inline]
-    fn deadline(&self) -> Option<Time> {
-        (self.flags & HAS_DEADLINE != 0).then_some(self.deadline)
-    }
-    #[inline]
-    fn answer(&self) -> Option<Time> {
-        (self.flags & ANSWERED != 0).then_some(self.answer)
-    }
-    #[inline]
-    fn unblocked(&self) -> Option<Time> {
-        (self.flags & UNBLOCKED != 0).then_some(self.unblocked)
-    }
-    #[inline]
-    fn defaulted(&self) -> bool {
-        self.flags & DEFAULTED != 0
-    }
-}
-
 /// What the handler thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -424,8 +350,7 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     workers: u32,
     now: Time,
     cpu: Cpu,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    slots: Slots,
     waiting: VecDeque<(u32, Message)>,
     phase: Phase,
     phase_since: Time,

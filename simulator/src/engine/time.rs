@@ -67,6 +67,19 @@ impl Time {
         }
     }
 
+    /// The whole nanoseconds and the fraction (in steps below [`SCALE`]).
+    #[inline]
+    pub(crate) const fn parts(self) -> (u64, u64) {
+        (self.ns, self.frac)
+    }
+
+    /// From [`parts`](Self::parts).
+    #[inline]
+    pub(crate) const fn from_parts(ns: u64, frac: u64) -> Time {
+        debug_assert!(frac < STEPS && (ns < u64::MAX || frac == 0));
+        Time { ns, frac }
+    }
+
     /// Rounded up to whole nanoseconds (what results report).
     #[inline]
     pub fn ceil_ns(self) -> u64 {
