@@ -9,7 +9,7 @@
 //! them progress at the same rate, the engine keeps one *virtual work
 //! clock* V (∫φ dt, in ns of work): a task started at V₀ with work s
 //! finishes when V reaches its tag V₀ + s, whatever the rates in between,
-//! so tasks sit in one min-heap by tag and never need updating when the
+//! so tasks sit in one min-queue by tag ([`Tasks`]) and never need updating when the
 //! rate changes. Only the earliest tag's wall time is computed, when asked.
 //! Without `--cores` φ is 1 and V is the wall clock itself: no division is
 //! ever made. Cost per event: O(log busy threads).
@@ -219,6 +219,37 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
     a
 }
 
+/// The runnable threads' tasks (tag, thread id), smallest first: the
+/// earliest kept aside, the others in a min-heap, so that while one task
+/// runs (the handler of `inline`) the heap is never touched, and the next
+/// completion is a field, not a peek.
+#[derive(Debug, Default)]
+struct Tasks {
+    first: Option<(Time, u32)>,
+    rest: BinaryHeap<Reverse<(Time, u32)>>,
+}
+
+impl Tasks {
+    #[inline(always)]
+    fn push(&mut self, task: (Time, u32)) {
+        match self.first {
+            None => self.first = Some(task),
+            Some(first) if task < first => {
+                self.rest.push(Reverse(first));
+                self.first = Some(task);
+            }
+            Some(_) => self.rest.push(Reverse(task)),
+        }
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<(Time, u32)> {
+        let first = self.first.take()?;
+        self.first = self.rest.pop().map(|Reverse(task)| task);
+        Some(first)
+    }
+}
+
 /// The processor-sharing state.
 #[derive(Debug)]
 pub(crate) struct Cpu {
@@ -237,7 +268,7 @@ pub(crate) struct Cpu {
     rate: Rate,
     /// Rates by number of runnable threads, for the current background.
     rates: Vec<Option<Rate>>,
-    tasks: BinaryHeap<Reverse<(Time, u32)>>,
+    tasks: Tasks,
     /// Σ ΔV·n (work done) and Σ Δt·n (thread-time runnable), raw.
     work: u128,
     runnable_time: u128,
@@ -259,7 +290,7 @@ impl Cpu {
             runnable: 0,
             rate: FULL,
             rates: Vec::new(),
-            tasks: BinaryHeap::new(),
+            tasks: Tasks::default(),
             work: 0,
             runnable_time: 0,
         };
@@ -331,7 +362,7 @@ impl Cpu {
     /// Thread `id` becomes runnable with `work_ns` of CPU work, now.
     #[inline(always)]
     pub(crate) fn start(&mut self, id: u32, work_ns: u64) {
-        self.tasks.push(Reverse((self.v.plus_ns(work_ns), id)));
+        self.tasks.push((self.v.plus_ns(work_ns), id));
         self.runnable += 1;
         self.update_rate();
     }
@@ -339,7 +370,7 @@ impl Cpu {
     /// When the next task finishes, if any is running.
     #[inline(always)]
     pub(crate) fn next_completion(&self) -> Option<Time> {
-        let &Reverse((tag, _)) = self.tasks.peek()?;
+        let (tag, _) = self.tasks.first?;
         if self.unlimited {
             return Some(tag);
         }
@@ -356,7 +387,7 @@ impl Cpu {
     /// completion time) and returns its id.
     #[inline(always)]
     pub(crate) fn complete(&mut self) -> Option<u32> {
-        let Reverse((tag, id)) = self.tasks.pop()?;
+        let (tag, id) = self.tasks.pop()?;
         // Rounding of the wall time may leave V a step short: snap.
         self.v = self.v.max(tag);
         self.runnable -= 1;
@@ -404,6 +435,25 @@ impl Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn tasks_pop_in_the_order_of_a_heap(
+            steps in prop::collection::vec((0u64..20, any::<bool>()), 0..80),
+        ) {
+            let (mut tasks, mut heap) = (Tasks::default(), BinaryHeap::new());
+            for (id, (tag, pop)) in (0u32..).zip(steps) {
+                if pop {
+                    prop_assert_eq!(tasks.pop(), heap.pop().map(|Reverse(task)| task));
+                } else {
+                    tasks.push((Time::from_ns(tag), id));
+                    heap.push(Reverse((Time::from_ns(tag), id)));
+                }
+                prop_assert_eq!(tasks.first, heap.peek().map(|&Reverse(task)| task));
+            }
+        }
+    }
 
     fn cpu(cores: f64, background: f64) -> Cpu {
         Cpu::new(CpuConfig {
