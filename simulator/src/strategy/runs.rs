@@ -84,12 +84,19 @@ impl<V: Keyed> RunQueue<V> {
         self.len
     }
 
-    /// Queues `value` under its key.
+    /// Queues `value` under its key. A known front stays known when the
+    /// new key is larger (the common case of ascending keys).
     #[inline]
     pub fn push(&mut self, value: V) {
-        self.len += 1;
-        self.first.set(None);
         let key = value.key();
+        let stays = match self.first.get() {
+            Some(Some(_)) => self.peek().is_some_and(|front| front.key() < key),
+            _ => false,
+        };
+        if !stays {
+            self.first.set(None);
+        }
+        self.len += 1;
         for run in &mut self.runs {
             if run.back().is_none_or(|last| last.key() <= key) {
                 run.push_back(value);
