@@ -282,12 +282,22 @@ impl IdleWorkers {
     }
 
     /// Worker `id` goes idle at `at` (no earlier than any idle worker).
+    #[inline]
     fn push(&mut self, at: Time, id: u32) {
         debug_assert!(self.0.back().is_none_or(|&(last, _)| last <= at));
-        if self.0.back().is_none_or(|&last| last < (at, id)) {
+        if self
+            .0
+            .back()
+            .is_none_or(|&(last, other)| last < at || (last == at && other < id))
+        {
             self.0.push_back((at, id));
             return;
         }
+        self.insert(at, id);
+    }
+
+    /// [`push`](Self::push) among workers freed at the same instant.
+    fn insert(&mut self, at: Time, id: u32) {
         let later = self
             .0
             .iter()

@@ -255,7 +255,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.cpu.next_completion(),
             Class::Completion,
         );
-        if self.phase == Phase::Idle {
+        if matches!(self.phase, Phase::Idle) {
             let front = self.waiting.front().map(|&(slot, _)| {
                 self.slots
                     .time(slot, At::Arrival)
@@ -357,7 +357,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn taken_at_once(&self) -> bool {
         let next = self.shortcuts
             && self.config.transport_ns == 0
-            && self.phase == Phase::Idle
+            && matches!(self.phase, Phase::Idle)
             && self.waiting.is_empty();
         debug_assert!(
             !next || self.next_event() > self.now.key(Class::Take as u8),
