@@ -307,6 +307,8 @@ impl CostModel {
     #[inline(always)]
     pub fn service_ns(&self, message: &Message) -> Result<u64, CostError> {
         let raw = match &self.base {
+            // The common `const:D`, without the call (the same draw).
+            Base::One(ServiceTime::Drawn(Distribution::Const(ns))) => *ns,
             Base::One(distribution) => distribution.sample(self.seed, message)?,
             Base::Table(table) => table.sample(self.seed, message)?,
             Base::Custom(custom) => custom.service_ns(self.seed, message)?,
