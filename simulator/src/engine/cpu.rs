@@ -9,8 +9,9 @@
 //! them progress at the same rate, the engine keeps one *virtual work
 //! clock* V (∫φ dt, in ns of work): a task started at V₀ with work s
 //! finishes when V reaches its tag V₀ + s, whatever the rates in between,
-//! so tasks sit in one min-queue by tag ([`Tasks`]) and never need updating when the
-//! rate changes. Only the earliest tag's wall time is computed, when asked.
+//! so tasks sit in one min-queue by tag (the earliest aside, the others in
+//! a heap) and never need updating when the rate changes. Only the
+//! earliest tag's wall time is computed, when asked.
 //! Without `--cores` φ is 1 and V is the wall clock itself: no division is
 //! ever made. Cost per event: O(log busy threads).
 
