@@ -344,6 +344,39 @@ impl Keyed for Timer {
     }
 }
 
+/// A message arriving at the kernel, borrowed from its owner (the
+/// caller of `push`, the closed loop, the co-client): its slot and outcome
+/// are built from it, and the message itself moves only if it has to wait
+/// in the kernel queue (a `Message` is larger than an inline move, so
+/// every move is a `memcpy` call).
+#[derive(Clone, Copy)]
+struct Arriving<'m> {
+    message: &'m Message,
+    /// Stream position.
+    index: u64,
+    /// a'.
+    arrival: Time,
+    /// The thread waiting on it ([`NO_THREAD`]: none).
+    thread: u32,
+    /// Its recorded stall σ (closed replay).
+    sigma_ns: u64,
+}
+
+impl<'m> Arriving<'m> {
+    /// `message`, at stream position `index`, arriving at `arrival`; no
+    /// thread waits on it (open replay, or a co-client's open).
+    #[inline(always)]
+    fn unpaced(message: &'m Message, index: u64, arrival: Time) -> Arriving<'m> {
+        Arriving {
+            message,
+            index,
+            arrival,
+            thread: NO_THREAD,
+            sigma_ns: 0,
+        }
+    }
+}
+
 /// Timers, earliest first: a [`RunQueue`], O(1) per timer when they are
 /// set nearly in the order they fire, as deadlines and watchdogs are
 /// (each event type's budget is fixed), where a heap paid O(log n) with

@@ -5,7 +5,7 @@
 //! machine: counts, the backlog, the closed loop, the observer.
 
 use super::run::shifted_deadline;
-use super::{NO_THREAD, Observer, Outcome, Released, Simulator, Time};
+use super::{Arriving, NO_THREAD, Observer, Outcome, Simulator, Time};
 use crate::kernel::{Admission, KernelCounts};
 use crate::strategy::Strategy;
 
@@ -20,25 +20,25 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// before arrivals at one instant). Lookups are at ⌊a'⌋ and inserts at
     /// ⌈r⌉, so under `--cores` an answer in the same nanosecond as an
     /// arrival is not yet in.
-    pub(super) fn admit(&mut self, released: &Released) -> Admission {
+    pub(super) fn admit(&mut self, released: &Arriving<'_>) -> Admission {
         let Some(kernel) = self.kernel.as_mut() else {
             return Admission::Client;
         };
         let at = released.arrival.floor_ns();
-        kernel.admit(&released.message, at, released.index)
+        kernel.admit(released.message, at, released.index)
     }
 
     /// A muted message: counted only in `muted`; an AUTH message of a
     /// thread goes on at once (r' = a').
-    pub(super) fn mute(&mut self, released: &Released) {
+    pub(super) fn mute(&mut self, released: &Arriving<'_>) {
         self.reported += 1;
         self.release_thread(released);
     }
 
     /// The kernel answers from its cache at a': in `messages`, `auth` and
     /// the latency (0), never at the client, never in flight.
-    pub(super) fn answer_from_cache(&mut self, released: &Released) {
-        let message = &released.message;
+    pub(super) fn answer_from_cache(&mut self, released: &Arriving<'_>) {
+        let message = released.message;
         let at = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), at);
         self.stats.throttled += at.saturating_sub(message.arrival_ns);
@@ -56,7 +56,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     }
 
     /// An AUTH message the kernel answered at a' lets its thread go on.
-    pub(super) fn release_thread(&mut self, released: &Released) {
+    pub(super) fn release_thread(&mut self, released: &Arriving<'_>) {
         let threaded = released.message.is_auth() && released.thread != NO_THREAD;
         if let (true, Some(threads)) = (threaded, self.threads.as_mut()) {
             let arrival = released.arrival;
@@ -82,8 +82,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
 
 /// The outcome of a message the kernel answers at its arrival a' (from
 /// its cache, or dropped at a full queue): no work, r = r' = a'.
-pub(super) fn answered_at_arrival(released: &Released, deadline: Option<Time>) -> Outcome {
-    let message = &released.message;
+pub(super) fn answered_at_arrival(released: &Arriving<'_>, deadline: Option<Time>) -> Outcome {
+    let message = released.message;
     let at = released.arrival.ceil_ns();
     Outcome {
         index: released.index,

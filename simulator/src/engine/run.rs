@@ -5,9 +5,9 @@ use esreplay_traces::Message;
 
 use super::admission::answered_at_arrival;
 use super::{
-    ANSWERED, At, Background, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers, MissMode,
-    NO_THREAD, Observer, Outcome, Phase, Released, ReplayMode, SimConfig, SimError, Simulator,
-    Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
+    ANSWERED, Arriving, At, Background, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
+    MissMode, NO_THREAD, Observer, Outcome, Phase, Released, ReplayMode, SimConfig, SimError,
+    Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -27,18 +27,6 @@ enum Limit {
     Horizon(u64),
     /// Everything.
     End,
-}
-
-/// A message no thread waits on (open replay, or a co-client's open),
-/// arriving at `arrival`.
-fn unpaced(message: Message, index: u64, arrival: Time) -> Released {
-    Released {
-        message,
-        index,
-        arrival,
-        thread: NO_THREAD,
-        sigma_ns: 0,
-    }
 }
 
 /// Every class by rank (`Class as u8`).
@@ -119,6 +107,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Reads the next message, in recorded kernel order, and simulates
     /// everything that can be known before it.
+    #[inline(always)]
     pub fn push(&mut self, message: Message) -> Result<(), SimError> {
         let index = self.next_index;
         self.next_index += 1;
@@ -137,7 +126,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let at = arrival.max(self.now);
         self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
-        self.enter(unpaced(message, index, arrival))
+        if let Some(slot) = self.enter(Arriving::unpaced(&message, index, arrival))? {
+            self.waiting.push_back((slot, message));
+        }
+        Ok(())
     }
 
     /// Misses among the messages settled so far.
@@ -232,7 +224,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 Class::Take => self.take()?,
                 Class::Arrival => {
                     if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
-                        self.enter(released)?;
+                        self.enter_released(released)?;
                     }
                 }
                 Class::Inject => self.inject()?,
@@ -287,34 +279,55 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
+    /// A message released by its thread in closed replay enters the
+    /// kernel; it moves into the kernel queue if it waits there.
+    #[inline(always)]
+    fn enter_released(&mut self, released: Released) -> Result<(), SimError> {
+        let arriving = Arriving {
+            message: &released.message,
+            index: released.index,
+            arrival: released.arrival,
+            thread: released.thread,
+            sigma_ns: released.sigma_ns,
+        };
+        if let Some(slot) = self.enter(arriving)? {
+            self.waiting.push_back((slot, released.message));
+        }
+        Ok(())
+    }
+
     /// A message of the trace reaches the kernel: a co-resident client
     /// receives it first (before our mutes and cache: they are ours), then
-    /// it arrives for our client.
-    fn enter(&mut self, released: Released) -> Result<(), SimError> {
+    /// it arrives for our client. Returns the slot of a message that waits
+    /// in the kernel queue: its owner moves it there, its only move on the
+    /// way.
+    #[inline(always)]
+    fn enter(&mut self, arriving: Arriving<'_>) -> Result<Option<u32>, SimError> {
         if let Some(co) = self.co.as_mut() {
-            co.receive(&released.message, released.arrival);
+            co.receive(arriving.message, arriving.arrival);
         }
-        self.arrive(released)
+        self.arrive(arriving)
     }
 
     /// The kernel-side arrival path, the one place where a message enters
     /// the machine: it is counted, then dropped at a full kernel queue or
     /// admitted. ES mutes and the cache (a muted message stops before it
     /// is counted; a cached one is answered here at a') and a co-resident
-    /// client's injected messages belong here too.
-    fn arrive(&mut self, released: Released) -> Result<(), SimError> {
+    /// client's injected messages belong here too. Returns the slot of a
+    /// message that waits in the kernel queue (its owner moves it there).
+    fn arrive(&mut self, released: Arriving<'_>) -> Result<Option<u32>, SimError> {
         match self.admit(&released) {
             Admission::Muted => {
                 self.mute(&released);
-                return Ok(());
+                return Ok(None);
             }
             Admission::Cached => {
                 self.answer_from_cache(&released);
-                return Ok(());
+                return Ok(None);
             }
             Admission::Client => {}
         }
-        let message = &released.message;
+        let message = released.message;
         let arrival_ns = released.arrival.ceil_ns();
         self.stats.count(message.is_auth(), arrival_ns);
         let throttled = arrival_ns.saturating_sub(message.arrival_ns);
@@ -326,7 +339,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             .is_some_and(|n| self.waiting.len() as u64 >= n);
         if full {
             self.drop_at_arrival(&released, deadline);
-            return Ok(());
+            return Ok(None);
         }
         let service_ns = self.cost.service_ns(message)?;
         let waiting = Slot::waiting(&released, service_ns);
@@ -341,10 +354,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.compact_timers();
         }
         if self.taken_at_once() {
-            return self.take_message(slot, &released.message);
+            self.take_message(slot, message)?;
+            return Ok(None);
         }
-        self.waiting.push_back((slot, released.message));
-        Ok(())
+        Ok(Some(slot))
     }
 
     /// Whether a message arriving now is taken at once: with τ = 0, one
@@ -374,14 +387,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let index = self.next_index;
         self.next_index += 1;
         // Not `enter`: the co-client does not receive its own opens.
-        self.arrive(unpaced(message, index, arrival))
+        if let Some(slot) = self.arrive(Arriving::unpaced(&message, index, arrival))? {
+            self.waiting.push_back((slot, message));
+        }
+        Ok(())
     }
 
     /// A message that finds the kernel queue full: answered by the kernel
     /// at a' (allow, or deny under fail-closed), never seen by the client.
-    fn drop_at_arrival(&mut self, released: &Released, deadline: Option<Time>) {
+    fn drop_at_arrival(&mut self, released: &Arriving<'_>, deadline: Option<Time>) {
         self.not_answered_by_client(released.index);
-        let message = &released.message;
+        let message = released.message;
         let at = released.arrival.ceil_ns();
         self.stats.drop(
             message.is_auth(),

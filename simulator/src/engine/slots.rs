@@ -14,8 +14,8 @@ use std::ops::{Index, IndexMut};
 
 use esreplay_traces::{Action, EventType};
 
+use super::Arriving;
 use super::Time;
-use super::threads::Released;
 
 /// Where a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,8 +79,8 @@ pub(super) struct Slot {
 impl Slot {
     /// `released`, waiting in the kernel queue with `work_ns` of work
     /// (its times are set by [`Slots::alloc`]).
-    pub(super) fn waiting(released: &Released, work_ns: u64) -> Slot {
-        let message = &released.message;
+    pub(super) fn waiting(released: &Arriving<'_>, work_ns: u64) -> Slot {
+        let message = released.message;
         Slot {
             index: released.index,
             global_seq: message.global_seq,
@@ -258,8 +258,8 @@ mod tests {
     fn fractions_appear_when_needed_and_reused_slots_forget_them() {
         let mut slots = Slots::default();
         let message = esreplay_traces::Message::new(0, EventType(0), Action::Auth, 0);
-        let released = Released {
-            message,
+        let released = Arriving {
+            message: &message,
             index: 0,
             arrival: Time::ZERO,
             thread: 0,
