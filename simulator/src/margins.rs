@@ -36,6 +36,9 @@ use crate::strategy::Margin;
 pub struct MarginCheck {
     /// Each guard's smallest margin, outermost first.
     floors: Vec<(Margin, u64)>,
+    /// The largest of the floors: a budget above it passes every guard
+    /// (the usual case, checked once per message).
+    widest: u64,
     /// (guard, event) → (messages, smallest budget).
     hits: BTreeMap<(usize, EventType), (u64, u64)>,
 }
@@ -70,8 +73,10 @@ impl MarginCheck {
             floors.push((*margin, floor_ns(*margin)));
             spec = inner;
         }
-        (!floors.is_empty()).then(|| MarginCheck {
+        let widest = floors.iter().map(|&(_, floor)| floor).max()?;
+        Some(MarginCheck {
             floors,
+            widest,
             hits: BTreeMap::new(),
         })
     }
@@ -87,12 +92,19 @@ impl MarginCheck {
         };
         // A deadline before the arrival is a budget of 0, below any margin.
         let budget = deadline.saturating_sub(message.arrival_ns);
+        if budget <= self.widest {
+            self.count(budget, message.event);
+        }
+    }
+
+    /// A message of type `event` whose `budget` is not above some guard's
+    /// floor (kept apart: the rare case, with the map).
+    #[cold]
+    #[inline(never)]
+    fn count(&mut self, budget: u64, event: EventType) {
         for (guard, &(_, floor)) in self.floors.iter().enumerate() {
             if budget <= floor {
-                let hit = self
-                    .hits
-                    .entry((guard, message.event))
-                    .or_insert((0, u64::MAX));
+                let hit = self.hits.entry((guard, event)).or_insert((0, u64::MAX));
                 hit.0 += 1;
                 hit.1 = hit.1.min(budget);
             }
