@@ -404,6 +404,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     dispatchable: bool,
     watchdogs: Timers,
     deadlines: Timers,
+    /// The closed loop, from the first message of a thread on (never in
+    /// open replay).
     threads: Option<Threads>,
     next_index: u64,
     last_arrival: Option<u64>,

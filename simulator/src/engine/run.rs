@@ -71,7 +71,6 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             .kernel
             .is_active()
             .then(|| Kernel::new(&config.kernel));
-        let threads = (config.replay != ReplayMode::Open).then(Threads::default);
         let co = config.co_client.clone().map(CoClient::new);
         Simulator {
             strategy,
@@ -91,7 +90,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             dispatchable: false,
             watchdogs: Default::default(),
             deadlines: Default::default(),
-            threads,
+            threads: None,
             next_index: 0,
             last_arrival: None,
             reported: 0,
@@ -111,16 +110,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     pub fn push(&mut self, message: Message) -> Result<(), SimError> {
         let index = self.next_index;
         self.next_index += 1;
-        if let Some(threads) = &mut self.threads {
-            // Until the first thread appears, closed replay is open replay.
-            let open = threads.count() == 0
-                && threads.next_arrival().is_none()
-                && thread_key(&message).is_none();
-            if !open {
-                let recorded = message.arrival_ns;
-                threads.intake(message, index)?;
-                return self.run(Limit::Horizon(recorded));
-            }
+        if self.closed_from(&message) {
+            let threads = self.threads.get_or_insert_with(Threads::default);
+            let recorded = message.arrival_ns;
+            threads.intake(message, index)?;
+            return self.run(Limit::Horizon(recorded));
         }
         let arrival = Time::from_ns(message.arrival_ns);
         let at = arrival.max(self.now);
@@ -130,6 +124,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.waiting.push_back((slot, message));
         }
         Ok(())
+    }
+
+    /// Whether `message` goes through the closed loop: until the first
+    /// message of a thread, closed replay is open replay (and the closed
+    /// loop does not exist: no event source to scan), after it every
+    /// message goes through it.
+    #[inline(always)]
+    fn closed_from(&self, message: &Message) -> bool {
+        self.threads.is_some()
+            || (self.config.replay != ReplayMode::Open && thread_key(message).is_some())
     }
 
     /// Misses among the messages settled so far.
