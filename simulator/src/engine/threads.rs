@@ -241,22 +241,23 @@ impl Threads {
 
     /// Keeps `message` in a free entry until it arrives.
     fn hold(&mut self, message: Message, index: u64, thread: u32) -> u32 {
-        let held = Held {
-            message: Some(message),
-            index,
-            thread,
-            next: NONE,
+        let Some(entry) = self.free.pop() else {
+            self.held.push(Held {
+                message: Some(message),
+                index,
+                thread,
+                next: NONE,
+            });
+            return (self.held.len() - 1) as u32;
         };
-        match self.free.pop() {
-            Some(entry) => {
-                self.held[entry as usize] = held;
-                entry
-            }
-            None => {
-                self.held.push(held);
-                (self.held.len() - 1) as u32
-            }
-        }
+        // Field by field: the entry is free (its message taken), and the
+        // message is copied once, in place.
+        let held = &mut self.held[entry as usize];
+        held.message = Some(message);
+        held.index = index;
+        held.thread = thread;
+        held.next = NONE;
+        entry
     }
 
     /// Appends `entry` to thread `id`'s read-ahead.
@@ -279,6 +280,7 @@ impl Threads {
 
     /// Thread `id` releases its message in `entry`: a' = a + δ, or its
     /// last answer if that is later (the clamp raises δ).
+    #[inline]
     fn release(&mut self, id: u32, entry: u32) {
         let Some(message) = &self.held[entry as usize].message else {
             return;
@@ -298,6 +300,7 @@ impl Threads {
     }
 
     /// The message in `entry`, released, arrives at `arrival`.
+    #[inline]
     fn arrive_at(&mut self, entry: u32, arrival: Time) {
         let held = &self.held[entry as usize];
         let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
@@ -350,10 +353,13 @@ impl Threads {
             .minus(Time::from_ns(sigma_ns));
         state.last_answer = state.last_answer.max(unblocked);
         state.blocked = false;
-        let floor = self.delta_floor.min(state.delta);
-        if floor != self.delta_floor {
-            self.delta_floor = floor;
-            self.horizon = floor.apply(Time::from_ns(self.read_ns));
+        // δ_floor ≤ 0: only a negative δ can lower it.
+        if state.delta.negative {
+            let floor = self.delta_floor.min(state.delta);
+            if floor != self.delta_floor {
+                self.delta_floor = floor;
+                self.horizon = floor.apply(Time::from_ns(self.read_ns));
+            }
         }
         self.release_read_ahead(thread);
     }
