@@ -207,7 +207,7 @@ impl Threads {
             return Err(ReadAheadError);
         }
         self.read_ns = message.arrival_ns;
-        self.horizon = self.delta_floor.apply(Time::from_ns(self.read_ns));
+        self.horizon = self.horizon_at(self.read_ns);
         let Some(key) = thread_key(&message) else {
             let arrival = Time::from_ns(message.arrival_ns);
             let entry = self.hold(message, index, NO_THREAD);
@@ -278,6 +278,17 @@ impl Threads {
         self.horizon
     }
 
+    /// a + δ_floor for a message read at `arrival_ns` (δ_floor ≤ 0).
+    #[inline]
+    fn horizon_at(&self, arrival_ns: u64) -> Time {
+        let read = Time::from_ns(arrival_ns);
+        if self.delta_floor.negative {
+            self.delta_floor.apply(read)
+        } else {
+            read
+        }
+    }
+
     /// Thread `id` releases its message in `entry`: a' = a + δ, or its
     /// last answer if that is later (the clamp raises δ).
     #[inline]
@@ -322,17 +333,16 @@ impl Threads {
     /// Removes the next replayed arrival.
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let Reverse(due) = self.arrivals.pop()?;
-        let held = &mut self.held[due.entry as usize];
-        let message = held.message.take()?;
-        let thread = held.thread;
         self.free.push(due.entry);
-        let sigma_ns = if thread == NO_THREAD {
-            0
-        } else {
-            sigma_ns(&message)
+        let held = &mut self.held[due.entry as usize];
+        let thread = held.thread;
+        let sigma_ns = match (&held.message, thread) {
+            (Some(message), id) if id != NO_THREAD => sigma_ns(message),
+            _ => 0,
         };
+        // Taken last, into the result: the message is copied once.
         Some(Released {
-            message,
+            message: held.message.take()?,
             index: due.index,
             arrival: due.arrival,
             thread,
@@ -358,7 +368,7 @@ impl Threads {
             let floor = self.delta_floor.min(state.delta);
             if floor != self.delta_floor {
                 self.delta_floor = floor;
-                self.horizon = floor.apply(Time::from_ns(self.read_ns));
+                self.horizon = self.horizon_at(self.read_ns);
             }
         }
         self.release_read_ahead(thread);
