@@ -432,6 +432,37 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_releases_the_read_ahead_in_order_up_to_the_next_auth_message() {
+        let notify = |global_seq, arrival| {
+            let mut m = on_thread(global_seq, arrival, 7, None);
+            m.action = Action::Notify;
+            m
+        };
+        let mut threads = Threads::default();
+        threads.intake(on_thread(0, 0, 7, None), 0).unwrap();
+        let first = threads.pop_arrival().unwrap();
+        // Read ahead while thread 7 is blocked: two NOTIFY, AUTH, NOTIFY.
+        let read_ahead = [notify(1, 1), notify(2, 2), on_thread(3, 3, 7, None)];
+        for (index, message) in (1..).zip(read_ahead) {
+            threads.intake(message, index).unwrap();
+        }
+        threads.intake(notify(4, 4), 4).unwrap();
+        assert_eq!(threads.next_arrival(), None);
+        threads.answered(first.thread, first.arrival, Time::from_ns(10), 0);
+        let mut released = Vec::new();
+        while let Some(r) = threads.pop_arrival() {
+            released.push((r.index, r.arrival.ceil_ns()));
+        }
+        // δ = 10: up to the AUTH message, the NOTIFY after it waits.
+        assert_eq!(released, [(1, 11), (2, 12), (3, 13)]);
+        threads.answered(first.thread, Time::from_ns(13), Time::from_ns(13), 0);
+        let last = threads.pop_arrival().unwrap();
+        assert_eq!((last.index, last.arrival), (4, Time::from_ns(14)));
+        // Four entries served five messages: freed entries are reused.
+        assert_eq!(threads.held.len(), 4);
+    }
+
+    #[test]
     fn a_faster_replay_moves_arrivals_earlier_but_never_before_the_answer() {
         let mut threads = Threads::default();
         threads.intake(on_thread(0, 0, 1, Some(50)), 0).unwrap();
