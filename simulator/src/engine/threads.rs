@@ -227,15 +227,16 @@ impl Threads {
 
     /// The dense id of the thread `key`, given at its first message.
     fn thread_id(&mut self, key: (u32, u64)) -> u32 {
-        let next = self.threads.len() as u32;
-        let id = *self.ids.entry(key).or_insert(next);
-        if id == next {
-            self.threads.push(Thread {
-                first: NONE,
-                last: NONE,
-                ..Thread::default()
-            });
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
         }
+        let id = self.threads.len() as u32;
+        self.ids.insert(key, id);
+        self.threads.push(Thread {
+            first: NONE,
+            last: NONE,
+            ..Thread::default()
+        });
         id
     }
 
