@@ -10,8 +10,9 @@
 //!
 //! Every message read stays in one entry of `held` until it arrives: a
 //! blocked thread's read-ahead is a list through those entries, and a
-//! released message waits in `arrivals`, a min-heap of small keys (a',
-//! global_seq, stream position, entry): the replayed kernel order. Only
+//! released message waits in `arrivals` in the replayed kernel order (a',
+//! global_seq, stream position): a heap of one number per message, a'
+//! above the entry's number, with full keys only where a' ties. Only
 //! entry numbers move; the message is moved in once and out once. A
 //! thread's state is found by its dense id, given at its first message
 //! (the one hash lookup per message, at intake). The input is read in
@@ -23,13 +24,15 @@
 //! threads' read-ahead, at most [`MAX_READ_AHEAD`] messages (a clear error
 //! beyond), and a few words per thread seen.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+mod arrivals;
+
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use esreplay_traces::Message;
 
 use super::time::{Offset, Time};
+use arrivals::{Arrivals, Order};
 
 /// Messages the closed loop may hold read ahead (≈ 150 B each).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
@@ -85,19 +88,11 @@ struct Held {
     message: Option<Message>,
     /// Stream position.
     index: u64,
+    /// a' once released.
+    arrival: Time,
     thread: u32,
     /// The thread's next message read ahead ([`NONE`]: none).
     next: u32,
-}
-
-/// A released message in the arrivals heap, in the replayed kernel order
-/// (a', global_seq, stream position); `entry` names its [`Held`].
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Due {
-    arrival: Time,
-    global_seq: u64,
-    index: u64,
-    entry: u32,
 }
 
 /// A message released by its thread: it arrives at `arrival`.
@@ -118,7 +113,7 @@ pub(crate) struct Threads {
     held: Vec<Held>,
     /// Free entries of `held`.
     free: Vec<u32>,
-    arrivals: BinaryHeap<Reverse<Due>>,
+    arrivals: Arrivals,
     delta_floor: Offset,
     /// The recorded arrival of the last message read, and
     /// [`Threads::horizon`] (kept: the event loop reads it at every event).
@@ -126,6 +121,14 @@ pub(crate) struct Threads {
     horizon: Time,
     /// Messages whose a' was clamped to their thread's last answer.
     pub(crate) clamped: u64,
+}
+
+/// The kernel order of the held message in `entry` after a':
+/// (global_seq, stream position).
+fn kernel_order(held: &[Held], entry: u32) -> Order {
+    let held = &held[entry as usize];
+    let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
+    (global_seq, held.index)
 }
 
 /// The closed loop holds too much in memory.
@@ -246,6 +249,7 @@ impl Threads {
             self.held.push(Held {
                 message: Some(message),
                 index,
+                arrival: Time::ZERO,
                 thread,
                 next: NONE,
             });
@@ -314,28 +318,25 @@ impl Threads {
     /// The message in `entry`, released, arrives at `arrival`.
     #[inline]
     fn arrive_at(&mut self, entry: u32, arrival: Time) {
-        let held = &self.held[entry as usize];
-        let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
-        let due = Due {
-            arrival,
-            global_seq,
-            index: held.index,
-            entry,
-        };
-        self.arrivals.push(Reverse(due));
+        self.held[entry as usize].arrival = arrival;
+        let held = &self.held;
+        self.arrivals
+            .push(arrival, entry, |e| kernel_order(held, e));
     }
 
     /// The next replayed arrival time, if any message is released.
     #[inline]
     pub(crate) fn next_arrival(&self) -> Option<Time> {
-        self.arrivals.peek().map(|Reverse(due)| due.arrival)
+        let entry = self.arrivals.peek()?;
+        Some(self.held[entry as usize].arrival)
     }
 
     /// Removes the next replayed arrival.
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
-        let Reverse(due) = self.arrivals.pop()?;
-        self.free.push(due.entry);
-        let held = &mut self.held[due.entry as usize];
+        let held = &self.held;
+        let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
+        self.free.push(entry);
+        let held = &mut self.held[entry as usize];
         let thread = held.thread;
         let sigma_ns = match (&held.message, thread) {
             (Some(message), id) if id != NO_THREAD => sigma_ns(message),
@@ -344,8 +345,8 @@ impl Threads {
         // Taken last, into the result: the message is copied once.
         Some(Released {
             message: held.message.take()?,
-            index: due.index,
-            arrival: due.arrival,
+            index: held.index,
+            arrival: held.arrival,
             thread,
             sigma_ns,
         })
