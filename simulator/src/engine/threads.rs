@@ -114,6 +114,8 @@ pub(crate) struct Threads {
     /// Free entries of `held`.
     free: Vec<u32>,
     arrivals: Arrivals,
+    /// The earliest a' in `arrivals` (the event loop asks at every event).
+    next: Option<Time>,
     delta_floor: Offset,
     /// The recorded arrival of the last message read, and
     /// [`Threads::horizon`] (kept: the event loop reads it at every event).
@@ -322,19 +324,20 @@ impl Threads {
         let held = &self.held;
         self.arrivals
             .push(arrival, entry, |e| kernel_order(held, e));
+        self.next = Some(self.next.map_or(arrival, |next| next.min(arrival)));
     }
 
     /// The next replayed arrival time, if any message is released.
     #[inline]
     pub(crate) fn next_arrival(&self) -> Option<Time> {
-        let entry = self.arrivals.peek()?;
-        Some(self.held[entry as usize].arrival)
+        self.next
     }
 
     /// Removes the next replayed arrival.
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
         let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
+        self.next = self.arrivals.peek().map(|e| held[e as usize].arrival);
         self.free.push(entry);
         let held = &mut self.held[entry as usize];
         let thread = held.thread;
