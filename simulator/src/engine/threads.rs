@@ -298,7 +298,7 @@ impl Threads {
 
     /// Thread `id` releases its message in `entry`: a' = a + δ, or its
     /// last answer if that is later (the clamp raises δ).
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, id: u32, entry: u32) {
         let Some(message) = &self.held[entry as usize].message else {
             return;
@@ -318,7 +318,7 @@ impl Threads {
     }
 
     /// The message in `entry`, released, arrives at `arrival`.
-    #[inline]
+    #[inline(always)]
     fn arrive_at(&mut self, entry: u32, arrival: Time) {
         self.held[entry as usize].arrival = arrival;
         let held = &self.held;
