@@ -207,6 +207,7 @@ impl Threads {
     }
 
     /// Reads the next input message (in recorded order).
+    #[inline(always)]
     pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<(), ReadAheadError> {
         if self.held.len() - self.free.len() >= MAX_READ_AHEAD {
             return Err(ReadAheadError);
@@ -334,6 +335,7 @@ impl Threads {
     }
 
     /// Removes the next replayed arrival.
+    #[inline(always)]
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
         let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
