@@ -115,7 +115,7 @@ impl ServiceTime {
     }
 
     /// s_i for `message` under `seed`: a pure function of both.
-    #[inline]
+    #[inline(always)]
     pub fn sample(self, seed: u64, message: &Message) -> Result<u64, CostError> {
         match self {
             ServiceTime::Trace => message.service_ns.ok_or(CostError::MissingService {
@@ -304,9 +304,11 @@ impl CostModel {
     }
 
     /// s_i for `message`: a pure function of the model, seed and message.
-    #[inline]
+    #[inline(always)]
     pub fn service_ns(&self, message: &Message) -> Result<u64, CostError> {
         let raw = match &self.base {
+            // The common `const:D`, without the call (the same draw).
+            Base::One(ServiceTime::Drawn(Distribution::Const(ns))) => *ns,
             Base::One(distribution) => distribution.sample(self.seed, message)?,
             Base::Table(table) => table.sample(self.seed, message)?,
             Base::Custom(custom) => custom.service_ns(self.seed, message)?,

@@ -26,11 +26,11 @@ mod admission;
 pub mod coclient;
 pub mod cpu;
 pub mod machine;
+mod slots;
 mod threads;
 pub mod time;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::error::Error;
 
 use esreplay_traces::{Action, EventType, Message};
@@ -39,6 +39,7 @@ use coclient::CoClient;
 pub use coclient::{CoClientConfig, CoClientSpec, TraceFacts};
 pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
+use slots::{ANSWERED, At, DEFAULTED, Slot, Slots, Stage, UNBLOCKED};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
 pub use time::Time;
@@ -48,6 +49,7 @@ use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
 use crate::strategy::Strategy;
+use crate::strategy::runs::{Keyed, RunQueue};
 
 /// What ES does when a deadline passes (`--miss-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -255,82 +257,6 @@ enum Class {
     Deadline,
 }
 
-/// Where a message is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// In the kernel queue.
-    Waiting,
-    /// On the handler, being handed off (c_h).
-    HandOff,
-    /// In the strategy's queue.
-    Queued,
-    /// Its work runs (handler or worker).
-    Running,
-    /// Dropped by its watchdog before it started.
-    Dropped,
-    /// Settled; the slot is free.
-    Free,
-}
-
-/// One message in the kernel queue or in the client: what its outcome
-/// needs once it is settled, and nothing a running job's thread keeps
-/// (start and finish travel with the handler's phase and the worker), so
-/// that a queued job costs 128 bytes.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    /// Stream position.
-    index: u64,
-    global_seq: u64,
-    recorded_arrival_ns: u64,
-    sigma_ns: u64,
-    /// s_i until the handler takes it, then the planned work.
-    work_ns: u64,
-    /// h_i rounded up (0 until taken).
-    taken_ns: u64,
-    arrival: Time,
-    /// d'_i (AUTH with a deadline; see [`Slot::deadline`]).
-    deadline: Time,
-    /// When the client answered, before ρ (see [`Slot::answer`]).
-    answer: Time,
-    /// r'_i (see [`Slot::unblocked`]).
-    unblocked: Time,
-    thread: u32,
-    /// The worker that ran it, [`NO_WORKER`] if none.
-    worker: u32,
-    event: EventType,
-    action: Action,
-    stage: Stage,
-    /// [`HAS_DEADLINE`], [`ANSWERED`], [`UNBLOCKED`], [`DEFAULTED`].
-    flags: u8,
-}
-
-/// No worker ran the job.
-const NO_WORKER: u32 = u32::MAX;
-/// Slot flags.
-const HAS_DEADLINE: u8 = 1;
-const ANSWERED: u8 = 2;
-const UNBLOCKED: u8 = 4;
-const DEFAULTED: u8 = 8;
-
-impl Slot {
-    #[inline]
-    fn deadline(&self) -> Option<Time> {
-        (self.flags & HAS_DEADLINE != 0).then_some(self.deadline)
-    }
-    #[inline]
-    fn answer(&self) -> Option<Time> {
-        (self.flags & ANSWERED != 0).then_some(self.answer)
-    }
-    #[inline]
-    fn unblocked(&self) -> Option<Time> {
-        (self.flags & UNBLOCKED != 0).then_some(self.unblocked)
-    }
-    #[inline]
-    fn defaulted(&self) -> bool {
-        self.flags & DEFAULTED != 0
-    }
-}
-
 /// What the handler thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -356,12 +282,22 @@ impl IdleWorkers {
     }
 
     /// Worker `id` goes idle at `at` (no earlier than any idle worker).
+    #[inline]
     fn push(&mut self, at: Time, id: u32) {
         debug_assert!(self.0.back().is_none_or(|&(last, _)| last <= at));
-        if self.0.back().is_none_or(|&last| last < (at, id)) {
+        if self
+            .0
+            .back()
+            .is_none_or(|&(last, other)| last < at || (last == at && other < id))
+        {
             self.0.push_back((at, id));
             return;
         }
+        self.insert(at, id);
+    }
+
+    /// [`push`](Self::push) among workers freed at the same instant.
+    fn insert(&mut self, at: Time, id: u32) {
         let later = self
             .0
             .iter()
@@ -377,8 +313,13 @@ impl IdleWorkers {
     }
 
     /// The worker at `position` takes a job.
+    #[inline]
     fn take(&mut self, position: usize) {
-        self.0.remove(position);
+        if position == 0 {
+            self.0.pop_front();
+        } else {
+            self.0.remove(position);
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -386,8 +327,28 @@ impl IdleWorkers {
     }
 }
 
-/// A min-heap of timers (time, slot, stream position).
-type Timers = BinaryHeap<Reverse<(Time, u32, u64)>>;
+/// A timer: when it fires, and the message it is for (its slot and
+/// stream position, so that a timer of a settled message is recognised).
+#[derive(Clone, Copy, Debug)]
+struct Timer {
+    at: Time,
+    slot: u32,
+    index: u64,
+}
+
+impl Keyed for Timer {
+    type Key = (Time, u32, u64);
+    #[inline]
+    fn key(&self) -> Self::Key {
+        (self.at, self.slot, self.index)
+    }
+}
+
+/// Timers, earliest first: a [`RunQueue`], O(1) per timer when they are
+/// set nearly in the order they fire, as deadlines and watchdogs are
+/// (each event type's budget is fixed), where a heap paid O(log n) with
+/// millions waiting in overload.
+type Timers = RunQueue<Timer>;
 
 /// A simulation in progress: feed it messages in recorded kernel order
 /// with [`push`](Self::push), then call [`finish`](Self::finish).
@@ -399,8 +360,7 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     workers: u32,
     now: Time,
     cpu: Cpu,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    slots: Slots,
     waiting: VecDeque<(u32, Message)>,
     phase: Phase,
     phase_since: Time,

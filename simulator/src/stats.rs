@@ -35,7 +35,7 @@ impl Backlog {
         self.arrived += 1;
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn respond(&mut self, response_ns: u64) {
         // Responses come nearly sorted (pools finish a little out of
         // order): insert near the back of the sorted deque when the place
@@ -44,6 +44,11 @@ impl Backlog {
             self.sorted.push_back(response_ns);
             return;
         }
+        self.respond_out_of_order(response_ns);
+    }
+
+    /// [`respond`](Self::respond) for a response before the last one.
+    fn respond_out_of_order(&mut self, response_ns: u64) {
         let len = self.sorted.len();
         let later = self
             .sorted
@@ -138,7 +143,7 @@ impl Stats {
     }
 
     /// Folds in a message that reached the client.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, outcome: &Outcome) {
         let response = outcome.response_ns;
         self.end = self.end.max(response).max(outcome.finish_ns.unwrap_or(0));

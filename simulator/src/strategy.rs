@@ -24,7 +24,7 @@ mod es_clients;
 mod guard;
 mod inline;
 mod pool;
-mod runs;
+pub(crate) mod runs;
 
 pub use edf::EdfPool;
 pub use es_clients::{EsClientsInline, from_es_client};

@@ -9,8 +9,9 @@
 //! them progress at the same rate, the engine keeps one *virtual work
 //! clock* V (∫φ dt, in ns of work): a task started at V₀ with work s
 //! finishes when V reaches its tag V₀ + s, whatever the rates in between,
-//! so tasks sit in one min-heap by tag and never need updating when the
-//! rate changes. Only the earliest tag's wall time is computed, when asked.
+//! so tasks sit in one min-queue by tag (the earliest aside, the others in
+//! a heap) and never need updating when the rate changes. Only the
+//! earliest tag's wall time is computed, when asked.
 //! Without `--cores` φ is 1 and V is the wall clock itself: no division is
 //! ever made. Cost per event: O(log busy threads).
 
@@ -219,10 +220,45 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
     a
 }
 
+/// The runnable threads' tasks (tag, thread id), smallest first: the
+/// earliest kept aside, the others in a min-heap, so that while one task
+/// runs (the handler of `inline`) the heap is never touched, and the next
+/// completion is a field, not a peek.
+#[derive(Debug, Default)]
+struct Tasks {
+    first: Option<(Time, u32)>,
+    rest: BinaryHeap<Reverse<(Time, u32)>>,
+}
+
+impl Tasks {
+    #[inline(always)]
+    fn push(&mut self, task: (Time, u32)) {
+        match self.first {
+            None => self.first = Some(task),
+            Some(first) if task < first => {
+                self.rest.push(Reverse(first));
+                self.first = Some(task);
+            }
+            Some(_) => self.rest.push(Reverse(task)),
+        }
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<(Time, u32)> {
+        let first = self.first.take()?;
+        self.first = self.rest.pop().map(|Reverse(task)| task);
+        Some(first)
+    }
+}
+
 /// The processor-sharing state.
 #[derive(Debug)]
 pub(crate) struct Cpu {
     config: CpuConfig,
+    /// Without `--cores`: every thread runs at rate 1, V is the wall
+    /// clock and a task's tag is its wall completion time (nothing to
+    /// convert, no rate to keep).
+    unlimited: bool,
     /// Current background, thousandths, and the index of the next change.
     background_milli: u64,
     next_point: usize,
@@ -233,7 +269,7 @@ pub(crate) struct Cpu {
     rate: Rate,
     /// Rates by number of runnable threads, for the current background.
     rates: Vec<Option<Rate>>,
-    tasks: BinaryHeap<Reverse<(Time, u32)>>,
+    tasks: Tasks,
     /// Σ ΔV·n (work done) and Σ Δt·n (thread-time runnable), raw.
     work: u128,
     runnable_time: u128,
@@ -246,6 +282,7 @@ impl Cpu {
             Background::Track(track) => track.points.first().map_or(0, |&(_, b)| b),
         };
         let mut cpu = Cpu {
+            unlimited: config.cores_milli.is_none(),
             config,
             background_milli,
             next_point: 0,
@@ -254,7 +291,7 @@ impl Cpu {
             runnable: 0,
             rate: FULL,
             rates: Vec::new(),
-            tasks: BinaryHeap::new(),
+            tasks: Tasks::default(),
             work: 0,
             runnable_time: 0,
         };
@@ -279,26 +316,33 @@ impl Cpu {
         rate
     }
 
-    #[inline]
+    #[inline(always)]
     fn update_rate(&mut self) {
-        if self.config.cores_milli.is_some() {
+        if !self.unlimited {
             self.rate = self.rate_for(self.runnable);
         }
     }
 
     /// Moves the clocks to wall time `to` (≥ the last).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn advance(&mut self, to: Time) {
+        if self.unlimited {
+            // Without --cores V is the wall clock itself (tags are absolute
+            // times): nothing to advance.
+            self.at = self.at.max(to);
+            self.v = self.at;
+            return;
+        }
+        self.advance_shared(to);
+    }
+
+    /// [`advance`](Self::advance) under `--cores`.
+    fn advance_shared(&mut self, to: Time) {
         if to <= self.at {
             return;
         }
-        if self.runnable == 0 || self.config.cores_milli.is_none() {
-            // Without --cores V is the wall clock itself (tags are absolute
-            // times): nothing to advance.
+        if self.runnable == 0 {
             self.at = to;
-            if self.config.cores_milli.is_none() {
-                self.v = to;
-            }
             return;
         }
         let dt = to - self.at;
@@ -309,28 +353,26 @@ impl Cpu {
             Time::from_raw(mul_div_floor(dt.raw(), self.rate.num, self.rate.den))
         };
         self.v = self.v + dv;
-        if self.config.cores_milli.is_some() {
-            let n = u128::from(self.runnable);
-            self.work = self.work.saturating_add(dv.raw().saturating_mul(n));
-            self.runnable_time = self
-                .runnable_time
-                .saturating_add(dt.raw().saturating_mul(n));
-        }
+        let n = u128::from(self.runnable);
+        self.work = self.work.saturating_add(dv.raw().saturating_mul(n));
+        self.runnable_time = self
+            .runnable_time
+            .saturating_add(dt.raw().saturating_mul(n));
     }
 
     /// Thread `id` becomes runnable with `work_ns` of CPU work, now.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn start(&mut self, id: u32, work_ns: u64) {
-        self.tasks.push(Reverse((self.v.plus_ns(work_ns), id)));
+        self.tasks.push((self.v.plus_ns(work_ns), id));
         self.runnable += 1;
         self.update_rate();
     }
 
     /// When the next task finishes, if any is running.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_completion(&self) -> Option<Time> {
-        let &Reverse((tag, _)) = self.tasks.peek()?;
-        if self.config.cores_milli.is_none() {
+        let (tag, _) = self.tasks.first?;
+        if self.unlimited {
             return Some(tag);
         }
         let left = tag - self.v;
@@ -344,9 +386,9 @@ impl Cpu {
 
     /// Removes the task that finishes first (the caller has advanced to its
     /// completion time) and returns its id.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&mut self) -> Option<u32> {
-        let Reverse((tag, id)) = self.tasks.pop()?;
+        let (tag, id) = self.tasks.pop()?;
         // Rounding of the wall time may leave V a step short: snap.
         self.v = self.v.max(tag);
         self.runnable -= 1;
@@ -394,6 +436,25 @@ impl Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn tasks_pop_in_the_order_of_a_heap(
+            steps in prop::collection::vec((0u64..20, any::<bool>()), 0..80),
+        ) {
+            let (mut tasks, mut heap) = (Tasks::default(), BinaryHeap::new());
+            for (id, (tag, pop)) in (0u32..).zip(steps) {
+                if pop {
+                    prop_assert_eq!(tasks.pop(), heap.pop().map(|Reverse(task)| task));
+                } else {
+                    tasks.push((Time::from_ns(tag), id));
+                    heap.push(Reverse((Time::from_ns(tag), id)));
+                }
+                prop_assert_eq!(tasks.first, heap.peek().map(|&Reverse(task)| task));
+            }
+        }
+    }
 
     fn cpu(cores: f64, background: f64) -> Cpu {
         Cpu::new(CpuConfig {

@@ -1,15 +1,13 @@
 //! The event loop of [`Simulator`]: arrivals and the kernel queue, the
 //! handler, the workers, the timers, and settling each message.
 
-use std::cmp::Reverse;
-
-use esreplay_traces::{Action, Message};
+use esreplay_traces::Message;
 
 use super::admission::answered_at_arrival;
 use super::{
-    ANSWERED, Background, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE, IdleWorkers,
-    MissMode, NO_THREAD, NO_WORKER, Observer, Outcome, Phase, Released, ReplayMode, SimConfig,
-    SimError, Simulator, Slot, Stage, Threads, Time, UNBLOCKED, from_milli, thread_key,
+    ANSWERED, At, Background, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers, MissMode,
+    NO_THREAD, Observer, Outcome, Phase, Released, ReplayMode, SimConfig, SimError, Simulator,
+    Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -94,8 +92,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             observer,
             workers,
             now: Time::ZERO,
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Default::default(),
             waiting: Default::default(),
             phase: Phase::Idle,
             phase_since: Time::ZERO,
@@ -256,10 +253,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.cpu.next_completion(),
             Class::Completion,
         );
-        if self.phase == Phase::Idle {
+        if matches!(self.phase, Phase::Idle) {
             let front = self.waiting.front().map(|&(slot, _)| {
-                self.slots[slot as usize]
-                    .arrival
+                self.slots
+                    .time(slot, At::Arrival)
                     .plus_ns(self.config.transport_ns)
             });
             earliest(&mut best, now, front, Class::Take);
@@ -273,7 +270,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(co) = &self.co {
             earliest(&mut best, now, co.next_at(), Class::Inject);
         }
-        let timer = |heap: &super::Timers| heap.peek().map(|Reverse((t, ..))| *t);
+        let timer = |timers: &super::Timers| timers.peek().map(|timer| timer.at);
         earliest(&mut best, now, timer(&self.watchdogs), Class::Watchdog);
         earliest(&mut best, now, timer(&self.deadlines), Class::Deadline);
         earliest(&mut best, now, self.cpu.next_change(), Class::Background);
@@ -330,31 +327,19 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return Ok(());
         }
         let service_ns = self.cost.service_ns(message)?;
-        let slot = self.alloc(Slot {
-            index: released.index,
-            global_seq: message.global_seq,
-            recorded_arrival_ns: message.arrival_ns,
-            sigma_ns: released.sigma_ns,
-            work_ns: service_ns,
-            taken_ns: 0,
-            arrival: released.arrival,
-            deadline: deadline.unwrap_or(Time::ZERO),
-            answer: Time::ZERO,
-            unblocked: Time::ZERO,
-            thread: released.thread,
-            worker: NO_WORKER,
-            event: message.event,
-            action: message.action,
-            stage: Stage::Waiting,
-            flags: if deadline.is_some() { HAS_DEADLINE } else { 0 },
-        });
+        let waiting = Slot::waiting(&released, service_ns);
+        let slot = self.slots.alloc(waiting, released.arrival, deadline);
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
-            self.deadlines.push(Reverse((d, slot, released.index)));
+            self.deadlines.push(Timer {
+                at: d,
+                slot,
+                index: released.index,
+            });
             self.compact_timers();
         }
         if self.taken_at_once() {
-            return self.take_message(slot, released.message);
+            return self.take_message(slot, &released.message);
         }
         self.waiting.push_back((slot, released.message));
         Ok(())
@@ -370,7 +355,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn taken_at_once(&self) -> bool {
         let next = self.shortcuts
             && self.config.transport_ns == 0
-            && self.phase == Phase::Idle
+            && matches!(self.phase, Phase::Idle)
             && self.waiting.is_empty();
         debug_assert!(
             !next || self.next_event() > self.now.key(Class::Take as u8),
@@ -410,19 +395,6 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.release_thread(released);
     }
 
-    fn alloc(&mut self, slot: Slot) -> u32 {
-        match self.free.pop() {
-            Some(index) => {
-                self.slots[index as usize] = slot;
-                index
-            }
-            None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
-            }
-        }
-    }
-
     /// A new arrival instant closes the previous one for the backlog.
     pub(super) fn open_instant(&mut self, arrival_ns: u64) {
         if self.last_arrival.is_none_or(|last| arrival_ns > last) {
@@ -444,24 +416,29 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let Some((slot, message)) = self.waiting.pop_front() else {
             return Ok(());
         };
-        self.take_message(slot, message)
+        self.take_message(slot, &message)
     }
 
     /// The handler takes `message` (in `slot`) now.
-    fn take_message(&mut self, slot: u32, message: Message) -> Result<(), SimError> {
+    #[inline(always)]
+    fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
         let now = self.now;
         let job = self.job(slot, now);
-        let plan = self.strategy.plan(&job, &message);
+        let plan = self.strategy.plan(&job, message);
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }
         self.keep_trigger(slot, message, plan.runner);
         if let Some(guard) = plan.watchdog {
             let fire = self.fire_time(guard.max(now), now);
-            self.watchdogs.push(Reverse((fire, slot, job.index)));
+            self.watchdogs.push(Timer {
+                at: fire,
+                slot,
+                index: job.index,
+            });
             self.compact_timers();
         }
-        let state = &mut self.slots[slot as usize];
+        let state = &mut self.slots[slot];
         state.work_ns = plan.work_ns;
         state.taken_ns = now.ceil_ns();
         match plan.runner {
@@ -486,15 +463,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The job of `slot` as a strategy sees it, taken now.
+    #[inline(always)]
     fn job(&self, slot: u32, now: Time) -> Job {
-        let state = &self.slots[slot as usize];
-        let deadline = state.deadline();
+        let state = &self.slots[slot];
+        let deadline = self.slots.deadline(slot);
         Job {
             index: state.index,
             global_seq: state.global_seq,
             event: state.event,
-            action: state.action,
-            arrival_ns: state.arrival.ceil_ns(),
+            action: state.action(),
+            arrival_ns: self.slots.time(slot, At::Arrival).ceil_ns(),
             deadline_ns: deadline.map(Time::ceil_ns),
             service_ns: state.work_ns,
             taken: now,
@@ -504,7 +482,15 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Keeps `message` until its job ends if the co-client will see our
     /// client open its target then (not for a message answered at once).
-    fn keep_trigger(&mut self, slot: u32, message: Message, runner: Runner) {
+    #[inline(always)]
+    fn keep_trigger(&mut self, slot: u32, message: &Message, runner: Runner) {
+        if self.co.is_some() {
+            self.keep_trigger_for_co(slot, message, runner);
+        }
+    }
+
+    /// [`keep_trigger`](Self::keep_trigger) with a co-client.
+    fn keep_trigger_for_co(&mut self, slot: u32, message: &Message, runner: Runner) {
         let Some(co) = &self.co else {
             return;
         };
@@ -512,7 +498,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.triggers.len() <= slot as usize {
             self.triggers.resize(slot as usize + 1, None);
         }
-        self.triggers[slot as usize] = keep.then_some(message);
+        self.triggers[slot as usize] = keep.then(|| message.clone());
     }
 
     /// Timers of settled or answered messages wait in their heaps until
@@ -520,19 +506,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// timers as messages in flight, the dead ones go. So the timers follow
     /// the backlog, not the budget, at O(1) amortised per timer.
     fn compact_timers(&mut self) {
-        let in_flight = self.slots.len() - self.free.len();
+        let in_flight = self.slots.in_flight();
         let slots = &self.slots;
-        let live = |slot: u32, index: u64, flag: u8| {
-            let state = &slots[slot as usize];
-            state.stage != Stage::Free && state.index == index && state.flags & flag == 0
+        let live = |timer: &Timer, flag: u8| {
+            slots.holds(timer.slot, timer.index) && !slots[timer.slot].has(flag)
         };
         if self.watchdogs.len() > 2 * in_flight + 64 {
-            self.watchdogs
-                .retain(|&Reverse((_, slot, index))| live(slot, index, ANSWERED));
+            self.watchdogs.retain(|timer| live(timer, ANSWERED));
         }
         if self.deadlines.len() > 2 * in_flight + 64 {
-            self.deadlines
-                .retain(|&Reverse((_, slot, index))| live(slot, index, UNBLOCKED));
+            self.deadlines.retain(|timer| live(timer, UNBLOCKED));
         }
     }
 
@@ -564,14 +547,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The hand-off of `slot` ends now: its job goes to the strategy.
+    #[inline(always)]
     fn handed_off(&mut self, slot: u32) {
-        let state = &mut self.slots[slot as usize];
+        let deadline_ns = self.slots.deadline(slot).map_or(u64::MAX, Time::ceil_ns);
+        let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
-            self.settle(slot, None);
+            self.settle(slot, None, None);
         } else {
             state.stage = Stage::Queued;
             self.strategy.queue(Ticket {
-                deadline_ns: state.deadline().map_or(u64::MAX, Time::ceil_ns),
+                deadline_ns,
                 global_seq: state.global_seq,
                 index: state.index,
                 slot,
@@ -583,6 +568,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A thread's CPU work ends now.
+    #[inline(always)]
     fn complete(&mut self) {
         match self.cpu.complete() {
             Some(0) => self.handler_done(),
@@ -591,6 +577,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
+    #[inline(always)]
     fn handler_done(&mut self) {
         let now = self.now;
         self.handler_busy = self.handler_busy + (now - self.phase_since);
@@ -598,7 +585,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Work(slot) => {
                 self.answer(slot, now, false);
-                self.settle(slot, Some((self.phase_since, now)));
+                self.settle(slot, Some((self.phase_since, now)), None);
                 self.rest();
             }
             Phase::HandOff(slot) => self.handed_off(slot),
@@ -606,6 +593,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
+    #[inline(always)]
     fn worker_done(&mut self, worker: u32) {
         let Some((slot, start)) = self.running[worker as usize].take() else {
             return;
@@ -613,7 +601,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let now = self.now;
         self.worker_busy = self.worker_busy + (now - start);
         self.answer(slot, now, false);
-        self.settle(slot, Some((start, now)));
+        self.settle(slot, Some((start, now)), Some(worker));
         self.idle.push(now, worker);
         self.dispatchable = self.queued > 0;
     }
@@ -650,7 +638,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn queued_stage(&self, ticket: &Ticket) -> Result<bool, SimError> {
         let stage = self
             .slots
-            .get(ticket.slot as usize)
+            .get(ticket.slot)
             .filter(|s| s.index == ticket.index)
             .map(|s| s.stage);
         match stage {
@@ -663,35 +651,29 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Worker `worker` starts the queued job in `slot`, now.
+    #[inline(always)]
     fn start_on(&mut self, worker: u32, slot: u32) {
-        let state = &mut self.slots[slot as usize];
+        let state = &mut self.slots[slot];
         state.stage = Stage::Running;
-        state.worker = worker;
         let work = state.work_ns.saturating_add(self.config.worker_overhead_ns);
         self.running[worker as usize] = Some((slot, self.now));
         self.cpu.start(worker + 1, work);
         self.dispatchable = self.queued > 0 && !self.idle.is_empty();
     }
 
-    /// Whether `slot` still holds the message at stream position `index`.
-    fn holds(&self, slot: u32, index: u64) -> bool {
-        let state = &self.slots[slot as usize];
-        state.stage != Stage::Free && state.index == index
-    }
-
     fn fire_watchdog(&mut self) {
-        let Some(Reverse((at, slot, index))) = self.watchdogs.pop() else {
+        let Some(Timer { at, slot, index }) = self.watchdogs.pop() else {
             return;
         };
-        if !self.holds(slot, index) || self.slots[slot as usize].answer().is_some() {
+        if !self.slots.holds(slot, index) || self.slots[slot].has(ANSWERED) {
             return;
         }
         self.answer(slot, at, true);
-        let state = &mut self.slots[slot as usize];
+        let state = &mut self.slots[slot];
         match state.stage {
             Stage::Queued => {
                 state.stage = Stage::Dropped;
-                self.settle(slot, None);
+                self.settle(slot, None, None);
             }
             Stage::HandOff => state.stage = Stage::Dropped,
             _ => {}
@@ -699,29 +681,30 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_deadline(&mut self) {
-        let Some(Reverse((at, slot, index))) = self.deadlines.pop() else {
+        let Some(Timer { at, slot, index }) = self.deadlines.pop() else {
             return;
         };
-        if self.holds(slot, index) && self.slots[slot as usize].unblocked().is_none() {
+        if self.slots.holds(slot, index) && !self.slots[slot].has(UNBLOCKED) {
             self.unblock(slot, at);
         }
     }
 
     /// The client answers `slot` at `at` (before ρ), if not yet answered.
+    #[inline(always)]
     fn answer(&mut self, slot: u32, at: Time, defaulted: bool) {
-        let state = &mut self.slots[slot as usize];
-        if state.answer().is_some() {
+        let state = &mut self.slots[slot];
+        if state.has(ANSWERED) {
             return;
         }
-        state.answer = at;
         state.flags |= ANSWERED | if defaulted { DEFAULTED } else { 0 };
-        let index = state.index;
-        if state.unblocked().is_some() {
+        let (index, unblocked) = (state.index, state.has(UNBLOCKED));
+        self.slots.set(slot, At::Answer, at);
+        if unblocked {
             self.not_answered_by_client(index);
             return;
         }
         let response = at.plus_ns(self.config.response_latency_ns);
-        let unblocked = match (self.config.miss_mode, state.deadline()) {
+        let unblocked = match (self.config.miss_mode, self.slots.deadline(slot)) {
             (MissMode::Kill, _) | (_, None) => response,
             (_, Some(deadline)) => response.min(deadline),
         };
@@ -731,35 +714,41 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
     /// an AUTH message of a thread, the closed loop learn it.
+    #[inline(always)]
     fn unblock(&mut self, slot: u32, at: Time) {
-        let state = &mut self.slots[slot as usize];
-        state.unblocked = at;
+        self.slots.set(slot, At::Unblocked, at);
+        let state = &mut self.slots[slot];
         state.flags |= UNBLOCKED;
         self.stats.backlog.respond(at.ceil_ns());
-        if state.action == Action::Auth
+        if state.is_auth()
             && state.thread != NO_THREAD
             && let Some(threads) = self.threads.as_mut()
         {
-            threads.answered(state.thread, state.arrival, at, state.sigma_ns);
+            let (thread, sigma_ns) = (state.thread, state.sigma_ns);
+            let arrival = self.slots.time(slot, At::Arrival);
+            threads.answered(thread, arrival, at, sigma_ns);
         }
     }
 
     /// Everything about `slot` is known: report it and free the slot.
-    /// `ran`: when its work started and finished, if it ran.
-    fn settle(&mut self, slot: u32, ran: Option<(Time, Time)>) {
-        let state = &mut self.slots[slot as usize];
-        state.stage = Stage::Free;
-        let response = state
-            .answer()
+    /// `ran`: when its work started and finished, if it ran; `worker`:
+    /// the worker that ran it, if one did.
+    #[inline(always)]
+    fn settle(&mut self, slot: u32, ran: Option<(Time, Time)>, worker: Option<u32>) {
+        let slots = &self.slots;
+        let state = &slots[slot];
+        let response = slots
+            .optional(slot, At::Answer, ANSWERED)
             .unwrap_or(self.now)
             .plus_ns(self.config.response_latency_ns);
-        let deadline = state.deadline();
+        let deadline = slots.deadline(slot);
+        let unblocked = slots.optional(slot, At::Unblocked, UNBLOCKED);
         let outcome = Outcome {
             index: state.index,
             global_seq: state.global_seq,
             event: state.event,
-            action: state.action,
-            arrival_ns: state.arrival.ceil_ns(),
+            action: state.action(),
+            arrival_ns: slots.time(slot, At::Arrival).ceil_ns(),
             recorded_arrival_ns: state.recorded_arrival_ns,
             deadline_ns: deadline.map(Time::ceil_ns),
             service_ns: state.work_ns,
@@ -767,14 +756,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             start_ns: ran.map(|(start, _)| start.ceil_ns()),
             finish_ns: ran.map(|(_, finish)| finish.ceil_ns()),
             response_ns: response.ceil_ns(),
-            unblocked_ns: state.unblocked().unwrap_or(response).ceil_ns(),
+            unblocked_ns: unblocked.unwrap_or(response).ceil_ns(),
             defaulted: state.defaulted(),
-            missed: state.action == Action::Auth && deadline.is_some_and(|d| response > d),
-            worker: (state.worker != NO_WORKER).then_some(state.worker),
+            missed: state.is_auth() && deadline.is_some_and(|d| response > d),
+            worker,
             dropped: false,
             cached: false,
         };
-        self.free.push(slot);
+        self.slots.free(slot);
         self.reported += 1;
         self.stats.record(&outcome);
         self.observer.outcome(&outcome);

@@ -428,6 +428,8 @@ mod idle_workers {
     //! when workers go idle at non-decreasing times.
     use super::*;
     use proptest::prelude::*;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
 
     proptest! {
         #[test]

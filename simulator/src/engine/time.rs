@@ -67,6 +67,19 @@ impl Time {
         }
     }
 
+    /// The whole nanoseconds and the fraction (in steps below [`SCALE`]).
+    #[inline]
+    pub(crate) const fn parts(self) -> (u64, u64) {
+        (self.ns, self.frac)
+    }
+
+    /// From [`parts`](Self::parts).
+    #[inline]
+    pub(crate) const fn from_parts(ns: u64, frac: u64) -> Time {
+        debug_assert!(frac < STEPS && (ns < u64::MAX || frac == 0));
+        Time { ns, frac }
+    }
+
     /// Rounded up to whole nanoseconds (what results report).
     #[inline]
     pub fn ceil_ns(self) -> u64 {
@@ -85,10 +98,17 @@ impl Time {
         self.frac == 0
     }
 
-    /// `self + ns`, saturating.
+    /// `self + ns`, saturating (`self + Time::from_ns(ns)` without the
+    /// carry of fractions).
     #[inline]
     pub fn plus_ns(self, ns: u64) -> Time {
-        self + Time::from_ns(ns)
+        match self.ns.checked_add(ns) {
+            Some(ns) if ns < u64::MAX => Time {
+                ns,
+                frac: self.frac,
+            },
+            _ => Time::MAX,
+        }
     }
 
     /// `self − other`, 0 if negative.
@@ -299,6 +319,23 @@ mod tests {
         let two_thirds = third + third;
         assert_eq!(Time::from_ns(1) - two_thirds, third, "a borrow");
         assert_eq!(Time::from_raw(Time::MAX.raw() + 7), Time::MAX);
+    }
+
+    #[test]
+    fn plus_ns_is_adding_whole_nanoseconds() {
+        let third = Time::from_raw(SCALE / 3);
+        let max_less = Time::from_ns(u64::MAX - 1) + third;
+        for t in [
+            Time::ZERO,
+            third,
+            Time::from_ns(9) + third,
+            max_less,
+            Time::MAX,
+        ] {
+            for ns in [0, 1, 5, u64::MAX - 1, u64::MAX] {
+                assert_eq!(t.plus_ns(ns), t + Time::from_ns(ns), "{t:?} + {ns}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`RunQueue`]: a min-priority queue that is O(1) when keys mostly come
-//! in ascending order, as EDF keys do (a deadline is the arrival plus a
-//! budget that is fixed per event type, so each event type's keys ascend).
+//! in ascending order, as EDF keys and the engine's timers do (a deadline
+//! is the arrival plus a budget that is fixed per event type, so each
+//! event type's keys ascend, and so do its watchdogs).
 //!
 //! Items go to the first of up to [`MAX_RUNS`] sorted runs (deques) whose
 //! last key is ≤ the new key, else to a binary heap. The minimum is the
@@ -8,6 +9,7 @@
 //! sorted ascending by key; equal keys leave in insertion order within a
 //! run (EDF keys are unique anyway: they end with the stream position).
 
+use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -53,11 +55,16 @@ impl<V: Keyed> Ord for ByKey<V> {
 }
 
 /// A min-queue of values by key. Keys are recomputed, not stored, so an
-/// item costs only its own size.
+/// item costs only its own size. Where the smallest item is is found once
+/// after each change, when first asked, so that repeated
+/// [`peek`](RunQueue::peek)s cost O(1) (the engine peeks its timers after
+/// every event).
 pub struct RunQueue<V> {
     runs: Vec<VecDeque<V>>,
     heap: BinaryHeap<Reverse<ByKey<V>>>,
     len: usize,
+    /// Where the smallest item is, if known since the last change.
+    first: Cell<Option<Option<Place>>>,
 }
 
 impl<V: Keyed> Default for RunQueue<V> {
@@ -66,6 +73,7 @@ impl<V: Keyed> Default for RunQueue<V> {
             runs: Vec::new(),
             heap: BinaryHeap::new(),
             len: 0,
+            first: Cell::new(Some(None)),
         }
     }
 }
@@ -76,11 +84,19 @@ impl<V: Keyed> RunQueue<V> {
         self.len
     }
 
-    /// Queues `value` under its key.
+    /// Queues `value` under its key. A known front stays known when the
+    /// new key is larger (the common case of ascending keys).
     #[inline]
     pub fn push(&mut self, value: V) {
-        self.len += 1;
         let key = value.key();
+        let stays = match self.first.get() {
+            Some(Some(_)) => self.peek().is_some_and(|front| front.key() < key),
+            _ => false,
+        };
+        if !stays {
+            self.first.set(None);
+        }
+        self.len += 1;
         for run in &mut self.runs {
             if run.back().is_none_or(|last| last.key() <= key) {
                 run.push_back(value);
@@ -97,6 +113,52 @@ impl<V: Keyed> RunQueue<V> {
     /// Removes the item with the smallest key.
     #[inline]
     pub fn pop(&mut self) -> Option<V> {
+        let item = match self.first()? {
+            Place::Heap => self.heap.pop().map(|Reverse(ByKey(value))| value),
+            Place::Run(index) => self.runs[index].pop_front(),
+        };
+        self.len -= usize::from(item.is_some());
+        self.first.set(None);
+        item
+    }
+
+    /// The item with the smallest key.
+    #[inline]
+    pub fn peek(&self) -> Option<&V> {
+        match self.first()? {
+            Place::Heap => self.heap.peek().map(|Reverse(ByKey(value))| value),
+            Place::Run(index) => self.runs[index].front(),
+        }
+    }
+
+    /// Keeps only the items for which `keep` is true (order unchanged).
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        for run in &mut self.runs {
+            run.retain(&mut keep);
+        }
+        self.heap.retain(|Reverse(ByKey(value))| keep(value));
+        self.len = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        self.first.set(None);
+    }
+
+    /// Where the smallest item is, found if not known.
+    #[inline]
+    fn first(&self) -> Option<Place> {
+        if let Some(known) = self.first.get() {
+            return known;
+        }
+        let found = self.find_first();
+        self.first.set(Some(found));
+        found
+    }
+
+    /// Where the item with the smallest key is (`None`: empty). Among
+    /// equal keys a run's front wins over the heap, the first run over
+    /// later ones.
+    fn find_first(&self) -> Option<Place> {
+        if self.len == 0 {
+            return None;
+        }
         let mut best: Option<(V::Key, usize)> = None;
         for (index, run) in self.runs.iter().enumerate() {
             if let Some(front) = run.front() {
@@ -106,19 +168,19 @@ impl<V: Keyed> RunQueue<V> {
                 }
             }
         }
-        let from_heap = match (self.heap.peek(), best) {
-            (Some(Reverse(top)), Some((key, _))) => top.0.key() < key,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let item = if from_heap {
-            self.heap.pop().map(|Reverse(ByKey(value))| value)
-        } else {
-            best.and_then(|(_, index)| self.runs[index].pop_front())
-        };
-        self.len -= usize::from(item.is_some());
-        item
+        match (self.heap.peek(), best) {
+            (Some(Reverse(top)), Some((key, _))) if top.0.key() < key => Some(Place::Heap),
+            (Some(_), None) => Some(Place::Heap),
+            (_, best) => best.map(|(_, index)| Place::Run(index)),
+        }
     }
+}
+
+/// Where a [`RunQueue`]'s smallest item is.
+#[derive(Clone, Copy)]
+enum Place {
+    Heap,
+    Run(usize),
 }
 
 #[cfg(test)]
@@ -144,7 +206,12 @@ mod tests {
                 if position % 3 == 0 && pops > position {
                     model.sort_unstable();
                     let want = model.remove(0);
+                    prop_assert_eq!(queue.peek(), Some(&want));
                     prop_assert_eq!(queue.pop(), Some(want));
+                }
+                if position % 17 == 16 {
+                    queue.retain(|&(key, _)| key % 5 != 0);
+                    model.retain(|&(key, _)| key % 5 != 0);
                 }
             }
             model.sort_unstable();

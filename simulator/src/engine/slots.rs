@@ -1,0 +1,283 @@
+//! [`Slots`]: the messages in the kernel queue or in the client, one
+//! [`Slot`] each, reused once settled.
+//!
+//! A slot keeps what its message's outcome needs once it is settled, and
+//! nothing a running job's thread keeps (start, finish and the worker
+//! travel with the handler's phase and the worker). Its four exact times
+//! (arrival, deadline, answer, unblocked) are kept as whole nanoseconds in
+//! the slot and their fractions aside, in a vector that exists only once
+//! a fraction has appeared (processor sharing with `--cores`, dispatch
+//! watchdog leeway): without them every time is whole and a slot costs
+//! 88 bytes, which is what a queued job costs in overload.
+
+use std::ops::{Index, IndexMut};
+
+use esreplay_traces::{Action, EventType};
+
+use super::Time;
+use super::threads::Released;
+
+/// Where a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// In the kernel queue.
+    Waiting,
+    /// On the handler, being handed off (c_h).
+    HandOff,
+    /// In the strategy's queue.
+    Queued,
+    /// Its work runs (handler or worker).
+    Running,
+    /// Dropped by its watchdog before it started.
+    Dropped,
+    /// Settled; the slot is free.
+    Free,
+}
+
+/// A slot's exact times, by position in [`Slot`]'s whole-ns array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum At {
+    /// a'_i.
+    Arrival = 0,
+    /// d'_i (AUTH with a deadline).
+    Deadline = 1,
+    /// When the client answered, before ρ.
+    Answer = 2,
+    /// r'_i.
+    Unblocked = 3,
+}
+
+/// Slot flags: which optional times are set, and two facts.
+pub(super) const HAS_DEADLINE: u8 = 1;
+pub(super) const ANSWERED: u8 = 2;
+pub(super) const UNBLOCKED: u8 = 4;
+pub(super) const DEFAULTED: u8 = 8;
+const AUTH: u8 = 16;
+
+/// One message in the kernel queue or in the client.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Slot {
+    /// Stream position.
+    pub(super) index: u64,
+    pub(super) global_seq: u64,
+    pub(super) recorded_arrival_ns: u64,
+    pub(super) sigma_ns: u64,
+    /// s_i until the handler takes it, then the planned work.
+    pub(super) work_ns: u64,
+    /// h_i rounded up (0 until taken).
+    pub(super) taken_ns: u64,
+    /// The whole nanoseconds of the times, by [`At`].
+    ns: [u64; 4],
+    pub(super) thread: u32,
+    pub(super) event: EventType,
+    pub(super) stage: Stage,
+    /// [`HAS_DEADLINE`], [`ANSWERED`], [`UNBLOCKED`], [`DEFAULTED`], and
+    /// whether the message is AUTH.
+    pub(super) flags: u8,
+}
+
+impl Slot {
+    /// `released`, waiting in the kernel queue with `work_ns` of work
+    /// (its times are set by [`Slots::alloc`]).
+    pub(super) fn waiting(released: &Released, work_ns: u64) -> Slot {
+        let message = &released.message;
+        Slot {
+            index: released.index,
+            global_seq: message.global_seq,
+            recorded_arrival_ns: message.arrival_ns,
+            sigma_ns: released.sigma_ns,
+            work_ns,
+            taken_ns: 0,
+            ns: [0; 4],
+            thread: released.thread,
+            event: message.event,
+            stage: Stage::Waiting,
+            flags: if message.action == Action::Auth {
+                AUTH
+            } else {
+                0
+            },
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn is_auth(&self) -> bool {
+        self.flags & AUTH != 0
+    }
+
+    #[inline(always)]
+    pub(super) fn action(&self) -> Action {
+        if self.is_auth() {
+            Action::Auth
+        } else {
+            Action::Notify
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn defaulted(&self) -> bool {
+        self.flags & DEFAULTED != 0
+    }
+
+    /// Whether the optional time behind `flag` is set.
+    #[inline(always)]
+    pub(super) fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// The slots, the free ones to reuse, and the fractions of their times.
+#[derive(Debug, Default)]
+pub(super) struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// By slot, the fractions of its times by [`At`]; empty until a time
+    /// with a fraction is set, then as long as needed (older slots' times
+    /// were whole).
+    fractions: Vec<[u64; 4]>,
+}
+
+impl Slots {
+    /// Takes a free slot for `slot`, arriving at `arrival`, with deadline
+    /// `deadline`; returns its id.
+    #[inline(always)]
+    pub(super) fn alloc(&mut self, mut slot: Slot, arrival: Time, deadline: Option<Time>) -> u32 {
+        let (arrival_ns, arrival_fraction) = arrival.parts();
+        let (deadline_ns, deadline_fraction) = deadline.map_or((0, 0), Time::parts);
+        slot.ns[At::Arrival as usize] = arrival_ns;
+        slot.ns[At::Deadline as usize] = deadline_ns;
+        slot.flags |= if deadline.is_some() { HAS_DEADLINE } else { 0 };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = slot;
+                id
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if arrival_fraction | deadline_fraction != 0 || !self.fractions.is_empty() {
+            self.set_fraction(id, At::Arrival, arrival_fraction);
+            self.set_fraction(id, At::Deadline, deadline_fraction);
+        }
+        id
+    }
+
+    /// Frees slot `id` (its message is settled).
+    #[inline(always)]
+    pub(super) fn free(&mut self, id: u32) {
+        self.slots[id as usize].stage = Stage::Free;
+        self.free.push(id);
+    }
+
+    /// Messages held.
+    pub(super) fn in_flight(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Slot `id`, if it exists.
+    pub(super) fn get(&self, id: u32) -> Option<&Slot> {
+        self.slots.get(id as usize)
+    }
+
+    /// Whether slot `id` still holds the message at stream position `index`.
+    #[inline(always)]
+    pub(super) fn holds(&self, id: u32, index: u64) -> bool {
+        let slot = &self.slots[id as usize];
+        slot.stage != Stage::Free && slot.index == index
+    }
+
+    /// Time `at` of slot `id` (set before).
+    #[inline(always)]
+    pub(super) fn time(&self, id: u32, at: At) -> Time {
+        let ns = self.slots[id as usize].ns[at as usize];
+        let fraction = self
+            .fractions
+            .get(id as usize)
+            .map_or(0, |f| f[at as usize]);
+        Time::from_parts(ns, fraction)
+    }
+
+    /// Sets time `at` of slot `id`.
+    #[inline(always)]
+    pub(super) fn set(&mut self, id: u32, at: At, time: Time) {
+        let (ns, fraction) = time.parts();
+        self.slots[id as usize].ns[at as usize] = ns;
+        if fraction != 0 || !self.fractions.is_empty() {
+            self.set_fraction(id, at, fraction);
+        }
+    }
+
+    fn set_fraction(&mut self, id: u32, at: At, fraction: u64) {
+        if self.fractions.len() <= id as usize {
+            self.fractions
+                .resize(self.slots.len().max(id as usize + 1), [0; 4]);
+        }
+        self.fractions[id as usize][at as usize] = fraction;
+    }
+
+    /// Time `at` of slot `id` if its `flag` says it is set.
+    #[inline(always)]
+    pub(super) fn optional(&self, id: u32, at: At, flag: u8) -> Option<Time> {
+        self.slots[id as usize].has(flag).then(|| self.time(id, at))
+    }
+
+    /// d'_i of slot `id` (AUTH with a deadline).
+    #[inline(always)]
+    pub(super) fn deadline(&self, id: u32) -> Option<Time> {
+        self.optional(id, At::Deadline, HAS_DEADLINE)
+    }
+}
+
+impl Index<u32> for Slots {
+    type Output = Slot;
+    #[inline]
+    fn index(&self, id: u32) -> &Slot {
+        &self.slots[id as usize]
+    }
+}
+
+impl IndexMut<u32> for Slots {
+    #[inline]
+    fn index_mut(&mut self, id: u32) -> &mut Slot {
+        &mut self.slots[id as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_job_costs_88_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 88);
+    }
+
+    #[test]
+    fn fractions_appear_when_needed_and_reused_slots_forget_them() {
+        let mut slots = Slots::default();
+        let message = esreplay_traces::Message::new(0, EventType(0), Action::Auth, 0);
+        let released = Released {
+            message,
+            index: 0,
+            arrival: Time::ZERO,
+            thread: 0,
+            sigma_ns: 0,
+        };
+        let slot = || Slot::waiting(&released, 1);
+        let a = slots.alloc(slot(), Time::from_ns(5), None);
+        assert!(slots.fractions.is_empty(), "whole times need no fractions");
+        let half = Time::from_ns(7) + Time::from_raw(crate::engine::time::SCALE / 2);
+        let b = slots.alloc(slot(), half, Some(Time::from_ns(9)));
+        assert_eq!(slots.time(a, At::Arrival), Time::from_ns(5));
+        assert_eq!(slots.time(b, At::Arrival), half);
+        assert_eq!(slots.deadline(b), Some(Time::from_ns(9)));
+        assert_eq!(slots.deadline(a), None);
+        slots.free(b);
+        let c = slots.alloc(slot(), Time::from_ns(3), None);
+        assert_eq!(c, b);
+        assert_eq!(slots.time(c, At::Arrival), Time::from_ns(3));
+        assert!(!slots.holds(a, 1) && slots.holds(a, 0));
+    }
+}
