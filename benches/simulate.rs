@@ -12,7 +12,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use esreplay_simulator::{CostModel, CpuConfig, SimConfig, SimResult, Simulator, StrategySpec};
 use esreplay_traces::dist::{Distribution, unit};
-use esreplay_traces::{Action, Details, EventType, Message};
+use esreplay_traces::{Action, EventType, Message};
 
 const MESSAGES: u64 = 1_000_000;
 
@@ -42,10 +42,7 @@ fn threaded(messages: &[Message]) -> Vec<Message> {
     let mut messages = messages.to_vec();
     for (i, message) in messages.iter_mut().enumerate() {
         message.pid = Some(1);
-        message.details = Some(Box::new(Details {
-            thread_id: Some(i as u64 % 4096),
-            ..Details::default()
-        }));
+        message.thread_id = Some(i as u64 % 4096);
     }
     messages
 }

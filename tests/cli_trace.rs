@@ -277,6 +277,60 @@ fn a_corrupt_chunk_is_an_error_naming_it_and_salvage_skips_it() {
     assert!(stderr_of(&assert).contains("1 corrupt chunks skipped"));
 }
 
+/// `sim`, `check` and `sweep` decode ahead on a thread of their own: a
+/// cut trace still yields every complete chunk and its loss, a damaged
+/// one is still one line naming the file, the chunk and its offset.
+#[test]
+fn simulations_read_ahead_and_report_damage_and_losses_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(dir.path(), &["steady", "--duration", "5s", "--no-paths"]);
+    let bytes = fs::read(&trace).unwrap();
+    let cut = dir.path().join("cut.estrace");
+    fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let read = inspect_json(&cut)["stats"]["messages"].clone();
+    let run = |command: &str, trace: &Path| {
+        esreplay()
+            .args([command, "--strategy", "pool:2"])
+            .arg(trace)
+            .assert()
+    };
+    let sim = run("sim", &cut).success();
+    assert!(
+        stderr_of(&sim).contains("footer missing"),
+        "{}",
+        stderr_of(&sim)
+    );
+    let sim = esreplay()
+        .args(["sim", "--json", "--strategy", "pool:2"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(
+        json_stdout::<Value>(&sim)["messages"],
+        read,
+        "every complete chunk"
+    );
+    for refuses in ["check", "sweep"] {
+        let assert = run(refuses, &cut).code(2);
+        assert!(stderr_of(&assert).contains("incomplete"), "{refuses}");
+    }
+    let mut damaged = bytes;
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x10;
+    let bad = dir.path().join("bad.estrace");
+    fs::write(&bad, &damaged).unwrap();
+    for command in ["sim", "check", "sweep"] {
+        let assert = run(command, &bad).code(2);
+        let stderr = stderr_of(&assert);
+        assert!(
+            stderr.contains("bad.estrace: corrupt chunk") && stderr.contains("byte offset"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{command}: {stderr}");
+        assert!(assert.get_output().stdout.is_empty(), "{command}");
+    }
+}
+
 #[test]
 fn bad_files_are_one_line_errors_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use esreplay_tests::{esreplay, json_stdout};
-use esreplay_traces::{Action, Details, EventType, Header, Message, TraceWriter};
+use esreplay_traces::{Action, EventType, Header, Message, TraceWriter};
 use serde_json::Value;
 
 /// 20 AUTH_OPENs 1 µs apart from one thread, 10 µs of work, 50 µs budget.
@@ -16,10 +16,7 @@ fn flood(dir: &Path) -> PathBuf {
         message.deadline_ns = Some(i * 1_000 + 50_000);
         message.service_ns = Some(10_000);
         message.pid = Some(42);
-        message.details = Some(Box::new(Details {
-            thread_id: Some(7),
-            ..Details::default()
-        }));
+        message.thread_id = Some(7);
         writer.write(&message).unwrap();
     }
     writer.finish().unwrap();

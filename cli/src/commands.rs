@@ -48,9 +48,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// A buffered reader of a file, or of standard input for `-`.
-pub fn open_input(path: &Path) -> Result<Box<dyn io::BufRead>> {
+pub fn open_input(path: &Path) -> Result<Box<dyn io::BufRead + Send>> {
     if is_stdio(path) {
-        return Ok(Box::new(BufReader::new(io::stdin().lock())));
+        // Not locked: a trace may be decoded on a thread of its own.
+        return Ok(Box::new(BufReader::new(io::stdin())));
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
@@ -73,7 +74,7 @@ pub fn open_input_tracked(path: &Path, label: &str) -> Result<(Box<dyn io::BufRe
 }
 
 /// Opens a trace and reads its header; errors name the file.
-pub fn open_trace(path: &Path, salvage: bool) -> Result<TraceReader<Box<dyn Read>>> {
+pub fn open_trace(path: &Path, salvage: bool) -> Result<TraceReader<Box<dyn Read + Send>>> {
     open_trace_tracked(path, salvage, &Progress::hidden())
 }
 
@@ -82,8 +83,8 @@ pub fn open_trace_tracked(
     path: &Path,
     salvage: bool,
     progress: &Progress,
-) -> Result<TraceReader<Box<dyn Read>>> {
-    let input: Box<dyn Read> = Box::new(progress.wrap_read(open_input(path)?));
+) -> Result<TraceReader<Box<dyn Read + Send>>> {
+    let input: Box<dyn Read + Send> = Box::new(progress.wrap_read(open_input(path)?));
     let reader = match TraceReader::new(input) {
         Ok(reader) => reader,
         Err(error @ esreplay_traces::TraceError::BadMagic) => {

@@ -273,9 +273,9 @@ impl Converter<'_> {
 /// Fills pid, paths and details from the process, thread and event body;
 /// returns the details.
 fn describe(message: &mut Message, line: &Line<'_>) -> Details {
+    message.thread_id = line.thread.as_ref().and_then(|thread| thread.thread_id);
     let mut details = Details {
         message_version: line.version,
-        thread_id: line.thread.as_ref().and_then(|thread| thread.thread_id),
         ..Details::default()
     };
     if let Some(process) = &line.process {
@@ -291,7 +291,7 @@ fn describe(message: &mut Message, line: &Line<'_>) -> Details {
         details.signing_id = process.signing_id.as_deref().map(Arc::from);
         details.team_id = process.team_id.as_deref().map(Arc::from);
         details.platform_binary = process.is_platform_binary;
-        details.is_es_client = process.is_es_client;
+        message.is_es_client = process.is_es_client;
     }
     let Some((name, body)) = line.event.as_ref().and_then(|e| Some((&e.name, e.body?))) else {
         return details;

@@ -69,7 +69,7 @@ fn version_10_every_field_mapped() {
     assert_eq!(exec.target_path.as_deref(), Some("/bin/ls"));
     let details = exec.details.as_deref().unwrap();
     assert_eq!(details.message_version, Some(10));
-    assert_eq!(details.thread_id, Some(1234));
+    assert_eq!(exec.thread_id, Some(1234));
     assert_eq!(
         (details.pidversion, details.euid, details.ppid),
         (Some(2483828), Some(501), Some(1))
@@ -77,7 +77,7 @@ fn version_10_every_field_mapped() {
     assert_eq!(details.signing_id.as_deref(), Some("com.example.tool"));
     assert_eq!(details.team_id, None);
     assert_eq!(details.platform_binary, Some(false));
-    assert_eq!(details.is_es_client, Some(false));
+    assert_eq!(exec.is_es_client, Some(false));
     assert_eq!(
         (details.target_dev, details.target_ino),
         (Some(16777233), Some(77))

@@ -132,7 +132,7 @@ fn opens_are_recorded_and_sigterm_writes_the_footer() {
         assert_eq!(message.pid, Some(std::process::id()));
         // One thread opened them all, one after the other: the recorder
         // names it (the thread that blocked on each answer).
-        let thread = |m: &Message| m.details.as_ref().and_then(|d| d.thread_id);
+        let thread = |m: &Message| m.thread_id;
         assert!(thread(message).is_some());
         assert_eq!(thread(message), thread(opens[0]));
         assert!(

@@ -19,7 +19,7 @@ pub fn write_records(
             "index": r.index,
             "due_ns": r.due_ns,
             "global_seq": schedule[r.index].global_seq,
-            "thread_id": schedule[r.index].details.as_ref().and_then(|d| d.thread_id),
+            "thread_id": schedule[r.index].thread_id,
             "call_ns": r.call_ns,
             "return_ns": r.return_ns,
             "deadline_ns": r.deadline_ns,

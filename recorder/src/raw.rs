@@ -210,6 +210,9 @@ impl Convert {
         m.pid = raw.pid;
         m.process_path = raw.process_path.to_trace();
         m.target_path = raw.target_path.to_trace();
+        m.thread_id = raw.details.thread_id;
+        m.response_ns = raw.response.map(|t| self.ns(t));
+        m.is_es_client = raw.details.is_es_client;
         m.details = self.details(raw).map(Box::new);
         m
     }
@@ -220,16 +223,13 @@ impl Convert {
         let d = &raw.details;
         let out = Details {
             message_version: d.message_version,
-            thread_id: d.thread_id,
             handler_exit_ns: raw.handler_exit.map(|t| self.ns(t)),
-            response_ns: raw.response.map(|t| self.ns(t)),
             verdict: raw.verdict,
             pidversion: d.pidversion,
             euid: d.euid,
             ppid: d.ppid,
             open_fflag: d.open_fflag,
             platform_binary: d.platform_binary,
-            is_es_client: d.is_es_client,
             close_modified: d.close_modified,
             target_dev: d.target_dev,
             target_ino: d.target_ino,
@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(m.target_path.as_deref(), Some("/etc/hosts"));
         let details = m.details.unwrap();
         assert_eq!(details.handler_exit_ns, Some(360 * 125 / 3));
-        assert_eq!(details.response_ns, Some(340 * 125 / 3));
+        assert_eq!(m.response_ns, Some(340 * 125 / 3));
         assert_eq!(details.verdict, Some(1));
     }
 

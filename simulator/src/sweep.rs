@@ -86,11 +86,7 @@ pub fn compress(mut message: Message, factor: f64) -> Message {
     if let Some(budget) = budget {
         message.deadline_ns = Some(offset_ns(message.arrival_ns, budget));
     }
-    if let Some(response) = message
-        .details
-        .as_mut()
-        .and_then(|d| d.response_ns.as_mut())
-    {
+    if let Some(response) = message.response_ns.as_mut() {
         *response = compress_ns(*response, factor);
     }
     message
@@ -636,11 +632,8 @@ mod tests {
         assert_eq!((fast.arrival_ns, fast.deadline_ns), (250, Some(750)));
         let slow = compress(message.clone(), 0.5);
         assert_eq!((slow.arrival_ns, slow.deadline_ns), (2000, Some(2500)));
-        message.details = Some(Box::new(esreplay_traces::Details {
-            response_ns: Some(1300),
-            ..Default::default()
-        }));
-        let recorded = compress(message, 4.0).details.and_then(|d| d.response_ns);
+        message.response_ns = Some(1300);
+        let recorded = compress(message, 4.0).response_ns;
         assert_eq!(
             recorded,
             Some(325),

@@ -273,7 +273,7 @@ pub fn describe_trace(messages: &[Message]) -> String {
     );
     for (index, m) in messages.iter().enumerate() {
         let ns = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ns"));
-        let thread = m.details.as_ref().and_then(|d| d.thread_id);
+        let thread = m.thread_id;
         text += &format!(
             "\n  #{index} {} global_seq {} arrival {} ns deadline {} service {} pid {} thread {}",
             m.event,

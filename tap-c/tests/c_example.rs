@@ -89,8 +89,8 @@ fn c_example_records_a_trace_that_replays_with_recorded_costs() {
         assert!(m.service_ns.is_some() && m.received_ns >= Some(m.arrival_ns));
         let details = m.details.as_deref().unwrap();
         assert_eq!(details.verdict, Some(0));
-        assert!(details.response_ns >= m.received_ns);
-        assert!(details.handler_exit_ns >= details.response_ns);
+        assert!(m.response_ns >= m.received_ns);
+        assert!(details.handler_exit_ns >= m.response_ns);
     }
     // Every fourth message went through the worker's 200 µs of work.
     assert!(messages[0].service_ns.unwrap() >= 200_000);

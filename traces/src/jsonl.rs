@@ -44,7 +44,104 @@ struct Line {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     target_path: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    details: Option<Box<Details>>,
+    details: Option<DetailsLine>,
+}
+
+/// The `details` object: the message's [`Details`] and its inline facts
+/// (`thread_id`, `response_ns`, `is_es_client`), in the order of the
+/// trace format's details block.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetailsLine {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thread_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handler_exit_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verdict: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open_fflag: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pidversion: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    euid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ppid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_id: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    team_id: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform_binary: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    is_es_client: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_dev: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_ino: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    close_modified: Option<bool>,
+}
+
+impl DetailsLine {
+    /// The object of `message`, if it has any details.
+    fn of(message: &Message) -> Option<DetailsLine> {
+        if !message.has_details() {
+            return None;
+        }
+        let empty = Details::default();
+        let d = message.details.as_deref().unwrap_or(&empty);
+        Some(DetailsLine {
+            message_version: d.message_version,
+            thread_id: message.thread_id,
+            handler_exit_ns: d.handler_exit_ns,
+            response_ns: message.response_ns,
+            verdict: d.verdict,
+            open_fflag: d.open_fflag,
+            pidversion: d.pidversion,
+            euid: d.euid,
+            ppid: d.ppid,
+            signing_id: d.signing_id.clone(),
+            team_id: d.team_id.clone(),
+            platform_binary: d.platform_binary,
+            is_es_client: message.is_es_client,
+            target_dev: d.target_dev,
+            target_ino: d.target_ino,
+            close_modified: d.close_modified,
+        })
+    }
+
+    /// Puts the inline facts into `message`, and the rest into its boxed
+    /// details when any of those is present or the object is empty (as
+    /// the trace format's decoder does).
+    fn into_message(self, message: &mut Message) {
+        message.thread_id = self.thread_id;
+        message.response_ns = self.response_ns;
+        message.is_es_client = self.is_es_client;
+        let details = Details {
+            message_version: self.message_version,
+            handler_exit_ns: self.handler_exit_ns,
+            verdict: self.verdict,
+            open_fflag: self.open_fflag,
+            pidversion: self.pidversion,
+            euid: self.euid,
+            ppid: self.ppid,
+            signing_id: self.signing_id,
+            team_id: self.team_id,
+            platform_binary: self.platform_binary,
+            target_dev: self.target_dev,
+            target_ino: self.target_ino,
+            close_modified: self.close_modified,
+        };
+        let empty = Details::default();
+        if details != empty || !message.has_details() {
+            message.details = Some(Box::new(details));
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,7 +195,7 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
         pid: message.pid,
         process_path: message.process_path.clone(),
         target_path: message.target_path.clone(),
-        details: message.details.clone(),
+        details: DetailsLine::of(message),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
@@ -111,7 +208,7 @@ pub fn parse_message(text: &[u8]) -> Result<Message, String> {
         EventName::Number(number) => EventType(number),
         EventName::Name(name) => name.parse().map_err(|e| format!("{e}"))?,
     };
-    Ok(Message {
+    let mut message = Message {
         global_seq: line.global_seq,
         seq: line.seq,
         event,
@@ -126,8 +223,15 @@ pub fn parse_message(text: &[u8]) -> Result<Message, String> {
         pid: line.pid,
         process_path: line.process_path,
         target_path: line.target_path,
-        details: line.details,
-    })
+        thread_id: None,
+        response_ns: None,
+        is_es_client: None,
+        details: None,
+    };
+    if let Some(details) = line.details {
+        details.into_message(&mut message);
+    }
+    Ok(message)
 }
 
 /// The number literal ending at 1-based `column` of `text`, as written.

@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::event::{Action, EventType};
 
 /// One ES message as the simulator and the tools see it.
@@ -36,11 +34,21 @@ pub struct Message {
     pub service_ns: Option<u64>,
     /// Process id of the process that caused the event.
     pub pid: Option<u32>,
+    /// Thread id of the thread that caused the event (closed replay's
+    /// thread key, with the pid).
+    pub thread_id: Option<u64>,
+    /// When the recording client sent its answer, ns since trace start
+    /// (closed replay's stall σ is this less the arrival).
+    pub response_ns: Option<u64>,
+    /// Whether the process is itself an ES client (ES
+    /// `es_process_t.is_es_client`, eslogger `process.is_es_client`).
+    pub is_es_client: Option<bool>,
     /// Executable path of that process (possibly hashed for privacy).
     pub process_path: Option<Arc<str>>,
     /// The file the event is about, for event types that have one.
     pub target_path: Option<Arc<str>>,
-    /// Further facts, where the source has them.
+    /// Further facts, where the source has them (the ones a simulation
+    /// reads are the fields above, inline: no allocation).
     pub details: Option<Box<Details>>,
 }
 
@@ -57,6 +65,9 @@ impl Message {
             received_ns: None,
             service_ns: None,
             pid: None,
+            thread_id: None,
+            response_ns: None,
+            is_es_client: None,
             process_path: None,
             target_path: None,
             details: None,
@@ -74,65 +85,54 @@ impl Message {
     pub fn is_auth(&self) -> bool {
         self.action == Action::Auth
     }
+
+    /// Whether the message has any of the facts a trace stores in its
+    /// details block: [`Details`], or the inline `thread_id`,
+    /// `response_ns` and `is_es_client`.
+    pub fn has_details(&self) -> bool {
+        self.details.is_some()
+            || self.thread_id.is_some()
+            || self.response_ns.is_some()
+            || self.is_es_client.is_some()
+    }
 }
 
-/// Facts that some sources record and most tools do not need.
+/// Facts that some sources record and no simulation reads (the ones it
+/// does read, thread id, response time and the ES-client flag, are fields
+/// of [`Message`], so that a simulation allocates nothing per message).
 ///
 /// Every field is optional: a field is `None` when the source does not have
 /// it (for instance a message version too old to carry it).
-/// In JSONL, details are an object of the present fields, in this order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// In a trace and in JSONL, these and the message's inline facts form one
+/// details block (see docs/trace-format.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Details {
     /// ES message version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_version: Option<u32>,
-    /// Thread id of the thread that caused the event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread_id: Option<u64>,
     /// When the recording client's handler returned, ns since trace start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler_exit_ns: Option<u64>,
-    /// When the answer was sent, ns since trace start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_ns: Option<u64>,
     /// The answer sent (ES auth result or open flags).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<u32>,
     /// AUTH_OPEN / NOTIFY_OPEN `fflag`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_fflag: Option<u32>,
     /// Process pidversion from the audit token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pidversion: Option<u32>,
     /// Effective uid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub euid: Option<u32>,
     /// Parent pid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppid: Option<u32>,
     /// Code-signing id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_id: Option<Arc<str>>,
     /// Team id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_id: Option<Arc<str>>,
     /// Apple platform binary flag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_binary: Option<bool>,
-    /// Whether the process is itself an ES client (ES
-    /// `es_process_t.is_es_client`, eslogger `process.is_es_client`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_es_client: Option<bool>,
     /// Target file device (with the inode, the ES cache key).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_dev: Option<u64>,
     /// Target file inode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ino: Option<u64>,
     /// NOTIFY_CLOSE: whether the file was modified while open (ES
     /// `close.modified`): such a close invalidates the ES cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_modified: Option<bool>,
 }
 

@@ -43,7 +43,7 @@ use crate::cpu::{DEFAULT_PERIOD_NS, Shape};
 use crate::dist::{self, Distribution};
 use crate::event::{Action, EventType};
 use crate::format::{TraceError, TraceWriter};
-use crate::model::{Details, Header, Message, Source};
+use crate::model::{Header, Message, Source};
 
 pub mod cache;
 pub mod threads;
@@ -430,8 +430,7 @@ impl Stamp {
 /// Sets a message's thread id (and, for NOTIFY_CLOSE, the modified flag).
 pub(crate) fn set_thread(message: &mut Message, pid: u32, thread_id: u64) {
     message.pid = Some(pid);
-    let details = message.details.get_or_insert_with(Box::<Details>::default);
-    details.thread_id = Some(thread_id);
+    message.thread_id = Some(thread_id);
 }
 
 pub(crate) const STREAM_BACKGROUND: u64 = 1;
@@ -578,8 +577,7 @@ impl StreamGen {
             message.process_path = Some(Arc::from("/Library/Scanner/scand"));
             message.target_path = target;
         }
-        let details = message.details.get_or_insert_with(Box::<Details>::default);
-        details.is_es_client = Some(true);
+        message.is_es_client = Some(true);
         Some(message)
     }
 }
@@ -699,7 +697,7 @@ mod tests {
     #[test]
     fn scanner_opens_each_target_three_times_a_millisecond_later() {
         let messages: Vec<Message> = options(Scenario::Scanner).messages().collect();
-        let is_scan = |m: &Message| m.details.as_ref().and_then(|d| d.is_es_client) == Some(true);
+        let is_scan = |m: &Message| m.is_es_client == Some(true);
         let (scans, rest): (Vec<&Message>, Vec<&Message>) =
             messages.iter().partition(|m| is_scan(m));
         let due = rest

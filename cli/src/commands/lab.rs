@@ -29,7 +29,7 @@ use esreplay_simulator::engine::machine::Machine as MachineFile;
 use esreplay_simulator::{CostModel, ReplayMode, SimConfig, StrategySpec, simulate};
 use esreplay_traces::budget::BudgetTable;
 use esreplay_traces::synth::GenOptions;
-use esreplay_traces::{Action, Details, EventType, Message, parse_duration_ns};
+use esreplay_traces::{Action, EventType, Message, parse_duration_ns};
 
 use super::{Durability, Output, refuse_same_file};
 use crate::cli::{LabArgs, LabLoop, WorkArg};
@@ -174,13 +174,7 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
             open.arrival_ns = m.arrival_ns - origin;
             open.service_ns = m.service_ns;
             open.pid = m.pid;
-            let thread_id = m.details.and_then(|d| d.thread_id);
-            open.details = thread_id.map(|thread_id| {
-                Box::new(Details {
-                    thread_id: Some(thread_id),
-                    ..Details::default()
-                })
-            });
+            open.thread_id = m.thread_id;
             open
         })
         .collect())
@@ -192,7 +186,7 @@ fn schedule(args: &LabArgs) -> Result<Vec<Message>> {
 /// schedule round-robin (and writes those thread ids into the messages,
 /// for the prediction).
 fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u32>> {
-    let has_thread = |m: &Message| m.details.as_ref().is_some_and(|d| d.thread_id.is_some());
+    let has_thread = |m: &Message| m.thread_id.is_some();
     if let (false, Some(n)) = (schedule.iter().all(has_thread), split) {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         return Ok(schedule
@@ -201,10 +195,7 @@ fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u3
             .map(|(i, message)| {
                 let thread = (i % n as usize) as u32;
                 message.pid = Some(1);
-                message.details = Some(Box::new(Details {
-                    thread_id: Some(u64::from(thread)),
-                    ..Details::default()
-                }));
+                message.thread_id = Some(u64::from(thread));
                 thread
             })
             .collect());
@@ -213,7 +204,7 @@ fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u3
     schedule
         .iter()
         .map(|message| {
-            let Some(thread_id) = message.details.as_ref().and_then(|d| d.thread_id) else {
+            let Some(thread_id) = message.thread_id else {
                 bail!(
                     "--replay closed: message {} has no thread id; give --threads N to split the schedule into N threads, or use a scenario with threads (build, app-launch, thread-flood)",
                     message.global_seq

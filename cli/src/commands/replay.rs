@@ -30,8 +30,10 @@ use crate::cli::{
     SweepArgs,
 };
 
+mod ahead;
 mod fanout;
 
+use ahead::ReadAhead;
 use fanout::measure;
 pub(super) use fanout::run_all;
 
@@ -45,9 +47,10 @@ pub(super) struct Model {
 }
 
 impl Model {
-    /// What a simulation needs decoded: no strings, unless mutes, the ES
-    /// cache (keyed by process and target paths) or a co-client (it opens
-    /// the files the trace names) are asked for.
+    /// What a simulation needs decoded: no strings and no boxed details,
+    /// unless mutes, the ES cache (keyed by process and target paths and
+    /// inodes, invalidated by modifying closes) or a co-client (it opens
+    /// the files the trace names, by inode) are asked for.
     pub(super) fn fields(&self) -> Fields {
         if self.config.kernel.is_active() || self.config.co_client.is_some() {
             Fields::All
@@ -277,24 +280,28 @@ fn run_checked(
     observer: impl Observer,
 ) -> Result<(SimResult, Integrity)> {
     let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
-    let mut reader = reader.fields(model.fields());
+    let mut messages = ReadAhead::spawn(reader.fields(model.fields())).context("a thread")?;
     // Guard margins that swallow whole budgets, counted on the way.
     let mut margins = esreplay_simulator::margins::MarginCheck::new(spec);
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, model.config.clone(), observer);
     // Context is built only on the error path: this loop runs per message.
-    for message in reader.by_ref() {
-        if let (Some(margins), Ok(message)) = (&mut margins, &message) {
-            margins.add(message);
-        }
-        let message = match message {
-            Ok(message) => message,
+    while let Some(batch) = messages.next_batch() {
+        let batch = match batch {
+            Ok(batch) => batch,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
         };
-        if let Err(error) = simulator.push(message) {
-            return Err(anyhow::Error::new(error).context(format!("{}: {label}", path.display())));
+        for message in batch {
+            if let Some(margins) = &mut margins {
+                margins.add(&message);
+            }
+            if let Err(error) = simulator.push(message) {
+                let context = format!("{}: {label}", path.display());
+                return Err(anyhow::Error::new(error).context(context));
+            }
         }
     }
+    let reader = messages.finish();
     for warning in margins.iter().flat_map(|check| check.warnings()) {
         eprintln!("esreplay: warning: {}: {warning}", label.trim());
     }
@@ -552,15 +559,20 @@ fn check_gates(args: &CheckArgs, model: &Model) -> Result<Vec<Gate>> {
     Ok(gates)
 }
 
-/// The trace at `path`, opened afresh (one probe of a headroom search).
+/// The trace at `path`, opened afresh and read ahead (one probe of a
+/// headroom search).
 fn reopen(
     path: &Path,
     salvage: bool,
     fields: Fields,
 ) -> Box<dyn Iterator<Item = Result<Message, TraceError>>> {
-    match TraceReader::open(path) {
-        Ok(reader) => Box::new(reader.salvage(salvage).fields(fields)),
-        Err(error) => Box::new(std::iter::once(Err(error))),
+    let reader = match TraceReader::open(path) {
+        Ok(reader) => reader.salvage(salvage).fields(fields),
+        Err(error) => return Box::new(std::iter::once(Err(error))),
+    };
+    match ReadAhead::spawn(reader) {
+        Ok(messages) => Box::new(messages),
+        Err(error) => Box::new(std::iter::once(Err(TraceError::Io(error)))),
     }
 }
 

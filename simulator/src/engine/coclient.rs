@@ -253,8 +253,8 @@ impl CoClient {
         template.process_path = Some(CO_CLIENT_PROCESS.into());
         template.service_ns = message.service_ns;
         let file = message.details.as_ref();
+        template.is_es_client = Some(true);
         template.details = Some(Box::new(Details {
-            is_es_client: Some(true),
             target_dev: file.and_then(|d| d.target_dev),
             target_ino: file.and_then(|d| d.target_ino),
             ..Details::default()
@@ -344,10 +344,7 @@ mod tests {
             (200, 10, 30)
         );
         let mut client = auth(3, 50);
-        client.details = Some(Box::new(Details {
-            is_es_client: Some(true),
-            ..Details::default()
-        }));
+        client.is_es_client = Some(true);
         facts.observe(&client);
         assert_eq!(facts.config(spec, Some(7)).budget_ns, 50);
     }

@@ -341,12 +341,9 @@ mod shortcuts {
             m.deadline_ns = auth.then_some(at + budget);
             m.service_ns = Some(service);
             m.pid = Some(1);
-            m.details = Some(Box::new(esreplay_traces::Details {
-                thread_id: thread,
-                response_ns: thread.map(|_| at + stall),
-                is_es_client: Some(es_client),
-                ..Default::default()
-            }));
+            m.thread_id = thread;
+            m.response_ns = thread.map(|_| at + stall);
+            m.is_es_client = Some(es_client);
             out.push(m);
         }
         out

@@ -143,15 +143,13 @@ pub struct ReadAheadError;
 /// The stall σ the recording saw: its answer time minus the arrival.
 pub(crate) fn sigma_ns(message: &Message) -> u64 {
     message
-        .details
-        .as_ref()
-        .and_then(|d| d.response_ns)
+        .response_ns
         .map_or(0, |r| r.saturating_sub(message.arrival_ns))
 }
 
 /// The message's thread key, if it has a thread id.
 pub(crate) fn thread_key(message: &Message) -> Option<(u32, u64)> {
-    let tid = message.details.as_ref()?.thread_id?;
+    let tid = message.thread_id?;
     Some((message.pid.unwrap_or(u32::MAX), tid))
 }
 
@@ -408,16 +406,13 @@ impl Threads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use esreplay_traces::{Action, Details, EventType};
+    use esreplay_traces::{Action, EventType};
 
     fn on_thread(global_seq: u64, arrival: u64, tid: u64, response: Option<u64>) -> Message {
         let mut m = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival);
         m.pid = Some(1);
-        m.details = Some(Box::new(Details {
-            thread_id: Some(tid),
-            response_ns: response,
-            ..Details::default()
-        }));
+        m.thread_id = Some(tid);
+        m.response_ns = response;
         m
     }
 

@@ -292,10 +292,7 @@ fn under_closed_replay_a_cached_or_muted_open_lets_its_thread_go_on_at_once() {
             .map(|i| {
                 let mut m = message(i, i, 10, 0, file_of(i), false);
                 m.pid = Some(7);
-                m.details = Some(Box::new(esreplay_traces::Details {
-                    thread_id: Some(70),
-                    ..Default::default()
-                }));
+                m.thread_id = Some(70);
                 m
             })
             .collect()
@@ -398,10 +395,7 @@ proptest! {
                 // "/bin/pN": thread N.
                 let process = m.process_path.as_deref().unwrap_or_default();
                 m.pid = Some(100);
-                m.details = Some(Box::new(esreplay_traces::Details {
-                    thread_id: process.bytes().last().map(u64::from),
-                    ..Default::default()
-                }));
+                m.thread_id = process.bytes().last().map(u64::from);
             }
         }
         let config = SimConfig { response_latency_ns: 1, kernel_queue, ..SimConfig::default() };

@@ -13,11 +13,7 @@ use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// Whether `message` was caused by an ES client process.
 pub fn from_es_client(message: &Message) -> bool {
-    message
-        .details
-        .as_ref()
-        .and_then(|d| d.is_es_client)
-        .unwrap_or(false)
+    message.is_es_client.unwrap_or(false)
 }
 
 /// The wrapper; see the module docs.
@@ -66,7 +62,6 @@ mod tests {
     use super::*;
     use crate::strategy::FifoPool;
     use crate::strategy::testutil::{job, message};
-    use esreplay_traces::Details;
 
     #[test]
     fn an_es_client_is_answered_at_once_and_the_rest_go_inside() {
@@ -74,10 +69,7 @@ mod tests {
         assert_eq!(strategy.name(), "es-clients-inline:pool:2");
         assert_eq!(strategy.workers(), 2);
         let mut client = message();
-        client.details = Some(Box::new(Details {
-            is_es_client: Some(true),
-            ..Details::default()
-        }));
+        client.is_es_client = Some(true);
         let plan = strategy.plan(&job(0, 5, 100), &client);
         assert_eq!(plan.runner, Runner::Answer);
         assert_eq!(plan.watchdog, None);

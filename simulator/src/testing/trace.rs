@@ -202,11 +202,8 @@ fn message(config: &TraceConfig, global_seq: u64, arrival: u64, row: &Row) -> Me
     m.process_path = Some(format!("/bin/p{pid}").into());
     m.target_path = Some(file);
     if config.threads > 0 {
-        m.details = Some(Box::new(Details {
-            thread_id: Some(row.thread),
-            response_ns: Some(arrival.saturating_add(service)),
-            ..Details::default()
-        }));
+        m.thread_id = Some(row.thread);
+        m.response_ns = Some(arrival.saturating_add(service));
     }
     m
 }
@@ -268,6 +265,6 @@ mod tests {
             .iter()
             .any(|t| t.windows(2).any(|w| w[0].arrival_ns == w[1].arrival_ns));
         assert!(ties, "tied arrivals");
-        assert!(all().all(|m| m.details.as_ref().is_some_and(|d| d.thread_id.is_some())));
+        assert!(all().all(|m| m.thread_id.is_some()));
     }
 }

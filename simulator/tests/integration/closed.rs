@@ -7,7 +7,7 @@ use esreplay_simulator::engine::cpu::Sharing;
 use esreplay_simulator::{
     Background, CostModel, CpuConfig, MissMode, Outcome, ReplayMode, SimConfig, SimResult,
 };
-use esreplay_traces::{Action, Details, EventType, Message};
+use esreplay_traces::{Action, EventType, Message};
 use proptest::prelude::*;
 
 use super::machine::{self, Rec, Setup};
@@ -27,11 +27,8 @@ pub fn messages(rows: &[Rec]) -> Vec<Message> {
             message.service_ns = Some(row.service);
             if row.thread.is_some() || row.response.is_some() {
                 message.pid = Some(7);
-                message.details = Some(Box::new(Details {
-                    thread_id: row.thread,
-                    response_ns: row.response,
-                    ..Details::default()
-                }));
+                message.thread_id = row.thread;
+                message.response_ns = row.response;
             }
             message
         })

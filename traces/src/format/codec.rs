@@ -1,6 +1,9 @@
 //! Every byte of a frame payload: the one module that encodes and decodes
-//! with bincode (2.0.1, standard configuration: little endian, unsigned
-//! integers as varints, signed integers zigzag-encoded then varints).
+//! them, in bincode's encoding (2.0.1, standard configuration: little
+//! endian, unsigned integers as varints, signed integers zigzag-encoded
+//! then varints). bincode encodes everything and decodes everything but
+//! the chunks' records, which `cursor` reads by hand (the same bytes and
+//! errors, in the loop that runs per message).
 //!
 //! bincode varint: a value below 251 is one byte; otherwise a tag byte
 //! 251/252/253 followed by the value as u16/u32/u64 little endian. A signed
@@ -27,6 +30,7 @@
 
 pub mod chunk;
 pub mod cpu;
+mod cursor;
 pub mod details;
 pub mod meta;
 pub mod sync;
@@ -36,7 +40,6 @@ pub use chunk::{Fields, decode_chunk, encode_chunk, intern_message};
 pub use meta::{decode_footer, decode_header, encode_footer, encode_header};
 
 use bincode::config::{Config, standard};
-use bincode::de::Decoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 
@@ -108,18 +111,6 @@ fn decode_with<T: Decode<()>>(
 /// Wrapping difference read as signed: what the zigzag varint stores.
 fn delta(value: u64, base: u64) -> i64 {
     value.wrapping_sub(base) as i64
-}
-
-/// Reads a delta written by [`delta`] (a bincode `i64`: the zigzag of the
-/// value as an unsigned varint) and adds it to `base`. Decoded through
-/// `u64`, the same bytes: the compiler inlines `u64`'s decoder into the
-/// record loop, `i64`'s not always (decode was 30 % slower when it did
-/// not).
-#[inline]
-fn read_delta<D: Decoder>(decoder: &mut D, base: u64) -> Result<u64, DecodeError> {
-    let zigzag = u64::decode(decoder)?;
-    let value = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
-    Ok(base.wrapping_add(value as u64))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::model::{Footer, Header, Message};
 mod input;
 mod scan;
 
-use input::{Fill, Input, fill};
+use input::{Fill, Input, Payload, fill};
 use sync::SyncPoint;
 
 /// What a read found, beyond the messages: complete once the iterator ends.
@@ -100,7 +100,7 @@ pub struct TraceReader<R: Read> {
     fields: Fields,
     current: std::vec::IntoIter<Message>,
     head: [u8; FRAME_HEADER_LEN],
-    payload: Vec<u8>,
+    payload: Payload,
     done: bool,
     /// The file has sync frames (format ≥ 1.1).
     synced: bool,
@@ -175,7 +175,7 @@ impl<R: Read> TraceReader<R> {
             fields: Fields::All,
             current: Vec::new().into_iter(),
             head: [0; FRAME_HEADER_LEN],
-            payload: Vec::new(),
+            payload: Payload::default(),
             done: false,
             synced: version.1 >= 1,
             expect: ORIGIN,
@@ -197,9 +197,10 @@ impl<R: Read> TraceReader<R> {
     }
 
     /// Decode only `fields` of every message: [`Fields::Timing`] leaves the
-    /// strings (paths, signing and team ids) out and builds no `Arc<str>`,
-    /// for readers that never look at them (simulations). Errors and
-    /// losses are the same either way.
+    /// strings (paths, signing and team ids) and the boxed details out and
+    /// allocates nothing per message (thread id, response time and the
+    /// ES-client flag stay), for readers that never look at the rest
+    /// (simulations). Errors and losses are the same either way.
     pub fn fields(mut self, fields: Fields) -> Self {
         self.fields = fields;
         self
@@ -253,7 +254,9 @@ impl<R: Read> TraceReader<R> {
             Frame::Ok(frame) if frame.kind != KIND_HEADER => {
                 Err(corrupt(format!("first frame has kind {}", frame.kind)))
             }
-            Frame::Ok(_) => codec::decode_header(&self.payload).map_err(|e| corrupt(e.to_string())),
+            Frame::Ok(_) => {
+                codec::decode_header(self.payload.bytes()).map_err(|e| corrupt(e.to_string()))
+            }
         }
     }
 
@@ -267,16 +270,18 @@ impl<R: Read> TraceReader<R> {
             }
         }
         self.summary.bytes_read += FRAME_HEADER_LEN as u64;
-        self.payload.clear();
         let frame = match parse_frame_header(&self.head) {
             Ok(frame) => frame,
-            Err(reason) => return Ok(Frame::Bad(reason)),
+            Err(reason) => {
+                self.payload.clear();
+                return Ok(Frame::Bad(reason));
+            }
         };
-        let got = self.read_payload(frame.len as usize)?;
+        let got = self.payload.read(&mut self.input, frame.len as usize)?;
         if got < frame.len as usize {
             self.summary.bytes_read -= FRAME_HEADER_LEN as u64;
             let mut tail = self.head.to_vec();
-            tail.extend_from_slice(&self.payload);
+            tail.extend_from_slice(self.payload.bytes());
             if let Some(at) = scan::frame_in_tail(&tail, self.synced) {
                 self.summary.bytes_read += tail.len() as u64;
                 return Ok(Frame::Overrun { tail, at });
@@ -285,29 +290,10 @@ impl<R: Read> TraceReader<R> {
             return Ok(Frame::End);
         }
         self.summary.bytes_read += got as u64;
-        if frame_crc(frame.kind, &self.payload) != frame.crc {
+        if frame_crc(frame.kind, self.payload.bytes()) != frame.crc {
             return Ok(Frame::Bad("CRC mismatch".to_owned()));
         }
         Ok(Frame::Ok(frame))
-    }
-
-    /// Reads up to `len` payload bytes, allocating only as bytes arrive
-    /// beyond the first MiB (a forged length costs nothing).
-    fn read_payload(&mut self, len: usize) -> io::Result<usize> {
-        const EAGER: usize = 1 << 20;
-        if len <= EAGER {
-            self.payload.resize(len, 0);
-            return match fill(&mut self.input, &mut self.payload)? {
-                Fill::Full => Ok(len),
-                Fill::Eof(got) => {
-                    self.payload.truncate(got);
-                    Ok(got)
-                }
-            };
-        }
-        (&mut self.input)
-            .take(len as u64)
-            .read_to_end(&mut self.payload)
     }
 
     /// Reads frames until a chunk with messages, the footer or the end.
@@ -340,11 +326,11 @@ impl<R: Read> TraceReader<R> {
         }
         match kind {
             KIND_HEADER => self.damage("header", offset, "a second header".into())?,
-            KIND_SYNC => match sync::decode_sync(&self.payload) {
+            KIND_SYNC => match sync::decode_sync(self.payload.bytes()) {
                 Ok(point) => self.sync(point, offset)?,
                 Err(error) => self.bad_payload("sync frame", offset, error.to_string())?,
             },
-            KIND_CPU => match cpu::decode_cpu(&self.payload) {
+            KIND_CPU => match cpu::decode_cpu(self.payload.bytes()) {
                 Ok(frame) => {
                     self.cpu.period_ns = frame.period_ns;
                     self.cpu.samples.extend(frame.samples);
@@ -352,7 +338,7 @@ impl<R: Read> TraceReader<R> {
                 Err(error) => self.bad_payload("CPU track", offset, error.to_string())?,
             },
             KIND_CHUNK => return self.chunk(offset),
-            KIND_FOOTER => match codec::decode_footer(&self.payload) {
+            KIND_FOOTER => match codec::decode_footer(self.payload.bytes()) {
                 Ok(footer) => self.check_footer(footer, offset)?,
                 Err(error) => self.bad_payload("footer", offset, error.to_string())?,
             },
@@ -417,7 +403,7 @@ impl<R: Read> TraceReader<R> {
             self.chunk_lost();
             return Ok(false);
         }
-        let chunk = match codec::decode_chunk(&self.payload, self.fields) {
+        let chunk = match codec::decode_chunk(self.payload.bytes(), self.fields) {
             Ok(chunk) => chunk,
             Err(error) => {
                 self.bad_payload("chunk", offset, error.to_string())?;
@@ -498,17 +484,17 @@ impl<R: Read> TraceReader<R> {
         if self.synced {
             // Bytes are read again after a damaged frame: bounded, so that
             // crafted nests of long frames cannot make salvage quadratic.
-            self.reread += self.payload.len() as u64;
+            self.reread += self.payload.bytes().len() as u64;
             if self.reread > 8 * self.summary.bytes_read + (1 << 26) {
                 return self.give_up();
             }
             let (head, payload) = (self.head, std::mem::take(&mut self.payload));
-            self.unread(&[&head[1..], &payload]);
+            self.unread(&[&head[1..], payload.bytes()]);
             self.summary.garbage_bytes += 1;
             self.payload = payload;
             return self.resync();
         }
-        self.summary.garbage_bytes += (FRAME_HEADER_LEN + self.payload.len()) as u64;
+        self.summary.garbage_bytes += (FRAME_HEADER_LEN + self.payload.bytes().len()) as u64;
         Ok(())
     }
 
@@ -543,7 +529,7 @@ impl<R: Read> TraceReader<R> {
             offset,
             "too much damage: salvage stops resynchronising here".into(),
         )?;
-        self.summary.garbage_bytes += (FRAME_HEADER_LEN + self.payload.len()) as u64;
+        self.summary.garbage_bytes += (FRAME_HEADER_LEN + self.payload.bytes().len()) as u64;
         let rest = io::copy(&mut self.input, &mut io::sink())?;
         self.summary.bytes_read += rest;
         self.summary.garbage_bytes += rest;
@@ -656,6 +642,35 @@ pub fn read_cpu_track<R: Read + Seek>(mut input: R) -> Result<CpuTrack, TraceErr
     Ok(track)
 }
 
+impl<R: Read> TraceReader<R> {
+    /// The messages of the next chunk at once, moved out of the decoder:
+    /// what [`Iterator::next`] would yield one by one up to that chunk's
+    /// end (the rest of the current chunk, if the iterator stopped inside
+    /// one). `None` at the end; errors, losses and the summary as `next`
+    /// gives them.
+    pub fn next_batch(&mut self) -> Option<Result<Vec<Message>, TraceError>> {
+        if let Err(error) = self.ready()? {
+            return Some(Err(error));
+        }
+        let batch: Vec<Message> = std::mem::take(&mut self.current).collect();
+        self.summary.messages += batch.len() as u64;
+        Some(Ok(batch))
+    }
+
+    /// Decodes chunks until one has messages left: `None` at the end.
+    fn ready(&mut self) -> Option<Result<(), TraceError>> {
+        while self.current.len() == 0 {
+            if self.done {
+                return None;
+            }
+            if let Err(error) = self.next_chunk() {
+                return Some(Err(error));
+            }
+        }
+        Some(Ok(()))
+    }
+}
+
 impl<R: Read> Iterator for TraceReader<R> {
     type Item = Result<Message, TraceError>;
 
@@ -665,10 +680,7 @@ impl<R: Read> Iterator for TraceReader<R> {
                 self.summary.messages += 1;
                 return Some(Ok(message));
             }
-            if self.done {
-                return None;
-            }
-            if let Err(error) = self.next_chunk() {
+            if let Err(error) = self.ready()? {
                 return Some(Err(error));
             }
         }

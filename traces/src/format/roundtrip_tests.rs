@@ -19,21 +19,13 @@ fn arb_text() -> impl Strategy<Value = Arc<str>> {
 
 fn arb_details() -> impl Strategy<Value = Details> {
     (
-        (
-            any::<Option<u32>>(),
-            any::<Option<u64>>(),
-            any::<Option<u64>>(),
-        ),
-        (
-            any::<Option<u64>>(),
-            any::<Option<u32>>(),
-            any::<Option<u32>>(),
-        ),
+        (any::<Option<u32>>(), any::<Option<u64>>()),
         (
             any::<Option<u32>>(),
             any::<Option<u32>>(),
             any::<Option<u32>>(),
         ),
+        (any::<Option<u32>>(), any::<Option<u32>>()),
         (
             proptest::option::of(arb_text()),
             proptest::option::of(arb_text()),
@@ -43,25 +35,44 @@ fn arb_details() -> impl Strategy<Value = Details> {
             any::<Option<u64>>(),
             any::<Option<u64>>(),
         ),
-        (any::<Option<bool>>(), any::<Option<bool>>()),
+        any::<Option<bool>>(),
     )
-        .prop_map(|(a, b, c, d, e, f)| Details {
+        .prop_map(|(a, b, c, d, e, close_modified)| Details {
             message_version: a.0,
-            thread_id: a.1,
-            handler_exit_ns: a.2,
-            response_ns: b.0,
-            verdict: b.1,
-            open_fflag: b.2,
-            pidversion: c.0,
-            euid: c.1,
-            ppid: c.2,
+            handler_exit_ns: a.1,
+            verdict: b.0,
+            open_fflag: b.1,
+            pidversion: b.2,
+            euid: c.0,
+            ppid: c.1,
             signing_id: d.0,
             team_id: d.1,
             platform_binary: e.0,
             target_dev: e.1,
             target_ino: e.2,
-            is_es_client: f.0,
-            close_modified: f.1,
+            close_modified,
+        })
+}
+
+/// Thread id, response time, ES-client flag and the boxed details.
+type AllDetails = (Option<u64>, Option<u64>, Option<bool>, Option<Box<Details>>);
+
+/// The details a message can have: the inline facts (thread id, response
+/// time, ES-client flag) and the box, as a decoder gives them back (an
+/// empty box only when no inline fact is there: the trace format stores
+/// one details block for both).
+fn arb_all_details() -> impl Strategy<Value = AllDetails> {
+    (
+        any::<Option<u64>>(),
+        any::<Option<u64>>(),
+        any::<Option<bool>>(),
+        proptest::option::of(arb_details().prop_map(Box::new)),
+    )
+        .prop_map(|(thread_id, response_ns, is_es_client, details)| {
+            let inline = thread_id.is_some() || response_ns.is_some() || is_es_client.is_some();
+            let empty = details.as_deref().is_some_and(|d| *d == Details::default());
+            let details = if inline && empty { None } else { details };
+            (thread_id, response_ns, is_es_client, details)
         })
 }
 
@@ -84,7 +95,7 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             proptest::option::of(arb_text()),
             proptest::option::of(arb_text()),
         ),
-        proptest::option::of(arb_details().prop_map(Box::new)),
+        arb_all_details(),
     )
         .prop_map(|(ids, times, more, paths, details)| Message {
             global_seq: ids.0,
@@ -100,9 +111,12 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             received_ns: times.3,
             service_ns: more.0,
             pid: more.1,
+            thread_id: details.0,
+            response_ns: details.1,
+            is_es_client: details.2,
             process_path: paths.0,
             target_path: paths.1,
-            details,
+            details: details.3,
         })
 }
 
@@ -168,19 +182,7 @@ pub(crate) fn encode(messages: &[Message], chunk_messages: usize, finish: bool) 
 
 /// Reads everything; the messages read before an error, and the error.
 fn read_all(bytes: &[u8], salvage: bool) -> (Vec<Message>, Option<TraceError>, ReadSummary) {
-    let mut reader = match TraceReader::new(bytes) {
-        Ok(reader) => reader.salvage(salvage),
-        Err(error) => return (Vec::new(), Some(error), ReadSummary::default()),
-    };
-    let mut messages = Vec::new();
-    let mut error = None;
-    for item in reader.by_ref() {
-        match item {
-            Ok(message) => messages.push(message),
-            Err(e) => error = Some(e),
-        }
-    }
-    (messages, error, reader.summary().clone())
+    read_batches(bytes, salvage, usize::MAX)
 }
 
 proptest! {
@@ -437,26 +439,24 @@ fn huge_counts_in_a_forged_chunk_do_not_allocate() {
     );
 }
 
-/// `message` as [`Fields::Timing`] decodes it: no strings.
-fn without_strings(mut message: Message) -> Message {
+/// `message` as [`Fields::Timing`] decodes it: no strings, no boxed
+/// details, every inline fact (thread id, response time, ES-client flag).
+fn timing_only(mut message: Message) -> Message {
     message.process_path = None;
     message.target_path = None;
-    if let Some(details) = &mut message.details {
-        details.signing_id = None;
-        details.team_id = None;
-    }
+    message.details = None;
     message
 }
 
 proptest! {
     #[test]
-    fn timing_fields_are_the_messages_without_their_strings(
+    fn timing_fields_are_the_messages_without_strings_or_boxed_details(
         messages in proptest::collection::vec(arb_message(), 0..40), chunk in 1usize..8,
     ) {
         let bytes = encode(&messages, chunk, true);
         let reader = TraceReader::new(bytes.as_slice()).unwrap().fields(Fields::Timing);
         let read: Vec<Message> = reader.map(Result::unwrap).collect();
-        let want: Vec<Message> = messages.into_iter().map(without_strings).collect();
+        let want: Vec<Message> = messages.into_iter().map(timing_only).collect();
         prop_assert_eq!(read, want);
     }
 
@@ -479,7 +479,7 @@ proptest! {
         let reason = |decoded: &Result<_, codec::CodecError>| decoded.as_ref().err().map(ToString::to_string);
         prop_assert_eq!(reason(&all), reason(&timing));
         if let (Ok(all), Ok(timing)) = (all, timing) {
-            let want: Vec<Message> = all.messages.into_iter().map(without_strings).collect();
+            let want: Vec<Message> = all.messages.into_iter().map(timing_only).collect();
             prop_assert_eq!(timing.messages, want);
         }
     }
@@ -499,5 +499,83 @@ fn es_gaps_round_trip_through_the_footer_meta() {
         let footer = reader.footer().unwrap();
         assert_eq!(footer.es_gaps, gaps);
         assert_eq!(footer.meta.keys().collect::<Vec<_>>(), ["k"]);
+    }
+}
+
+#[test]
+fn timing_keeps_what_closed_replay_reads_and_allocates_no_details() {
+    let mut message = Message::new(0, EventType::AUTH_OPEN, Action::Auth, 1_000);
+    message.pid = Some(9);
+    message.thread_id = Some(77);
+    message.response_ns = Some(1_500);
+    message.is_es_client = Some(true);
+    message.details = Some(Box::new(Details {
+        euid: Some(501),
+        ..Details::default()
+    }));
+    let bytes = encode(std::slice::from_ref(&message), 1, true);
+    let read = |fields| -> Vec<Message> {
+        let reader = TraceReader::new(bytes.as_slice()).unwrap().fields(fields);
+        reader.map(Result::unwrap).collect()
+    };
+    assert_eq!(read(Fields::All), [message.clone()]);
+    let timing = &read(Fields::Timing)[0];
+    assert_eq!(
+        (timing.thread_id, timing.response_ns, timing.is_es_client),
+        (Some(77), Some(1_500), Some(true))
+    );
+    assert!(timing.details.is_none());
+}
+
+/// Every message, the last error and the summary: `first` messages
+/// taken one by one, the rest through [`TraceReader::next_batch`] (so the
+/// first batch is a chunk's rest).
+fn read_batches(
+    bytes: &[u8],
+    salvage: bool,
+    first: usize,
+) -> (Vec<Message>, Option<TraceError>, ReadSummary) {
+    let mut reader = match TraceReader::new(bytes) {
+        Ok(reader) => reader.salvage(salvage),
+        Err(error) => return (Vec::new(), Some(error), ReadSummary::default()),
+    };
+    let mut messages = Vec::new();
+    let mut error = None;
+    for item in reader.by_ref().take(first) {
+        match item {
+            Ok(message) => messages.push(message),
+            Err(e) => error = Some(e),
+        }
+    }
+    while let Some(batch) = reader.next_batch() {
+        match batch {
+            Ok(batch) => messages.extend(batch),
+            Err(e) => error = Some(e),
+        }
+    }
+    (messages, error, reader.summary().clone())
+}
+
+proptest! {
+    #[test]
+    fn batches_yield_what_the_iterator_yields_even_from_damaged_traces(
+        messages in arb_stream(60),
+        chunk in 1usize..9,
+        cut in any::<prop::sample::Index>(),
+        flip in proptest::option::of((any::<prop::sample::Index>(), 0u8..8)),
+        salvage in any::<bool>(),
+        first in 0usize..12,
+    ) {
+        let mut bytes = encode(&messages, chunk, true);
+        if let Some((at, bit)) = flip {
+            let at = at.index(bytes.len());
+            bytes[at] ^= 1 << bit;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        let (want, want_error, want_summary) = read_all(&bytes, salvage);
+        let (got, got_error, got_summary) = read_batches(&bytes, salvage, first);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(got_error.map(|e| e.to_string()), want_error.map(|e| e.to_string()));
+        prop_assert_eq!(got_summary, want_summary);
     }
 }

@@ -303,9 +303,8 @@ impl ThreadGen {
         let mut message = self.stamp.message(event, actor.next_ns);
         let pid = BUILD_PID.wrapping_add(id as u32);
         set_thread(&mut message, pid, BUILD_TID + id);
-        if event == EventType::NOTIFY_CLOSE
-            && let Some(details) = message.details.as_mut()
-        {
+        if event == EventType::NOTIFY_CLOSE {
+            let details = message.details.get_or_insert_with(Box::default);
             details.close_modified = Some(true);
         }
         let process = if pos == 0 {
@@ -420,7 +419,7 @@ mod tests {
         }
         for message in messages {
             let pid = message.pid.expect("a pid");
-            let thread = message.details.as_ref().and_then(|d| d.thread_id);
+            let thread = message.thread_id;
             let key = (pid, thread.expect("a thread id"));
             if let Some(previous) = last.insert(key, message.arrival_ns) {
                 assert!(

@@ -20,10 +20,11 @@ use anyhow::{Context, Result};
 use esreplay_simulator::margins::MarginCheck;
 use esreplay_simulator::sweep::Bounds;
 use esreplay_simulator::{Observer, SimResult, Simulator, StrategySpec};
-use esreplay_traces::{Action, Details, EventType, Fields, Message, TraceError, TraceReader};
+use esreplay_traces::{Action, EventType, Fields, Message, TraceError, TraceReader};
 
 use super::super::{Integrity, open_trace_tracked, warn_about_losses};
 use super::Model;
+use super::ahead::ReadAhead;
 
 /// Messages per chunk handed to the strategies.
 const CHUNK: usize = 4096;
@@ -72,35 +73,34 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
     })
 }
 
-/// Decodes chunks and sends each to every strategy still running; stops
-/// early once none is. Dropping the senders ends the strategies' input.
+/// Decodes chunks and sends each, in pieces of at most [`CHUNK`]
+/// messages, to every strategy still running; stops early once none is.
+/// Dropping the senders ends the strategies' input.
 fn feed<R: std::io::Read>(
     reader: &mut TraceReader<R>,
     mut senders: Vec<Option<SyncSender<Chunk>>>,
     path: &Path,
 ) -> Result<()> {
-    loop {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for message in reader.by_ref().take(CHUNK) {
-            chunk.push(message.with_context(|| path.display().to_string())?);
-        }
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let chunk = Arc::new(chunk);
-        for slot in &mut senders {
-            // A strategy that stopped (on an error) takes no more.
-            if slot
-                .as_ref()
-                .is_some_and(|s| s.send(Arc::clone(&chunk)).is_err())
-            {
-                *slot = None;
+    while let Some(batch) = reader.next_batch() {
+        let mut batch = batch.with_context(|| path.display().to_string())?;
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(CHUNK));
+            let chunk = Arc::new(std::mem::replace(&mut batch, rest));
+            for slot in &mut senders {
+                // A strategy that stopped (on an error) takes no more.
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| s.send(Arc::clone(&chunk)).is_err())
+                {
+                    *slot = None;
+                }
+            }
+            if senders.iter().all(Option::is_none) {
+                return Ok(());
             }
         }
-        if senders.iter().all(Option::is_none) {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// One strategy's thread: simulates every message of every chunk; the
@@ -118,15 +118,21 @@ fn simulate<O: Observer>(
     let config = model.config.clone();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, config, observer);
     let context = || format!("{}: {label}", path.display());
+    let mut push = |message: Message| {
+        if let Some(margins) = &mut margins {
+            margins.add(&message);
+        }
+        simulator.push(message)
+    };
     for chunk in chunks {
-        for message in chunk.iter() {
-            if let Some(margins) = &mut margins {
-                margins.add(message);
-            }
-            // Timing messages hold no reference count: a cheap copy.
-            if let Err(error) = simulator.push(message.clone()) {
-                return Err(anyhow::Error::new(error).context(context()));
-            }
+        // The last strategy to hold a chunk (the only one, alone) takes
+        // its messages; the others copy them one by one.
+        let pushed = match Arc::try_unwrap(chunk) {
+            Ok(owned) => owned.into_iter().try_for_each(&mut push),
+            Err(shared) => shared.iter().try_for_each(|message| push(message.clone())),
+        };
+        if let Err(error) = pushed {
+            return Err(anyhow::Error::new(error).context(context()));
         }
     }
     let mut result = simulator.finish().with_context(context)?;
@@ -136,16 +142,16 @@ fn simulate<O: Observer>(
 }
 
 /// The most memory `sweep` spends on a decoded copy of the trace:
-/// 1 GiB, about 16 M messages of 64 bytes ([`Lean`], plus their details
-/// where they have any). Longer traces are decoded again by every probe.
+/// 1 GiB, about 14.9 M messages of 72 bytes ([`Lean`]). Longer traces are
+/// decoded again by every probe.
 pub(in crate::commands) const SWEEP_MEMORY: usize = 1 << 30;
 
 /// Messages per block of a [`LeanCopy`] (no reallocation of the whole).
 const BLOCK: usize = 1 << 16;
 
-/// A message without its strings (read with [`Fields::Timing`]): every
-/// field the engine, the cost models and the built-in strategies read
-/// (details carry thread ids and cache keys, so they stay).
+/// A message read with [`Fields::Timing`] (no strings, no boxed details):
+/// every field the engine, the cost models and the built-in strategies
+/// read, the thread id and response time of closed replay included.
 struct Lean {
     global_seq: u64,
     seq: u64,
@@ -153,10 +159,11 @@ struct Lean {
     deadline_ns: u64,
     received_ns: u64,
     service_ns: u64,
+    thread_id: u64,
+    response_ns: u64,
     pid: u32,
     event: EventType,
     action: Action,
-    details: Option<Box<Details>>,
     /// Which optional fields are present: bits of [`DEADLINE`] and co.
     present: u8,
 }
@@ -165,6 +172,11 @@ const DEADLINE: u8 = 1;
 const RECEIVED: u8 = 2;
 const SERVICE: u8 = 4;
 const PID: u8 = 8;
+const THREAD_ID: u8 = 16;
+const RESPONSE: u8 = 32;
+const IS_ES_CLIENT: u8 = 64;
+/// With [`IS_ES_CLIENT`]: the flag is true.
+const ES_CLIENT: u8 = 128;
 
 impl Lean {
     fn new(m: &Message) -> Lean {
@@ -176,14 +188,19 @@ impl Lean {
             deadline_ns: m.deadline_ns.unwrap_or(0),
             received_ns: m.received_ns.unwrap_or(0),
             service_ns: m.service_ns.unwrap_or(0),
+            thread_id: m.thread_id.unwrap_or(0),
+            response_ns: m.response_ns.unwrap_or(0),
             pid: m.pid.unwrap_or(0),
             event: m.event,
             action: m.action,
-            details: m.details.clone(),
             present: bit(m.deadline_ns.is_some(), DEADLINE)
                 | bit(m.received_ns.is_some(), RECEIVED)
                 | bit(m.service_ns.is_some(), SERVICE)
-                | bit(m.pid.is_some(), PID),
+                | bit(m.pid.is_some(), PID)
+                | bit(m.thread_id.is_some(), THREAD_ID)
+                | bit(m.response_ns.is_some(), RESPONSE)
+                | bit(m.is_es_client.is_some(), IS_ES_CLIENT)
+                | bit(m.is_es_client == Some(true), ES_CLIENT),
         }
     }
 
@@ -195,12 +212,14 @@ impl Lean {
         m.received_ns = has(RECEIVED).then_some(self.received_ns);
         m.service_ns = has(SERVICE).then_some(self.service_ns);
         m.pid = has(PID).then_some(self.pid);
-        m.details = self.details.clone();
+        m.thread_id = has(THREAD_ID).then_some(self.thread_id);
+        m.response_ns = has(RESPONSE).then_some(self.response_ns);
+        m.is_es_client = has(IS_ES_CLIENT).then_some(has(ES_CLIENT));
         m
     }
 }
 
-/// A trace decoded into memory, without paths and details.
+/// A trace decoded into memory, without strings and boxed details.
 #[derive(Default)]
 pub(in crate::commands) struct LeanCopy {
     blocks: Vec<Vec<Lean>>,
@@ -211,8 +230,7 @@ pub(in crate::commands) struct LeanCopy {
 impl LeanCopy {
     /// Adds `message`; false (and nothing added) past [`SWEEP_MEMORY`].
     fn push(&mut self, message: &Message) -> bool {
-        let details = message.details.as_ref().map_or(0, |_| size_of::<Details>());
-        let bytes = self.bytes + size_of::<Lean>() + details;
+        let bytes = self.bytes + size_of::<Lean>();
         if bytes > SWEEP_MEMORY {
             return false;
         }
@@ -245,12 +263,12 @@ pub(in crate::commands) fn measure(
     warn: bool,
 ) -> Result<(Bounds, Option<LeanCopy>, Integrity)> {
     let reader = open_trace_tracked(path, model.salvage, &model.progress)?;
-    let mut reader = reader.fields(model.fields());
+    let mut messages = ReadAhead::spawn(reader.fields(model.fields())).context("a thread")?;
     let mut margins = MarginCheck::new(spec);
     let mut bounds = Bounds::default();
     // The copy leaves paths out: only when the model reads none.
     let mut copy = (model.fields() == Fields::Timing).then(LeanCopy::default);
-    for message in reader.by_ref() {
+    for message in messages.by_ref() {
         let message = message.with_context(|| path.display().to_string())?;
         if let Some(margins) = &mut margins {
             margins.add(&message);
@@ -262,6 +280,7 @@ pub(in crate::commands) fn measure(
             copy = None;
         }
     }
+    let reader = messages.finish();
     for warning in margins.iter().flat_map(|check| check.warnings()) {
         eprintln!("esreplay: warning: {}: {warning}", label.trim());
     }
@@ -282,13 +301,14 @@ mod tests {
         full.deadline_ns = Some(0);
         full.service_ns = Some(u64::MAX);
         full.pid = Some(42);
-        full.process_path = Some("/bin/sh".into());
-        full.details = Some(Box::default());
-        let mut want = full.clone();
-        want.process_path = None;
-        assert_eq!(Lean::new(&full).message(), want);
+        full.thread_id = Some(u64::MAX);
+        full.response_ns = Some(0);
+        full.is_es_client = Some(false);
+        assert_eq!(Lean::new(&full).message(), full);
+        full.is_es_client = Some(true);
+        assert_eq!(Lean::new(&full).message(), full);
         let bare = Message::new(8, EventType::NOTIFY_EXIT, Action::Notify, 5);
         assert_eq!(Lean::new(&bare).message(), bare);
-        assert_eq!(size_of::<Lean>(), 64);
+        assert_eq!(size_of::<Lean>(), 72);
     }
 }

@@ -171,10 +171,7 @@ fn the_counts_hold_under_closed_replay_on_one_shared_core() {
         .into_iter()
         .map(|mut m| {
             m.pid = Some(10);
-            m.details = Some(Box::new(esreplay_traces::Details {
-                thread_id: Some(m.global_seq % 2),
-                ..esreplay_traces::Details::default()
-            }));
+            m.thread_id = Some(m.global_seq % 2);
             m
         })
         .collect();

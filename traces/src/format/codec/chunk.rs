@@ -33,15 +33,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bincode::config::standard;
-use bincode::de::Decoder;
-use bincode::de::read::Reader;
+use bincode::Encode;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
-use bincode::{Decode, Encode};
 
+use super::cursor::Cursor;
 use super::details::{decode_details, encode_details};
-use super::{CodecError, delta, encode_value, read_delta};
+use super::{CodecError, delta, encode_value};
 use crate::event::{Action, EventType};
 use crate::model::Message;
 
@@ -223,7 +221,7 @@ fn record_flags(message: &Message) -> u8 {
     set(message.pid.is_some(), flags::PID);
     set(message.process_path.is_some(), flags::PROCESS);
     set(message.target_path.is_some(), flags::TARGET);
-    set(message.details.is_some(), flags::DETAILS);
+    set(message.has_details(), flags::DETAILS);
     bits
 }
 
@@ -259,8 +257,8 @@ fn encode_record<E: Encoder>(
     {
         strings.lookup(path).encode(encoder)?;
     }
-    if let Some(details) = &message.details {
-        encode_details(details, message.arrival_ns, strings, encoder)?;
+    if message.has_details() {
+        encode_details(message, strings, encoder)?;
     }
     state.advance(event, message.global_seq, message.seq, message.arrival_ns);
     Ok(())
@@ -281,35 +279,27 @@ pub enum Fields {
     /// Everything in the file.
     #[default]
     All,
-    /// Everything but the strings: `process_path`, `target_path` and the
-    /// details' `signing_id` and `team_id` stay `None`, so decoding builds
-    /// no `Arc<str>` (what a simulation needs). The strings are still read
-    /// and checked (lengths, UTF-8, every index in range): a chunk decodes
-    /// under one exactly when it decodes under the other.
+    /// What a simulation reads: no strings and no boxed [`Details`]
+    /// (`process_path`, `target_path` and `details` stay `None`), so
+    /// decoding allocates nothing per message; the inline facts
+    /// (`thread_id`, `response_ns`, `is_es_client`) are kept. Every byte
+    /// is still read and checked (lengths, UTF-8, every string index in
+    /// range): a chunk decodes under one exactly when it decodes under the
+    /// other.
+    ///
+    /// [`Details`]: crate::model::Details
     Timing,
 }
 
 /// Decodes a chunk payload. Every count is checked against the bytes left
 /// before anything is allocated for it.
 pub fn decode_chunk(payload: &[u8], fields: Fields) -> Result<ChunkIn, CodecError> {
-    // No bincode limit here (it would be checked on every varint): every
-    // length in a chunk goes through `bounded_count` instead.
-    let context = ChunkContext {
-        len: payload.len(),
-        fields,
-    };
-    let (chunk, used) = bincode::decode_from_slice_with_context(payload, standard(), context)?;
-    if used != payload.len() {
-        return Err(CodecError::TrailingBytes(payload.len() - used));
+    let mut cursor = Cursor::new(payload);
+    let chunk = decode_chunk_in(&mut cursor, fields)?;
+    if cursor.left() > 0 {
+        return Err(CodecError::TrailingBytes(cursor.left()));
     }
     Ok(chunk)
-}
-
-/// The decoding context of a chunk: its payload length, the bound for
-/// every count read from it, and the fields asked for.
-struct ChunkContext {
-    len: usize,
-    fields: Fields,
 }
 
 /// A chunk's string table: its size, and the strings themselves unless
@@ -317,9 +307,16 @@ struct ChunkContext {
 pub(super) struct Strings {
     kept: Vec<Arc<str>>,
     count: usize,
+    keep: bool,
 }
 
 impl Strings {
+    /// Whether everything is decoded ([`Fields::All`]): strings and the
+    /// boxed details.
+    pub(super) fn keep(&self) -> bool {
+        self.keep
+    }
+
     /// The string at `index` (`None` when not kept); an error out of range.
     pub(super) fn get(&self, index: u32) -> Result<Option<Arc<str>>, DecodeError> {
         if index as usize >= self.count {
@@ -329,43 +326,54 @@ impl Strings {
     }
 }
 
-impl Decode<ChunkContext> for ChunkIn {
-    fn decode<D: Decoder<Context = ChunkContext>>(decoder: &mut D) -> Result<Self, DecodeError> {
-        let dropped = u64::decode(decoder)?;
-        let count = bounded_count(decoder, 1, MAX_CHUNK_STRINGS)?;
-        let keep = decoder.context().fields == Fields::All;
-        let mut strings = Strings {
-            kept: Vec::with_capacity(if keep { count } else { 0 }),
-            count,
-        };
-        let mut scratch = Vec::new();
-        for _ in 0..count {
-            let text = decode_string(decoder, &mut scratch)?;
-            if keep {
-                strings.kept.push(Arc::from(text));
-            }
-        }
-        let count = bounded_count(decoder, 5, MAX_CHUNK_MESSAGES)?;
-        let mut messages = Vec::with_capacity(count);
-        let mut state = DeltaState::new();
-        for _ in 0..count {
-            messages.push(decode_record(decoder, &strings, &mut state)?);
-        }
-        Ok(ChunkIn { dropped, messages })
+fn decode_chunk_in(cursor: &mut Cursor<'_>, fields: Fields) -> Result<ChunkIn, DecodeError> {
+    let dropped = cursor.u64()?;
+    let strings = decode_strings(cursor, fields == Fields::All)?;
+    let count = bounded_count(cursor, 5, MAX_CHUNK_MESSAGES)?;
+    // Decoded in place: no copy of a message once built.
+    let mut messages = Vec::new();
+    messages.resize_with(count, || Message::new(0, EventType(0), Action::Notify, 0));
+    let mut state = DeltaState::new();
+    for message in &mut messages {
+        decode_record(cursor, &strings, &mut state, message)?;
     }
+    Ok(ChunkIn { dropped, messages })
+}
+
+/// The string table: every string is read and checked (UTF-8), kept only
+/// when `keep`.
+fn decode_strings(cursor: &mut Cursor<'_>, keep: bool) -> Result<Strings, DecodeError> {
+    let count = bounded_count(cursor, 1, MAX_CHUNK_STRINGS)?;
+    let mut strings = Strings {
+        kept: Vec::with_capacity(if keep { count } else { 0 }),
+        count,
+        keep,
+    };
+    let not_utf8 = || DecodeError::Other("string is not UTF-8");
+    for _ in 0..count {
+        let len = bounded_count(cursor, 1, usize::MAX)?;
+        let bytes = cursor.take(len)?;
+        if keep {
+            let text = std::str::from_utf8(bytes).map_err(|_| not_utf8())?;
+            strings.kept.push(Arc::from(text));
+        } else if !bytes.is_ascii() {
+            // Checked all the same (paths are mostly ASCII: the quick test).
+            std::str::from_utf8(bytes).map_err(|_| not_utf8())?;
+        }
+    }
+    Ok(strings)
 }
 
 /// Reads a count and checks that `count × min_bytes` bytes fit in the
 /// payload and that it is at most `max`, so that nothing is allocated for
 /// items that cannot be there.
-fn bounded_count<D: Decoder<Context = ChunkContext>>(
-    decoder: &mut D,
+fn bounded_count(
+    cursor: &mut Cursor<'_>,
     min_bytes: u64,
     max: usize,
 ) -> Result<usize, DecodeError> {
-    let count = u64::decode(decoder)?;
-    let payload_len = decoder.context().len as u64;
-    if count.saturating_mul(min_bytes) > payload_len {
+    let count = cursor.u64()?;
+    if count.saturating_mul(min_bytes) > cursor.payload_len() as u64 {
         return Err(DecodeError::Other("count larger than the payload can hold"));
     }
     if count > max as u64 {
@@ -374,58 +382,49 @@ fn bounded_count<D: Decoder<Context = ChunkContext>>(
     usize::try_from(count).map_err(|_| DecodeError::LimitExceeded)
 }
 
-/// A string whose length is checked against the payload before it is
-/// read into `scratch` (reused from string to string).
-fn decode_string<'a, D: Decoder<Context = ChunkContext>>(
-    decoder: &mut D,
-    scratch: &'a mut Vec<u8>,
-) -> Result<&'a str, DecodeError> {
-    let len = bounded_count(decoder, 1, usize::MAX)?;
-    scratch.clear();
-    scratch.resize(len, 0);
-    decoder.reader().read(scratch)?;
-    std::str::from_utf8(scratch).map_err(|_| DecodeError::Other("string is not UTF-8"))
-}
-
-fn decode_record<D: Decoder>(
-    decoder: &mut D,
+/// Decodes a record into `message` (one as [`Message::new`] leaves it).
+fn decode_record(
+    cursor: &mut Cursor<'_>,
     strings: &Strings,
     state: &mut DeltaState,
-) -> Result<Message, DecodeError> {
-    let bits = u8::decode(decoder)?;
-    let event = EventType(u16::decode(decoder)?);
+    message: &mut Message,
+) -> Result<(), DecodeError> {
+    let bits = cursor.u8()?;
+    let event = EventType(cursor.u16()?);
     let has = |bit: u8| bits & bit != 0;
-    let global_seq = read_delta(decoder, state.next_global_seq)?;
-    let seq = read_delta(decoder, state.seq_base(event))?;
-    let arrival_ns = read_delta(decoder, state.prev_arrival)?;
-    let mut message = Message::new(global_seq, event, Action::Notify, arrival_ns);
+    let global_seq = cursor.delta(state.next_global_seq)?;
+    let seq = cursor.delta(state.seq_base(event))?;
+    let arrival_ns = cursor.delta(state.prev_arrival)?;
+    message.global_seq = global_seq;
     message.seq = seq;
+    message.event = event;
+    message.arrival_ns = arrival_ns;
     if has(flags::AUTH) {
         message.action = Action::Auth;
     }
     if has(flags::DEADLINE) {
-        let budget = read_delta(decoder, state.budget_base(event))?;
+        let budget = cursor.delta(state.budget_base(event))?;
         state.set_budget(event, budget);
         message.deadline_ns = Some(arrival_ns.wrapping_add(budget));
     }
     if has(flags::RECEIVED) {
-        message.received_ns = Some(read_delta(decoder, arrival_ns)?);
+        message.received_ns = Some(cursor.delta(arrival_ns)?);
     }
     if has(flags::SERVICE) {
-        message.service_ns = Some(u64::decode(decoder)?);
+        message.service_ns = Some(cursor.u64()?);
     }
     if has(flags::PID) {
-        message.pid = Some(u32::decode(decoder)?);
+        message.pid = Some(cursor.u32()?);
     }
     if has(flags::PROCESS) {
-        message.process_path = strings.get(u32::decode(decoder)?)?;
+        message.process_path = strings.get(cursor.u32()?)?;
     }
     if has(flags::TARGET) {
-        message.target_path = strings.get(u32::decode(decoder)?)?;
+        message.target_path = strings.get(cursor.u32()?)?;
     }
     if has(flags::DETAILS) {
-        message.details = Some(Box::new(decode_details(decoder, arrival_ns, strings)?));
+        decode_details(cursor, message, strings)?;
     }
     state.advance(event, global_seq, seq, arrival_ns);
-    Ok(message)
+    Ok(())
 }

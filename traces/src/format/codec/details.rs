@@ -13,18 +13,23 @@
 //!   0x0080 euid u32                 0x8000 close_modified u8 (0/1) (1.1)
 //! ```
 //!
+//! `thread_id`, `response` and `is_es_client` are fields of the
+//! [`Message`] (what a simulation reads, without an allocation); the
+//! others are its boxed [`Details`]. A block with none of the boxed
+//! fields decodes to no box, unless it is empty (mask 0: an empty box).
+//!
 //! Version 1.0 defined the bits up to 0x2000; a 1.0 reader rejects a
 //! record with a higher bit, so a writer sets them only for messages that
 //! carry those fields.
 
-use bincode::de::Decoder;
+use bincode::Encode;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
-use bincode::{Decode, Encode};
 
 use super::chunk::{StringTable, Strings};
-use super::{delta, read_delta};
-use crate::model::Details;
+use super::cursor::Cursor;
+use super::delta;
+use crate::model::{Details, Message};
 
 /// The details mask bits, in field order.
 mod detail_bits {
@@ -46,46 +51,66 @@ mod detail_bits {
     pub const CLOSE_MODIFIED: u16 = 1 << 15;
 }
 
-fn details_mask(details: &Details) -> u16 {
-    use detail_bits::*;
-    let present = [
-        (details.message_version.is_some(), MESSAGE_VERSION),
-        (details.thread_id.is_some(), THREAD_ID),
-        (details.handler_exit_ns.is_some(), HANDLER_EXIT),
-        (details.response_ns.is_some(), RESPONSE),
-        (details.verdict.is_some(), VERDICT),
-        (details.open_fflag.is_some(), OPEN_FFLAG),
-        (details.pidversion.is_some(), PIDVERSION),
-        (details.euid.is_some(), EUID),
-        (details.ppid.is_some(), PPID),
-        (details.signing_id.is_some(), SIGNING_ID),
-        (details.team_id.is_some(), TEAM_ID),
-        (details.platform_binary.is_some(), PLATFORM_BINARY),
-        (details.target_dev.is_some(), TARGET_DEV),
-        (details.target_ino.is_some(), TARGET_INO),
-        (details.is_es_client.is_some(), IS_ES_CLIENT),
-        (details.close_modified.is_some(), CLOSE_MODIFIED),
-    ];
-    present
-        .iter()
-        .filter(|(is_present, _)| *is_present)
-        .fold(0, |mask, (_, bit)| mask | bit)
+/// The details block of a message: its boxed [`Details`] (or none) and
+/// its inline facts, one view for the encoder.
+struct Block<'a> {
+    details: &'a Details,
+    thread_id: Option<u64>,
+    response_ns: Option<u64>,
+    is_es_client: Option<bool>,
 }
 
-/// Encodes a details block.
+impl Block<'_> {
+    fn mask(&self) -> u16 {
+        use detail_bits::*;
+        let details = self.details;
+        let present = [
+            (details.message_version.is_some(), MESSAGE_VERSION),
+            (self.thread_id.is_some(), THREAD_ID),
+            (details.handler_exit_ns.is_some(), HANDLER_EXIT),
+            (self.response_ns.is_some(), RESPONSE),
+            (details.verdict.is_some(), VERDICT),
+            (details.open_fflag.is_some(), OPEN_FFLAG),
+            (details.pidversion.is_some(), PIDVERSION),
+            (details.euid.is_some(), EUID),
+            (details.ppid.is_some(), PPID),
+            (details.signing_id.is_some(), SIGNING_ID),
+            (details.team_id.is_some(), TEAM_ID),
+            (details.platform_binary.is_some(), PLATFORM_BINARY),
+            (details.target_dev.is_some(), TARGET_DEV),
+            (details.target_ino.is_some(), TARGET_INO),
+            (self.is_es_client.is_some(), IS_ES_CLIENT),
+            (details.close_modified.is_some(), CLOSE_MODIFIED),
+        ];
+        present
+            .iter()
+            .filter(|(is_present, _)| *is_present)
+            .fold(0, |mask, (_, bit)| mask | bit)
+    }
+}
+
+/// Encodes the details block of `message` (one with
+/// [`Message::has_details`]).
 pub(super) fn encode_details<E: Encoder>(
-    details: &Details,
-    arrival: u64,
+    message: &Message,
     strings: &StringTable,
     encoder: &mut E,
 ) -> Result<(), EncodeError> {
-    details_mask(details).encode(encoder)?;
+    let empty = Details::default();
+    let block = Block {
+        details: message.details.as_deref().unwrap_or(&empty),
+        thread_id: message.thread_id,
+        response_ns: message.response_ns,
+        is_es_client: message.is_es_client,
+    };
+    let (details, arrival) = (block.details, message.arrival_ns);
+    block.mask().encode(encoder)?;
     let u32s = |value: Option<u32>, encoder: &mut E| value.map_or(Ok(()), |v| v.encode(encoder));
     u32s(details.message_version, encoder)?;
-    if let Some(thread_id) = details.thread_id {
+    if let Some(thread_id) = block.thread_id {
         thread_id.encode(encoder)?;
     }
-    for time in [details.handler_exit_ns, details.response_ns]
+    for time in [details.handler_exit_ns, block.response_ns]
         .into_iter()
         .flatten()
     {
@@ -115,7 +140,7 @@ pub(super) fn encode_details<E: Encoder>(
     {
         value.encode(encoder)?;
     }
-    for flag in [details.is_es_client, details.close_modified]
+    for flag in [block.is_es_client, details.close_modified]
         .into_iter()
         .flatten()
     {
@@ -124,51 +149,63 @@ pub(super) fn encode_details<E: Encoder>(
     Ok(())
 }
 
-/// Decodes a details block.
-pub(super) fn decode_details<D: Decoder>(
-    decoder: &mut D,
-    arrival: u64,
+/// The mask bits whose fields live in [`Message`], not in [`Details`].
+const INLINE_BITS: u16 = detail_bits::THREAD_ID | detail_bits::RESPONSE | detail_bits::IS_ES_CLIENT;
+
+/// Decodes a details block into `message`: the inline facts always, the
+/// boxed [`Details`] when the strings are kept ([`Strings::keep`]:
+/// everything asked for) and the block has any of its fields (or none at
+/// all: an empty block stays an empty box). Every field is read either
+/// way.
+pub(super) fn decode_details(
+    cursor: &mut Cursor<'_>,
+    message: &mut Message,
     strings: &Strings,
-) -> Result<Details, DecodeError> {
+) -> Result<(), DecodeError> {
     use detail_bits::*;
-    let mask = u16::decode(decoder)?;
+    let mask = cursor.u16()?;
     let has = |bit: u16| mask & bit != 0;
-    let u32_if = |bit, decoder: &mut D| -> Result<Option<u32>, DecodeError> {
-        has(bit).then(|| u32::decode(decoder)).transpose()
-    };
+    let arrival = message.arrival_ns;
+    let u32_if = |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.u32()).transpose();
+    let u64_if = |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.u64()).transpose();
+    let time_if =
+        |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.delta(arrival)).transpose();
+    let flag_if =
+        |bit, cursor: &mut Cursor<'_>| has(bit).then(|| Ok(cursor.u8()? != 0)).transpose();
+    if mask != 0 && mask & !INLINE_BITS == 0 {
+        // Only inline facts (a recording's thread ids): no details built.
+        message.thread_id = u64_if(THREAD_ID, cursor)?;
+        message.response_ns = time_if(RESPONSE, cursor)?;
+        message.is_es_client = flag_if(IS_ES_CLIENT, cursor)?;
+        return Ok(());
+    }
     let mut details = Details {
-        message_version: u32_if(MESSAGE_VERSION, decoder)?,
+        message_version: u32_if(MESSAGE_VERSION, cursor)?,
         ..Details::default()
     };
-    details.thread_id = has(THREAD_ID).then(|| u64::decode(decoder)).transpose()?;
-    for (bit, slot) in [
-        (HANDLER_EXIT, &mut details.handler_exit_ns),
-        (RESPONSE, &mut details.response_ns),
-    ] {
-        if has(bit) {
-            *slot = Some(read_delta(decoder, arrival)?);
-        }
-    }
-    details.verdict = u32_if(VERDICT, decoder)?;
-    details.open_fflag = u32_if(OPEN_FFLAG, decoder)?;
-    details.pidversion = u32_if(PIDVERSION, decoder)?;
-    details.euid = u32_if(EUID, decoder)?;
-    details.ppid = u32_if(PPID, decoder)?;
+    message.thread_id = u64_if(THREAD_ID, cursor)?;
+    details.handler_exit_ns = time_if(HANDLER_EXIT, cursor)?;
+    message.response_ns = time_if(RESPONSE, cursor)?;
+    details.verdict = u32_if(VERDICT, cursor)?;
+    details.open_fflag = u32_if(OPEN_FFLAG, cursor)?;
+    details.pidversion = u32_if(PIDVERSION, cursor)?;
+    details.euid = u32_if(EUID, cursor)?;
+    details.ppid = u32_if(PPID, cursor)?;
     for (bit, slot) in [
         (SIGNING_ID, &mut details.signing_id),
         (TEAM_ID, &mut details.team_id),
     ] {
         if has(bit) {
-            *slot = strings.get(u32::decode(decoder)?)?;
+            *slot = strings.get(cursor.u32()?)?;
         }
     }
-    let flag_if = |bit, decoder: &mut D| -> Result<Option<bool>, DecodeError> {
-        has(bit).then(|| Ok(u8::decode(decoder)? != 0)).transpose()
-    };
-    details.platform_binary = flag_if(PLATFORM_BINARY, decoder)?;
-    details.target_dev = has(TARGET_DEV).then(|| u64::decode(decoder)).transpose()?;
-    details.target_ino = has(TARGET_INO).then(|| u64::decode(decoder)).transpose()?;
-    details.is_es_client = flag_if(IS_ES_CLIENT, decoder)?;
-    details.close_modified = flag_if(CLOSE_MODIFIED, decoder)?;
-    Ok(details)
+    details.platform_binary = flag_if(PLATFORM_BINARY, cursor)?;
+    details.target_dev = u64_if(TARGET_DEV, cursor)?;
+    details.target_ino = u64_if(TARGET_INO, cursor)?;
+    message.is_es_client = flag_if(IS_ES_CLIENT, cursor)?;
+    details.close_modified = flag_if(CLOSE_MODIFIED, cursor)?;
+    if strings.keep() && (mask & !INLINE_BITS != 0 || mask == 0) {
+        message.details = Some(Box::new(details));
+    }
+    Ok(())
 }

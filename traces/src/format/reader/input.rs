@@ -1,6 +1,7 @@
 //! The reader's input: any `Read`, plus bytes put back in front of it (a
 //! salvaging reader re-reads the bytes of a damaged frame while looking
-//! for the next sync frame).
+//! for the next sync frame); and the buffer a frame's payload is read
+//! into.
 
 use std::io::{self, Read};
 
@@ -40,6 +41,53 @@ impl<R: Read> Read for Input<R> {
         }
         self.back.truncate(rest);
         Ok(n)
+    }
+}
+
+/// A frame's payload, in a buffer that only grows: reading a frame zeroes
+/// only bytes no earlier frame used (a chunk after a small sync frame
+/// costs no clearing).
+#[derive(Default)]
+pub(super) struct Payload {
+    buffer: Vec<u8>,
+    len: usize,
+}
+
+impl Payload {
+    /// The payload read last.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+
+    /// Empties the payload (the buffer stays).
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The buffer's capacity (for tests of allocation limits).
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.buffer.capacity()
+    }
+
+    /// Reads up to `len` bytes of `input` as the payload, allocating only
+    /// as bytes arrive beyond the first MiB (a forged length costs
+    /// nothing); how many were read (fewer at the end of the input).
+    pub(super) fn read(&mut self, input: &mut impl Read, len: usize) -> io::Result<usize> {
+        const EAGER: usize = 1 << 20;
+        self.len = if len <= EAGER {
+            if self.buffer.len() < len {
+                self.buffer.resize(len, 0);
+            }
+            match fill(input, &mut self.buffer[..len])? {
+                Fill::Full => len,
+                Fill::Eof(got) => got,
+            }
+        } else {
+            self.buffer.clear();
+            input.take(len as u64).read_to_end(&mut self.buffer)?
+        };
+        Ok(self.len)
     }
 }
 
