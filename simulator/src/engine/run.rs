@@ -22,8 +22,9 @@ use crate::strategy::{Job, Runner, Strategy, Ticket};
 enum Limit {
     /// Up to this event key, exclusive.
     Before(Time, Class),
-    /// Closed replay: up to the threads' horizon.
-    Horizon,
+    /// Closed replay, the last message read arrived (recorded) at this ns:
+    /// up to the threads' horizon.
+    Horizon(u64),
     /// Everything.
     End,
 }
@@ -127,8 +128,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 && threads.next_arrival().is_none()
                 && thread_key(&message).is_none();
             if !open {
+                let recorded = message.arrival_ns;
                 threads.intake(message, index)?;
-                return self.run(Limit::Horizon);
+                return self.run(Limit::Horizon(recorded));
             }
         }
         let arrival = Time::from_ns(message.arrival_ns);
@@ -208,7 +210,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
         let fixed = match limit {
             Limit::Before(at, class) => at.key(class as u8),
-            Limit::Horizon => Time::MAX.key(Class::Deadline as u8),
+            Limit::Horizon(_) => Time::MAX.key(Class::Deadline as u8),
             Limit::End => NO_EVENT,
         };
         loop {
@@ -218,8 +220,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
             let (at, rank) = Time::from_key(key);
             // Recomputed after every event: an answer can lower δ_floor.
-            if let (Limit::Horizon, Some(threads)) = (limit, &self.threads)
-                && at >= threads.horizon()
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+                && at >= threads.horizon(read_ns)
             {
                 break;
             }

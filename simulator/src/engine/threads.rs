@@ -276,11 +276,13 @@ impl Threads {
         thread.last = entry;
     }
 
-    /// Every event strictly before this time may be simulated: the last
-    /// message read arrived (recorded) at a, and no message read later
-    /// arrives before a + δ_floor.
+    /// Every event strictly before this time may be simulated once the
+    /// message arriving (recorded) at `arrival_ns`, the last one read, has
+    /// been read: no message read later arrives before a + δ_floor (kept,
+    /// not recomputed: the event loop asks at every event).
     #[inline]
-    pub(crate) fn horizon(&self) -> Time {
+    pub(crate) fn horizon(&self, arrival_ns: u64) -> Time {
+        debug_assert_eq!(arrival_ns, self.read_ns, "the last message read");
         self.horizon
     }
 
@@ -470,10 +472,10 @@ mod tests {
         threads.intake(on_thread(0, 0, 1, Some(50)), 0).unwrap();
         threads.intake(on_thread(1, 40, 1, None), 1).unwrap();
         threads.intake(on_thread(2, 100, 2, None), 2).unwrap();
-        assert_eq!(threads.horizon(), Time::from_ns(100), "δ_floor = 0");
+        assert_eq!(threads.horizon(100), Time::from_ns(100), "δ_floor = 0");
         let first = threads.pop_arrival().unwrap();
         threads.answered(first.thread, first.arrival, Time::from_ns(5), 50);
-        assert_eq!(threads.horizon(), Time::from_ns(55), "δ_floor = -45");
+        assert_eq!(threads.horizon(100), Time::from_ns(55), "δ_floor = -45");
         // 40 − 45 < 5: clamped to the answer.
         assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
         assert_eq!(threads.clamped, 1);
