@@ -8,22 +8,31 @@
 //! the thread is blocked: its later messages wait in its read-ahead. On
 //! release a'_(j+1) = max(a_(j+1) + δ, r'_j) (the clamp raises δ).
 //!
-//! Messages released with a known a' wait in `arrivals`, a min-heap by
-//! (a', global_seq, stream position): the replayed kernel order. The input
-//! is read in recorded order; since a' ≥ a + δ_floor (δ_floor: the least δ
-//! any thread has had, ≤ 0), every event before a_next + δ_floor can be
-//! simulated before the next message is read ([`Threads::horizon`]).
+//! Every message read stays in one entry of `held` until it arrives: a
+//! blocked thread's read-ahead is a list through those entries, and a
+//! released message waits in `arrivals` in the replayed kernel order (a',
+//! global_seq, stream position): a heap of one number per message, a'
+//! above the entry's number, with full keys only where a' ties. Only
+//! entry numbers move; the message is moved in once and out once. A
+//! thread's state is found by its dense id, given at its first message
+//! (the one hash lookup per message, at intake). The input is read in
+//! recorded order; since a' ≥ a + δ_floor (δ_floor: the least δ any
+//! thread has had, ≤ 0), every event before a_next + δ_floor can be
+//! simulated before the next message is read ([`Threads::horizon`], kept
+//! up to date at each read and each answer that lowers δ_floor).
 //! Memory: the released-but-not-arrived messages plus the blocked
 //! threads' read-ahead, at most [`MAX_READ_AHEAD`] messages (a clear error
 //! beyond), and a few words per thread seen.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+mod arrivals;
+
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use esreplay_traces::Message;
 
 use super::time::{Offset, Time};
+use arrivals::{Arrivals, Order};
 
 /// Messages the closed loop may hold read ahead (≈ 150 B each).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
@@ -53,16 +62,37 @@ impl Hasher for FastHasher {
     }
 }
 
-/// One thread's closed-loop state.
+/// No message: the end of a thread's read-ahead list.
+const NONE: u32 = u32::MAX;
+
+/// One thread's closed-loop state (indexed by its dense id, given at its
+/// first message).
 #[derive(Debug, Default)]
 struct Thread {
     /// δ (may be negative: the replay answers faster than the recording).
     delta: Offset,
-    /// An AUTH message of this thread was released and is not answered.
-    blocked: bool,
     /// r' of its last answered AUTH message.
     last_answer: Time,
-    read_ahead: VecDeque<(Message, u64)>,
+    /// An AUTH message of this thread was released and is not answered.
+    blocked: bool,
+    /// Its read-ahead: the first and last of its messages in `held` not
+    /// yet released, linked by [`Held::next`] ([`NONE`]: none).
+    first: u32,
+    last: u32,
+}
+
+/// A message the closed loop holds, read ahead or released; it stays in
+/// its entry until it arrives (only the entry's number moves).
+struct Held {
+    /// `None` while the entry is free.
+    message: Option<Message>,
+    /// Stream position.
+    index: u64,
+    /// a' once released.
+    arrival: Time,
+    thread: u32,
+    /// The thread's next message read ahead ([`NONE`]: none).
+    next: u32,
 }
 
 /// A message released by its thread: it arrives at `arrival`.
@@ -79,13 +109,28 @@ pub(crate) struct Released {
 pub(crate) struct Threads {
     ids: HashMap<(u32, u64), u32, BuildHasherDefault<FastHasher>>,
     threads: Vec<Thread>,
-    arrivals: BinaryHeap<Reverse<(Time, u64, u64, u32)>>,
-    released: Vec<Option<(Message, u64, u32)>>,
+    /// Every message held (read ahead or released), by entry.
+    held: Vec<Held>,
+    /// Free entries of `held`.
     free: Vec<u32>,
+    arrivals: Arrivals,
+    /// The earliest a' in `arrivals` (the event loop asks at every event).
+    next: Option<Time>,
     delta_floor: Offset,
-    held: usize,
+    /// The recorded arrival of the last message read, and
+    /// [`Threads::horizon`] (kept: the event loop reads it at every event).
+    read_ns: u64,
+    horizon: Time,
     /// Messages whose a' was clamped to their thread's last answer.
     pub(crate) clamped: u64,
+}
+
+/// The kernel order of the held message in `entry` after a':
+/// (global_seq, stream position).
+fn kernel_order(held: &[Held], entry: u32) -> Order {
+    let held = &held[entry as usize];
+    let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
+    (global_seq, held.index)
 }
 
 /// The closed loop holds too much in memory.
@@ -160,37 +205,105 @@ impl Threads {
     }
 
     /// Reads the next input message (in recorded order).
+    #[inline(always)]
     pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<(), ReadAheadError> {
-        if self.held >= MAX_READ_AHEAD {
+        if self.held.len() - self.free.len() >= MAX_READ_AHEAD {
             return Err(ReadAheadError);
         }
-        self.held += 1;
+        self.read_ns = message.arrival_ns;
+        self.horizon = self.horizon_at(self.read_ns);
         let Some(key) = thread_key(&message) else {
             let arrival = Time::from_ns(message.arrival_ns);
-            self.push(message, index, arrival, NO_THREAD);
+            let entry = self.hold(message, index, NO_THREAD);
+            self.arrive_at(entry, arrival);
             return Ok(());
         };
-        let next = self.threads.len() as u32;
-        let id = *self.ids.entry(key).or_insert(next);
-        if id == next {
-            self.threads.push(Thread::default());
-        }
+        let id = self.thread_id(key);
+        let entry = self.hold(message, index, id);
         let thread = &mut self.threads[id as usize];
-        if thread.blocked || !thread.read_ahead.is_empty() {
-            thread.read_ahead.push_back((message, index));
+        if thread.blocked || thread.first != NONE {
+            self.read_ahead(id, entry);
         } else {
-            self.release(id, message, index);
+            self.release(id, entry);
         }
         Ok(())
     }
 
-    /// Every event strictly before this time may be simulated once the
-    /// message arriving (recorded) at `arrival_ns` has been read.
-    pub(crate) fn horizon(&self, arrival_ns: u64) -> Time {
-        self.delta_floor.apply(Time::from_ns(arrival_ns))
+    /// The dense id of the thread `key`, given at its first message.
+    fn thread_id(&mut self, key: (u32, u64)) -> u32 {
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let id = self.threads.len() as u32;
+        self.ids.insert(key, id);
+        self.threads.push(Thread {
+            first: NONE,
+            last: NONE,
+            ..Thread::default()
+        });
+        id
     }
 
-    fn release(&mut self, id: u32, message: Message, index: u64) {
+    /// Keeps `message` in a free entry until it arrives.
+    fn hold(&mut self, message: Message, index: u64, thread: u32) -> u32 {
+        let Some(entry) = self.free.pop() else {
+            self.held.push(Held {
+                message: Some(message),
+                index,
+                arrival: Time::ZERO,
+                thread,
+                next: NONE,
+            });
+            return (self.held.len() - 1) as u32;
+        };
+        // Field by field: the entry is free (its message taken), and the
+        // message is copied once, in place.
+        let held = &mut self.held[entry as usize];
+        held.message = Some(message);
+        held.index = index;
+        held.thread = thread;
+        held.next = NONE;
+        entry
+    }
+
+    /// Appends `entry` to thread `id`'s read-ahead.
+    fn read_ahead(&mut self, id: u32, entry: u32) {
+        let thread = &mut self.threads[id as usize];
+        match thread.last {
+            NONE => thread.first = entry,
+            last => self.held[last as usize].next = entry,
+        }
+        thread.last = entry;
+    }
+
+    /// Every event strictly before this time may be simulated once the
+    /// message arriving (recorded) at `arrival_ns`, the last one read, has
+    /// been read: no message read later arrives before a + δ_floor (kept,
+    /// not recomputed: the event loop asks at every event).
+    #[inline]
+    pub(crate) fn horizon(&self, arrival_ns: u64) -> Time {
+        debug_assert_eq!(arrival_ns, self.read_ns, "the last message read");
+        self.horizon
+    }
+
+    /// a + δ_floor for a message read at `arrival_ns` (δ_floor ≤ 0).
+    #[inline]
+    fn horizon_at(&self, arrival_ns: u64) -> Time {
+        let read = Time::from_ns(arrival_ns);
+        if self.delta_floor.negative {
+            self.delta_floor.apply(read)
+        } else {
+            read
+        }
+    }
+
+    /// Thread `id` releases its message in `entry`: a' = a + δ, or its
+    /// last answer if that is later (the clamp raises δ).
+    #[inline(always)]
+    fn release(&mut self, id: u32, entry: u32) {
+        let Some(message) = &self.held[entry as usize].message else {
+            return;
+        };
         let thread = &mut self.threads[id as usize];
         let recorded = Time::from_ns(message.arrival_ns);
         let mut arrival = thread.delta.apply(recorded);
@@ -202,47 +315,43 @@ impl Threads {
             arrival = thread.last_answer;
         }
         thread.blocked = message.is_auth();
-        self.push(message, index, arrival, id);
+        self.arrive_at(entry, arrival);
     }
 
-    fn push(&mut self, message: Message, index: u64, arrival: Time, thread: u32) {
-        let global_seq = message.global_seq;
-        let entry = Some((message, index, thread));
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.released[slot as usize] = entry;
-                slot
-            }
-            None => {
-                self.released.push(entry);
-                (self.released.len() - 1) as u32
-            }
-        };
+    /// The message in `entry`, released, arrives at `arrival`.
+    #[inline(always)]
+    fn arrive_at(&mut self, entry: u32, arrival: Time) {
+        self.held[entry as usize].arrival = arrival;
+        let held = &self.held;
         self.arrivals
-            .push(Reverse((arrival, global_seq, index, slot)));
+            .push(arrival, entry, |e| kernel_order(held, e));
+        self.next = Some(self.next.map_or(arrival, |next| next.min(arrival)));
     }
 
     /// The next replayed arrival time, if any message is released.
     #[inline]
     pub(crate) fn next_arrival(&self) -> Option<Time> {
-        self.arrivals.peek().map(|Reverse((t, ..))| *t)
+        self.next
     }
 
     /// Removes the next replayed arrival.
+    #[inline(always)]
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
-        let Reverse((arrival, _, _, slot)) = self.arrivals.pop()?;
-        let (message, index, thread) = self.released[slot as usize].take()?;
-        self.free.push(slot);
-        self.held -= 1;
-        let sigma_ns = if thread == NO_THREAD {
-            0
-        } else {
-            sigma_ns(&message)
+        let held = &self.held;
+        let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
+        self.next = self.arrivals.peek().map(|e| held[e as usize].arrival);
+        self.free.push(entry);
+        let held = &mut self.held[entry as usize];
+        let thread = held.thread;
+        let sigma_ns = match (&held.message, thread) {
+            (Some(message), id) if id != NO_THREAD => sigma_ns(message),
+            _ => 0,
         };
+        // Taken last, into the result: the message is copied once.
         Some(Released {
-            message,
-            index,
-            arrival,
+            message: held.message.take()?,
+            index: held.index,
+            arrival: held.arrival,
             thread,
             sigma_ns,
         })
@@ -261,12 +370,36 @@ impl Threads {
             .minus(Time::from_ns(sigma_ns));
         state.last_answer = state.last_answer.max(unblocked);
         state.blocked = false;
-        self.delta_floor = self.delta_floor.min(state.delta);
-        while let Some((message, index)) = self.threads[thread as usize].read_ahead.pop_front() {
-            let auth = message.is_auth();
-            self.release(thread, message, index);
+        // δ_floor ≤ 0: only a negative δ can lower it.
+        if state.delta.negative {
+            let floor = self.delta_floor.min(state.delta);
+            if floor != self.delta_floor {
+                self.delta_floor = floor;
+                self.horizon = self.horizon_at(self.read_ns);
+            }
+        }
+        self.release_read_ahead(thread);
+    }
+
+    /// Thread `id`, unblocked, releases its read-ahead up to and
+    /// including its next AUTH message.
+    fn release_read_ahead(&mut self, id: u32) {
+        loop {
+            let entry = self.threads[id as usize].first;
+            if entry == NONE {
+                return;
+            }
+            let held = &self.held[entry as usize];
+            let auth = held.message.as_ref().is_some_and(Message::is_auth);
+            let next = held.next;
+            let thread = &mut self.threads[id as usize];
+            thread.first = next;
+            if next == NONE {
+                thread.last = NONE;
+            }
+            self.release(id, entry);
             if auth {
-                break;
+                return;
             }
         }
     }
@@ -303,10 +436,43 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_releases_the_read_ahead_in_order_up_to_the_next_auth_message() {
+        let notify = |global_seq, arrival| {
+            let mut m = on_thread(global_seq, arrival, 7, None);
+            m.action = Action::Notify;
+            m
+        };
+        let mut threads = Threads::default();
+        threads.intake(on_thread(0, 0, 7, None), 0).unwrap();
+        let first = threads.pop_arrival().unwrap();
+        // Read ahead while thread 7 is blocked: two NOTIFY, AUTH, NOTIFY.
+        let read_ahead = [notify(1, 1), notify(2, 2), on_thread(3, 3, 7, None)];
+        for (index, message) in (1..).zip(read_ahead) {
+            threads.intake(message, index).unwrap();
+        }
+        threads.intake(notify(4, 4), 4).unwrap();
+        assert_eq!(threads.next_arrival(), None);
+        threads.answered(first.thread, first.arrival, Time::from_ns(10), 0);
+        let mut released = Vec::new();
+        while let Some(r) = threads.pop_arrival() {
+            released.push((r.index, r.arrival.ceil_ns()));
+        }
+        // δ = 10: up to the AUTH message, the NOTIFY after it waits.
+        assert_eq!(released, [(1, 11), (2, 12), (3, 13)]);
+        threads.answered(first.thread, Time::from_ns(13), Time::from_ns(13), 0);
+        let last = threads.pop_arrival().unwrap();
+        assert_eq!((last.index, last.arrival), (4, Time::from_ns(14)));
+        // Four entries served five messages: freed entries are reused.
+        assert_eq!(threads.held.len(), 4);
+    }
+
+    #[test]
     fn a_faster_replay_moves_arrivals_earlier_but_never_before_the_answer() {
         let mut threads = Threads::default();
         threads.intake(on_thread(0, 0, 1, Some(50)), 0).unwrap();
         threads.intake(on_thread(1, 40, 1, None), 1).unwrap();
+        threads.intake(on_thread(2, 100, 2, None), 2).unwrap();
+        assert_eq!(threads.horizon(100), Time::from_ns(100), "δ_floor = 0");
         let first = threads.pop_arrival().unwrap();
         threads.answered(first.thread, first.arrival, Time::from_ns(5), 50);
         assert_eq!(threads.horizon(100), Time::from_ns(55), "δ_floor = -45");
