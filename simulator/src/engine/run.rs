@@ -116,6 +116,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             threads.intake(message, index)?;
             return self.run(Limit::Horizon(recorded));
         }
+        // A new binding: the borrow below must not make the move into
+        // the closed loop above copy the message first.
+        let message = message;
         let arrival = Time::from_ns(message.arrival_ns);
         let at = arrival.max(self.now);
         self.run(Limit::Before(at, Class::Arrival))?;
