@@ -118,6 +118,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         // A new binding: the borrow below must not make the move into
         // the closed loop above copy the message first.
+        #[allow(clippy::redundant_locals)]
         let message = message;
         let arrival = Time::from_ns(message.arrival_ns);
         let at = arrival.max(self.now);
