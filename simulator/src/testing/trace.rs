@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use esreplay_traces::{Action, Details, EventType, Message};
+use esreplay_traces::{Action, EventType, Message};
 use proptest::prelude::*;
 
 /// Knobs of [`arb_trace`]. Shares are percentages (0–100) of messages.
