@@ -464,6 +464,37 @@ where
     simulator.finish()
 }
 
+/// A message given to [`Simulator::push`]: owned (moved in where the
+/// engine keeps it) or borrowed (cloned only where the engine keeps it).
+pub trait PushedMessage {
+    /// The message.
+    fn message(&self) -> &Message;
+    /// The message, owned.
+    fn into_owned(self) -> Message;
+}
+
+impl PushedMessage for Message {
+    #[inline(always)]
+    fn message(&self) -> &Message {
+        self
+    }
+    #[inline(always)]
+    fn into_owned(self) -> Message {
+        self
+    }
+}
+
+impl PushedMessage for &Message {
+    #[inline(always)]
+    fn message(&self) -> &Message {
+        self
+    }
+    #[inline(always)]
+    fn into_owned(self) -> Message {
+        self.clone()
+    }
+}
+
 /// `thread_key` for callers that want to know whether a trace has threads.
 pub fn has_thread(message: &Message) -> bool {
     thread_key(message).is_some()

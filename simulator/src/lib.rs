@@ -92,8 +92,8 @@ pub mod testing;
 
 pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{
-    Background, BackgroundTrack, CpuConfig, GuardTimer, MissMode, Observer, Outcome, ReplayMode,
-    SimConfig, SimError, Simulator, Time, simulate, simulate_observed,
+    Background, BackgroundTrack, CpuConfig, GuardTimer, MissMode, Observer, Outcome, PushedMessage,
+    ReplayMode, SimConfig, SimError, Simulator, Time, simulate, simulate_observed,
 };
 pub use report::{FirstMiss, Latency, SimResult, results_json, results_table};
 pub use spec::{SpecError, StrategySpec};

@@ -291,9 +291,9 @@ fn run_checked(
             Ok(batch) => batch,
             Err(error) => return Err(anyhow::Error::new(error).context(path.display().to_string())),
         };
-        for message in batch {
+        for message in &batch {
             if let Some(margins) = &mut margins {
-                margins.add(&message);
+                margins.add(message);
             }
             if let Err(error) = simulator.push(message) {
                 let context = format!("{}: {label}", path.display());

@@ -6,8 +6,8 @@ use esreplay_traces::Message;
 use super::admission::answered_at_arrival;
 use super::{
     ANSWERED, Arriving, At, Background, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
-    MissMode, NO_THREAD, Observer, Outcome, Phase, Released, ReplayMode, SimConfig, SimError,
-    Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
+    MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released, ReplayMode, SimConfig,
+    SimError, Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -105,27 +105,26 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Reads the next message, in recorded kernel order, and simulates
-    /// everything that can be known before it.
+    /// everything that can be known before it. A borrowed message is
+    /// cloned only if the engine keeps it (it waits in the kernel queue,
+    /// or the closed loop holds it), so a caller that owns a batch of
+    /// messages may lend them.
     #[inline(always)]
-    pub fn push(&mut self, message: Message) -> Result<(), SimError> {
+    pub fn push(&mut self, message: impl PushedMessage) -> Result<(), SimError> {
         let index = self.next_index;
         self.next_index += 1;
-        if self.closed_from(&message) {
+        if self.closed_from(message.message()) {
             let threads = self.threads.get_or_insert_with(Threads::default);
-            let recorded = message.arrival_ns;
-            threads.intake(message, index)?;
+            let recorded = message.message().arrival_ns;
+            threads.intake(message.into_owned(), index)?;
             return self.run(Limit::Horizon(recorded));
         }
-        // A new binding: the borrow below must not make the move into
-        // the closed loop above copy the message first.
-        #[allow(clippy::redundant_locals)]
-        let message = message;
-        let arrival = Time::from_ns(message.arrival_ns);
+        let arrival = Time::from_ns(message.message().arrival_ns);
         let at = arrival.max(self.now);
         self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
-        if let Some(slot) = self.enter(Arriving::unpaced(&message, index, arrival))? {
-            self.waiting.push_back((slot, message));
+        if let Some(slot) = self.enter(Arriving::unpaced(message.message(), index, arrival))? {
+            self.waiting.push_back((slot, message.into_owned()));
         }
         Ok(())
     }

@@ -118,19 +118,16 @@ fn simulate<O: Observer>(
     let config = model.config.clone();
     let mut simulator = Simulator::new(&mut strategy, &model.cost, config, observer);
     let context = || format!("{}: {label}", path.display());
-    let mut push = |message: Message| {
-        if let Some(margins) = &mut margins {
-            margins.add(&message);
-        }
-        simulator.push(message)
-    };
     for chunk in chunks {
-        // The last strategy to hold a chunk (the only one, alone) takes
-        // its messages; the others copy them one by one.
-        let pushed = match Arc::try_unwrap(chunk) {
-            Ok(owned) => owned.into_iter().try_for_each(&mut push),
-            Err(shared) => shared.iter().try_for_each(|message| push(message.clone())),
-        };
+        // Every strategy borrows the shared chunk's messages: the engine
+        // copies one only where it keeps it (queued in the kernel, held
+        // by the closed loop).
+        let pushed = chunk.iter().try_for_each(|message| {
+            if let Some(margins) = &mut margins {
+                margins.add(message);
+            }
+            simulator.push(message)
+        });
         if let Err(error) = pushed {
             return Err(anyhow::Error::new(error).context(context()));
         }
