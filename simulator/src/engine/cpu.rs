@@ -257,7 +257,9 @@ pub(crate) struct Cpu {
     config: CpuConfig,
     /// Without `--cores`: every thread runs at rate 1, V is the wall
     /// clock and a task's tag is its wall completion time (nothing to
-    /// convert, no rate to keep).
+    /// convert, no rate to keep). `config.cores_milli.is_none()`, kept as
+    /// a flag: reading it through the config cost 5–12 instructions per
+    /// message more (benches/instructions.sh).
     unlimited: bool,
     /// Current background, thousandths, and the index of the next change.
     background_milli: u64,
