@@ -34,7 +34,7 @@ mod ahead;
 mod fanout;
 
 use ahead::ReadAhead;
-use fanout::measure;
+use fanout::{Ran, fan_out, measure};
 pub(super) use fanout::run_all;
 
 /// The validated client and kernel model, and where to show progress.
@@ -647,6 +647,58 @@ fn print_checked(runs: &[Checked], args: &CheckArgs) -> Result<()> {
     Ok(())
 }
 
+/// `check`'s runs from one decoding of the trace at `path`, each ended as
+/// if it had read the trace alone: a run the engine stopped ends in its
+/// error, else in the decoding error if any. Prints, in order, each
+/// finished run's guard margin warnings, and after the first run's, if
+/// `allow_partial`, the trace's losses and the ES cache's keyless
+/// messages. The results before the first run that failed, and its error.
+fn as_alone(
+    path: &Path,
+    labels: &[String],
+    read: Result<fanout::Reader>,
+    ran: Vec<Ran>,
+    allow_partial: bool,
+) -> (Vec<(SimResult, Integrity)>, Option<anyhow::Error>) {
+    let (reader, mut read_error) = match read {
+        Ok(reader) => (Some(reader), None),
+        Err(error) => (None, Some(error)),
+    };
+    let integrity = reader.as_ref().map(Integrity::of).unwrap_or_default();
+    let (mut runs, mut failed) = (Vec::new(), None);
+    for (index, (label, ran)) in labels.iter().zip(ran).enumerate() {
+        let result = match ran {
+            Ran::Refused(error) => Err(error),
+            // The decoding error ends the first unfinished run; the
+            // later ones come after it, so their errors are never told.
+            Ran::Unfinished => match read_error.take() {
+                Some(error) => Err(error),
+                None => continue,
+            },
+            Ran::Finished {
+                result,
+                warnings,
+                keys,
+            } => {
+                for warning in warnings {
+                    eprintln!("esreplay: warning: {}: {warning}", label.trim());
+                }
+                if let (0, true, Some(reader)) = (index, allow_partial, &reader) {
+                    warn_about_losses(path, reader);
+                    super::cache_sweep::warn_about_keys(path, keys);
+                }
+                result
+            }
+        };
+        match result {
+            Ok(result) if failed.is_none() => runs.push((result, integrity.clone())),
+            Err(error) if failed.is_none() => failed = Some(error),
+            _ => {}
+        }
+    }
+    (runs, failed)
+}
+
 /// `esreplay check`: every gate on every strategy; exit 1 when any fails,
 /// 2 when the trace is incomplete (without `--allow-partial`).
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
@@ -666,16 +718,12 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     }
     let outputs: Vec<&Path> = args.junit.iter().map(PathBuf::as_path).collect();
     refuse_same_file(&[&args.trace], &outputs)?;
-    let runs = in_parallel(specs.len(), |index| {
-        // Without --allow-partial the refusal below says it all: no warning.
-        let warn = index == 0 && args.allow_partial;
-        let (result, integrity) = run_one(
-            &args.trace,
-            &args.strategy[index],
-            &specs[index],
-            &model,
-            warn,
-        )?;
+    // One decoding for every strategy; each run ends as it would alone.
+    let observers = vec![(); specs.len()];
+    let (read, ran) = fan_out(&args.trace, &args.strategy, &specs, &model, observers)?;
+    let (runs, failed) = as_alone(&args.trace, &args.strategy, read, ran, args.allow_partial);
+    let runs = in_parallel(runs.len(), |index| {
+        let (result, integrity) = runs[index].clone();
         let headroom = match headroom {
             true => Some(cost_headroom(&args.trace, &specs[index], &model)?),
             false => None,
@@ -695,6 +743,10 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
             verdicts,
         })
     })?;
+    // A later strategy's failed run: after the gates of those before it.
+    if let Some(error) = failed {
+        return Err(error);
+    }
     // A gate's verdict is its exit code: a reader that went away
     // (`check ... | head -1`) does not turn a failure into a pass.
     match print_checked(&runs, args) {

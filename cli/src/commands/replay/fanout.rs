@@ -43,7 +43,7 @@ const IN_FLIGHT: usize = 4;
 const SLICE: usize = 128;
 
 type Chunk = Arc<Vec<Message>>;
-type Reader = TraceReader<Box<dyn std::io::Read + Send>>;
+pub(in crate::commands) type Reader = TraceReader<Box<dyn std::io::Read + Send>>;
 
 /// What a worker receives: messages, then `End` when the trace was read
 /// to its end without error (without it, no engine finishes).
