@@ -34,8 +34,8 @@ mod ahead;
 mod fanout;
 
 use ahead::ReadAhead;
-use fanout::{Ran, fan_out, measure};
 pub(super) use fanout::run_all;
+use fanout::{Ran, fan_out, measure};
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
@@ -844,4 +844,62 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(strategy: &str) -> Ran {
+        let result = SimResult {
+            strategy: strategy.to_owned(),
+            ..SimResult::default()
+        };
+        Ran::Finished {
+            result: Ok(result),
+            warnings: Vec::new(),
+            keys: None,
+        }
+    }
+
+    /// What `as_alone` made of `ran`: the strategies of the results
+    /// kept, and the error that ends `check`.
+    fn alone(read: Result<fanout::Reader>, ran: Vec<Ran>) -> (Vec<String>, Option<String>) {
+        let labels = vec!["-".to_owned(); ran.len()];
+        let (runs, failed) = as_alone(Path::new("t"), &labels, read, ran, false);
+        let kept = runs.into_iter().map(|(r, _)| r.strategy).collect();
+        (kept, failed.map(|e| e.to_string()))
+    }
+
+    fn refused(what: &str) -> Ran {
+        Ran::Refused(anyhow::anyhow!("{what}"))
+    }
+
+    #[test]
+    fn a_run_ends_in_its_own_error_before_the_decoding_error() {
+        let decoding = || Err(anyhow::anyhow!("decoding"));
+        let ran = vec![refused("a"), Ran::Unfinished, Ran::Unfinished];
+        assert_eq!(alone(decoding(), ran), (vec![], Some("a".into())));
+        let ran = vec![Ran::Unfinished, refused("b")];
+        assert_eq!(alone(decoding(), ran), (vec![], Some("decoding".into())));
+    }
+
+    #[test]
+    fn the_results_before_the_first_failed_run_are_kept() {
+        let reader = || {
+            let writer = esreplay_traces::TraceWriter::new(Vec::new(), &Default::default());
+            let empty = writer.and_then(|w| w.finish()).expect("an empty trace");
+            let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(empty));
+            Ok(TraceReader::new(input).expect("a header"))
+        };
+        let ran = vec![finished("x"), refused("c"), finished("y"), refused("d")];
+        assert_eq!(alone(reader(), ran), (vec!["x".into()], Some("c".into())));
+        let mut last = finished("z");
+        if let Ran::Finished { result, .. } = &mut last {
+            *result = Err(anyhow::anyhow!("finish"));
+        }
+        let ran = vec![finished("x"), finished("y"), last];
+        let kept = vec!["x".into(), "y".into()];
+        assert_eq!(alone(reader(), ran), (kept, Some("finish".into())));
+    }
 }

@@ -487,6 +487,140 @@ pub(in crate::commands) fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Progress;
+    use esreplay_simulator::{CostModel, SimConfig};
+    use esreplay_traces::synth::{GenOptions, Scenario};
+    use esreplay_traces::{Header, TraceWriter};
+
+    /// A steady trace of 0.5 s at 20 000 messages/s (paths and service
+    /// times), written to `dir`; `edit` may change its messages.
+    fn trace(dir: &Path, name: &str, edit: impl Fn(&mut Message)) -> std::path::PathBuf {
+        let mut options = GenOptions::new(Scenario::Steady);
+        options.rate_per_s = 20_000.0;
+        options.duration_ns = 500_000_000;
+        let mut generated = TraceWriter::new(Vec::new(), &Header::default()).unwrap();
+        options.write_to(&mut generated).unwrap();
+        let bytes = generated.finish().unwrap();
+        let path = dir.join(name);
+        let mut writer = TraceWriter::create(&path, &Header::default()).unwrap();
+        for message in TraceReader::new(&bytes[..]).unwrap() {
+            let mut message = message.unwrap();
+            edit(&mut message);
+            writer.write(&message).unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+
+    fn model(cost: &str) -> Model {
+        Model {
+            cost: CostModel::parse(cost).unwrap(),
+            config: SimConfig::default(),
+            salvage: false,
+            progress: Progress::hidden(),
+        }
+    }
+
+    const STRATEGIES: [&str; 6] = [
+        "inline",
+        "pool:1",
+        "pool:2",
+        "edf:2",
+        "guard:1s:pool:2",
+        "guard:30s:edf:1",
+    ];
+
+    /// Every run's result as JSON, or its error, on `threads` threads.
+    fn runs_on(threads: usize, path: &Path, model: &Model) -> (bool, Vec<String>) {
+        let labels: Vec<String> = STRATEGIES.iter().map(|s| s.to_string()).collect();
+        let specs: Vec<StrategySpec> = STRATEGIES.iter().map(|s| s.parse().unwrap()).collect();
+        let observers = vec![(); specs.len()];
+        let (read, runs) = fan_out_on(threads, path, &labels, &specs, model, observers).unwrap();
+        let shown = runs.into_iter().map(|ran| match ran {
+            Ran::Refused(error) => format!("refused: {error:#}"),
+            Ran::Unfinished => "unfinished".to_owned(),
+            Ran::Finished {
+                result, warnings, ..
+            } => {
+                let result = result.map(|r| serde_json::to_string(&r).unwrap());
+                format!("{:?} {warnings:?}", result.map_err(|e| format!("{e:#}")))
+            }
+        });
+        (read.is_ok(), shown.collect())
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_number_of_threads_and_match_single_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = trace(dir.path(), "steady.estrace", |_| {});
+        // 2 ms per message at 20 000/s: pool:1 and inline miss budgets.
+        let model = model("const:2ms");
+        let (read, one) = runs_on(1, &path, &model);
+        assert!(read);
+        for threads in [2, 3, 6, 8] {
+            assert_eq!(
+                runs_on(threads, &path, &model),
+                (true, one.clone()),
+                "{threads} threads"
+            );
+        }
+        for (label, shown) in STRATEGIES.iter().zip(&one) {
+            let spec = label.parse().unwrap();
+            let (alone, _) = super::super::run_one(&path, label, &spec, &model, false).unwrap();
+            let alone = serde_json::to_string(&alone).unwrap();
+            assert!(
+                shown.starts_with(&format!("Ok({alone:?})")),
+                "{label}: {shown}"
+            );
+        }
+        assert!(
+            one[5].contains("guard margin 30.0s is not below"),
+            "{}",
+            one[5]
+        );
+        // pool:1 misses (the results are worth comparing).
+        let misses =
+            |shown: &str| shown.contains(r#"\"misses\":"#) && !shown.contains(r#"\"misses\":0,"#);
+        assert!(misses(&one[1]), "{}", one[1]);
+    }
+
+    #[test]
+    fn a_refusing_engine_stops_its_run_and_a_cut_trace_finishes_none() {
+        let dir = tempfile::tempdir().unwrap();
+        // Message 3000 has no service time: `--cost trace` refuses it.
+        let path = trace(dir.path(), "gap.estrace", |m| {
+            if m.global_seq == 3000 {
+                m.service_ns = None;
+            }
+        });
+        for threads in [1, 2, 4] {
+            let (_, runs) = runs_on(threads, &path, &model("trace"));
+            for (label, shown) in STRATEGIES.iter().zip(&runs) {
+                assert!(shown.starts_with(&format!("refused: {}: {label}: ", path.display())));
+                assert!(shown.contains("global_seq 3000"), "{shown}");
+            }
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = dir.path().join("cut.estrace");
+        std::fs::write(&cut, &bytes[..bytes.len() / 5]).unwrap();
+        for threads in [1, 2, 4] {
+            // Cut before message 3000: every run read all there is.
+            let (read, runs) = runs_on(threads, &cut, &model("trace"));
+            assert!(read);
+            assert!(
+                runs.iter().all(|shown| shown.starts_with("Ok(")),
+                "{runs:?}"
+            );
+        }
+        let mut damaged = bytes.clone();
+        damaged[bytes.len() / 2] ^= 0x10;
+        std::fs::write(&cut, &damaged).unwrap();
+        for threads in [1, 2, 4] {
+            let (read, runs) = runs_on(threads, &cut, &model("const:1us"));
+            assert!(!read);
+            assert!(runs.iter().all(|shown| shown == "unfinished"), "{runs:?}");
+        }
+    }
 
     #[test]
     fn a_lean_message_keeps_every_field_a_simulation_reads() {
