@@ -263,15 +263,21 @@ fn check_and_sweep_refuse_a_cut_trace_unless_allow_partial() {
     assert_eq!(result["complete"], false, "{}", stderr_of(&allowed));
 }
 
+/// `trace` with one bit flipped in its middle chunk, as `bad.estrace`.
+fn damaged(dir: &Path, trace: &Path) -> PathBuf {
+    let mut bytes = fs::read(trace).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let bad = dir.join("bad.estrace");
+    fs::write(&bad, &bytes).unwrap();
+    bad
+}
+
 #[test]
 fn salvaged_chunks_are_counted_as_lost_messages() {
     let dir = tempfile::tempdir().unwrap();
     let trace = gen_trace(dir.path(), "t.estrace", "5s");
-    let mut bytes = fs::read(&trace).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x10;
-    let bad = dir.path().join("bad.estrace");
-    fs::write(&bad, &bytes).unwrap();
+    let bad = damaged(dir.path(), &trace);
     let gate = ["--strategy", "inline", "--max-misses", "1000000", "--json"];
     let output = esreplay()
         .arg("check")
@@ -301,11 +307,7 @@ fn salvaged_chunks_are_counted_as_lost_messages() {
 fn check_of_several_strategies_says_what_each_alone_says_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let trace = gen_trace(dir.path(), "t.estrace", "5s");
-    let mut bytes = fs::read(&trace).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x10;
-    let bad = dir.path().join("bad.estrace");
-    fs::write(&bad, &bytes).unwrap();
+    let bad = damaged(dir.path(), &trace);
     let flags = ["--salvage", "--allow-partial", "--max-misses", "1000000"];
     let strategies = ["guard:30s:pool:2", "inline", "guard:59s:edf:1"];
     let check = |strategies: &[&str]| {

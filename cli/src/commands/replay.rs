@@ -35,7 +35,7 @@ mod fanout;
 
 use ahead::ReadAhead;
 pub(super) use fanout::run_all;
-use fanout::{Ran, fan_out, measure};
+use fanout::{Ran, cores, fan_out, measure};
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
@@ -453,9 +453,7 @@ pub(super) fn in_parallel<T: Send>(
     count: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count);
+    let threads = cores().min(count);
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<T>>>> = (0..count).map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -720,7 +718,14 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     refuse_same_file(&[&args.trace], &outputs)?;
     // One decoding for every strategy; each run ends as it would alone.
     let observers = vec![(); specs.len()];
-    let (read, ran) = fan_out(&args.trace, &args.strategy, &specs, &model, observers)?;
+    let (read, ran) = fan_out(
+        cores(),
+        &args.trace,
+        &args.strategy,
+        &specs,
+        &model,
+        observers,
+    )?;
     let (runs, failed) = as_alone(&args.trace, &args.strategy, read, ran, args.allow_partial);
     let runs = in_parallel(runs.len(), |index| {
         let (result, integrity) = runs[index].clone();

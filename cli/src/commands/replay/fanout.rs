@@ -64,7 +64,7 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
     model: &Model,
     observers: Vec<O>,
 ) -> Result<(Vec<SimResult>, Integrity)> {
-    let (read, runs) = fan_out(path, labels, specs, model, observers)?;
+    let (read, runs) = fan_out(cores(), path, labels, specs, model, observers)?;
     let reader = read?;
     let results = runs
         .into_iter()
@@ -78,6 +78,11 @@ pub(in crate::commands) fn run_all<O: Observer + Send>(
     warn_about_losses(path, &reader);
     let results = results.into_iter().map(|(result, _)| result).collect();
     Ok((results, Integrity::of(&reader)))
+}
+
+/// The threads a [`fan_out`] runs engines on: one per core.
+pub(in crate::commands) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// How one strategy's run ended.
@@ -112,25 +117,14 @@ impl Ran {
 }
 
 /// Runs every strategy (as in [`run_all`]) on one decoding of the trace,
-/// printing nothing: how the read ended (the reader, for its losses and
+/// with the engines on at most `threads` threads ([`cores`]), printing
+/// nothing: how the read ended (the reader, for its losses and
 /// completeness, or the decoding error with the file's name) and how each
-/// run ended, in order. Errs only when the trace cannot be opened.
-pub(in crate::commands) fn fan_out<O: Observer + Send>(
-    path: &Path,
-    labels: &[String],
-    specs: &[StrategySpec],
-    model: &Model,
-    observers: Vec<O>,
-) -> Result<(Result<Reader>, Vec<Ran>)> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    fan_out_on(cores, path, labels, specs, model, observers)
-}
-
-/// [`fan_out`] with the engines on at most `threads` threads. With more
-/// strategies than threads, the calling thread runs a share of them
+/// run ended, in order. Errs only when the trace cannot be opened. With
+/// more strategies than threads, the calling thread runs a share of them
 /// besides decoding (every core is busy anyway, and a chunk it decodes is
 /// still in its cache); otherwise it only decodes.
-fn fan_out_on<O: Observer + Send>(
+pub(in crate::commands) fn fan_out<O: Observer + Send>(
     threads: usize,
     path: &Path,
     labels: &[String],
@@ -535,7 +529,7 @@ mod tests {
         let labels: Vec<String> = STRATEGIES.iter().map(|s| s.to_string()).collect();
         let specs: Vec<StrategySpec> = STRATEGIES.iter().map(|s| s.parse().unwrap()).collect();
         let observers = vec![(); specs.len()];
-        let (read, runs) = fan_out_on(threads, path, &labels, &specs, model, observers).unwrap();
+        let (read, runs) = fan_out(threads, path, &labels, &specs, model, observers).unwrap();
         let shown = runs.into_iter().map(|ran| match ran {
             Ran::Refused(error) => format!("refused: {error:#}"),
             Ran::Unfinished => "unfinished".to_owned(),
