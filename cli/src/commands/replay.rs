@@ -685,7 +685,7 @@ fn as_alone(
                     warn_about_losses(path, reader);
                     super::cache_sweep::warn_about_keys(path, keys);
                 }
-                result
+                result.map(|result| *result)
             }
         };
         match result {
@@ -861,7 +861,7 @@ mod tests {
             ..SimResult::default()
         };
         Ran::Finished {
-            result: Ok(result),
+            result: Ok(Box::new(result)),
             warnings: Vec::new(),
             keys: None,
         }

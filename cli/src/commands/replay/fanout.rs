@@ -97,7 +97,8 @@ pub(in crate::commands) enum Ran {
     /// guard margin warnings and the ES cache's key counts (taken before
     /// finishing).
     Finished {
-        result: Result<SimResult>,
+        /// Boxed: a result is large, a refusal small.
+        result: Result<Box<SimResult>>,
         warnings: Vec<String>,
         keys: Option<KernelCounts>,
     },
@@ -111,7 +112,7 @@ impl Ran {
             Ran::Unfinished => unreachable!("the read ended cleanly, so every run finished"),
             Ran::Finished {
                 result, warnings, ..
-            } => Ok((result?, warnings)),
+            } => Ok((*result?, warnings)),
         }
     }
 }
@@ -271,7 +272,7 @@ impl<O: Observer> Engine<'_, O> {
         Ran::Finished {
             warnings: warnings.map(|w| w.to_string()).collect(),
             keys,
-            result: self.simulator.finish().with_context(context),
+            result: self.simulator.finish().map(Box::new).with_context(context),
         }
     }
 }
