@@ -649,8 +649,9 @@ fn print_checked(runs: &[Checked], args: &CheckArgs) -> Result<()> {
 /// if it had read the trace alone: a run the engine stopped ends in its
 /// error, else in the decoding error if any. Prints, in order, each
 /// finished run's guard margin warnings, and after the first run's, if
-/// `allow_partial`, the trace's losses and the ES cache's keyless
-/// messages. The results before the first run that failed, and its error.
+/// `allow_partial` (without it, the refusal of a partial trace says it
+/// all), the trace's losses and the ES cache's keyless messages. The
+/// results before the first run that failed, and its error.
 fn as_alone(
     path: &Path,
     labels: &[String],
