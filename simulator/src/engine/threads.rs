@@ -339,7 +339,7 @@ impl Threads {
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
         let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
-        self.next = self.arrivals.peek().map(|e| held[e as usize].arrival);
+        self.next = self.arrivals.first_time();
         self.free.push(entry);
         let held = &mut self.held[entry as usize];
         let thread = held.thread;
