@@ -15,7 +15,7 @@
 //! above the entry's number, with full keys only where a' ties. Only
 //! entry numbers move; the message is moved in once and out once. A
 //! thread's state is found by its dense id, given at its first message
-//! (the one hash lookup per message, at intake). The input is read in
+//! (the one hash lookup per message, at intake: [`ids`]). The input is read in
 //! recorded order; since a' ≥ a + δ_floor (δ_floor: the least δ any
 //! thread has had, ≤ 0), every event before a_next + δ_floor can be
 //! simulated before the next message is read ([`Threads::horizon`], kept
@@ -25,6 +25,7 @@
 //! beyond), and a few words per thread seen.
 
 mod arrivals;
+mod ids;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,6 +34,7 @@ use esreplay_traces::Message;
 
 use super::time::{Offset, Time};
 use arrivals::{Arrivals, Order};
+use ids::ThreadIds;
 
 /// Messages the closed loop may hold read ahead (≈ 150 B each).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
@@ -107,7 +109,7 @@ pub(crate) struct Released {
 /// The closed loop's state.
 #[derive(Default)]
 pub(crate) struct Threads {
-    ids: HashMap<(u32, u64), u32, BuildHasherDefault<FastHasher>>,
+    ids: ThreadIds,
     threads: Vec<Thread>,
     /// Every message held (read ahead or released), by entry.
     held: Vec<Held>,
@@ -230,17 +232,16 @@ impl Threads {
     }
 
     /// The dense id of the thread `key`, given at its first message.
+    #[inline]
     fn thread_id(&mut self, key: (u32, u64)) -> u32 {
-        if let Some(&id) = self.ids.get(&key) {
-            return id;
+        let id = self.ids.id(key);
+        if id as usize == self.threads.len() {
+            self.threads.push(Thread {
+                first: NONE,
+                last: NONE,
+                ..Thread::default()
+            });
         }
-        let id = self.threads.len() as u32;
-        self.ids.insert(key, id);
-        self.threads.push(Thread {
-            first: NONE,
-            last: NONE,
-            ..Thread::default()
-        });
         id
     }
 
