@@ -75,6 +75,9 @@ struct Thread {
     delta: Offset,
     /// r' of its last answered AUTH message.
     last_answer: Time,
+    /// a of its last message released (for δ at the answer: see
+    /// [`delta_after`]).
+    recorded_ns: u64,
     /// An AUTH message of this thread was released and is not answered.
     blocked: bool,
     /// Its read-ahead: the first and last of its messages in `held` not
@@ -133,6 +136,34 @@ fn kernel_order(held: &[Held], entry: u32) -> Order {
     let held = &held[entry as usize];
     let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
     (global_seq, held.index)
+}
+
+/// Times below this many ns add and subtract without saturating.
+const EXACT_NS: u64 = 1 << 62;
+
+/// δ after `state`'s blocking AUTH message (arrived at `arrival`,
+/// recorded stall `sigma_ns`) is answered at `unblocked`:
+/// δ + (r' − a') − σ. Released at a' = a + δ exactly (a clamp sets δ to
+/// a' − a), so where nothing saturates this is r' − (a + σ), one
+/// subtraction; otherwise (r' < a' under a fail mode's past deadline,
+/// times near `u64::MAX`) the three saturating steps.
+#[inline]
+fn delta_after(state: &Thread, arrival: Time, unblocked: Time, sigma_ns: u64) -> Offset {
+    let recorded_answer_ns = state.recorded_ns.saturating_add(sigma_ns);
+    if unblocked >= arrival && unblocked.floor_ns() < EXACT_NS && recorded_answer_ns < EXACT_NS {
+        return Offset::between(Time::from_ns(recorded_answer_ns), unblocked);
+    }
+    state
+        .delta
+        .plus(unblocked - arrival)
+        .minus(Time::from_ns(sigma_ns))
+}
+
+/// Whether δ is below `floor` (what `Offset::min` decides, without its
+/// subtractions: a negative δ of a larger magnitude).
+#[inline]
+fn lowers(delta: Offset, floor: Offset) -> bool {
+    delta.negative && (!floor.negative || delta.magnitude > floor.magnitude)
 }
 
 /// The closed loop holds too much in memory.
@@ -316,6 +347,7 @@ impl Threads {
             arrival = thread.last_answer;
         }
         thread.blocked = message.is_auth();
+        thread.recorded_ns = message.arrival_ns;
         self.arrive_at(entry, arrival);
     }
 
@@ -365,19 +397,14 @@ impl Threads {
         let Some(state) = self.threads.get_mut(thread as usize) else {
             return;
         };
-        state.delta = state
-            .delta
-            .plus(unblocked - arrival)
-            .minus(Time::from_ns(sigma_ns));
+        state.delta = delta_after(state, arrival, unblocked, sigma_ns);
         state.last_answer = state.last_answer.max(unblocked);
         state.blocked = false;
         // δ_floor ≤ 0: only a negative δ can lower it.
-        if state.delta.negative {
-            let floor = self.delta_floor.min(state.delta);
-            if floor != self.delta_floor {
-                self.delta_floor = floor;
-                self.horizon = self.horizon_at(self.read_ns);
-            }
+        if lowers(state.delta, self.delta_floor) {
+            let delta = state.delta;
+            self.delta_floor = delta;
+            self.horizon = self.horizon_at(self.read_ns);
         }
         self.release_read_ahead(thread);
     }
@@ -480,6 +507,94 @@ mod tests {
         // 40 − 45 < 5: clamped to the answer.
         assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
         assert_eq!(threads.clamped, 1);
+    }
+
+    /// Offsets and times with fractions, zero, and near `u64::MAX`.
+    fn samples() -> Vec<Time> {
+        let third = Time::from_raw(crate::engine::time::SCALE / 3);
+        let ns = [
+            0,
+            1,
+            7,
+            1_000,
+            123_456_789,
+            EXACT_NS - 1,
+            EXACT_NS,
+            u64::MAX - 1,
+        ];
+        let whole = ns.map(Time::from_ns);
+        let mut times = whole.to_vec();
+        times.extend(whole[..6].iter().map(|&t| t + third));
+        times.push(Time::MAX);
+        times
+    }
+
+    #[test]
+    fn delta_at_an_answer_is_the_three_steps_whatever_saturates() {
+        let times = samples();
+        for &magnitude in &times {
+            for negative in [false, true] {
+                let delta = Offset {
+                    negative,
+                    magnitude,
+                };
+                for &recorded in times.iter().filter(|t| t.is_whole()) {
+                    // Released as `release` does (a + δ below 0 is clamped,
+                    // and δ then set to a' − a: not a state to test).
+                    if negative && magnitude > recorded {
+                        continue;
+                    }
+                    let arrival = delta.apply(recorded);
+                    let state = Thread {
+                        delta,
+                        recorded_ns: recorded.floor_ns(),
+                        ..Thread::default()
+                    };
+                    for &unblocked in &times {
+                        for sigma_ns in [0, 3, 1 << 40, u64::MAX] {
+                            let sigma_ns = sigma_ns.min(u64::MAX - recorded.floor_ns());
+                            let three = delta
+                                .plus(unblocked - arrival)
+                                .minus(Time::from_ns(sigma_ns));
+                            let fast = delta_after(&state, arrival, unblocked, sigma_ns);
+                            let at = (delta, recorded, unblocked, sigma_ns);
+                            assert_eq!(fast, three, "{at:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_delta_lowers_the_floor_exactly_when_offset_min_picks_it() {
+        let times = samples();
+        let offsets: Vec<Offset> = times
+            .iter()
+            .flat_map(|&magnitude| {
+                let negative = Offset {
+                    negative: true,
+                    magnitude,
+                };
+                let zero_is_positive = magnitude != Time::ZERO;
+                let positive = Offset {
+                    negative: false,
+                    magnitude,
+                };
+                [positive]
+                    .into_iter()
+                    .chain(zero_is_positive.then_some(negative))
+            })
+            .collect();
+        for &delta in &offsets {
+            for &floor in offsets
+                .iter()
+                .filter(|o| o.negative || o.magnitude == Time::ZERO)
+            {
+                let picked = floor.min(delta) != floor;
+                assert_eq!(lowers(delta, floor), picked, "{delta:?} against {floor:?}");
+            }
+        }
     }
 
     #[test]
