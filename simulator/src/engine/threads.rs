@@ -126,6 +126,8 @@ pub(crate) struct Threads {
     /// [`Threads::horizon`] (kept: the event loop reads it at every event).
     read_ns: u64,
     horizon: Time,
+    /// Where the last run up to the horizon stopped, if nothing ran since.
+    stopped: Option<Time>,
     /// Messages whose a' was clamped to their thread's last answer.
     pub(crate) clamped: u64,
 }
@@ -237,19 +239,46 @@ impl Threads {
         self.threads.len()
     }
 
-    /// Reads the next input message (in recorded order).
+    /// Reads the next input message (in recorded order). Returns whether
+    /// an event may now come before the horizon: false when the last run
+    /// up to the horizon stopped at an event ([`Threads::stopped_at`]) that
+    /// is still at or after the new horizon, as is every arrival released
+    /// since (a' ≥ a + δ_floor): the event loop would stop at once.
     #[inline(always)]
-    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<(), ReadAheadError> {
+    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<bool, ReadAheadError> {
         if self.held.len() - self.free.len() >= MAX_READ_AHEAD {
             return Err(ReadAheadError);
         }
         self.read_ns = message.arrival_ns;
         self.horizon = self.horizon_at(self.read_ns);
+        self.place(message, index);
+        let next = self.next.unwrap_or(Time::MAX);
+        let quiet = self
+            .stopped
+            .is_some_and(|stop| stop.min(next) >= self.horizon);
+        if !quiet {
+            // The run asked for records its stop again.
+            self.stopped = None;
+        }
+        Ok(!quiet)
+    }
+
+    /// The last run up to the horizon stopped at an event at `at` (≥ the
+    /// horizon): until the next run, nothing changes but what is read.
+    #[inline]
+    pub(crate) fn stopped_at(&mut self, at: Time) {
+        self.stopped = Some(at);
+    }
+
+    /// Holds a message read: released at once, or read ahead behind its
+    /// blocked thread.
+    #[inline(always)]
+    fn place(&mut self, message: Message, index: u64) {
         let Some(key) = thread_key(&message) else {
             let arrival = Time::from_ns(message.arrival_ns);
             let entry = self.hold(message, index, NO_THREAD);
             self.arrive_at(entry, arrival);
-            return Ok(());
+            return;
         };
         let id = self.thread_id(key);
         let entry = self.hold(message, index, id);
@@ -259,7 +288,6 @@ impl Threads {
         } else {
             self.release(id, entry);
         }
-        Ok(())
     }
 
     /// The dense id of the thread `key`, given at its first message.
@@ -507,6 +535,42 @@ mod tests {
         // 40 − 45 < 5: clamped to the answer.
         assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
         assert_eq!(threads.clamped, 1);
+    }
+
+    #[test]
+    fn a_read_asks_for_a_run_only_when_an_event_may_come_before_the_horizon() {
+        let mut threads = Threads::default();
+        assert!(
+            threads.intake(on_thread(0, 10, 1, None), 0).unwrap(),
+            "no stop known"
+        );
+        // The run stopped at the arrival at 10 (the horizon, 10).
+        threads.stopped_at(Time::from_ns(10));
+        // Thread 1 is blocked: 20 is read ahead; the horizon passes 10.
+        assert!(threads.intake(on_thread(1, 20, 1, None), 1).unwrap());
+        // The run takes the arrival at 10 and stops at an event at 30.
+        assert_eq!(threads.pop_arrival().unwrap().index, 0);
+        threads.stopped_at(Time::from_ns(30));
+        // Horizon 25: the stop is after it, the arrivals released at 25
+        // are not before it.
+        assert!(!threads.intake(on_thread(2, 25, 2, None), 2).unwrap());
+        assert!(!threads.intake(on_thread(3, 25, 3, None), 3).unwrap());
+        // 26: the arrivals at 25 are before it.
+        assert!(threads.intake(on_thread(4, 26, 4, None), 4).unwrap());
+        // Once a run is asked for, the stop is forgotten until recorded.
+        assert!(threads.intake(on_thread(5, 26, 5, None), 5).unwrap());
+        let mut quiet = Threads::default();
+        quiet.intake(on_thread(0, 10, 1, None), 0).unwrap();
+        quiet.pop_arrival().unwrap();
+        quiet.stopped_at(Time::from_ns(30));
+        assert!(
+            !quiet.intake(on_thread(1, 30, 1, None), 1).unwrap(),
+            "read ahead"
+        );
+        assert!(
+            quiet.intake(on_thread(2, 31, 1, None), 2).unwrap(),
+            "past the stop"
+        );
     }
 
     /// Offsets and times with fractions, zero, and near `u64::MAX`.
