@@ -305,6 +305,7 @@ impl Threads {
     }
 
     /// Keeps `message` in a free entry until it arrives.
+    #[inline(always)]
     fn hold(&mut self, message: Message, index: u64, thread: u32) -> u32 {
         let Some(entry) = self.free.pop() else {
             self.held.push(Held {
