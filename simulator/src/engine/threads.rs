@@ -441,11 +441,8 @@ impl Threads {
     /// Thread `id`, unblocked, releases its read-ahead up to and
     /// including its next AUTH message.
     fn release_read_ahead(&mut self, id: u32) {
-        loop {
-            let entry = self.threads[id as usize].first;
-            if entry == NONE {
-                return;
-            }
+        let mut entry = self.threads[id as usize].first;
+        while entry != NONE {
             let held = &self.held[entry as usize];
             let auth = held.message.as_ref().is_some_and(Message::is_auth);
             let next = held.next;
@@ -458,6 +455,7 @@ impl Threads {
             if auth {
                 return;
             }
+            entry = next;
         }
     }
 }

@@ -94,6 +94,7 @@ impl Arrivals {
     }
 
     /// The message in held entry `entry` arrives at `arrival`.
+    #[inline]
     pub(super) fn push(&mut self, arrival: Time, entry: u32, order: impl Fn(u32) -> Order) {
         let key = key(arrival, entry);
         // A group in `ties` stays whole (checked at its earliest a': a
@@ -107,6 +108,14 @@ impl Arrivals {
     /// Removes a message with the earliest a' (the first of them in
     /// kernel order): its held entry.
     pub(super) fn pop(&mut self, order: impl Fn(u32) -> Order) -> Option<u32> {
+        if self.ties.is_empty() {
+            // No group: the loop's first turn, without asking `ties`.
+            let Reverse(key) = self.heap.pop()?;
+            if !self.shares(key) {
+                return Some(entry(key));
+            }
+            self.tie(key, &order);
+        }
         loop {
             let first = self.heap.peek().map(|&Reverse(key)| key);
             let tied = self.ties.peek().map(|&Reverse(tied)| tied.code);
@@ -118,11 +127,7 @@ impl Arrivals {
                 }
                 (Some(key), tied) if tied.is_none_or(|tied| code(key) < tied) => {
                     self.heap.pop();
-                    let shared = self
-                        .heap
-                        .peek()
-                        .is_some_and(|&Reverse(next)| code(next) == code(key));
-                    if !shared {
+                    if !self.shares(key) {
                         return Some(entry(key));
                     }
                     self.tie(key, &order);
@@ -130,6 +135,14 @@ impl Arrivals {
                 _ => return self.ties.pop().map(|Reverse(tied)| tied.entry),
             }
         }
+    }
+
+    /// Whether the main heap's first key has the a' of `key`, just popped.
+    #[inline]
+    fn shares(&self, key: u128) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|&Reverse(next)| code(next) == code(key))
     }
 
     /// The message of main heap key `key` joins `ties`.
