@@ -116,7 +116,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.closed_from(message.message()) {
             let threads = self.threads.get_or_insert_with(Threads::default);
             let recorded = message.message().arrival_ns;
-            threads.intake(message.into_owned(), index)?;
+            if !threads.intake(message.into_owned(), index)? {
+                return Ok(());
+            }
             return self.run(Limit::Horizon(recorded));
         }
         let arrival = Time::from_ns(message.message().arrival_ns);
@@ -219,9 +221,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
             let (at, rank) = Time::from_key(key);
             // Recomputed after every event: an answer can lower δ_floor.
-            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &mut self.threads)
                 && at >= threads.horizon(read_ns)
             {
+                threads.stopped_at(at);
                 break;
             }
             self.move_to(at);
