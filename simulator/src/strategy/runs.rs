@@ -125,6 +125,10 @@ impl<V: Keyed> RunQueue<V> {
     /// The item with the smallest key.
     #[inline]
     pub fn peek(&self) -> Option<&V> {
+        if self.len == 0 {
+            // Empty (the engine's timers, most of the time): no search.
+            return None;
+        }
         match self.first()? {
             Place::Heap => self.heap.peek().map(|Reverse(ByKey(value))| value),
             Place::Run(index) => self.runs[index].front(),
