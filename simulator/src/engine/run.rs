@@ -575,7 +575,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let deadline_ns = self.slots.deadline(slot).map_or(u64::MAX, Time::ceil_ns);
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
-            self.settle(slot, None, None);
+            // Its watchdog answered it.
+            let response = self.slots.time(slot, At::Answer);
+            self.settle(
+                slot,
+                response.plus_ns(self.config.response_latency_ns),
+                None,
+                None,
+            );
         } else {
             state.stage = Stage::Queued;
             self.strategy.queue(Ticket {
@@ -607,8 +614,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Work(slot) => {
-                self.answer(slot, now, false);
-                self.settle(slot, Some((self.phase_since, now)), None);
+                let response = self.answer(slot, now, false);
+                self.settle(slot, response, Some((self.phase_since, now)), None);
                 self.rest();
             }
             Phase::HandOff(slot) => self.handed_off(slot),
@@ -623,8 +630,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let now = self.now;
         self.worker_busy = self.worker_busy + (now - start);
-        self.answer(slot, now, false);
-        self.settle(slot, Some((start, now)), Some(worker));
+        let response = self.answer(slot, now, false);
+        self.settle(slot, response, Some((start, now)), Some(worker));
         self.idle.push(now, worker);
         self.dispatchable = self.queued > 0;
     }
@@ -691,12 +698,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if !self.slots.holds(slot, index) || self.slots[slot].has(ANSWERED) {
             return;
         }
-        self.answer(slot, at, true);
+        let response = self.answer(slot, at, true);
         let state = &mut self.slots[slot];
         match state.stage {
             Stage::Queued => {
                 state.stage = Stage::Dropped;
-                self.settle(slot, None, None);
+                self.settle(slot, response, None, None);
             }
             Stage::HandOff => state.stage = Stage::Dropped,
             _ => {}
@@ -712,27 +719,31 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
-    /// The client answers `slot` at `at` (before ρ), if not yet answered.
+    /// The client answers `slot` at `at` (before ρ), if not yet answered;
+    /// returns r, when its answer (this one or the earlier) reaches the
+    /// kernel.
     #[inline(always)]
-    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) {
+    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) -> Time {
         let state = &mut self.slots[slot];
         if state.has(ANSWERED) {
-            return;
+            let earlier = self.slots.time(slot, At::Answer);
+            return earlier.plus_ns(self.config.response_latency_ns);
         }
         state.flags |= ANSWERED | if defaulted { DEFAULTED } else { 0 };
         let (index, unblocked) = (state.index, state.has(UNBLOCKED));
         self.slots.set(slot, At::Answer, at);
+        let response = at.plus_ns(self.config.response_latency_ns);
         if unblocked {
             self.not_answered_by_client(index);
-            return;
+            return response;
         }
-        let response = at.plus_ns(self.config.response_latency_ns);
         let unblocked = match (self.config.miss_mode, self.slots.deadline(slot)) {
             (MissMode::Kill, _) | (_, None) => response,
             (_, Some(deadline)) => response.min(deadline),
         };
         self.unblock(slot, unblocked);
         self.client_answered(index, response, !defaulted && unblocked == response);
+        response
     }
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
@@ -754,16 +765,20 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Everything about `slot` is known: report it and free the slot.
+    /// `response`: r, its answer's time plus ρ (it has been answered);
     /// `ran`: when its work started and finished, if it ran; `worker`:
     /// the worker that ran it, if one did.
     #[inline(always)]
-    fn settle(&mut self, slot: u32, ran: Option<(Time, Time)>, worker: Option<u32>) {
+    fn settle(
+        &mut self,
+        slot: u32,
+        response: Time,
+        ran: Option<(Time, Time)>,
+        worker: Option<u32>,
+    ) {
         let slots = &self.slots;
         let state = &slots[slot];
-        let response = slots
-            .optional(slot, At::Answer, ANSWERED)
-            .unwrap_or(self.now)
-            .plus_ns(self.config.response_latency_ns);
+        debug_assert!(state.has(ANSWERED));
         let deadline = slots.deadline(slot);
         let unblocked = slots.optional(slot, At::Unblocked, UNBLOCKED);
         let outcome = Outcome {

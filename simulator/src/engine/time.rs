@@ -102,13 +102,10 @@ impl Time {
     /// carry of fractions).
     #[inline]
     pub fn plus_ns(self, ns: u64) -> Time {
-        match self.ns.checked_add(ns) {
-            Some(ns) if ns < u64::MAX => Time {
-                ns,
-                frac: self.frac,
-            },
-            _ => Time::MAX,
-        }
+        // Branch-free: a saturated sum is u64::MAX ns, whose fraction is 0.
+        let ns = self.ns.saturating_add(ns);
+        let frac = if ns == u64::MAX { 0 } else { self.frac };
+        Time { ns, frac }
     }
 
     /// `self − other`, 0 if negative.
@@ -174,20 +171,16 @@ impl Add for Time {
     type Output = Time;
     #[inline]
     fn add(self, other: Time) -> Time {
-        let mut frac = self.frac + other.frac;
-        let mut carry = 0;
-        if frac >= STEPS {
-            frac -= STEPS;
-            carry = 1;
-        }
-        match self
+        let sum = self.frac + other.frac;
+        let carry = sum >= STEPS;
+        let frac = if carry { sum - STEPS } else { sum };
+        let ns = self
             .ns
-            .checked_add(other.ns)
-            .and_then(|ns| ns.checked_add(carry))
-        {
-            Some(ns) if ns < u64::MAX => Time { ns, frac },
-            _ => Time::MAX,
-        }
+            .saturating_add(other.ns)
+            .saturating_add(u64::from(carry));
+        // A saturated sum is u64::MAX ns, whose fraction is 0.
+        let frac = if ns == u64::MAX { 0 } else { frac };
+        Time { ns, frac }
     }
 }
 
