@@ -42,6 +42,7 @@ use cpu::{Cpu, MILLI};
 use slots::{ANSWERED, At, DEFAULTED, Slot, Slots, Stage, UNBLOCKED};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
+use time::Busy;
 pub use time::Time;
 
 use crate::cost::{CostError, CostModel};
@@ -463,8 +464,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     next_index: u64,
     last_arrival: Option<u64>,
     reported: u64,
-    handler_busy: Time,
-    worker_busy: Time,
+    handler_busy: Busy,
+    worker_busy: Busy,
     stats: Stats,
     co: Option<CoClient>,
     /// By slot: the message whose target our client opens at f_i (the

@@ -5,7 +5,7 @@ use esreplay_traces::Message;
 
 use super::admission::answered_at_arrival;
 use super::{
-    ANSWERED, Arriving, At, Background, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
+    ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
     MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released, ReplayMode, SimConfig,
     SimError, Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
 };
@@ -94,8 +94,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             next_index: 0,
             last_arrival: None,
             reported: 0,
-            handler_busy: Time::ZERO,
-            worker_busy: Time::ZERO,
+            handler_busy: Busy::default(),
+            worker_busy: Busy::default(),
             stats: Stats::default(),
             co,
             triggers: Vec::new(),
@@ -160,7 +160,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.strategy.name(),
             self.workers,
             kill,
-            (self.handler_busy, self.worker_busy),
+            (self.handler_busy.total(), self.worker_busy.total()),
         );
         self.extend(&mut result);
         Ok(result)
@@ -610,7 +610,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     #[inline(always)]
     fn handler_done(&mut self) {
         let now = self.now;
-        self.handler_busy = self.handler_busy + (now - self.phase_since);
+        self.handler_busy.add(self.phase_since, now);
         self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Work(slot) => {
@@ -629,7 +629,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return;
         };
         let now = self.now;
-        self.worker_busy = self.worker_busy + (now - start);
+        self.worker_busy.add(start, now);
         let response = self.answer(slot, now, false);
         self.settle(slot, response, Some((start, now)), Some(worker));
         self.idle.push(now, worker);
@@ -737,9 +737,13 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.not_answered_by_client(index);
             return response;
         }
-        let unblocked = match (self.config.miss_mode, self.slots.deadline(slot)) {
-            (MissMode::Kill, _) | (_, None) => response,
-            (_, Some(deadline)) => response.min(deadline),
+        // Under a fail mode the kernel answers at d' if the client is late.
+        let unblocked = match self.config.miss_mode {
+            MissMode::Kill => response,
+            _ => self
+                .slots
+                .deadline(slot)
+                .map_or(response, |d| response.min(d)),
         };
         self.unblock(slot, unblocked);
         self.client_answered(index, response, !defaulted && unblocked == response);

@@ -193,6 +193,28 @@ impl Sub for Time {
     }
 }
 
+/// A sum of durations (a thread's busy time), exact: Σ (finish − start)
+/// in fixed-point steps as one 128-bit number, which adds without
+/// [`Time`]'s carries; read back as a [`Time`], saturating as adding
+/// `Time`s would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Busy(u128);
+
+impl Busy {
+    /// Adds the span from `start` to `finish` (0 if `finish` is earlier).
+    #[inline]
+    pub(crate) fn add(&mut self, start: Time, finish: Time) {
+        self.0 = self
+            .0
+            .saturating_add(finish.raw().saturating_sub(start.raw()));
+    }
+
+    /// The sum.
+    pub(crate) fn total(self) -> Time {
+        Time::from_raw(self.0)
+    }
+}
+
 /// A signed duration (an offset such as a thread's δ).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Offset {
@@ -354,6 +376,26 @@ mod tests {
             Time::MAX.key(7) < u128::MAX,
             "u128::MAX stays free for none"
         );
+    }
+
+    #[test]
+    fn busy_time_sums_as_adding_times_does() {
+        let third = Time::from_raw(SCALE / 3);
+        let spans = [
+            (Time::ZERO, Time::from_ns(5)),
+            (Time::from_ns(5), Time::from_ns(7) + third),
+            (third, third + third + third),
+            (Time::from_ns(9), Time::from_ns(9)),
+        ];
+        let (mut busy, mut sum) = (Busy::default(), Time::ZERO);
+        for (start, finish) in spans {
+            busy.add(start, finish);
+            sum = sum + (finish - start);
+            assert_eq!(busy.total(), sum);
+        }
+        busy.add(Time::ZERO, Time::MAX);
+        busy.add(Time::ZERO, Time::MAX);
+        assert_eq!(busy.total(), Time::MAX, "saturates");
     }
 
     #[test]
