@@ -247,16 +247,17 @@ impl<O: Observer> Engine<'_, O> {
         }
         // The engine borrows the shared chunk's messages: it copies one
         // only where it keeps it (queued in the kernel, held by the
-        // closed loop).
-        for message in messages {
-            if let Some(margins) = &mut self.margins {
-                margins.add(message);
-            }
-            if let Err(error) = self.simulator.push(message) {
-                self.refused = Some(error);
-                return;
-            }
-        }
+        // closed loop). Margins are checked only for guards: the loop
+        // without them tests nothing else per message.
+        let simulator = &mut self.simulator;
+        let pushed = match &mut self.margins {
+            None => messages.iter().try_for_each(|m| simulator.push(m)),
+            Some(margins) => messages.iter().try_for_each(|m| {
+                margins.add(m);
+                simulator.push(m)
+            }),
+        };
+        self.refused = pushed.err();
     }
 
     /// How the run ended; `ended`: the trace was read to its end.
