@@ -311,17 +311,13 @@ where
 /// One probe: whether any AUTH message misses its deadline (stopping at
 /// the first miss), and its [`Probe::score`]; `span`: the arrivals of
 /// `messages`.
-pub fn probe<I, E>(
-    messages: I,
+pub fn probe<E: std::error::Error + Send + Sync + 'static>(
+    messages: impl IntoIterator<Item = Result<Message, E>>,
     spec: &StrategySpec,
     cost: &CostModel,
     config: &SimConfig,
     span: Span,
-) -> Result<Probe, SimError>
-where
-    I: IntoIterator<Item = Result<Message, E>>,
-    E: std::error::Error + Send + Sync + 'static,
-{
+) -> Result<Probe, SimError> {
     let worst = Cell::new(0.0_f64);
     let first_miss = Cell::new(u64::MAX);
     let observe = |outcome: &Outcome| {

@@ -14,20 +14,34 @@
 //!
 //! Where a round probes:
 //!
-//! - **From an estimate** of the factor at which the score crosses 1
-//!   (the scores of [`Probe`]): linear interpolation between the
-//!   best-scoring pass and miss, or extrapolation from the two misses
-//!   scoring nearest 1 (a steadily overloaded trace's scores grow
-//!   linearly in a cost factor, so two misses place the threshold), or
-//!   from the two passes scoring nearest 1 while no miss is known. Two
-//!   probes go to the pair {c, c·(1 + precision)} around the estimate, so
-//!   a right estimate ends the search in that round; one probe goes to
-//!   the estimate itself.
-//! - **Blind** when there is no estimate, or when the last round that
-//!   followed one did not halve the bracket (in log scale) or, while the
-//!   bracket was open, did not close it: bisection into `width + 1`
-//!   geometric parts when closed; a walk of growing strides while open
-//!   (×2 and ×4 first, then each round squares the stride).
+//! - **The estimate**: where a line through two scores (of [`Probe`])
+//!   reaches 1, linear in the factor: between the best-scoring pass and
+//!   miss (regula falsi, with the Illinois rule: an end kept for rounds
+//!   in a row counts half as far from 1 each further round), or through
+//!   the two misses scoring nearest 1 (a steadily overloaded trace's
+//!   scores grow linearly in a cost factor, so two misses place the
+//!   threshold), or through the two passes scoring nearest 1 while no
+//!   miss is known. Scores further than [`TRUSTED`] from 1 make an
+//!   untrusted estimate; misses at different factors that score alike
+//!   (a burst) say nothing of the distance and are not used.
+//! - **Tight**, at a trusted estimate inside the bracket: two probes go
+//!   to the pair {c, c·(1 + precision)} around it, so that a right
+//!   estimate ends the search in that round; one probe goes to the
+//!   estimate itself (clamped a step inside the bracket, which ends the
+//!   search next to an end).
+//! - **Hedged**, at an untrusted estimate or once a tight round failed
+//!   to cut the bracket as much as a bisection would (with two probes,
+//!   for good; with one, for the next round, and for good after two
+//!   failures): the estimate and the middle of the larger side it leaves
+//!   (two probes); halfway from an estimate in the lower half to `hi`
+//!   (an interpolation from a score far from 1 falls short where scores
+//!   grow faster than linearly), else the middle (one probe). Every
+//!   hedged round cuts at least a quarter of the bracket (log scale).
+//! - **Blind** without an estimate: bisection into `width + 1` geometric
+//!   parts when closed; while open, a walk of growing strides (×4 and
+//!   ×16 first, then each walk squares the stride), unless two passes
+//!   give a trusted estimate beyond the known end (followed once: if
+//!   that round does not close the bracket, the next one walks).
 //!
 //! Scores only choose probe points: the answer is always a factor that
 //! passed whose neighbour `precision` above missed, and every choice is a
@@ -40,7 +54,7 @@ const FIRST_STRIDE: f64 = 4.0;
 
 /// Scores further than this factor from 1 (passes far below their
 /// budgets, misses very early) do not extrapolate.
-const TRUSTED: f64 = 64.0;
+const TRUSTED: f64 = 1024.0;
 
 /// A probe's factor and what it found.
 #[derive(Clone, Copy, Debug)]
