@@ -54,7 +54,7 @@ const FIRST_STRIDE: f64 = 4.0;
 
 /// Scores further than this factor from 1 (passes far below their
 /// budgets, misses very early) do not extrapolate.
-const TRUSTED: f64 = 1024.0;
+const TRUSTED: f64 = 64.0;
 
 /// A probe's factor and what it found.
 #[derive(Clone, Copy, Debug)]
