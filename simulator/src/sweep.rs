@@ -77,7 +77,7 @@
 use std::cell::Cell;
 use std::sync::Mutex;
 
-use esreplay_traces::Message;
+use esreplay_traces::{Action, Message};
 use serde::Serialize;
 
 use crate::cost::{CostError, CostModel};
@@ -318,10 +318,15 @@ pub fn probe<E: std::error::Error + Send + Sync + 'static>(
     config: &SimConfig,
     span: Span,
 ) -> Result<Probe, SimError> {
-    let worst = Cell::new(0.0_f64);
+    // The largest share as a fraction (used, budget): no division per
+    // message.
+    let worst = Cell::new((0_u64, 1_u64));
     let first_miss = Cell::new(u64::MAX);
     let observe = |outcome: &Outcome| {
-        let Some(deadline) = outcome.slack_ns().and(outcome.deadline_ns) else {
+        if outcome.action != Action::Auth || outcome.dropped {
+            return;
+        }
+        let Some(deadline) = outcome.deadline_ns else {
             return;
         };
         if outcome.missed {
@@ -330,12 +335,10 @@ pub fn probe<E: std::error::Error + Send + Sync + 'static>(
         }
         let budget = deadline.saturating_sub(outcome.arrival_ns);
         let used = outcome.response_ns.saturating_sub(outcome.arrival_ns);
-        let share = if budget == 0 {
-            1.0
-        } else {
-            used as f64 / budget as f64
-        };
-        worst.set(worst.get().max(share));
+        let (most, of) = worst.get();
+        if u128::from(used) * u128::from(of) > u128::from(most) * u128::from(budget) {
+            worst.set((used, budget));
+        }
     };
     let mut strategy = spec.build();
     let mut simulator = Simulator::new(&mut strategy, cost, config.clone(), observe);
@@ -350,7 +353,7 @@ pub fn probe<E: std::error::Error + Send + Sync + 'static>(
     missed = missed || simulator.finish()?.misses > 0;
     let score = match missed {
         true => span.score_of_miss(first_miss.get()),
-        false => worst.get(),
+        false => worst.get().0 as f64 / worst.get().1 as f64,
     };
     Ok(Probe { missed, score })
 }
@@ -848,6 +851,55 @@ mod tests {
         let room = inline_headroom(&messages, &cost);
         assert_eq!(room.load_factor, None, "{room:?}");
         assert_eq!(room.cost_factor, None, "{room:?}");
+    }
+
+    #[test]
+    fn a_probe_scores_how_near_it_came() {
+        // One message every 100 ns, 40 ns of work: each response uses
+        // 40 of its 50 ns.
+        let messages: Vec<Message> = (0..200).map(|i| auth(i, i * 100, i * 100 + 50)).collect();
+        let (spec, config) = ("inline".parse().unwrap(), SimConfig::default());
+        let span = Span {
+            first_ns: 0,
+            last_ns: 19_900,
+        };
+        let run = |cost_ns| {
+            let messages = messages.iter().cloned().map(Ok::<_, Infallible>);
+            probe(
+                messages,
+                &spec,
+                &CostModel::constant(cost_ns),
+                &config,
+                span,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            run(40),
+            Probe {
+                missed: false,
+                score: 0.8
+            }
+        );
+        // 80 ns of work misses from the first message: the trace would
+        // have ended far beyond its budgets.
+        assert_eq!(
+            run(80),
+            Probe {
+                missed: true,
+                score: 19_901.0
+            }
+        );
+        // Budgets of 10 µs for the first half: the first miss arrives
+        // halfway through the timeline.
+        let mut relaxed = messages.clone();
+        for message in &mut relaxed[..100] {
+            message.deadline_ns = Some(message.arrival_ns + 10_000);
+        }
+        let relaxed = relaxed.into_iter().map(Ok::<_, Infallible>);
+        let found = probe(relaxed, &spec, &CostModel::constant(80), &config, span).unwrap();
+        assert!(found.missed);
+        assert_eq!(found.score, 19_901.0 / 10_001.0);
     }
 
     #[test]
