@@ -96,8 +96,8 @@ enum Mode {
     /// precision)} around it (while the bracket is open, or closed with
     /// a trusted estimate).
     Tight,
-    /// At an untrusted estimate and the middle of the larger side of the
-    /// bracket it splits.
+    /// At an untrusted estimate (or after a failed one) with a probe that
+    /// cuts the bracket however the estimate fares (see `closed`).
     Hedged,
 }
 
@@ -229,9 +229,15 @@ impl Guide {
         if self.mode == Mode::Walk {
             self.stride = (self.stride * self.stride).min(MAX_FACTOR);
         }
-        // An estimate beyond an open bracket that did not close it is
-        // not followed in the next round; one that did not cut a closed
-        // bracket as a bisection would is never trusted again.
+        self.judge(before, after);
+    }
+
+    /// Whether the round just learnt, which cut the bracket's width (log
+    /// scale) from `before` to `after`, keeps estimates trusted: one
+    /// beyond an open bracket that did not close it is not followed in
+    /// the next round; one that did not cut a closed bracket as a
+    /// bisection would is hedged from then on.
+    fn judge(&mut self, before: f64, after: f64) {
         self.trust = self.mode != Mode::Tight || after.is_finite();
         let tight = self.mode == Mode::Tight && before.is_finite();
         if self.width == 1 {
