@@ -209,6 +209,10 @@ pub struct CostModel {
     base: Base,
     seed: u64,
     scale: f64,
+    /// Every message's s_i when it is one number (`const:D`, scaled):
+    /// known once, so the engine reads a field instead of matching the
+    /// model and scaling for every message.
+    fixed: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -241,17 +245,33 @@ impl PartialEq for Base {
 }
 
 impl CostModel {
+    /// `base` with seed 0 and scale 1.
+    fn new(base: Base) -> CostModel {
+        CostModel {
+            base,
+            seed: 0,
+            scale: 1.0,
+            fixed: None,
+        }
+        .fix()
+    }
+
+    /// Sets [`fixed`](Self::fixed) from the base and the scale.
+    fn fix(mut self) -> CostModel {
+        self.fixed = match self.base {
+            Base::One(ServiceTime::Drawn(Distribution::Const(ns))) => Some(scale(ns, self.scale)),
+            _ => None,
+        };
+        self
+    }
+
     /// Parses `--cost`; `table:FILE` reads FILE.
     pub fn parse(text: &str) -> Result<CostModel, CostError> {
         let base = match text.trim().strip_prefix("table:") {
             Some(path) => Base::Table(EventTable::load(path)?),
             None => Base::One(ServiceTime::parse(text)?),
         };
-        Ok(CostModel {
-            base,
-            seed: 0,
-            scale: 1.0,
-        })
+        Ok(CostModel::new(base))
     }
 
     /// A model of your own (seed 0, scale 1; change them with
@@ -262,11 +282,7 @@ impl CostModel {
 
     /// [`custom`](Self::custom) for a model already boxed.
     pub fn from_custom(model: Box<dyn CostFn>) -> CostModel {
-        CostModel {
-            base: Base::Custom(Arc::from(model)),
-            seed: 0,
-            scale: 1.0,
-        }
+        CostModel::new(Base::Custom(Arc::from(model)))
     }
 
     /// Every message costs `ns`.
@@ -295,7 +311,7 @@ impl CostModel {
             });
         }
         self.scale = scale;
-        Ok(self)
+        Ok(self.fix())
     }
 
     /// The scale set by [`with_scale`](Self::with_scale).
@@ -306,9 +322,10 @@ impl CostModel {
     /// s_i for `message`: a pure function of the model, seed and message.
     #[inline(always)]
     pub fn service_ns(&self, message: &Message) -> Result<u64, CostError> {
+        if let Some(ns) = self.fixed {
+            return Ok(ns);
+        }
         let raw = match &self.base {
-            // The common `const:D`, without the call (the same draw).
-            Base::One(ServiceTime::Drawn(Distribution::Const(ns))) => *ns,
             Base::One(distribution) => distribution.sample(self.seed, message)?,
             Base::Table(table) => table.sample(self.seed, message)?,
             Base::Custom(custom) => custom.service_ns(self.seed, message)?,
@@ -319,11 +336,7 @@ impl CostModel {
 
 impl From<ServiceTime> for CostModel {
     fn from(distribution: ServiceTime) -> CostModel {
-        CostModel {
-            base: Base::One(distribution),
-            seed: 0,
-            scale: 1.0,
-        }
+        CostModel::new(Base::One(distribution))
     }
 }
 

@@ -42,6 +42,7 @@ use cpu::{Cpu, MILLI};
 use slots::{ANSWERED, At, DEFAULTED, Slot, Slots, Stage, UNBLOCKED};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
+use time::Busy;
 pub use time::Time;
 
 use crate::cost::{CostError, CostModel};
@@ -271,59 +272,112 @@ enum Phase {
 /// clock never goes back), so this is a queue in which a worker freed at
 /// t only passes those freed at the same t with a larger id: O(1) per
 /// worker in the usual case where at most a few free at one instant,
-/// where a heap paid O(log N) and a sift for every job.
-#[derive(Debug, Default)]
-struct IdleWorkers(VecDeque<(Time, u32)>);
+/// where a heap paid O(log N) and a sift for every job. A ring of a
+/// power of two ≥ N entries (never more than N workers are idle; it
+/// grows if asked to hold more), whose indices wrap by a mask.
+#[derive(Debug)]
+struct IdleWorkers {
+    ring: Box<[(Time, u32)]>,
+    /// The ring's length − 1.
+    mask: usize,
+    /// Where the first idle worker is.
+    head: usize,
+    len: usize,
+}
 
 impl IdleWorkers {
     /// Workers `0..n`, all idle since 0.
     fn all(n: u32) -> IdleWorkers {
-        IdleWorkers((0..n).map(|w| (Time::ZERO, w)).collect())
+        let size = (n as usize).max(1).next_power_of_two();
+        let mut ring = vec![(Time::ZERO, 0); size].into_boxed_slice();
+        for id in 0..n {
+            ring[id as usize] = (Time::ZERO, id);
+        }
+        IdleWorkers {
+            ring,
+            mask: size - 1,
+            head: 0,
+            len: n as usize,
+        }
+    }
+
+    /// The entry at `position` (below `len`).
+    #[inline(always)]
+    fn slot(&mut self, position: usize) -> &mut (Time, u32) {
+        &mut self.ring[(self.head + position) & self.mask]
     }
 
     /// Worker `id` goes idle at `at` (no earlier than any idle worker).
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, at: Time, id: u32) {
-        debug_assert!(self.0.back().is_none_or(|&(last, _)| last <= at));
-        if self
-            .0
-            .back()
-            .is_none_or(|&(last, other)| last < at || (last == at && other < id))
-        {
-            self.0.push_back((at, id));
-            return;
+        if self.len == self.ring.len() {
+            self.grow();
         }
-        self.insert(at, id);
+        if self.len > 0 {
+            let (last, other) = *self.slot(self.len - 1);
+            debug_assert!(last <= at);
+            if last == at && other > id {
+                self.insert(at, id);
+                return;
+            }
+        }
+        let end = self.len;
+        *self.slot(end) = (at, id);
+        self.len += 1;
+    }
+
+    /// Doubles the ring, keeping the order.
+    #[cold]
+    fn grow(&mut self) {
+        let size = self.ring.len() * 2;
+        let mut ring = vec![(Time::ZERO, 0); size].into_boxed_slice();
+        for (position, entry) in ring.iter_mut().enumerate().take(self.len) {
+            *entry = self.ring[(self.head + position) & self.mask];
+        }
+        (self.ring, self.mask, self.head) = (ring, size - 1, 0);
     }
 
     /// [`push`](Self::push) among workers freed at the same instant.
+    #[inline(never)]
     fn insert(&mut self, at: Time, id: u32) {
-        let later = self
-            .0
-            .iter()
-            .rev()
-            .take_while(|&&(t, other)| t == at && other > id)
-            .count();
-        self.0.insert(self.0.len() - later, (at, id));
+        let mut position = self.len;
+        while position > 0 {
+            let (t, other) = *self.slot(position - 1);
+            if t != at || other <= id {
+                break;
+            }
+            *self.slot(position) = (t, other);
+            position -= 1;
+        }
+        *self.slot(position) = (at, id);
+        self.len += 1;
     }
 
     /// The worker at `position` in the order they take jobs.
+    #[inline]
     fn get(&self, position: usize) -> Option<u32> {
-        self.0.get(position).map(|&(_, id)| id)
+        (position < self.len).then(|| self.ring[(self.head + position) & self.mask].1)
     }
 
     /// The worker at `position` takes a job.
     #[inline]
     fn take(&mut self, position: usize) {
-        if position == 0 {
-            self.0.pop_front();
-        } else {
-            self.0.remove(position);
+        if position >= self.len {
+            return;
         }
+        if position == 0 {
+            self.head = (self.head + 1) & self.mask;
+        } else {
+            for later in position..self.len - 1 {
+                let next = *self.slot(later + 1);
+                *self.slot(later) = next;
+            }
+        }
+        self.len -= 1;
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 }
 
@@ -410,8 +464,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     next_index: u64,
     last_arrival: Option<u64>,
     reported: u64,
-    handler_busy: Time,
-    worker_busy: Time,
+    handler_busy: Busy,
+    worker_busy: Busy,
     stats: Stats,
     co: Option<CoClient>,
     /// By slot: the message whose target our client opens at f_i (the

@@ -3,7 +3,7 @@
 //! O(1) or O(log backlog), so memory follows the backlog, not the trace.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use esreplay_traces::Action;
 
@@ -19,11 +19,17 @@ const NEAR: usize = 16;
 /// The maximum is reached at an arrival instant, so it is evaluated once
 /// per distinct arrival time t, after every response ≤ t is known (the
 /// engine guarantees that by advancing the strategy first). Known future
-/// responses wait in a sorted deque (the common, nearly sorted case: O(1))
+/// responses wait in a sorted queue (the common, nearly sorted case: O(1))
 /// or a min-heap. A message answered at t is no longer counted at t.
+///
+/// The sorted queue is a vector read from `head` on (cheaper per step
+/// than a `VecDeque`'s ring): emptied when all of it is passed, and its
+/// passed front dropped when that is most of it, O(1) amortised.
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
-    sorted: VecDeque<u64>,
+    sorted: Vec<u64>,
+    /// The first response of `sorted` still to come.
+    head: usize,
     heap: BinaryHeap<Reverse<u64>>,
     arrived: u64,
     answered: u64,
@@ -40,8 +46,8 @@ impl Backlog {
         // Responses come nearly sorted (pools finish a little out of
         // order): insert near the back of the sorted deque when the place
         // is close, else fall back to the heap.
-        if self.sorted.back().is_none_or(|&last| response_ns >= last) {
-            self.sorted.push_back(response_ns);
+        if self.sorted.last().is_none_or(|&last| response_ns >= last) {
+            self.sorted.push(response_ns);
             return;
         }
         self.respond_out_of_order(response_ns);
@@ -49,16 +55,15 @@ impl Backlog {
 
     /// [`respond`](Self::respond) for a response before the last one.
     fn respond_out_of_order(&mut self, response_ns: u64) {
-        let len = self.sorted.len();
-        let later = self
-            .sorted
+        let len = self.sorted.len() - self.head;
+        let later = self.sorted[self.head..]
             .iter()
             .rev()
             .take(NEAR)
             .take_while(|&&r| r > response_ns)
             .count();
         if later < NEAR || later == len {
-            self.sorted.insert(len - later, response_ns);
+            self.sorted.insert(self.sorted.len() - later, response_ns);
         } else {
             self.heap.push(Reverse(response_ns));
         }
@@ -67,9 +72,18 @@ impl Backlog {
     /// Every arrival at or before `t` has been counted and every response at
     /// or before `t` is known: records the backlog at `t` and returns it.
     pub(crate) fn close_instant(&mut self, t: u64) -> u64 {
-        while self.sorted.front().is_some_and(|&r| r <= t) {
-            self.sorted.pop_front();
-            self.answered += 1;
+        let passed = self.sorted[self.head..]
+            .iter()
+            .take_while(|&&r| r <= t)
+            .count();
+        self.head += passed;
+        self.answered += passed as u64;
+        if self.head == self.sorted.len() {
+            self.sorted.clear();
+            self.head = 0;
+        } else if self.head > 1024 && 2 * self.head > self.sorted.len() {
+            self.sorted.drain(..self.head);
+            self.head = 0;
         }
         while self.heap.peek().is_some_and(|&Reverse(r)| r <= t) {
             self.heap.pop();
@@ -119,9 +133,14 @@ fn busy_ns(busy: Time) -> f64 {
 }
 
 /// d − r as an i64, saturating.
+#[inline]
 pub(crate) fn slack(deadline_ns: u64, response_ns: u64) -> i64 {
-    let difference = i128::from(deadline_ns) - i128::from(response_ns);
-    difference.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    if deadline_ns >= response_ns {
+        (deadline_ns - response_ns).min(i64::MAX as u64) as i64
+    } else {
+        // −2⁶³ is the last representable: saturate there.
+        0i64.saturating_sub_unsigned(response_ns - deadline_ns)
+    }
 }
 
 impl Stats {
@@ -256,6 +275,23 @@ mod tests {
     fn slack_saturates_and_the_first_miss_is_the_earliest_deadline() {
         assert_eq!(slack(u64::MAX, 0), i64::MAX);
         assert_eq!(slack(0, u64::MAX), i64::MIN);
+        let edges = [
+            0,
+            1,
+            7,
+            1 << 62,
+            (1 << 63) - 1,
+            1 << 63,
+            (1 << 63) + 1,
+            u64::MAX,
+        ];
+        for (d, r) in edges
+            .iter()
+            .flat_map(|&d| edges.iter().map(move |&r| (d, r)))
+        {
+            let wide = (i128::from(d) - i128::from(r)).clamp(i64::MIN.into(), i64::MAX.into());
+            assert_eq!(i128::from(slack(d, r)), wide, "d {d} r {r}");
+        }
         let mut stats = Stats::default();
         let miss = |global_seq, deadline_ns| FirstMiss {
             global_seq,

@@ -5,7 +5,7 @@ use esreplay_traces::Message;
 
 use super::admission::answered_at_arrival;
 use super::{
-    ANSWERED, Arriving, At, Background, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
+    ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
     MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released, ReplayMode, SimConfig,
     SimError, Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
 };
@@ -94,8 +94,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             next_index: 0,
             last_arrival: None,
             reported: 0,
-            handler_busy: Time::ZERO,
-            worker_busy: Time::ZERO,
+            handler_busy: Busy::default(),
+            worker_busy: Busy::default(),
             stats: Stats::default(),
             co,
             triggers: Vec::new(),
@@ -116,7 +116,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.closed_from(message.message()) {
             let threads = self.threads.get_or_insert_with(Threads::default);
             let recorded = message.message().arrival_ns;
-            threads.intake(message.into_owned(), index)?;
+            if !threads.intake(message.into_owned(), index)? {
+                return Ok(());
+            }
             return self.run(Limit::Horizon(recorded));
         }
         let arrival = Time::from_ns(message.message().arrival_ns);
@@ -160,7 +162,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.strategy.name(),
             self.workers,
             kill,
-            (self.handler_busy, self.worker_busy),
+            (self.handler_busy.total(), self.worker_busy.total()),
         );
         self.extend(&mut result);
         Ok(result)
@@ -219,9 +221,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             }
             let (at, rank) = Time::from_key(key);
             // Recomputed after every event: an answer can lower δ_floor.
-            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &self.threads)
+            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &mut self.threads)
                 && at >= threads.horizon(read_ns)
             {
+                threads.stopped_at(at);
                 break;
             }
             self.move_to(at);
@@ -247,13 +250,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     #[inline]
     fn next_event(&self) -> u128 {
         let now = self.now;
-        let mut best = NO_EVENT;
-        earliest(
-            &mut best,
-            now,
-            self.cpu.next_completion(),
-            Class::Completion,
-        );
+        // A task never finishes before now (its tag is at least V at its
+        // start): the first candidate needs neither clamp nor comparison.
+        let completion = self.cpu.next_completion();
+        debug_assert!(completion.is_none_or(|at| at >= now));
+        let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
         if matches!(self.phase, Phase::Idle) {
             let front = self.waiting.front().map(|&(slot, _)| {
                 self.slots
@@ -577,7 +578,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let deadline_ns = self.slots.deadline(slot).map_or(u64::MAX, Time::ceil_ns);
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
-            self.settle(slot, None, None);
+            // Its watchdog answered it.
+            let response = self.slots.time(slot, At::Answer);
+            self.settle(
+                slot,
+                response.plus_ns(self.config.response_latency_ns),
+                None,
+                None,
+            );
         } else {
             state.stage = Stage::Queued;
             self.strategy.queue(Ticket {
@@ -605,12 +613,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     #[inline(always)]
     fn handler_done(&mut self) {
         let now = self.now;
-        self.handler_busy = self.handler_busy + (now - self.phase_since);
+        self.handler_busy.add(self.phase_since, now);
         self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Work(slot) => {
-                self.answer(slot, now, false);
-                self.settle(slot, Some((self.phase_since, now)), None);
+                let response = self.answer(slot, now, false);
+                self.settle(slot, response, Some((self.phase_since, now)), None);
                 self.rest();
             }
             Phase::HandOff(slot) => self.handed_off(slot),
@@ -624,9 +632,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return;
         };
         let now = self.now;
-        self.worker_busy = self.worker_busy + (now - start);
-        self.answer(slot, now, false);
-        self.settle(slot, Some((start, now)), Some(worker));
+        self.worker_busy.add(start, now);
+        let response = self.answer(slot, now, false);
+        self.settle(slot, response, Some((start, now)), Some(worker));
         self.idle.push(now, worker);
         self.dispatchable = self.queued > 0;
     }
@@ -693,12 +701,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if !self.slots.holds(slot, index) || self.slots[slot].has(ANSWERED) {
             return;
         }
-        self.answer(slot, at, true);
+        let response = self.answer(slot, at, true);
         let state = &mut self.slots[slot];
         match state.stage {
             Stage::Queued => {
                 state.stage = Stage::Dropped;
-                self.settle(slot, None, None);
+                self.settle(slot, response, None, None);
             }
             Stage::HandOff => state.stage = Stage::Dropped,
             _ => {}
@@ -714,27 +722,35 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
-    /// The client answers `slot` at `at` (before ρ), if not yet answered.
+    /// The client answers `slot` at `at` (before ρ), if not yet answered;
+    /// returns r, when its answer (this one or the earlier) reaches the
+    /// kernel.
     #[inline(always)]
-    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) {
+    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) -> Time {
         let state = &mut self.slots[slot];
         if state.has(ANSWERED) {
-            return;
+            let earlier = self.slots.time(slot, At::Answer);
+            return earlier.plus_ns(self.config.response_latency_ns);
         }
         state.flags |= ANSWERED | if defaulted { DEFAULTED } else { 0 };
         let (index, unblocked) = (state.index, state.has(UNBLOCKED));
         self.slots.set(slot, At::Answer, at);
+        let response = at.plus_ns(self.config.response_latency_ns);
         if unblocked {
             self.not_answered_by_client(index);
-            return;
+            return response;
         }
-        let response = at.plus_ns(self.config.response_latency_ns);
-        let unblocked = match (self.config.miss_mode, self.slots.deadline(slot)) {
-            (MissMode::Kill, _) | (_, None) => response,
-            (_, Some(deadline)) => response.min(deadline),
+        // Under a fail mode the kernel answers at d' if the client is late.
+        let unblocked = match self.config.miss_mode {
+            MissMode::Kill => response,
+            _ => self
+                .slots
+                .deadline(slot)
+                .map_or(response, |d| response.min(d)),
         };
         self.unblock(slot, unblocked);
         self.client_answered(index, response, !defaulted && unblocked == response);
+        response
     }
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
@@ -756,16 +772,20 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Everything about `slot` is known: report it and free the slot.
+    /// `response`: r, its answer's time plus ρ (it has been answered);
     /// `ran`: when its work started and finished, if it ran; `worker`:
     /// the worker that ran it, if one did.
     #[inline(always)]
-    fn settle(&mut self, slot: u32, ran: Option<(Time, Time)>, worker: Option<u32>) {
+    fn settle(
+        &mut self,
+        slot: u32,
+        response: Time,
+        ran: Option<(Time, Time)>,
+        worker: Option<u32>,
+    ) {
         let slots = &self.slots;
         let state = &slots[slot];
-        let response = slots
-            .optional(slot, At::Answer, ANSWERED)
-            .unwrap_or(self.now)
-            .plus_ns(self.config.response_latency_ns);
+        debug_assert!(state.has(ANSWERED));
         let deadline = slots.deadline(slot);
         let unblocked = slots.optional(slot, At::Unblocked, UNBLOCKED);
         let outcome = Outcome {

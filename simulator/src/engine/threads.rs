@@ -15,7 +15,7 @@
 //! above the entry's number, with full keys only where a' ties. Only
 //! entry numbers move; the message is moved in once and out once. A
 //! thread's state is found by its dense id, given at its first message
-//! (the one hash lookup per message, at intake). The input is read in
+//! (the one hash lookup per message, at intake: [`ids`]). The input is read in
 //! recorded order; since a' ≥ a + δ_floor (δ_floor: the least δ any
 //! thread has had, ≤ 0), every event before a_next + δ_floor can be
 //! simulated before the next message is read ([`Threads::horizon`], kept
@@ -25,6 +25,7 @@
 //! beyond), and a few words per thread seen.
 
 mod arrivals;
+mod ids;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,6 +34,7 @@ use esreplay_traces::Message;
 
 use super::time::{Offset, Time};
 use arrivals::{Arrivals, Order};
+use ids::ThreadIds;
 
 /// Messages the closed loop may hold read ahead (≈ 150 B each).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
@@ -73,6 +75,9 @@ struct Thread {
     delta: Offset,
     /// r' of its last answered AUTH message.
     last_answer: Time,
+    /// a of its last message released (for δ at the answer: see
+    /// [`delta_after`]).
+    recorded_ns: u64,
     /// An AUTH message of this thread was released and is not answered.
     blocked: bool,
     /// Its read-ahead: the first and last of its messages in `held` not
@@ -107,7 +112,7 @@ pub(crate) struct Released {
 /// The closed loop's state.
 #[derive(Default)]
 pub(crate) struct Threads {
-    ids: HashMap<(u32, u64), u32, BuildHasherDefault<FastHasher>>,
+    ids: ThreadIds,
     threads: Vec<Thread>,
     /// Every message held (read ahead or released), by entry.
     held: Vec<Held>,
@@ -121,6 +126,8 @@ pub(crate) struct Threads {
     /// [`Threads::horizon`] (kept: the event loop reads it at every event).
     read_ns: u64,
     horizon: Time,
+    /// Where the last run up to the horizon stopped, if nothing ran since.
+    stopped: Option<Time>,
     /// Messages whose a' was clamped to their thread's last answer.
     pub(crate) clamped: u64,
 }
@@ -131,6 +138,34 @@ fn kernel_order(held: &[Held], entry: u32) -> Order {
     let held = &held[entry as usize];
     let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
     (global_seq, held.index)
+}
+
+/// Times below this many ns add and subtract without saturating.
+const EXACT_NS: u64 = 1 << 62;
+
+/// δ after `state`'s blocking AUTH message (arrived at `arrival`,
+/// recorded stall `sigma_ns`) is answered at `unblocked`:
+/// δ + (r' − a') − σ. Released at a' = a + δ exactly (a clamp sets δ to
+/// a' − a), so where nothing saturates this is r' − (a + σ), one
+/// subtraction; otherwise (r' < a' under a fail mode's past deadline,
+/// times near `u64::MAX`) the three saturating steps.
+#[inline]
+fn delta_after(state: &Thread, arrival: Time, unblocked: Time, sigma_ns: u64) -> Offset {
+    let recorded_answer_ns = state.recorded_ns.saturating_add(sigma_ns);
+    if unblocked >= arrival && unblocked.floor_ns() < EXACT_NS && recorded_answer_ns < EXACT_NS {
+        return Offset::between(Time::from_ns(recorded_answer_ns), unblocked);
+    }
+    state
+        .delta
+        .plus(unblocked - arrival)
+        .minus(Time::from_ns(sigma_ns))
+}
+
+/// Whether δ is below `floor` (what `Offset::min` decides, without its
+/// subtractions: a negative δ of a larger magnitude).
+#[inline]
+fn lowers(delta: Offset, floor: Offset) -> bool {
+    delta.negative && (!floor.negative || delta.magnitude > floor.magnitude)
 }
 
 /// The closed loop holds too much in memory.
@@ -204,19 +239,46 @@ impl Threads {
         self.threads.len()
     }
 
-    /// Reads the next input message (in recorded order).
+    /// Reads the next input message (in recorded order). Returns whether
+    /// an event may now come before the horizon: false when the last run
+    /// up to the horizon stopped at an event ([`Threads::stopped_at`]) that
+    /// is still at or after the new horizon, as is every arrival released
+    /// since (a' ≥ a + δ_floor): the event loop would stop at once.
     #[inline(always)]
-    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<(), ReadAheadError> {
+    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<bool, ReadAheadError> {
         if self.held.len() - self.free.len() >= MAX_READ_AHEAD {
             return Err(ReadAheadError);
         }
         self.read_ns = message.arrival_ns;
         self.horizon = self.horizon_at(self.read_ns);
+        self.place(message, index);
+        let next = self.next.unwrap_or(Time::MAX);
+        let quiet = self
+            .stopped
+            .is_some_and(|stop| stop.min(next) >= self.horizon);
+        if !quiet {
+            // The run asked for records its stop again.
+            self.stopped = None;
+        }
+        Ok(!quiet)
+    }
+
+    /// The last run up to the horizon stopped at an event at `at` (≥ the
+    /// horizon): until the next run, nothing changes but what is read.
+    #[inline]
+    pub(crate) fn stopped_at(&mut self, at: Time) {
+        self.stopped = Some(at);
+    }
+
+    /// Holds a message read: released at once, or read ahead behind its
+    /// blocked thread.
+    #[inline(always)]
+    fn place(&mut self, message: Message, index: u64) {
         let Some(key) = thread_key(&message) else {
             let arrival = Time::from_ns(message.arrival_ns);
             let entry = self.hold(message, index, NO_THREAD);
             self.arrive_at(entry, arrival);
-            return Ok(());
+            return;
         };
         let id = self.thread_id(key);
         let entry = self.hold(message, index, id);
@@ -226,25 +288,24 @@ impl Threads {
         } else {
             self.release(id, entry);
         }
-        Ok(())
     }
 
     /// The dense id of the thread `key`, given at its first message.
+    #[inline]
     fn thread_id(&mut self, key: (u32, u64)) -> u32 {
-        if let Some(&id) = self.ids.get(&key) {
-            return id;
+        let id = self.ids.id(key);
+        if id as usize == self.threads.len() {
+            self.threads.push(Thread {
+                first: NONE,
+                last: NONE,
+                ..Thread::default()
+            });
         }
-        let id = self.threads.len() as u32;
-        self.ids.insert(key, id);
-        self.threads.push(Thread {
-            first: NONE,
-            last: NONE,
-            ..Thread::default()
-        });
         id
     }
 
     /// Keeps `message` in a free entry until it arrives.
+    #[inline(always)]
     fn hold(&mut self, message: Message, index: u64, thread: u32) -> u32 {
         let Some(entry) = self.free.pop() else {
             self.held.push(Held {
@@ -315,6 +376,7 @@ impl Threads {
             arrival = thread.last_answer;
         }
         thread.blocked = message.is_auth();
+        thread.recorded_ns = message.arrival_ns;
         self.arrive_at(entry, arrival);
     }
 
@@ -339,7 +401,7 @@ impl Threads {
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
         let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
-        self.next = self.arrivals.peek().map(|e| held[e as usize].arrival);
+        self.next = self.arrivals.first_time();
         self.free.push(entry);
         let held = &mut self.held[entry as usize];
         let thread = held.thread;
@@ -364,19 +426,14 @@ impl Threads {
         let Some(state) = self.threads.get_mut(thread as usize) else {
             return;
         };
-        state.delta = state
-            .delta
-            .plus(unblocked - arrival)
-            .minus(Time::from_ns(sigma_ns));
+        state.delta = delta_after(state, arrival, unblocked, sigma_ns);
         state.last_answer = state.last_answer.max(unblocked);
         state.blocked = false;
         // δ_floor ≤ 0: only a negative δ can lower it.
-        if state.delta.negative {
-            let floor = self.delta_floor.min(state.delta);
-            if floor != self.delta_floor {
-                self.delta_floor = floor;
-                self.horizon = self.horizon_at(self.read_ns);
-            }
+        if lowers(state.delta, self.delta_floor) {
+            let delta = state.delta;
+            self.delta_floor = delta;
+            self.horizon = self.horizon_at(self.read_ns);
         }
         self.release_read_ahead(thread);
     }
@@ -384,11 +441,8 @@ impl Threads {
     /// Thread `id`, unblocked, releases its read-ahead up to and
     /// including its next AUTH message.
     fn release_read_ahead(&mut self, id: u32) {
-        loop {
-            let entry = self.threads[id as usize].first;
-            if entry == NONE {
-                return;
-            }
+        let mut entry = self.threads[id as usize].first;
+        while entry != NONE {
             let held = &self.held[entry as usize];
             let auth = held.message.as_ref().is_some_and(Message::is_auth);
             let next = held.next;
@@ -401,6 +455,7 @@ impl Threads {
             if auth {
                 return;
             }
+            entry = next;
         }
     }
 }
@@ -479,6 +534,130 @@ mod tests {
         // 40 − 45 < 5: clamped to the answer.
         assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
         assert_eq!(threads.clamped, 1);
+    }
+
+    #[test]
+    fn a_read_asks_for_a_run_only_when_an_event_may_come_before_the_horizon() {
+        let mut threads = Threads::default();
+        assert!(
+            threads.intake(on_thread(0, 10, 1, None), 0).unwrap(),
+            "no stop known"
+        );
+        // The run stopped at the arrival at 10 (the horizon, 10).
+        threads.stopped_at(Time::from_ns(10));
+        // Thread 1 is blocked: 20 is read ahead; the horizon passes 10.
+        assert!(threads.intake(on_thread(1, 20, 1, None), 1).unwrap());
+        // The run takes the arrival at 10 and stops at an event at 30.
+        assert_eq!(threads.pop_arrival().unwrap().index, 0);
+        threads.stopped_at(Time::from_ns(30));
+        // Horizon 25: the stop is after it, the arrivals released at 25
+        // are not before it.
+        assert!(!threads.intake(on_thread(2, 25, 2, None), 2).unwrap());
+        assert!(!threads.intake(on_thread(3, 25, 3, None), 3).unwrap());
+        // 26: the arrivals at 25 are before it.
+        assert!(threads.intake(on_thread(4, 26, 4, None), 4).unwrap());
+        // Once a run is asked for, the stop is forgotten until recorded.
+        assert!(threads.intake(on_thread(5, 26, 5, None), 5).unwrap());
+        let mut quiet = Threads::default();
+        quiet.intake(on_thread(0, 10, 1, None), 0).unwrap();
+        quiet.pop_arrival().unwrap();
+        quiet.stopped_at(Time::from_ns(30));
+        assert!(
+            !quiet.intake(on_thread(1, 30, 1, None), 1).unwrap(),
+            "read ahead"
+        );
+        assert!(
+            quiet.intake(on_thread(2, 31, 1, None), 2).unwrap(),
+            "past the stop"
+        );
+    }
+
+    /// Offsets and times with fractions, zero, and near `u64::MAX`.
+    fn samples() -> Vec<Time> {
+        let third = Time::from_raw(crate::engine::time::SCALE / 3);
+        let ns = [
+            0,
+            1,
+            7,
+            1_000,
+            123_456_789,
+            EXACT_NS - 1,
+            EXACT_NS,
+            u64::MAX - 1,
+        ];
+        let whole = ns.map(Time::from_ns);
+        let mut times = whole.to_vec();
+        times.extend(whole[..6].iter().map(|&t| t + third));
+        times.push(Time::MAX);
+        times
+    }
+
+    #[test]
+    fn delta_at_an_answer_is_the_three_steps_whatever_saturates() {
+        let times = samples();
+        for &magnitude in &times {
+            for negative in [false, true] {
+                let delta = Offset {
+                    negative,
+                    magnitude,
+                };
+                for &recorded in times.iter().filter(|t| t.is_whole()) {
+                    // Released as `release` does (a + δ below 0 is clamped,
+                    // and δ then set to a' − a: not a state to test).
+                    if negative && magnitude > recorded {
+                        continue;
+                    }
+                    let arrival = delta.apply(recorded);
+                    let state = Thread {
+                        delta,
+                        recorded_ns: recorded.floor_ns(),
+                        ..Thread::default()
+                    };
+                    for &unblocked in &times {
+                        for sigma_ns in [0, 3, 1 << 40, u64::MAX] {
+                            let sigma_ns = sigma_ns.min(u64::MAX - recorded.floor_ns());
+                            let three = delta
+                                .plus(unblocked - arrival)
+                                .minus(Time::from_ns(sigma_ns));
+                            let fast = delta_after(&state, arrival, unblocked, sigma_ns);
+                            let at = (delta, recorded, unblocked, sigma_ns);
+                            assert_eq!(fast, three, "{at:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_delta_lowers_the_floor_exactly_when_offset_min_picks_it() {
+        let times = samples();
+        let offsets: Vec<Offset> = times
+            .iter()
+            .flat_map(|&magnitude| {
+                let negative = Offset {
+                    negative: true,
+                    magnitude,
+                };
+                let zero_is_positive = magnitude != Time::ZERO;
+                let positive = Offset {
+                    negative: false,
+                    magnitude,
+                };
+                [positive]
+                    .into_iter()
+                    .chain(zero_is_positive.then_some(negative))
+            })
+            .collect();
+        for &delta in &offsets {
+            for &floor in offsets
+                .iter()
+                .filter(|o| o.negative || o.magnitude == Time::ZERO)
+            {
+                let picked = floor.min(delta) != floor;
+                assert_eq!(lowers(delta, floor), picked, "{delta:?} against {floor:?}");
+            }
+        }
     }
 
     #[test]

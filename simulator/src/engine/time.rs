@@ -102,13 +102,10 @@ impl Time {
     /// carry of fractions).
     #[inline]
     pub fn plus_ns(self, ns: u64) -> Time {
-        match self.ns.checked_add(ns) {
-            Some(ns) if ns < u64::MAX => Time {
-                ns,
-                frac: self.frac,
-            },
-            _ => Time::MAX,
-        }
+        // Branch-free: a saturated sum is u64::MAX ns, whose fraction is 0.
+        let ns = self.ns.saturating_add(ns);
+        let frac = if ns == u64::MAX { 0 } else { self.frac };
+        Time { ns, frac }
     }
 
     /// `self − other`, 0 if negative.
@@ -174,20 +171,16 @@ impl Add for Time {
     type Output = Time;
     #[inline]
     fn add(self, other: Time) -> Time {
-        let mut frac = self.frac + other.frac;
-        let mut carry = 0;
-        if frac >= STEPS {
-            frac -= STEPS;
-            carry = 1;
-        }
-        match self
+        let sum = self.frac + other.frac;
+        let carry = sum >= STEPS;
+        let frac = if carry { sum - STEPS } else { sum };
+        let ns = self
             .ns
-            .checked_add(other.ns)
-            .and_then(|ns| ns.checked_add(carry))
-        {
-            Some(ns) if ns < u64::MAX => Time { ns, frac },
-            _ => Time::MAX,
-        }
+            .saturating_add(other.ns)
+            .saturating_add(u64::from(carry));
+        // A saturated sum is u64::MAX ns, whose fraction is 0.
+        let frac = if ns == u64::MAX { 0 } else { frac };
+        Time { ns, frac }
     }
 }
 
@@ -197,6 +190,28 @@ impl Sub for Time {
     #[inline]
     fn sub(self, other: Time) -> Time {
         self.saturating_sub(other)
+    }
+}
+
+/// A sum of durations (a thread's busy time), exact: Σ (finish − start)
+/// in fixed-point steps as one 128-bit number, which adds without
+/// [`Time`]'s carries; read back as a [`Time`], saturating as adding
+/// `Time`s would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Busy(u128);
+
+impl Busy {
+    /// Adds the span from `start` to `finish` (0 if `finish` is earlier).
+    #[inline]
+    pub(crate) fn add(&mut self, start: Time, finish: Time) {
+        self.0 = self
+            .0
+            .saturating_add(finish.raw().saturating_sub(start.raw()));
+    }
+
+    /// The sum.
+    pub(crate) fn total(self) -> Time {
+        Time::from_raw(self.0)
     }
 }
 
@@ -361,6 +376,26 @@ mod tests {
             Time::MAX.key(7) < u128::MAX,
             "u128::MAX stays free for none"
         );
+    }
+
+    #[test]
+    fn busy_time_sums_as_adding_times_does() {
+        let third = Time::from_raw(SCALE / 3);
+        let spans = [
+            (Time::ZERO, Time::from_ns(5)),
+            (Time::from_ns(5), Time::from_ns(7) + third),
+            (third, third + third + third),
+            (Time::from_ns(9), Time::from_ns(9)),
+        ];
+        let (mut busy, mut sum) = (Busy::default(), Time::ZERO);
+        for (start, finish) in spans {
+            busy.add(start, finish);
+            sum = sum + (finish - start);
+            assert_eq!(busy.total(), sum);
+        }
+        busy.add(Time::ZERO, Time::MAX);
+        busy.add(Time::ZERO, Time::MAX);
+        assert_eq!(busy.total(), Time::MAX, "saturates");
     }
 
     #[test]

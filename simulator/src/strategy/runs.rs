@@ -85,12 +85,19 @@ impl<V: Keyed> RunQueue<V> {
     }
 
     /// Queues `value` under its key. A known front stays known when the
-    /// new key is larger (the common case of ascending keys).
+    /// new key is larger (the common case of ascending keys); into a queue
+    /// known to be empty, the new item is the front, in the first run.
     #[inline]
     pub fn push(&mut self, value: V) {
         let key = value.key();
         let stays = match self.first.get() {
             Some(Some(_)) => self.peek().is_some_and(|front| front.key() < key),
+            Some(None) if !self.runs.is_empty() => {
+                self.runs[0].push_back(value);
+                self.len = 1;
+                self.first.set(Some(Some(Place::Run(0))));
+                return;
+            }
             _ => false,
         };
         if !stays {
@@ -118,13 +125,19 @@ impl<V: Keyed> RunQueue<V> {
             Place::Run(index) => self.runs[index].pop_front(),
         };
         self.len -= usize::from(item.is_some());
-        self.first.set(None);
+        // Known when empty: the next push needs no search.
+        self.first
+            .set(if self.len == 0 { Some(None) } else { None });
         item
     }
 
     /// The item with the smallest key.
     #[inline]
     pub fn peek(&self) -> Option<&V> {
+        if self.len == 0 {
+            // Empty (the engine's timers, most of the time): no search.
+            return None;
+        }
         match self.first()? {
             Place::Heap => self.heap.peek().map(|Reverse(ByKey(value))| value),
             Place::Run(index) => self.runs[index].front(),

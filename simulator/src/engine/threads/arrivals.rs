@@ -2,10 +2,11 @@
 //! global_seq, then stream position.
 //!
 //! a' nearly always decides, so the main heap orders one number per
-//! message: a' in fixed point ([`Time::raw`], below 2¹⁰⁷) above the
-//! number of the message's held entry (below 2²¹), 16 bytes moved and one
-//! comparison per level. Messages sharing an a' are ordered among
-//! themselves by the entry number there, which is not the kernel order:
+//! message: a' as its whole nanoseconds (64 bits) and fraction (below
+//! 2⁴³) above the number of the message's held entry (below 2²¹), 16
+//! bytes moved and one comparison per level, built with shifts only (no
+//! multiplication, unlike [`Time::raw`]), and a' read back from it.
+//! Messages sharing an a' are ordered among themselves by the entry number there, which is not the kernel order:
 //! when the earliest a' of the heap is shared, its whole group moves to
 //! `ties`, a heap of full keys (global_seq and stream position read
 //! through the caller's `order`), and so does any message released later
@@ -16,10 +17,17 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::MAX_READ_AHEAD;
-use crate::engine::time::Time;
+use crate::engine::time::{SCALE, Time};
 
 /// Low bits of a main heap key holding the held entry's number.
 const ENTRY_BITS: u32 = 21;
+
+/// Bits of a' 's fraction of a nanosecond in a key, between its whole
+/// nanoseconds and the entry's number.
+const FRACTION_BITS: u32 = 128 - 64 - ENTRY_BITS;
+
+/// Every fraction of a nanosecond fits in its bits.
+const _: () = assert!(SCALE <= 1 << FRACTION_BITS);
 
 /// Every held entry's number fits below a' (there are never more than
 /// [`MAX_READ_AHEAD`] held entries).
@@ -31,7 +39,8 @@ pub(super) type Order = (u64, u64);
 /// A message of a tied group, by its full key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Tied {
-    raw: u128,
+    /// a' as [`code`] gives it.
+    code: u128,
     order: Order,
     entry: u32,
 }
@@ -39,7 +48,7 @@ struct Tied {
 /// The released messages.
 #[derive(Default)]
 pub(super) struct Arrivals {
-    /// raw(a') << [`ENTRY_BITS`] | entry.
+    /// ns(a') << 64 | fraction(a') << [`ENTRY_BITS`] | entry.
     heap: BinaryHeap<Reverse<u128>>,
     /// Whole groups of messages sharing an a', by full key.
     ties: BinaryHeap<Reverse<Tied>>,
@@ -48,7 +57,15 @@ pub(super) struct Arrivals {
 /// The main heap key of `entry` arriving at `arrival`.
 #[inline]
 fn key(arrival: Time, entry: u32) -> u128 {
-    (arrival.raw() << ENTRY_BITS) | u128::from(entry)
+    let (ns, fraction) = arrival.parts();
+    (u128::from(ns) << 64) | (u128::from(fraction) << ENTRY_BITS) | u128::from(entry)
+}
+
+/// The a' of a time code ([`code`] of a key: ns above the fraction).
+#[inline]
+fn time_of(code: u128) -> Time {
+    let fraction = (code as u64) & ((1 << FRACTION_BITS) - 1);
+    Time::from_parts((code >> FRACTION_BITS) as u64, fraction)
 }
 
 /// The held entry of a main heap key.
@@ -57,31 +74,33 @@ fn entry(key: u128) -> u32 {
     (key & ((1 << ENTRY_BITS) - 1)) as u32
 }
 
-/// The raw a' of a main heap key.
+/// The time code of a main heap key: a' 's whole ns above its
+/// fraction, ordered as a' is.
 #[inline]
-fn raw(key: u128) -> u128 {
+fn code(key: u128) -> u128 {
     key >> ENTRY_BITS
 }
 
 impl Arrivals {
-    /// The held entry of a message with the earliest a', if any.
+    /// The earliest a', if any message is held.
     #[inline]
-    pub(super) fn peek(&self) -> Option<u32> {
-        let first = self.heap.peek().map(|&Reverse(key)| key);
-        match (first, self.ties.peek()) {
-            (Some(key), Some(Reverse(tied))) if tied.raw < raw(key) => Some(tied.entry),
-            (Some(key), _) => Some(entry(key)),
-            (None, tied) => tied.map(|Reverse(tied)| tied.entry),
+    pub(super) fn first_time(&self) -> Option<Time> {
+        let first = self.heap.peek().map(|&Reverse(key)| code(key));
+        let tied = self.ties.peek().map(|&Reverse(tied)| tied.code);
+        match (first, tied) {
+            (Some(first), Some(tied)) => Some(time_of(first.min(tied))),
+            (first, tied) => first.or(tied).map(time_of),
         }
     }
 
     /// The message in held entry `entry` arrives at `arrival`.
+    #[inline]
     pub(super) fn push(&mut self, arrival: Time, entry: u32, order: impl Fn(u32) -> Order) {
         let key = key(arrival, entry);
         // A group in `ties` stays whole (checked at its earliest a': a
         // later one is checked when it comes first).
         match self.ties.peek() {
-            Some(Reverse(tied)) if tied.raw == raw(key) => self.tie(key, &order),
+            Some(Reverse(tied)) if tied.code == code(key) => self.tie(key, &order),
             _ => self.heap.push(Reverse(key)),
         }
     }
@@ -89,22 +108,26 @@ impl Arrivals {
     /// Removes a message with the earliest a' (the first of them in
     /// kernel order): its held entry.
     pub(super) fn pop(&mut self, order: impl Fn(u32) -> Order) -> Option<u32> {
+        if self.ties.is_empty() {
+            // No group: the loop's first turn, without asking `ties`.
+            let Reverse(key) = self.heap.pop()?;
+            if !self.shares(key) {
+                return Some(entry(key));
+            }
+            self.tie(key, &order);
+        }
         loop {
             let first = self.heap.peek().map(|&Reverse(key)| key);
-            let tied = self.ties.peek().map(|&Reverse(tied)| tied.raw);
+            let tied = self.ties.peek().map(|&Reverse(tied)| tied.code);
             match (first, tied) {
-                (Some(key), Some(tied)) if raw(key) == tied => {
+                (Some(key), Some(tied)) if code(key) == tied => {
                     // Pushed before its group moved: it joins it.
                     self.heap.pop();
                     self.tie(key, &order);
                 }
-                (Some(key), tied) if tied.is_none_or(|tied| raw(key) < tied) => {
+                (Some(key), tied) if tied.is_none_or(|tied| code(key) < tied) => {
                     self.heap.pop();
-                    let shared = self
-                        .heap
-                        .peek()
-                        .is_some_and(|&Reverse(next)| raw(next) == raw(key));
-                    if !shared {
+                    if !self.shares(key) {
                         return Some(entry(key));
                     }
                     self.tie(key, &order);
@@ -114,10 +137,18 @@ impl Arrivals {
         }
     }
 
+    /// Whether the main heap's first key has the a' of `key`, just popped.
+    #[inline]
+    fn shares(&self, key: u128) -> bool {
+        self.heap
+            .peek()
+            .is_some_and(|&Reverse(next)| code(next) == code(key))
+    }
+
     /// The message of main heap key `key` joins `ties`.
     fn tie(&mut self, key: u128, order: &impl Fn(u32) -> Order) {
         self.ties.push(Reverse(Tied {
-            raw: raw(key),
+            code: code(key),
             order: order(entry(key)),
             entry: entry(key),
         }));
@@ -142,7 +173,7 @@ mod tests {
             arrivals_heap.push(arrival, entry, order);
             full.push(Reverse((arrival, order(entry), entry)));
             let first = full.peek().map(|Reverse((a, ..))| *a);
-            assert_eq!(arrivals_heap.peek().map(|e| arrivals[e as usize]), first);
+            assert_eq!(arrivals_heap.first_time(), first);
             if pop {
                 ours.push(arrivals_heap.pop(order));
                 reference.push(full.pop().map(|Reverse((.., e))| e));
