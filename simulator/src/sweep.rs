@@ -1,6 +1,6 @@
 //! Headroom: how much more load a strategy takes before its first miss.
 //!
-//! Two dimensions, each searched the same way ([`search`]):
+//! Two dimensions, each searched the same way ([`search_guided`]):
 //! - **load**: the recorded timeline compressed by a factor k,
 //!   a'_i = ⌊a_i / k⌋ (and the recorded answer times likewise), keeping
 //!   each message's budget, d'_i = a'_i + (d_i − a_i); k > 1 is more load.
@@ -11,12 +11,33 @@
 //!   `--cost-scale`).
 //!
 //! The search finds the largest factor with no miss to a relative
-//! precision (1 % by default), by doubling or halving from 1 and then
-//! bisecting geometrically. Misses need not be monotone in the factor (EDF
-//! has anomalies), so the answer is a factor with no miss whose 1 %-larger
-//! neighbour misses, not a proof that every smaller factor is safe. Each
-//! probe re-reads the messages, so memory stays streaming, and stops at the
-//! first miss.
+//! precision (1 % by default). Misses need not be monotone in the factor
+//! (EDF has anomalies), so the answer is a factor with no miss whose
+//! neighbour at most 1 % larger misses, not a proof that every smaller
+//! factor is safe. Each probe re-reads the messages, so memory stays
+//! streaming, and stops at the first miss.
+//!
+//! # Guided by how near each probe came
+//!
+//! A probe reports more than miss or no miss ([`Probe::score`]): without
+//! a miss, the largest share of its budget any response used (at most
+//! 1); with one, 1/φ, φ how far into the timeline the first missed
+//! message arrived (at least 1: a trace whose responses grow steadily
+//! until the first miss would have ended near 1/φ of its budget). Both
+//! cross 1 at the threshold, and in a steadily overloaded trace both grow
+//! linearly in a cost factor. The search (module `guide`) keeps a bracket
+//! (the largest factor known to pass, the smallest known to miss) and
+//! places each round's probes from the scores: a pair {c, c·(1 +
+//! precision)} around where a line through the two most telling scores
+//! reaches 1, which ends the search in that round when the estimate is
+//! right; a hedge (the estimate and the middle of the larger side) when
+//! the scores are far from 1; bisection or a walk of growing strides
+//! (×4, ×16, ×256...) when there is no estimate, and bisection-sized cuts
+//! whenever an estimate once failed to cut as much. The bracket shrinks
+//! every round, so the search ends; the scores only choose where to
+//! probe, never the answer's contract, and the rounds depend on the
+//! probes' results alone. The old doubling and bisection stays as
+//! [`search`] (`check --min-headroom`, which has no scores).
 //!
 //! # Fewer probes, in parallel
 //!
@@ -46,19 +67,25 @@
 //! default), and never change the answer: they skip probes whose result
 //! is known.
 //!
-//! The two searches run on two threads; when the bound settles the load
-//! search, the cost search probes two factors at a time. The widths are
-//! fixed (never the core count), so the result depends only on the trace
-//! and the options.
+//! The cost search starts from K₀ (known safe, not probed) instead of 1.
+//!
+//! The two searches run on two threads, one probe at a time each; when
+//! the bound settles the load search, the cost search probes two factors
+//! at a time. The widths are fixed (never the core count), so the result
+//! depends only on the trace and the options.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 
-use esreplay_traces::Message;
+use esreplay_traces::{Action, Message};
 use serde::Serialize;
 
 use crate::cost::{CostError, CostModel};
-use crate::engine::{SimConfig, SimError, Simulator};
+use crate::engine::{Outcome, SimConfig, SimError, Simulator};
 use crate::spec::StrategySpec;
+
+mod guide;
+use guide::{Guide, between};
 
 /// Factors searched lie in [`MIN_FACTOR`, `MAX_FACTOR`].
 pub const MIN_FACTOR: f64 = 1.0 / 1_048_576.0;
@@ -75,6 +102,56 @@ pub struct Headroom {
     pub load_factor: Option<f64>,
     /// Largest service-time multiplier with no miss (same conventions).
     pub cost_factor: Option<f64>,
+}
+
+/// What one probe of a search found: whether it missed, and how near it
+/// came to missing (its score, which only places later probes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probe {
+    /// Whether an AUTH message missed its deadline.
+    pub missed: bool,
+    /// Without a miss: the largest share of its budget a response used,
+    /// max (r_i − a'_i) / (d'_i − a'_i) over AUTH messages with a
+    /// deadline (at most 1). With a miss: 1/φ (at least 1), φ how far
+    /// into the trace's timeline the first missed message arrived, so
+    /// that a trace whose responses grow steadily scores about the share
+    /// its last responses would have used. NaN: unknown (not simulated).
+    pub score: f64,
+}
+
+impl Probe {
+    /// A probe answered without a run: no miss, no score.
+    pub const SAFE: Probe = Probe {
+        missed: false,
+        score: f64::NAN,
+    };
+}
+
+/// The arrivals of the messages a probe reads, first and last: where in
+/// the timeline a first miss fell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// min a'_i.
+    pub first_ns: u64,
+    /// max a'_i.
+    pub last_ns: u64,
+}
+
+impl Span {
+    /// The span of arrivals compressed by `factor`.
+    fn compressed(self, factor: f64) -> Span {
+        Span {
+            first_ns: compress_ns(self.first_ns, factor),
+            last_ns: compress_ns(self.last_ns, factor),
+        }
+    }
+
+    /// 1/φ for a first miss arriving at `at_ns`.
+    fn score_of_miss(self, at_ns: u64) -> f64 {
+        let length = self.last_ns.saturating_sub(self.first_ns) as f64 + 1.0;
+        let reached = at_ns.saturating_sub(self.first_ns) as f64 + 1.0;
+        (length / reached).max(1.0)
+    }
 }
 
 /// `message` with its timeline compressed by `factor`, budget kept: the
@@ -135,35 +212,6 @@ pub fn search<E>(
         |factors| factors.iter().map(|&k| misses(k)).collect(),
         precision,
         1,
-    )
-}
-
-/// [`search`] probing `width` factors at once, each on its own thread.
-/// The doubling (halving) walk tries the next `width` powers of two
-/// together and keeps the first that misses (does not), exactly as one at
-/// a time would; bisection splits the bracket geometrically into
-/// `width + 1` parts. `width` 1 is [`search`].
-pub fn search_parallel<E: Send>(
-    misses: impl Fn(f64) -> Result<bool, E> + Sync,
-    precision: f64,
-    width: usize,
-) -> Result<Option<f64>, E> {
-    search_batched(
-        |factors| {
-            let misses = &misses;
-            std::thread::scope(|scope| {
-                let probes: Vec<_> = factors
-                    .iter()
-                    .map(|&k| scope.spawn(move || misses(k)))
-                    .collect();
-                probes
-                    .into_iter()
-                    .map(|probe| probe.join().expect("a probe panicked"))
-                    .collect()
-            })
-        },
-        precision,
-        width,
     )
 }
 
@@ -230,17 +278,6 @@ fn search_batched<E>(
     Ok(Some(low))
 }
 
-/// `width` factors splitting [low, high] into geometrically equal parts.
-fn between(low: f64, high: f64, width: usize) -> Vec<f64> {
-    if width == 1 {
-        return vec![(low * high).sqrt()];
-    }
-    let parts = (width + 1) as f64;
-    (1..=width)
-        .map(|j| low * (high / low).powf(j as f64 / parts))
-        .collect()
-}
-
 /// Up to `width` factors from `from`, each `step` times the one before,
 /// ending early at the first one that is `last`.
 fn walk(from: f64, step: f64, width: usize, last: impl Fn(f64) -> bool) -> Vec<f64> {
@@ -267,15 +304,103 @@ where
     I: IntoIterator<Item = Result<Message, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let span = Span::default();
+    Ok(probe(messages, spec, cost, config, span)?.missed)
+}
+
+/// One probe: whether any AUTH message misses its deadline (stopping at
+/// the first miss), and its [`Probe::score`]; `span`: the arrivals of
+/// `messages`.
+pub fn probe<E: std::error::Error + Send + Sync + 'static>(
+    messages: impl IntoIterator<Item = Result<Message, E>>,
+    spec: &StrategySpec,
+    cost: &CostModel,
+    config: &SimConfig,
+    span: Span,
+) -> Result<Probe, SimError> {
+    // The largest share as a fraction (used, budget): no division per
+    // message.
+    let worst = Cell::new((0_u64, 1_u64));
+    let first_miss = Cell::new(u64::MAX);
+    let observe = |outcome: &Outcome| {
+        if outcome.action != Action::Auth || outcome.dropped {
+            return;
+        }
+        let Some(deadline) = outcome.deadline_ns else {
+            return;
+        };
+        if outcome.missed {
+            first_miss.set(first_miss.get().min(outcome.arrival_ns));
+            return;
+        }
+        let budget = deadline.saturating_sub(outcome.arrival_ns);
+        let used = outcome.response_ns.saturating_sub(outcome.arrival_ns);
+        let (most, of) = worst.get();
+        if u128::from(used) * u128::from(of) > u128::from(most) * u128::from(budget) {
+            worst.set((used, budget));
+        }
+    };
     let mut strategy = spec.build();
-    let mut simulator = Simulator::new(&mut strategy, cost, config.clone(), ());
+    let mut simulator = Simulator::new(&mut strategy, cost, config.clone(), observe);
+    let mut missed = false;
     for message in messages {
         simulator.push(message.map_err(|e| SimError::Input(Box::new(e)))?)?;
         if simulator.misses() > 0 {
-            return Ok(true);
+            missed = true;
+            break;
         }
     }
-    Ok(simulator.finish()?.misses > 0)
+    missed = missed || simulator.finish()?.misses > 0;
+    let score = match missed {
+        true => span.score_of_miss(first_miss.get()),
+        false => worst.get().0 as f64 / worst.get().1 as f64,
+    };
+    Ok(Probe { missed, score })
+}
+
+/// [`search`] guided by the probes' scores, `width` probes a round, each
+/// on its own thread; every factor up to `safe` is known to pass without
+/// a probe. The module `guide` says where it probes.
+pub fn search_guided<E: Send>(
+    probe: impl Fn(f64) -> Result<Probe, E> + Sync,
+    precision: f64,
+    width: usize,
+    safe: f64,
+) -> Result<Option<f64>, E> {
+    let mut guide = Guide::new(precision, width, safe);
+    loop {
+        let factors = guide.next();
+        if factors.is_empty() {
+            return Ok(guide.answer());
+        }
+        let found = in_parallel(&factors, &probe)?;
+        guide.learn(&factors, &found);
+    }
+}
+
+/// `probe` of every factor, the first on this thread and each other on
+/// a thread of its own; results in order, the first error first.
+fn in_parallel<E: Send>(
+    factors: &[f64],
+    probe: &(impl Fn(f64) -> Result<Probe, E> + Sync),
+) -> Result<Vec<Probe>, E> {
+    let Some((&first, others)) = factors.split_first() else {
+        return Ok(Vec::new());
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = others
+            .iter()
+            .map(|&k| scope.spawn(move || probe(k)))
+            .collect();
+        let first = probe(first);
+        std::iter::once(first)
+            .chain(
+                others
+                    .into_iter()
+                    .map(|other| other.join().expect("a probe panicked")),
+            )
+            .collect()
+    })
 }
 
 /// What [`headroom`] knows of a trace before probing (see the module
@@ -293,6 +418,8 @@ pub struct Bounds {
     pub behind_ns: u64,
     /// max a_i.
     pub last_arrival_ns: u64,
+    /// min a_i.
+    pub first_arrival_ns: u64,
 }
 
 impl Bounds {
@@ -311,6 +438,10 @@ impl Bounds {
             self.behind_ns = self.behind_ns.max(behind);
         }
         self.last_arrival_ns = self.last_arrival_ns.max(arrival);
+        self.first_arrival_ns = match self.messages {
+            0 => arrival,
+            _ => self.first_arrival_ns.min(arrival),
+        };
         self.messages += 1;
         Ok(())
     }
@@ -359,6 +490,14 @@ impl Bounds {
             return 0.0;
         }
         room as f64 / (self.work_ns.saturating_add(self.messages)) as f64 * (1.0 - 1e-12)
+    }
+
+    /// The arrivals' span.
+    pub fn span(&self) -> Span {
+        Span {
+            first_ns: self.first_arrival_ns,
+            last_ns: self.last_arrival_ns,
+        }
     }
 
     /// From this compression on every compressed arrival is 0.
@@ -414,33 +553,35 @@ where
     I: IntoIterator<Item = Result<Message, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let span = bounds.span();
     let saturated = Mutex::new(None);
-    let load = |k: f64| -> Result<bool, SimError> {
+    let load = |k: f64| -> Result<Probe, SimError> {
         let same = k >= bounds.saturating_factor();
         if let Some(known) = same.then(|| *lock(&saturated)).flatten() {
             return Ok(known);
         }
         let compressed = open().into_iter().map(|m| m.map(|m| compress(m, k)));
-        let missed = any_miss(compressed, spec, cost, config)?;
+        let found = probe(compressed, spec, cost, config, span.compressed(k))?;
         if same {
-            *lock(&saturated) = Some(missed);
+            *lock(&saturated) = Some(found);
         }
-        Ok(missed)
+        Ok(found)
     };
     let safe = bounds.safe_cost_factor(config);
-    let scaled = |k: f64| -> Result<bool, SimError> {
+    let scaled = |k: f64| -> Result<Probe, SimError> {
         if k <= safe {
-            return Ok(false);
+            return Ok(Probe::SAFE);
         }
         let scaled = cost.clone().with_scale(cost.scale() * k)?;
-        any_miss(open(), spec, &scaled, config)
+        probe(open(), spec, &scaled, config, span)
     };
     let (load_factor, cost_factor) = if bounds.load_never_misses(config) {
-        (Some(MAX_FACTOR), search_parallel(scaled, precision, 2)?)
+        let cost_factor = search_guided(scaled, precision, 2, safe)?;
+        (Some(MAX_FACTOR), cost_factor)
     } else {
         let (load_factor, cost_factor) = std::thread::scope(|scope| {
-            let load_search = scope.spawn(|| search(load, precision));
-            let cost_factor = search(scaled, precision);
+            let load_search = scope.spawn(|| search_guided(load, precision, 1, 0.0));
+            let cost_factor = search_guided(scaled, precision, 1, safe);
             (
                 load_search.join().expect("the load search panicked"),
                 cost_factor,
@@ -486,26 +627,37 @@ mod tests {
     }
 
     #[test]
-    fn parallel_searches_find_the_same_thresholds() {
+    fn guided_searches_find_thresholds_on_threads() {
         for width in [1, 2, 3] {
             for threshold in [0.003, 0.7, 1.0, 1.5, 37.0, 900_000.0] {
-                let misses = |k: f64| Ok::<_, ()>(k > threshold);
-                let found = search_parallel(misses, 0.01, width).unwrap().unwrap();
+                // Scores rising with the factor, crossing 1 at the threshold.
+                let probe = |k: f64| {
+                    let missed = k > threshold;
+                    Ok::<_, ()>(Probe {
+                        missed,
+                        score: k / threshold,
+                    })
+                };
+                let found = search_guided(probe, 0.01, width, 0.0).unwrap().unwrap();
                 assert!(
                     found <= threshold && found * 1.01 >= threshold,
                     "width {width}: {found} vs {threshold}"
                 );
             }
-            let always = search_parallel(|_| Ok::<_, ()>(true), 0.01, width);
-            assert_eq!(always, Ok(None));
-            let never = search_parallel(|_| Ok::<_, ()>(false), 0.01, width);
-            assert_eq!(never, Ok(Some(MAX_FACTOR)));
-            let failing =
-                search_parallel(|k| if k > 3.0 { Err(k) } else { Ok(false) }, 0.01, width);
-            assert!(failing.is_err(), "width {width}: errors come back");
+            let always = |_| {
+                Ok::<_, ()>(Probe {
+                    missed: true,
+                    score: 2.0,
+                })
+            };
+            assert_eq!(search_guided(always, 0.01, width, 0.0), Ok(None));
+            let never = |_| Ok::<_, ()>(Probe::SAFE);
+            let found = search_guided(never, 0.01, width, 0.0);
+            assert_eq!(found, Ok(Some(MAX_FACTOR)));
+            let failing = |k| if k > 3.0 { Err(k) } else { Ok(Probe::SAFE) };
+            let failed = search_guided(failing, 0.01, width, 0.0);
+            assert!(failed.is_err(), "width {width}: errors come back");
         }
-        let one = |k: f64| Ok::<_, ()>(k > 2.7);
-        assert_eq!(search_parallel(one, 0.01, 1), search(one, 0.01));
     }
 
     /// One message every `gap` ns, 40 ns of work, `budget` ns to answer.
@@ -590,16 +742,27 @@ mod tests {
     }
 
     #[test]
-    fn the_bounds_never_change_the_answer() {
-        // Budgets below the total work: the bounds prove little, probes decide.
+    fn the_bounds_change_the_answer_only_within_the_precision() {
+        // Budgets below the total work: the bounds prove little, probes
+        // decide. Without them the search starts elsewhere and scores
+        // misses against another span, so it probes other factors: the
+        // same thresholds to the precision asked.
         let messages = periodic(100, 2_000);
         let bounds = bounds_of(&messages);
         assert!(!bounds.load_never_misses(&SimConfig::default()));
+        let close =
+            |a: Option<f64>, b: Option<f64>| (a.unwrap() / b.unwrap() - 1.0).abs() <= 0.0101;
         for spec in ["inline", "pool:2", "edf:3"] {
-            let (room, reads) = counted(&messages, &bounds, spec);
-            let (blind, blind_reads) = counted(&messages, &blind(), spec);
-            assert_eq!(room, blind, "{spec}");
-            assert!(reads <= blind_reads, "{spec}: {reads} vs {blind_reads}");
+            let (room, _) = counted(&messages, &bounds, spec);
+            let (blind, _) = counted(&messages, &blind(), spec);
+            assert!(
+                close(room.load_factor, blind.load_factor),
+                "{room:?} {blind:?}"
+            );
+            assert!(
+                close(room.cost_factor, blind.cost_factor),
+                "{room:?} {blind:?}"
+            );
         }
     }
 
@@ -688,6 +851,55 @@ mod tests {
         let room = inline_headroom(&messages, &cost);
         assert_eq!(room.load_factor, None, "{room:?}");
         assert_eq!(room.cost_factor, None, "{room:?}");
+    }
+
+    #[test]
+    fn a_probe_scores_how_near_it_came() {
+        // One message every 100 ns, 40 ns of work: each response uses
+        // 40 of its 50 ns.
+        let messages: Vec<Message> = (0..200).map(|i| auth(i, i * 100, i * 100 + 50)).collect();
+        let (spec, config) = ("inline".parse().unwrap(), SimConfig::default());
+        let span = Span {
+            first_ns: 0,
+            last_ns: 19_900,
+        };
+        let run = |cost_ns| {
+            let messages = messages.iter().cloned().map(Ok::<_, Infallible>);
+            probe(
+                messages,
+                &spec,
+                &CostModel::constant(cost_ns),
+                &config,
+                span,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            run(40),
+            Probe {
+                missed: false,
+                score: 0.8
+            }
+        );
+        // 80 ns of work misses from the first message: the trace would
+        // have ended far beyond its budgets.
+        assert_eq!(
+            run(80),
+            Probe {
+                missed: true,
+                score: 19_901.0
+            }
+        );
+        // Budgets of 10 µs for the first half: the first miss arrives
+        // halfway through the timeline.
+        let mut relaxed = messages.clone();
+        for message in &mut relaxed[..100] {
+            message.deadline_ns = Some(message.arrival_ns + 10_000);
+        }
+        let relaxed = relaxed.into_iter().map(Ok::<_, Infallible>);
+        let found = probe(relaxed, &spec, &CostModel::constant(80), &config, span).unwrap();
+        assert!(found.missed);
+        assert_eq!(found.score, 19_901.0 / 10_001.0);
     }
 
     #[test]
