@@ -263,15 +263,21 @@ fn check_and_sweep_refuse_a_cut_trace_unless_allow_partial() {
     assert_eq!(result["complete"], false, "{}", stderr_of(&allowed));
 }
 
+/// `trace` with one bit flipped in its middle chunk, as `bad.estrace`.
+fn damaged(dir: &Path, trace: &Path) -> PathBuf {
+    let mut bytes = fs::read(trace).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let bad = dir.join("bad.estrace");
+    fs::write(&bad, &bytes).unwrap();
+    bad
+}
+
 #[test]
 fn salvaged_chunks_are_counted_as_lost_messages() {
     let dir = tempfile::tempdir().unwrap();
     let trace = gen_trace(dir.path(), "t.estrace", "5s");
-    let mut bytes = fs::read(&trace).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x10;
-    let bad = dir.path().join("bad.estrace");
-    fs::write(&bad, &bytes).unwrap();
+    let bad = damaged(dir.path(), &trace);
     let gate = ["--strategy", "inline", "--max-misses", "1000000", "--json"];
     let output = esreplay()
         .arg("check")
@@ -291,6 +297,53 @@ fn salvaged_chunks_are_counted_as_lost_messages() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// `check` of several strategies decodes the trace once and tells what
+/// a `check` of each alone would, in the order asked: each strategy's
+/// guard margin warnings, the trace's losses once (after the first), the
+/// verdicts; and each result the same as alone.
+#[test]
+fn check_of_several_strategies_says_what_each_alone_says_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = gen_trace(dir.path(), "t.estrace", "5s");
+    let bad = damaged(dir.path(), &trace);
+    let flags = ["--salvage", "--allow-partial", "--max-misses", "1000000"];
+    let strategies = ["guard:30s:pool:2", "inline", "guard:59s:edf:1"];
+    let check = |strategies: &[&str]| {
+        let mut command = esreplay();
+        command.arg("check").arg(&bad).args(flags).arg("--json");
+        for strategy in strategies {
+            command.args(["--strategy", strategy]);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let lines = |bytes: &[u8]| -> Vec<String> {
+            let text = String::from_utf8_lossy(bytes);
+            text.lines().map(str::to_owned).collect()
+        };
+        (lines(&output.stdout), lines(&output.stderr))
+    };
+    let (results, told) = check(&strategies);
+    let alone: Vec<_> = strategies.iter().map(|s| check(&[s])).collect();
+    for (result, (own, _)) in results.iter().zip(&alone) {
+        assert_eq!(std::slice::from_ref(result), &own[..]);
+    }
+    // Alone: [margin warning], the losses, the verdict.
+    let warning = |i: usize| alone[i].1[0].clone();
+    let verdict = |i: usize| alone[i].1.last().unwrap().clone();
+    let losses = alone[1].1[0].clone();
+    assert!(warning(0).contains("guard margin 30.0s is not below"));
+    assert!(losses.contains("INCOMPLETE TRACE"), "{losses}");
+    let expected = [
+        warning(0),
+        losses,
+        warning(2),
+        verdict(0),
+        verdict(1),
+        verdict(2),
+    ];
+    assert_eq!(told, expected);
 }
 
 /// Standard output as a pipe whose reading end is already closed: the

@@ -34,8 +34,8 @@ mod ahead;
 mod fanout;
 
 use ahead::ReadAhead;
-use fanout::measure;
 pub(super) use fanout::run_all;
+use fanout::{Ran, cores, fan_out, measure};
 
 /// The validated client and kernel model, and where to show progress.
 pub(super) struct Model {
@@ -453,9 +453,7 @@ pub(super) fn in_parallel<T: Send>(
     count: usize,
     job: impl Fn(usize) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count);
+    let threads = cores().min(count);
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<T>>>> = (0..count).map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -647,6 +645,59 @@ fn print_checked(runs: &[Checked], args: &CheckArgs) -> Result<()> {
     Ok(())
 }
 
+/// `check`'s runs from one decoding of the trace at `path`, each ended as
+/// if it had read the trace alone: a run the engine stopped ends in its
+/// error, else in the decoding error if any. Prints, in order, each
+/// finished run's guard margin warnings, and after the first run's, if
+/// `allow_partial` (without it, the refusal of a partial trace says it
+/// all), the trace's losses and the ES cache's keyless messages. The
+/// results before the first run that failed, and its error.
+fn as_alone(
+    path: &Path,
+    labels: &[String],
+    read: Result<fanout::Reader>,
+    ran: Vec<Ran>,
+    allow_partial: bool,
+) -> (Vec<(SimResult, Integrity)>, Option<anyhow::Error>) {
+    let (reader, mut read_error) = match read {
+        Ok(reader) => (Some(reader), None),
+        Err(error) => (None, Some(error)),
+    };
+    let integrity = reader.as_ref().map(Integrity::of).unwrap_or_default();
+    let (mut runs, mut failed) = (Vec::new(), None);
+    for (index, (label, ran)) in labels.iter().zip(ran).enumerate() {
+        let result = match ran {
+            Ran::Refused(error) => Err(error),
+            // The decoding error ends the first unfinished run; the
+            // later ones come after it, so their errors are never told.
+            Ran::Unfinished => match read_error.take() {
+                Some(error) => Err(error),
+                None => continue,
+            },
+            Ran::Finished {
+                result,
+                warnings,
+                keys,
+            } => {
+                for warning in warnings {
+                    eprintln!("esreplay: warning: {}: {warning}", label.trim());
+                }
+                if let (0, true, Some(reader)) = (index, allow_partial, &reader) {
+                    warn_about_losses(path, reader);
+                    super::cache_sweep::warn_about_keys(path, keys);
+                }
+                result.map(|result| *result)
+            }
+        };
+        match result {
+            Ok(result) if failed.is_none() => runs.push((result, integrity.clone())),
+            Err(error) if failed.is_none() => failed = Some(error),
+            _ => {}
+        }
+    }
+    (runs, failed)
+}
+
 /// `esreplay check`: every gate on every strategy; exit 1 when any fails,
 /// 2 when the trace is incomplete (without `--allow-partial`).
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
@@ -666,16 +717,19 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     }
     let outputs: Vec<&Path> = args.junit.iter().map(PathBuf::as_path).collect();
     refuse_same_file(&[&args.trace], &outputs)?;
-    let runs = in_parallel(specs.len(), |index| {
-        // Without --allow-partial the refusal below says it all: no warning.
-        let warn = index == 0 && args.allow_partial;
-        let (result, integrity) = run_one(
-            &args.trace,
-            &args.strategy[index],
-            &specs[index],
-            &model,
-            warn,
-        )?;
+    // One decoding for every strategy; each run ends as it would alone.
+    let observers = vec![(); specs.len()];
+    let (read, ran) = fan_out(
+        cores(),
+        &args.trace,
+        &args.strategy,
+        &specs,
+        &model,
+        observers,
+    )?;
+    let (runs, failed) = as_alone(&args.trace, &args.strategy, read, ran, args.allow_partial);
+    let runs = in_parallel(runs.len(), |index| {
+        let (result, integrity) = runs[index].clone();
         let headroom = match headroom {
             true => Some(cost_headroom(&args.trace, &specs[index], &model)?),
             false => None,
@@ -695,6 +749,10 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
             verdicts,
         })
     })?;
+    // A later strategy's failed run: after the gates of those before it.
+    if let Some(error) = failed {
+        return Err(error);
+    }
     // A gate's verdict is its exit code: a reader that went away
     // (`check ... | head -1`) does not turn a failure into a pass.
     match print_checked(&runs, args) {
@@ -792,4 +850,62 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(strategy: &str) -> Ran {
+        let result = SimResult {
+            strategy: strategy.to_owned(),
+            ..SimResult::default()
+        };
+        Ran::Finished {
+            result: Ok(Box::new(result)),
+            warnings: Vec::new(),
+            keys: None,
+        }
+    }
+
+    /// What `as_alone` made of `ran`: the strategies of the results
+    /// kept, and the error that ends `check`.
+    fn alone(read: Result<fanout::Reader>, ran: Vec<Ran>) -> (Vec<String>, Option<String>) {
+        let labels = vec!["-".to_owned(); ran.len()];
+        let (runs, failed) = as_alone(Path::new("t"), &labels, read, ran, false);
+        let kept = runs.into_iter().map(|(r, _)| r.strategy).collect();
+        (kept, failed.map(|e| e.to_string()))
+    }
+
+    fn refused(what: &str) -> Ran {
+        Ran::Refused(anyhow::anyhow!("{what}"))
+    }
+
+    #[test]
+    fn a_run_ends_in_its_own_error_before_the_decoding_error() {
+        let decoding = || Err(anyhow::anyhow!("decoding"));
+        let ran = vec![refused("a"), Ran::Unfinished, Ran::Unfinished];
+        assert_eq!(alone(decoding(), ran), (vec![], Some("a".into())));
+        let ran = vec![Ran::Unfinished, refused("b")];
+        assert_eq!(alone(decoding(), ran), (vec![], Some("decoding".into())));
+    }
+
+    #[test]
+    fn the_results_before_the_first_failed_run_are_kept() {
+        let reader = || {
+            let writer = esreplay_traces::TraceWriter::new(Vec::new(), &Default::default());
+            let empty = writer.and_then(|w| w.finish()).expect("an empty trace");
+            let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(empty));
+            Ok(TraceReader::new(input).expect("a header"))
+        };
+        let ran = vec![finished("x"), refused("c"), finished("y"), refused("d")];
+        assert_eq!(alone(reader(), ran), (vec!["x".into()], Some("c".into())));
+        let mut last = finished("z");
+        if let Ran::Finished { result, .. } = &mut last {
+            *result = Err(anyhow::anyhow!("finish"));
+        }
+        let ran = vec![finished("x"), finished("y"), last];
+        let kept = vec!["x".into(), "y".into()];
+        assert_eq!(alone(reader(), ran), (kept, Some("finish".into())));
+    }
 }

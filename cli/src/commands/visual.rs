@@ -1,8 +1,8 @@
 //! `report`, `export perfetto`, `completions` and `man`: what people look
-//! at. The simulation runs as for `compare` (the trace decoded once, one
-//! thread per strategy); outcomes are downsampled on the fly into an
-//! [`esreplay_report::Series`] per strategy, so memory stays bounded
-//! whatever the trace's length. Rendering lives in the `esreplay-report`
+//! at. The simulation runs as for `compare` (the trace decoded once, the
+//! strategies shared among one thread per core); outcomes are downsampled
+//! on the fly into an [`esreplay_report::Series`] per strategy, so memory
+//! stays bounded whatever the trace's length. Rendering lives in the `esreplay-report`
 //! crate; this file only turns simulator results into its inputs.
 
 mod perfetto;
