@@ -85,7 +85,7 @@ use crate::engine::{Outcome, SimConfig, SimError, Simulator};
 use crate::spec::StrategySpec;
 
 mod guide;
-use guide::{Guide, between};
+use guide::Guide;
 
 /// Factors searched lie in [`MIN_FACTOR`, `MAX_FACTOR`].
 pub const MIN_FACTOR: f64 = 1.0 / 1_048_576.0;
@@ -204,93 +204,51 @@ fn compress_ns(time_ns: u64, factor: f64) -> u64 {
 
 /// The largest factor in [MIN_FACTOR, MAX_FACTOR] at which `misses` says
 /// false, to relative `precision`; `None` if it misses even at MIN_FACTOR.
+/// Doubles (or halves) from 1 to a bracket, then bisects it geometrically.
 pub fn search<E>(
     mut misses: impl FnMut(f64) -> Result<bool, E>,
     precision: f64,
 ) -> Result<Option<f64>, E> {
-    search_batched(
-        |factors| factors.iter().map(|&k| misses(k)).collect(),
-        precision,
-        1,
-    )
-}
-
-/// The search, asking `probe` about up to `width` factors at a time (in
-/// increasing order of the walk: upwards when doubling, downwards when
-/// halving, increasing when bisecting).
-fn search_batched<E>(
-    mut probe: impl FnMut(&[f64]) -> Result<Vec<bool>, E>,
-    precision: f64,
-    width: usize,
-) -> Result<Option<f64>, E> {
-    let width = width.max(1);
     let (mut low, mut high);
-    if probe(&[1.0])?[0] {
+    if misses(1.0)? {
         high = 1.0;
         loop {
-            let steps = walk(high, 0.5, width, |k| k <= MIN_FACTOR);
-            let found = probe(&steps)?;
-            let deepest = steps[steps.len() - 1];
-            match found.iter().position(|miss| !miss) {
-                Some(at) => {
-                    low = steps[at];
-                    high = if at == 0 { high } else { steps[at - 1] };
-                    break;
-                }
-                None if deepest <= MIN_FACTOR => return Ok(None),
-                None => high = deepest,
+            let k = high * 0.5;
+            if !misses(k)? {
+                low = k;
+                break;
             }
+            if k <= MIN_FACTOR {
+                return Ok(None);
+            }
+            high = k;
         }
     } else {
         low = 1.0;
         loop {
-            let steps = walk(low, 2.0, width, |k| k >= MAX_FACTOR);
-            let found = probe(&steps)?;
-            let farthest = steps[steps.len() - 1];
-            match found.iter().position(|&miss| miss) {
-                Some(at) => {
-                    high = steps[at];
-                    low = if at == 0 { low } else { steps[at - 1] };
-                    break;
-                }
-                None if farthest >= MAX_FACTOR => return Ok(Some(MAX_FACTOR)),
-                None => low = farthest,
+            let k = low * 2.0;
+            if misses(k)? {
+                high = k;
+                break;
             }
+            if k >= MAX_FACTOR {
+                return Ok(Some(MAX_FACTOR));
+            }
+            low = k;
         }
     }
     while high / low > 1.0 + precision {
-        let points: Vec<f64> = between(low, high, width)
-            .into_iter()
-            .filter(|&k| k > low && k < high)
-            .collect();
-        if points.is_empty() {
+        let k = (low * high).sqrt();
+        if k <= low || k >= high {
             break; // as fine as f64 goes
         }
-        let found = probe(&points)?;
-        match found.iter().position(|&miss| miss) {
-            Some(at) => {
-                high = points[at];
-                low = if at == 0 { low } else { points[at - 1] };
-            }
-            None => low = points[points.len() - 1],
+        if misses(k)? {
+            high = k;
+        } else {
+            low = k;
         }
     }
     Ok(Some(low))
-}
-
-/// Up to `width` factors from `from`, each `step` times the one before,
-/// ending early at the first one that is `last`.
-fn walk(from: f64, step: f64, width: usize, last: impl Fn(f64) -> bool) -> Vec<f64> {
-    let mut steps = Vec::with_capacity(width);
-    let mut k = from;
-    while steps.len() < width {
-        k *= step;
-        steps.push(k);
-        if last(k) {
-            break;
-        }
-    }
-    steps
 }
 
 /// Whether any AUTH message misses its deadline; stops at the first miss.

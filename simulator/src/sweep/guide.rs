@@ -384,7 +384,7 @@ impl Guide {
 }
 
 /// `width` factors splitting [low, high] into geometrically equal parts.
-pub(super) fn between(low: f64, high: f64, width: usize) -> Vec<f64> {
+fn between(low: f64, high: f64, width: usize) -> Vec<f64> {
     if width == 1 {
         return vec![(low * high).sqrt()];
     }
