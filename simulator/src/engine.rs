@@ -39,7 +39,10 @@ use coclient::CoClient;
 pub use coclient::{CoClientConfig, CoClientSpec, TraceFacts};
 pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
-use slots::{ANSWERED, At, DEFAULTED, Slot, Slots, Stage, UNBLOCKED};
+pub(crate) use slots::JobRef;
+use slots::{
+    ANSWERED, At, DEFAULTED, HAS_DEADLINE, ParkedState, Slot, Slots, Stage, UNBLOCKED, WATCHED,
+};
 pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
 use time::Busy;
@@ -381,20 +384,21 @@ impl IdleWorkers {
     }
 }
 
-/// A timer: when it fires, and the message it is for (its slot and
-/// stream position, so that a timer of a settled message is recognised).
+/// A timer: when it fires, and the message it is for (where it is and
+/// its stream position, so that a timer of a settled message is
+/// recognised). Timers of one instant fire in stream order.
 #[derive(Clone, Copy, Debug)]
 struct Timer {
     at: Time,
-    slot: u32,
+    job: JobRef,
     index: u64,
 }
 
 impl Keyed for Timer {
-    type Key = (Time, u32, u64);
+    type Key = (Time, u64);
     #[inline]
     fn key(&self) -> Self::Key {
-        (self.at, self.slot, self.index)
+        (self.at, self.index)
     }
 }
 
@@ -476,6 +480,9 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// Whether an event proven to be the loop's next one runs at once
     /// (off only in the test that compares both ways).
     shortcuts: bool,
+    /// Jobs queued before the next one is parked (changed only in the
+    /// test that compares parking with none).
+    park_after: usize,
 }
 
 mod run;

@@ -122,7 +122,7 @@ pub struct Ticket {
     pub global_seq: u64,
     /// Position in the input stream (unique).
     pub index: u64,
-    pub(crate) slot: u32,
+    pub(crate) job: crate::engine::JobRef,
 }
 
 impl Ticket {
@@ -250,7 +250,7 @@ pub(crate) mod testutil {
             deadline_ns,
             global_seq: index,
             index,
-            slot: index as u32,
+            job: crate::engine::JobRef::slot(index as u32),
         }
     }
 

@@ -5,9 +5,10 @@ use esreplay_traces::Message;
 
 use super::admission::answered_at_arrival;
 use super::{
-    ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, IdleWorkers,
-    MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released, ReplayMode, SimConfig,
-    SimError, Simulator, Slot, Stage, Threads, Time, Timer, UNBLOCKED, from_milli, thread_key,
+    ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE,
+    IdleWorkers, JobRef, MissMode, NO_THREAD, Observer, Outcome, ParkedState, Phase, PushedMessage,
+    Released, ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, Timer,
+    UNBLOCKED, WATCHED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -43,6 +44,11 @@ const CLASSES: [Class; 8] = [
 
 /// No event (above every event key).
 const NO_EVENT: u128 = u128::MAX;
+
+/// Jobs queued before the next one is parked (see `Simulator::park`):
+/// a short queue keeps its slots, a long one waits long enough that a
+/// compact record pays.
+const PARK_AFTER: usize = 1024;
 
 /// Keeps the earlier of `best` and the key of (max(at, now), class).
 #[inline(always)]
@@ -101,6 +107,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             triggers: Vec::new(),
             kernel,
             shortcuts: true,
+            park_after: PARK_AFTER,
         }
     }
 
@@ -356,7 +363,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
             self.deadlines.push(Timer {
                 at: d,
-                slot,
+                job: JobRef::slot(slot),
                 index: released.index,
             });
             self.compact_timers();
@@ -459,9 +466,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             let fire = self.fire_time(guard.max(now), now);
             self.watchdogs.push(Timer {
                 at: fire,
-                slot,
+                job: JobRef::slot(slot),
                 index: job.index,
             });
+            self.slots[slot].flags |= WATCHED;
             self.compact_timers();
         }
         let state = &mut self.slots[slot];
@@ -534,9 +542,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn compact_timers(&mut self) {
         let in_flight = self.slots.in_flight();
         let slots = &self.slots;
-        let live = |timer: &Timer, flag: u8| {
-            slots.holds(timer.slot, timer.index) && !slots[timer.slot].has(flag)
-        };
+        let live = |timer: &Timer, flag: u8| slots.live(timer.job, timer.index, flag);
         if self.watchdogs.len() > 2 * in_flight + 64 {
             self.watchdogs.retain(|timer| live(timer, ANSWERED));
         }
@@ -588,16 +594,45 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             );
         } else {
             state.stage = Stage::Queued;
+            let (global_seq, index) = (state.global_seq, state.index);
+            let job = self.park(slot);
             self.strategy.queue(Ticket {
                 deadline_ns,
-                global_seq: state.global_seq,
-                index: state.index,
-                slot,
+                global_seq,
+                index,
+                job,
             });
             self.queued += 1;
             self.dispatchable = !self.idle.is_empty();
         }
         self.rest();
+    }
+
+    /// Where the job of `slot`, queued now, waits: in its slot, or parked
+    /// as a compact record when the queue is long (sustained overload)
+    /// and nothing but its ticket and its watchdog (the last timer armed,
+    /// which then follows it) refers to its slot.
+    #[inline(always)]
+    fn park(&mut self, slot: u32) -> JobRef {
+        if self.queued < self.park_after || self.co.is_some() {
+            return JobRef::slot(slot);
+        }
+        let state = &self.slots[slot];
+        let deadline_timer = self.config.miss_mode != MissMode::Kill && state.has(HAS_DEADLINE);
+        let watched = state.has(WATCHED);
+        let index = state.index;
+        let last_timer = || self.watchdogs.last_pushed().map(|timer| timer.index);
+        if deadline_timer || (watched && last_timer() != Some(index)) {
+            return JobRef::slot(slot);
+        }
+        let watchdog = self.watchdogs.last_pushed_mut().filter(|_| watched);
+        let job = self
+            .slots
+            .park(slot, watchdog.as_ref().map(|timer| timer.at));
+        if let Some(timer) = watchdog {
+            timer.job = job;
+        }
+        job
     }
 
     /// A thread's CPU work ends now.
@@ -654,9 +689,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 None => position += 1,
                 Some(ticket) => {
                     self.queued -= 1;
-                    if self.queued_stage(&ticket)? {
+                    if let Some(slot) = self.queued_slot(&ticket)? {
                         self.idle.take(position);
-                        self.start_on(worker, ticket.slot);
+                        self.start_on(worker, slot);
                         return Ok(());
                     }
                 }
@@ -666,20 +701,43 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         Ok(())
     }
 
-    /// Whether `ticket`'s job is still queued (false: its watchdog dropped
-    /// it); a ticket of a job that already left the queue is an error.
-    fn queued_stage(&self, ticket: &Ticket) -> Result<bool, SimError> {
+    /// The slot of `ticket`'s job if it is still queued (`None`: its
+    /// watchdog dropped it); a ticket of a job that already left the queue
+    /// is an error.
+    fn queued_slot(&mut self, ticket: &Ticket) -> Result<Option<u32>, SimError> {
+        let twice = || SimError::TicketTwice {
+            strategy: self.strategy.name(),
+            index: ticket.index,
+        };
+        let Some(slot) = ticket.job.as_slot() else {
+            return match self.slots.parked_state(ticket.job, ticket.index) {
+                Some(ParkedState::Queued) => {
+                    let (slot, watchdog) = self.slots.unpark(ticket.job);
+                    if let Some(at) = watchdog {
+                        // Its timer followed it into the record; the
+                        // running job needs it (the old one is now dead).
+                        let job = JobRef::slot(slot);
+                        let index = ticket.index;
+                        self.watchdogs.push(Timer { at, job, index });
+                    }
+                    Ok(Some(slot))
+                }
+                Some(ParkedState::Dropped) => {
+                    self.slots.release(ticket.job);
+                    Ok(None)
+                }
+                None => Err(twice()),
+            };
+        };
         let stage = self
             .slots
-            .get(ticket.slot)
+            .get(slot)
             .filter(|s| s.index == ticket.index)
             .map(|s| s.stage);
         match stage {
-            Some(Stage::Running | Stage::HandOff | Stage::Waiting) => Err(SimError::TicketTwice {
-                strategy: self.strategy.name(),
-                index: ticket.index,
-            }),
-            stage => Ok(stage == Some(Stage::Queued)),
+            Some(Stage::Running | Stage::HandOff | Stage::Waiting) => Err(twice()),
+            Some(Stage::Queued) => Ok(Some(slot)),
+            _ => Ok(None),
         }
     }
 
@@ -695,12 +753,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_watchdog(&mut self) {
-        let Some(Timer { at, slot, index }) = self.watchdogs.pop() else {
+        let Some(Timer { at, job, index }) = self.watchdogs.pop() else {
             return;
         };
-        if !self.slots.holds(slot, index) || self.slots[slot].has(ANSWERED) {
+        if !self.slots.live(job, index, ANSWERED) {
             return;
         }
+        // A parked job comes back into a slot to be settled.
+        let slot = job
+            .as_slot()
+            .unwrap_or_else(|| self.slots.unpark_dropped(job));
         let response = self.answer(slot, at, true);
         let state = &mut self.slots[slot];
         match state.stage {
@@ -714,10 +776,13 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_deadline(&mut self) {
-        let Some(Timer { at, slot, index }) = self.deadlines.pop() else {
+        let Some(Timer { at, job, index }) = self.deadlines.pop() else {
             return;
         };
-        if self.slots.holds(slot, index) && !self.slots[slot].has(UNBLOCKED) {
+        // Never parked: a job with a deadline timer keeps its slot.
+        if let Some(slot) = job.as_slot()
+            && self.slots.live(job, index, UNBLOCKED)
+        {
             self.unblock(slot, at);
         }
     }

@@ -10,9 +10,14 @@
 //! watchdog leeway): without them every time is whole and a slot costs
 //! 88 bytes, which is what a queued job costs in overload.
 
+mod parked;
+
 use std::ops::{Index, IndexMut};
 
 use esreplay_traces::{Action, EventType};
+
+pub(crate) use parked::{JobRef, ParkedState};
+use parked::{Parked, Unparked};
 
 use super::Arriving;
 use super::Time;
@@ -53,6 +58,8 @@ pub(super) const ANSWERED: u8 = 2;
 pub(super) const UNBLOCKED: u8 = 4;
 pub(super) const DEFAULTED: u8 = 8;
 const AUTH: u8 = 16;
+/// A watchdog was armed for it.
+pub(super) const WATCHED: u8 = 32;
 
 /// One message in the kernel queue or in the client.
 #[derive(Clone, Copy, Debug)]
@@ -71,8 +78,8 @@ pub(super) struct Slot {
     pub(super) thread: u32,
     pub(super) event: EventType,
     pub(super) stage: Stage,
-    /// [`HAS_DEADLINE`], [`ANSWERED`], [`UNBLOCKED`], [`DEFAULTED`], and
-    /// whether the message is AUTH.
+    /// [`HAS_DEADLINE`], [`ANSWERED`], [`UNBLOCKED`], [`DEFAULTED`],
+    /// [`WATCHED`], and whether the message is AUTH.
     pub(super) flags: u8,
 }
 
@@ -126,7 +133,8 @@ impl Slot {
     }
 }
 
-/// The slots, the free ones to reuse, and the fractions of their times.
+/// The slots, the free ones to reuse, the fractions of their times, and
+/// the parked jobs.
 #[derive(Debug, Default)]
 pub(super) struct Slots {
     slots: Vec<Slot>,
@@ -135,6 +143,8 @@ pub(super) struct Slots {
     /// with a fraction is set, then as long as needed (older slots' times
     /// were whole).
     fractions: Vec<[u64; 4]>,
+    /// Queued jobs moved out of their slots.
+    parked: Parked,
 }
 
 impl Slots {
@@ -147,7 +157,18 @@ impl Slots {
         slot.ns[At::Arrival as usize] = arrival_ns;
         slot.ns[At::Deadline as usize] = deadline_ns;
         slot.flags |= if deadline.is_some() { HAS_DEADLINE } else { 0 };
-        let id = match self.free.pop() {
+        let id = self.insert(slot);
+        if arrival_fraction | deadline_fraction != 0 || !self.fractions.is_empty() {
+            self.set_fraction(id, At::Arrival, arrival_fraction);
+            self.set_fraction(id, At::Deadline, deadline_fraction);
+        }
+        id
+    }
+
+    /// Puts `slot` into a free slot; returns its id.
+    #[inline(always)]
+    fn insert(&mut self, slot: Slot) -> u32 {
+        match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
                 id
@@ -156,10 +177,54 @@ impl Slots {
                 self.slots.push(slot);
                 (self.slots.len() - 1) as u32
             }
-        };
-        if arrival_fraction | deadline_fraction != 0 || !self.fractions.is_empty() {
-            self.set_fraction(id, At::Arrival, arrival_fraction);
-            self.set_fraction(id, At::Deadline, deadline_fraction);
+        }
+    }
+
+    /// Moves the queued job of slot `id` (with its watchdog, if armed)
+    /// into a compact record and frees the slot; returns where the job is
+    /// now.
+    pub(super) fn park(&mut self, id: u32, watchdog: Option<Time>) -> JobRef {
+        let fractions = self.fractions.get(id as usize).copied().unwrap_or([0; 4]);
+        let job = self
+            .parked
+            .park(&self.slots[id as usize], &fractions, watchdog);
+        self.free(id);
+        job
+    }
+
+    /// The state of parked `job` if it holds stream position `index` and
+    /// its ticket has not come back.
+    pub(super) fn parked_state(&self, job: JobRef, index: u64) -> Option<ParkedState> {
+        self.parked.state(job, index)
+    }
+
+    /// Parked `job` (queued) leaves for a worker: back into a slot; its
+    /// id, and the watchdog to arm again for it.
+    pub(super) fn unpark(&mut self, job: JobRef) -> (u32, Option<Time>) {
+        let parts = self.parked.take(job);
+        let watchdog = parts.2;
+        (self.restore(parts), watchdog)
+    }
+
+    /// Parked `job` (queued) is dropped by its watchdog: back into a slot
+    /// (id returned) until it is settled; its record stays until its
+    /// ticket comes back ([`Slots::release`]).
+    pub(super) fn unpark_dropped(&mut self, job: JobRef) -> u32 {
+        let parts = self.parked.drop_job(job);
+        self.restore(parts)
+    }
+
+    /// The ticket of parked `job`, dropped, came back.
+    pub(super) fn release(&mut self, job: JobRef) {
+        self.parked.release(job);
+    }
+
+    fn restore(&mut self, (slot, fractions, _): Unparked) -> u32 {
+        let id = self.insert(slot);
+        if fractions != [0; 4] || !self.fractions.is_empty() {
+            for at in [At::Arrival, At::Deadline, At::Answer, At::Unblocked] {
+                self.set_fraction(id, at, fractions[at as usize]);
+            }
         }
         id
     }
@@ -171,9 +236,9 @@ impl Slots {
         self.free.push(id);
     }
 
-    /// Messages held.
+    /// Messages held (in slots or parked).
     pub(super) fn in_flight(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.slots.len() - self.free.len() + self.parked.queued()
     }
 
     /// Slot `id`, if it exists.
@@ -186,6 +251,16 @@ impl Slots {
     pub(super) fn holds(&self, id: u32, index: u64) -> bool {
         let slot = &self.slots[id as usize];
         slot.stage != Stage::Free && slot.index == index
+    }
+
+    /// Whether `job` is the message at stream position `index`, not
+    /// settled, and without `flag`.
+    pub(super) fn live(&self, job: JobRef, index: u64, flag: u8) -> bool {
+        match job.as_slot() {
+            Some(id) => self.holds(id, index) && !self.slots[id as usize].has(flag),
+            // A parked job is queued: neither answered nor unblocked.
+            None => self.parked_state(job, index) == Some(ParkedState::Queued),
+        }
     }
 
     /// Time `at` of slot `id` (set before).

@@ -312,8 +312,9 @@ fn timers_of_answered_messages_do_not_pile_up_until_their_deadline() {
 
 mod shortcuts {
     //! The loop's shortcuts (an event proven to be the next one runs at
-    //! once) change nothing: every outcome, in the order reported, every
-    //! backlog sample and the result are the same with them off.
+    //! once) and parking queued jobs as compact records change nothing:
+    //! every outcome, in the order reported, every backlog sample and the
+    //! result are the same with them off.
     use super::*;
     use proptest::prelude::*;
 
@@ -380,12 +381,21 @@ mod shortcuts {
 
     type Run = (Result<SimResult, String>, Vec<Outcome>, Vec<(u64, u64)>);
 
-    fn simulate_with(shortcuts: bool, spec: &str, messages: &[Message], config: &SimConfig) -> Run {
+    /// The loop's switches: shortcuts on, and jobs parked after this many
+    /// are queued.
+    type Switches = (bool, usize);
+
+    fn simulate_with(
+        switches: Switches,
+        spec: &str,
+        messages: &[Message],
+        config: &SimConfig,
+    ) -> Run {
         let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
         let cost = CostModel::parse("trace").unwrap();
         let mut seen = Seen::default();
         let mut simulator = Simulator::new(&mut strategy, &cost, config.clone(), &mut seen);
-        simulator.shortcuts = shortcuts;
+        (simulator.shortcuts, simulator.park_after) = switches;
         let mut pushed = Ok(());
         for message in messages {
             pushed = pushed.and_then(|()| simulator.push(message.clone()));
@@ -412,10 +422,28 @@ mod shortcuts {
             let messages = messages(&specs);
             let config = config(knobs);
             let spec = STRATEGIES[strategy];
-            let fast = simulate_with(true, spec, &messages, &config);
-            let slow = simulate_with(false, spec, &messages, &config);
+            let fast = simulate_with((true, usize::MAX), spec, &messages, &config);
+            let slow = simulate_with((false, usize::MAX), spec, &messages, &config);
             prop_assert!(fast.1.len() == messages.len() || fast.0.is_err(), "every message settled");
             prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn parking_every_queued_job_changes_no_outcome(
+            specs in prop::collection::vec(
+                (0u64..4, prop::bool::weighted(0.8), 1u64..80, 0u64..12,
+                 prop::option::weighted(0.3, 0u64..3), 0u64..10, prop::bool::weighted(0.1)),
+                0..60,
+            ),
+            strategy in 0..STRATEGIES.len(),
+            knobs in any::<(u8, u8, u8, u8, u8, u8)>(),
+        ) {
+            let messages = messages(&specs);
+            let config = config(knobs);
+            let spec = STRATEGIES[strategy];
+            let parked = simulate_with((true, 0), spec, &messages, &config);
+            let kept = simulate_with((true, usize::MAX), spec, &messages, &config);
+            prop_assert_eq!(parked, kept);
         }
     }
 }

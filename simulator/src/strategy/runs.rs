@@ -65,6 +65,9 @@ pub struct RunQueue<V> {
     len: usize,
     /// Where the smallest item is, if known since the last change.
     first: Cell<Option<Option<Place>>>,
+    /// The run the last item went to, if it went to a run (it is that
+    /// run's back while it is there).
+    last: Option<usize>,
 }
 
 impl<V: Keyed> Default for RunQueue<V> {
@@ -74,6 +77,7 @@ impl<V: Keyed> Default for RunQueue<V> {
             heap: BinaryHeap::new(),
             len: 0,
             first: Cell::new(Some(None)),
+            last: None,
         }
     }
 }
@@ -94,6 +98,7 @@ impl<V: Keyed> RunQueue<V> {
             Some(Some(_)) => self.peek().is_some_and(|front| front.key() < key),
             Some(None) if !self.runs.is_empty() => {
                 self.runs[0].push_back(value);
+                self.last = Some(0);
                 self.len = 1;
                 self.first.set(Some(Some(Place::Run(0))));
                 return;
@@ -104,17 +109,32 @@ impl<V: Keyed> RunQueue<V> {
             self.first.set(None);
         }
         self.len += 1;
-        for run in &mut self.runs {
+        for (index, run) in self.runs.iter_mut().enumerate() {
             if run.back().is_none_or(|last| last.key() <= key) {
                 run.push_back(value);
+                self.last = Some(index);
                 return;
             }
         }
         if self.runs.len() < MAX_RUNS {
+            self.last = Some(self.runs.len());
             self.runs.push(VecDeque::from([value]));
         } else {
+            self.last = None;
             self.heap.push(Reverse(ByKey(value)));
         }
+    }
+
+    /// The item pushed last, if it went to a run and is still queued
+    /// (`None` after a [`retain`](RunQueue::retain)).
+    pub fn last_pushed(&self) -> Option<&V> {
+        self.runs.get(self.last?)?.back()
+    }
+
+    /// [`last_pushed`](RunQueue::last_pushed), to change what is not its
+    /// key (a changed key would break the order).
+    pub fn last_pushed_mut(&mut self) -> Option<&mut V> {
+        self.runs.get_mut(self.last?)?.back_mut()
     }
 
     /// Removes the item with the smallest key.
@@ -150,6 +170,7 @@ impl<V: Keyed> RunQueue<V> {
             run.retain(&mut keep);
         }
         self.heap.retain(|Reverse(ByKey(value))| keep(value));
+        self.last = None;
         self.len = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
         self.first.set(None);
     }
