@@ -41,7 +41,7 @@ pub use cpu::{Background, BackgroundTrack, CpuConfig};
 use cpu::{Cpu, MILLI};
 pub(crate) use slots::JobRef;
 use slots::{
-    ANSWERED, At, DEFAULTED, HAS_DEADLINE, ParkedState, Slot, Slots, Stage, UNBLOCKED, WATCHED,
+    ANSWERED, At, DEFAULTED, HAS_DEADLINE, Returned, Slot, Slots, Stage, UNBLOCKED, WATCHED,
 };
 pub use threads::{MAX_READ_AHEAD, ReadAheadError, RecordedClamps};
 use threads::{NO_THREAD, Released, Threads, thread_key};
@@ -53,7 +53,8 @@ use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
 use crate::strategy::Strategy;
-use crate::strategy::runs::{Keyed, RunQueue};
+use crate::strategy::runs::{Keyed, PACKED_MAX, Packed, RunQueue};
+use crate::varint::{Reader, Writer};
 
 /// What ES does when a deadline passes (`--miss-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -399,6 +400,27 @@ impl Keyed for Timer {
     #[inline]
     fn key(&self) -> Self::Key {
         (self.at, self.index)
+    }
+}
+
+impl Packed for Timer {
+    #[inline(always)]
+    fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+        let ((ns, fraction), (before_ns, _)) = (self.at.parts(), before.at.parts());
+        writer.put_delta(ns, before_ns);
+        writer.put(fraction);
+        writer.put_delta(self.index, before.index);
+        writer.put_delta(self.job.bits(), before.job.bits());
+    }
+
+    #[inline(always)]
+    fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
+        let ns = reader.delta(before.at.parts().0);
+        Timer {
+            at: Time::from_parts(ns, reader.get()),
+            index: reader.delta(before.index),
+            job: JobRef::from_bits(reader.delta(before.job.bits())),
+        }
     }
 }
 

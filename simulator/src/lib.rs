@@ -89,6 +89,7 @@ pub mod strategy;
 pub mod sweep;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod varint;
 
 pub use cost::{CostError, CostFn, CostModel, ServiceTime};
 pub use engine::{

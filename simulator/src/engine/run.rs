@@ -6,8 +6,8 @@ use esreplay_traces::Message;
 use super::admission::answered_at_arrival;
 use super::{
     ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE,
-    IdleWorkers, JobRef, MissMode, NO_THREAD, Observer, Outcome, ParkedState, Phase, PushedMessage,
-    Released, ReplayMode, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, Timer,
+    IdleWorkers, JobRef, MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released,
+    ReplayMode, Returned, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, Timer,
     UNBLOCKED, WATCHED, from_milli, thread_key,
 };
 use crate::cost::CostModel;
@@ -621,16 +621,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let deadline_timer = self.config.miss_mode != MissMode::Kill && state.has(HAS_DEADLINE);
         let watched = state.has(WATCHED);
         let index = state.index;
-        let last_timer = || self.watchdogs.last_pushed().map(|timer| timer.index);
-        if deadline_timer || (watched && last_timer() != Some(index)) {
+        let last_timer = self.watchdogs.last_pushed().filter(|t| t.index == index);
+        if deadline_timer || (watched && last_timer.is_none()) {
             return JobRef::slot(slot);
         }
-        let watchdog = self.watchdogs.last_pushed_mut().filter(|_| watched);
-        let job = self
-            .slots
-            .park(slot, watchdog.as_ref().map(|timer| timer.at));
-        if let Some(timer) = watchdog {
-            timer.job = job;
+        let watchdog = last_timer.filter(|_| watched).map(|timer| timer.at);
+        let job = self.slots.park(slot, watchdog);
+        if watchdog.is_some() {
+            self.watchdogs.modify_last_pushed(|timer| timer.job = job);
         }
         job
     }
@@ -710,9 +708,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             index: ticket.index,
         };
         let Some(slot) = ticket.job.as_slot() else {
-            return match self.slots.parked_state(ticket.job, ticket.index) {
-                Some(ParkedState::Queued) => {
-                    let (slot, watchdog) = self.slots.unpark(ticket.job);
+            return match self.slots.claim(ticket.job, ticket.index) {
+                Some(Returned::Run(slot, watchdog)) => {
                     if let Some(at) = watchdog {
                         // Its timer followed it into the record; the
                         // running job needs it (the old one is now dead).
@@ -722,10 +719,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                     }
                     Ok(Some(slot))
                 }
-                Some(ParkedState::Dropped) => {
-                    self.slots.release(ticket.job);
-                    Ok(None)
-                }
+                Some(Returned::Dropped) => Ok(None),
                 None => Err(twice()),
             };
         };

@@ -16,8 +16,8 @@ use std::ops::{Index, IndexMut};
 
 use esreplay_traces::{Action, EventType};
 
+use parked::{Claim, Parked, Unparked};
 pub(crate) use parked::{JobRef, ParkedState};
-use parked::{Parked, Unparked};
 
 use super::Arriving;
 use super::Time;
@@ -133,6 +133,14 @@ impl Slot {
     }
 }
 
+/// What a parked job's ticket brought back ([`Slots::claim`]).
+pub(super) enum Returned {
+    /// The job, back in this slot, runs; its watchdog is armed again.
+    Run(u32, Option<Time>),
+    /// Its watchdog had dropped it.
+    Dropped,
+}
+
 /// The slots, the free ones to reuse, the fractions of their times, and
 /// the parked jobs.
 #[derive(Debug, Default)]
@@ -198,12 +206,18 @@ impl Slots {
         self.parked.state(job, index)
     }
 
-    /// Parked `job` (queued) leaves for a worker: back into a slot; its
-    /// id, and the watchdog to arm again for it.
-    pub(super) fn unpark(&mut self, job: JobRef) -> (u32, Option<Time>) {
-        let parts = self.parked.take(job);
-        let watchdog = parts.2;
-        (self.restore(parts), watchdog)
+    /// The ticket of parked `job`, for stream position `index`, came
+    /// back: a queued job leaves for a worker (back into a slot: its id,
+    /// and the watchdog to arm again for it); `None` for a ticket that
+    /// came back before. See [`Parked::claim`].
+    pub(super) fn claim(&mut self, job: JobRef, index: u64) -> Option<Returned> {
+        Some(match self.parked.claim(job, index)? {
+            Claim::Queued(parts) => {
+                let watchdog = parts.2;
+                Returned::Run(self.restore(parts), watchdog)
+            }
+            Claim::Dropped => Returned::Dropped,
+        })
     }
 
     /// Parked `job` (queued) is dropped by its watchdog: back into a slot
@@ -212,11 +226,6 @@ impl Slots {
     pub(super) fn unpark_dropped(&mut self, job: JobRef) -> u32 {
         let parts = self.parked.drop_job(job);
         self.restore(parts)
-    }
-
-    /// The ticket of parked `job`, dropped, came back.
-    pub(super) fn release(&mut self, job: JobRef) {
-        self.parked.release(job);
     }
 
     fn restore(&mut self, (slot, fractions, _): Unparked) -> u32 {

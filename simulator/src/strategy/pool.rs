@@ -1,20 +1,20 @@
 //! `pool:N`: the handler retains each message and queues it (cost c_h);
 //! N workers take jobs in FIFO (kernel) order.
 //!
-//! The queue is a plain deque of [`Ticket`]s in the order the hand-offs
-//! end (q_i non-decreasing), so a free worker takes the front.
-
-use std::collections::VecDeque;
+//! The queue holds [`Ticket`]s in the order the hand-offs end (q_i
+//! non-decreasing), so a free worker takes the front; each is packed
+//! against the one before it ([`Run`]), a few bytes in sustained overload.
 
 use esreplay_traces::Message;
 
+use super::runs::Run;
 use super::{Job, Plan, Strategy, Ticket, Time};
 
 /// N workers served in FIFO order.
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
-    queue: VecDeque<Ticket>,
+    queue: Run<Ticket>,
 }
 
 impl FifoPool {
@@ -22,7 +22,7 @@ impl FifoPool {
     pub fn new(workers: u32) -> FifoPool {
         FifoPool {
             workers: workers.max(1),
-            queue: VecDeque::new(),
+            queue: Run::default(),
         }
     }
 

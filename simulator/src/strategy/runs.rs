@@ -3,17 +3,25 @@
 //! is the arrival plus a budget that is fixed per event type, so each
 //! event type's keys ascend, and so do its watchdogs).
 //!
-//! Items go to the first of up to [`MAX_RUNS`] sorted runs (deques) whose
-//! last key is ≤ the new key, else to a binary heap. The minimum is the
-//! smallest of the run fronts and the heap top. Invariant: every run is
-//! sorted ascending by key; equal keys leave in insertion order within a
-//! run (EDF keys are unique anyway: they end with the stream position).
+//! Items go to the first of up to [`MAX_RUNS`] sorted runs whose last key
+//! is ≤ the new key, else to a binary heap. The minimum is the smallest of
+//! the run fronts and the heap top. Invariant: every run is sorted
+//! ascending by key; equal keys leave in insertion order within a run
+//! (EDF keys are unique anyway: they end with the stream position).
+//!
+//! A run keeps its items [`Packed`]: each as varint differences from the
+//! one before it, a few bytes where consecutive items lie close together
+//! (the next deadline, stream position and record of a job), so millions
+//! of waiting jobs in sustained overload cost a few bytes each instead of
+//! a 32-byte [`Ticket`] or timer.
 
 use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use super::Ticket;
+use crate::engine::JobRef;
+use crate::varint::{PAD, Reader, Writer};
 
 /// Sorted runs kept before falling back to the heap.
 pub const MAX_RUNS: usize = 4;
@@ -31,6 +39,170 @@ impl Keyed for Ticket {
     #[inline]
     fn key(&self) -> Self::Key {
         self.edf_key()
+    }
+}
+
+/// The most bytes a [`Packed`] value's fields may take, with the 8 a
+/// [`Writer`] may write past their end.
+pub const PACKED_MAX: usize = 5 * 9 + 8;
+
+/// A value a run keeps as its difference from the value before it.
+pub trait Packed: Keyed + Copy {
+    /// Writes `self` as its difference from `before` (at most five
+    /// varints).
+    fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>);
+    /// Reads what [`pack`](Packed::pack) wrote against `before`.
+    fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self;
+}
+
+impl Packed for Ticket {
+    #[inline(always)]
+    fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+        writer.put_delta(self.deadline_ns, before.deadline_ns);
+        writer.put_delta(self.global_seq, before.global_seq);
+        writer.put_delta(self.index, before.index);
+        writer.put_delta(self.job.bits(), before.job.bits());
+    }
+
+    #[inline(always)]
+    fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
+        Ticket {
+            deadline_ns: reader.delta(before.deadline_ns),
+            global_seq: reader.delta(before.global_seq),
+            index: reader.delta(before.index),
+            job: JobRef::from_bits(reader.delta(before.job.bits())),
+        }
+    }
+}
+
+/// Bytes a run reads past before it drops them (when they are also at
+/// least half of what it holds).
+const COMPACT_AFTER: usize = 4096;
+
+/// Appends `value`, packed against `before`, to `bytes`.
+#[inline(always)]
+fn pack_onto<V: Packed>(bytes: &mut Vec<u8>, value: &V, before: &V) {
+    let mut writer = Writer::new();
+    value.pack(before, &mut writer);
+    writer.append_to(bytes);
+}
+
+/// A FIFO queue of [`Packed`] values: its front item as is, the later
+/// ones packed, each against the one before it. A [`RunQueue`]'s sorted
+/// runs are these, and so is `pool:N`'s queue.
+#[derive(Clone, Debug)]
+pub struct Run<V> {
+    front: Option<V>,
+    /// The items after the front, packed, read from `head`.
+    bytes: Vec<u8>,
+    head: usize,
+    len: usize,
+    /// The last item and the one before it (the last itself when it is
+    /// the only one), to pack it again when it changes; where its bytes
+    /// start.
+    back: Option<(V, V)>,
+    back_at: usize,
+}
+
+impl<V> Default for Run<V> {
+    fn default() -> Self {
+        Run {
+            front: None,
+            bytes: Vec::new(),
+            head: 0,
+            len: 0,
+            back: None,
+            back_at: 0,
+        }
+    }
+}
+
+impl<V: Packed> Run<V> {
+    /// Items queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The first item.
+    #[inline(always)]
+    pub fn front(&self) -> Option<&V> {
+        self.front.as_ref()
+    }
+
+    /// The last item.
+    #[inline(always)]
+    pub fn back(&self) -> Option<&V> {
+        self.back.as_ref().map(|(back, _)| back)
+    }
+
+    /// Queues `value` last.
+    #[inline(always)]
+    pub fn push_back(&mut self, value: V) {
+        match self.back {
+            Some((back, _)) if self.len > 0 => {
+                self.back_at = self.bytes.len().saturating_sub(PAD);
+                pack_onto(&mut self.bytes, &value, &back);
+                self.back = Some((value, back));
+            }
+            _ => {
+                self.front = Some(value);
+                self.back = Some((value, value));
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Takes the first item.
+    #[inline(always)]
+    pub fn pop_front(&mut self) -> Option<V> {
+        let item = self.front.take()?;
+        self.len -= 1;
+        if self.len == 0 {
+            self.bytes.clear();
+            self.head = 0;
+            self.back = None;
+            return Some(item);
+        }
+        let mut reader = Reader {
+            bytes: &self.bytes,
+            at: self.head,
+        };
+        self.front = Some(V::unpack(&item, &mut reader));
+        self.head = reader.at;
+        if self.len > 1 && self.head >= COMPACT_AFTER && 2 * self.head >= self.bytes.len() {
+            self.bytes.drain(..self.head);
+            self.back_at -= self.head;
+            self.head = 0;
+        }
+        Some(item)
+    }
+
+    /// Changes the last item (not its key).
+    fn modify_back(&mut self, change: impl FnOnce(&mut V)) {
+        let Some((back, before_back)) = self.back.as_mut() else {
+            return;
+        };
+        change(back);
+        if self.len == 1 {
+            self.front = Some(*back);
+        } else {
+            // Its bytes stand in for the padding pack_onto drops.
+            self.bytes.truncate(self.back_at + PAD);
+            pack_onto(&mut self.bytes, back, before_back);
+        }
+    }
+
+    /// Keeps only the items for which `keep` is true (order unchanged).
+    fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        let mut kept = Vec::with_capacity(self.len);
+        while let Some(item) = self.pop_front() {
+            if keep(&item) {
+                kept.push(item);
+            }
+        }
+        for item in kept {
+            self.push_back(item);
+        }
     }
 }
 
@@ -60,7 +232,7 @@ impl<V: Keyed> Ord for ByKey<V> {
 /// [`peek`](RunQueue::peek)s cost O(1) (the engine peeks its timers after
 /// every event).
 pub struct RunQueue<V> {
-    runs: Vec<VecDeque<V>>,
+    runs: Vec<Run<V>>,
     heap: BinaryHeap<Reverse<ByKey<V>>>,
     len: usize,
     /// Where the smallest item is, if known since the last change.
@@ -70,7 +242,7 @@ pub struct RunQueue<V> {
     last: Option<usize>,
 }
 
-impl<V: Keyed> Default for RunQueue<V> {
+impl<V: Packed> Default for RunQueue<V> {
     fn default() -> Self {
         RunQueue {
             runs: Vec::new(),
@@ -82,7 +254,7 @@ impl<V: Keyed> Default for RunQueue<V> {
     }
 }
 
-impl<V: Keyed> RunQueue<V> {
+impl<V: Packed> RunQueue<V> {
     /// Items queued.
     pub fn len(&self) -> usize {
         self.len
@@ -118,7 +290,9 @@ impl<V: Keyed> RunQueue<V> {
         }
         if self.runs.len() < MAX_RUNS {
             self.last = Some(self.runs.len());
-            self.runs.push(VecDeque::from([value]));
+            let mut run = Run::default();
+            run.push_back(value);
+            self.runs.push(run);
         } else {
             self.last = None;
             self.heap.push(Reverse(ByKey(value)));
@@ -131,10 +305,17 @@ impl<V: Keyed> RunQueue<V> {
         self.runs.get(self.last?)?.back()
     }
 
-    /// [`last_pushed`](RunQueue::last_pushed), to change what is not its
-    /// key (a changed key would break the order).
-    pub fn last_pushed_mut(&mut self) -> Option<&mut V> {
-        self.runs.get_mut(self.last?)?.back_mut()
+    /// Changes the item [`last_pushed`](RunQueue::last_pushed) with
+    /// `change`, which keeps its key (a changed key would break the
+    /// order); false if there is no such item.
+    pub fn modify_last_pushed(&mut self, change: impl FnOnce(&mut V)) -> bool {
+        match self.last.and_then(|run| self.runs.get_mut(run)) {
+            Some(run) if run.len > 0 => {
+                run.modify_back(change);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Removes the item with the smallest key.
@@ -171,7 +352,7 @@ impl<V: Keyed> RunQueue<V> {
         }
         self.heap.retain(|Reverse(ByKey(value))| keep(value));
         self.last = None;
-        self.len = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        self.len = self.runs.iter().map(|run| run.len).sum::<usize>() + self.heap.len();
         self.first.set(None);
     }
 
@@ -229,6 +410,17 @@ mod tests {
         }
     }
 
+    impl Packed for (u32, usize) {
+        fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+            writer.put_delta(u64::from(self.0), u64::from(before.0));
+            writer.put_delta(self.1 as u64, before.1 as u64);
+        }
+        fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
+            let key = reader.delta(u64::from(before.0)) as u32;
+            (key, reader.delta(before.1 as u64) as usize)
+        }
+    }
+
     proptest! {
         #[test]
         fn pops_in_key_order_like_a_sort(keys in prop::collection::vec(0u32..50, 0..200), pops in 0usize..100) {
@@ -255,5 +447,67 @@ mod tests {
             }
             prop_assert!(queue.len() == 0 && queue.pop().is_none());
         }
+    }
+
+    /// A key and a payload that is not part of it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Item(u32, u64);
+
+    impl Keyed for Item {
+        type Key = u32;
+        fn key(&self) -> u32 {
+            self.0
+        }
+    }
+
+    impl Packed for Item {
+        fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+            writer.put_delta(u64::from(self.0), u64::from(before.0));
+            writer.put_delta(self.1, before.1);
+        }
+        fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
+            let key = reader.delta(u64::from(before.0)) as u32;
+            Item(key, reader.delta(before.1))
+        }
+    }
+
+    #[test]
+    fn long_runs_drop_what_they_read_and_the_last_item_can_change() {
+        let mut queue = RunQueue::default();
+        let mut model = std::collections::VecDeque::new();
+        for key in 0..100_000u32 {
+            let item = Item(key, u64::from(key) * 1_000_003);
+            queue.push(item);
+            model.push_back(item);
+            if key % 7 == 0 {
+                // The payload changes, then its record is packed again.
+                let changed = Item(key, u64::MAX - u64::from(key));
+                assert!(queue.modify_last_pushed(|last| *last = changed));
+                *model.back_mut().unwrap() = changed;
+            }
+            if key % 3 != 0 {
+                assert_eq!(queue.pop(), model.pop_front());
+            }
+        }
+        assert_eq!(queue.last_pushed(), model.back());
+        // What the waiting items take packed, and what the run holds: it
+        // dropped what it read, but for at most as much again (or 4 KiB).
+        let mut live = Vec::new();
+        for pair in model.make_contiguous().windows(2) {
+            pack_onto(&mut live, &pair[1], &pair[0]);
+        }
+        assert_eq!(queue.runs.len(), 1);
+        let held = queue.runs[0].bytes.len();
+        assert!(
+            held <= (live.len() + COMPACT_AFTER).max(2 * live.len()),
+            "{held} for {}",
+            live.len()
+        );
+        assert!(held >= live.len());
+        while let Some(want) = model.pop_front() {
+            assert_eq!(queue.pop(), Some(want));
+        }
+        assert_eq!(queue.pop(), None);
+        assert!(!queue.modify_last_pushed(|_| {}), "nothing left to change");
     }
 }

@@ -22,12 +22,16 @@ use esreplay_traces::EventType;
 
 use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED};
 use crate::engine::time::Time;
+use crate::varint::{PAD, Reader, Writer};
 
 /// Bytes per page (a power of two).
 const PAGE_BITS: u32 = 16;
 const PAGE: usize = 1 << PAGE_BITS;
-/// No record is longer (2 header bytes and at most 17 varints of ≤ 10).
-const MAX_RECORD: usize = 2 + 17 * 10;
+/// A record's raw head: its header, the slot's flags, its event type.
+const HEAD: usize = 4;
+/// No record is longer (its head and at most 16 varints of ≤ 9), with
+/// the 8 bytes a [`Writer`] may write past its end.
+const MAX_RECORD: usize = HEAD + 16 * 9 + 8;
 
 /// Record header, byte 0: its state (the low two bits) and what follows.
 const QUEUED: u8 = 1;
@@ -64,17 +68,49 @@ impl JobRef {
         }
     }
 
-    const fn parked(offset: u64) -> JobRef {
-        JobRef(offset | PARKED_BIT)
+    /// All of it, as one number (for packing).
+    #[inline(always)]
+    pub(crate) const fn bits(self) -> u64 {
+        self.0
     }
 
+    /// What [`bits`](JobRef::bits) gave.
+    #[inline(always)]
+    pub(crate) const fn from_bits(bits: u64) -> JobRef {
+        JobRef(bits)
+    }
+
+    const fn parked(lane: usize, offset: u64) -> JobRef {
+        JobRef(PARKED_BIT | (lane as u64) << LANE_SHIFT | offset)
+    }
+
+    /// Its lane, if parked.
+    const fn lane(self) -> usize {
+        ((self.0 & !PARKED_BIT) >> LANE_SHIFT) as usize
+    }
+
+    /// Its offset in its lane, if parked.
     const fn offset(self) -> u64 {
-        self.0 & !PARKED_BIT
+        self.0 & ((1 << LANE_SHIFT) - 1)
     }
 }
 
+/// Lanes of pages: records of one event type share a lane, so that a
+/// page is not held by a few jobs of a type that waits far longer (an
+/// EXEC's budget against an OPEN's) after the rest of its jobs left.
+const LANES: usize = 8;
+const LANE_SHIFT: u32 = 60;
+
 /// A parked job's slot, the fractions of its times and its watchdog.
 pub(crate) type Unparked = (Slot, [u64; 4], Option<Time>);
+
+/// What came back with a ticket ([`Parked::claim`]).
+pub(crate) enum Claim {
+    /// The job was queued: its slot's fields, to run it.
+    Queued(Unparked),
+    /// Its watchdog had dropped it.
+    Dropped,
+}
 
 /// What a record says of its job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,19 +127,64 @@ struct Page {
     bytes: Vec<u8>,
     /// Records whose ticket has not come back.
     held: u32,
-    /// The first record's stream position and h (records are relative).
-    base_index: u64,
-    base_taken_ns: u64,
+    /// What its records are written against: its first record's fields.
+    base: Base,
+}
+
+/// A page's first record's stream position, h, work, budget d' − a' and
+/// watchdog lead (see [`watch_lead`]). Records are differences from
+/// these, one byte for a field where a page's jobs are alike (one event
+/// type per lane, so one budget; one cost).
+#[derive(Clone, Copy, Debug)]
+struct Base {
+    index: u64,
+    taken_ns: u64,
+    work_ns: u64,
+    budget_ns: u64,
+    lead_ns: u64,
+}
+
+impl Base {
+    fn of(slot: &Slot, watchdog: Option<Time>) -> Base {
+        let arrival = slot.ns[At::Arrival as usize];
+        Base {
+            index: slot.index,
+            taken_ns: slot.taken_ns,
+            work_ns: slot.work_ns,
+            budget_ns: slot.ns[At::Deadline as usize].wrapping_sub(arrival),
+            lead_ns: watchdog.map_or(0, |at| watch_lead(slot, at.parts().0)),
+        }
+    }
+}
+
+/// A watchdog's time less the job's deadline (its h without one): the
+/// guard's margin, the same for every job of a guard.
+fn watch_lead(slot: &Slot, at_ns: u64) -> u64 {
+    at_ns.wrapping_sub(watch_reference(slot))
+}
+
+fn watch_reference(slot: &Slot) -> u64 {
+    if slot.has(HAS_DEADLINE) {
+        slot.ns[At::Deadline as usize]
+    } else {
+        slot.taken_ns
+    }
 }
 
 /// The parked jobs.
 #[derive(Debug, Default)]
 pub(crate) struct Parked {
+    lanes: [Lane; LANES],
+    /// Records in state [`ParkedState::Queued`].
+    queued: usize,
+}
+
+/// One lane's pages of records.
+#[derive(Debug, Default)]
+struct Lane {
     /// Pages by number from `first`; `None` once all their records went.
     pages: VecDeque<Option<Page>>,
     first: u64,
-    /// Records in state [`ParkedState::Queued`].
-    queued: usize,
     /// A page's buffer kept for the next page.
     spare: Option<Vec<u8>>,
 }
@@ -122,46 +203,22 @@ impl Parked {
         fractions: &[u64; 4],
         watchdog: Option<Time>,
     ) -> JobRef {
-        let number = self.first + self.pages.len() as u64 - u64::from(self.has_room());
-        let page = self.page_with_room(slot);
-        let offset = page.bytes.len();
+        let lane_number = usize::from(slot.event.0) % LANES;
+        let lane = &mut self.lanes[lane_number];
+        let number = lane.first + lane.pages.len() as u64 - u64::from(lane.has_room());
+        let page = lane.page_with_room(slot, watchdog);
+        // The record goes where the padding of the one before begins.
+        let offset = page.bytes.len().saturating_sub(PAD);
         encode(slot, fractions, watchdog, page);
         page.held += 1;
         self.queued += 1;
-        JobRef::parked((number << PAGE_BITS) | offset as u64)
-    }
-
-    /// Whether the last page is there and has room for a record.
-    fn has_room(&self) -> bool {
-        self.pages
-            .back()
-            .and_then(Option::as_ref)
-            .is_some_and(|page| PAGE - page.bytes.len() >= MAX_RECORD)
-    }
-
-    /// The last page, or a new one when it has no room for a record.
-    fn page_with_room(&mut self, slot: &Slot) -> &mut Page {
-        if !self.has_room() {
-            let mut bytes = self.spare.take().unwrap_or_default();
-            bytes.clear();
-            bytes.reserve_exact(PAGE);
-            self.pages.push_back(Some(Page {
-                bytes,
-                held: 0,
-                base_index: slot.index,
-                base_taken_ns: slot.taken_ns,
-            }));
-        }
-        self.pages
-            .back_mut()
-            .and_then(Option::as_mut)
-            .expect("the last page has room")
+        JobRef::parked(lane_number, (number << PAGE_BITS) | offset as u64)
     }
 
     /// The state of the record at `job` if it holds stream position
     /// `index` and its ticket has not come back.
     pub(crate) fn state(&self, job: JobRef, index: u64) -> Option<ParkedState> {
-        let (page, offset) = self.find(job)?;
+        let (page, offset) = self.lanes[job.lane()].find(job)?;
         let state = match page.bytes[offset] & STATE {
             QUEUED => ParkedState::Queued,
             DROPPED => ParkedState::Dropped,
@@ -170,30 +227,76 @@ impl Parked {
         (decode_index(page, offset) == index).then_some(state)
     }
 
-    /// The queued job at `job` leaves for a worker: its slot's fields,
-    /// and the record goes.
-    pub(crate) fn take(&mut self, job: JobRef) -> Unparked {
-        let parts = self.decode(job);
-        self.queued -= 1;
-        self.release(job);
-        parts
+    /// The ticket of `job`, for stream position `index`, came back from
+    /// the strategy: a queued job leaves for a worker (its slot's fields
+    /// are returned), a dropped one's record goes; `None` for a ticket
+    /// that came back before (or whose record holds another position).
+    pub(crate) fn claim(&mut self, job: JobRef, index: u64) -> Option<Claim> {
+        let lane = &mut self.lanes[job.lane()];
+        let (page, offset) = lane.find(job)?;
+        let claim = match page.bytes[offset] & STATE {
+            QUEUED => {
+                let parts = decode(page, offset);
+                if parts.0.index != index {
+                    return None;
+                }
+                self.queued -= 1;
+                Claim::Queued(parts)
+            }
+            DROPPED if decode_index(page, offset) == index => Claim::Dropped,
+            _ => return None,
+        };
+        lane.release(job);
+        Some(claim)
     }
 
     /// The queued job at `job` is dropped by its watchdog: its slot's
     /// fields; the record stays (as dropped) until its ticket comes back.
     pub(crate) fn drop_job(&mut self, job: JobRef) -> Unparked {
-        let parts = self.decode(job);
+        let (page, offset) = self.lanes[job.lane()]
+            .find_mut(job)
+            .expect("a parked job's record exists");
+        let parts = decode(page, offset);
+        page.bytes[offset] = (page.bytes[offset] & !STATE) | DROPPED;
         self.queued -= 1;
-        if let Some((page, offset)) = self.find_mut(job) {
-            page.bytes[offset] = (page.bytes[offset] & !STATE) | DROPPED;
-        }
         parts
     }
+}
 
-    /// The ticket of the record at `job` came back: the record goes, and
-    /// its page when it was the page's last.
-    pub(crate) fn release(&mut self, job: JobRef) {
-        let Some((page, offset)) = self.find_mut(job) else {
+impl Lane {
+    /// Whether the last page is there and has room for a record.
+    fn has_room(&self) -> bool {
+        self.pages
+            .back()
+            .and_then(Option::as_ref)
+            .is_some_and(|page| PAGE - page.bytes.len() >= MAX_RECORD + PAD)
+    }
+
+    /// The last page, or a new one when it has no room for a record.
+    fn page_with_room(&mut self, slot: &Slot, watchdog: Option<Time>) -> &mut Page {
+        if !self.has_room() {
+            let mut bytes = self.spare.take().unwrap_or_default();
+            bytes.clear();
+            bytes.reserve_exact(PAGE);
+            self.pages.push_back(Some(Page {
+                bytes,
+                held: 0,
+                base: Base::of(slot, watchdog),
+            }));
+        }
+        self.pages
+            .back_mut()
+            .and_then(Option::as_mut)
+            .expect("the last page has room")
+    }
+
+    /// The record at `job` goes, and its page when it was the page's
+    /// last.
+    fn release(&mut self, job: JobRef) {
+        let Some((number, offset)) = self.locate(job) else {
+            return;
+        };
+        let Some(page) = self.pages[number].as_mut() else {
             return;
         };
         page.bytes[offset] &= !STATE;
@@ -202,7 +305,6 @@ impl Parked {
             return;
         }
         // Its last record went (the next record starts a new page).
-        let number = ((job.offset() >> PAGE_BITS) - self.first) as usize;
         if let Some(page) = self.pages[number].take() {
             self.spare = Some(page.bytes);
         }
@@ -212,71 +314,23 @@ impl Parked {
         }
     }
 
-    fn decode(&self, job: JobRef) -> Unparked {
-        let (page, offset) = self.find(job).expect("a parked job's record exists");
-        decode(page, offset)
+    /// The page of `job` (by position in `pages`) and where in it its
+    /// record is.
+    fn locate(&self, job: JobRef) -> Option<(usize, usize)> {
+        let number = (job.offset() >> PAGE_BITS).checked_sub(self.first)? as usize;
+        let page = self.pages.get(number)?.as_ref()?;
+        let offset = (job.offset() & (PAGE as u64 - 1)) as usize;
+        (offset < page.bytes.len()).then_some((number, offset))
     }
 
     fn find(&self, job: JobRef) -> Option<(&Page, usize)> {
-        let number = (job.offset() >> PAGE_BITS).checked_sub(self.first)?;
-        let page = self.pages.get(number as usize)?.as_ref()?;
-        let offset = (job.offset() & (PAGE as u64 - 1)) as usize;
-        (offset < page.bytes.len()).then_some((page, offset))
+        let (number, offset) = self.locate(job)?;
+        Some((self.pages[number].as_ref()?, offset))
     }
 
     fn find_mut(&mut self, job: JobRef) -> Option<(&mut Page, usize)> {
-        let number = (job.offset() >> PAGE_BITS).checked_sub(self.first)?;
-        let page = self.pages.get_mut(number as usize)?.as_mut()?;
-        let offset = (job.offset() & (PAGE as u64 - 1)) as usize;
-        (offset < page.bytes.len()).then_some((page, offset))
-    }
-}
-
-/// `value` as a LEB128 varint.
-#[inline(always)]
-fn put(bytes: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        bytes.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    bytes.push(value as u8);
-}
-
-/// `value − base` (wrapping) as a zigzag varint: small when they are close.
-#[inline(always)]
-fn put_delta(bytes: &mut Vec<u8>, value: u64, base: u64) {
-    let delta = value.wrapping_sub(base) as i64;
-    put(bytes, ((delta << 1) ^ (delta >> 63)) as u64);
-}
-
-/// Reads what [`put`] and [`put_delta`] wrote (records are only ever
-/// read where they were written).
-struct Reader<'b> {
-    bytes: &'b [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    #[inline(always)]
-    fn get(&mut self) -> u64 {
-        let mut value = 0;
-        let mut shift = 0;
-        loop {
-            let byte = self.bytes[self.at];
-            self.at += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return value;
-            }
-            shift += 7;
-        }
-    }
-
-    #[inline(always)]
-    fn delta(&mut self, base: u64) -> u64 {
-        let zigzag = self.get();
-        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
-        base.wrapping_add(delta as u64)
+        let (number, offset) = self.locate(job)?;
+        Some((self.pages[number].as_mut()?, offset))
     }
 }
 
@@ -293,70 +347,75 @@ fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Time>, page: &mut 
         | if has_fractions { FRACTIONS } else { 0 }
         | if watchdog.is_some() { WATCHDOG } else { 0 };
     let arrival = ns[At::Arrival as usize];
-    let bytes = &mut page.bytes;
-    bytes.push(header);
-    bytes.push(slot.flags);
-    put_delta(bytes, slot.index, page.base_index);
-    put_delta(bytes, slot.global_seq, slot.index);
-    put_delta(bytes, slot.taken_ns, page.base_taken_ns);
-    put_delta(bytes, arrival, slot.taken_ns);
-    put(bytes, slot.work_ns);
-    put(bytes, u64::from(slot.event.0));
-    for (at, flag) in [
-        (At::Deadline, HAS_DEADLINE),
-        (At::Answer, ANSWERED),
-        (At::Unblocked, UNBLOCKED),
-    ] {
+    let base = page.base;
+    let mut record = Writer::<MAX_RECORD>::new();
+    record.byte(header);
+    record.byte(slot.flags);
+    let [event_low, event_high] = slot.event.0.to_le_bytes();
+    record.byte(event_low);
+    record.byte(event_high);
+    record.put_delta(slot.index, base.index);
+    record.put_delta(slot.global_seq, slot.index);
+    record.put_delta(slot.taken_ns, base.taken_ns);
+    record.put_delta(arrival, slot.taken_ns);
+    record.put_delta(slot.work_ns, base.work_ns);
+    if slot.has(HAS_DEADLINE) {
+        let budget = ns[At::Deadline as usize].wrapping_sub(arrival);
+        record.put_delta(budget, base.budget_ns);
+    }
+    for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if slot.has(flag) {
-            put_delta(bytes, ns[at as usize], arrival);
+            record.put_delta(ns[at as usize], arrival);
         }
     }
     if closed {
-        put_delta(bytes, slot.recorded_arrival_ns, arrival);
-        put(bytes, slot.sigma_ns);
-        put(bytes, u64::from(slot.thread.wrapping_add(1)));
+        record.put_delta(slot.recorded_arrival_ns, arrival);
+        record.put(slot.sigma_ns);
+        record.put(u64::from(slot.thread.wrapping_add(1)));
     }
     if has_fractions {
         for &fraction in fractions {
-            put(bytes, fraction);
+            record.put(fraction);
         }
     }
     if let Some(at) = watchdog {
         let (at_ns, fraction) = at.parts();
-        put_delta(bytes, at_ns, slot.taken_ns);
-        put(bytes, fraction);
+        record.put_delta(watch_lead(slot, at_ns), base.lead_ns);
+        record.put(fraction);
     }
+    record.append_to(&mut page.bytes);
 }
 
 /// The stream position of the record at `offset`.
 fn decode_index(page: &Page, offset: usize) -> u64 {
     let mut reader = Reader {
         bytes: &page.bytes,
-        at: offset + 2,
+        at: offset + HEAD,
     };
-    reader.delta(page.base_index)
+    reader.delta(page.base.index)
 }
 
 /// The slot and the fractions of its times of the record at `offset`.
 fn decode(page: &Page, offset: usize) -> Unparked {
-    let header = page.bytes[offset];
-    let flags = page.bytes[offset + 1];
+    let [header, flags, event_low, event_high] = page.bytes[offset..offset + HEAD]
+        .try_into()
+        .expect("a record's head");
+    let event = EventType(u16::from_le_bytes([event_low, event_high]));
     let mut reader = Reader {
         bytes: &page.bytes,
-        at: offset + 2,
+        at: offset + HEAD,
     };
-    let index = reader.delta(page.base_index);
+    let base = page.base;
+    let index = reader.delta(base.index);
     let global_seq = reader.delta(index);
-    let taken_ns = reader.delta(page.base_taken_ns);
+    let taken_ns = reader.delta(base.taken_ns);
     let arrival = reader.delta(taken_ns);
-    let work_ns = reader.get();
-    let event = EventType(reader.get() as u16);
+    let work_ns = reader.delta(base.work_ns);
     let mut ns = [arrival, 0, 0, 0];
-    for (at, flag) in [
-        (At::Deadline, HAS_DEADLINE),
-        (At::Answer, ANSWERED),
-        (At::Unblocked, UNBLOCKED),
-    ] {
+    if flags & HAS_DEADLINE != 0 {
+        ns[At::Deadline as usize] = arrival.wrapping_add(reader.delta(base.budget_ns));
+    }
+    for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if flags & flag != 0 {
             ns[at as usize] = reader.delta(arrival);
         }
@@ -374,10 +433,6 @@ fn decode(page: &Page, offset: usize) -> Unparked {
             *fraction = reader.get();
         }
     }
-    let watchdog = (header & WATCHDOG != 0).then(|| {
-        let at_ns = reader.delta(taken_ns);
-        Time::from_parts(at_ns, reader.get())
-    });
     let slot = Slot {
         index,
         global_seq,
@@ -391,6 +446,12 @@ fn decode(page: &Page, offset: usize) -> Unparked {
         stage: Stage::Queued,
         flags,
     };
+    let watchdog = (header & WATCHDOG != 0).then(|| {
+        let at_ns = reader
+            .delta(base.lead_ns)
+            .wrapping_add(watch_reference(&slot));
+        Time::from_parts(at_ns, reader.get())
+    });
     (slot, fractions, watchdog)
 }
 
@@ -470,7 +531,9 @@ mod tests {
             for (job, (f, fractions, watchdog)) in refs.iter().zip(&jobs) {
                 let want = slot(*f);
                 prop_assert_eq!(parked.state(*job, want.index), Some(ParkedState::Queued));
-                let (back, back_fractions, back_watchdog) = parked.take(*job);
+                let Some(Claim::Queued((back, back_fractions, back_watchdog))) = parked.claim(*job, want.index) else {
+                    panic!("a queued job");
+                };
                 assert_same(&back, &want);
                 prop_assert_eq!(&back_fractions, fractions);
                 let watchdog = watchdog.map(|(ns, frac)| Time::from_parts(ns, frac % 1000));
@@ -494,8 +557,10 @@ mod tests {
         assert_eq!(slot.index, 7);
         assert_eq!(parked.queued(), 0);
         assert_eq!(parked.state(job, 7), Some(ParkedState::Dropped));
-        parked.release(job);
+        assert!(parked.claim(job, 8).is_none(), "another stream position");
+        assert!(matches!(parked.claim(job, 7), Some(Claim::Dropped)));
         assert_eq!(parked.state(job, 7), None);
+        assert!(parked.claim(job, 7).is_none(), "a ticket back twice");
     }
 
     #[test]
@@ -504,12 +569,12 @@ mod tests {
         let first: Vec<JobRef> = (0..20_000)
             .map(|i| parked.park(&queued(i), &[0; 4], None))
             .collect();
-        let pages = parked.pages.len();
+        let pages = parked.lanes[1].pages.len();
         assert!(pages > 2, "{pages} pages");
-        for &job in &first {
-            parked.take(job);
+        for (index, &job) in first.iter().enumerate() {
+            assert!(parked.claim(job, index as u64).is_some());
         }
-        assert!(parked.pages.is_empty(), "every page went");
+        assert!(parked.lanes[1].pages.is_empty(), "every page went");
         let later = parked.park(&queued(20_000), &[0; 4], None);
         assert!(later.offset() > first.last().unwrap().offset());
         assert_eq!(
@@ -523,10 +588,36 @@ mod tests {
         let more: Vec<JobRef> = (0..10_000)
             .map(|i| parked.park(&queued(30_000 + i), &[0; 4], None))
             .collect();
-        for &job in &more {
-            parked.take(job);
+        for (index, &job) in more.iter().enumerate() {
+            assert!(parked.claim(job, 30_000 + index as u64).is_some());
         }
         assert_eq!(parked.state(kept, 20_001), Some(ParkedState::Queued));
-        assert_eq!(parked.take(kept).0.index, 20_001);
+        assert!(
+            matches!(parked.claim(kept, 20_001), Some(Claim::Queued((slot, _, _))) if slot.index == 20_001)
+        );
+    }
+
+    #[test]
+    fn a_type_that_waits_longer_holds_only_its_own_pages() {
+        let mut parked = Parked::default();
+        let mut open = Vec::new();
+        let mut exec = Vec::new();
+        for index in 0..40_000u64 {
+            let mut slot = queued(index);
+            slot.event = EventType(index.is_multiple_of(10).into());
+            let job = parked.park(&slot, &[0; 4], None);
+            if index.is_multiple_of(10) {
+                exec.push((job, index))
+            } else {
+                open.push((job, index))
+            };
+        }
+        for &(job, index) in &open {
+            assert!(parked.claim(job, index).is_some());
+        }
+        let pages = |lane: usize| parked.lanes[lane].pages.iter().flatten().count();
+        assert_eq!(pages(0), 0, "the OPENs' pages went");
+        assert!(pages(1) > 0, "the EXECs' pages stay");
+        assert_eq!(parked.queued(), exec.len());
     }
 }
