@@ -446,6 +446,42 @@ mod shortcuts {
             prop_assert_eq!(parked, kept);
         }
     }
+
+    /// A long overload: thousands of jobs queued at once, of two event
+    /// types with budgets far apart, some dropped by their guards, so that
+    /// records fill and free pages in two lanes and the queues pack.
+    #[test]
+    fn a_long_overload_parked_changes_no_outcome() {
+        let messages: Vec<Message> = (0..6_000u64)
+            .map(|i| {
+                let exec = i % 7 == 0;
+                let event = if exec {
+                    EventType::AUTH_EXEC
+                } else {
+                    EventType::AUTH_OPEN
+                };
+                let mut m = Message::new(i, event, Action::Auth, i * 3);
+                m.deadline_ns = Some(i * 3 + if exec { 24_000 } else { 8_000 });
+                m.service_ns = Some(10 + i % 5);
+                m
+            })
+            .collect();
+        let config = SimConfig::default();
+        for spec in [
+            "edf:2",
+            "pool:2",
+            "guard:2000ns:edf:2",
+            "guard:25%:1ns:30ns:pool:1",
+        ] {
+            let parked = simulate_with((true, 0), spec, &messages, &config);
+            let kept = simulate_with((true, usize::MAX), spec, &messages, &config);
+            let result = parked.0.as_ref().expect("a result");
+            assert!(result.max_backlog > 1_500, "{spec}: a long queue");
+            let guarded = spec.starts_with("guard");
+            assert!(!guarded || result.defaulted > 100, "{spec}: jobs dropped");
+            assert_eq!(parked, kept, "{spec}");
+        }
+    }
 }
 
 mod idle_workers {
