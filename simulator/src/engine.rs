@@ -53,7 +53,7 @@ use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
 use crate::strategy::Strategy;
-use crate::strategy::runs::{Keyed, PACKED_MAX, Packed, RunQueue};
+use crate::strategy::runs::{Keyed, Packed, RunQueue};
 use crate::varint::{Reader, Writer};
 
 /// What ES does when a deadline passes (`--miss-mode`).
@@ -405,7 +405,7 @@ impl Keyed for Timer {
 
 impl Packed for Timer {
     #[inline(always)]
-    fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+    fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
         let ((ns, fraction), (before_ns, _)) = (self.at.parts(), before.at.parts());
         writer.put_delta(ns, before_ns);
         writer.put(fraction);

@@ -7,50 +7,111 @@
 //! first byte says how many follow (a value below 2⁷ takes one byte,
 //! below 2¹⁴ two, ..., below 2⁵⁶ eight; a first byte of 0 is followed by
 //! all eight bytes). Unlike LEB128, a value is read with one unaligned
-//! 8-byte load and a shift, not a loop over its bytes: a buffer of
-//! varints always ends with [`PAD`] spare bytes, so the load never runs
-//! past it.
+//! 8-byte load and a shift, not a loop over its bytes (and a one-byte
+//! value with one byte load): a [`Buffer`] keeps [`PAD`] spare bytes
+//! past what it holds, so the load never runs past it.
 
-/// Spare bytes at the end of every buffer of varints.
+/// Bytes a value's write or read may touch past its end (one 8-byte
+/// store or load): a [`Buffer`] keeps this many spare.
 pub(crate) const PAD: usize = 8;
 
-/// Fields being written: they go to a buffer on the stack, then onto the
-/// end of a padded `Vec` in one copy ([`Writer::append_to`]). `N` must
-/// leave 8 bytes past the most the fields can take.
-pub(crate) struct Writer<const N: usize> {
-    buffer: [u8; N],
-    at: usize,
+/// A fixed-size buffer of varints, filled from the front and written in
+/// place (pages of parked jobs, blocks of packed runs).
+#[derive(Clone, Debug)]
+pub(crate) struct Buffer {
+    bytes: Box<[u8]>,
+    used: usize,
 }
 
-impl<const N: usize> Writer<N> {
-    /// Nothing written yet.
-    #[inline(always)]
-    pub(crate) fn new() -> Self {
-        Writer {
-            buffer: [0; N],
-            at: 0,
+impl Buffer {
+    /// An empty buffer of `size` bytes.
+    pub(crate) fn new(size: usize) -> Buffer {
+        Buffer {
+            bytes: vec![0; size].into_boxed_slice(),
+            used: 0,
         }
     }
 
+    /// Bytes written.
+    #[inline(always)]
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Whether `most` more bytes fit (with the spare [`PAD`]).
+    #[inline(always)]
+    pub(crate) fn has_room(&self, most: usize) -> bool {
+        self.bytes.len() - self.used >= most + PAD
+    }
+
+    /// Forgets what was written from `used` on.
+    #[inline(always)]
+    pub(crate) fn truncate(&mut self, used: usize) {
+        self.used = self.used.min(used);
+    }
+
+    /// Writes at the end with `write` (at most what
+    /// [`has_room`](Buffer::has_room) said fits); returns where it began.
+    #[inline(always)]
+    pub(crate) fn append(&mut self, write: impl FnOnce(&mut Writer<'_>)) -> usize {
+        let start = self.used;
+        let mut writer = Writer {
+            bytes: &mut self.bytes,
+            at: start,
+        };
+        write(&mut writer);
+        self.used = writer.at;
+        start
+    }
+
+    /// Reads from `at` on.
+    #[inline(always)]
+    pub(crate) fn reader(&self, at: usize) -> Reader<'_> {
+        Reader {
+            bytes: &self.bytes,
+            at,
+        }
+    }
+
+    /// The bytes, to change one written before.
+    #[inline(always)]
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+}
+
+/// Writes varints into a [`Buffer`], in place.
+pub(crate) struct Writer<'b> {
+    bytes: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
     /// Appends one raw byte.
     #[inline(always)]
     pub(crate) fn byte(&mut self, byte: u8) {
-        self.buffer[self.at] = byte;
+        self.bytes[self.at] = byte;
         self.at += 1;
     }
 
     /// Appends `value`.
     #[inline(always)]
     pub(crate) fn put(&mut self, value: u64) {
+        if value < 0x80 {
+            // Most fields: one byte, its low bit set.
+            self.bytes[self.at] = (value as u8) << 1 | 1;
+            self.at += 1;
+            return;
+        }
         let bits = 64 - value.leading_zeros();
-        let len = bits.div_ceil(7).max(1);
+        let len = bits.div_ceil(7);
         if len <= 8 {
             let word = (value << len) | (1 << (len - 1));
-            self.buffer[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
+            self.bytes[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
             self.at += len as usize;
         } else {
-            self.buffer[self.at] = 0;
-            self.buffer[self.at + 1..self.at + 9].copy_from_slice(&value.to_le_bytes());
+            self.bytes[self.at] = 0;
+            self.bytes[self.at + 1..self.at + 9].copy_from_slice(&value.to_le_bytes());
             self.at += 9;
         }
     }
@@ -61,16 +122,6 @@ impl<const N: usize> Writer<N> {
     pub(crate) fn put_delta(&mut self, value: u64, base: u64) {
         let delta = value.wrapping_sub(base) as i64;
         self.put(((delta << 1) ^ (delta >> 63)) as u64);
-    }
-
-    /// Moves what was written onto the end of `bytes` (empty, or ending
-    /// with [`PAD`] spare bytes, as it does after).
-    #[inline(always)]
-    pub(crate) fn append_to(&self, bytes: &mut Vec<u8>) {
-        bytes.truncate(bytes.len().saturating_sub(PAD));
-        // The buffer has room for PAD bytes past what was written (the
-        // spare bytes need not be anything in particular).
-        bytes.extend_from_slice(&self.buffer[..self.at + PAD]);
     }
 }
 
@@ -90,6 +141,12 @@ impl Reader<'_> {
     /// The next varint.
     #[inline(always)]
     pub(crate) fn get(&mut self) -> u64 {
+        let first = self.bytes[self.at];
+        if first & 1 != 0 {
+            // Most fields: one byte.
+            self.at += 1;
+            return u64::from(first >> 1);
+        }
         let word = self.word(self.at);
         let len = (word as u8).trailing_zeros() + 1;
         if len <= 8 {
@@ -121,22 +178,23 @@ mod tests {
     proptest! {
         #[test]
         fn values_and_deltas_read_back(pairs in prop::collection::vec((any::<u64>(), any::<u64>(), 0u32..64), 0..12)) {
-            let mut bytes = Vec::new();
+            let mut buffer = Buffer::new(12 * 19 + PAD);
             for &(value, base, shift) in &pairs {
-                let mut writer = Writer::<40>::new();
-                writer.put(value >> shift);
-                writer.put_delta(value, base);
-                writer.byte(shift as u8);
-                writer.append_to(&mut bytes);
+                prop_assert!(buffer.has_room(19));
+                buffer.append(|writer| {
+                    writer.put(value >> shift);
+                    writer.put_delta(value, base);
+                    writer.byte(shift as u8);
+                });
             }
-            let mut reader = Reader { bytes: &bytes, at: 0 };
+            let mut reader = buffer.reader(0);
             for &(value, base, shift) in &pairs {
                 prop_assert_eq!(reader.get(), value >> shift);
                 prop_assert_eq!(reader.delta(base), value);
-                prop_assert_eq!(bytes[reader.at], shift as u8, "a raw byte");
+                prop_assert_eq!(reader.bytes[reader.at], shift as u8, "a raw byte");
                 reader.at += 1;
             }
-            prop_assert_eq!(reader.at + PAD, bytes.len().max(PAD));
+            prop_assert_eq!(reader.at, buffer.used());
         }
     }
 
@@ -151,13 +209,16 @@ mod tests {
             (1 << 56, 9),
             (u64::MAX, 9),
         ] {
-            let mut writer = Writer::<16>::new();
-            writer.put(value);
-            assert_eq!(writer.at, len, "{value}");
+            let mut buffer = Buffer::new(32);
+            buffer.append(|writer| writer.put(value));
+            assert_eq!(buffer.used(), len, "{value}");
         }
-        let mut writer = Writer::<16>::new();
-        writer.put_delta(10, 73);
-        writer.put_delta(73, 10);
-        assert_eq!(writer.at, 2, "near values, either way");
+        let mut buffer = Buffer::new(32);
+        buffer.append(|writer| {
+            writer.put_delta(10, 73);
+            writer.put_delta(73, 10);
+        });
+        assert_eq!(buffer.used(), 2, "near values, either way");
+        assert!(buffer.has_room(32 - 2 - PAD) && !buffer.has_room(32 - 1 - PAD));
     }
 }

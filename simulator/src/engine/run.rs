@@ -462,38 +462,53 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }
         self.keep_trigger(slot, message, plan.runner);
-        if let Some(guard) = plan.watchdog {
-            let fire = self.fire_time(guard.max(now), now);
-            self.watchdogs.push(Timer {
-                at: fire,
-                job: JobRef::slot(slot),
-                index: job.index,
-            });
-            self.slots[slot].flags |= WATCHED;
-            self.compact_timers();
-        }
+        let watchdog = plan
+            .watchdog
+            .map(|guard| self.fire_time(guard.max(now), now));
         let state = &mut self.slots[slot];
         state.work_ns = plan.work_ns;
         state.taken_ns = now.ceil_ns();
         match plan.runner {
             Runner::Handler => {
                 state.stage = Stage::Running;
+                self.arm_watchdog(slot, watchdog);
                 self.begin(Phase::Work(slot), plan.work_ns);
             }
             Runner::Answer => {
                 state.stage = Stage::Running;
                 state.work_ns = self.config.handoff_ns;
+                self.arm_watchdog(slot, watchdog);
                 self.begin(Phase::Work(slot), self.config.handoff_ns);
             }
             Runner::Worker => {
                 state.stage = Stage::HandOff;
                 match self.config.handoff_ns {
-                    0 => self.handed_off(slot),
-                    handoff => self.begin(Phase::HandOff(slot), handoff),
+                    // The job is queued now: its watchdog is armed where
+                    // it will wait.
+                    0 => self.handed_off(slot, watchdog),
+                    handoff => {
+                        self.arm_watchdog(slot, watchdog);
+                        self.begin(Phase::HandOff(slot), handoff);
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Arms `watchdog`, if any, for the job in `slot`.
+    #[inline(always)]
+    fn arm_watchdog(&mut self, slot: u32, watchdog: Option<Time>) {
+        if let Some(at) = watchdog {
+            self.slots[slot].flags |= WATCHED;
+            let index = self.slots[slot].index;
+            self.push_watchdog(at, JobRef::slot(slot), index);
+        }
+    }
+
+    fn push_watchdog(&mut self, at: Time, job: JobRef, index: u64) {
+        self.watchdogs.push(Timer { at, job, index });
+        self.compact_timers();
     }
 
     /// The job of `slot` as a strategy sees it, taken now.
@@ -578,9 +593,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
-    /// The hand-off of `slot` ends now: its job goes to the strategy.
+    /// The hand-off of `slot` ends now: its job goes to the strategy,
+    /// and `watchdog`, if one is to be armed now (not yet at the take), is
+    /// armed where the job waits.
     #[inline(always)]
-    fn handed_off(&mut self, slot: u32) {
+    fn handed_off(&mut self, slot: u32, watchdog: Option<Time>) {
         let deadline_ns = self.slots.deadline(slot).map_or(u64::MAX, Time::ceil_ns);
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
@@ -595,13 +612,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         } else {
             state.stage = Stage::Queued;
             let (global_seq, index) = (state.global_seq, state.index);
-            let job = self.park(slot);
+            let job = self.park(slot, watchdog);
             self.strategy.queue(Ticket {
                 deadline_ns,
                 global_seq,
                 index,
                 job,
             });
+            match (watchdog, job.as_slot()) {
+                (Some(_), Some(slot)) => self.arm_watchdog(slot, watchdog),
+                (Some(at), None) => self.push_watchdog(at, job, index),
+                _ => {}
+            }
             self.queued += 1;
             self.dispatchable = !self.idle.is_empty();
         }
@@ -610,10 +632,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Where the job of `slot`, queued now, waits: in its slot, or parked
     /// as a compact record when the queue is long (sustained overload)
-    /// and nothing but its ticket and its watchdog (the last timer armed,
-    /// which then follows it) refers to its slot.
+    /// and nothing but its ticket and its watchdog refers to its slot:
+    /// `fresh`, to be armed now, or one armed at the take if it is the
+    /// last timer armed (it then follows the job).
     #[inline(always)]
-    fn park(&mut self, slot: u32) -> JobRef {
+    fn park(&mut self, slot: u32, fresh: Option<Time>) -> JobRef {
         if self.queued < self.park_after || self.co.is_some() {
             return JobRef::slot(slot);
         }
@@ -625,9 +648,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if deadline_timer || (watched && last_timer.is_none()) {
             return JobRef::slot(slot);
         }
-        let watchdog = last_timer.filter(|_| watched).map(|timer| timer.at);
-        let job = self.slots.park(slot, watchdog);
-        if watchdog.is_some() {
+        let armed = last_timer.filter(|_| watched).map(|timer| timer.at);
+        let job = self.slots.park(slot, armed.or(fresh));
+        if armed.is_some() {
             self.watchdogs.modify_last_pushed(|timer| timer.job = job);
         }
         job
@@ -654,7 +677,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 self.settle(slot, response, Some((self.phase_since, now)), None);
                 self.rest();
             }
-            Phase::HandOff(slot) => self.handed_off(slot),
+            Phase::HandOff(slot) => self.handed_off(slot, None),
             Phase::Overhead | Phase::Idle => {}
         }
     }

@@ -21,7 +21,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use super::Ticket;
 use crate::engine::JobRef;
-use crate::varint::{PAD, Reader, Writer};
+use crate::varint::{Buffer, Reader, Writer};
 
 /// Sorted runs kept before falling back to the heap.
 pub const MAX_RUNS: usize = 4;
@@ -42,22 +42,21 @@ impl Keyed for Ticket {
     }
 }
 
-/// The most bytes a [`Packed`] value's fields may take, with the 8 a
-/// [`Writer`] may write past their end.
-pub const PACKED_MAX: usize = 5 * 9 + 8;
+/// The most bytes a [`Packed`] value's fields may take.
+pub const PACKED_MAX: usize = 5 * 9;
 
 /// A value a run keeps as its difference from the value before it.
 pub trait Packed: Keyed + Copy {
     /// Writes `self` as its difference from `before` (at most five
     /// varints).
-    fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>);
+    fn pack(&self, before: &Self, writer: &mut Writer<'_>);
     /// Reads what [`pack`](Packed::pack) wrote against `before`.
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self;
 }
 
 impl Packed for Ticket {
     #[inline(always)]
-    fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+    fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
         writer.put_delta(self.deadline_ns, before.deadline_ns);
         writer.put_delta(self.global_seq, before.global_seq);
         writer.put_delta(self.index, before.index);
@@ -75,18 +74,11 @@ impl Packed for Ticket {
     }
 }
 
-/// Bytes a run reads past before it drops them (when they are also at
-/// least an eighth of what it holds: the memory a long queue touches
-/// stays within 8/7 of what it holds, for moving about seven bytes per
-/// byte read).
-const COMPACT_AFTER: usize = 4096;
-
-/// Appends `value`, packed against `before`, to `bytes`.
+/// Appends `value`, packed against `before`, to `block`; returns where
+/// it begins.
 #[inline(always)]
-fn pack_onto<V: Packed>(bytes: &mut Vec<u8>, value: &V, before: &V) {
-    let mut writer = Writer::new();
-    value.pack(before, &mut writer);
-    writer.append_to(bytes);
+fn pack_onto<V: Packed>(block: &mut Buffer, value: &V, before: &V) -> usize {
+    block.append(|writer| value.pack(before, writer))
 }
 
 /// Items a [`Run`] holds as they are before it packs them.
@@ -177,30 +169,39 @@ impl<V: Packed> Run<V> {
 }
 
 /// A FIFO queue of [`Packed`] values: its front item as is, the later
-/// ones packed, each against the one before it.
+/// ones packed, each against the one before it, in blocks of
+/// [`BLOCK`] bytes (an item never straddles two), so that what was read
+/// goes a block at a time without moving what is left.
 #[derive(Clone, Debug)]
 struct PackedRun<V> {
     front: Option<V>,
-    /// The items after the front, packed, read from `head`.
-    bytes: Vec<u8>,
+    /// The items after the front, packed, read from `head` in the first
+    /// block.
+    blocks: VecDeque<Buffer>,
     head: usize,
     len: usize,
     /// The last item and the one before it (the last itself when it is
     /// the only one), to pack it again when it changes; where its bytes
-    /// start.
+    /// start in the last block.
     back: Option<(V, V)>,
     back_at: usize,
+    /// A block read to its end, kept for the next one.
+    spare: Option<Buffer>,
 }
+
+/// Bytes per block of a [`PackedRun`].
+const BLOCK: usize = 16 * 1024;
 
 impl<V> Default for PackedRun<V> {
     fn default() -> Self {
         PackedRun {
             front: None,
-            bytes: Vec::new(),
+            blocks: VecDeque::new(),
             head: 0,
             len: 0,
             back: None,
             back_at: 0,
+            spare: None,
         }
     }
 }
@@ -220,8 +221,7 @@ impl<V: Packed> PackedRun<V> {
     fn push_back(&mut self, value: V) {
         match self.back {
             Some((back, _)) if self.len > 0 => {
-                self.back_at = self.bytes.len().saturating_sub(PAD);
-                pack_onto(&mut self.bytes, &value, &back);
+                self.back_at = pack_onto(self.block_with_room(), &value, &back);
                 self.back = Some((value, back));
             }
             _ => {
@@ -232,27 +232,38 @@ impl<V: Packed> PackedRun<V> {
         self.len += 1;
     }
 
+    /// The last block, or a new one if it has no room for an item.
+    #[inline(always)]
+    fn block_with_room(&mut self) -> &mut Buffer {
+        let full = |block: &Buffer| !block.has_room(PACKED_MAX);
+        if self.blocks.back().is_none_or(full) {
+            let mut block = self.spare.take().unwrap_or_else(|| Buffer::new(BLOCK));
+            block.truncate(0);
+            self.blocks.push_back(block);
+        }
+        self.blocks.back_mut().expect("a block")
+    }
+
     #[inline(always)]
     fn pop_front(&mut self) -> Option<V> {
         let item = self.front.take()?;
         self.len -= 1;
         if self.len == 0 {
-            self.bytes.clear();
+            self.spare = self.blocks.pop_front().or(self.spare.take());
+            self.blocks.clear();
             self.head = 0;
             self.back = None;
             return Some(item);
         }
-        let mut reader = Reader {
-            bytes: &self.bytes,
-            at: self.head,
-        };
-        self.front = Some(V::unpack(&item, &mut reader));
-        self.head = reader.at;
-        if self.len > 1 && self.head >= COMPACT_AFTER && 8 * self.head >= self.bytes.len() {
-            self.bytes.drain(..self.head);
-            self.back_at -= self.head;
+        if self.head >= self.blocks[0].used() {
+            // The first block was read to its end: the next item is in
+            // the next one.
+            self.spare = self.blocks.pop_front();
             self.head = 0;
         }
+        let mut reader = self.blocks[0].reader(self.head);
+        self.front = Some(V::unpack(&item, &mut reader));
+        self.head = reader.at;
         Some(item)
     }
 
@@ -262,12 +273,12 @@ impl<V: Packed> PackedRun<V> {
             return;
         };
         change(back);
-        if self.len == 1 {
-            self.front = Some(*back);
-        } else {
-            // Its bytes stand in for the padding pack_onto drops.
-            self.bytes.truncate(self.back_at + PAD);
-            pack_onto(&mut self.bytes, back, before_back);
+        match self.blocks.back_mut() {
+            Some(block) if self.len > 1 => {
+                block.truncate(self.back_at);
+                pack_onto(block, back, before_back);
+            }
+            _ => self.front = Some(*back),
         }
     }
 
@@ -490,7 +501,7 @@ mod tests {
     }
 
     impl Packed for (u32, usize) {
-        fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+        fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
             writer.put_delta(u64::from(self.0), u64::from(before.0));
             writer.put_delta(self.1 as u64, before.1 as u64);
         }
@@ -567,7 +578,7 @@ mod tests {
     }
 
     impl Packed for Item {
-        fn pack(&self, before: &Self, writer: &mut Writer<PACKED_MAX>) {
+        fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
             writer.put_delta(u64::from(self.0), u64::from(before.0));
             writer.put_delta(self.1, before.1);
         }
@@ -597,20 +608,53 @@ mod tests {
         }
         assert_eq!(queue.last_pushed(), model.back());
         // What the waiting items take packed, and what the run holds: it
-        // dropped what it read, but for at most a seventh more (or 4 KiB).
-        let mut live = Vec::new();
+        // dropped what it read, but for at most a block's worth, and each
+        // block's unused end.
+        let mut live = Buffer::new(64 * model.len() + 64);
         for pair in model.make_contiguous().windows(2) {
             pack_onto(&mut live, &pair[1], &pair[0]);
         }
         assert_eq!(queue.runs.len(), 1);
-        let held = queue.runs[0].packed.bytes.len();
-        let slack = COMPACT_AFTER.max(live.len() / 7 + 1);
-        assert!(held <= live.len() + slack, "{held} for {}", live.len());
-        assert!(held >= live.len());
+        let blocks = &queue.runs[0].packed.blocks;
+        let held: usize = blocks.iter().map(Buffer::used).sum();
+        let slack = BLOCK + blocks.len() * (PACKED_MAX + 8);
+        assert!(held <= live.used() + slack, "{held} for {}", live.used());
+        assert!(held >= live.used());
         while let Some(want) = model.pop_front() {
             assert_eq!(queue.pop(), Some(want));
         }
         assert_eq!(queue.pop(), None);
         assert!(!queue.modify_last_pushed(|_| {}), "nothing left to change");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn a_packed_run_is_a_fifo_across_its_blocks(
+            steps in prop::collection::vec((0usize..3_000, 0usize..3_000, any::<u64>()), 1..8),
+        ) {
+            // Wide payloads fill a block in about a thousand items; runs
+            // of pushes and pops end anywhere in a block, at its end too.
+            let mut run = PackedRun::default();
+            let mut model = std::collections::VecDeque::new();
+            let mut key = 0u32;
+            for (pushes, pops, seed) in steps {
+                for n in 0..pushes as u64 {
+                    key += 1;
+                    let item = Item(key, seed.wrapping_mul(n + 1).rotate_left(n as u32));
+                    run.push_back(item);
+                    model.push_back(item);
+                }
+                for _ in 0..pops {
+                    prop_assert_eq!(run.pop_front(), model.pop_front());
+                }
+                prop_assert_eq!(run.len, model.len());
+                prop_assert_eq!(run.back(), model.back());
+            }
+            while let Some(want) = model.pop_front() {
+                prop_assert_eq!(run.pop_front(), Some(want));
+            }
+            prop_assert_eq!(run.pop_front(), None);
+        }
     }
 }

@@ -22,16 +22,15 @@ use esreplay_traces::EventType;
 
 use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED};
 use crate::engine::time::Time;
-use crate::varint::{PAD, Reader, Writer};
+use crate::varint::{Buffer, Writer};
 
 /// Bytes per page (a power of two).
 const PAGE_BITS: u32 = 16;
 const PAGE: usize = 1 << PAGE_BITS;
 /// A record's raw head: its header, the slot's flags, its event type.
 const HEAD: usize = 4;
-/// No record is longer (its head and at most 16 varints of ≤ 9), with
-/// the 8 bytes a [`Writer`] may write past its end.
-const MAX_RECORD: usize = HEAD + 16 * 9 + 8;
+/// No record is longer (its head and at most 16 varints of ≤ 9).
+const MAX_RECORD: usize = HEAD + 16 * 9;
 
 /// Record header, byte 0: its state (the low two bits) and what follows.
 const QUEUED: u8 = 1;
@@ -124,11 +123,24 @@ pub(crate) enum ParkedState {
 /// One page of records.
 #[derive(Debug)]
 struct Page {
-    bytes: Vec<u8>,
+    bytes: Buffer,
     /// Records whose ticket has not come back.
     held: u32,
     /// What its records are written against: its first record's fields.
     base: Base,
+}
+
+impl Page {
+    /// The header byte of the record at `offset`.
+    fn header(&self, offset: usize) -> u8 {
+        self.bytes.reader(offset).bytes[offset]
+    }
+
+    /// Sets the state of the record at `offset` (0: gone).
+    fn set_state(&mut self, offset: usize, state: u8) {
+        let header = &mut self.bytes.bytes_mut()[offset];
+        *header = (*header & !STATE) | state;
+    }
 }
 
 /// A page's first record's stream position, h, work, budget d' − a' and
@@ -186,7 +198,7 @@ struct Lane {
     pages: VecDeque<Option<Page>>,
     first: u64,
     /// A page's buffer kept for the next page.
-    spare: Option<Vec<u8>>,
+    spare: Option<Buffer>,
 }
 
 impl Parked {
@@ -208,8 +220,7 @@ impl Parked {
         let number = lane.first + lane.pages.len() as u64 - u64::from(lane.has_room());
         let page = lane.page_with_room(slot, watchdog);
         // The record goes where the padding of the one before begins.
-        let offset = page.bytes.len().saturating_sub(PAD);
-        encode(slot, fractions, watchdog, page);
+        let offset = encode(slot, fractions, watchdog, page);
         page.held += 1;
         self.queued += 1;
         JobRef::parked(lane_number, (number << PAGE_BITS) | offset as u64)
@@ -219,7 +230,7 @@ impl Parked {
     /// `index` and its ticket has not come back.
     pub(crate) fn state(&self, job: JobRef, index: u64) -> Option<ParkedState> {
         let (page, offset) = self.lanes[job.lane()].find(job)?;
-        let state = match page.bytes[offset] & STATE {
+        let state = match page.header(offset) & STATE {
             QUEUED => ParkedState::Queued,
             DROPPED => ParkedState::Dropped,
             _ => return None,
@@ -234,7 +245,7 @@ impl Parked {
     pub(crate) fn claim(&mut self, job: JobRef, index: u64) -> Option<Claim> {
         let lane = &mut self.lanes[job.lane()];
         let (page, offset) = lane.find(job)?;
-        let claim = match page.bytes[offset] & STATE {
+        let claim = match page.header(offset) & STATE {
             QUEUED => {
                 let parts = decode(page, offset);
                 if parts.0.index != index {
@@ -257,7 +268,7 @@ impl Parked {
             .find_mut(job)
             .expect("a parked job's record exists");
         let parts = decode(page, offset);
-        page.bytes[offset] = (page.bytes[offset] & !STATE) | DROPPED;
+        page.set_state(offset, DROPPED);
         self.queued -= 1;
         parts
     }
@@ -269,15 +280,14 @@ impl Lane {
         self.pages
             .back()
             .and_then(Option::as_ref)
-            .is_some_and(|page| PAGE - page.bytes.len() >= MAX_RECORD + PAD)
+            .is_some_and(|page| page.bytes.has_room(MAX_RECORD))
     }
 
     /// The last page, or a new one when it has no room for a record.
     fn page_with_room(&mut self, slot: &Slot, watchdog: Option<Time>) -> &mut Page {
         if !self.has_room() {
-            let mut bytes = self.spare.take().unwrap_or_default();
-            bytes.clear();
-            bytes.reserve_exact(PAGE);
+            let mut bytes = self.spare.take().unwrap_or_else(|| Buffer::new(PAGE));
+            bytes.truncate(0);
             self.pages.push_back(Some(Page {
                 bytes,
                 held: 0,
@@ -299,7 +309,7 @@ impl Lane {
         let Some(page) = self.pages[number].as_mut() else {
             return;
         };
-        page.bytes[offset] &= !STATE;
+        page.set_state(offset, 0);
         page.held -= 1;
         if page.held > 0 {
             return;
@@ -320,7 +330,7 @@ impl Lane {
         let number = (job.offset() >> PAGE_BITS).checked_sub(self.first)? as usize;
         let page = self.pages.get(number)?.as_ref()?;
         let offset = (job.offset() & (PAGE as u64 - 1)) as usize;
-        (offset < page.bytes.len()).then_some((number, offset))
+        (offset < page.bytes.used()).then_some((number, offset))
     }
 
     fn find(&self, job: JobRef) -> Option<(&Page, usize)> {
@@ -335,8 +345,21 @@ impl Lane {
 }
 
 /// Appends the record of `slot` (with the fractions of its times) to
-/// `page`.
-fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Time>, page: &mut Page) {
+/// `page`; returns where it begins.
+fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Time>, page: &mut Page) -> usize {
+    let base = page.base;
+    page.bytes
+        .append(|record| write(record, slot, fractions, watchdog, &base))
+}
+
+/// Writes the record of `slot` against `base`.
+fn write(
+    record: &mut Writer<'_>,
+    slot: &Slot,
+    fractions: &[u64; 4],
+    watchdog: Option<Time>,
+    base: &Base,
+) {
     let ns = &slot.ns;
     let closed = slot.thread != super::super::NO_THREAD
         || slot.sigma_ns != 0
@@ -347,8 +370,6 @@ fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Time>, page: &mut 
         | if has_fractions { FRACTIONS } else { 0 }
         | if watchdog.is_some() { WATCHDOG } else { 0 };
     let arrival = ns[At::Arrival as usize];
-    let base = page.base;
-    let mut record = Writer::<MAX_RECORD>::new();
     record.byte(header);
     record.byte(slot.flags);
     let [event_low, event_high] = slot.event.0.to_le_bytes();
@@ -383,28 +404,21 @@ fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Time>, page: &mut 
         record.put_delta(watch_lead(slot, at_ns), base.lead_ns);
         record.put(fraction);
     }
-    record.append_to(&mut page.bytes);
 }
 
 /// The stream position of the record at `offset`.
 fn decode_index(page: &Page, offset: usize) -> u64 {
-    let mut reader = Reader {
-        bytes: &page.bytes,
-        at: offset + HEAD,
-    };
-    reader.delta(page.base.index)
+    page.bytes.reader(offset + HEAD).delta(page.base.index)
 }
 
 /// The slot and the fractions of its times of the record at `offset`.
 fn decode(page: &Page, offset: usize) -> Unparked {
-    let [header, flags, event_low, event_high] = page.bytes[offset..offset + HEAD]
+    let mut reader = page.bytes.reader(offset);
+    let [header, flags, event_low, event_high] = reader.bytes[offset..offset + HEAD]
         .try_into()
         .expect("a record's head");
     let event = EventType(u16::from_le_bytes([event_low, event_high]));
-    let mut reader = Reader {
-        bytes: &page.bytes,
-        at: offset + HEAD,
-    };
+    reader.at += HEAD;
     let base = page.base;
     let index = reader.delta(base.index);
     let global_seq = reader.delta(index);
