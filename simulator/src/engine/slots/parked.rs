@@ -27,8 +27,8 @@ use crate::varint::{Buffer, Writer};
 /// Bytes per page (a power of two).
 const PAGE_BITS: u32 = 16;
 const PAGE: usize = 1 << PAGE_BITS;
-/// A record's raw head: its header, the slot's flags, its event type.
-const HEAD: usize = 4;
+/// A record's raw head: its header and the slot's flags.
+const HEAD: usize = 2;
 /// No record is longer (its head and at most 16 varints of ≤ 9).
 const MAX_RECORD: usize = HEAD + 16 * 9;
 
@@ -42,6 +42,8 @@ const CLOSED: u8 = 4;
 const FRACTIONS: u8 = 8;
 /// Its watchdog's time follows (it is re-armed when the job leaves).
 const WATCHDOG: u8 = 16;
+/// Its watchdog's time has a fraction of a nanosecond.
+const WATCH_FRACTION: u8 = 32;
 
 /// Where a job is: a slot, or a record in [`Parked`]. Tickets and timers
 /// hold one, so a job can move from its slot into a record while queued.
@@ -143,13 +145,14 @@ impl Page {
     }
 }
 
-/// A page's first record's stream position, h, work, budget d' − a' and
-/// watchdog lead (see [`watch_lead`]). Records are differences from
+/// A page's first record's stream position, event type, h, work, budget
+/// d' − a' and watchdog lead (see [`watch_lead`]). Records are differences from
 /// these, one byte for a field where a page's jobs are alike (one event
 /// type per lane, so one budget; one cost).
 #[derive(Clone, Copy, Debug)]
 struct Base {
     index: u64,
+    event: u64,
     taken_ns: u64,
     work_ns: u64,
     budget_ns: u64,
@@ -161,6 +164,7 @@ impl Base {
         let arrival = slot.ns[At::Arrival as usize];
         Base {
             index: slot.index,
+            event: u64::from(slot.event.0),
             taken_ns: slot.taken_ns,
             work_ns: slot.work_ns,
             budget_ns: slot.ns[At::Deadline as usize].wrapping_sub(arrival),
@@ -368,14 +372,16 @@ fn write(
     let header = QUEUED
         | if closed { CLOSED } else { 0 }
         | if has_fractions { FRACTIONS } else { 0 }
-        | if watchdog.is_some() { WATCHDOG } else { 0 };
+        | match watchdog.map(|at| at.parts().1) {
+            Some(0) => WATCHDOG,
+            Some(_) => WATCHDOG | WATCH_FRACTION,
+            None => 0,
+        };
     let arrival = ns[At::Arrival as usize];
     record.byte(header);
     record.byte(slot.flags);
-    let [event_low, event_high] = slot.event.0.to_le_bytes();
-    record.byte(event_low);
-    record.byte(event_high);
     record.put_delta(slot.index, base.index);
+    record.put_delta(u64::from(slot.event.0), base.event);
     record.put_delta(slot.global_seq, slot.index);
     record.put_delta(slot.taken_ns, base.taken_ns);
     record.put_delta(arrival, slot.taken_ns);
@@ -402,7 +408,9 @@ fn write(
     if let Some(at) = watchdog {
         let (at_ns, fraction) = at.parts();
         record.put_delta(watch_lead(slot, at_ns), base.lead_ns);
-        record.put(fraction);
+        if fraction != 0 {
+            record.put(fraction);
+        }
     }
 }
 
@@ -414,13 +422,13 @@ fn decode_index(page: &Page, offset: usize) -> u64 {
 /// The slot and the fractions of its times of the record at `offset`.
 fn decode(page: &Page, offset: usize) -> Unparked {
     let mut reader = page.bytes.reader(offset);
-    let [header, flags, event_low, event_high] = reader.bytes[offset..offset + HEAD]
+    let [header, flags] = reader.bytes[offset..offset + HEAD]
         .try_into()
         .expect("a record's head");
-    let event = EventType(u16::from_le_bytes([event_low, event_high]));
     reader.at += HEAD;
     let base = page.base;
     let index = reader.delta(base.index);
+    let event = EventType(reader.delta(base.event) as u16);
     let global_seq = reader.delta(index);
     let taken_ns = reader.delta(base.taken_ns);
     let arrival = reader.delta(taken_ns);
@@ -464,7 +472,12 @@ fn decode(page: &Page, offset: usize) -> Unparked {
         let at_ns = reader
             .delta(base.lead_ns)
             .wrapping_add(watch_reference(&slot));
-        Time::from_parts(at_ns, reader.get())
+        let fraction = if header & WATCH_FRACTION != 0 {
+            reader.get()
+        } else {
+            0
+        };
+        Time::from_parts(at_ns, fraction)
     });
     (slot, fractions, watchdog)
 }
