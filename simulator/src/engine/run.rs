@@ -45,10 +45,10 @@ const CLASSES: [Class; 8] = [
 /// No event (above every event key).
 const NO_EVENT: u128 = u128::MAX;
 
-/// Jobs queued before the next one is parked (see `Simulator::park`):
-/// a short queue keeps its slots, a long one waits long enough that a
-/// compact record pays.
-const PARK_AFTER: usize = 1024;
+/// Jobs queued before the next one is parked (see `Simulator::park`): a
+/// queue up to this long keeps its slots (about 2 MiB; a burst costs no
+/// packing), a longer one is the sustained overload where memory counts.
+const PARK_AFTER: usize = 16_384;
 
 /// Keeps the earlier of `best` and the key of (max(at, now), class).
 #[inline(always)]

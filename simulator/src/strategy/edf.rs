@@ -4,8 +4,9 @@
 //! Waiting tickets sit in a [`RunQueue`] keyed by [`Ticket::edf_key`], O(1)
 //! when keys mostly ascend (per event type they do) and O(log n)
 //! otherwise, so sustained overload with millions of waiting jobs stays
-//! fast; a ticket is 32 bytes, and a guarded job costs nothing more (the
-//! engine skips a ticket whose watchdog dropped it).
+//! fast; a long run keeps its tickets packed (5–7 bytes each), and a
+//! guarded job costs no more here (the engine skips a ticket whose
+//! watchdog dropped it).
 
 use esreplay_traces::Message;
 

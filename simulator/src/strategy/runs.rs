@@ -82,7 +82,7 @@ fn pack_onto<V: Packed>(block: &mut Buffer, value: &V, before: &V) -> usize {
 }
 
 /// Items a [`Run`] holds as they are before it packs them.
-pub const PACK_AFTER: usize = 256;
+pub const PACK_AFTER: usize = 4096;
 
 /// A FIFO queue of [`Packed`] values: as they are while it is short,
 /// packed once it holds [`PACK_AFTER`] (until it is empty again), so a
@@ -515,7 +515,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn long_mostly_ascending_runs_pack_and_pop_in_key_order(
-            steps in prop::collection::vec((0u32..40, prop::bool::weighted(0.002), prop::bool::weighted(0.2)), 0..3000),
+            steps in prop::collection::vec((0u32..40, prop::bool::weighted(0.002), prop::bool::weighted(0.2)), 0..6 * PACK_AFTER),
         ) {
             // Keys climb by small steps and now and then fall back: a few
             // long runs, packed past PACK_AFTER items, and a heap.
