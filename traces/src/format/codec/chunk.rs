@@ -76,8 +76,8 @@ const TYPED_STATE: usize = 256;
 struct DeltaState {
     next_global_seq: u64,
     prev_arrival: u64,
-    next_seq: Box<[u64; TYPED_STATE]>,
-    prev_budget: Box<[u64; TYPED_STATE]>,
+    next_seq: [u64; TYPED_STATE],
+    prev_budget: [u64; TYPED_STATE],
 }
 
 impl DeltaState {
@@ -85,8 +85,8 @@ impl DeltaState {
         DeltaState {
             next_global_seq: 0,
             prev_arrival: 0,
-            next_seq: Box::new([0; TYPED_STATE]),
-            prev_budget: Box::new([0; TYPED_STATE]),
+            next_seq: [0; TYPED_STATE],
+            prev_budget: [0; TYPED_STATE],
         }
     }
 
