@@ -12,9 +12,10 @@
 //! the channel, and the reader thread ends at its next chunk.
 //!
 //! A consumer of whole batches hands each back when done
-//! ([`ReadAhead::recycle`]): the reader thread drops its messages and
-//! decodes a later chunk into its allocation, so the consumer's thread
-//! frees nothing and the reader's allocates nothing per chunk.
+//! ([`ReadAhead::recycle`]): the reader thread decodes a later chunk over
+//! it, dropping its messages as it goes, so the consumer's thread drops no
+//! message and frees no batch, and the reader's allocates no batch once
+//! [`IN_FLIGHT`] + 2 are out.
 
 use std::collections::VecDeque;
 use std::io::Read;
