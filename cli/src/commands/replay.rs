@@ -300,6 +300,8 @@ fn run_checked(
                 return Err(anyhow::Error::new(error).context(context));
             }
         }
+        // Its messages are dropped on the reader's thread, not this one.
+        messages.recycle(batch);
     }
     let reader = messages.finish();
     for warning in margins.iter().flat_map(|check| check.warnings()) {

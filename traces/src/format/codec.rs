@@ -36,7 +36,7 @@ pub mod meta;
 pub mod sync;
 
 pub use chunk::{ChunkIn, ChunkOut, MAX_CHUNK_MESSAGES, MAX_CHUNK_STRINGS, StringTable};
-pub use chunk::{Fields, decode_chunk, encode_chunk, intern_message};
+pub use chunk::{Fields, decode_chunk, decode_chunk_into, encode_chunk, intern_message};
 pub use meta::{decode_footer, decode_header, encode_footer, encode_header};
 
 use bincode::config::{Config, standard};

@@ -99,6 +99,9 @@ pub struct TraceReader<R: Read> {
     /// What decoded messages carry ([`TraceReader::fields`]).
     fields: Fields,
     current: std::vec::IntoIter<Message>,
+    /// A batch given back ([`TraceReader::recycle`]): the next chunk is
+    /// decoded into its allocation.
+    spare: Vec<Message>,
     head: [u8; FRAME_HEADER_LEN],
     payload: Payload,
     done: bool,
@@ -174,6 +177,7 @@ impl<R: Read> TraceReader<R> {
             salvage: false,
             fields: Fields::All,
             current: Vec::new().into_iter(),
+            spare: Vec::new(),
             head: [0; FRAME_HEADER_LEN],
             payload: Payload::default(),
             done: false,
@@ -403,7 +407,8 @@ impl<R: Read> TraceReader<R> {
             self.chunk_lost();
             return Ok(false);
         }
-        let chunk = match codec::decode_chunk(self.payload.bytes(), self.fields) {
+        let spare = std::mem::take(&mut self.spare);
+        let chunk = match codec::decode_chunk_into(self.payload.bytes(), self.fields, spare) {
             Ok(chunk) => chunk,
             Err(error) => {
                 self.bad_payload("chunk", offset, error.to_string())?;
@@ -655,6 +660,16 @@ impl<R: Read> TraceReader<R> {
         let batch: Vec<Message> = std::mem::take(&mut self.current).collect();
         self.summary.messages += batch.len() as u64;
         Some(Ok(batch))
+    }
+
+    /// Gives back a batch from [`TraceReader::next_batch`] that the caller
+    /// is done with: a later chunk is decoded into its allocation, over
+    /// its messages (each dropped as it is overwritten; the larger batch
+    /// is kept). What is read is the same with or without.
+    pub fn recycle(&mut self, batch: Vec<Message>) {
+        if batch.capacity() > self.spare.capacity() {
+            self.spare = batch;
+        }
     }
 
     /// Decodes chunks until one has messages left: `None` at the end.

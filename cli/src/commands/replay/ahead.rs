@@ -10,7 +10,14 @@
 //! once drained, [`ReadAhead::finish`] gives the reader back for what the
 //! read found (losses, completeness). A consumer that stops early drops
 //! the channel, and the reader thread ends at its next chunk.
+//!
+//! A consumer of whole batches hands each back when done
+//! ([`ReadAhead::recycle`]): the reader thread decodes a later chunk over
+//! it, dropping its messages as it goes, so the consumer's thread drops no
+//! message and frees no batch, and the reader's allocates no batch once
+//! [`IN_FLIGHT`] + 2 are out.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -26,6 +33,8 @@ type Batch = Result<Vec<Message>, TraceError>;
 /// A trace's messages, decoded ahead on another thread.
 pub(in crate::commands) struct ReadAhead<R: Read> {
     batches: Receiver<Batch>,
+    /// Batches handed back, for the reader thread to reuse.
+    spares: SyncSender<Vec<Message>>,
     current: std::vec::IntoIter<Message>,
     reader: JoinHandle<TraceReader<R>>,
 }
@@ -35,11 +44,14 @@ impl<R: Read + Send + 'static> ReadAhead<R> {
     /// has no thread to give).
     pub(in crate::commands) fn spawn(reader: TraceReader<R>) -> std::io::Result<Self> {
         let (sender, batches) = sync_channel(IN_FLIGHT);
+        // Room for every batch that can be out at once.
+        let (spares, returned) = sync_channel(IN_FLIGHT + 2);
         let reader = std::thread::Builder::new()
             .name("trace reader".into())
-            .spawn(move || decode(reader, sender))?;
+            .spawn(move || decode(reader, sender, returned))?;
         Ok(ReadAhead {
             batches,
+            spares,
             current: Vec::new().into_iter(),
             reader,
         })
@@ -56,6 +68,13 @@ impl<R: Read> ReadAhead<R> {
         self.batches.recv().ok()
     }
 
+    /// Hands back a batch from [`ReadAhead::next_batch`] that the caller
+    /// is done with, for the reader thread to drop and reuse (dropped
+    /// here only if the reader has gone or holds enough already).
+    pub(in crate::commands) fn recycle(&self, batch: Vec<Message>) {
+        drop(self.spares.try_send(batch));
+    }
+
     /// The reader, once the iterator has ended (its summary is then
     /// complete). A panic of the reader thread is passed on.
     pub(in crate::commands) fn finish(self) -> TraceReader<R> {
@@ -67,9 +86,24 @@ impl<R: Read> ReadAhead<R> {
 }
 
 /// The reader thread: every chunk, then the first error; stops when the
-/// consumer has gone.
-fn decode<R: Read>(mut reader: TraceReader<R>, sender: SyncSender<Batch>) -> TraceReader<R> {
-    while let Some(batch) = reader.next_batch() {
+/// consumer has gone. Each chunk is decoded into a batch handed back, if
+/// one has come back: those are kept until used, so no more batches are
+/// ever allocated than can be out at once.
+fn decode<R: Read>(
+    mut reader: TraceReader<R>,
+    sender: SyncSender<Batch>,
+    returned: Receiver<Vec<Message>>,
+) -> TraceReader<R> {
+    // In the order they came back, so that every one is used in turn.
+    let mut spares = VecDeque::new();
+    loop {
+        spares.extend(returned.try_iter());
+        if let Some(spare) = spares.pop_front() {
+            reader.recycle(spare);
+        }
+        let Some(batch) = reader.next_batch() else {
+            break;
+        };
         let failed = batch.is_err();
         if sender.send(batch).is_err() || failed {
             break;
@@ -136,5 +170,40 @@ mod tests {
         assert!(ahead.next().is_some_and(|m| m.is_ok()));
         let decoded = ahead.finish().summary().messages;
         assert!(decoded <= 100 * (IN_FLIGHT as u64 + 2), "{decoded}");
+    }
+
+    #[test]
+    fn batches_handed_back_are_refilled_with_what_comes_next() {
+        let bytes = cut_trace();
+        let open = || TraceReader::new(Cursor::new(bytes.clone())).unwrap();
+        let mut direct = open();
+        let want: Vec<_> = direct
+            .by_ref()
+            .map(|item| item.map_err(|e| e.to_string()))
+            .collect();
+        let mut ahead = ReadAhead::spawn(open()).unwrap();
+        // A batch of another trace's messages, with room for 1 000: a
+        // later chunk (of 100) is decoded into it, over those messages.
+        let mut other = Vec::with_capacity(1_000);
+        other.resize(
+            300,
+            Message::new(7, EventType::AUTH_EXEC, Action::Notify, 9),
+        );
+        ahead.recycle(other);
+        let mut got = Vec::new();
+        let mut refilled = 0;
+        while let Some(batch) = ahead.next_batch() {
+            match batch {
+                Ok(batch) => {
+                    refilled += usize::from(batch.capacity() >= 1_000);
+                    got.extend(batch.iter().cloned().map(Ok));
+                    ahead.recycle(batch);
+                }
+                Err(error) => got.push(Err(error.to_string())),
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(ahead.finish().summary(), direct.summary());
+        assert!(refilled >= 1, "the batch handed back never came back");
     }
 }

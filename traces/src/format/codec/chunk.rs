@@ -76,8 +76,8 @@ const TYPED_STATE: usize = 256;
 struct DeltaState {
     next_global_seq: u64,
     prev_arrival: u64,
-    next_seq: Box<[u64; TYPED_STATE]>,
-    prev_budget: Box<[u64; TYPED_STATE]>,
+    next_seq: [u64; TYPED_STATE],
+    prev_budget: [u64; TYPED_STATE],
 }
 
 impl DeltaState {
@@ -85,8 +85,8 @@ impl DeltaState {
         DeltaState {
             next_global_seq: 0,
             prev_arrival: 0,
-            next_seq: Box::new([0; TYPED_STATE]),
-            prev_budget: Box::new([0; TYPED_STATE]),
+            next_seq: [0; TYPED_STATE],
+            prev_budget: [0; TYPED_STATE],
         }
     }
 
@@ -294,8 +294,19 @@ pub enum Fields {
 /// Decodes a chunk payload. Every count is checked against the bytes left
 /// before anything is allocated for it.
 pub fn decode_chunk(payload: &[u8], fields: Fields) -> Result<ChunkIn, CodecError> {
+    decode_chunk_into(payload, fields, Vec::new())
+}
+
+/// [`decode_chunk`] into `messages`' allocation, over its messages (each
+/// dropped as it is replaced): a reader that gets its batches back decodes
+/// without allocating.
+pub fn decode_chunk_into(
+    payload: &[u8],
+    fields: Fields,
+    messages: Vec<Message>,
+) -> Result<ChunkIn, CodecError> {
     let mut cursor = Cursor::new(payload);
-    let chunk = decode_chunk_in(&mut cursor, fields)?;
+    let chunk = decode_chunk_in(&mut cursor, fields, messages)?;
     if cursor.left() > 0 {
         return Err(CodecError::TrailingBytes(cursor.left()));
     }
@@ -326,18 +337,51 @@ impl Strings {
     }
 }
 
-fn decode_chunk_in(cursor: &mut Cursor<'_>, fields: Fields) -> Result<ChunkIn, DecodeError> {
+fn decode_chunk_in(
+    cursor: &mut Cursor<'_>,
+    fields: Fields,
+    mut messages: Vec<Message>,
+) -> Result<ChunkIn, DecodeError> {
     let dropped = cursor.u64()?;
     let strings = decode_strings(cursor, fields == Fields::All)?;
     let count = bounded_count(cursor, 5, MAX_CHUNK_MESSAGES)?;
-    // Decoded in place: no copy of a message once built.
-    let mut messages = Vec::new();
+    // Decoded in place: no copy of a message once built. A reused batch's
+    // messages are overwritten (and so dropped) one by one as they are
+    // decoded, in the same pass; new ones start blank.
+    let reused = messages.len().min(count);
+    messages.truncate(count);
     messages.resize_with(count, || Message::new(0, EventType(0), Action::Notify, 0));
+    let (old, blank) = messages.split_at_mut(reused);
     let mut state = DeltaState::new();
-    for message in &mut messages {
-        decode_record(cursor, &strings, &mut state, message)?;
+    for message in old {
+        decode_record::<true>(cursor, &strings, &mut state, message)?;
+    }
+    for message in blank {
+        decode_record::<false>(cursor, &strings, &mut state, message)?;
     }
     Ok(ChunkIn { dropped, messages })
+}
+
+/// Sets every field a record may leave out as [`Message::new`] does (the
+/// rest every record sets), dropping what `message` held there: field by
+/// field, inline, as the record is decoded.
+#[inline(always)]
+fn reset(message: &mut Message) {
+    message.action = Action::Notify;
+    for number in [
+        &mut message.deadline_ns,
+        &mut message.received_ns,
+        &mut message.service_ns,
+        &mut message.thread_id,
+        &mut message.response_ns,
+    ] {
+        *number = None;
+    }
+    (message.pid, message.is_es_client) = (None, None);
+    for path in [&mut message.process_path, &mut message.target_path] {
+        *path = None;
+    }
+    message.details = None;
 }
 
 /// The string table: every string is read and checked (UTF-8), kept only
@@ -382,8 +426,9 @@ fn bounded_count(
     usize::try_from(count).map_err(|_| DecodeError::LimitExceeded)
 }
 
-/// Decodes a record into `message` (one as [`Message::new`] leaves it).
-fn decode_record(
+/// Decodes a record into `message`: one as [`Message::new`] leaves it, or
+/// with `REPLACE` any message, every field of which is replaced.
+fn decode_record<const REPLACE: bool>(
     cursor: &mut Cursor<'_>,
     strings: &Strings,
     state: &mut DeltaState,
@@ -395,6 +440,9 @@ fn decode_record(
     let global_seq = cursor.delta(state.next_global_seq)?;
     let seq = cursor.delta(state.seq_base(event))?;
     let arrival_ns = cursor.delta(state.prev_arrival)?;
+    if REPLACE {
+        reset(message);
+    }
     message.global_seq = global_seq;
     message.seq = seq;
     message.event = event;

@@ -12,9 +12,10 @@ use bincode::error::{DecodeError, IntegerType};
 /// The largest value a varint holds in its tag byte.
 const SINGLE_BYTE_MAX: u8 = 250;
 
-/// A position in a payload.
+/// A position in a payload: the bytes left as a slice iterator (a pointer
+/// and an end), so that a one-byte step moves one pointer.
 pub(super) struct Cursor<'a> {
-    rest: &'a [u8],
+    rest: std::slice::Iter<'a, u8>,
     len: usize,
 }
 
@@ -22,7 +23,7 @@ impl<'a> Cursor<'a> {
     /// At the start of `payload`.
     pub(super) fn new(payload: &'a [u8]) -> Cursor<'a> {
         Cursor {
-            rest: payload,
+            rest: payload.iter(),
             len: payload.len(),
         }
     }
@@ -39,24 +40,22 @@ impl<'a> Cursor<'a> {
 
     /// The next `len` bytes, borrowed.
     pub(super) fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
-        if len > self.rest.len() {
+        let rest = self.rest.as_slice();
+        if len > rest.len() {
             return Err(DecodeError::UnexpectedEnd {
-                additional: len - self.rest.len(),
+                additional: len - rest.len(),
             });
         }
-        let (taken, rest) = self.rest.split_at(len);
-        self.rest = rest;
+        let (taken, rest) = rest.split_at(len);
+        self.rest = rest.iter();
         Ok(taken)
     }
 
     /// A raw byte (bincode's `u8`, and a `bool` as 0 or 1).
     #[inline(always)]
     pub(super) fn u8(&mut self) -> Result<u8, DecodeError> {
-        match self.rest.split_first() {
-            Some((&byte, rest)) => {
-                self.rest = rest;
-                Ok(byte)
-            }
+        match self.rest.next() {
+            Some(&byte) => Ok(byte),
             None => Err(DecodeError::UnexpectedEnd { additional: 1 }),
         }
     }
@@ -66,27 +65,27 @@ impl<'a> Cursor<'a> {
     /// [`Cursor::wide_varint`] (which also finds the error).
     #[inline(always)]
     fn varint(&mut self, width: IntegerType) -> Result<u64, DecodeError> {
-        if let Some((&tag, rest)) = self.rest.split_first() {
-            let wide = |rest: &'a [u8]| -> Option<(u64, &'a [u8])> {
-                match tag {
-                    251 => rest
-                        .split_first_chunk::<2>()
-                        .map(|(bytes, rest)| (u64::from(u16::from_le_bytes(*bytes)), rest)),
-                    252 if width != IntegerType::U16 => rest
-                        .split_first_chunk::<4>()
-                        .map(|(bytes, rest)| (u64::from(u32::from_le_bytes(*bytes)), rest)),
-                    253 if width == IntegerType::U64 => rest
-                        .split_first_chunk::<8>()
-                        .map(|(bytes, rest)| (u64::from_le_bytes(*bytes), rest)),
-                    _ => None,
-                }
-            };
+        let mut after = self.rest.clone();
+        if let Some(&tag) = after.next() {
             if tag <= SINGLE_BYTE_MAX {
-                self.rest = rest;
+                self.rest = after;
                 return Ok(u64::from(tag));
             }
-            if let Some((value, rest)) = wide(rest) {
-                self.rest = rest;
+            let rest = after.as_slice();
+            let wide = match tag {
+                251 => rest
+                    .split_first_chunk::<2>()
+                    .map(|(bytes, rest)| (u64::from(u16::from_le_bytes(*bytes)), rest)),
+                252 if width != IntegerType::U16 => rest
+                    .split_first_chunk::<4>()
+                    .map(|(bytes, rest)| (u64::from(u32::from_le_bytes(*bytes)), rest)),
+                253 if width == IntegerType::U64 => rest
+                    .split_first_chunk::<8>()
+                    .map(|(bytes, rest)| (u64::from_le_bytes(*bytes), rest)),
+                _ => None,
+            };
+            if let Some((value, rest)) = wide {
+                self.rest = rest.iter();
                 return Ok(value);
             }
         }

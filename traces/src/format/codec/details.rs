@@ -152,59 +152,103 @@ pub(super) fn encode_details<E: Encoder>(
 /// The mask bits whose fields live in [`Message`], not in [`Details`].
 const INLINE_BITS: u16 = detail_bits::THREAD_ID | detail_bits::RESPONSE | detail_bits::IS_ES_CLIENT;
 
+/// A details block's mask, and the message's arrival (the base of its
+/// times): reads each field whose bit is set.
+struct Present {
+    mask: u16,
+    arrival: u64,
+}
+
+impl Present {
+    fn has(&self, bit: u16) -> bool {
+        self.mask & bit != 0
+    }
+
+    #[inline(always)]
+    fn u32(&self, bit: u16, cursor: &mut Cursor<'_>) -> Result<Option<u32>, DecodeError> {
+        self.has(bit).then(|| cursor.u32()).transpose()
+    }
+
+    #[inline(always)]
+    fn u64(&self, bit: u16, cursor: &mut Cursor<'_>) -> Result<Option<u64>, DecodeError> {
+        self.has(bit).then(|| cursor.u64()).transpose()
+    }
+
+    #[inline(always)]
+    fn time(&self, bit: u16, cursor: &mut Cursor<'_>) -> Result<Option<u64>, DecodeError> {
+        self.has(bit)
+            .then(|| cursor.delta(self.arrival))
+            .transpose()
+    }
+
+    #[inline(always)]
+    fn flag(&self, bit: u16, cursor: &mut Cursor<'_>) -> Result<Option<bool>, DecodeError> {
+        self.has(bit).then(|| Ok(cursor.u8()? != 0)).transpose()
+    }
+}
+
 /// Decodes a details block into `message`: the inline facts always, the
 /// boxed [`Details`] when the strings are kept ([`Strings::keep`]:
 /// everything asked for) and the block has any of its fields (or none at
 /// all: an empty block stays an empty box). Every field is read either
-/// way.
+/// way. A block of inline facts only (a recording's thread ids) is
+/// decoded here, inline in the record's loop; the rest out of line.
+#[inline(always)]
 pub(super) fn decode_details(
     cursor: &mut Cursor<'_>,
     message: &mut Message,
     strings: &Strings,
 ) -> Result<(), DecodeError> {
     use detail_bits::*;
-    let mask = cursor.u16()?;
-    let has = |bit: u16| mask & bit != 0;
-    let arrival = message.arrival_ns;
-    let u32_if = |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.u32()).transpose();
-    let u64_if = |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.u64()).transpose();
-    let time_if =
-        |bit, cursor: &mut Cursor<'_>| has(bit).then(|| cursor.delta(arrival)).transpose();
-    let flag_if =
-        |bit, cursor: &mut Cursor<'_>| has(bit).then(|| Ok(cursor.u8()? != 0)).transpose();
-    if mask != 0 && mask & !INLINE_BITS == 0 {
-        // Only inline facts (a recording's thread ids): no details built.
-        message.thread_id = u64_if(THREAD_ID, cursor)?;
-        message.response_ns = time_if(RESPONSE, cursor)?;
-        message.is_es_client = flag_if(IS_ES_CLIENT, cursor)?;
+    let present = Present {
+        mask: cursor.u16()?,
+        arrival: message.arrival_ns,
+    };
+    if present.mask != 0 && present.mask & !INLINE_BITS == 0 {
+        // Only inline facts: no details built.
+        message.thread_id = present.u64(THREAD_ID, cursor)?;
+        message.response_ns = present.time(RESPONSE, cursor)?;
+        message.is_es_client = present.flag(IS_ES_CLIENT, cursor)?;
         return Ok(());
     }
+    decode_boxed(cursor, message, strings, &present)
+}
+
+/// [`decode_details`] of a block with fields of [`Details`], or none.
+#[inline(never)]
+fn decode_boxed(
+    cursor: &mut Cursor<'_>,
+    message: &mut Message,
+    strings: &Strings,
+    present: &Present,
+) -> Result<(), DecodeError> {
+    use detail_bits::*;
     let mut details = Details {
-        message_version: u32_if(MESSAGE_VERSION, cursor)?,
+        message_version: present.u32(MESSAGE_VERSION, cursor)?,
         ..Details::default()
     };
-    message.thread_id = u64_if(THREAD_ID, cursor)?;
-    details.handler_exit_ns = time_if(HANDLER_EXIT, cursor)?;
-    message.response_ns = time_if(RESPONSE, cursor)?;
-    details.verdict = u32_if(VERDICT, cursor)?;
-    details.open_fflag = u32_if(OPEN_FFLAG, cursor)?;
-    details.pidversion = u32_if(PIDVERSION, cursor)?;
-    details.euid = u32_if(EUID, cursor)?;
-    details.ppid = u32_if(PPID, cursor)?;
+    message.thread_id = present.u64(THREAD_ID, cursor)?;
+    details.handler_exit_ns = present.time(HANDLER_EXIT, cursor)?;
+    message.response_ns = present.time(RESPONSE, cursor)?;
+    details.verdict = present.u32(VERDICT, cursor)?;
+    details.open_fflag = present.u32(OPEN_FFLAG, cursor)?;
+    details.pidversion = present.u32(PIDVERSION, cursor)?;
+    details.euid = present.u32(EUID, cursor)?;
+    details.ppid = present.u32(PPID, cursor)?;
     for (bit, slot) in [
         (SIGNING_ID, &mut details.signing_id),
         (TEAM_ID, &mut details.team_id),
     ] {
-        if has(bit) {
+        if present.has(bit) {
             *slot = strings.get(cursor.u32()?)?;
         }
     }
-    details.platform_binary = flag_if(PLATFORM_BINARY, cursor)?;
-    details.target_dev = u64_if(TARGET_DEV, cursor)?;
-    details.target_ino = u64_if(TARGET_INO, cursor)?;
-    message.is_es_client = flag_if(IS_ES_CLIENT, cursor)?;
-    details.close_modified = flag_if(CLOSE_MODIFIED, cursor)?;
-    if strings.keep() && (mask & !INLINE_BITS != 0 || mask == 0) {
+    details.platform_binary = present.flag(PLATFORM_BINARY, cursor)?;
+    details.target_dev = present.u64(TARGET_DEV, cursor)?;
+    details.target_ino = present.u64(TARGET_INO, cursor)?;
+    message.is_es_client = present.flag(IS_ES_CLIENT, cursor)?;
+    details.close_modified = present.flag(CLOSE_MODIFIED, cursor)?;
+    if strings.keep() && (present.mask & !INLINE_BITS != 0 || present.mask == 0) {
         message.details = Some(Box::new(details));
     }
     Ok(())
