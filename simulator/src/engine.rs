@@ -385,12 +385,14 @@ impl IdleWorkers {
     }
 }
 
-/// A timer: when it fires, and the message it is for (where it is and
-/// its stream position, so that a timer of a settled message is
-/// recognised). Timers of one instant fire in stream order.
+/// A timer: when it fires, the order it was armed in (timers of one
+/// instant fire in that order, which a replay of the same history
+/// repeats), and the message it is for (where it is and its stream
+/// position, so that a timer of a settled message is recognised).
 #[derive(Clone, Copy, Debug)]
 struct Timer {
     at: Time,
+    armed: u64,
     job: JobRef,
     index: u64,
 }
@@ -399,9 +401,12 @@ impl Keyed for Timer {
     type Key = (Time, u64);
     #[inline]
     fn key(&self) -> Self::Key {
-        (self.at, self.index)
+        (self.at, self.armed)
     }
 }
+
+/// A watchdog's time and the order it was armed in (see [`Timer`]).
+pub(crate) type Watch = (Time, u64);
 
 impl Packed for Timer {
     #[inline(always)]
@@ -409,6 +414,7 @@ impl Packed for Timer {
         let ((ns, fraction), (before_ns, _)) = (self.at.parts(), before.at.parts());
         writer.put_delta(ns, before_ns);
         writer.put(fraction);
+        writer.put_delta(self.armed, before.armed);
         writer.put_delta(self.index, before.index);
         writer.put_delta(self.job.bits(), before.job.bits());
     }
@@ -418,6 +424,7 @@ impl Packed for Timer {
         let ns = reader.delta(before.at.parts().0);
         Timer {
             at: Time::from_parts(ns, reader.get()),
+            armed: reader.delta(before.armed),
             index: reader.delta(before.index),
             job: JobRef::from_bits(reader.delta(before.job.bits())),
         }
@@ -502,8 +509,11 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// Whether an event proven to be the loop's next one runs at once
     /// (off only in the test that compares both ways).
     shortcuts: bool,
-    /// Jobs queued before the next one is parked (changed only in the
-    /// test that compares parking with none).
+    /// Timers armed so far (each timer's place in the order of arming).
+    armed: u64,
+    /// Jobs queued before the next one is parked (never with a
+    /// co-resident client; changed only in the tests that compare parking
+    /// with none).
     park_after: usize,
 }
 

@@ -8,7 +8,7 @@ use super::{
     ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE,
     IdleWorkers, JobRef, MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released,
     ReplayMode, Returned, SimConfig, SimError, Simulator, Slot, Stage, Threads, Time, Timer,
-    UNBLOCKED, WATCHED, from_milli, thread_key,
+    UNBLOCKED, WATCHED, Watch, from_milli, thread_key,
 };
 use crate::cost::CostModel;
 use crate::engine::cpu::Cpu;
@@ -78,6 +78,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             .is_active()
             .then(|| Kernel::new(&config.kernel));
         let co = config.co_client.clone().map(CoClient::new);
+        let has_co = co.is_some();
         Simulator {
             strategy,
             cost,
@@ -107,7 +108,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             triggers: Vec::new(),
             kernel,
             shortcuts: true,
-            park_after: PARK_AFTER,
+            // A co-resident client keeps messages by slot: nothing parks.
+            park_after: if has_co { usize::MAX } else { PARK_AFTER },
+            armed: 0,
         }
     }
 
@@ -361,8 +364,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let slot = self.slots.alloc(waiting, released.arrival, deadline);
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
+            let armed = self.arm();
             self.deadlines.push(Timer {
                 at: d,
+                armed,
                 job: JobRef::slot(slot),
                 index: released.index,
             });
@@ -464,7 +469,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.keep_trigger(slot, message, plan.runner);
         let watchdog = plan
             .watchdog
-            .map(|guard| self.fire_time(guard.max(now), now));
+            .map(|guard| (self.fire_time(guard.max(now), now), self.arm()));
         let state = &mut self.slots[slot];
         state.work_ns = plan.work_ns;
         state.taken_ns = now.ceil_ns();
@@ -498,17 +503,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Arms `watchdog`, if any, for the job in `slot`.
     #[inline(always)]
-    fn arm_watchdog(&mut self, slot: u32, watchdog: Option<Time>) {
-        if let Some(at) = watchdog {
+    fn arm_watchdog(&mut self, slot: u32, watchdog: Option<Watch>) {
+        if let Some(watch) = watchdog {
             self.slots[slot].flags |= WATCHED;
             let index = self.slots[slot].index;
-            self.push_watchdog(at, JobRef::slot(slot), index);
+            self.push_watchdog(watch, JobRef::slot(slot), index);
         }
     }
 
-    fn push_watchdog(&mut self, at: Time, job: JobRef, index: u64) {
-        self.watchdogs.push(Timer { at, job, index });
+    fn push_watchdog(&mut self, (at, armed): Watch, job: JobRef, index: u64) {
+        self.watchdogs.push(Timer {
+            at,
+            armed,
+            job,
+            index,
+        });
         self.compact_timers();
+    }
+
+    /// The next timer's place in the order of arming.
+    fn arm(&mut self) -> u64 {
+        self.armed += 1;
+        self.armed
     }
 
     /// The job of `slot` as a strategy sees it, taken now.
@@ -597,7 +613,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// and `watchdog`, if one is to be armed now (not yet at the take), is
     /// armed where the job waits.
     #[inline(always)]
-    fn handed_off(&mut self, slot: u32, watchdog: Option<Time>) {
+    fn handed_off(&mut self, slot: u32, watchdog: Option<Watch>) {
         let deadline_ns = self.slots.deadline(slot).map_or(u64::MAX, Time::ceil_ns);
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
@@ -619,10 +635,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 index,
                 job,
             });
-            match (watchdog, job.as_slot()) {
-                (Some(_), Some(slot)) => self.arm_watchdog(slot, watchdog),
-                (Some(at), None) => self.push_watchdog(at, job, index),
-                _ => {}
+            if let Some(watch) = watchdog {
+                match job.as_slot() {
+                    Some(slot) => self.arm_watchdog(slot, watchdog),
+                    None => self.push_watchdog(watch, job, index),
+                }
             }
             self.queued += 1;
             self.dispatchable = !self.idle.is_empty();
@@ -636,10 +653,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// `fresh`, to be armed now, or one armed at the take if it is the
     /// last timer armed (it then follows the job).
     #[inline(always)]
-    fn park(&mut self, slot: u32, fresh: Option<Time>) -> JobRef {
-        if self.queued < self.park_after || self.co.is_some() {
+    fn park(&mut self, slot: u32, fresh: Option<Watch>) -> JobRef {
+        if self.queued < self.park_after {
             return JobRef::slot(slot);
         }
+        self.park_long(slot, fresh)
+    }
+
+    /// [`park`](Self::park) once the queue is long (out of line: the
+    /// short queue's path stays small).
+    #[inline(never)]
+    fn park_long(&mut self, slot: u32, fresh: Option<Watch>) -> JobRef {
         let state = &self.slots[slot];
         let deadline_timer = self.config.miss_mode != MissMode::Kill && state.has(HAS_DEADLINE);
         let watched = state.has(WATCHED);
@@ -648,7 +672,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if deadline_timer || (watched && last_timer.is_none()) {
             return JobRef::slot(slot);
         }
-        let armed = last_timer.filter(|_| watched).map(|timer| timer.at);
+        let armed = last_timer
+            .filter(|_| watched)
+            .map(|timer| (timer.at, timer.armed));
         let job = self.slots.park(slot, armed.or(fresh));
         if armed.is_some() {
             self.watchdogs.modify_last_pushed(|timer| timer.job = job);
@@ -733,12 +759,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let Some(slot) = ticket.job.as_slot() else {
             return match self.slots.claim(ticket.job, ticket.index) {
                 Some(Returned::Run(slot, watchdog)) => {
-                    if let Some(at) = watchdog {
+                    if let Some(watch) = watchdog {
                         // Its timer followed it into the record; the
-                        // running job needs it (the old one is now dead).
-                        let job = JobRef::slot(slot);
-                        let index = ticket.index;
-                        self.watchdogs.push(Timer { at, job, index });
+                        // running job needs it, in its place in the order
+                        // of arming (the old one is now dead).
+                        self.push_watchdog(watch, JobRef::slot(slot), ticket.index);
                     }
                     Ok(Some(slot))
                 }
@@ -770,7 +795,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_watchdog(&mut self) {
-        let Some(Timer { at, job, index }) = self.watchdogs.pop() else {
+        let Some(Timer { at, job, index, .. }) = self.watchdogs.pop() else {
             return;
         };
         if !self.slots.live(job, index, ANSWERED) {
@@ -793,7 +818,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn fire_deadline(&mut self) {
-        let Some(Timer { at, job, index }) = self.deadlines.pop() else {
+        let Some(Timer { at, job, index, .. }) = self.deadlines.pop() else {
             return;
         };
         // Never parked: a job with a deadline timer keeps its slot.

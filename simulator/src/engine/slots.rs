@@ -19,8 +19,8 @@ use esreplay_traces::{Action, EventType};
 use parked::{Claim, Parked, Unparked};
 pub(crate) use parked::{JobRef, ParkedState};
 
-use super::Arriving;
 use super::Time;
+use super::{Arriving, Watch};
 
 /// Where a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl Slot {
 /// What a parked job's ticket brought back ([`Slots::claim`]).
 pub(super) enum Returned {
     /// The job, back in this slot, runs; its watchdog is armed again.
-    Run(u32, Option<Time>),
+    Run(u32, Option<Watch>),
     /// Its watchdog had dropped it.
     Dropped,
 }
@@ -191,7 +191,7 @@ impl Slots {
     /// Moves the queued job of slot `id` (with its watchdog, if armed)
     /// into a compact record and frees the slot; returns where the job is
     /// now.
-    pub(super) fn park(&mut self, id: u32, watchdog: Option<Time>) -> JobRef {
+    pub(super) fn park(&mut self, id: u32, watchdog: Option<Watch>) -> JobRef {
         let fractions = self.fractions.get(id as usize).copied().unwrap_or([0; 4]);
         let job = self
             .parked

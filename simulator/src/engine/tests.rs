@@ -395,7 +395,10 @@ mod shortcuts {
         let cost = CostModel::parse("trace").unwrap();
         let mut seen = Seen::default();
         let mut simulator = Simulator::new(&mut strategy, &cost, config.clone(), &mut seen);
-        (simulator.shortcuts, simulator.park_after) = switches;
+        simulator.shortcuts = switches.0;
+        if config.co_client.is_none() {
+            simulator.park_after = switches.1;
+        }
         let mut pushed = Ok(());
         for message in messages {
             pushed = pushed.and_then(|()| simulator.push(message.clone()));

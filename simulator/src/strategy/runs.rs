@@ -217,7 +217,9 @@ impl<V: Packed> PackedRun<V> {
         self.back.as_ref().map(|(back, _)| back)
     }
 
-    #[inline(always)]
+    // Out of line: a short run's plain path stays small where it is
+    // inlined (a strategy's `queue`, the timers' push).
+    #[inline(never)]
     fn push_back(&mut self, value: V) {
         match self.back {
             Some((back, _)) if self.len > 0 => {
@@ -244,7 +246,7 @@ impl<V: Packed> PackedRun<V> {
         self.blocks.back_mut().expect("a block")
     }
 
-    #[inline(always)]
+    #[inline(never)]
     fn pop_front(&mut self) -> Option<V> {
         let item = self.front.take()?;
         self.len -= 1;

@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use esreplay_traces::EventType;
 
 use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED};
+use crate::engine::Watch;
 use crate::engine::time::Time;
 use crate::varint::{Buffer, Writer};
 
@@ -103,7 +104,7 @@ const LANES: usize = 8;
 const LANE_SHIFT: u32 = 60;
 
 /// A parked job's slot, the fractions of its times and its watchdog.
-pub(crate) type Unparked = (Slot, [u64; 4], Option<Time>);
+pub(crate) type Unparked = (Slot, [u64; 4], Option<Watch>);
 
 /// What came back with a ticket ([`Parked::claim`]).
 pub(crate) enum Claim {
@@ -146,7 +147,8 @@ impl Page {
 }
 
 /// A page's first record's stream position, event type, h, work, budget
-/// d' − a' and watchdog lead (see [`watch_lead`]). Records are differences from
+/// d' − a', watchdog lead (see [`watch_lead`]) and the watchdog's place
+/// in the order of arming less the stream position. Records are differences from
 /// these, one byte for a field where a page's jobs are alike (one event
 /// type per lane, so one budget; one cost).
 #[derive(Clone, Copy, Debug)]
@@ -157,10 +159,11 @@ struct Base {
     work_ns: u64,
     budget_ns: u64,
     lead_ns: u64,
+    armed_lead: u64,
 }
 
 impl Base {
-    fn of(slot: &Slot, watchdog: Option<Time>) -> Base {
+    fn of(slot: &Slot, watchdog: Option<Watch>) -> Base {
         let arrival = slot.ns[At::Arrival as usize];
         Base {
             index: slot.index,
@@ -168,7 +171,8 @@ impl Base {
             taken_ns: slot.taken_ns,
             work_ns: slot.work_ns,
             budget_ns: slot.ns[At::Deadline as usize].wrapping_sub(arrival),
-            lead_ns: watchdog.map_or(0, |at| watch_lead(slot, at.parts().0)),
+            lead_ns: watchdog.map_or(0, |(at, _)| watch_lead(slot, at.parts().0)),
+            armed_lead: watchdog.map_or(0, |(_, armed)| armed.wrapping_sub(slot.index)),
         }
     }
 }
@@ -217,7 +221,7 @@ impl Parked {
         &mut self,
         slot: &Slot,
         fractions: &[u64; 4],
-        watchdog: Option<Time>,
+        watchdog: Option<Watch>,
     ) -> JobRef {
         let lane_number = usize::from(slot.event.0) % LANES;
         let lane = &mut self.lanes[lane_number];
@@ -288,7 +292,7 @@ impl Lane {
     }
 
     /// The last page, or a new one when it has no room for a record.
-    fn page_with_room(&mut self, slot: &Slot, watchdog: Option<Time>) -> &mut Page {
+    fn page_with_room(&mut self, slot: &Slot, watchdog: Option<Watch>) -> &mut Page {
         if !self.has_room() {
             let mut bytes = self.spare.take().unwrap_or_else(|| Buffer::new(PAGE));
             bytes.truncate(0);
@@ -350,7 +354,7 @@ impl Lane {
 
 /// Appends the record of `slot` (with the fractions of its times) to
 /// `page`; returns where it begins.
-fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Time>, page: &mut Page) -> usize {
+fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Watch>, page: &mut Page) -> usize {
     let base = page.base;
     page.bytes
         .append(|record| write(record, slot, fractions, watchdog, &base))
@@ -361,7 +365,7 @@ fn write(
     record: &mut Writer<'_>,
     slot: &Slot,
     fractions: &[u64; 4],
-    watchdog: Option<Time>,
+    watchdog: Option<Watch>,
     base: &Base,
 ) {
     let ns = &slot.ns;
@@ -372,7 +376,7 @@ fn write(
     let header = QUEUED
         | if closed { CLOSED } else { 0 }
         | if has_fractions { FRACTIONS } else { 0 }
-        | match watchdog.map(|at| at.parts().1) {
+        | match watchdog.map(|(at, _)| at.parts().1) {
             Some(0) => WATCHDOG,
             Some(_) => WATCHDOG | WATCH_FRACTION,
             None => 0,
@@ -405,9 +409,10 @@ fn write(
             record.put(fraction);
         }
     }
-    if let Some(at) = watchdog {
+    if let Some((at, armed)) = watchdog {
         let (at_ns, fraction) = at.parts();
         record.put_delta(watch_lead(slot, at_ns), base.lead_ns);
+        record.put_delta(armed.wrapping_sub(slot.index), base.armed_lead);
         if fraction != 0 {
             record.put(fraction);
         }
@@ -472,12 +477,13 @@ fn decode(page: &Page, offset: usize) -> Unparked {
         let at_ns = reader
             .delta(base.lead_ns)
             .wrapping_add(watch_reference(&slot));
+        let armed = reader.delta(base.armed_lead).wrapping_add(slot.index);
         let fraction = if header & WATCH_FRACTION != 0 {
             reader.get()
         } else {
             0
         };
-        Time::from_parts(at_ns, fraction)
+        (Time::from_parts(at_ns, fraction), armed)
     });
     (slot, fractions, watchdog)
 }
@@ -542,7 +548,7 @@ mod tests {
         #[test]
         fn a_record_gives_back_every_field_exactly(
             jobs in prop::collection::vec(
-                (fields(), prop::array::uniform4(prop_oneof![Just(0u64), any::<u64>()]), prop::option::of((any::<u64>(), any::<u64>()))),
+                (fields(), prop::array::uniform4(prop_oneof![Just(0u64), any::<u64>()]), prop::option::of((any::<u64>(), any::<u64>(), any::<u64>()))),
                 1..50,
             ),
         ) {
@@ -550,7 +556,7 @@ mod tests {
             let refs: Vec<JobRef> = jobs
                 .iter()
                 .map(|(f, fractions, watchdog)| {
-                    let watchdog = watchdog.map(|(ns, frac)| Time::from_parts(ns, frac % 1000));
+                    let watchdog = watchdog.map(|(ns, frac, armed)| (Time::from_parts(ns, frac % 1000), armed));
                     parked.park(&slot(*f), fractions, watchdog)
                 })
                 .collect();
@@ -563,7 +569,7 @@ mod tests {
                 };
                 assert_same(&back, &want);
                 prop_assert_eq!(&back_fractions, fractions);
-                let watchdog = watchdog.map(|(ns, frac)| Time::from_parts(ns, frac % 1000));
+                let watchdog = watchdog.map(|(ns, frac, armed)| (Time::from_parts(ns, frac % 1000), armed));
                 prop_assert_eq!(back_watchdog, watchdog);
                 prop_assert_eq!(parked.state(*job, want.index), None, "taken once");
             }
