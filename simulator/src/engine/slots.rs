@@ -16,7 +16,7 @@ use std::ops::{Index, IndexMut};
 
 use esreplay_traces::{Action, EventType};
 
-use parked::{Claim, Parked, Unparked};
+use parked::{Claim, Parked};
 pub(crate) use parked::{JobRef, ParkedState};
 
 use super::Time;
@@ -141,6 +141,21 @@ pub(super) enum Returned {
     Dropped,
 }
 
+/// A free slot that has never held a message.
+const VACANT: Slot = Slot {
+    index: 0,
+    global_seq: 0,
+    recorded_arrival_ns: 0,
+    sigma_ns: 0,
+    work_ns: 0,
+    taken_ns: 0,
+    ns: [0; 4],
+    thread: 0,
+    event: EventType(0),
+    stage: Stage::Free,
+    flags: 0,
+};
+
 /// The slots, the free ones to reuse, the fractions of their times, and
 /// the parked jobs.
 #[derive(Debug, Default)]
@@ -211,31 +226,45 @@ impl Slots {
     /// and the watchdog to arm again for it); `None` for a ticket that
     /// came back before. See [`Parked::claim`].
     pub(super) fn claim(&mut self, job: JobRef, index: u64) -> Option<Returned> {
-        Some(match self.parked.claim(job, index)? {
-            Claim::Queued(parts) => {
-                let watchdog = parts.2;
-                Returned::Run(self.restore(parts), watchdog)
+        let id = self.vacant();
+        match self.parked.claim(job, index, &mut self.slots[id as usize]) {
+            Some(Claim::Queued((fractions, watchdog))) => {
+                self.set_fractions(id, fractions);
+                Some(Returned::Run(id, watchdog))
             }
-            Claim::Dropped => Returned::Dropped,
-        })
+            other => {
+                self.free(id);
+                other.map(|_| Returned::Dropped)
+            }
+        }
     }
 
     /// Parked `job` (queued) is dropped by its watchdog: back into a slot
     /// (id returned) until it is settled; its record stays until its
     /// ticket comes back ([`Slots::release`]).
     pub(super) fn unpark_dropped(&mut self, job: JobRef) -> u32 {
-        let parts = self.parked.drop_job(job);
-        self.restore(parts)
+        let id = self.vacant();
+        let (fractions, _) = self.parked.drop_job(job, &mut self.slots[id as usize]);
+        self.set_fractions(id, fractions);
+        id
     }
 
-    fn restore(&mut self, (slot, fractions, _): Unparked) -> u32 {
-        let id = self.insert(slot);
+    /// A free slot's id, for a parked job coming back.
+    fn vacant(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.slots.push(VACANT);
+            (self.slots.len() - 1) as u32
+        })
+    }
+
+    /// Sets the fractions of slot `id`'s times, if it has any or others
+    /// have.
+    fn set_fractions(&mut self, id: u32, fractions: [u64; 4]) {
         if fractions != [0; 4] || !self.fractions.is_empty() {
             for at in [At::Arrival, At::Deadline, At::Answer, At::Unblocked] {
                 self.set_fraction(id, at, fractions[at as usize]);
             }
         }
-        id
     }
 
     /// Frees slot `id` (its message is settled).

@@ -103,8 +103,9 @@ impl JobRef {
 const LANES: usize = 8;
 const LANE_SHIFT: u32 = 60;
 
-/// A parked job's slot, the fractions of its times and its watchdog.
-pub(crate) type Unparked = (Slot, [u64; 4], Option<Watch>);
+/// What a parked job's record gives back besides its slot: the
+/// fractions of its times and its watchdog.
+pub(crate) type Unparked = ([u64; 4], Option<Watch>);
 
 /// What came back with a ticket ([`Parked::claim`]).
 pub(crate) enum Claim {
@@ -250,32 +251,33 @@ impl Parked {
     /// the strategy: a queued job leaves for a worker (its slot's fields
     /// are returned), a dropped one's record goes; `None` for a ticket
     /// that came back before (or whose record holds another position).
-    pub(crate) fn claim(&mut self, job: JobRef, index: u64) -> Option<Claim> {
+    pub(crate) fn claim(&mut self, job: JobRef, index: u64, slot: &mut Slot) -> Option<Claim> {
         let lane = &mut self.lanes[job.lane()];
-        let (page, offset) = lane.find(job)?;
+        let (number, offset) = lane.locate(job)?;
+        let page = lane.pages[number].as_ref()?;
         let claim = match page.header(offset) & STATE {
             QUEUED => {
-                let parts = decode(page, offset);
-                if parts.0.index != index {
+                let rest = decode(page, offset, slot);
+                if slot.index != index {
                     return None;
                 }
                 self.queued -= 1;
-                Claim::Queued(parts)
+                Claim::Queued(rest)
             }
             DROPPED if decode_index(page, offset) == index => Claim::Dropped,
             _ => return None,
         };
-        lane.release(job);
+        lane.release(number, offset);
         Some(claim)
     }
 
     /// The queued job at `job` is dropped by its watchdog: its slot's
     /// fields; the record stays (as dropped) until its ticket comes back.
-    pub(crate) fn drop_job(&mut self, job: JobRef) -> Unparked {
+    pub(crate) fn drop_job(&mut self, job: JobRef, slot: &mut Slot) -> Unparked {
         let (page, offset) = self.lanes[job.lane()]
             .find_mut(job)
             .expect("a parked job's record exists");
-        let parts = decode(page, offset);
+        let parts = decode(page, offset, slot);
         page.set_state(offset, DROPPED);
         self.queued -= 1;
         parts
@@ -308,12 +310,9 @@ impl Lane {
             .expect("the last page has room")
     }
 
-    /// The record at `job` goes, and its page when it was the page's
-    /// last.
-    fn release(&mut self, job: JobRef) {
-        let Some((number, offset)) = self.locate(job) else {
-            return;
-        };
+    /// The record at `offset` of page `number` (by position in `pages`)
+    /// goes, and its page when it was the page's last.
+    fn release(&mut self, number: usize, offset: usize) {
         let Some(page) = self.pages[number].as_mut() else {
             return;
         };
@@ -424,8 +423,9 @@ fn decode_index(page: &Page, offset: usize) -> u64 {
     page.bytes.reader(offset + HEAD).delta(page.base.index)
 }
 
-/// The slot and the fractions of its times of the record at `offset`.
-fn decode(page: &Page, offset: usize) -> Unparked {
+/// Writes the slot of the record at `offset` into `slot`; returns the
+/// fractions of its times and its watchdog.
+fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
     let mut reader = page.bytes.reader(offset);
     let [header, flags] = reader.bytes[offset..offset + HEAD]
         .try_into()
@@ -460,7 +460,7 @@ fn decode(page: &Page, offset: usize) -> Unparked {
             *fraction = reader.get();
         }
     }
-    let slot = Slot {
+    *slot = Slot {
         index,
         global_seq,
         recorded_arrival_ns,
@@ -476,7 +476,7 @@ fn decode(page: &Page, offset: usize) -> Unparked {
     let watchdog = (header & WATCHDOG != 0).then(|| {
         let at_ns = reader
             .delta(base.lead_ns)
-            .wrapping_add(watch_reference(&slot));
+            .wrapping_add(watch_reference(slot));
         let armed = reader.delta(base.armed_lead).wrapping_add(slot.index);
         let fraction = if header & WATCH_FRACTION != 0 {
             reader.get()
@@ -485,7 +485,7 @@ fn decode(page: &Page, offset: usize) -> Unparked {
         };
         (Time::from_parts(at_ns, fraction), armed)
     });
-    (slot, fractions, watchdog)
+    (fractions, watchdog)
 }
 
 #[cfg(test)]
@@ -564,7 +564,8 @@ mod tests {
             for (job, (f, fractions, watchdog)) in refs.iter().zip(&jobs) {
                 let want = slot(*f);
                 prop_assert_eq!(parked.state(*job, want.index), Some(ParkedState::Queued));
-                let Some(Claim::Queued((back, back_fractions, back_watchdog))) = parked.claim(*job, want.index) else {
+                let mut back = queued(0);
+                let Some(Claim::Queued((back_fractions, back_watchdog))) = parked.claim(*job, want.index, &mut back) else {
                     panic!("a queued job");
                 };
                 assert_same(&back, &want);
@@ -584,28 +585,40 @@ mod tests {
     #[test]
     fn a_dropped_job_keeps_its_record_until_its_ticket_comes_back() {
         let mut parked = Parked::default();
+        let mut scratch = queued(0);
         let job = parked.park(&queued(7), &[0; 4], None);
         assert_eq!(parked.state(job, 8), None, "another stream position");
-        let (slot, _, _) = parked.drop_job(job);
+        let mut slot = queued(0);
+        parked.drop_job(job, &mut slot);
         assert_eq!(slot.index, 7);
         assert_eq!(parked.queued(), 0);
         assert_eq!(parked.state(job, 7), Some(ParkedState::Dropped));
-        assert!(parked.claim(job, 8).is_none(), "another stream position");
-        assert!(matches!(parked.claim(job, 7), Some(Claim::Dropped)));
+        assert!(
+            parked.claim(job, 8, &mut scratch).is_none(),
+            "another stream position"
+        );
+        assert!(matches!(
+            parked.claim(job, 7, &mut scratch),
+            Some(Claim::Dropped)
+        ));
         assert_eq!(parked.state(job, 7), None);
-        assert!(parked.claim(job, 7).is_none(), "a ticket back twice");
+        assert!(
+            parked.claim(job, 7, &mut scratch).is_none(),
+            "a ticket back twice"
+        );
     }
 
     #[test]
     fn pages_go_when_their_records_have_and_offsets_are_never_reused() {
         let mut parked = Parked::default();
+        let mut scratch = queued(0);
         let first: Vec<JobRef> = (0..20_000)
             .map(|i| parked.park(&queued(i), &[0; 4], None))
             .collect();
         let pages = parked.lanes[1].pages.len();
         assert!(pages > 2, "{pages} pages");
         for (index, &job) in first.iter().enumerate() {
-            assert!(parked.claim(job, index as u64).is_some());
+            assert!(parked.claim(job, index as u64, &mut scratch).is_some());
         }
         assert!(parked.lanes[1].pages.is_empty(), "every page went");
         let later = parked.park(&queued(20_000), &[0; 4], None);
@@ -622,17 +635,25 @@ mod tests {
             .map(|i| parked.park(&queued(30_000 + i), &[0; 4], None))
             .collect();
         for (index, &job) in more.iter().enumerate() {
-            assert!(parked.claim(job, 30_000 + index as u64).is_some());
+            assert!(
+                parked
+                    .claim(job, 30_000 + index as u64, &mut scratch)
+                    .is_some()
+            );
         }
         assert_eq!(parked.state(kept, 20_001), Some(ParkedState::Queued));
         assert!(
-            matches!(parked.claim(kept, 20_001), Some(Claim::Queued((slot, _, _))) if slot.index == 20_001)
+            matches!(
+                parked.claim(kept, 20_001, &mut scratch),
+                Some(Claim::Queued(_))
+            ) && scratch.index == 20_001
         );
     }
 
     #[test]
     fn a_type_that_waits_longer_holds_only_its_own_pages() {
         let mut parked = Parked::default();
+        let mut scratch = queued(0);
         let mut open = Vec::new();
         let mut exec = Vec::new();
         for index in 0..40_000u64 {
@@ -646,7 +667,7 @@ mod tests {
             };
         }
         for &(job, index) in &open {
-            assert!(parked.claim(job, index).is_some());
+            assert!(parked.claim(job, index, &mut scratch).is_some());
         }
         let pages = |lane: usize| parked.lanes[lane].pages.iter().flatten().count();
         assert_eq!(pages(0), 0, "the OPENs' pages went");
