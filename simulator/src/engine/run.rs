@@ -18,6 +18,21 @@ use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Runner, Strategy, Ticket};
 
+/// The thread an AUTH message blocks in closed replay and its recorded
+/// stall σ, if any: what its unblocking releases.
+#[derive(Clone, Copy)]
+struct Waiter(Option<(u32, u64)>);
+
+impl Waiter {
+    #[inline(always)]
+    fn of(state: &Slot) -> Waiter {
+        Waiter(
+            (state.is_auth() && state.thread != NO_THREAD)
+                .then_some((state.thread, state.sigma_ns)),
+        )
+    }
+}
+
 /// How far [`Simulator::run`] may go.
 #[derive(Clone, Copy, Debug)]
 enum Limit {
@@ -371,6 +386,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 job: JobRef::slot(slot),
                 index: released.index,
             });
+            self.slots.set_deadline_armed(slot, armed);
             self.compact_timers();
         }
         if self.taken_at_once() {
@@ -665,19 +681,39 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     #[inline(never)]
     fn park_long(&mut self, slot: u32, fresh: Option<Watch>) -> JobRef {
         let state = &self.slots[slot];
-        let deadline_timer = self.config.miss_mode != MissMode::Kill && state.has(HAS_DEADLINE);
         let watched = state.has(WATCHED);
         let index = state.index;
         let last_timer = self.watchdogs.last_pushed().filter(|t| t.index == index);
-        if deadline_timer || (watched && last_timer.is_none()) {
+        if watched && last_timer.is_none() {
             return JobRef::slot(slot);
         }
+        // A kernel deadline timer still to fire (fail modes) is armed
+        // again for the record, in its place in the order of arming; the
+        // one armed at the arrival is dead with the slot.
+        let pending = self.config.miss_mode != MissMode::Kill
+            && state.has(HAS_DEADLINE)
+            && !state.has(UNBLOCKED);
+        let deadline = pending
+            .then(|| self.slots.deadline(slot))
+            .flatten()
+            .map(|at| (at, self.slots.deadline_armed(slot)));
         let armed = last_timer
             .filter(|_| watched)
             .map(|timer| (timer.at, timer.armed));
-        let job = self.slots.park(slot, armed.or(fresh));
+        let job = self
+            .slots
+            .park(slot, armed.or(fresh), deadline.map(|(_, armed)| armed));
         if armed.is_some() {
             self.watchdogs.modify_last_pushed(|timer| timer.job = job);
+        }
+        if let Some((at, armed)) = deadline {
+            self.deadlines.push(Timer {
+                at,
+                armed,
+                job,
+                index,
+            });
+            self.compact_timers();
         }
         job
     }
@@ -758,12 +794,22 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let Some(slot) = ticket.job.as_slot() else {
             return match self.slots.claim(ticket.job, ticket.index) {
-                Some(Returned::Run(slot, watchdog)) => {
+                Some(Returned::Run(slot, watchdog, deadline_armed)) => {
+                    // Its timers followed it into the record; the running
+                    // job needs them, in their places in the order of
+                    // arming (the record's are now dead).
                     if let Some(watch) = watchdog {
-                        // Its timer followed it into the record; the
-                        // running job needs it, in its place in the order
-                        // of arming (the old one is now dead).
                         self.push_watchdog(watch, JobRef::slot(slot), ticket.index);
+                    }
+                    if let (Some(armed), Some(at)) = (deadline_armed, self.slots.deadline(slot)) {
+                        let (job, index) = (JobRef::slot(slot), ticket.index);
+                        self.deadlines.push(Timer {
+                            at,
+                            armed,
+                            job,
+                            index,
+                        });
+                        self.compact_timers();
                     }
                     Ok(Some(slot))
                 }
@@ -821,11 +867,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let Some(Timer { at, job, index, .. }) = self.deadlines.pop() else {
             return;
         };
-        // Never parked: a job with a deadline timer keeps its slot.
-        if let Some(slot) = job.as_slot()
-            && self.slots.live(job, index, UNBLOCKED)
-        {
-            self.unblock(slot, at);
+        match job.as_slot() {
+            Some(slot) if self.slots.live(job, index, UNBLOCKED) => self.unblock(slot, at),
+            Some(_) => {}
+            None => match self.slots.unblock_parked(job, index, at) {
+                Some(Some((state, arrival))) => {
+                    self.unblocked(Waiter::of(&state), Some(arrival), at);
+                }
+                Some(None) => self.unblocked(Waiter(None), None, at),
+                None => {}
+            },
         }
     }
 
@@ -867,13 +918,20 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.slots.set(slot, At::Unblocked, at);
         let state = &mut self.slots[slot];
         state.flags |= UNBLOCKED;
+        let waiter = Waiter::of(state);
+        let arrival = waiter.0.map(|_| self.slots.time(slot, At::Arrival));
+        self.unblocked(waiter, arrival, at);
+    }
+
+    /// The backlog and the closed loop learn that the message `waiter`
+    /// waited on (arrived at `arrival`, known if it has a waiter) was
+    /// unblocked at `at`.
+    #[inline(always)]
+    fn unblocked(&mut self, waiter: Waiter, arrival: Option<Time>, at: Time) {
         self.stats.backlog.respond(at.ceil_ns());
-        if state.is_auth()
-            && state.thread != NO_THREAD
-            && let Some(threads) = self.threads.as_mut()
+        if let (Some((thread, sigma_ns)), Some(arrival), Some(threads)) =
+            (waiter.0, arrival, self.threads.as_mut())
         {
-            let (thread, sigma_ns) = (state.thread, state.sigma_ns);
-            let arrival = self.slots.time(slot, At::Arrival);
             threads.answered(thread, arrival, at, sigma_ns);
         }
     }

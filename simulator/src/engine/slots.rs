@@ -16,8 +16,8 @@ use std::ops::{Index, IndexMut};
 
 use esreplay_traces::{Action, EventType};
 
+pub(crate) use parked::JobRef;
 use parked::{Claim, Parked};
-pub(crate) use parked::{JobRef, ParkedState};
 
 use super::Time;
 use super::{Arriving, Watch};
@@ -73,7 +73,9 @@ pub(super) struct Slot {
     pub(super) work_ns: u64,
     /// h_i rounded up (0 until taken).
     pub(super) taken_ns: u64,
-    /// The whole nanoseconds of the times, by [`At`].
+    /// The whole nanoseconds of the times, by [`At`]; until the message
+    /// is unblocked, `ns[At::Unblocked]` keeps its kernel deadline
+    /// timer's place in the order of arming instead (fail modes).
     ns: [u64; 4],
     pub(super) thread: u32,
     pub(super) event: EventType,
@@ -135,14 +137,16 @@ impl Slot {
 
 /// What a parked job's ticket brought back ([`Slots::claim`]).
 pub(super) enum Returned {
-    /// The job, back in this slot, runs; its watchdog is armed again.
-    Run(u32, Option<Watch>),
+    /// The job, back in this slot, runs; its watchdog and its pending
+    /// kernel deadline timer (its place in the order of arming) are armed
+    /// again.
+    Run(u32, Option<Watch>, Option<u64>),
     /// Its watchdog had dropped it.
     Dropped,
 }
 
 /// A free slot that has never held a message.
-const VACANT: Slot = Slot {
+pub(super) const VACANT: Slot = Slot {
     index: 0,
     global_seq: 0,
     recorded_arrival_ns: 0,
@@ -203,22 +207,55 @@ impl Slots {
         }
     }
 
-    /// Moves the queued job of slot `id` (with its watchdog, if armed)
-    /// into a compact record and frees the slot; returns where the job is
-    /// now.
-    pub(super) fn park(&mut self, id: u32, watchdog: Option<Watch>) -> JobRef {
+    /// Moves the queued job of slot `id` (with its watchdog, if armed,
+    /// and room for its unblocking if its kernel deadline timer is
+    /// `pending`) into a compact record and frees the slot; returns where
+    /// the job is now.
+    pub(super) fn park(
+        &mut self,
+        id: u32,
+        watchdog: Option<Watch>,
+        pending: Option<u64>,
+    ) -> JobRef {
         let fractions = self.fractions.get(id as usize).copied().unwrap_or([0; 4]);
-        let job = self
-            .parked
-            .park(&self.slots[id as usize], &fractions, watchdog);
+        let slot = &self.slots[id as usize];
+        let job = self.parked.park(slot, &fractions, watchdog, pending);
         self.free(id);
         job
     }
 
-    /// The state of parked `job` if it holds stream position `index` and
-    /// its ticket has not come back.
-    pub(super) fn parked_state(&self, job: JobRef, index: u64) -> Option<ParkedState> {
-        self.parked.state(job, index)
+    /// Parked `job`, at stream position `index`, is unblocked by the
+    /// kernel at `at`, its deadline d', if it is queued there with its
+    /// deadline timer pending; for a job of the closed loop, its slot as
+    /// it is now and its arrival (`Some(None)` for another job).
+    pub(super) fn unblock_parked(
+        &mut self,
+        job: JobRef,
+        index: u64,
+        at: Time,
+    ) -> Option<Option<(Slot, Time)>> {
+        let Some((slot, fractions)) = self.parked.unblock(job, index)? else {
+            return Some(None);
+        };
+        let time = |at: At| Time::from_parts(slot.ns[at as usize], fractions[at as usize]);
+        debug_assert_eq!(
+            at,
+            time(At::Deadline),
+            "a kernel deadline timer fires at d'"
+        );
+        Some(Some((slot, time(At::Arrival))))
+    }
+
+    /// Keeps the place in the order of arming of slot `id`'s kernel
+    /// deadline timer (fail modes) until it is unblocked, in the unused
+    /// whole ns of its unblocking (see [`Slot`]).
+    pub(super) fn set_deadline_armed(&mut self, id: u32, armed: u64) {
+        self.slots[id as usize].ns[At::Unblocked as usize] = armed;
+    }
+
+    /// What [`set_deadline_armed`](Slots::set_deadline_armed) kept.
+    pub(super) fn deadline_armed(&self, id: u32) -> u64 {
+        self.slots[id as usize].ns[At::Unblocked as usize]
     }
 
     /// The ticket of parked `job`, for stream position `index`, came
@@ -228,9 +265,12 @@ impl Slots {
     pub(super) fn claim(&mut self, job: JobRef, index: u64) -> Option<Returned> {
         let id = self.vacant();
         match self.parked.claim(job, index, &mut self.slots[id as usize]) {
-            Some(Claim::Queued((fractions, watchdog))) => {
+            Some(Claim::Queued((fractions, watchdog, deadline_armed))) => {
                 self.set_fractions(id, fractions);
-                Some(Returned::Run(id, watchdog))
+                if let Some(armed) = deadline_armed {
+                    self.set_deadline_armed(id, armed);
+                }
+                Some(Returned::Run(id, watchdog, deadline_armed))
             }
             other => {
                 self.free(id);
@@ -244,7 +284,7 @@ impl Slots {
     /// ticket comes back ([`Slots::release`]).
     pub(super) fn unpark_dropped(&mut self, job: JobRef) -> u32 {
         let id = self.vacant();
-        let (fractions, _) = self.parked.drop_job(job, &mut self.slots[id as usize]);
+        let (fractions, _, _) = self.parked.drop_job(job, &mut self.slots[id as usize]);
         self.set_fractions(id, fractions);
         id
     }
@@ -296,8 +336,7 @@ impl Slots {
     pub(super) fn live(&self, job: JobRef, index: u64, flag: u8) -> bool {
         match job.as_slot() {
             Some(id) => self.holds(id, index) && !self.slots[id as usize].has(flag),
-            // A parked job is queued: neither answered nor unblocked.
-            None => self.parked_state(job, index) == Some(ParkedState::Queued),
+            None => self.parked.live(job, index, flag),
         }
     }
 

@@ -453,20 +453,32 @@ mod shortcuts {
                 m
             })
             .collect();
-        let config = SimConfig::default();
-        for spec in [
+        let specs = [
             "edf:2",
             "pool:2",
             "guard:2000ns:edf:2",
             "guard:25%:1ns:30ns:pool:1",
-        ] {
+        ];
+        let modes = [MissMode::Kill, MissMode::FailOpen, MissMode::FailClosed];
+        for (spec, miss_mode) in specs.into_iter().flat_map(|s| modes.map(|m| (s, m))) {
+            let config = SimConfig {
+                miss_mode,
+                ..SimConfig::default()
+            };
             let parked = simulate_with((true, 0), spec, &messages, &config);
             let kept = simulate_with((true, usize::MAX), spec, &messages, &config);
             let result = parked.0.as_ref().expect("a result");
-            assert!(result.max_backlog > 1_500, "{spec}: a long queue");
+            assert!(
+                result.max_backlog > 1_500,
+                "{spec} {miss_mode:?}: a long queue"
+            );
             let guarded = spec.starts_with("guard");
             assert!(!guarded || result.defaulted > 100, "{spec}: jobs dropped");
-            assert_eq!(parked, kept, "{spec}");
+            assert!(
+                guarded || result.misses > 100,
+                "{spec}: deadlines pass while queued"
+            );
+            assert_eq!(parked, kept, "{spec} {miss_mode:?}");
         }
     }
 }

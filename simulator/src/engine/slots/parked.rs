@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 
 use esreplay_traces::EventType;
 
-use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED};
+use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED, VACANT};
 use crate::engine::Watch;
 use crate::engine::time::Time;
 use crate::varint::{Buffer, Writer};
@@ -45,6 +45,11 @@ const FRACTIONS: u8 = 8;
 const WATCHDOG: u8 = 16;
 /// Its watchdog's time has a fraction of a nanosecond.
 const WATCH_FRACTION: u8 = 32;
+/// Its kernel deadline timer is pending (fail modes; its place in the
+/// order of arming follows). When the timer fires, the kernel unblocks
+/// the job at its deadline d': the slot's flags in the record say so,
+/// set in place ([`Parked::unblock`]), and the time is d'.
+const PENDING: u8 = 64;
 
 /// Where a job is: a slot, or a record in [`Parked`]. Tickets and timers
 /// hold one, so a job can move from its slot into a record while queued.
@@ -104,8 +109,9 @@ const LANES: usize = 8;
 const LANE_SHIFT: u32 = 60;
 
 /// What a parked job's record gives back besides its slot: the
-/// fractions of its times and its watchdog.
-pub(crate) type Unparked = ([u64; 4], Option<Watch>);
+/// fractions of its times, its watchdog, and the place in the order of
+/// arming of its kernel deadline timer if that is still pending.
+pub(crate) type Unparked = ([u64; 4], Option<Watch>, Option<u64>);
 
 /// What came back with a ticket ([`Parked::claim`]).
 pub(crate) enum Claim {
@@ -116,6 +122,7 @@ pub(crate) enum Claim {
 }
 
 /// What a record says of its job.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ParkedState {
     /// Waiting for a worker.
@@ -140,6 +147,11 @@ impl Page {
         self.bytes.reader(offset).bytes[offset]
     }
 
+    /// The slot's flags in the record at `offset`.
+    fn flags(&self, offset: usize) -> u8 {
+        self.bytes.reader(offset).bytes[offset + 1]
+    }
+
     /// Sets the state of the record at `offset` (0: gone).
     fn set_state(&mut self, offset: usize, state: u8) {
         let header = &mut self.bytes.bytes_mut()[offset];
@@ -161,10 +173,11 @@ struct Base {
     budget_ns: u64,
     lead_ns: u64,
     armed_lead: u64,
+    deadline_lead: u64,
 }
 
 impl Base {
-    fn of(slot: &Slot, watchdog: Option<Watch>) -> Base {
+    fn of(slot: &Slot, watchdog: Option<Watch>, pending: Option<u64>) -> Base {
         let arrival = slot.ns[At::Arrival as usize];
         Base {
             index: slot.index,
@@ -174,6 +187,7 @@ impl Base {
             budget_ns: slot.ns[At::Deadline as usize].wrapping_sub(arrival),
             lead_ns: watchdog.map_or(0, |(at, _)| watch_lead(slot, at.parts().0)),
             armed_lead: watchdog.map_or(0, |(_, armed)| armed.wrapping_sub(slot.index)),
+            deadline_lead: pending.map_or(0, |armed| armed.wrapping_sub(slot.index)),
         }
     }
 }
@@ -223,13 +237,14 @@ impl Parked {
         slot: &Slot,
         fractions: &[u64; 4],
         watchdog: Option<Watch>,
+        pending: Option<u64>,
     ) -> JobRef {
         let lane_number = usize::from(slot.event.0) % LANES;
         let lane = &mut self.lanes[lane_number];
         let number = lane.first + lane.pages.len() as u64 - u64::from(lane.has_room());
-        let page = lane.page_with_room(slot, watchdog);
+        let page = lane.page_with_room(slot, watchdog, pending);
         // The record goes where the padding of the one before begins.
-        let offset = encode(slot, fractions, watchdog, page);
+        let offset = encode(slot, fractions, watchdog, pending, page);
         page.held += 1;
         self.queued += 1;
         JobRef::parked(lane_number, (number << PAGE_BITS) | offset as u64)
@@ -237,6 +252,7 @@ impl Parked {
 
     /// The state of the record at `job` if it holds stream position
     /// `index` and its ticket has not come back.
+    #[cfg(test)]
     pub(crate) fn state(&self, job: JobRef, index: u64) -> Option<ParkedState> {
         let (page, offset) = self.lanes[job.lane()].find(job)?;
         let state = match page.header(offset) & STATE {
@@ -271,6 +287,39 @@ impl Parked {
         Some(claim)
     }
 
+    /// Whether the record at `job` holds stream position `index`, is
+    /// queued, and its slot's flags lack `flag`.
+    pub(crate) fn live(&self, job: JobRef, index: u64, flag: u8) -> bool {
+        self.lanes[job.lane()]
+            .find(job)
+            .is_some_and(|(page, offset)| {
+                page.header(offset) & STATE == QUEUED
+                    && page.flags(offset) & flag == 0
+                    && decode_index(page, offset) == index
+            })
+    }
+
+    /// The queued job at `job`, for stream position `index`, whose kernel
+    /// deadline timer is pending, is unblocked at its deadline d': its
+    /// record says so, in place. `None` if it is not such a job; else,
+    /// for a job of the closed loop (a thread may wait on it), its slot as
+    /// it is now and the fractions of its times.
+    pub(crate) fn unblock(&mut self, job: JobRef, index: u64) -> Option<Option<(Slot, [u64; 4])>> {
+        let (page, offset) = self.lanes[job.lane()].find_mut(job)?;
+        let header = page.header(offset);
+        let pending = header & STATE == QUEUED && header & PENDING != 0;
+        if !pending || page.flags(offset) & UNBLOCKED != 0 || decode_index(page, offset) != index {
+            return None;
+        }
+        page.bytes.bytes_mut()[offset + 1] |= UNBLOCKED;
+        if header & CLOSED == 0 {
+            return Some(None);
+        }
+        let mut slot = VACANT;
+        let (fractions, _, _) = decode(page, offset, &mut slot);
+        Some(Some((slot, fractions)))
+    }
+
     /// The queued job at `job` is dropped by its watchdog: its slot's
     /// fields; the record stays (as dropped) until its ticket comes back.
     pub(crate) fn drop_job(&mut self, job: JobRef, slot: &mut Slot) -> Unparked {
@@ -294,14 +343,19 @@ impl Lane {
     }
 
     /// The last page, or a new one when it has no room for a record.
-    fn page_with_room(&mut self, slot: &Slot, watchdog: Option<Watch>) -> &mut Page {
+    fn page_with_room(
+        &mut self,
+        slot: &Slot,
+        watchdog: Option<Watch>,
+        pending: Option<u64>,
+    ) -> &mut Page {
         if !self.has_room() {
             let mut bytes = self.spare.take().unwrap_or_else(|| Buffer::new(PAGE));
             bytes.truncate(0);
             self.pages.push_back(Some(Page {
                 bytes,
                 held: 0,
-                base: Base::of(slot, watchdog),
+                base: Base::of(slot, watchdog, pending),
             }));
         }
         self.pages
@@ -353,28 +407,41 @@ impl Lane {
 
 /// Appends the record of `slot` (with the fractions of its times) to
 /// `page`; returns where it begins.
-fn encode(slot: &Slot, fractions: &[u64; 4], watchdog: Option<Watch>, page: &mut Page) -> usize {
-    let base = page.base;
-    page.bytes
-        .append(|record| write(record, slot, fractions, watchdog, &base))
-}
-
-/// Writes the record of `slot` against `base`.
-fn write(
-    record: &mut Writer<'_>,
+fn encode(
     slot: &Slot,
     fractions: &[u64; 4],
     watchdog: Option<Watch>,
-    base: &Base,
-) {
+    pending: Option<u64>,
+    page: &mut Page,
+) -> usize {
+    let base = page.base;
+    let head = Head {
+        watchdog,
+        pending,
+        has_fractions: fractions.iter().any(|&f| f != 0),
+    };
+    page.bytes
+        .append(|record| write(record, slot, fractions, &head, &base))
+}
+
+/// What a record's header says beyond its slot's flags.
+struct Head {
+    watchdog: Option<Watch>,
+    pending: Option<u64>,
+    has_fractions: bool,
+}
+
+/// Writes the record of `slot` against `base`.
+fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head, base: &Base) {
     let ns = &slot.ns;
     let closed = slot.thread != super::super::NO_THREAD
         || slot.sigma_ns != 0
         || slot.recorded_arrival_ns != ns[At::Arrival as usize];
-    let has_fractions = fractions.iter().any(|&f| f != 0);
+    let (watchdog, has_fractions) = (head.watchdog, head.has_fractions);
     let header = QUEUED
         | if closed { CLOSED } else { 0 }
         | if has_fractions { FRACTIONS } else { 0 }
+        | if head.pending.is_some() { PENDING } else { 0 }
         | match watchdog.map(|(at, _)| at.parts().1) {
             Some(0) => WATCHDOG,
             Some(_) => WATCHDOG | WATCH_FRACTION,
@@ -383,6 +450,7 @@ fn write(
     let arrival = ns[At::Arrival as usize];
     record.byte(header);
     record.byte(slot.flags);
+
     record.put_delta(slot.index, base.index);
     record.put_delta(u64::from(slot.event.0), base.event);
     record.put_delta(slot.global_seq, slot.index);
@@ -416,6 +484,9 @@ fn write(
             record.put(fraction);
         }
     }
+    if let Some(armed) = head.pending {
+        record.put_delta(armed.wrapping_sub(slot.index), base.deadline_lead);
+    }
 }
 
 /// The stream position of the record at `offset`.
@@ -443,9 +514,14 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         ns[At::Deadline as usize] = arrival.wrapping_add(reader.delta(base.budget_ns));
     }
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
-        if flags & flag != 0 {
+        if flags & flag != 0 && !(at == At::Unblocked && header & PENDING != 0) {
             ns[at as usize] = reader.delta(arrival);
         }
+    }
+    let unblocked_at_deadline = header & PENDING != 0 && flags & UNBLOCKED != 0;
+    if unblocked_at_deadline {
+        // Unblocked by the kernel while parked: at d'.
+        ns[At::Unblocked as usize] = ns[At::Deadline as usize];
     }
     let (recorded_arrival_ns, sigma_ns, thread) = if header & CLOSED != 0 {
         let recorded = reader.delta(arrival);
@@ -459,6 +535,9 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         for fraction in &mut fractions {
             *fraction = reader.get();
         }
+    }
+    if unblocked_at_deadline {
+        fractions[At::Unblocked as usize] = fractions[At::Deadline as usize];
     }
     *slot = Slot {
         index,
@@ -485,7 +564,10 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         };
         (Time::from_parts(at_ns, fraction), armed)
     });
-    (fractions, watchdog)
+    let deadline_armed = (header & PENDING != 0)
+        .then(|| reader.delta(base.deadline_lead).wrapping_add(slot.index))
+        .filter(|_| flags & UNBLOCKED == 0);
+    (fractions, watchdog, deadline_armed)
 }
 
 #[cfg(test)]
@@ -557,7 +639,7 @@ mod tests {
                 .iter()
                 .map(|(f, fractions, watchdog)| {
                     let watchdog = watchdog.map(|(ns, frac, armed)| (Time::from_parts(ns, frac % 1000), armed));
-                    parked.park(&slot(*f), fractions, watchdog)
+                    parked.park(&slot(*f), fractions, watchdog, None)
                 })
                 .collect();
             prop_assert_eq!(parked.queued(), jobs.len());
@@ -565,7 +647,7 @@ mod tests {
                 let want = slot(*f);
                 prop_assert_eq!(parked.state(*job, want.index), Some(ParkedState::Queued));
                 let mut back = queued(0);
-                let Some(Claim::Queued((back_fractions, back_watchdog))) = parked.claim(*job, want.index, &mut back) else {
+                let Some(Claim::Queued((back_fractions, back_watchdog, _))) = parked.claim(*job, want.index, &mut back) else {
                     panic!("a queued job");
                 };
                 assert_same(&back, &want);
@@ -586,7 +668,7 @@ mod tests {
     fn a_dropped_job_keeps_its_record_until_its_ticket_comes_back() {
         let mut parked = Parked::default();
         let mut scratch = queued(0);
-        let job = parked.park(&queued(7), &[0; 4], None);
+        let job = parked.park(&queued(7), &[0; 4], None, None);
         assert_eq!(parked.state(job, 8), None, "another stream position");
         let mut slot = queued(0);
         parked.drop_job(job, &mut slot);
@@ -613,7 +695,7 @@ mod tests {
         let mut parked = Parked::default();
         let mut scratch = queued(0);
         let first: Vec<JobRef> = (0..20_000)
-            .map(|i| parked.park(&queued(i), &[0; 4], None))
+            .map(|i| parked.park(&queued(i), &[0; 4], None, None))
             .collect();
         let pages = parked.lanes[1].pages.len();
         assert!(pages > 2, "{pages} pages");
@@ -621,7 +703,7 @@ mod tests {
             assert!(parked.claim(job, index as u64, &mut scratch).is_some());
         }
         assert!(parked.lanes[1].pages.is_empty(), "every page went");
-        let later = parked.park(&queued(20_000), &[0; 4], None);
+        let later = parked.park(&queued(20_000), &[0; 4], None, None);
         assert!(later.offset() > first.last().unwrap().offset());
         assert_eq!(
             parked.state(first[0], 0),
@@ -630,9 +712,9 @@ mod tests {
         );
         // A page whose records are not all gone stays, with its neighbours'
         // pages after it.
-        let kept = parked.park(&queued(20_001), &[0; 4], None);
+        let kept = parked.park(&queued(20_001), &[0; 4], None, None);
         let more: Vec<JobRef> = (0..10_000)
-            .map(|i| parked.park(&queued(30_000 + i), &[0; 4], None))
+            .map(|i| parked.park(&queued(30_000 + i), &[0; 4], None, None))
             .collect();
         for (index, &job) in more.iter().enumerate() {
             assert!(
@@ -659,7 +741,7 @@ mod tests {
         for index in 0..40_000u64 {
             let mut slot = queued(index);
             slot.event = EventType(index.is_multiple_of(10).into());
-            let job = parked.park(&slot, &[0; 4], None);
+            let job = parked.park(&slot, &[0; 4], None, None);
             if index.is_multiple_of(10) {
                 exec.push((job, index))
             } else {
@@ -673,5 +755,42 @@ mod tests {
         assert_eq!(pages(0), 0, "the OPENs' pages went");
         assert!(pages(1) > 0, "the EXECs' pages stay");
         assert_eq!(parked.queued(), exec.len());
+    }
+
+    #[test]
+    fn a_kernel_deadline_pending_while_parked_comes_back_as_it_went() {
+        let mut parked = Parked::default();
+        let mut scratch = queued(0);
+        let mut slot = queued(3);
+        slot.flags |= HAS_DEADLINE;
+        slot.ns[At::Deadline as usize] = 500;
+        let fractions = [0, 7, 0, 0];
+        let waiting = parked.park(&slot, &fractions, None, Some(42));
+        let unblocked = parked.park(&queued(4), &[0; 4], None, None);
+        let parked_at_deadline = parked.park(&slot, &fractions, None, Some(43));
+        // Still pending: it comes back with the timer to arm again.
+        let back = parked.claim(waiting, 3, &mut scratch);
+        assert!(matches!(back, Some(Claim::Queued((_, None, Some(42))))));
+        assert!(!scratch.has(UNBLOCKED));
+        // Not pending: nothing to unblock.
+        assert!(parked.unblock(unblocked, 4).is_none());
+        // Unblocked while parked: at its deadline, with its fraction.
+        assert!(
+            parked.unblock(parked_at_deadline, 4).is_none(),
+            "another position"
+        );
+        assert!(parked.live(parked_at_deadline, 3, UNBLOCKED));
+        let open = parked.unblock(parked_at_deadline, 3).expect("pending");
+        assert!(open.is_none(), "no thread waits on a job of open replay");
+        assert!(parked.unblock(parked_at_deadline, 3).is_none(), "once");
+        assert!(!parked.live(parked_at_deadline, 3, UNBLOCKED));
+        assert!(parked.live(parked_at_deadline, 3, ANSWERED));
+        let back = parked.claim(parked_at_deadline, 3, &mut scratch);
+        let Some(Claim::Queued((back_fractions, None, None))) = back else {
+            panic!("queued, its timer fired");
+        };
+        assert!(scratch.has(UNBLOCKED));
+        assert_eq!(scratch.ns[At::Unblocked as usize], 500);
+        assert_eq!(back_fractions, [0, 7, 0, 7]);
     }
 }
