@@ -408,6 +408,18 @@ impl Keyed for Timer {
 /// A watchdog's time and the order it was armed in (see [`Timer`]).
 pub(crate) type Watch = (Time, u64);
 
+impl Timer {
+    /// A timer at `at`, `armed` in the order of arming, for `job`.
+    fn new((at, armed): Watch, job: JobRef, index: u64) -> Timer {
+        Timer {
+            at,
+            armed,
+            job,
+            index,
+        }
+    }
+}
+
 impl Packed for Timer {
     #[inline(always)]
     fn pack(&self, before: &Self, writer: &mut Writer<'_>) {

@@ -380,14 +380,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
             let armed = self.arm();
-            self.deadlines.push(Timer {
-                at: d,
-                armed,
-                job: JobRef::slot(slot),
-                index: released.index,
-            });
             self.slots.set_deadline_armed(slot, armed);
-            self.compact_timers();
+            self.push_deadline((d, armed), JobRef::slot(slot), released.index);
         }
         if self.taken_at_once() {
             self.take_message(slot, message)?;
@@ -527,13 +521,15 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
-    fn push_watchdog(&mut self, (at, armed): Watch, job: JobRef, index: u64) {
-        self.watchdogs.push(Timer {
-            at,
-            armed,
-            job,
-            index,
-        });
+    fn push_watchdog(&mut self, watch: Watch, job: JobRef, index: u64) {
+        self.watchdogs.push(Timer::new(watch, job, index));
+        self.compact_timers();
+    }
+
+    /// Arms a kernel deadline timer (fail modes) at d', in its place in
+    /// the order of arming.
+    fn push_deadline(&mut self, deadline: Watch, job: JobRef, index: u64) {
+        self.deadlines.push(Timer::new(deadline, job, index));
         self.compact_timers();
     }
 
@@ -706,14 +702,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if armed.is_some() {
             self.watchdogs.modify_last_pushed(|timer| timer.job = job);
         }
-        if let Some((at, armed)) = deadline {
-            self.deadlines.push(Timer {
-                at,
-                armed,
-                job,
-                index,
-            });
-            self.compact_timers();
+        if let Some(deadline) = deadline {
+            self.push_deadline(deadline, job, index);
         }
         job
     }
@@ -802,14 +792,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                         self.push_watchdog(watch, JobRef::slot(slot), ticket.index);
                     }
                     if let (Some(armed), Some(at)) = (deadline_armed, self.slots.deadline(slot)) {
-                        let (job, index) = (JobRef::slot(slot), ticket.index);
-                        self.deadlines.push(Timer {
-                            at,
-                            armed,
-                            job,
-                            index,
-                        });
-                        self.compact_timers();
+                        self.push_deadline((at, armed), JobRef::slot(slot), ticket.index);
                     }
                     Ok(Some(slot))
                 }
