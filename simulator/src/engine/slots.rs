@@ -8,7 +8,8 @@
 //! the slot and their fractions aside, in a vector that exists only once
 //! a fraction has appeared (processor sharing with `--cores`, dispatch
 //! watchdog leeway): without them every time is whole and a slot costs
-//! 88 bytes, which is what a queued job costs in overload.
+//! 88 bytes. In sustained overload, queued jobs are parked as compact
+//! records instead (`parked`), a few bytes each.
 
 mod parked;
 

@@ -2,15 +2,19 @@
 //! waits for the workers (sustained overload), instead of in 88-byte
 //! slots.
 //!
-//! A job parked here is waiting in the strategy's queue and nothing
-//! changes it until it leaves: its worker takes it ([`Parked::take`]) or
-//! its watchdog drops it ([`Parked::drop_job`]). A record keeps every
-//! field of its [`Slot`] exactly, as LEB128 varints of differences
-//! between fields that lie close together (a job's wait in the kernel
-//! queue, its budget, `global_seq` against the stream position, ...),
-//! 12–20 bytes for a whole-nanosecond job of open replay.
+//! A job parked here is waiting in the strategy's queue. It leaves when
+//! its ticket comes back and a worker takes it ([`Parked::claim`]) or
+//! its watchdog drops it ([`Parked::drop_job`]); the one change while it
+//! waits is the kernel unblocking it at its deadline under a fail mode
+//! ([`Parked::unblock`], a flag set in place). A record keeps every field
+//! of its [`Slot`] exactly, as varints ([`crate::varint`]) of differences
+//! from its page's first record or between fields that lie close
+//! together (a job's wait in the kernel queue, its budget, `global_seq`
+//! against the stream position, ...): about 14 bytes for a
+//! whole-nanosecond job of open replay.
 //!
-//! Records are appended to 64 KiB pages in the order jobs park and are
+//! Records are appended to 64 KiB pages, one lane of pages per event
+//! type (jobs of one type leave in about the order they came), and are
 //! addressed by a byte offset that is never reused ([`JobRef`]): a ticket
 //! returned twice, or after its page went, is recognised. A record stays
 //! until its ticket comes back (a dropped job's ticket is still in the
