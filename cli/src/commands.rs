@@ -54,7 +54,10 @@ pub fn open_input(path: &Path) -> Result<Box<dyn io::BufRead + Send>> {
         return Ok(Box::new(BufReader::new(io::stdin())));
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    // 8 KiB: a trace's chunks (~128 KiB) are read past the buffer, so a
+    // larger one only copies more of each (inspect: −1.7 % instructions
+    // against 64 KiB).
+    Ok(Box::new(BufReader::with_capacity(1 << 13, file)))
 }
 
 /// The size of `path` for a progress bar (`None` for `-` or if unknown).
