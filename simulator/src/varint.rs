@@ -73,6 +73,12 @@ impl Buffer {
         }
     }
 
+    /// The bytes written (and the spare after them).
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The bytes, to change one written before.
     #[inline(always)]
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {

@@ -778,38 +778,47 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// watchdog dropped it); a ticket of a job that already left the queue
     /// is an error.
     fn queued_slot(&mut self, ticket: &Ticket) -> Result<Option<u32>, SimError> {
-        let twice = || SimError::TicketTwice {
+        let back = match ticket.job.as_slot() {
+            Some(slot) => self.slot_back(slot, ticket.index),
+            None => self.record_back(ticket),
+        };
+        back.ok_or_else(|| SimError::TicketTwice {
             strategy: self.strategy.name(),
             index: ticket.index,
-        };
-        let Some(slot) = ticket.job.as_slot() else {
-            return match self.slots.claim(ticket.job, ticket.index) {
-                Some(Returned::Run(slot, watchdog, deadline_armed)) => {
-                    // Its timers followed it into the record; the running
-                    // job needs them, in their places in the order of
-                    // arming (the record's are now dead).
-                    if let Some(watch) = watchdog {
-                        self.push_watchdog(watch, JobRef::slot(slot), ticket.index);
-                    }
-                    if let (Some(armed), Some(at)) = (deadline_armed, self.slots.deadline(slot)) {
-                        self.push_deadline((at, armed), JobRef::slot(slot), ticket.index);
-                    }
-                    Ok(Some(slot))
-                }
-                Some(Returned::Dropped) => Ok(None),
-                None => Err(twice()),
-            };
-        };
+        })
+    }
+
+    /// [`queued_slot`](Self::queued_slot) for a job in `slot` (`None`:
+    /// the ticket came back before).
+    fn slot_back(&self, slot: u32, index: u64) -> Option<Option<u32>> {
         let stage = self
             .slots
             .get(slot)
-            .filter(|s| s.index == ticket.index)
+            .filter(|s| s.index == index)
             .map(|s| s.stage);
         match stage {
-            Some(Stage::Running | Stage::HandOff | Stage::Waiting) => Err(twice()),
-            Some(Stage::Queued) => Ok(Some(slot)),
-            _ => Ok(None),
+            Some(Stage::Running | Stage::HandOff | Stage::Waiting) => None,
+            Some(Stage::Queued) => Some(Some(slot)),
+            _ => Some(None),
         }
+    }
+
+    /// [`queued_slot`](Self::queued_slot) for a parked job: back into a
+    /// slot, its timers armed again for it there, in their places in the
+    /// order of arming (the record's are now dead).
+    fn record_back(&mut self, ticket: &Ticket) -> Option<Option<u32>> {
+        let (slot, watchdog, deadline_armed) = match self.slots.claim(ticket.job, ticket.index)? {
+            Returned::Run(slot, watchdog, deadline_armed) => (slot, watchdog, deadline_armed),
+            Returned::Dropped => return Some(None),
+        };
+        let job = JobRef::slot(slot);
+        if let Some(watch) = watchdog {
+            self.push_watchdog(watch, job, ticket.index);
+        }
+        if let (Some(armed), Some(at)) = (deadline_armed, self.slots.deadline(slot)) {
+            self.push_deadline((at, armed), job, ticket.index);
+        }
+        Some(Some(slot))
     }
 
     /// Worker `worker` starts the queued job in `slot`, now.

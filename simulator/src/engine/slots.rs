@@ -185,27 +185,10 @@ impl Slots {
         slot.ns[At::Arrival as usize] = arrival_ns;
         slot.ns[At::Deadline as usize] = deadline_ns;
         slot.flags |= if deadline.is_some() { HAS_DEADLINE } else { 0 };
-        let id = self.insert(slot);
-        if arrival_fraction | deadline_fraction != 0 || !self.fractions.is_empty() {
-            self.set_fraction(id, At::Arrival, arrival_fraction);
-            self.set_fraction(id, At::Deadline, deadline_fraction);
-        }
+        let id = self.vacant();
+        self.slots[id as usize] = slot;
+        self.set_fractions(id, [arrival_fraction, deadline_fraction, 0, 0]);
         id
-    }
-
-    /// Puts `slot` into a free slot; returns its id.
-    #[inline(always)]
-    fn insert(&mut self, slot: Slot) -> u32 {
-        match self.free.pop() {
-            Some(id) => {
-                self.slots[id as usize] = slot;
-                id
-            }
-            None => {
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
-            }
-        }
     }
 
     /// Moves the queued job of slot `id` (with its watchdog, if armed,
@@ -290,7 +273,8 @@ impl Slots {
         id
     }
 
-    /// A free slot's id, for a parked job coming back.
+    /// A free slot's id (a new one if none is free).
+    #[inline(always)]
     fn vacant(&mut self) -> u32 {
         self.free.pop().unwrap_or_else(|| {
             self.slots.push(VACANT);
@@ -298,8 +282,9 @@ impl Slots {
         })
     }
 
-    /// Sets the fractions of slot `id`'s times, if it has any or others
-    /// have.
+    /// Sets the fractions of slot `id`'s times, by [`At`], if it has any
+    /// or others have.
+    #[inline(always)]
     fn set_fractions(&mut self, id: u32, fractions: [u64; 4]) {
         if fractions != [0; 4] || !self.fractions.is_empty() {
             for at in [At::Arrival, At::Deadline, At::Answer, At::Unblocked] {

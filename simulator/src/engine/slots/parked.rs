@@ -148,12 +148,12 @@ struct Page {
 impl Page {
     /// The header byte of the record at `offset`.
     fn header(&self, offset: usize) -> u8 {
-        self.bytes.reader(offset).bytes[offset]
+        self.bytes.bytes()[offset]
     }
 
     /// The slot's flags in the record at `offset`.
     fn flags(&self, offset: usize) -> u8 {
-        self.bytes.reader(offset).bytes[offset + 1]
+        self.bytes.bytes()[offset + 1]
     }
 
     /// Sets the state of the record at `offset` (0: gone).
@@ -501,11 +501,8 @@ fn decode_index(page: &Page, offset: usize) -> u64 {
 /// Writes the slot of the record at `offset` into `slot`; returns the
 /// fractions of its times and its watchdog.
 fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
-    let mut reader = page.bytes.reader(offset);
-    let [header, flags] = reader.bytes[offset..offset + HEAD]
-        .try_into()
-        .expect("a record's head");
-    reader.at += HEAD;
+    let (header, flags) = (page.header(offset), page.flags(offset));
+    let mut reader = page.bytes.reader(offset + HEAD);
     let base = page.base;
     let index = reader.delta(base.index);
     let event = EventType(reader.delta(base.event) as u16);
