@@ -518,8 +518,9 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     triggers: Vec<Option<Message>>,
     /// Mutes and the ES cache (`None`: none asked, the stage is skipped).
     kernel: Option<Kernel>,
-    /// Whether an event proven to be the loop's next one runs at once
-    /// (off only in the test that compares both ways).
+    /// Whether an event proven to be the loop's next one runs at once,
+    /// and the last arrival instant closes before the final drain (off
+    /// only in the test that compares both ways).
     shortcuts: bool,
     /// Timers armed so far (each timer's place in the order of arming).
     armed: u64,

@@ -34,6 +34,8 @@ pub(crate) struct Backlog {
     arrived: u64,
     answered: u64,
     max: u64,
+    /// The last instant is closed: later responses are not kept.
+    sealed: bool,
 }
 
 impl Backlog {
@@ -43,6 +45,9 @@ impl Backlog {
 
     #[inline(always)]
     pub(crate) fn respond(&mut self, response_ns: u64) {
+        if self.sealed {
+            return;
+        }
         // Responses come nearly sorted (pools finish a little out of
         // order): insert near the back of the sorted deque when the place
         // is close, else fall back to the heap.
@@ -96,6 +101,26 @@ impl Backlog {
 
     pub(crate) fn max(&self) -> u64 {
         self.max
+    }
+
+    /// No instant will be closed any more (the last one is): responses
+    /// from now on are not kept, and what was kept goes.
+    pub(crate) fn seal(&mut self) {
+        self.sealed = true;
+        self.sorted = Vec::new();
+        self.head = 0;
+        self.heap = BinaryHeap::new();
+    }
+
+    /// Whether [`seal`](Self::seal) was called.
+    pub(crate) fn sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Responses kept for instants still to close.
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> usize {
+        self.sorted.len() - self.head + self.heap.len()
     }
 }
 
@@ -269,6 +294,25 @@ mod tests {
         backlog.close_instant(10);
         assert_eq!(backlog.max(), 2);
         assert_eq!(backlog.answered, 3);
+    }
+
+    #[test]
+    fn a_sealed_backlog_keeps_no_response_and_its_maximum() {
+        let mut backlog = Backlog::default();
+        for _ in 0..3 {
+            backlog.arrive();
+        }
+        backlog.respond(9);
+        backlog.respond(4);
+        assert_eq!(backlog.close_instant(2), 3);
+        assert_eq!(backlog.kept(), 2);
+        backlog.seal();
+        assert!(backlog.sealed());
+        assert_eq!(backlog.kept(), 0, "what was kept goes");
+        backlog.respond(12);
+        backlog.respond(11);
+        assert_eq!(backlog.kept(), 0, "later responses are not kept");
+        assert_eq!(backlog.max(), 3);
     }
 
     #[test]

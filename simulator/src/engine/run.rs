@@ -173,13 +173,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Runs every remaining event and returns the result.
     pub fn finish(mut self) -> Result<SimResult, SimError> {
+        self.close_last_instant()?;
         self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
         if self.reported != self.next_index {
             let left = self.next_index - self.reported;
             return Err(SimError::Unfinished(self.strategy.name(), left));
         }
-        if let Some(last) = self.last_arrival {
+        if let Some(last) = self.last_arrival.filter(|_| !self.stats.backlog.sealed()) {
             self.close_instant(last);
         }
         let kill = self.config.miss_mode == MissMode::Kill;
@@ -191,6 +192,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         );
         self.extend(&mut result);
         Ok(result)
+    }
+
+    /// Closes the last arrival instant as soon as every event up to it
+    /// has run, when no message can arrive after it (open replay without
+    /// a co-resident client: every message pushed has arrived), and seals
+    /// the backlog: the responses of the jobs still queued, all after the
+    /// last instant, are then not kept (one per queued job until the end,
+    /// 8 bytes each, after a long overload).
+    fn close_last_instant(&mut self) -> Result<(), SimError> {
+        let Some(last) = self.last_arrival else {
+            return Ok(());
+        };
+        if self.threads.is_some() || self.co.is_some() || !self.shortcuts {
+            return Ok(());
+        }
+        // Every response at or before `last` comes from an event at or
+        // before it (an answer is never unblocked before it is sent).
+        let after_last = Time::from_raw(Time::from_ns(last).raw() + 1);
+        self.run(Limit::Before(after_last, Class::Background))?;
+        self.close_instant(last);
+        self.stats.backlog.seal();
+        Ok(())
     }
 
     /// The result keys of the features in use.

@@ -312,7 +312,7 @@ fn timers_of_answered_messages_do_not_pile_up_until_their_deadline() {
 
 mod shortcuts {
     //! The loop's shortcuts (an event proven to be the next one runs at
-    //! once) and parking queued jobs as compact records change nothing:
+    //! once; the last arrival instant closed before the final drain) and parking queued jobs as compact records change nothing:
     //! every outcome, in the order reported, every backlog sample and the
     //! result are the same with them off.
     use super::*;
