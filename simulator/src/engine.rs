@@ -425,19 +425,23 @@ impl Packed for Timer {
     fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
         let ((ns, fraction), (before_ns, _)) = (self.at.parts(), before.at.parts());
         writer.put_delta(ns, before_ns);
-        writer.put(fraction);
-        writer.put_delta(self.armed, before.armed);
-        writer.put_delta(self.index, before.index);
+        let arming = (self.armed, before.armed);
+        writer.put_pair(arming, (self.index, before.index), fraction != 0);
+        if fraction != 0 {
+            writer.put(fraction);
+        }
         writer.put_delta(self.job.bits(), before.job.bits());
     }
 
     #[inline(always)]
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
         let ns = reader.delta(before.at.parts().0);
+        let (armed, index, has_fraction) = reader.pair(before.armed, before.index);
+        let fraction = if has_fraction { reader.get() } else { 0 };
         Timer {
-            at: Time::from_parts(ns, reader.get()),
-            armed: reader.delta(before.armed),
-            index: reader.delta(before.index),
+            at: Time::from_parts(ns, fraction),
+            armed,
+            index,
             job: JobRef::from_bits(reader.delta(before.job.bits())),
         }
     }

@@ -126,9 +126,44 @@ impl Writer<'_> {
     /// they are within 63 of each other, in either direction.
     #[inline(always)]
     pub(crate) fn put_delta(&mut self, value: u64, base: u64) {
-        let delta = value.wrapping_sub(base) as i64;
-        self.put(((delta << 1) ^ (delta >> 63)) as u64);
+        self.put(zigzag(value, base));
     }
+
+    /// Appends two deltas (`value − base` each, as
+    /// [`put_delta`](Writer::put_delta)) and a flag: one byte when both
+    /// deltas are within −4..=3 (numbers a step or two apart), else a
+    /// byte for the flag and both deltas in full.
+    #[inline(always)]
+    pub(crate) fn put_pair(&mut self, first: (u64, u64), second: (u64, u64), flag: bool) {
+        let (first, second) = (zigzag(first.0, first.1), zigzag(second.0, second.1));
+        let flag = u64::from(flag);
+        if first < PAIR_STEPS && second < PAIR_STEPS {
+            self.put(first | second << 3 | flag << 6);
+        } else {
+            self.put(FULL_PAIR | flag);
+            self.put(first);
+            self.put(second);
+        }
+    }
+}
+
+/// A zigzag delta of [`Writer::put_pair`] below this shares its byte.
+const PAIR_STEPS: u64 = 8;
+/// The first value of a pair written in full (with its flag).
+const FULL_PAIR: u64 = 1 << 7;
+
+/// `value − base` (wrapping), zigzag-encoded: small either way.
+#[inline(always)]
+fn zigzag(value: u64, base: u64) -> u64 {
+    let delta = value.wrapping_sub(base) as i64;
+    ((delta << 1) ^ (delta >> 63)) as u64
+}
+
+/// `base` plus a zigzag-encoded delta.
+#[inline(always)]
+fn unzigzag(zigzag: u64, base: u64) -> u64 {
+    let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+    base.wrapping_add(delta as u64)
 }
 
 /// Reads what a [`Writer`] wrote, from `at` on.
@@ -170,9 +205,22 @@ impl Reader<'_> {
     /// The next delta, added to `base`.
     #[inline(always)]
     pub(crate) fn delta(&mut self, base: u64) -> u64 {
-        let zigzag = self.get();
-        let delta = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
-        base.wrapping_add(delta as u64)
+        unzigzag(self.get(), base)
+    }
+
+    /// What [`Writer::put_pair`] wrote against these bases: both values
+    /// and the flag.
+    #[inline(always)]
+    pub(crate) fn pair(&mut self, first_base: u64, second_base: u64) -> (u64, u64, bool) {
+        let head = self.get();
+        let (first, second, flag) = if head < FULL_PAIR {
+            let (first, second) = (head % PAIR_STEPS, head / PAIR_STEPS % PAIR_STEPS);
+            (first, second, head >> 6 != 0)
+        } else {
+            (self.get(), self.get(), head & 1 != 0)
+        };
+        let (first, second) = (unzigzag(first, first_base), unzigzag(second, second_base));
+        (first, second, flag)
     }
 }
 
@@ -199,6 +247,31 @@ mod tests {
                 prop_assert_eq!(reader.delta(base), value);
                 prop_assert_eq!(reader.bytes[reader.at], shift as u8, "a raw byte");
                 reader.at += 1;
+            }
+            prop_assert_eq!(reader.at, buffer.used());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn pairs_read_back(pairs in prop::collection::vec(
+            (any::<u64>(), -6i64..6, any::<u64>(), prop_oneof![-6i64..6, any::<i64>()], any::<bool>()),
+            0..12,
+        )) {
+            let mut buffer = Buffer::new(12 * 21 + PAD);
+            let value = |base: u64, delta: i64| base.wrapping_add(delta as u64);
+            for &(first, step, second, jump, flag) in &pairs {
+                buffer.append(|writer| {
+                    writer.put_pair((value(first, step), first), (value(second, jump), second), flag);
+                });
+            }
+            let mut reader = buffer.reader(0);
+            for &(first, step, second, jump, flag) in &pairs {
+                let start = reader.at;
+                let read = reader.pair(first, second);
+                prop_assert_eq!(read, (value(first, step), value(second, jump), flag));
+                let small = (-4..=3).contains(&step) && (-4..=3).contains(&jump);
+                prop_assert_eq!(reader.at - start == 1, small, "one byte when both are small");
             }
             prop_assert_eq!(reader.at, buffer.used());
         }

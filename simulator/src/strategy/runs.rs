@@ -42,13 +42,13 @@ impl Keyed for Ticket {
     }
 }
 
-/// The most bytes a [`Packed`] value's fields may take.
-pub const PACKED_MAX: usize = 5 * 9;
+/// The most bytes a [`Packed`] value's fields may take (six varints).
+pub const PACKED_MAX: usize = 6 * 9;
 
 /// A value a run keeps as its difference from the value before it.
 pub trait Packed: Keyed + Copy {
-    /// Writes `self` as its difference from `before` (at most five
-    /// varints).
+    /// Writes `self` as its difference from `before` (at most
+    /// [`PACKED_MAX`] bytes).
     fn pack(&self, before: &Self, writer: &mut Writer<'_>);
     /// Reads what [`pack`](Packed::pack) wrote against `before`.
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self;
@@ -58,17 +58,22 @@ impl Packed for Ticket {
     #[inline(always)]
     fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
         writer.put_delta(self.deadline_ns, before.deadline_ns);
-        writer.put_delta(self.global_seq, before.global_seq);
-        writer.put_delta(self.index, before.index);
+        // global_seq less the stream position moves only at a drop.
+        let seq_gap = |ticket: &Ticket| ticket.global_seq.wrapping_sub(ticket.index);
+        let (index, gap) = ((self.index, before.index), (seq_gap(self), seq_gap(before)));
+        writer.put_pair(index, gap, false);
         writer.put_delta(self.job.bits(), before.job.bits());
     }
 
     #[inline(always)]
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
+        let deadline_ns = reader.delta(before.deadline_ns);
+        let before_gap = before.global_seq.wrapping_sub(before.index);
+        let (index, seq_gap, _) = reader.pair(before.index, before_gap);
         Ticket {
-            deadline_ns: reader.delta(before.deadline_ns),
-            global_seq: reader.delta(before.global_seq),
-            index: reader.delta(before.index),
+            deadline_ns,
+            global_seq: seq_gap.wrapping_add(index),
+            index,
             job: JobRef::from_bits(reader.delta(before.job.bits())),
         }
     }

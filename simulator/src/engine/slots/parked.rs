@@ -10,8 +10,9 @@
 //! of its [`Slot`] exactly, as varints ([`crate::varint`]) of differences
 //! from its page's first record or between fields that lie close
 //! together (a job's wait in the kernel queue, its budget, `global_seq`
-//! against the stream position, ...): about 14 bytes for a
-//! whole-nanosecond job of open replay.
+//! against the stream position, ...), fields that rarely differ from
+//! the first record's two to a byte ([`Writer::put_pair`]): about 12
+//! bytes for a whole-nanosecond job of open replay.
 //!
 //! Records are appended to 64 KiB pages, one lane of pages per event
 //! type (jobs of one type leave in about the order they came), and are
@@ -34,8 +35,9 @@ const PAGE_BITS: u32 = 16;
 const PAGE: usize = 1 << PAGE_BITS;
 /// A record's raw head: its header and the slot's flags.
 const HEAD: usize = 2;
-/// No record is longer (its head and at most 16 varints of ≤ 9).
-const MAX_RECORD: usize = HEAD + 16 * 9;
+/// No record is longer (its head and at most 23 varints of ≤ 9: 14
+/// fields and three pairs of up to three).
+const MAX_RECORD: usize = HEAD + 23 * 9;
 
 /// Record header, byte 0: its state (the low two bits) and what follows.
 const QUEUED: u8 = 1;
@@ -172,6 +174,7 @@ impl Page {
 struct Base {
     index: u64,
     event: u64,
+    seq_gap: u64,
     taken_ns: u64,
     work_ns: u64,
     budget_ns: u64,
@@ -186,6 +189,7 @@ impl Base {
         Base {
             index: slot.index,
             event: u64::from(slot.event.0),
+            seq_gap: seq_gap(slot),
             taken_ns: slot.taken_ns,
             work_ns: slot.work_ns,
             budget_ns: slot.ns[At::Deadline as usize].wrapping_sub(arrival),
@@ -194,6 +198,12 @@ impl Base {
             deadline_lead: pending.map_or(0, |armed| armed.wrapping_sub(slot.index)),
         }
     }
+}
+
+/// `global_seq` less the stream position: the same for every job until
+/// a message is dropped or reordered.
+fn seq_gap(slot: &Slot) -> u64 {
+    slot.global_seq.wrapping_sub(slot.index)
 }
 
 /// A watchdog's time less the job's deadline (its h without one): the
@@ -456,15 +466,17 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     record.byte(slot.flags);
 
     record.put_delta(slot.index, base.index);
-    record.put_delta(u64::from(slot.event.0), base.event);
-    record.put_delta(slot.global_seq, slot.index);
+    let event = (u64::from(slot.event.0), base.event);
+    record.put_pair(event, (seq_gap(slot), base.seq_gap), false);
     record.put_delta(slot.taken_ns, base.taken_ns);
     record.put_delta(arrival, slot.taken_ns);
-    record.put_delta(slot.work_ns, base.work_ns);
-    if slot.has(HAS_DEADLINE) {
-        let budget = ns[At::Deadline as usize].wrapping_sub(arrival);
-        record.put_delta(budget, base.budget_ns);
-    }
+    // Without a deadline, the budget is written as the base's.
+    let budget = match slot.has(HAS_DEADLINE) {
+        true => ns[At::Deadline as usize].wrapping_sub(arrival),
+        false => base.budget_ns,
+    };
+    let work = (slot.work_ns, base.work_ns);
+    record.put_pair(work, (budget, base.budget_ns), false);
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if slot.has(flag) {
             record.put_delta(ns[at as usize], arrival);
@@ -482,8 +494,9 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     }
     if let Some((at, armed)) = watchdog {
         let (at_ns, fraction) = at.parts();
-        record.put_delta(watch_lead(slot, at_ns), base.lead_ns);
-        record.put_delta(armed.wrapping_sub(slot.index), base.armed_lead);
+        let lead = (watch_lead(slot, at_ns), base.lead_ns);
+        let armed_lead = (armed.wrapping_sub(slot.index), base.armed_lead);
+        record.put_pair(lead, armed_lead, false);
         if fraction != 0 {
             record.put(fraction);
         }
@@ -505,14 +518,14 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
     let mut reader = page.bytes.reader(offset + HEAD);
     let base = page.base;
     let index = reader.delta(base.index);
-    let event = EventType(reader.delta(base.event) as u16);
-    let global_seq = reader.delta(index);
+    let (event, seq_gap, _) = reader.pair(base.event, base.seq_gap);
+    let (event, global_seq) = (EventType(event as u16), seq_gap.wrapping_add(index));
     let taken_ns = reader.delta(base.taken_ns);
     let arrival = reader.delta(taken_ns);
-    let work_ns = reader.delta(base.work_ns);
+    let (work_ns, budget, _) = reader.pair(base.work_ns, base.budget_ns);
     let mut ns = [arrival, 0, 0, 0];
     if flags & HAS_DEADLINE != 0 {
-        ns[At::Deadline as usize] = arrival.wrapping_add(reader.delta(base.budget_ns));
+        ns[At::Deadline as usize] = arrival.wrapping_add(budget);
     }
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if flags & flag != 0 && !(at == At::Unblocked && header & PENDING != 0) {
@@ -554,10 +567,9 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         flags,
     };
     let watchdog = (header & WATCHDOG != 0).then(|| {
-        let at_ns = reader
-            .delta(base.lead_ns)
-            .wrapping_add(watch_reference(slot));
-        let armed = reader.delta(base.armed_lead).wrapping_add(slot.index);
+        let (lead, armed_lead, _) = reader.pair(base.lead_ns, base.armed_lead);
+        let at_ns = lead.wrapping_add(watch_reference(slot));
+        let armed = armed_lead.wrapping_add(slot.index);
         let fraction = if header & WATCH_FRACTION != 0 {
             reader.get()
         } else {
