@@ -661,7 +661,7 @@ mod tests {
                     prop_assert_eq!(run.pop_front(), model.pop_front());
                 }
                 if every > 0 {
-                    let keep = |item: &Item| (item.0 + seed as u32) % every != 0;
+                    let keep = |item: &Item| !item.0.wrapping_add(seed as u32).is_multiple_of(every);
                     run.retain(keep);
                     model.retain(keep);
                 }
