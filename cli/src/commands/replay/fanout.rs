@@ -18,6 +18,7 @@
 //!   in memory when it fits in [`SWEEP_MEMORY`], so probes need not decode
 //!   the file again.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -183,6 +184,12 @@ pub(in crate::commands) fn fan_out<O: Observer + Send>(
 /// trace was read to its end, and runs `own` engines over each chunk;
 /// stops early once no engine is left. Dropping the senders ends the
 /// workers' input. Whether the trace was read to its end.
+///
+/// A chunk every worker is done with comes back to the reader
+/// ([`TraceReader::recycle`]): the next chunk is decoded over it, so its
+/// messages are dropped and its memory freed on this thread, and the
+/// memory is reused while it is still mapped (a new chunk's pages would
+/// each fault in).
 fn feed<R: std::io::Read, O: Observer>(
     reader: &mut TraceReader<R>,
     mut senders: Vec<Option<SyncSender<Piece>>>,
@@ -198,6 +205,8 @@ fn feed<R: std::io::Read, O: Observer>(
         }
         senders.iter().any(Option::is_some)
     };
+    // Chunks sent, oldest first: the workers finish them in that order.
+    let mut sent = VecDeque::new();
     while let Some(batch) = reader.next_batch() {
         let mut batch = batch.with_context(|| path.display().to_string())?;
         while !batch.is_empty() {
@@ -207,10 +216,26 @@ fn feed<R: std::io::Read, O: Observer>(
             if !run(own, &chunk) && !others {
                 return Ok(false);
             }
+            sent.push_back(chunk);
         }
+        recycle_done(&mut sent, reader);
     }
     send(&|| Piece::End);
     Ok(true)
+}
+
+/// Hands the reader the oldest chunks of `sent` that no worker holds any
+/// more.
+fn recycle_done<R: std::io::Read>(sent: &mut VecDeque<Chunk>, reader: &mut TraceReader<R>) {
+    while let Some(chunk) = sent.pop_front() {
+        match Arc::try_unwrap(chunk) {
+            Ok(batch) => reader.recycle(batch),
+            Err(chunk) => {
+                sent.push_front(chunk);
+                return;
+            }
+        }
+    }
 }
 
 /// Runs `engines` over `chunk`, a slice at a time, each engine in turn;
