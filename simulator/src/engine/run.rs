@@ -292,7 +292,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             earliest(&mut best, now, Some(now), Class::Dispatch);
         }
         if let Some(threads) = &self.threads {
-            earliest(&mut best, now, threads.next_arrival(), Class::Arrival);
+            // An a' before now arrives now: the key of max(a', now).
+            let arrival = threads.next_arrival().max(now.key(Class::Arrival as u8));
+            best = best.min(arrival);
         }
         if let Some(co) = &self.co {
             earliest(&mut best, now, co.next_at(), Class::Inject);

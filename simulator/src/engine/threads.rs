@@ -36,6 +36,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use esreplay_traces::Message;
 
+use super::Class;
 use super::time::{Offset, Time};
 use arrivals::{Arrivals, Order};
 use ids::ThreadIds;
@@ -70,6 +71,28 @@ impl Hasher for FastHasher {
 
 /// No message: the end of a thread's read-ahead list.
 const NONE: u32 = u32::MAX;
+
+/// The event key of an arrival at a' (the event loop's key for its class,
+/// ordered as a' is), or [`NextArrival::NONE`] when nothing is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NextArrival(u128);
+
+impl NextArrival {
+    /// No message released: above every key.
+    const NONE: NextArrival = NextArrival(u128::MAX);
+}
+
+impl Default for NextArrival {
+    fn default() -> Self {
+        NextArrival::NONE
+    }
+}
+
+/// The key of an arrival at `arrival`.
+#[inline]
+fn arrival_key(arrival: Time) -> u128 {
+    arrival.key(Class::Arrival as u8)
+}
 
 /// One thread's closed-loop state (indexed by its dense id, given at its
 /// first message).
@@ -152,8 +175,9 @@ pub(crate) struct Threads {
     /// Free entries of `held`.
     free: Vec<u32>,
     arrivals: Arrivals,
-    /// The earliest a' in `arrivals` (the event loop asks at every event).
-    next: Option<Time>,
+    /// The key of the earliest a' in `arrivals` (the event loop asks at
+    /// every event).
+    next: NextArrival,
     delta_floor: Offset,
     /// The recorded arrival of the last message read, and
     /// [`Threads::horizon`] (kept: the event loop reads it at every event).
@@ -284,10 +308,10 @@ impl Threads {
         self.read_ns = message.arrival_ns;
         self.horizon = self.horizon_at(self.read_ns);
         self.place(message, index);
-        let next = self.next.unwrap_or(Time::MAX);
-        let quiet = self
-            .stopped
-            .is_some_and(|stop| stop.min(next) >= self.horizon);
+        // No arrival before the horizon: a key at or above the horizon's
+        // key of rank 0 is an a' at or after it.
+        let arrivals_after = self.next.0 >= self.horizon.key(0);
+        let quiet = arrivals_after && self.stopped.is_some_and(|stop| stop >= self.horizon);
         if !quiet {
             // The run asked for records its stop again.
             self.stopped = None;
@@ -417,13 +441,14 @@ impl Threads {
         let held = &self.held;
         self.arrivals
             .push(arrival, entry, |e| kernel_order(held, e));
-        self.next = Some(self.next.map_or(arrival, |next| next.min(arrival)));
+        self.next.0 = self.next.0.min(arrival_key(arrival));
     }
 
-    /// The next replayed arrival time, if any message is released.
+    /// The event key of the next replayed arrival (its class's key at a'),
+    /// `u128::MAX` if no message is released.
     #[inline]
-    pub(crate) fn next_arrival(&self) -> Option<Time> {
-        self.next
+    pub(crate) fn next_arrival(&self) -> u128 {
+        self.next.0
     }
 
     /// Removes the next replayed arrival; every message is lent with it
@@ -432,7 +457,10 @@ impl Threads {
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
         let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
-        self.next = self.arrivals.first_time();
+        self.next = self
+            .arrivals
+            .first_time()
+            .map_or(NextArrival::NONE, |first| NextArrival(arrival_key(first)));
         self.free.push(entry);
         let held = &self.held[entry as usize];
         let thread = held.thread;
@@ -548,7 +576,7 @@ mod tests {
         let first = pop(&mut threads).unwrap();
         assert_eq!((first.index, first.sigma_ns), (0, 4));
         assert_eq!(pop(&mut threads).unwrap().index, 2, "another thread");
-        assert_eq!(threads.next_arrival(), None, "thread 7 is blocked");
+        assert_eq!(threads.next, NextArrival::NONE, "thread 7 is blocked");
         // Answered at 20 after a recorded stall of 4: δ = 16.
         threads.answered(first.thread, first.arrival, Time::from_ns(20), 4);
         let second = pop(&mut threads).unwrap();
@@ -572,7 +600,7 @@ mod tests {
             threads.intake(message, index).unwrap();
         }
         threads.intake(notify(4, 4), 4).unwrap();
-        assert_eq!(threads.next_arrival(), None);
+        assert_eq!(threads.next, NextArrival::NONE);
         threads.answered(first.thread, first.arrival, Time::from_ns(10), 0);
         let mut released = Vec::new();
         while let Some(r) = pop(&mut threads) {
