@@ -41,7 +41,8 @@ use super::time::{Offset, Time};
 use arrivals::{Arrivals, Order};
 use ids::ThreadIds;
 
-/// Messages the closed loop may hold read ahead (≈ 210 B each).
+/// Messages the closed loop may hold read ahead (≈ 200 B each: the
+/// message, what the loop reads of it, a free-list slot).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
 
 /// No thread: the message is a thread of its own.
@@ -118,8 +119,6 @@ struct Thread {
 struct Held {
     /// Stream position.
     index: u64,
-    /// a' once released.
-    arrival: Time,
     /// a: its recorded arrival.
     recorded_ns: u64,
     global_seq: u64,
@@ -366,7 +365,6 @@ impl Threads {
         debug_assert_eq!(self.messages.len(), self.held.len(), "not lent");
         let held = Held {
             index,
-            arrival: Time::ZERO,
             recorded_ns: message.arrival_ns,
             global_seq: message.global_seq,
             thread,
@@ -437,7 +435,6 @@ impl Threads {
     /// The message in `entry`, released, arrives at `arrival`.
     #[inline(always)]
     fn arrive_at(&mut self, entry: u32, arrival: Time) {
-        self.held[entry as usize].arrival = arrival;
         let held = &self.held;
         self.arrivals
             .push(arrival, entry, |e| kernel_order(held, e));
@@ -456,7 +453,7 @@ impl Threads {
     #[inline(always)]
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
-        let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
+        let (entry, arrival) = self.arrivals.pop(|e| kernel_order(held, e))?;
         self.next = self
             .arrivals
             .first_time()
@@ -470,7 +467,7 @@ impl Threads {
         };
         Some(Released {
             index: held.index,
-            arrival: held.arrival,
+            arrival,
             thread,
             sigma_ns,
             entry,

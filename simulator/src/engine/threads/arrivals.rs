@@ -57,6 +57,8 @@ trait Key: Copy + Ord {
     /// a' 's whole ns above its fraction ([`FRACTION_BITS`]), ordered as
     /// a' is, whatever the key's width.
     fn code(self) -> u128;
+    /// a'.
+    fn time(self) -> Time;
 }
 
 /// A wide key: ns(a') << 64 | fraction(a') << [`ENTRY_BITS`] | entry.
@@ -73,6 +75,10 @@ impl Key for u128 {
     #[inline]
     fn code(self) -> u128 {
         self >> ENTRY_BITS
+    }
+    #[inline]
+    fn time(self) -> Time {
+        time_of(self.code())
     }
 }
 
@@ -92,6 +98,10 @@ impl Key for u64 {
     #[inline]
     fn code(self) -> u128 {
         u128::from(self >> ENTRY_BITS) << FRACTION_BITS
+    }
+    #[inline]
+    fn time(self) -> Time {
+        Time::from_ns(self >> ENTRY_BITS)
     }
 }
 
@@ -147,8 +157,8 @@ impl Arrivals {
     }
 
     /// Removes a message with the earliest a' (the first of them in
-    /// kernel order): its held entry.
-    pub(super) fn pop(&mut self, order: impl Fn(u32) -> Order) -> Option<u32> {
+    /// kernel order): its held entry and a'.
+    pub(super) fn pop(&mut self, order: impl Fn(u32) -> Order) -> Option<(u32, Time)> {
         match &mut self.wide {
             None => pop(&mut self.narrow, &mut self.ties, &order),
             Some(wide) => pop(wide, &mut self.ties, &order),
@@ -188,12 +198,12 @@ fn pop<K: Key>(
     heap: &mut BinaryHeap<Reverse<K>>,
     ties: &mut BinaryHeap<Reverse<Tied>>,
     order: &impl Fn(u32) -> Order,
-) -> Option<u32> {
+) -> Option<(u32, Time)> {
     if ties.is_empty() {
         // No group: the loop's first turn, without asking `ties`.
         let Reverse(key) = heap.pop()?;
         if !shares(heap, key) {
-            return Some(key.entry());
+            return Some((key.entry(), key.time()));
         }
         tie(ties, key, order);
     }
@@ -209,11 +219,15 @@ fn pop<K: Key>(
             (Some(key), tied) if tied.is_none_or(|tied| key.code() < tied) => {
                 heap.pop();
                 if !shares(heap, key) {
-                    return Some(key.entry());
+                    return Some((key.entry(), key.time()));
                 }
                 tie(ties, key, order);
             }
-            _ => return ties.pop().map(|Reverse(tied)| tied.entry),
+            _ => {
+                return ties
+                    .pop()
+                    .map(|Reverse(tied)| (tied.entry, time_of(tied.code)));
+            }
         }
     }
 }
@@ -255,12 +269,12 @@ mod tests {
             assert_eq!(arrivals_heap.first_time(), first);
             if pop {
                 ours.push(arrivals_heap.pop(order));
-                reference.push(full.pop().map(|Reverse((.., e))| e));
+                reference.push(full.pop().map(|Reverse((a, .., e))| (e, a)));
             }
         }
-        while let Some(Reverse((.., e))) = full.pop() {
+        while let Some(Reverse((a, .., e))) = full.pop() {
             ours.push(arrivals_heap.pop(order));
-            reference.push(Some(e));
+            reference.push(Some((e, a)));
         }
         assert_eq!(arrivals_heap.pop(order), None);
         assert_eq!(ours, reference);
@@ -335,7 +349,8 @@ mod tests {
         let last = (1 << ENTRY_BITS) - 1;
         arrivals.push(Time::MAX, 0, order);
         arrivals.push(Time::from_raw(Time::MAX.raw() - 1), last, order);
-        assert_eq!(arrivals.pop(order), Some(last));
-        assert_eq!(arrivals.pop(order), Some(0));
+        let almost = Time::from_raw(Time::MAX.raw() - 1);
+        assert_eq!(arrivals.pop(order), Some((last, almost)));
+        assert_eq!(arrivals.pop(order), Some((0, Time::MAX)));
     }
 }
