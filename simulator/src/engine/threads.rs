@@ -634,6 +634,24 @@ mod tests {
     }
 
     #[test]
+    fn a_lent_message_is_held_as_an_equal_copy() {
+        use crate::engine::PushedMessage;
+        let mut message = on_thread(3, 10, 7, Some(20));
+        message.deadline_ns = Some(30);
+        message.process_path = Some("/bin/a".into());
+        message.target_path = Some("/tmp/b".into());
+        let details = esreplay_traces::Details {
+            euid: Some(501),
+            ..Default::default()
+        };
+        message.details = Some(Box::new(details));
+        let mut threads = Threads::default();
+        threads.intake((&message).into_owned(), 0).unwrap();
+        let released = threads.pop_arrival().unwrap();
+        assert_eq!(released.message(), &message);
+    }
+
+    #[test]
     fn a_faster_replay_moves_arrivals_earlier_but_never_before_the_answer() {
         let mut threads = Threads::default();
         threads.intake(on_thread(0, 0, 1, Some(50)), 0).unwrap();
