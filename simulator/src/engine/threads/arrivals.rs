@@ -13,8 +13,8 @@
 //! when the earliest a' of the heap is shared, its whole group moves to
 //! `ties`, a heap of full keys (global_seq and stream position read
 //! through the caller's `order`), and so does any message released later
-//! with that a'. Each message moves at most once, so the order is exact
-//! at the cost of a full key only where a' ties.
+//! with that a'. Each message moves to `ties` at most once, so the order
+//! is exact at the cost of a full key only where a' ties.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
