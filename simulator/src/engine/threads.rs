@@ -307,10 +307,10 @@ impl Threads {
         self.read_ns = message.arrival_ns;
         self.horizon = self.horizon_at(self.read_ns);
         self.place(message, index);
-        // No arrival before the horizon: a key at or above the horizon's
-        // key of rank 0 is an a' at or after it.
-        let arrivals_after = self.next.0 >= self.horizon.key(0);
-        let quiet = arrivals_after && self.stopped.is_some_and(|stop| stop >= self.horizon);
+        // No arrival before the horizon either: a key at or above the
+        // horizon's key of rank 0 is an a' at or after it.
+        let quiet = self.stopped.is_some_and(|stop| stop >= self.horizon)
+            && self.next.0 >= self.horizon.key(0);
         if !quiet {
             // The run asked for records its stop again.
             self.stopped = None;
