@@ -141,7 +141,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.closed_from(message.message()) {
             let threads = self.threads.get_or_insert_with(Threads::default);
             let recorded = message.message().arrival_ns;
-            if !threads.intake(message.into_owned(), index)? {
+            if !threads.intake(message, index)? {
                 return Ok(());
             }
             return self.run(Limit::Horizon(recorded));

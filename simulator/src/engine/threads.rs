@@ -36,8 +36,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use esreplay_traces::Message;
 
-use super::Class;
 use super::time::{Offset, Time};
+use super::{Class, PushedMessage};
 use arrivals::{Arrivals, Order};
 use ids::ThreadIds;
 
@@ -294,17 +294,22 @@ impl Threads {
         self.threads.len()
     }
 
-    /// Reads the next input message (in recorded order). Returns whether
+    /// Reads the next input message (in recorded order; owned, or
+    /// borrowed and cloned where it is kept). Returns whether
     /// an event may now come before the horizon: false when the last run
     /// up to the horizon stopped at an event ([`Threads::stopped_at`]) that
     /// is still at or after the new horizon, as is every arrival released
     /// since (a' ≥ a + δ_floor): the event loop would stop at once.
     #[inline(always)]
-    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<bool, ReadAheadError> {
+    pub(crate) fn intake(
+        &mut self,
+        message: impl PushedMessage,
+        index: u64,
+    ) -> Result<bool, ReadAheadError> {
         if self.held.len() - self.free.len() >= MAX_READ_AHEAD {
             return Err(ReadAheadError);
         }
-        self.read_ns = message.arrival_ns;
+        self.read_ns = message.message().arrival_ns;
         self.horizon = self.horizon_at(self.read_ns);
         self.place(message, index);
         // No arrival before the horizon either: a key at or above the
@@ -328,9 +333,9 @@ impl Threads {
     /// Holds a message read: released at once, or read ahead behind its
     /// blocked thread.
     #[inline(always)]
-    fn place(&mut self, message: Message, index: u64) {
-        let Some(key) = thread_key(&message) else {
-            let arrival = Time::from_ns(message.arrival_ns);
+    fn place(&mut self, message: impl PushedMessage, index: u64) {
+        let Some(key) = thread_key(message.message()) else {
+            let arrival = Time::from_ns(message.message().arrival_ns);
             let entry = self.hold(message, index, NO_THREAD);
             self.arrive_at(entry, arrival);
             return;
@@ -359,9 +364,11 @@ impl Threads {
         id
     }
 
-    /// Keeps `message` in a free entry until it arrives.
+    /// Keeps the message pushed in a free entry until it arrives (a
+    /// borrowed one is cloned straight into the entry).
     #[inline(always)]
-    fn hold(&mut self, message: Message, index: u64, thread: u32) -> u32 {
+    fn hold(&mut self, pushed: impl PushedMessage, index: u64, thread: u32) -> u32 {
+        let message = pushed.message();
         debug_assert_eq!(self.messages.len(), self.held.len(), "not lent");
         let held = Held {
             index,
@@ -373,11 +380,17 @@ impl Threads {
         };
         let Some(entry) = self.free.pop() else {
             self.held.push(held);
-            self.messages.push(Some(message));
+            self.messages.push(Some(pushed.into_owned()));
             return (self.held.len() - 1) as u32;
         };
         self.held[entry as usize] = held;
-        self.messages[entry as usize] = Some(message);
+        // A free entry holds no message (given back emptied): with nothing
+        // to drop first, the owned copy is made in place.
+        let slot = &mut self.messages[entry as usize];
+        let None = slot else {
+            unreachable!("a free entry holds no message");
+        };
+        *slot = Some(pushed.into_owned());
         entry
     }
 
