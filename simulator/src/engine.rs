@@ -599,9 +599,16 @@ impl PushedMessage for &Message {
     fn message(&self) -> &Message {
         self
     }
+    /// A clone: the shared parts cloned, the other fields (all `Copy`)
+    /// copied as one block (the derived `clone` goes field by field).
     #[inline(always)]
     fn into_owned(self) -> Message {
-        self.clone()
+        Message {
+            process_path: self.process_path.clone(),
+            target_path: self.target_path.clone(),
+            details: self.details.clone(),
+            ..*self
+        }
     }
 }
 

@@ -141,7 +141,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.closed_from(message.message()) {
             let threads = self.threads.get_or_insert_with(Threads::default);
             let recorded = message.message().arrival_ns;
-            if !threads.intake(message.into_owned(), index)? {
+            if !threads.intake(message, index)? {
                 return Ok(());
             }
             return self.run(Limit::Horizon(recorded));
@@ -315,7 +315,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             earliest(&mut best, now, Some(now), Class::Dispatch);
         }
         if let Some(threads) = &self.threads {
-            earliest(&mut best, now, threads.next_arrival(), Class::Arrival);
+            // An a' before now arrives now: the key of max(a', now).
+            let arrival = threads.next_arrival().max(now.key(Class::Arrival as u8));
+            best = best.min(arrival);
         }
         if let Some(co) = &self.co {
             earliest(&mut best, now, co.next_at(), Class::Inject);
@@ -336,20 +338,25 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A message released by its thread in closed replay enters the
-    /// kernel; it moves into the kernel queue if it waits there.
+    /// kernel, borrowed from the closed loop; it moves into the kernel
+    /// queue if it waits there. The closed loop gets its messages back.
     #[inline(always)]
-    fn enter_released(&mut self, released: Released) -> Result<(), SimError> {
+    fn enter_released(&mut self, mut released: Released) -> Result<(), SimError> {
         let arriving = Arriving {
-            message: &released.message,
+            message: released.message(),
             index: released.index,
             arrival: released.arrival,
             thread: released.thread,
             sigma_ns: released.sigma_ns,
         };
-        if let Some(slot) = self.enter(arriving)? {
-            self.waiting.push_back((slot, released.message));
+        let entered = self.enter(arriving);
+        if let Ok(Some(slot)) = entered {
+            self.waiting.push_back((slot, released.take()));
         }
-        Ok(())
+        if let Some(threads) = self.threads.as_mut() {
+            threads.give_back(released);
+        }
+        entered.map(|_| ())
     }
 
     /// A message of the trace reaches the kernel: a co-resident client

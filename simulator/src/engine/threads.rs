@@ -8,12 +8,16 @@
 //! the thread is blocked: its later messages wait in its read-ahead. On
 //! release a'_(j+1) = max(a_(j+1) + δ, r'_j) (the clamp raises δ).
 //!
-//! Every message read stays in one entry of `held` until it arrives: a
+//! Every message read stays in one entry of `messages` until it arrives,
+//! the few facts the loop reads about it in the same entry of `held`: a
 //! blocked thread's read-ahead is a list through those entries, and a
 //! released message waits in `arrivals` in the replayed kernel order (a',
 //! global_seq, stream position): a heap of one number per message, a'
 //! above the entry's number, with full keys only where a' ties. Only
-//! entry numbers move; the message is moved in once and out once. A
+//! entry numbers move; the message is moved in once, and out only if it
+//! waits in the kernel queue: at its arrival the closed loop lends every
+//! message to the event loop ([`Released`]), which borrows the one
+//! arriving and gives them back ([`Threads::give_back`]). A
 //! thread's state is found by its dense id, given at its first message
 //! (the one hash lookup per message, at intake: [`ids`]). The input is read in
 //! recorded order; since a' ≥ a + δ_floor (δ_floor: the least δ any
@@ -33,10 +37,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use esreplay_traces::Message;
 
 use super::time::{Offset, Time};
+use super::{Class, PushedMessage};
 use arrivals::{Arrivals, Order};
 use ids::ThreadIds;
 
-/// Messages the closed loop may hold read ahead (≈ 150 B each).
+/// Messages the closed loop may hold read ahead (≈ 200 B each: the
+/// message, what the loop reads of it, a free-list slot).
 pub const MAX_READ_AHEAD: usize = 1 << 21;
 
 /// No thread: the message is a thread of its own.
@@ -67,6 +73,28 @@ impl Hasher for FastHasher {
 /// No message: the end of a thread's read-ahead list.
 const NONE: u32 = u32::MAX;
 
+/// The event key of an arrival at a' (the event loop's key for its class,
+/// ordered as a' is), or [`NextArrival::NONE`] when nothing is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NextArrival(u128);
+
+impl NextArrival {
+    /// No message released: above every key.
+    const NONE: NextArrival = NextArrival(u128::MAX);
+}
+
+impl Default for NextArrival {
+    fn default() -> Self {
+        NextArrival::NONE
+    }
+}
+
+/// The key of an arrival at `arrival`.
+#[inline]
+fn arrival_key(arrival: Time) -> u128 {
+    arrival.key(Class::Arrival as u8)
+}
+
 /// One thread's closed-loop state (indexed by its dense id, given at its
 /// first message).
 #[derive(Debug, Default)]
@@ -86,27 +114,50 @@ struct Thread {
     last: u32,
 }
 
-/// A message the closed loop holds, read ahead or released; it stays in
-/// its entry until it arrives (only the entry's number moves).
+/// What the closed loop reads of a message it holds, read ahead or
+/// released (the message itself is in the same entry of `messages`).
 struct Held {
-    /// `None` while the entry is free.
-    message: Option<Message>,
     /// Stream position.
     index: u64,
-    /// a' once released.
-    arrival: Time,
+    /// a: its recorded arrival.
+    recorded_ns: u64,
+    global_seq: u64,
     thread: u32,
     /// The thread's next message read ahead ([`NONE`]: none).
     next: u32,
+    /// An AUTH message.
+    auth: bool,
 }
 
-/// A message released by its thread: it arrives at `arrival`.
+/// A message released by its thread: it arrives at `arrival`. It holds
+/// every message of the closed loop, lent until
+/// [`Threads::give_back`]; the one arriving stays in its entry unless it
+/// is taken ([`Released::take`]).
 pub(crate) struct Released {
-    pub(crate) message: Message,
     pub(crate) index: u64,
     pub(crate) arrival: Time,
     pub(crate) thread: u32,
     pub(crate) sigma_ns: u64,
+    entry: u32,
+    messages: Vec<Option<Message>>,
+}
+
+impl Released {
+    /// The message arriving.
+    #[inline(always)]
+    pub(crate) fn message(&self) -> &Message {
+        self.messages[self.entry as usize]
+            .as_ref()
+            .expect("a released entry holds its message")
+    }
+
+    /// Moves the message arriving out (it waits in the kernel queue).
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> Message {
+        self.messages[self.entry as usize]
+            .take()
+            .expect("a released entry holds its message")
+    }
 }
 
 /// The closed loop's state.
@@ -114,13 +165,18 @@ pub(crate) struct Released {
 pub(crate) struct Threads {
     ids: ThreadIds,
     threads: Vec<Thread>,
-    /// Every message held (read ahead or released), by entry.
+    /// What the loop reads of every message held (read ahead or
+    /// released), by entry.
     held: Vec<Held>,
+    /// The messages held, by entry (`None` while the entry is free; empty
+    /// while lent: see [`Released`]).
+    messages: Vec<Option<Message>>,
     /// Free entries of `held`.
     free: Vec<u32>,
     arrivals: Arrivals,
-    /// The earliest a' in `arrivals` (the event loop asks at every event).
-    next: Option<Time>,
+    /// The key of the earliest a' in `arrivals` (the event loop asks at
+    /// every event).
+    next: NextArrival,
     delta_floor: Offset,
     /// The recorded arrival of the last message read, and
     /// [`Threads::horizon`] (kept: the event loop reads it at every event).
@@ -136,8 +192,7 @@ pub(crate) struct Threads {
 /// (global_seq, stream position).
 fn kernel_order(held: &[Held], entry: u32) -> Order {
     let held = &held[entry as usize];
-    let global_seq = held.message.as_ref().map_or(0, |m| m.global_seq);
-    (global_seq, held.index)
+    (held.global_seq, held.index)
 }
 
 /// Times below this many ns add and subtract without saturating.
@@ -239,23 +294,28 @@ impl Threads {
         self.threads.len()
     }
 
-    /// Reads the next input message (in recorded order). Returns whether
+    /// Reads the next input message (in recorded order; owned, or
+    /// borrowed and cloned where it is kept). Returns whether
     /// an event may now come before the horizon: false when the last run
     /// up to the horizon stopped at an event ([`Threads::stopped_at`]) that
     /// is still at or after the new horizon, as is every arrival released
     /// since (a' ≥ a + δ_floor): the event loop would stop at once.
     #[inline(always)]
-    pub(crate) fn intake(&mut self, message: Message, index: u64) -> Result<bool, ReadAheadError> {
+    pub(crate) fn intake(
+        &mut self,
+        message: impl PushedMessage,
+        index: u64,
+    ) -> Result<bool, ReadAheadError> {
         if self.held.len() - self.free.len() >= MAX_READ_AHEAD {
             return Err(ReadAheadError);
         }
-        self.read_ns = message.arrival_ns;
+        self.read_ns = message.message().arrival_ns;
         self.horizon = self.horizon_at(self.read_ns);
         self.place(message, index);
-        let next = self.next.unwrap_or(Time::MAX);
-        let quiet = self
-            .stopped
-            .is_some_and(|stop| stop.min(next) >= self.horizon);
+        // No arrival before the horizon either: a key at or above the
+        // horizon's key of rank 0 is an a' at or after it.
+        let quiet = self.stopped.is_some_and(|stop| stop >= self.horizon)
+            && self.next.0 >= self.horizon.key(0);
         if !quiet {
             // The run asked for records its stop again.
             self.stopped = None;
@@ -273,9 +333,9 @@ impl Threads {
     /// Holds a message read: released at once, or read ahead behind its
     /// blocked thread.
     #[inline(always)]
-    fn place(&mut self, message: Message, index: u64) {
-        let Some(key) = thread_key(&message) else {
-            let arrival = Time::from_ns(message.arrival_ns);
+    fn place(&mut self, message: impl PushedMessage, index: u64) {
+        let Some(key) = thread_key(message.message()) else {
+            let arrival = Time::from_ns(message.message().arrival_ns);
             let entry = self.hold(message, index, NO_THREAD);
             self.arrive_at(entry, arrival);
             return;
@@ -304,26 +364,33 @@ impl Threads {
         id
     }
 
-    /// Keeps `message` in a free entry until it arrives.
+    /// Keeps the message pushed in a free entry until it arrives (a
+    /// borrowed one is cloned straight into the entry).
     #[inline(always)]
-    fn hold(&mut self, message: Message, index: u64, thread: u32) -> u32 {
+    fn hold(&mut self, pushed: impl PushedMessage, index: u64, thread: u32) -> u32 {
+        let message = pushed.message();
+        debug_assert_eq!(self.messages.len(), self.held.len(), "not lent");
+        let held = Held {
+            index,
+            recorded_ns: message.arrival_ns,
+            global_seq: message.global_seq,
+            thread,
+            next: NONE,
+            auth: message.is_auth(),
+        };
         let Some(entry) = self.free.pop() else {
-            self.held.push(Held {
-                message: Some(message),
-                index,
-                arrival: Time::ZERO,
-                thread,
-                next: NONE,
-            });
+            self.held.push(held);
+            self.messages.push(Some(pushed.into_owned()));
             return (self.held.len() - 1) as u32;
         };
-        // Field by field: the entry is free (its message taken), and the
-        // message is copied once, in place.
-        let held = &mut self.held[entry as usize];
-        held.message = Some(message);
-        held.index = index;
-        held.thread = thread;
-        held.next = NONE;
+        self.held[entry as usize] = held;
+        // A free entry holds no message (given back emptied): with nothing
+        // to drop first, the owned copy is made in place.
+        let slot = &mut self.messages[entry as usize];
+        let None = slot else {
+            unreachable!("a free entry holds no message");
+        };
+        *slot = Some(pushed.into_owned());
         entry
     }
 
@@ -362,11 +429,9 @@ impl Threads {
     /// last answer if that is later (the clamp raises δ).
     #[inline(always)]
     fn release(&mut self, id: u32, entry: u32) {
-        let Some(message) = &self.held[entry as usize].message else {
-            return;
-        };
+        let held = &self.held[entry as usize];
         let thread = &mut self.threads[id as usize];
-        let recorded = Time::from_ns(message.arrival_ns);
+        let recorded = Time::from_ns(held.recorded_ns);
         let mut arrival = thread.delta.apply(recorded);
         // a + δ below 0 is below any answer too (apply floors it at 0).
         let negative = thread.delta.negative && thread.delta.magnitude > recorded;
@@ -375,48 +440,64 @@ impl Threads {
             thread.delta = Offset::between(recorded, thread.last_answer);
             arrival = thread.last_answer;
         }
-        thread.blocked = message.is_auth();
-        thread.recorded_ns = message.arrival_ns;
+        thread.blocked = held.auth;
+        thread.recorded_ns = held.recorded_ns;
         self.arrive_at(entry, arrival);
     }
 
     /// The message in `entry`, released, arrives at `arrival`.
     #[inline(always)]
     fn arrive_at(&mut self, entry: u32, arrival: Time) {
-        self.held[entry as usize].arrival = arrival;
         let held = &self.held;
         self.arrivals
             .push(arrival, entry, |e| kernel_order(held, e));
-        self.next = Some(self.next.map_or(arrival, |next| next.min(arrival)));
+        self.next.0 = self.next.0.min(arrival_key(arrival));
     }
 
-    /// The next replayed arrival time, if any message is released.
+    /// The event key of the next replayed arrival (its class's key at a'),
+    /// `u128::MAX` if no message is released.
     #[inline]
-    pub(crate) fn next_arrival(&self) -> Option<Time> {
-        self.next
+    pub(crate) fn next_arrival(&self) -> u128 {
+        self.next.0
     }
 
-    /// Removes the next replayed arrival.
+    /// Removes the next replayed arrival; every message is lent with it
+    /// until [`Threads::give_back`].
     #[inline(always)]
     pub(crate) fn pop_arrival(&mut self) -> Option<Released> {
         let held = &self.held;
-        let entry = self.arrivals.pop(|e| kernel_order(held, e))?;
-        self.next = self.arrivals.first_time();
+        let (entry, arrival) = self.arrivals.pop(|e| kernel_order(held, e))?;
+        self.next = self
+            .arrivals
+            .first_time()
+            .map_or(NextArrival::NONE, |first| NextArrival(arrival_key(first)));
         self.free.push(entry);
-        let held = &mut self.held[entry as usize];
+        let held = &self.held[entry as usize];
         let thread = held.thread;
-        let sigma_ns = match (&held.message, thread) {
+        let sigma_ns = match (&self.messages[entry as usize], thread) {
             (Some(message), id) if id != NO_THREAD => sigma_ns(message),
             _ => 0,
         };
-        // Taken last, into the result: the message is copied once.
         Some(Released {
-            message: held.message.take()?,
             index: held.index,
-            arrival: held.arrival,
+            arrival,
             thread,
             sigma_ns,
+            entry,
+            messages: std::mem::take(&mut self.messages),
         })
+    }
+
+    /// The messages lent with `released` come back; its message, if not
+    /// taken, is dropped (its entry is free).
+    #[inline(always)]
+    pub(crate) fn give_back(&mut self, released: Released) {
+        let lent = std::mem::replace(&mut self.messages, released.messages);
+        // The empty vector left at the loan owns no memory: forgotten,
+        // not dropped (a call per message).
+        debug_assert_eq!(lent.capacity(), 0);
+        std::mem::forget(lent);
+        self.messages[released.entry as usize] = None;
     }
 
     /// The kernel has the answer to `thread`'s blocking AUTH message
@@ -444,8 +525,7 @@ impl Threads {
         let mut entry = self.threads[id as usize].first;
         while entry != NONE {
             let held = &self.held[entry as usize];
-            let auth = held.message.as_ref().is_some_and(Message::is_auth);
-            let next = held.next;
+            let (auth, next) = (held.auth, held.next);
             let thread = &mut self.threads[id as usize];
             thread.first = next;
             if next == NONE {
@@ -465,6 +545,30 @@ mod tests {
     use super::*;
     use esreplay_traces::{Action, EventType};
 
+    /// What the event loop learns of a released message.
+    struct Arrived {
+        index: u64,
+        arrival: Time,
+        thread: u32,
+        sigma_ns: u64,
+        auth: bool,
+    }
+
+    /// The next arrival, its message read and the lent messages given
+    /// back.
+    fn pop(threads: &mut Threads) -> Option<Arrived> {
+        let released = threads.pop_arrival()?;
+        let arrived = Arrived {
+            index: released.index,
+            arrival: released.arrival,
+            thread: released.thread,
+            sigma_ns: released.sigma_ns,
+            auth: released.message().is_auth(),
+        };
+        threads.give_back(released);
+        Some(arrived)
+    }
+
     fn on_thread(global_seq: u64, arrival: u64, tid: u64, response: Option<u64>) -> Message {
         let mut m = Message::new(global_seq, EventType::AUTH_OPEN, Action::Auth, arrival);
         m.pid = Some(1);
@@ -479,13 +583,13 @@ mod tests {
         threads.intake(on_thread(0, 0, 7, Some(4)), 0).unwrap();
         threads.intake(on_thread(1, 10, 7, None), 1).unwrap();
         threads.intake(on_thread(2, 3, 8, None), 2).unwrap();
-        let first = threads.pop_arrival().unwrap();
+        let first = pop(&mut threads).unwrap();
         assert_eq!((first.index, first.sigma_ns), (0, 4));
-        assert_eq!(threads.pop_arrival().unwrap().index, 2, "another thread");
-        assert_eq!(threads.next_arrival(), None, "thread 7 is blocked");
+        assert_eq!(pop(&mut threads).unwrap().index, 2, "another thread");
+        assert_eq!(threads.next, NextArrival::NONE, "thread 7 is blocked");
         // Answered at 20 after a recorded stall of 4: δ = 16.
         threads.answered(first.thread, first.arrival, Time::from_ns(20), 4);
-        let second = threads.pop_arrival().unwrap();
+        let second = pop(&mut threads).unwrap();
         assert_eq!(second.arrival, Time::from_ns(26));
         assert_eq!(threads.count(), 2);
     }
@@ -499,26 +603,65 @@ mod tests {
         };
         let mut threads = Threads::default();
         threads.intake(on_thread(0, 0, 7, None), 0).unwrap();
-        let first = threads.pop_arrival().unwrap();
+        let first = pop(&mut threads).unwrap();
         // Read ahead while thread 7 is blocked: two NOTIFY, AUTH, NOTIFY.
         let read_ahead = [notify(1, 1), notify(2, 2), on_thread(3, 3, 7, None)];
         for (index, message) in (1..).zip(read_ahead) {
             threads.intake(message, index).unwrap();
         }
         threads.intake(notify(4, 4), 4).unwrap();
-        assert_eq!(threads.next_arrival(), None);
+        assert_eq!(threads.next, NextArrival::NONE);
         threads.answered(first.thread, first.arrival, Time::from_ns(10), 0);
         let mut released = Vec::new();
-        while let Some(r) = threads.pop_arrival() {
+        while let Some(r) = pop(&mut threads) {
             released.push((r.index, r.arrival.ceil_ns()));
         }
         // δ = 10: up to the AUTH message, the NOTIFY after it waits.
         assert_eq!(released, [(1, 11), (2, 12), (3, 13)]);
         threads.answered(first.thread, Time::from_ns(13), Time::from_ns(13), 0);
-        let last = threads.pop_arrival().unwrap();
+        let last = pop(&mut threads).unwrap();
         assert_eq!((last.index, last.arrival), (4, Time::from_ns(14)));
         // Four entries served five messages: freed entries are reused.
         assert_eq!(threads.held.len(), 4);
+    }
+
+    #[test]
+    fn a_released_message_is_lent_in_place_and_taken_only_if_it_waits() {
+        let mut threads = Threads::default();
+        threads.intake(on_thread(5, 0, 1, None), 0).unwrap();
+        threads.intake(on_thread(6, 0, 2, None), 1).unwrap();
+        let mut first = threads.pop_arrival().unwrap();
+        assert_eq!(first.message().global_seq, 5);
+        // It waits in the kernel queue: moved out, its entry free.
+        assert_eq!(first.take().global_seq, 5);
+        threads.give_back(first);
+        let second = threads.pop_arrival().unwrap();
+        assert_eq!(second.message().global_seq, 6);
+        // Not taken: dropped when given back, its entry free as well.
+        threads.give_back(second);
+        assert!(threads.messages.iter().all(Option::is_none));
+        threads.intake(on_thread(7, 1, 3, None), 2).unwrap();
+        threads.intake(on_thread(8, 1, 4, None), 3).unwrap();
+        assert_eq!(threads.messages.len(), 2, "both entries reused");
+        assert_eq!(pop(&mut threads).unwrap().index, 2);
+    }
+
+    #[test]
+    fn a_lent_message_is_held_as_an_equal_copy() {
+        use crate::engine::PushedMessage;
+        let mut message = on_thread(3, 10, 7, Some(20));
+        message.deadline_ns = Some(30);
+        message.process_path = Some("/bin/a".into());
+        message.target_path = Some("/tmp/b".into());
+        let details = esreplay_traces::Details {
+            euid: Some(501),
+            ..Default::default()
+        };
+        message.details = Some(Box::new(details));
+        let mut threads = Threads::default();
+        threads.intake((&message).into_owned(), 0).unwrap();
+        let released = threads.pop_arrival().unwrap();
+        assert_eq!(released.message(), &message);
     }
 
     #[test]
@@ -528,11 +671,11 @@ mod tests {
         threads.intake(on_thread(1, 40, 1, None), 1).unwrap();
         threads.intake(on_thread(2, 100, 2, None), 2).unwrap();
         assert_eq!(threads.horizon(100), Time::from_ns(100), "δ_floor = 0");
-        let first = threads.pop_arrival().unwrap();
+        let first = pop(&mut threads).unwrap();
         threads.answered(first.thread, first.arrival, Time::from_ns(5), 50);
         assert_eq!(threads.horizon(100), Time::from_ns(55), "δ_floor = -45");
         // 40 − 45 < 5: clamped to the answer.
-        assert_eq!(threads.pop_arrival().unwrap().arrival, Time::from_ns(5));
+        assert_eq!(pop(&mut threads).unwrap().arrival, Time::from_ns(5));
         assert_eq!(threads.clamped, 1);
     }
 
@@ -548,7 +691,7 @@ mod tests {
         // Thread 1 is blocked: 20 is read ahead; the horizon passes 10.
         assert!(threads.intake(on_thread(1, 20, 1, None), 1).unwrap());
         // The run takes the arrival at 10 and stops at an event at 30.
-        assert_eq!(threads.pop_arrival().unwrap().index, 0);
+        assert_eq!(pop(&mut threads).unwrap().index, 0);
         threads.stopped_at(Time::from_ns(30));
         // Horizon 25: the stop is after it, the arrivals released at 25
         // are not before it.
@@ -560,7 +703,7 @@ mod tests {
         assert!(threads.intake(on_thread(5, 26, 5, None), 5).unwrap());
         let mut quiet = Threads::default();
         quiet.intake(on_thread(0, 10, 1, None), 0).unwrap();
-        quiet.pop_arrival().unwrap();
+        pop(&mut quiet).unwrap();
         quiet.stopped_at(Time::from_ns(30));
         assert!(
             !quiet.intake(on_thread(1, 30, 1, None), 1).unwrap(),
@@ -704,8 +847,8 @@ mod tests {
             threads.intake(message, index as u64).unwrap();
         }
         // Every AUTH message answered σ after its replayed arrival.
-        while let Some(released) = threads.pop_arrival() {
-            if released.message.is_auth() && released.thread != NO_THREAD {
+        while let Some(released) = pop(&mut threads) {
+            if released.auth && released.thread != NO_THREAD {
                 let answer = released.arrival + Time::from_ns(released.sigma_ns);
                 threads.answered(released.thread, released.arrival, answer, released.sigma_ns);
             }
