@@ -265,7 +265,7 @@ impl Slots {
 
     /// Parked `job` (queued) is dropped by its watchdog: back into a slot
     /// (id returned) until it is settled; its record stays until its
-    /// ticket comes back ([`Slots::release`]).
+    /// ticket comes back ([`Slots::claim`]).
     pub(super) fn unpark_dropped(&mut self, job: JobRef) -> u32 {
         let id = self.vacant();
         let (fractions, _, _) = self.parked.drop_job(job, &mut self.slots[id as usize]);

@@ -224,7 +224,7 @@ fn watch_reference(slot: &Slot) -> u64 {
 #[derive(Debug, Default)]
 pub(crate) struct Parked {
     lanes: [Lane; LANES],
-    /// Records in state [`ParkedState::Queued`].
+    /// Records of jobs still queued (not dropped, not claimed).
     queued: usize,
 }
 
