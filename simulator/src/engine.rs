@@ -527,6 +527,11 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// co-resident client; changed only in the tests that compare parking
     /// with none).
     park_after: usize,
+    /// Whether a rarely used event source may have an event: a
+    /// co-resident client or a background track (from the start), the
+    /// watchdogs or kernel deadline timers (from the first one armed).
+    /// Until then the event loop does not look at them.
+    rare: bool,
 }
 
 mod run;
