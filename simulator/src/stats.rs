@@ -71,27 +71,44 @@ impl Backlog {
 
     /// Every arrival at or before `t` has been counted and every response at
     /// or before `t` is known: records the backlog at `t` and returns it.
+    #[inline(always)]
     pub(crate) fn close_instant(&mut self, t: u64) -> u64 {
-        let passed = self.sorted[self.head..]
-            .iter()
-            .take_while(|&&r| r <= t)
-            .count();
-        self.head += passed;
-        self.answered += passed as u64;
-        if self.head == self.sorted.len() {
+        let (start, len) = (self.head, self.sorted.len());
+        let mut head = start;
+        while head < len && self.sorted[head] <= t {
+            head += 1;
+        }
+        self.answered += (head - start) as u64;
+        if head == len {
             self.sorted.clear();
             self.head = 0;
-        } else if self.head > 1024 && 2 * self.head > self.sorted.len() {
-            self.sorted.drain(..self.head);
-            self.head = 0;
+        } else {
+            self.head = head;
+            if head > 1024 && 2 * head > len {
+                self.drop_passed();
+            }
         }
-        while self.heap.peek().is_some_and(|&Reverse(r)| r <= t) {
-            self.heap.pop();
-            self.answered += 1;
+        if !self.heap.is_empty() {
+            self.close_heap(t);
         }
         let in_flight = self.arrived - self.answered;
         self.max = self.max.max(in_flight);
         in_flight
+    }
+
+    /// Drops the passed front of `sorted` (when that is most of it).
+    #[cold]
+    fn drop_passed(&mut self) {
+        self.sorted.drain(..self.head);
+        self.head = 0;
+    }
+
+    /// [`close_instant`](Self::close_instant) for the responses in the heap.
+    fn close_heap(&mut self, t: u64) {
+        while self.heap.peek().is_some_and(|&Reverse(r)| r <= t) {
+            self.heap.pop();
+            self.answered += 1;
+        }
     }
 
     pub(crate) fn max(&self) -> u64 {
