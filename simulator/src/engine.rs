@@ -52,8 +52,8 @@ use crate::cost::{CostError, CostModel};
 use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
-use crate::strategy::Strategy;
 use crate::strategy::runs::{Keyed, Packed, RunQueue};
+use crate::strategy::{Runner, Strategy};
 use crate::varint::{Reader, Writer};
 
 /// What ES does when a deadline passes (`--miss-mode`).
@@ -532,6 +532,9 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// watchdogs or kernel deadline timers (from the first one armed).
     /// Until then the event loop does not look at them.
     rare: bool,
+    /// The strategy's [`Strategy::runner`]: every job planned on it
+    /// without asking (`None`: `plan` is called for each).
+    runner: Option<Runner>,
 }
 
 mod run;

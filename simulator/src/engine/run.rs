@@ -16,7 +16,7 @@ use crate::engine::time::Offset;
 use crate::kernel::{Admission, Kernel};
 use crate::report::SimResult;
 use crate::stats::Stats;
-use crate::strategy::{Job, Runner, Strategy, Ticket};
+use crate::strategy::{Job, Plan, Runner, Strategy, Ticket};
 
 /// The thread an AUTH message blocks in closed replay and its recorded
 /// stall σ, if any: what its unblocking releases.
@@ -88,6 +88,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A simulation of `strategy` (fresh: built for this run) under `cost`.
     pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
         let workers = strategy.workers();
+        let runner = strategy.runner();
         let kernel = config
             .kernel
             .is_active()
@@ -128,6 +129,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             park_after: if has_co { usize::MAX } else { PARK_AFTER },
             armed: 0,
             rare: has_co || track,
+            runner,
         }
     }
 
@@ -493,8 +495,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     #[inline(always)]
     fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
         let now = self.now;
-        let job = self.job(slot, now);
-        let plan = self.strategy.plan(&job, message);
+        let plan = match self.runner {
+            Some(runner) => Plan {
+                runner,
+                work_ns: self.slots[slot].work_ns,
+                watchdog: None,
+            },
+            None => {
+                let job = self.job(slot, now);
+                self.strategy.plan(&job, message)
+            }
+        };
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }

@@ -281,6 +281,47 @@ fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
     assert!(error.to_string().contains("broken"), "{error}");
 }
 
+/// Says that every job runs on its handler, so must never be asked to
+/// plan one.
+struct Declared;
+
+impl Strategy for Declared {
+    fn name(&self) -> String {
+        "declared".into()
+    }
+    fn workers(&self) -> u32 {
+        0
+    }
+    fn plan(&mut self, _: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
+        panic!("asked to plan, though every job's runner was declared")
+    }
+    fn queue(&mut self, _: crate::strategy::Ticket) {}
+    fn next(&mut self, _: u32, _: Time) -> Option<crate::strategy::Ticket> {
+        None
+    }
+    fn runner(&self) -> Option<crate::strategy::Runner> {
+        Some(crate::strategy::Runner::Handler)
+    }
+}
+
+#[test]
+fn a_strategy_that_declares_its_runner_is_planned_without_being_asked() {
+    let messages = [auth(0, 0, 10), auth(1, 5, 10), auth(2, 30, 40)];
+    let cost = CostModel::constant(7);
+    let config = SimConfig::default();
+    let declared = simulate(messages.clone(), &mut Declared, &cost, &config).unwrap();
+    let inline = simulate(messages, &mut crate::strategy::Inline, &cost, &config).unwrap();
+    assert_eq!(
+        (declared.misses, declared.latency_ns),
+        (1, inline.latency_ns)
+    );
+    let renamed = SimResult {
+        strategy: inline.strategy.clone(),
+        ..declared
+    };
+    assert_eq!(renamed, inline);
+}
+
 #[test]
 fn a_message_in_flight_is_one_slot_and_a_queued_job_one_ticket() {
     // The figures docs/simulator.md quotes for memory per message.

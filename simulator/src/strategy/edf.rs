@@ -11,7 +11,7 @@
 use esreplay_traces::Message;
 
 use super::runs::RunQueue;
-use super::{Job, Plan, Strategy, Ticket, Time};
+use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// N workers that always take the ready job with the earliest deadline.
 pub struct EdfPool {
@@ -53,6 +53,10 @@ impl Strategy for EdfPool {
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
         self.queue.pop()
+    }
+
+    fn runner(&self) -> Option<Runner> {
+        Some(Runner::Worker)
     }
 }
 

@@ -8,7 +8,7 @@
 use esreplay_traces::Message;
 
 use super::runs::Run;
-use super::{Job, Plan, Strategy, Ticket, Time};
+use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// N workers served in FIFO order.
 #[derive(Clone, Debug)]
@@ -51,6 +51,10 @@ impl Strategy for FifoPool {
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
         self.queue.pop_front()
+    }
+
+    fn runner(&self) -> Option<Runner> {
+        Some(Runner::Worker)
     }
 }
 
