@@ -246,8 +246,17 @@ impl Tasks {
     #[inline(always)]
     fn pop(&mut self) -> Option<(Time, u32)> {
         let first = self.first.take()?;
-        self.first = self.rest.pop().map(|Reverse(task)| task);
+        if !self.rest.is_empty() {
+            self.first = self.pop_rest();
+        }
         Some(first)
+    }
+
+    /// The earliest task of the heap (out of line: one running thread
+    /// never needs it).
+    #[inline(never)]
+    fn pop_rest(&mut self) -> Option<(Time, u32)> {
+        self.rest.pop().map(|Reverse(task)| task)
     }
 }
 
