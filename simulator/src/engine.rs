@@ -195,17 +195,26 @@ pub trait Observer {
     fn backlog(&mut self, at_ns: u64, in_flight: u64) {
         let _ = (at_ns, in_flight);
     }
+
+    /// Whether [`backlog`](Observer::backlog) does something (true unless
+    /// said otherwise): if not, the engine works out the backlog at an
+    /// arrival instant only when it may be a new maximum.
+    const BACKLOG: bool = true;
 }
 
 impl Observer for () {
     #[inline(always)]
     fn outcome(&mut self, _: &Outcome) {}
+
+    const BACKLOG: bool = false;
 }
 
 impl<F: FnMut(&Outcome)> Observer for F {
     fn outcome(&mut self, outcome: &Outcome) {
         self(outcome)
     }
+
+    const BACKLOG: bool = false;
 }
 
 /// Why a simulation stopped.

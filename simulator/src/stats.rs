@@ -96,6 +96,18 @@ impl Backlog {
         in_flight
     }
 
+    /// [`close_instant`](Self::close_instant) where only the maximum is
+    /// wanted: skipped when the backlog at `t` cannot be above it (it is
+    /// at most the arrivals less the responses passed so far, all before
+    /// `t`); the responses at or before `t` are then passed at a later
+    /// instant.
+    #[inline(always)]
+    pub(crate) fn close_for_max(&mut self, t: u64) {
+        if self.arrived - self.answered > self.max {
+            self.close_instant(t);
+        }
+    }
+
     /// Drops the passed front of `sorted` (when that is most of it).
     #[cold]
     fn drop_passed(&mut self) {

@@ -479,8 +479,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn close_instant(&mut self, at_ns: u64) {
-        let in_flight = self.stats.backlog.close_instant(at_ns);
-        self.observer.backlog(at_ns, in_flight);
+        if O::BACKLOG {
+            let in_flight = self.stats.backlog.close_instant(at_ns);
+            self.observer.backlog(at_ns, in_flight);
+        } else {
+            self.stats.backlog.close_for_max(at_ns);
+        }
     }
 
     /// The idle handler takes the front of the kernel queue, now.

@@ -56,6 +56,27 @@ fn the_backlog_is_reported_once_per_arrival_instant_and_peaks_at_the_max() {
 }
 
 #[test]
+fn the_backlog_maximum_is_the_same_when_no_observer_wants_each_instant() {
+    // Bursts and gaps: the maximum is reached, then skipped instants
+    // (below it) leave responses to pass later.
+    let arrivals = [0, 0, 3, 3, 3, 12, 20, 21, 21, 40, 41, 41, 41, 41, 90, 95];
+    for spec in ["inline", "pool:2", "edf:3"] {
+        let (observed, seen) = run(spec, &arrivals);
+        let messages = arrivals.iter().enumerate().map(|(i, &arrival)| {
+            let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
+            m.deadline_ns = Some(arrival + 25);
+            m
+        });
+        let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+        let config = SimConfig::default();
+        let unobserved = simulate(messages, &mut strategy, &CostModel::constant(10), &config);
+        let peak = seen.backlog.iter().map(|&(_, n)| n).max();
+        assert_eq!(Some(observed.max_backlog), peak, "{spec}");
+        assert_eq!(unobserved.unwrap(), observed, "{spec}");
+    }
+}
+
+#[test]
 fn outcomes_name_the_worker_for_pools_only() {
     let (_, inline) = run("inline", &[0, 0]);
     assert!(inline.outcomes.iter().all(|o| o.worker.is_none()));
