@@ -104,8 +104,15 @@ impl Backlog {
     #[inline(always)]
     pub(crate) fn close_for_max(&mut self, t: u64) {
         if self.arrived - self.answered > self.max {
-            self.close_instant(t);
+            self.close_for_new_max(t);
         }
+    }
+
+    /// [`close_for_max`](Self::close_for_max) when it may be a new
+    /// maximum (out of line: the check stays small).
+    #[inline(never)]
+    fn close_for_new_max(&mut self, t: u64) {
+        self.close_instant(t);
     }
 
     /// Drops the passed front of `sorted` (when that is most of it).

@@ -468,6 +468,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A new arrival instant closes the previous one for the backlog.
+    #[inline(always)]
     pub(super) fn open_instant(&mut self, arrival_ns: u64) {
         if self.last_arrival.is_none_or(|last| arrival_ns > last) {
             if let Some(previous) = self.last_arrival {
