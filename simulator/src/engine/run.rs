@@ -33,6 +33,14 @@ impl Waiter {
     }
 }
 
+/// r and r' of an answered message: when its answer reached the kernel
+/// (the client's answer + ρ), and when the kernel had an answer.
+#[derive(Clone, Copy)]
+struct Answered {
+    response: Time,
+    unblocked: Time,
+}
+
 /// How far [`Simulator::run`] may go.
 #[derive(Clone, Copy, Debug)]
 enum Limit {
@@ -670,13 +678,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
             // Its watchdog answered it.
-            let response = self.slots.time(slot, At::Answer);
-            self.settle(
-                slot,
-                response.plus_ns(self.config.response_latency_ns),
-                None,
-                None,
-            );
+            self.settle(slot, self.answered(slot), None, None);
         } else {
             state.stage = Stage::Queued;
             let (global_seq, index) = (state.global_seq, state.index);
@@ -765,8 +767,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Work(slot) => {
-                let response = self.answer(slot, now, false);
-                self.settle(slot, response, Some((self.phase_since, now)), None);
+                let answered = self.answer(slot, now, false, false);
+                self.settle(slot, answered, Some((self.phase_since, now)), None);
                 self.rest();
             }
             Phase::HandOff(slot) => self.handed_off(slot, None),
@@ -781,8 +783,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let now = self.now;
         self.worker_busy.add(start, now);
-        let response = self.answer(slot, now, false);
-        self.settle(slot, response, Some((start, now)), Some(worker));
+        let answered = self.answer(slot, now, false, false);
+        self.settle(slot, answered, Some((start, now)), Some(worker));
         self.idle.push(now, worker);
         self.dispatchable = self.queued > 0;
     }
@@ -887,12 +889,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let slot = job
             .as_slot()
             .unwrap_or_else(|| self.slots.unpark_dropped(job));
-        let response = self.answer(slot, at, true);
+        // A queued job is settled now; one handed off or running later.
+        let queued = self.slots[slot].stage == Stage::Queued;
+        let answered = self.answer(slot, at, true, !queued);
         let state = &mut self.slots[slot];
         match state.stage {
             Stage::Queued => {
                 state.stage = Stage::Dropped;
-                self.settle(slot, response, None, None);
+                self.settle(slot, answered, None, None);
             }
             Stage::HandOff => state.stage = Stage::Dropped,
             _ => {}
@@ -904,7 +908,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return;
         };
         match job.as_slot() {
-            Some(slot) if self.slots.live(job, index, UNBLOCKED) => self.unblock(slot, at),
+            Some(slot) if self.slots.live(job, index, UNBLOCKED) => self.unblock(slot, at, true),
             Some(_) => {}
             None => match self.slots.unblock_parked(job, index, at) {
                 Some(Some((state, arrival))) => {
@@ -917,22 +921,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The client answers `slot` at `at` (before ρ), if not yet answered;
-    /// returns r, when its answer (this one or the earlier) reaches the
-    /// kernel.
+    /// returns r and r' of its answer (this one or the earlier). `keep`:
+    /// the message is settled later, not at once, and its slot keeps
+    /// them until then.
     #[inline(always)]
-    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) -> Time {
+    fn answer(&mut self, slot: u32, at: Time, defaulted: bool, keep: bool) -> Answered {
         let state = &mut self.slots[slot];
         if state.has(ANSWERED) {
-            let earlier = self.slots.time(slot, At::Answer);
-            return earlier.plus_ns(self.config.response_latency_ns);
+            return self.answered(slot);
         }
         state.flags |= ANSWERED | if defaulted { DEFAULTED } else { 0 };
         let (index, unblocked) = (state.index, state.has(UNBLOCKED));
-        self.slots.set(slot, At::Answer, at);
+        if keep {
+            self.slots.set(slot, At::Answer, at);
+        }
         let response = at.plus_ns(self.config.response_latency_ns);
         if unblocked {
             self.not_answered_by_client(index);
-            return response;
+            let unblocked = self.slots.time(slot, At::Unblocked);
+            return Answered {
+                response,
+                unblocked,
+            };
         }
         // Under a fail mode the kernel answers at d' if the client is late.
         let unblocked = match self.config.miss_mode {
@@ -942,16 +952,33 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 .deadline(slot)
                 .map_or(response, |d| response.min(d)),
         };
-        self.unblock(slot, unblocked);
+        self.unblock(slot, unblocked, keep);
         self.client_answered(index, response, !defaulted && unblocked == response);
-        response
+        Answered {
+            response,
+            unblocked,
+        }
+    }
+
+    /// r and r' of the message in `slot`, answered before.
+    fn answered(&self, slot: u32) -> Answered {
+        let answer = self.slots.time(slot, At::Answer);
+        let response = answer.plus_ns(self.config.response_latency_ns);
+        let unblocked = self.slots.optional(slot, At::Unblocked, UNBLOCKED);
+        Answered {
+            response,
+            unblocked: unblocked.unwrap_or(response),
+        }
     }
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
-    /// an AUTH message of a thread, the closed loop learn it.
+    /// an AUTH message of a thread, the closed loop learn it. `keep`: the
+    /// slot keeps `at` (its message is not settled at once).
     #[inline(always)]
-    fn unblock(&mut self, slot: u32, at: Time) {
-        self.slots.set(slot, At::Unblocked, at);
+    fn unblock(&mut self, slot: u32, at: Time, keep: bool) {
+        if keep {
+            self.slots.set(slot, At::Unblocked, at);
+        }
         let state = &mut self.slots[slot];
         state.flags |= UNBLOCKED;
         let waiter = Waiter::of(state);
@@ -973,14 +1000,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Everything about `slot` is known: report it and free the slot.
-    /// `response`: r, its answer's time plus ρ (it has been answered);
-    /// `ran`: when its work started and finished, if it ran; `worker`:
-    /// the worker that ran it, if one did.
+    /// `answered`: r and r' (it has been answered); `ran`: when its work
+    /// started and finished, if it ran; `worker`: the worker that ran it,
+    /// if one did.
     #[inline(always)]
     fn settle(
         &mut self,
         slot: u32,
-        response: Time,
+        answered: Answered,
         ran: Option<(Time, Time)>,
         worker: Option<u32>,
     ) {
@@ -988,7 +1015,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let state = &slots[slot];
         debug_assert!(state.has(ANSWERED));
         let deadline = slots.deadline(slot);
-        let unblocked = slots.optional(slot, At::Unblocked, UNBLOCKED);
+        let Answered {
+            response,
+            unblocked,
+        } = answered;
         let outcome = Outcome {
             index: state.index,
             global_seq: state.global_seq,
@@ -1002,7 +1032,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             start_ns: ran.map(|(start, _)| start.ceil_ns()),
             finish_ns: ran.map(|(_, finish)| finish.ceil_ns()),
             response_ns: response.ceil_ns(),
-            unblocked_ns: unblocked.unwrap_or(response).ceil_ns(),
+            unblocked_ns: unblocked.ceil_ns(),
             defaulted: state.defaulted(),
             missed: state.is_auth() && deadline.is_some_and(|d| response > d),
             worker,
