@@ -309,13 +309,13 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let completion = self.cpu.next_completion();
         debug_assert!(completion.is_none_or(|at| at >= now));
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
-        if matches!(self.phase, Phase::Idle) {
-            let front = self.waiting.front().map(|&(slot, _)| {
-                self.slots
-                    .time(slot, At::Arrival)
-                    .plus_ns(self.config.transport_ns)
-            });
-            earliest(&mut best, now, front, Class::Take);
+        // The kernel queue is empty more often than the handler busy.
+        if let Some(&(slot, _)) = self.waiting.front()
+            && matches!(self.phase, Phase::Idle)
+        {
+            let front = self.slots.time(slot, At::Arrival);
+            let ready = front.plus_ns(self.config.transport_ns);
+            earliest(&mut best, now, Some(ready), Class::Take);
         }
         if self.dispatchable {
             earliest(&mut best, now, Some(now), Class::Dispatch);
