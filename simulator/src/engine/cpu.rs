@@ -273,7 +273,8 @@ pub(crate) struct Cpu {
     /// Current background, thousandths, and the index of the next change.
     background_milli: u64,
     next_point: usize,
-    /// Virtual work clock V at wall time `at`.
+    /// Virtual work clock V at wall time `at` (without `--cores` V is
+    /// the wall clock, and `at` stays 0).
     v: Time,
     at: Time,
     runnable: u32,
@@ -339,9 +340,9 @@ impl Cpu {
     pub(crate) fn advance(&mut self, to: Time) {
         if self.unlimited {
             // Without --cores V is the wall clock itself (tags are absolute
-            // times): nothing to advance.
-            self.at = self.at.max(to);
-            self.v = self.at;
+            // times) and `at` is never read: nothing else to advance.
+            debug_assert!(to >= self.v);
+            self.v = to;
             return;
         }
         self.advance_shared(to);
