@@ -277,6 +277,7 @@ pub(crate) struct Cpu {
     /// the wall clock, and `at` stays 0).
     v: Time,
     at: Time,
+    /// Client threads runnable (kept under `--cores` only).
     runnable: u32,
     rate: Rate,
     /// Rates by number of runnable threads, for the current background.
@@ -376,8 +377,10 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn start(&mut self, id: u32, work_ns: u64) {
         self.tasks.push((self.v.plus_ns(work_ns), id));
-        self.runnable += 1;
-        self.update_rate();
+        if !self.unlimited {
+            self.runnable += 1;
+            self.rate = self.rate_for(self.runnable);
+        }
     }
 
     /// When the next task finishes, if any is running.
@@ -401,10 +404,13 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn complete(&mut self) -> Option<u32> {
         let (tag, id) = self.tasks.pop()?;
-        // Rounding of the wall time may leave V a step short: snap.
-        self.v = self.v.max(tag);
-        self.runnable -= 1;
-        self.update_rate();
+        if !self.unlimited {
+            // Rounding of the wall time may leave V a step short: snap.
+            self.v = self.v.max(tag);
+            self.runnable -= 1;
+            self.rate = self.rate_for(self.runnable);
+        }
+        debug_assert!(self.v >= tag);
         Some(id)
     }
 
