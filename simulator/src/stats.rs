@@ -17,8 +17,9 @@ const NEAR: usize = 16;
 /// The backlog #{i : a_i ≤ t < r_i}, maximised over t.
 ///
 /// The maximum is reached at an arrival instant, so it is evaluated once
-/// per distinct arrival time t, after every response ≤ t is known (the
-/// engine guarantees that by advancing the strategy first). Known future
+/// per distinct arrival time t (or, when nothing but the maximum is
+/// wanted, at those where it may be a new one), after every response ≤ t
+/// is known (the engine guarantees that by advancing the strategy first). Known future
 /// responses wait in a sorted queue (the common, nearly sorted case: O(1))
 /// or a min-heap. A message answered at t is no longer counted at t.
 ///

@@ -256,8 +256,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// `rare`) if `RARE`; without, until an event makes them needed (a
     /// timer armed), then with them. Two instantiations of the loop: the
     /// handlers of per-job events are `#[inline(always)]` so that both
-    /// keep them inline, as the single loop did (−56 to −69 instructions
-    /// per message without timers; the same with a guard).
+    /// keep them inline, as the single loop did.
     fn run_events<const RARE: bool>(&mut self, limit: Limit) -> Result<(), SimError> {
         let fixed = match limit {
             Limit::Before(at, class) => at.key(class as u8),
@@ -309,7 +308,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let completion = self.cpu.next_completion();
         debug_assert!(completion.is_none_or(|at| at >= now));
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
-        // The kernel queue is empty more often than the handler busy.
+        // The kernel queue is empty more often than the handler is busy:
+        // asked first.
         if let Some(&(slot, _)) = self.waiting.front()
             && matches!(self.phase, Phase::Idle)
         {
