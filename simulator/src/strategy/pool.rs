@@ -4,6 +4,8 @@
 //! The queue holds [`Ticket`]s in the order the hand-offs end (q_i
 //! non-decreasing), so a free worker takes the front; each is packed
 //! against the one before it ([`Run`]), a few bytes in sustained overload.
+//! A ticket queued when none waits (a pool keeping up: nearly every one)
+//! waits apart, so that it costs no queue.
 
 use esreplay_traces::Message;
 
@@ -14,6 +16,9 @@ use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
+    /// The first ticket, when it was queued into an empty pool (all the
+    /// others are later).
+    first: Option<Ticket>,
     queue: Run<Ticket>,
 }
 
@@ -22,13 +27,14 @@ impl FifoPool {
     pub fn new(workers: u32) -> FifoPool {
         FifoPool {
             workers: workers.max(1),
+            first: None,
             queue: Run::default(),
         }
     }
 
     /// Jobs waiting for a worker (including dropped ones not yet skipped).
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        usize::from(self.first.is_some()) + self.queue.len()
     }
 }
 
@@ -46,11 +52,15 @@ impl Strategy for FifoPool {
     }
 
     fn queue(&mut self, ticket: Ticket) {
-        self.queue.push_back(ticket);
+        if self.first.is_none() && self.queue.len() == 0 {
+            self.first = Some(ticket);
+        } else {
+            self.queue.push_back(ticket);
+        }
     }
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
-        self.queue.pop_front()
+        self.first.take().or_else(|| self.queue.pop_front())
     }
 
     fn runner(&self) -> Option<Runner> {
@@ -74,5 +84,23 @@ mod tests {
             .collect();
         assert_eq!(order, vec![0, 1, 2]);
         assert_eq!((pool.queued(), FifoPool::new(0).workers()), (0, 1));
+    }
+
+    #[test]
+    fn a_ticket_queued_into_an_empty_pool_is_still_taken_in_order() {
+        let mut pool = FifoPool::new(1);
+        let mut taken = Vec::new();
+        let mut take = |pool: &mut FifoPool| taken.push(pool.next(0, Time::ZERO).map(|t| t.index));
+        pool.queue(ticket(0, 9));
+        take(&mut pool);
+        pool.queue(ticket(1, 9));
+        pool.queue(ticket(2, 9));
+        assert_eq!(pool.queued(), 2);
+        take(&mut pool);
+        pool.queue(ticket(3, 9));
+        take(&mut pool);
+        take(&mut pool);
+        take(&mut pool);
+        assert_eq!(taken, vec![Some(0), Some(1), Some(2), Some(3), None]);
     }
 }
