@@ -764,15 +764,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn handler_done(&mut self) {
         let now = self.now;
         self.handler_busy.add(self.phase_since, now);
-        self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
+            // Settling counts the work's end (its finish) in the span.
             Phase::Work(slot) => {
                 let answered = self.answer(slot, now, false, false);
                 self.settle(slot, answered, Some((self.phase_since, now)), None);
                 self.rest();
             }
-            Phase::HandOff(slot) => self.handed_off(slot, None),
-            Phase::Overhead | Phase::Idle => {}
+            Phase::HandOff(slot) => {
+                self.stats.end = self.stats.end.max(now.ceil_ns());
+                self.handed_off(slot, None);
+            }
+            Phase::Overhead | Phase::Idle => self.stats.end = self.stats.end.max(now.ceil_ns()),
         }
     }
 
