@@ -239,7 +239,7 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Small builders for the strategies' unit tests.
-    use super::{Job, Ticket, Time};
+    use super::{Job, Strategy, Ticket, Time};
     use esreplay_traces::{Action, EventType, Message};
 
     /// An AUTH_OPEN job without a deadline.
@@ -265,6 +265,21 @@ pub(crate) mod testutil {
             index,
             job: crate::engine::JobRef::slot(index as u32),
         }
+    }
+
+    /// Runs `steps` through `strategy`'s queue: `Some(deadline)` queues
+    /// the next ticket (indices 0, 1, ...), `None` frees worker 0; returns
+    /// the index each free worker took.
+    pub fn take_order(strategy: &mut impl Strategy, steps: &[Option<u64>]) -> Vec<Option<u64>> {
+        let mut queued = 0..;
+        let mut taken = Vec::new();
+        for step in steps {
+            match step {
+                Some(deadline) => strategy.queue(ticket(queued.next().unwrap(), *deadline)),
+                None => taken.push(strategy.next(0, Time::ZERO).map(|t| t.index)),
+            }
+        }
+        taken
     }
 
     /// A placeholder record for `plan`.

@@ -75,7 +75,7 @@ impl Strategy for EdfPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testutil::ticket;
+    use crate::strategy::testutil::{take_order, ticket};
 
     #[test]
     fn a_free_worker_takes_the_earliest_deadline_notify_last() {
@@ -92,25 +92,21 @@ mod tests {
 
     #[test]
     fn a_ticket_queued_into_an_empty_pool_is_still_taken_by_deadline() {
-        let mut pool = EdfPool::new(1);
-        let mut taken = Vec::new();
-        let mut take = |pool: &mut EdfPool| taken.push(pool.next(0, Time::ZERO).map(|t| t.index));
-        pool.queue(ticket(0, 50));
-        take(&mut pool);
-        pool.queue(ticket(1, 50));
-        pool.queue(ticket(2, 40));
-        pool.queue(ticket(3, 60));
-        assert_eq!(pool.queued(), 3);
-        take(&mut pool);
-        take(&mut pool);
-        pool.queue(ticket(4, 10));
-        take(&mut pool);
-        take(&mut pool);
-        take(&mut pool);
-        assert_eq!(
-            taken,
-            vec![Some(0), Some(2), Some(1), Some(4), Some(3), None]
-        );
+        let steps = [
+            Some(50),
+            None,
+            Some(50),
+            Some(40),
+            Some(60),
+            None,
+            None,
+            Some(10),
+            None,
+            None,
+            None,
+        ];
+        let taken = take_order(&mut EdfPool::new(1), &steps);
+        assert_eq!(taken, [Some(0), Some(2), Some(1), Some(4), Some(3), None]);
     }
 
     #[test]

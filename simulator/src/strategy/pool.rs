@@ -71,7 +71,7 @@ impl Strategy for FifoPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testutil::ticket;
+    use crate::strategy::testutil::{take_order, ticket};
 
     #[test]
     fn workers_take_jobs_in_the_order_they_were_queued() {
@@ -88,19 +88,21 @@ mod tests {
 
     #[test]
     fn a_ticket_queued_into_an_empty_pool_is_still_taken_in_order() {
-        let mut pool = FifoPool::new(1);
-        let mut taken = Vec::new();
-        let mut take = |pool: &mut FifoPool| taken.push(pool.next(0, Time::ZERO).map(|t| t.index));
-        pool.queue(ticket(0, 9));
-        take(&mut pool);
-        pool.queue(ticket(1, 9));
-        pool.queue(ticket(2, 9));
-        assert_eq!(pool.queued(), 2);
-        take(&mut pool);
-        pool.queue(ticket(3, 9));
-        take(&mut pool);
-        take(&mut pool);
-        take(&mut pool);
-        assert_eq!(taken, vec![Some(0), Some(1), Some(2), Some(3), None]);
+        let steps = [
+            Some(9),
+            None,
+            Some(9),
+            Some(9),
+            None,
+            Some(9),
+            None,
+            None,
+            None,
+        ];
+        let taken = take_order(&mut FifoPool::new(1), &steps);
+        assert_eq!(taken, [Some(0), Some(1), Some(2), Some(3), None]);
+        let mut apart = FifoPool::new(1);
+        assert!(take_order(&mut apart, &[Some(9)]).is_empty());
+        assert_eq!(apart.queued(), 1, "the ticket apart is queued");
     }
 }
