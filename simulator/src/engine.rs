@@ -52,8 +52,8 @@ use crate::cost::{CostError, CostModel};
 use crate::kernel::{Kernel, KernelOptions};
 use crate::report::SimResult;
 use crate::stats::{Stats, slack};
-use crate::strategy::Strategy;
 use crate::strategy::runs::{Keyed, Packed, RunQueue};
+use crate::strategy::{Runner, Strategy};
 use crate::varint::{Reader, Writer};
 
 /// What ES does when a deadline passes (`--miss-mode`).
@@ -195,17 +195,26 @@ pub trait Observer {
     fn backlog(&mut self, at_ns: u64, in_flight: u64) {
         let _ = (at_ns, in_flight);
     }
+
+    /// Whether [`backlog`](Observer::backlog) does something (true unless
+    /// said otherwise): if not, the engine works out the backlog at an
+    /// arrival instant only when it may be a new maximum.
+    const BACKLOG: bool = true;
 }
 
 impl Observer for () {
     #[inline(always)]
     fn outcome(&mut self, _: &Outcome) {}
+
+    const BACKLOG: bool = false;
 }
 
 impl<F: FnMut(&Outcome)> Observer for F {
     fn outcome(&mut self, outcome: &Outcome) {
         self(outcome)
     }
+
+    const BACKLOG: bool = false;
 }
 
 /// Why a simulation stopped.
@@ -532,6 +541,14 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// co-resident client; changed only in the tests that compare parking
     /// with none).
     park_after: usize,
+    /// Whether a rarely used event source may have an event: a
+    /// co-resident client or a background track (from the start), the
+    /// watchdogs or kernel deadline timers (from the first one armed).
+    /// Until then the event loop does not look at them.
+    rare: bool,
+    /// The strategy's [`Strategy::runner`]: every job planned on it
+    /// without asking (`None`: `plan` is called for each).
+    runner: Option<Runner>,
 }
 
 mod run;

@@ -17,8 +17,9 @@ const NEAR: usize = 16;
 /// The backlog #{i : a_i ≤ t < r_i}, maximised over t.
 ///
 /// The maximum is reached at an arrival instant, so it is evaluated once
-/// per distinct arrival time t, after every response ≤ t is known (the
-/// engine guarantees that by advancing the strategy first). Known future
+/// per distinct arrival time t (or, when nothing but the maximum is
+/// wanted, at those where it may be a new one), after every response ≤ t
+/// is known (the engine guarantees that by advancing the strategy first). Known future
 /// responses wait in a sorted queue (the common, nearly sorted case: O(1))
 /// or a min-heap. A message answered at t is no longer counted at t.
 ///
@@ -76,27 +77,63 @@ impl Backlog {
 
     /// Every arrival at or before `t` has been counted and every response at
     /// or before `t` is known: records the backlog at `t` and returns it.
+    #[inline(always)]
     pub(crate) fn close_instant(&mut self, t: u64) -> u64 {
-        let passed = self.sorted[self.head..]
-            .iter()
-            .take_while(|&&r| r <= t)
-            .count();
-        self.head += passed;
-        self.answered += passed as u64;
-        if self.head == self.sorted.len() {
+        let (start, len) = (self.head, self.sorted.len());
+        let mut head = start;
+        while head < len && self.sorted[head] <= t {
+            head += 1;
+        }
+        self.answered += (head - start) as u64;
+        if head == len {
             self.sorted.clear();
             self.head = 0;
-        } else if self.head > 1024 && 2 * self.head > self.sorted.len() {
-            self.sorted.drain(..self.head);
-            self.head = 0;
+        } else {
+            self.head = head;
+            if head > 1024 && 2 * head > len {
+                self.drop_passed();
+            }
         }
-        while self.heap.peek().is_some_and(|&Reverse(r)| r <= t) {
-            self.heap.pop();
-            self.answered += 1;
+        if !self.heap.is_empty() {
+            self.close_heap(t);
         }
         let in_flight = self.arrived - self.answered;
         self.max = self.max.max(in_flight);
         in_flight
+    }
+
+    /// [`close_instant`](Self::close_instant) where only the maximum is
+    /// wanted: skipped when the backlog at `t` cannot be above it (it is
+    /// at most the arrivals less the responses passed so far, all before
+    /// `t`); the responses at or before `t` are then passed at a later
+    /// instant.
+    #[inline(always)]
+    pub(crate) fn close_for_max(&mut self, t: u64) {
+        if self.arrived - self.answered > self.max {
+            self.close_for_new_max(t);
+        }
+    }
+
+    /// [`close_for_max`](Self::close_for_max) when it may be a new
+    /// maximum (out of line: the check stays small).
+    #[inline(never)]
+    fn close_for_new_max(&mut self, t: u64) {
+        self.close_instant(t);
+    }
+
+    /// Drops the passed front of `sorted` (when that is most of it).
+    #[cold]
+    fn drop_passed(&mut self) {
+        self.sorted.drain(..self.head);
+        self.head = 0;
+    }
+
+    /// [`close_instant`](Self::close_instant) for the responses in the heap.
+    fn close_heap(&mut self, t: u64) {
+        while self.heap.peek().is_some_and(|&Reverse(r)| r <= t) {
+            self.heap.pop();
+            self.answered += 1;
+        }
     }
 
     pub(crate) fn max(&self) -> u64 {

@@ -140,7 +140,8 @@ impl Ticket {
 /// # Contract
 ///
 /// - [`plan`](Strategy::plan) is called once per message the handler
-///   takes, in the order it takes them (kernel order), at h_i.
+///   takes, in the order it takes them (kernel order), at h_i (never if
+///   [`runner`](Strategy::runner) answers for every message).
 /// - A job planned for [`Runner::Worker`] reaches [`queue`](Strategy::queue)
 ///   when the hand-off ends (q_i = h_i + c_h under full speed); a job
 ///   queued at t is visible to a worker that frees at t.
@@ -203,6 +204,15 @@ pub trait Strategy: Send {
 
     /// Worker `worker` is free at `now`: the job it runs next.
     fn next(&mut self, worker: u32, now: Time) -> Option<Ticket>;
+
+    /// `Some(runner)` if every [`plan`](Strategy::plan) of this strategy
+    /// is the job's own work on `runner`, unguarded ([`Plan::handler`]
+    /// or [`Plan::worker`] of the job, whatever the message): the engine
+    /// then plans each job so, once asked at the start, without calling
+    /// `plan`. `None` (the default): `plan` is called for every message.
+    fn runner(&self) -> Option<Runner> {
+        None
+    }
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
@@ -221,12 +231,15 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     fn next(&mut self, worker: u32, now: Time) -> Option<Ticket> {
         (**self).next(worker, now)
     }
+    fn runner(&self) -> Option<Runner> {
+        (**self).runner()
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Small builders for the strategies' unit tests.
-    use super::{Job, Ticket, Time};
+    use super::{Job, Strategy, Ticket, Time};
     use esreplay_traces::{Action, EventType, Message};
 
     /// An AUTH_OPEN job without a deadline.
@@ -252,6 +265,21 @@ pub(crate) mod testutil {
             index,
             job: crate::engine::JobRef::slot(index as u32),
         }
+    }
+
+    /// Runs `steps` through `strategy`'s queue: `Some(deadline)` queues
+    /// the next ticket (indices 0, 1, ...), `None` frees worker 0; returns
+    /// the index each free worker took.
+    pub fn take_order(strategy: &mut impl Strategy, steps: &[Option<u64>]) -> Vec<Option<u64>> {
+        let mut queued = 0..;
+        let mut taken = Vec::new();
+        for step in steps {
+            match step {
+                Some(deadline) => strategy.queue(ticket(queued.next().unwrap(), *deadline)),
+                None => taken.push(strategy.next(0, Time::ZERO).map(|t| t.index)),
+            }
+        }
+        taken
     }
 
     /// A placeholder record for `plan`.

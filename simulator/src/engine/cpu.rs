@@ -246,8 +246,17 @@ impl Tasks {
     #[inline(always)]
     fn pop(&mut self) -> Option<(Time, u32)> {
         let first = self.first.take()?;
-        self.first = self.rest.pop().map(|Reverse(task)| task);
+        if !self.rest.is_empty() {
+            self.first = self.pop_rest();
+        }
         Some(first)
+    }
+
+    /// The earliest task of the heap (out of line: one running thread
+    /// never needs it).
+    #[inline(never)]
+    fn pop_rest(&mut self) -> Option<(Time, u32)> {
+        self.rest.pop().map(|Reverse(task)| task)
     }
 }
 
@@ -264,9 +273,11 @@ pub(crate) struct Cpu {
     /// Current background, thousandths, and the index of the next change.
     background_milli: u64,
     next_point: usize,
-    /// Virtual work clock V at wall time `at`.
+    /// Virtual work clock V at wall time `at` (without `--cores` V is
+    /// the wall clock, and `at` stays 0).
     v: Time,
     at: Time,
+    /// Client threads runnable (kept under `--cores` only).
     runnable: u32,
     rate: Rate,
     /// Rates by number of runnable threads, for the current background.
@@ -330,9 +341,9 @@ impl Cpu {
     pub(crate) fn advance(&mut self, to: Time) {
         if self.unlimited {
             // Without --cores V is the wall clock itself (tags are absolute
-            // times): nothing to advance.
-            self.at = self.at.max(to);
-            self.v = self.at;
+            // times) and `at` is never read: nothing else to advance.
+            debug_assert!(to >= self.v);
+            self.v = to;
             return;
         }
         self.advance_shared(to);
@@ -366,8 +377,10 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn start(&mut self, id: u32, work_ns: u64) {
         self.tasks.push((self.v.plus_ns(work_ns), id));
-        self.runnable += 1;
-        self.update_rate();
+        if !self.unlimited {
+            self.runnable += 1;
+            self.rate = self.rate_for(self.runnable);
+        }
     }
 
     /// When the next task finishes, if any is running.
@@ -391,10 +404,13 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn complete(&mut self) -> Option<u32> {
         let (tag, id) = self.tasks.pop()?;
-        // Rounding of the wall time may leave V a step short: snap.
-        self.v = self.v.max(tag);
-        self.runnable -= 1;
-        self.update_rate();
+        if !self.unlimited {
+            // Rounding of the wall time may leave V a step short: snap.
+            self.v = self.v.max(tag);
+            self.runnable -= 1;
+            self.rate = self.rate_for(self.runnable);
+        }
+        debug_assert!(self.v >= tag);
         Some(id)
     }
 

@@ -16,7 +16,7 @@ use crate::engine::time::Offset;
 use crate::kernel::{Admission, Kernel};
 use crate::report::SimResult;
 use crate::stats::Stats;
-use crate::strategy::{Job, Runner, Strategy, Ticket};
+use crate::strategy::{Job, Plan, Runner, Strategy, Ticket};
 
 /// The thread an AUTH message blocks in closed replay and its recorded
 /// stall σ, if any: what its unblocking releases.
@@ -31,6 +31,14 @@ impl Waiter {
                 .then_some((state.thread, state.sigma_ns)),
         )
     }
+}
+
+/// r and r' of an answered message: when its answer reached the kernel
+/// (the client's answer + ρ), and when the kernel had an answer.
+#[derive(Clone, Copy)]
+struct Answered {
+    response: Time,
+    unblocked: Time,
 }
 
 /// How far [`Simulator::run`] may go.
@@ -88,12 +96,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A simulation of `strategy` (fresh: built for this run) under `cost`.
     pub fn new(strategy: &'a mut S, cost: &'a CostModel, config: SimConfig, observer: O) -> Self {
         let workers = strategy.workers();
+        let runner = strategy.runner();
         let kernel = config
             .kernel
             .is_active()
             .then(|| Kernel::new(&config.kernel));
         let co = config.co_client.clone().map(CoClient::new);
         let has_co = co.is_some();
+        let track = matches!(config.cpu.background, Background::Track(_));
         Simulator {
             strategy,
             cost,
@@ -126,6 +136,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             // A co-resident client keeps messages by slot: nothing parks.
             park_after: if has_co { usize::MAX } else { PARK_AFTER },
             armed: 0,
+            rare: has_co || track,
+            runner,
         }
     }
 
@@ -257,13 +269,25 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        match self.rare {
+            true => self.run_events::<true>(limit),
+            false => self.run_events::<false>(limit),
+        }
+    }
+
+    /// [`run`](Self::run), looking at the rarely used event sources (see
+    /// `rare`) if `RARE`; without, until an event makes them needed (a
+    /// timer armed), then with them. Two instantiations of the loop: the
+    /// handlers of per-job events are `#[inline(always)]` so that both
+    /// keep them inline, as the single loop did.
+    fn run_events<const RARE: bool>(&mut self, limit: Limit) -> Result<(), SimError> {
         let fixed = match limit {
             Limit::Before(at, class) => at.key(class as u8),
             Limit::Horizon(_) => Time::MAX.key(Class::Deadline as u8),
             Limit::End => NO_EVENT,
         };
         loop {
-            let key = self.next_event();
+            let key = self.next_event::<RARE>();
             if key == NO_EVENT || key >= fixed {
                 break;
             }
@@ -290,26 +314,31 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 Class::Watchdog => self.fire_watchdog(),
                 Class::Deadline => self.fire_deadline(),
             }
+            if !RARE && self.rare {
+                return self.run_events::<true>(limit);
+            }
         }
         Ok(())
     }
 
-    /// The key of the next event ([`NO_EVENT`]: none).
+    /// The key of the next event ([`NO_EVENT`]: none), among the rarely
+    /// used sources too if `RARE`.
     #[inline]
-    fn next_event(&self) -> u128 {
+    fn next_event<const RARE: bool>(&self) -> u128 {
         let now = self.now;
         // A task never finishes before now (its tag is at least V at its
         // start): the first candidate needs neither clamp nor comparison.
         let completion = self.cpu.next_completion();
         debug_assert!(completion.is_none_or(|at| at >= now));
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
-        if matches!(self.phase, Phase::Idle) {
-            let front = self.waiting.front().map(|&(slot, _)| {
-                self.slots
-                    .time(slot, At::Arrival)
-                    .plus_ns(self.config.transport_ns)
-            });
-            earliest(&mut best, now, front, Class::Take);
+        // The kernel queue is empty more often than the handler is busy:
+        // asked first.
+        if let Some(&(slot, _)) = self.waiting.front()
+            && matches!(self.phase, Phase::Idle)
+        {
+            let front = self.slots.time(slot, At::Arrival);
+            let ready = front.plus_ns(self.config.transport_ns);
+            earliest(&mut best, now, Some(ready), Class::Take);
         }
         if self.dispatchable {
             earliest(&mut best, now, Some(now), Class::Dispatch);
@@ -318,6 +347,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             // An a' before now arrives now: the key of max(a', now).
             let arrival = threads.next_arrival().max(now.key(Class::Arrival as u8));
             best = best.min(arrival);
+        }
+        if !RARE {
+            return best;
         }
         if let Some(co) = &self.co {
             earliest(&mut best, now, co.next_at(), Class::Inject);
@@ -433,7 +465,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             && matches!(self.phase, Phase::Idle)
             && self.waiting.is_empty();
         debug_assert!(
-            !next || self.next_event() > self.now.key(Class::Take as u8),
+            !next || self.next_event::<true>() > self.now.key(Class::Take as u8),
             "nothing runs before the take"
         );
         next
@@ -474,6 +506,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// A new arrival instant closes the previous one for the backlog.
+    #[inline(always)]
     pub(super) fn open_instant(&mut self, arrival_ns: u64) {
         if self.last_arrival.is_none_or(|last| arrival_ns > last) {
             if let Some(previous) = self.last_arrival {
@@ -485,8 +518,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     fn close_instant(&mut self, at_ns: u64) {
-        let in_flight = self.stats.backlog.close_instant(at_ns);
-        self.observer.backlog(at_ns, in_flight);
+        if O::BACKLOG {
+            let in_flight = self.stats.backlog.close_instant(at_ns);
+            self.observer.backlog(at_ns, in_flight);
+        } else {
+            self.stats.backlog.close_for_max(at_ns);
+        }
     }
 
     /// The idle handler takes the front of the kernel queue, now.
@@ -501,8 +538,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     #[inline(always)]
     fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
         let now = self.now;
-        let job = self.job(slot, now);
-        let plan = self.strategy.plan(&job, message);
+        let plan = match self.runner {
+            Some(runner) => Plan {
+                runner,
+                work_ns: self.slots[slot].work_ns,
+                watchdog: None,
+            },
+            None => {
+                let job = self.job(slot, now);
+                self.strategy.plan(&job, message)
+            }
+        };
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
         }
@@ -553,6 +599,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     fn push_watchdog(&mut self, watch: Watch, job: JobRef, index: u64) {
         self.watchdogs.push(Timer::new(watch, job, index));
+        self.rare = true;
         self.compact_timers();
     }
 
@@ -560,6 +607,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// the order of arming.
     fn push_deadline(&mut self, deadline: Watch, job: JobRef, index: u64) {
         self.deadlines.push(Timer::new(deadline, job, index));
+        self.rare = true;
         self.compact_timers();
     }
 
@@ -660,13 +708,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
             // Its watchdog answered it.
-            let response = self.slots.time(slot, At::Answer);
-            self.settle(
-                slot,
-                response.plus_ns(self.config.response_latency_ns),
-                None,
-                None,
-            );
+            self.settle(slot, self.answered(slot), None, None);
         } else {
             state.stage = Stage::Queued;
             let (global_seq, index) = (state.global_seq, state.index);
@@ -752,15 +794,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn handler_done(&mut self) {
         let now = self.now;
         self.handler_busy.add(self.phase_since, now);
-        self.stats.end = self.stats.end.max(now.ceil_ns());
         match std::mem::replace(&mut self.phase, Phase::Idle) {
+            // Settling counts the work's end (its finish) in the span.
             Phase::Work(slot) => {
-                let response = self.answer(slot, now, false);
-                self.settle(slot, response, Some((self.phase_since, now)), None);
+                let answered = self.answer(slot, now, false, false);
+                self.settle(slot, answered, Some((self.phase_since, now)), None);
                 self.rest();
             }
-            Phase::HandOff(slot) => self.handed_off(slot, None),
-            Phase::Overhead | Phase::Idle => {}
+            Phase::HandOff(slot) => {
+                self.stats.end = self.stats.end.max(now.ceil_ns());
+                self.handed_off(slot, None);
+            }
+            Phase::Overhead | Phase::Idle => self.stats.end = self.stats.end.max(now.ceil_ns()),
         }
     }
 
@@ -771,8 +816,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let now = self.now;
         self.worker_busy.add(start, now);
-        let response = self.answer(slot, now, false);
-        self.settle(slot, response, Some((start, now)), Some(worker));
+        let answered = self.answer(slot, now, false, false);
+        self.settle(slot, answered, Some((start, now)), Some(worker));
         self.idle.push(now, worker);
         self.dispatchable = self.queued > 0;
     }
@@ -783,6 +828,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// jobs for one worker is asked for that worker too. A ticket dropped
     /// by its watchdog is skipped; one of a job that already left the
     /// queue is an error.
+    #[inline(always)]
     fn dispatch(&mut self) -> Result<(), SimError> {
         let mut position = 0;
         while self.queued > 0
@@ -807,6 +853,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// The slot of `ticket`'s job if it is still queued (`None`: its
     /// watchdog dropped it); a ticket of a job that already left the queue
     /// is an error.
+    #[inline(always)]
     fn queued_slot(&mut self, ticket: &Ticket) -> Result<Option<u32>, SimError> {
         let back = match ticket.job.as_slot() {
             Some(slot) => self.slot_back(slot, ticket.index),
@@ -836,6 +883,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// [`queued_slot`](Self::queued_slot) for a parked job: back into a
     /// slot, its timers armed again for it there, in their places in the
     /// order of arming (the record's are now dead).
+    #[inline(always)]
     fn record_back(&mut self, ticket: &Ticket) -> Option<Option<u32>> {
         let (slot, watchdog, deadline_armed) = match self.slots.claim(ticket.job, ticket.index)? {
             Returned::Run(slot, watchdog, deadline_armed) => (slot, watchdog, deadline_armed),
@@ -862,6 +910,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.dispatchable = self.queued > 0 && !self.idle.is_empty();
     }
 
+    #[inline(always)]
     fn fire_watchdog(&mut self) {
         let Some(Timer { at, job, index, .. }) = self.watchdogs.pop() else {
             return;
@@ -873,12 +922,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let slot = job
             .as_slot()
             .unwrap_or_else(|| self.slots.unpark_dropped(job));
-        let response = self.answer(slot, at, true);
+        // A queued job is settled now; one handed off or running later.
+        let queued = self.slots[slot].stage == Stage::Queued;
+        let answered = self.answer(slot, at, true, !queued);
         let state = &mut self.slots[slot];
         match state.stage {
             Stage::Queued => {
                 state.stage = Stage::Dropped;
-                self.settle(slot, response, None, None);
+                self.settle(slot, answered, None, None);
             }
             Stage::HandOff => state.stage = Stage::Dropped,
             _ => {}
@@ -890,7 +941,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return;
         };
         match job.as_slot() {
-            Some(slot) if self.slots.live(job, index, UNBLOCKED) => self.unblock(slot, at),
+            Some(slot) if self.slots.live(job, index, UNBLOCKED) => self.unblock(slot, at, true),
             Some(_) => {}
             None => match self.slots.unblock_parked(job, index, at) {
                 Some(Some((state, arrival))) => {
@@ -903,22 +954,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The client answers `slot` at `at` (before ρ), if not yet answered;
-    /// returns r, when its answer (this one or the earlier) reaches the
-    /// kernel.
+    /// returns r and r' of its answer (this one or the earlier). `keep`:
+    /// the message is settled later, not at once, and its slot keeps
+    /// them until then.
     #[inline(always)]
-    fn answer(&mut self, slot: u32, at: Time, defaulted: bool) -> Time {
+    fn answer(&mut self, slot: u32, at: Time, defaulted: bool, keep: bool) -> Answered {
         let state = &mut self.slots[slot];
         if state.has(ANSWERED) {
-            let earlier = self.slots.time(slot, At::Answer);
-            return earlier.plus_ns(self.config.response_latency_ns);
+            return self.answered(slot);
         }
         state.flags |= ANSWERED | if defaulted { DEFAULTED } else { 0 };
         let (index, unblocked) = (state.index, state.has(UNBLOCKED));
-        self.slots.set(slot, At::Answer, at);
+        if keep {
+            self.slots.set(slot, At::Answer, at);
+        }
         let response = at.plus_ns(self.config.response_latency_ns);
         if unblocked {
             self.not_answered_by_client(index);
-            return response;
+            let unblocked = self.slots.time(slot, At::Unblocked);
+            return Answered {
+                response,
+                unblocked,
+            };
         }
         // Under a fail mode the kernel answers at d' if the client is late.
         let unblocked = match self.config.miss_mode {
@@ -928,16 +985,33 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 .deadline(slot)
                 .map_or(response, |d| response.min(d)),
         };
-        self.unblock(slot, unblocked);
+        self.unblock(slot, unblocked, keep);
         self.client_answered(index, response, !defaulted && unblocked == response);
-        response
+        Answered {
+            response,
+            unblocked,
+        }
+    }
+
+    /// r and r' of the message in `slot`, answered before.
+    fn answered(&self, slot: u32) -> Answered {
+        let answer = self.slots.time(slot, At::Answer);
+        let response = answer.plus_ns(self.config.response_latency_ns);
+        let unblocked = self.slots.optional(slot, At::Unblocked, UNBLOCKED);
+        Answered {
+            response,
+            unblocked: unblocked.unwrap_or(response),
+        }
     }
 
     /// The kernel has the answer to `slot` at `at`: the backlog and, for
-    /// an AUTH message of a thread, the closed loop learn it.
+    /// an AUTH message of a thread, the closed loop learn it. `keep`: the
+    /// slot keeps `at` (its message is not settled at once).
     #[inline(always)]
-    fn unblock(&mut self, slot: u32, at: Time) {
-        self.slots.set(slot, At::Unblocked, at);
+    fn unblock(&mut self, slot: u32, at: Time, keep: bool) {
+        if keep {
+            self.slots.set(slot, At::Unblocked, at);
+        }
         let state = &mut self.slots[slot];
         state.flags |= UNBLOCKED;
         let waiter = Waiter::of(state);
@@ -959,14 +1033,14 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Everything about `slot` is known: report it and free the slot.
-    /// `response`: r, its answer's time plus ρ (it has been answered);
-    /// `ran`: when its work started and finished, if it ran; `worker`:
-    /// the worker that ran it, if one did.
+    /// `answered`: r and r' (it has been answered); `ran`: when its work
+    /// started and finished, if it ran; `worker`: the worker that ran it,
+    /// if one did.
     #[inline(always)]
     fn settle(
         &mut self,
         slot: u32,
-        response: Time,
+        answered: Answered,
         ran: Option<(Time, Time)>,
         worker: Option<u32>,
     ) {
@@ -974,7 +1048,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let state = &slots[slot];
         debug_assert!(state.has(ANSWERED));
         let deadline = slots.deadline(slot);
-        let unblocked = slots.optional(slot, At::Unblocked, UNBLOCKED);
+        let Answered {
+            response,
+            unblocked,
+        } = answered;
         let outcome = Outcome {
             index: state.index,
             global_seq: state.global_seq,
@@ -988,7 +1065,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             start_ns: ran.map(|(start, _)| start.ceil_ns()),
             finish_ns: ran.map(|(_, finish)| finish.ceil_ns()),
             response_ns: response.ceil_ns(),
-            unblocked_ns: unblocked.unwrap_or(response).ceil_ns(),
+            unblocked_ns: unblocked.ceil_ns(),
             defaulted: state.defaulted(),
             missed: state.is_auth() && deadline.is_some_and(|d| response > d),
             worker,

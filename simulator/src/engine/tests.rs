@@ -56,6 +56,27 @@ fn the_backlog_is_reported_once_per_arrival_instant_and_peaks_at_the_max() {
 }
 
 #[test]
+fn the_backlog_maximum_is_the_same_when_no_observer_wants_each_instant() {
+    // Bursts and gaps: the maximum is reached, then skipped instants
+    // (below it) leave responses to pass later.
+    let arrivals = [0, 0, 3, 3, 3, 12, 20, 21, 21, 40, 41, 41, 41, 41, 90, 95];
+    for spec in ["inline", "pool:2", "edf:3"] {
+        let (observed, seen) = run(spec, &arrivals);
+        let messages = arrivals.iter().enumerate().map(|(i, &arrival)| {
+            let mut m = Message::new(i as u64, EventType::AUTH_OPEN, Action::Auth, arrival);
+            m.deadline_ns = Some(arrival + 25);
+            m
+        });
+        let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+        let config = SimConfig::default();
+        let unobserved = simulate(messages, &mut strategy, &CostModel::constant(10), &config);
+        let peak = seen.backlog.iter().map(|&(_, n)| n).max();
+        assert_eq!(Some(observed.max_backlog), peak, "{spec}");
+        assert_eq!(unobserved.unwrap(), observed, "{spec}");
+    }
+}
+
+#[test]
 fn outcomes_name_the_worker_for_pools_only() {
     let (_, inline) = run("inline", &[0, 0]);
     assert!(inline.outcomes.iter().all(|o| o.worker.is_none()));
@@ -279,6 +300,47 @@ fn a_strategy_that_hands_off_without_workers_is_an_error_not_a_hang() {
     )
     .unwrap_err();
     assert!(error.to_string().contains("broken"), "{error}");
+}
+
+/// Says that every job runs on its handler, so must never be asked to
+/// plan one.
+struct Declared;
+
+impl Strategy for Declared {
+    fn name(&self) -> String {
+        "declared".into()
+    }
+    fn workers(&self) -> u32 {
+        0
+    }
+    fn plan(&mut self, _: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
+        panic!("asked to plan, though every job's runner was declared")
+    }
+    fn queue(&mut self, _: crate::strategy::Ticket) {}
+    fn next(&mut self, _: u32, _: Time) -> Option<crate::strategy::Ticket> {
+        None
+    }
+    fn runner(&self) -> Option<crate::strategy::Runner> {
+        Some(crate::strategy::Runner::Handler)
+    }
+}
+
+#[test]
+fn a_strategy_that_declares_its_runner_is_planned_without_being_asked() {
+    let messages = [auth(0, 0, 10), auth(1, 5, 10), auth(2, 30, 40)];
+    let cost = CostModel::constant(7);
+    let config = SimConfig::default();
+    let declared = simulate(messages.clone(), &mut Declared, &cost, &config).unwrap();
+    let inline = simulate(messages, &mut crate::strategy::Inline, &cost, &config).unwrap();
+    assert_eq!(
+        (declared.misses, declared.latency_ns),
+        (1, inline.latency_ns)
+    );
+    let renamed = SimResult {
+        strategy: inline.strategy.clone(),
+        ..declared
+    };
+    assert_eq!(renamed, inline);
 }
 
 #[test]

@@ -6,16 +6,20 @@
 //! otherwise, so sustained overload with millions of waiting jobs stays
 //! fast; a long run keeps its tickets packed (5–7 bytes each), and a
 //! guarded job costs no more here (the engine skips a ticket whose
-//! watchdog dropped it).
+//! watchdog dropped it). A ticket queued when none waits (a pool keeping
+//! up: nearly every one) waits apart, so that it costs no queue.
 
 use esreplay_traces::Message;
 
 use super::runs::RunQueue;
-use super::{Job, Plan, Strategy, Ticket, Time};
+use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// N workers that always take the ready job with the earliest deadline.
 pub struct EdfPool {
     workers: u32,
+    /// A ticket queued when none waited, until taken or another is
+    /// queued (both then go to the queue): the only one waiting.
+    first: Option<Ticket>,
     queue: RunQueue<Ticket>,
 }
 
@@ -24,13 +28,14 @@ impl EdfPool {
     pub fn new(workers: u32) -> EdfPool {
         EdfPool {
             workers: workers.max(1),
+            first: None,
             queue: RunQueue::default(),
         }
     }
 
     /// Jobs waiting for a worker (including dropped ones not yet skipped).
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        usize::from(self.first.is_some()) + self.queue.len()
     }
 }
 
@@ -48,18 +53,29 @@ impl Strategy for EdfPool {
     }
 
     fn queue(&mut self, ticket: Ticket) {
-        self.queue.push(ticket);
+        if self.queue.len() > 0 {
+            self.queue.push(ticket);
+        } else if let Some(first) = self.first.take() {
+            self.queue.push(first);
+            self.queue.push(ticket);
+        } else {
+            self.first = Some(ticket);
+        }
     }
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
-        self.queue.pop()
+        self.first.take().or_else(|| self.queue.pop())
+    }
+
+    fn runner(&self) -> Option<Runner> {
+        Some(Runner::Worker)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testutil::ticket;
+    use crate::strategy::testutil::{take_order, ticket};
 
     #[test]
     fn a_free_worker_takes_the_earliest_deadline_notify_last() {
@@ -72,6 +88,25 @@ mod tests {
             .map(|t| t.index)
             .collect();
         assert_eq!(order, vec![2, 3, 0, 1]);
+    }
+
+    #[test]
+    fn a_ticket_queued_into_an_empty_pool_is_still_taken_by_deadline() {
+        let steps = [
+            Some(50),
+            None,
+            Some(50),
+            Some(40),
+            Some(60),
+            None,
+            None,
+            Some(10),
+            None,
+            None,
+            None,
+        ];
+        let taken = take_order(&mut EdfPool::new(1), &steps);
+        assert_eq!(taken, [Some(0), Some(2), Some(1), Some(4), Some(3), None]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use esreplay_traces::Message;
 
-use super::{Job, Plan, Strategy, Ticket, Time};
+use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// The handler answers each message itself, one after the other.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,12 +29,15 @@ impl Strategy for Inline {
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
         None
     }
+
+    fn runner(&self) -> Option<Runner> {
+        Some(Runner::Handler)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::Runner;
     use crate::strategy::testutil::{job, message};
 
     #[test]

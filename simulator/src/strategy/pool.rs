@@ -4,16 +4,21 @@
 //! The queue holds [`Ticket`]s in the order the hand-offs end (q_i
 //! non-decreasing), so a free worker takes the front; each is packed
 //! against the one before it ([`Run`]), a few bytes in sustained overload.
+//! A ticket queued when none waits (a pool keeping up: nearly every one)
+//! waits apart, so that it costs no queue.
 
 use esreplay_traces::Message;
 
 use super::runs::Run;
-use super::{Job, Plan, Strategy, Ticket, Time};
+use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// N workers served in FIFO order.
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
+    /// The first ticket, when it was queued into an empty pool (all the
+    /// others are later).
+    first: Option<Ticket>,
     queue: Run<Ticket>,
 }
 
@@ -22,13 +27,14 @@ impl FifoPool {
     pub fn new(workers: u32) -> FifoPool {
         FifoPool {
             workers: workers.max(1),
+            first: None,
             queue: Run::default(),
         }
     }
 
     /// Jobs waiting for a worker (including dropped ones not yet skipped).
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        usize::from(self.first.is_some()) + self.queue.len()
     }
 }
 
@@ -46,18 +52,26 @@ impl Strategy for FifoPool {
     }
 
     fn queue(&mut self, ticket: Ticket) {
-        self.queue.push_back(ticket);
+        if self.first.is_none() && self.queue.len() == 0 {
+            self.first = Some(ticket);
+        } else {
+            self.queue.push_back(ticket);
+        }
     }
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
-        self.queue.pop_front()
+        self.first.take().or_else(|| self.queue.pop_front())
+    }
+
+    fn runner(&self) -> Option<Runner> {
+        Some(Runner::Worker)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testutil::ticket;
+    use crate::strategy::testutil::{take_order, ticket};
 
     #[test]
     fn workers_take_jobs_in_the_order_they_were_queued() {
@@ -70,5 +84,25 @@ mod tests {
             .collect();
         assert_eq!(order, vec![0, 1, 2]);
         assert_eq!((pool.queued(), FifoPool::new(0).workers()), (0, 1));
+    }
+
+    #[test]
+    fn a_ticket_queued_into_an_empty_pool_is_still_taken_in_order() {
+        let steps = [
+            Some(9),
+            None,
+            Some(9),
+            Some(9),
+            None,
+            Some(9),
+            None,
+            None,
+            None,
+        ];
+        let taken = take_order(&mut FifoPool::new(1), &steps);
+        assert_eq!(taken, [Some(0), Some(1), Some(2), Some(3), None]);
+        let mut apart = FifoPool::new(1);
+        assert!(take_order(&mut apart, &[Some(9)]).is_empty());
+        assert_eq!(apart.queued(), 1, "the ticket apart is queued");
     }
 }
