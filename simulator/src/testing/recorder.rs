@@ -61,6 +61,10 @@ impl Decision {
 pub(crate) struct Recorder<S> {
     inner: S,
     workers: u32,
+    /// What the strategy's `runner()` said at the start (the engine
+    /// would then plan every job so, without calling `plan`; the kit
+    /// calls `plan` and holds it to that).
+    runner: Option<Runner>,
     /// Tickets queued and not yet returned, by stream position.
     outstanding: BTreeMap<u64, Ticket>,
     /// Where each returned ticket went: (worker, time).
@@ -76,6 +80,7 @@ impl<S: Strategy> Recorder<S> {
     pub(crate) fn new(inner: S) -> Recorder<S> {
         Recorder {
             workers: inner.workers(),
+            runner: inner.runner(),
             inner,
             outstanding: BTreeMap::new(),
             returned: HashMap::new(),
@@ -115,6 +120,31 @@ impl<S: Strategy> Recorder<S> {
                 None,
                 format!("workers() was {} when the run started", self.workers),
                 format!("it was {now} when the run ended"),
+            ));
+        }
+    }
+
+    /// Checks `plan`, made for `job`, against what `runner()` declared.
+    fn check_runner(&mut self, job: &Job, plan: Plan) {
+        let Some(runner) = self.runner else {
+            return;
+        };
+        let declared = Plan {
+            runner,
+            work_ns: job.service_ns,
+            watchdog: None,
+        };
+        if plan != declared {
+            let taken = Decision::Plan {
+                index: job.index,
+                taken: job.taken,
+                plan,
+            };
+            self.flag(Violation::new(
+                Rule::Runner,
+                Some(job.index),
+                format!("runner() said every job runs as {declared:?}"),
+                taken.describe(),
             ));
         }
     }
@@ -174,6 +204,7 @@ impl<S: Strategy> Strategy for Recorder<S> {
             taken: job.taken,
             plan,
         });
+        self.check_runner(job, plan);
         if plan.runner == Runner::Worker && self.workers == 0 {
             self.flag(Violation::new(
                 Rule::Workers,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use esreplay_traces::{Action, EventType, Message};
 
 use super::*;
-use crate::strategy::{FifoPool, Job, Plan, Ticket, Time};
+use crate::strategy::{FifoPool, Job, Plan, Runner, Ticket, Time};
 
 /// `n` AUTH messages at 0 (deadline 100), services 10, 20, 30, ...
 fn burst(n: u64) -> Vec<Message> {
@@ -206,6 +206,41 @@ impl Strategy for Shared {
         let at = SHARED.fetch_add(1, Ordering::Relaxed) as usize % self.1.len().max(1);
         self.1.remove(at)
     }
+}
+
+/// Says every job is the handler's own work, but sends long ones to its
+/// worker: the engine, trusting `runner()`, would never see that plan.
+struct Misdeclared(FifoPool);
+
+impl Strategy for Misdeclared {
+    fn name(&self) -> String {
+        "misdeclared:1".into()
+    }
+    fn workers(&self) -> u32 {
+        1
+    }
+    fn plan(&mut self, job: &Job, _: &Message) -> Plan {
+        match job.service_ns > 20 {
+            true => Plan::worker(job),
+            false => Plan::handler(job),
+        }
+    }
+    fn queue(&mut self, ticket: Ticket) {
+        self.0.queue(ticket);
+    }
+    fn next(&mut self, worker: u32, now: Time) -> Option<Ticket> {
+        self.0.next(worker, now)
+    }
+    fn runner(&self) -> Option<Runner> {
+        Some(Runner::Handler)
+    }
+}
+
+#[test]
+fn a_plan_that_runner_did_not_declare_is_caught() {
+    let v = violation(|| Misdeclared(FifoPool::new(1)), &burst(4));
+    assert_eq!((v.rule, v.message), (Rule::Runner, Some(2)), "{v}");
+    assert!(v.second.contains("the workers"), "{v}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 /// A rule of the [`crate::Strategy`] contract, or of the engine's
 /// bookkeeping that a broken strategy could upset.
 ///
-/// The first six are the strategy's to keep; the others are the engine's
+/// The first seven are the strategy's to keep; the others are the engine's
 /// (it runs the work, fires the watchdogs and answers) and are checked on
 /// every run so that a strategy that slips past the engine cannot go
 /// unnoticed.
@@ -22,6 +22,10 @@ pub enum Rule {
     /// A job planned for workers by a strategy without workers, or
     /// `workers()` changed during a run (the engine reads it once).
     Workers,
+    /// `runner()` says how every job is planned, and `plan` planned one
+    /// otherwise (the engine asks `runner()` once and then never calls
+    /// `plan`, so the run would not be the strategy's).
+    Runner,
     /// Two fresh strategies on the same trace and settings decided
     /// differently or produced different outcomes.
     Determinism,
@@ -49,6 +53,7 @@ impl Rule {
             Rule::TicketTwice => "ticket-twice",
             Rule::NeverReturned => "never-returned",
             Rule::Workers => "workers",
+            Rule::Runner => "runner",
             Rule::Determinism => "determinism",
             Rule::EngineError => "engine-error",
             Rule::AnsweredOnce => "answered-once",
@@ -69,6 +74,9 @@ impl Rule {
             }
             Rule::Workers => {
                 "workers() is fixed for a run and only a strategy with workers plans Runner::Worker"
+            }
+            Rule::Runner => {
+                "a strategy whose runner() is Some(r) plans every job as r's own work, unguarded"
             }
             Rule::Determinism => {
                 "the same trace and settings give the same decisions and outcomes, run after run"
