@@ -4,7 +4,7 @@
 //! Waiting tickets sit in a [`RunQueue`] keyed by [`Ticket::edf_key`], O(1)
 //! when keys mostly ascend (per event type they do) and O(log n)
 //! otherwise, so sustained overload with millions of waiting jobs stays
-//! fast; a long run keeps its tickets packed (5–7 bytes each), and a
+//! fast; a long run keeps its tickets packed (about 5 bytes each), and a
 //! guarded job costs no more here (the engine skips a ticket whose
 //! watchdog dropped it). A ticket queued when none waits (a pool keeping
 //! up: nearly every one) waits apart, so that it costs no queue.
