@@ -9,6 +9,12 @@ Not part of `cargo test`: run by hand, on a quiet machine if you can.
     cargo build --release -p esreplay
     python3 benches/figures.py scale overload compare sweep --reps 3
     python3 benches/figures.py compare sweep --bin /tmp/base/target/release  # another build
+    python3 benches/figures.py scale overload --against /tmp/base/target/release
+
+With --against, `scale` and `overload` also run that build on every row,
+alternating with this one run by run, and print the wall-clock speed-up
+of this build over it: a figure that holds across hours on a machine
+whose speed drifts (a virtual machine), where the rates alone do not.
 """
 
 import argparse
@@ -37,6 +43,8 @@ def arguments():
     p.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
     p.add_argument("--work", default="/tmp/esreplay-figures")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--against", help="a directory with another build's esreplay, run "
+                   "alternately with this one (scale, overload)")
     return p.parse_args()
 
 
@@ -53,49 +61,72 @@ class Runner:
                            check=True, capture_output=True)
         return path
 
-    def timed(self, *args):
+    def timed(self, *args, esreplay=None):
         """(wall s, RSS KiB, CPU s, stdout) of one run."""
         with tempfile.NamedTemporaryFile("r") as times:
             out = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", "-o", times.name,
-                                  self.esreplay, *args], check=True, capture_output=True,
-                                 text=True)
+                                  esreplay or self.esreplay, *args], check=True,
+                                 capture_output=True, text=True)
             wall, rss, user, system = times.read().split()[-4:]
         return float(wall), int(rss), float(user) + float(system), out.stdout
 
     def median(self, *args):
         """Median wall, RSS and CPU over --reps runs, and the last stdout."""
-        runs = [self.timed(*args) for _ in range(self.a.reps)]
-        return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
-                statistics.median(r[2] for r in runs), runs[-1][3])
+        return medians([self.timed(*args) for _ in range(self.a.reps)])
+
+    def paired(self, *args):
+        """The median of this build's runs, and the speed-up by wall over
+        --against's build run alternately with it (None without it)."""
+        if not self.a.against:
+            return self.median(*args), None
+        base = os.path.join(self.a.against, "esreplay")
+        ours, theirs = [], []
+        for _ in range(self.a.reps):
+            theirs.append(self.timed(*args, esreplay=base))
+            ours.append(self.timed(*args))
+        ours, theirs = medians(ours), medians(theirs)
+        return ours, theirs[0] / ours[0]
+
+
+def medians(runs):
+    """Median wall, RSS and CPU of (wall, RSS, CPU, stdout) runs, and the last stdout."""
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
+            statistics.median(r[2] for r in runs), runs[-1][3])
+
+
+def speedup(ratio):
+    return "" if ratio is None else f" {ratio:.2f}× |"
 
 
 def scale(r):
     print("## scaling: sim --cost const:500ns | trace | strategy | wall | CPU | M/s by wall "
-          "| M/s by CPU | RSS |")
+          "| M/s by CPU | RSS |" + (" speed-up over --against |" if r.a.against else ""))
     for name in ["1M", "10M", "1M-no-paths", "10M-no-paths", "10M-threads"]:
         trace = r.trace(name)
         for strategy in ["inline", "pool:8", "edf:8"]:
-            wall, rss, cpu, out = r.median("sim", trace, "--strategy", strategy,
-                                           "--cost", "const:500ns", "--json")
+            (wall, rss, cpu, out), ratio = r.paired("sim", trace, "--strategy", strategy,
+                                                    "--cost", "const:500ns", "--json")
             n = json.loads(out)["messages"]
             print(f"| {name} | {strategy} | {wall:.2f} s | {cpu:.2f} s | {n / wall / 1e6:.1f} M/s "
-                  f"| {n / cpu / 1e6:.1f} M/s | {rss / 1024:.0f} MiB |", flush=True)
+                  f"| {n / cpu / 1e6:.1f} M/s | {rss / 1024:.0f} MiB |{speedup(ratio)}",
+                  flush=True)
 
 
 def overload(r):
     print("## overload: 10M-no-paths, sim --cost const:5ms | strategy | wall | CPU | M/s by wall "
-          "| M/s by CPU | RSS | max backlog | RSS per queued message |")
+          "| M/s by CPU | RSS | max backlog | RSS per queued message |"
+          + (" speed-up over --against |" if r.a.against else ""))
     trace = r.trace("10M-no-paths")
     for strategy in ["pool:2", "edf:2", "guard:1s:edf:2"]:
-        wall, rss, cpu, out = r.median("sim", trace, "--strategy", strategy,
-                                       "--cost", "const:5ms", "--json")
+        (wall, rss, cpu, out), ratio = r.paired("sim", trace, "--strategy", strategy,
+                                                "--cost", "const:5ms", "--json")
         result = json.loads(out)
         backlog = result["max_backlog"]
         per = rss * 1024 / backlog
         n = result["messages"]
         print(f"| {strategy} | {wall:.2f} s | {cpu:.2f} s | {n / wall / 1e6:.2f} M/s "
               f"| {n / cpu / 1e6:.2f} M/s | "
-              f"{rss / 1024:.0f} MiB | {backlog} | {per:.1f} B |", flush=True)
+              f"{rss / 1024:.0f} MiB | {backlog} | {per:.1f} B |{speedup(ratio)}", flush=True)
 
 
 def compare(r):
