@@ -121,6 +121,8 @@ pub type Fate = (u64, u64, Option<u64>, Option<u64>, u64, u64, bool, bool);
 struct M {
     released: Option<Q>,
     arrived: bool,
+    /// Its place among the admitted messages, in the order they arrived.
+    admitted: Option<usize>,
     dropped: bool,
     taken: Option<Q>,
     queued: Option<(Q, usize)>,
@@ -382,6 +384,7 @@ impl World<'_> {
             self.m[i].unblocked = Some(a);
             return;
         }
+        self.m[i].admitted = Some(self.m.iter().filter(|m| m.admitted.is_some()).count());
         self.waiting.push(i);
     }
 
@@ -421,14 +424,19 @@ impl World<'_> {
         }
     }
 
+    /// The kernel answers the message whose d' is due; of several due at
+    /// one instant, the one that arrived first.
     fn kernel_deadline(&mut self) {
         let now = self.now;
-        if let Some(i) = (0..self.m.len()).find(|&i| {
-            self.m[i].arrived
-                && !self.m[i].dropped
-                && self.m[i].unblocked.is_none()
-                && self.deadline(i).is_some_and(|d| d <= now)
-        }) {
+        if let Some(i) = (0..self.m.len())
+            .filter(|&i| {
+                self.m[i].arrived
+                    && !self.m[i].dropped
+                    && self.m[i].unblocked.is_none()
+                    && self.deadline(i).is_some_and(|d| d <= now)
+            })
+            .min_by_key(|&i| self.m[i].admitted)
+        {
             self.m[i].unblocked = self.deadline(i);
         }
     }
