@@ -794,18 +794,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn handler_done(&mut self) {
         let now = self.now;
         self.handler_busy.add(self.phase_since, now);
-        match std::mem::replace(&mut self.phase, Phase::Idle) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        if let Phase::Work(slot) = phase {
             // Settling counts the work's end (its finish) in the span.
-            Phase::Work(slot) => {
-                let answered = self.answer(slot, now, false, false);
-                self.settle(slot, answered, Some((self.phase_since, now)), None);
-                self.rest();
-            }
-            Phase::HandOff(slot) => {
-                self.stats.end = self.stats.end.max(now.ceil_ns());
-                self.handed_off(slot, None);
-            }
-            Phase::Overhead | Phase::Idle => self.stats.end = self.stats.end.max(now.ceil_ns()),
+            let answered = self.answer(slot, now, false, false);
+            self.settle(slot, answered, Some((self.phase_since, now)), None);
+            self.rest();
+            return;
+        }
+        // The end of a hand-off or of the overhead is in the span.
+        self.stats.end = self.stats.end.max(now.ceil_ns());
+        if let Phase::HandOff(slot) = phase {
+            self.handed_off(slot, None);
         }
     }
 
