@@ -529,6 +529,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// By slot: the message whose target our client opens at f_i (the
     /// co-client sees those opens).
     triggers: Vec<Option<Message>>,
+    /// The messages in `triggers`.
+    triggers_kept: usize,
     /// Mutes and the ES cache (`None`: none asked, the stage is skipped).
     kernel: Option<Kernel>,
     /// Whether an event proven to be the loop's next one runs at once,

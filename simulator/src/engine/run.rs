@@ -131,6 +131,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             stats: Stats::default(),
             co,
             triggers: Vec::new(),
+            triggers_kept: 0,
             kernel,
             shortcuts: true,
             // A co-resident client keeps messages by slot: nothing parks.
@@ -207,18 +208,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Closes the last arrival instant as soon as every event up to it
-    /// has run, when no message can arrive after it (open replay without
-    /// a co-resident client: every message pushed has arrived), and seals
-    /// the backlog: the responses of the jobs still queued, all after the
-    /// last instant, are then not kept (one per queued job until the end,
-    /// 8 bytes each, after a long overload).
-    fn close_last_instant(&mut self) -> Result<(), SimError> {
+    /// has run and no message can arrive after it, and seals the backlog:
+    /// the responses of the jobs still queued, all after the last instant,
+    /// are then not kept (one per queued job until the end, 8 bytes each,
+    /// after a long overload). In open replay without a co-resident
+    /// client that is at once (every message pushed has arrived); else
+    /// the events run one key at a time until it is so.
+    pub(super) fn close_last_instant(&mut self) -> Result<(), SimError> {
+        if !self.shortcuts {
+            return Ok(());
+        }
+        while !self.arrivals_over() {
+            let key = self.next_event::<true>();
+            if key == NO_EVENT {
+                return Ok(());
+            }
+            // The events of this key (the key after it is a valid one).
+            let (at, rank) = Time::from_key(key + 1);
+            self.run(Limit::Before(at, CLASSES[usize::from(rank)]))?;
+        }
         let Some(last) = self.last_arrival else {
             return Ok(());
         };
-        if self.threads.is_some() || self.co.is_some() || !self.shortcuts {
-            return Ok(());
-        }
         // Every response at or before `last` comes from an event at or
         // before it (an answer is never unblocked before it is sent).
         let after_last = Time::from_raw(Time::from_ns(last).raw() + 1);
@@ -226,6 +237,21 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.close_instant(last);
         self.stats.backlog.seal();
         Ok(())
+    }
+
+    /// Whether no message can arrive any more, once the input has ended:
+    /// the closed loop holds none (read ahead or released), and a
+    /// co-resident client has no open pending and none to come from our
+    /// client's opens (of a job still in the client, or of a message
+    /// still in the kernel queue: it keeps its trigger when taken).
+    fn arrivals_over(&self) -> bool {
+        let closed = self.threads.as_ref().is_none_or(Threads::drained);
+        let ours = self.triggers_kept > 0 || !self.waiting.is_empty();
+        let co = self
+            .co
+            .as_ref()
+            .is_none_or(|co| co.next_at().is_none() && !(ours && co.watches_our_opens()));
+        closed && co
     }
 
     /// The result keys of the features in use.
@@ -653,7 +679,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.triggers.len() <= slot as usize {
             self.triggers.resize(slot as usize + 1, None);
         }
-        self.triggers[slot as usize] = keep.then(|| message.clone());
+        let before = std::mem::replace(
+            &mut self.triggers[slot as usize],
+            keep.then(|| message.clone()),
+        );
+        debug_assert!(before.is_none(), "a slot's trigger goes at its settling");
+        self.triggers_kept += usize::from(keep);
     }
 
     /// Timers of settled or answered messages wait in their heaps until
@@ -1078,6 +1109,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.observer.outcome(&outcome);
         if let Some(co) = self.co.as_mut() {
             let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
+            self.triggers_kept -= usize::from(trigger.is_some());
             if let (Some(trigger), Some((_, finish))) = (trigger, ran) {
                 co.our_opens(&trigger, finish);
             }

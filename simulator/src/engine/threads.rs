@@ -294,6 +294,12 @@ impl Threads {
         self.threads.len()
     }
 
+    /// Whether the loop holds no message (read ahead, or released and
+    /// not yet arrived): once the input has ended, none can arrive.
+    pub(crate) fn drained(&self) -> bool {
+        self.held.len() == self.free.len()
+    }
+
     /// Reads the next input message (in recorded order; owned, or
     /// borrowed and cloned where it is kept). Returns whether
     /// an event may now come before the horizon: false when the last run
