@@ -459,8 +459,9 @@ impl Packed for Timer {
 /// A message arriving at the kernel, borrowed from its owner (the
 /// caller of `push`, the closed loop, the co-client): its slot and outcome
 /// are built from it, and the message itself moves only if it has to wait
-/// in the kernel queue (a `Message` is larger than an inline move, so
-/// every move is a `memcpy` call).
+/// in the kernel queue and its take reads it (a strategy's `plan`, a
+/// co-resident client): a `Message` is larger than an inline move, so
+/// every move is a `memcpy` call.
 #[derive(Clone, Copy)]
 struct Arriving<'m> {
     message: &'m Message,
@@ -506,7 +507,14 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     now: Time,
     cpu: Cpu,
     slots: Slots,
-    waiting: VecDeque<(u32, Message)>,
+    /// The kernel queue: the slots of the messages in it, in order.
+    waiting: VecDeque<u32>,
+    /// Their messages, in the same order, if `keep_messages`.
+    waiting_messages: VecDeque<Message>,
+    /// Whether a message taken from the kernel queue is read: by the
+    /// strategy's `plan` (no [`Strategy::runner`]), or for a co-resident
+    /// client (the opens of our job). Else only its slot waits.
+    keep_messages: bool,
     phase: Phase,
     phase_since: Time,
     /// By worker: its job's slot and start.
@@ -594,7 +602,9 @@ where
 }
 
 /// A message given to [`Simulator::push`]: owned (moved in where the
-/// engine keeps it) or borrowed (cloned only where the engine keeps it).
+/// engine keeps it) or borrowed (cloned only where the engine keeps it:
+/// in the closed loop, or waiting in the kernel queue for a take that
+/// reads it).
 pub trait PushedMessage {
     /// The message.
     fn message(&self) -> &Message;

@@ -114,6 +114,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             now: Time::ZERO,
             slots: Default::default(),
             waiting: Default::default(),
+            waiting_messages: Default::default(),
+            keep_messages: runner.is_none() || has_co,
             phase: Phase::Idle,
             phase_since: Time::ZERO,
             running: vec![None; workers as usize],
@@ -144,9 +146,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Reads the next message, in recorded kernel order, and simulates
     /// everything that can be known before it. A borrowed message is
-    /// cloned only if the engine keeps it (it waits in the kernel queue,
-    /// or the closed loop holds it), so a caller that owns a batch of
-    /// messages may lend them.
+    /// cloned only if the engine keeps it (it waits in the kernel queue
+    /// for a take that reads it, or the closed loop holds it), so a
+    /// caller that owns a batch of messages may lend them.
     #[inline(always)]
     pub fn push(&mut self, message: impl PushedMessage) -> Result<(), SimError> {
         let index = self.next_index;
@@ -164,7 +166,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.run(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
         if let Some(slot) = self.enter(Arriving::unpaced(message.message(), index, arrival))? {
-            self.waiting.push_back((slot, message.into_owned()));
+            self.wait(slot, || message.into_owned());
         }
         Ok(())
     }
@@ -359,7 +361,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
         // The kernel queue is empty more often than the handler is busy:
         // asked first.
-        if let Some(&(slot, _)) = self.waiting.front()
+        if let Some(&slot) = self.waiting.front()
             && matches!(self.phase, Phase::Idle)
         {
             let front = self.slots.time(slot, At::Arrival);
@@ -397,7 +399,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// A message released by its thread in closed replay enters the
     /// kernel, borrowed from the closed loop; it moves into the kernel
-    /// queue if it waits there. The closed loop gets its messages back.
+    /// queue if it waits there and its take reads it. The closed loop
+    /// gets its messages back.
     #[inline(always)]
     fn enter_released(&mut self, mut released: Released) -> Result<(), SimError> {
         let arriving = Arriving {
@@ -409,7 +412,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let entered = self.enter(arriving);
         if let Ok(Some(slot)) = entered {
-            self.waiting.push_back((slot, released.take()));
+            self.wait(slot, || released.take());
         }
         if let Some(threads) = self.threads.as_mut() {
             threads.give_back(released);
@@ -420,8 +423,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A message of the trace reaches the kernel: a co-resident client
     /// receives it first (before our mutes and cache: they are ours), then
     /// it arrives for our client. Returns the slot of a message that waits
-    /// in the kernel queue: its owner moves it there, its only move on the
-    /// way.
+    /// in the kernel queue: its owner moves it there if its take reads it,
+    /// its only move on the way.
     #[inline(always)]
     fn enter(&mut self, arriving: Arriving<'_>) -> Result<Option<u32>, SimError> {
         if let Some(co) = self.co.as_mut() {
@@ -435,7 +438,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// admitted. ES mutes and the cache (a muted message stops before it
     /// is counted; a cached one is answered here at a') and a co-resident
     /// client's injected messages belong here too. Returns the slot of a
-    /// message that waits in the kernel queue (its owner moves it there).
+    /// message that waits in the kernel queue (see [`wait`](Self::wait)).
     fn arrive(&mut self, released: Arriving<'_>) -> Result<Option<u32>, SimError> {
         match self.admit(&released) {
             Admission::Muted => {
@@ -472,7 +475,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.push_deadline((d, armed), JobRef::slot(slot), released.index);
         }
         if self.taken_at_once() {
-            self.take_message(slot, message)?;
+            self.take_message(slot, Some(message))?;
             return Ok(None);
         }
         Ok(Some(slot))
@@ -506,7 +509,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.next_index += 1;
         // Not `enter`: the co-client does not receive its own opens.
         if let Some(slot) = self.arrive(Arriving::unpaced(&message, index, arrival))? {
-            self.waiting.push_back((slot, message));
+            self.wait(slot, || message);
         }
         Ok(())
     }
@@ -552,28 +555,42 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
-    /// The idle handler takes the front of the kernel queue, now.
-    fn take(&mut self) -> Result<(), SimError> {
-        let Some((slot, message)) = self.waiting.pop_front() else {
-            return Ok(());
-        };
-        self.take_message(slot, &message)
+    /// The message in `slot` waits in the kernel queue; the message
+    /// itself (moved in by `message`) only if its take reads it
+    /// (`keep_messages`).
+    #[inline(always)]
+    fn wait(&mut self, slot: u32, message: impl FnOnce() -> Message) {
+        self.waiting.push_back(slot);
+        if self.keep_messages {
+            self.waiting_messages.push_back(message());
+        }
     }
 
-    /// The handler takes `message` (in `slot`) now.
+    /// The idle handler takes the front of the kernel queue, now.
+    fn take(&mut self) -> Result<(), SimError> {
+        let Some(slot) = self.waiting.pop_front() else {
+            return Ok(());
+        };
+        let message = self.waiting_messages.pop_front();
+        self.take_message(slot, message.as_ref())
+    }
+
+    /// The handler takes `message` (in `slot`; `None` if not kept: see
+    /// `keep_messages`) now.
     #[inline(always)]
-    fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
+    fn take_message(&mut self, slot: u32, message: Option<&Message>) -> Result<(), SimError> {
         let now = self.now;
-        let plan = match self.runner {
-            Some(runner) => Plan {
+        let plan = match (self.runner, message) {
+            (Some(runner), _) => Plan {
                 runner,
                 work_ns: self.slots[slot].work_ns,
                 watchdog: None,
             },
-            None => {
+            (None, Some(message)) => {
                 let job = self.job(slot, now);
                 self.strategy.plan(&job, message)
             }
+            (None, None) => unreachable!("a strategy that plans has its messages kept"),
         };
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
@@ -664,8 +681,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// Keeps `message` until its job ends if the co-client will see our
     /// client open its target then (not for a message answered at once).
     #[inline(always)]
-    fn keep_trigger(&mut self, slot: u32, message: &Message, runner: Runner) {
-        if self.co.is_some() {
+    fn keep_trigger(&mut self, slot: u32, message: Option<&Message>, runner: Runner) {
+        if let (Some(_), Some(message)) = (&self.co, message) {
             self.keep_trigger_for_co(slot, message, runner);
         }
     }
