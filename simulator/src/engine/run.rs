@@ -159,11 +159,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             if !threads.intake(message, index)? {
                 return Ok(());
             }
-            return self.run(Limit::Horizon(recorded));
+            return self.run_with::<true>(Limit::Horizon(recorded));
         }
         let arrival = Time::from_ns(message.message().arrival_ns);
         let at = arrival.max(self.now);
-        self.run(Limit::Before(at, Class::Arrival))?;
+        // Not closed: the closed loop does not exist.
+        self.run_with::<false>(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
         if let Some(slot) = self.enter(Arriving::unpaced(message.message(), index, arrival))? {
             self.wait(slot, || message.into_owned());
@@ -221,7 +222,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return Ok(());
         }
         while !self.arrivals_over() {
-            let key = self.next_event::<true>();
+            let key = self.next_event::<true, true>();
             if key == NO_EVENT {
                 return Ok(());
             }
@@ -297,31 +298,47 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        match self.threads.is_some() {
+            true => self.run_with::<true>(limit),
+            false => self.run_with::<false>(limit),
+        }
+    }
+
+    /// [`run`](Self::run) where whether the closed loop exists is known.
+    #[inline(always)]
+    fn run_with<const THREADS: bool>(&mut self, limit: Limit) -> Result<(), SimError> {
         match self.rare {
-            true => self.run_events::<true>(limit),
-            false => self.run_events::<false>(limit),
+            true => self.run_events::<true, THREADS>(limit),
+            false => self.run_events::<false, THREADS>(limit),
         }
     }
 
     /// [`run`](Self::run), looking at the rarely used event sources (see
     /// `rare`) if `RARE`; without, until an event makes them needed (a
-    /// timer armed), then with them. Two instantiations of the loop: the
-    /// handlers of per-job events are `#[inline(always)]` so that both
-    /// keep them inline, as the single loop did.
-    fn run_events<const RARE: bool>(&mut self, limit: Limit) -> Result<(), SimError> {
+    /// timer armed), then with them; and at the closed loop if `THREADS`
+    /// (it exists: it is made only by `push`, never during a run). Four
+    /// instantiations of the loop: the handlers of per-job events are
+    /// `#[inline(always)]` so that all keep them inline, as the single
+    /// loop did.
+    fn run_events<const RARE: bool, const THREADS: bool>(
+        &mut self,
+        limit: Limit,
+    ) -> Result<(), SimError> {
+        debug_assert_eq!(THREADS, self.threads.is_some());
         let fixed = match limit {
             Limit::Before(at, class) => at.key(class as u8),
             Limit::Horizon(_) => Time::MAX.key(Class::Deadline as u8),
             Limit::End => NO_EVENT,
         };
         loop {
-            let key = self.next_event::<RARE>();
+            let key = self.next_event::<RARE, THREADS>();
             if key == NO_EVENT || key >= fixed {
                 break;
             }
             let (at, rank) = Time::from_key(key);
             // Recomputed after every event: an answer can lower δ_floor.
-            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &mut self.threads)
+            if let (true, Limit::Horizon(read_ns), Some(threads)) =
+                (THREADS, limit, &mut self.threads)
                 && at >= threads.horizon(read_ns)
             {
                 threads.stopped_at(at);
@@ -333,7 +350,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 Class::Completion => self.complete(),
                 Class::Take => self.take()?,
                 Class::Arrival => {
-                    if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
+                    let threads = self.threads.as_mut().filter(|_| THREADS);
+                    if let Some(released) = threads.and_then(Threads::pop_arrival) {
                         self.enter_released(released)?;
                     }
                 }
@@ -343,16 +361,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 Class::Deadline => self.fire_deadline(),
             }
             if !RARE && self.rare {
-                return self.run_events::<true>(limit);
+                return self.run_events::<true, THREADS>(limit);
             }
         }
         Ok(())
     }
 
     /// The key of the next event ([`NO_EVENT`]: none), among the rarely
-    /// used sources too if `RARE`.
+    /// used sources too if `RARE`, the closed loop's arrivals if
+    /// `THREADS`.
     #[inline]
-    fn next_event<const RARE: bool>(&self) -> u128 {
+    fn next_event<const RARE: bool, const THREADS: bool>(&self) -> u128 {
         let now = self.now;
         // A task never finishes before now (its tag is at least V at its
         // start): the first candidate needs neither clamp nor comparison.
@@ -371,7 +390,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.dispatchable {
             earliest(&mut best, now, Some(now), Class::Dispatch);
         }
-        if let Some(threads) = &self.threads {
+        if let (true, Some(threads)) = (THREADS, &self.threads) {
             // An a' before now arrives now: the key of max(a', now).
             let arrival = threads.next_arrival().max(now.key(Class::Arrival as u8));
             best = best.min(arrival);
@@ -494,7 +513,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             && matches!(self.phase, Phase::Idle)
             && self.waiting.is_empty();
         debug_assert!(
-            !next || self.next_event::<true>() > self.now.key(Class::Take as u8),
+            !next || self.next_event::<true, true>() > self.now.key(Class::Take as u8),
             "nothing runs before the take"
         );
         next
