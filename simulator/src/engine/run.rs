@@ -65,6 +65,12 @@ const CLASSES: [Class; 8] = [
     Class::Deadline,
 ];
 
+/// The ranks of the classes of per-message events.
+const COMPLETION: u8 = Class::Completion as u8;
+const TAKE: u8 = Class::Take as u8;
+const ARRIVAL: u8 = Class::Arrival as u8;
+const DISPATCH: u8 = Class::Dispatch as u8;
+
 /// No event (above every event key).
 const NO_EVENT: u128 = u128::MAX;
 
@@ -345,24 +351,35 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 break;
             }
             self.move_to(at);
-            match CLASSES[usize::from(rank)] {
-                Class::Background => self.cpu.skip_points(self.now),
-                Class::Completion => self.complete(),
-                Class::Take => self.take()?,
-                Class::Arrival => {
-                    let threads = self.threads.as_mut().filter(|_| THREADS);
-                    if let Some(released) = threads.and_then(Threads::pop_arrival) {
+            match rank {
+                COMPLETION => self.complete(),
+                TAKE => self.take()?,
+                DISPATCH => self.dispatch()?,
+                ARRIVAL if THREADS => {
+                    if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
                         self.enter_released(released)?;
                     }
                 }
-                Class::Inject => self.inject()?,
-                Class::Dispatch => self.dispatch()?,
-                Class::Watchdog => self.fire_watchdog(),
-                Class::Deadline => self.fire_deadline(),
+                // Only the rare sources have events of the other classes.
+                _ if RARE => self.rare_event(rank)?,
+                _ => {}
             }
             if !RARE && self.rare {
                 return self.run_events::<true, THREADS>(limit);
             }
+        }
+        Ok(())
+    }
+
+    /// Runs the event of class `rank` of a rarely used source.
+    #[inline(always)]
+    fn rare_event(&mut self, rank: u8) -> Result<(), SimError> {
+        match CLASSES[usize::from(rank)] {
+            Class::Background => self.cpu.skip_points(self.now),
+            Class::Inject => self.inject()?,
+            Class::Watchdog => self.fire_watchdog(),
+            Class::Deadline => self.fire_deadline(),
+            Class::Completion | Class::Take | Class::Arrival | Class::Dispatch => {}
         }
         Ok(())
     }
