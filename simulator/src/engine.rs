@@ -296,6 +296,10 @@ struct IdleWorkers {
     /// Where the first idle worker is.
     head: usize,
     len: usize,
+    /// When the last worker pushed went idle: the time of the last
+    /// entry, or a later one after a take from the middle (a push at that
+    /// time then only takes the insert's path, which compares times).
+    back: Time,
 }
 
 impl IdleWorkers {
@@ -311,6 +315,7 @@ impl IdleWorkers {
             mask: size - 1,
             head: 0,
             len: n as usize,
+            back: Time::ZERO,
         }
     }
 
@@ -326,17 +331,15 @@ impl IdleWorkers {
         if self.len == self.ring.len() {
             self.grow();
         }
-        if self.len > 0 {
-            let (last, other) = *self.slot(self.len - 1);
-            debug_assert!(last <= at);
-            if last == at && other > id {
-                self.insert(at, id);
-                return;
-            }
+        debug_assert!(self.len == 0 || self.back <= at);
+        if self.len > 0 && self.back == at && self.slot(self.len - 1).1 > id {
+            self.insert(at, id);
+            return;
         }
         let end = self.len;
         *self.slot(end) = (at, id);
         self.len += 1;
+        self.back = at;
     }
 
     /// Doubles the ring, keeping the order.

@@ -606,36 +606,43 @@ mod shortcuts {
 }
 
 mod idle_workers {
-    //! The idle workers' queue gives the order of a min-heap by (time, id)
-    //! when workers go idle at non-decreasing times.
+    //! The idle workers' queue gives the order of a list sorted by (time,
+    //! id) when workers go idle at non-decreasing times, a worker taken
+    //! from any position.
     use super::*;
     use proptest::prelude::*;
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
 
     proptest! {
         #[test]
-        fn the_queue_takes_workers_as_a_heap_by_idle_time_then_id_would(
-            steps in prop::collection::vec((0u64..3, 0u32..6, any::<bool>()), 0..60),
+        fn the_queue_takes_workers_in_the_order_of_a_sorted_list(
+            steps in prop::collection::vec(
+                (0u64..3, 0u32..6, prop::option::weighted(0.5, 0usize..3)),
+                0..60,
+            ),
         ) {
             let mut queue = IdleWorkers::all(3);
-            let mut heap: BinaryHeap<Reverse<(Time, u32)>> =
-                (0..3).map(|w| Reverse((Time::ZERO, w))).collect();
+            let mut sorted: Vec<(Time, u32)> = (0..3).map(|w| (Time::ZERO, w)).collect();
             let mut now = Time::ZERO;
             for (advance, id, take) in steps {
-                if take {
-                    prop_assert_eq!(queue.get(0), heap.peek().map(|Reverse((_, w))| *w));
-                    queue.take(0);
-                    heap.pop();
-                } else {
-                    now = now.plus_ns(advance);
-                    queue.push(now, id);
-                    heap.push(Reverse((now, id)));
+                match take {
+                    Some(position) => {
+                        prop_assert_eq!(queue.get(position), sorted.get(position).map(|e| e.1));
+                        queue.take(position);
+                        if position < sorted.len() {
+                            sorted.remove(position);
+                        }
+                    }
+                    None => {
+                        now = now.plus_ns(advance);
+                        queue.push(now, id);
+                        let at = sorted.partition_point(|&e| e <= (now, id));
+                        sorted.insert(at, (now, id));
+                    }
                 }
-                prop_assert_eq!(queue.is_empty(), heap.is_empty());
+                prop_assert_eq!(queue.is_empty(), sorted.is_empty());
             }
-            while let Some(Reverse((_, want))) = heap.pop() {
-                prop_assert_eq!(queue.get(0), Some(want));
+            for want in sorted {
+                prop_assert_eq!(queue.get(0), Some(want.1));
                 queue.take(0);
             }
             prop_assert!(queue.is_empty());
