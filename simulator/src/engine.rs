@@ -296,6 +296,10 @@ struct IdleWorkers {
     /// Where the first idle worker is.
     head: usize,
     len: usize,
+    /// When the last worker pushed went idle: the time of the last
+    /// entry, or a later one after a take from the middle (a push at that
+    /// time then only takes the insert's path, which compares times).
+    back: Time,
 }
 
 impl IdleWorkers {
@@ -311,6 +315,7 @@ impl IdleWorkers {
             mask: size - 1,
             head: 0,
             len: n as usize,
+            back: Time::ZERO,
         }
     }
 
@@ -326,17 +331,15 @@ impl IdleWorkers {
         if self.len == self.ring.len() {
             self.grow();
         }
-        if self.len > 0 {
-            let (last, other) = *self.slot(self.len - 1);
-            debug_assert!(last <= at);
-            if last == at && other > id {
-                self.insert(at, id);
-                return;
-            }
+        debug_assert!(self.len == 0 || self.back <= at);
+        if self.len > 0 && self.back == at && self.slot(self.len - 1).1 > id {
+            self.insert(at, id);
+            return;
         }
         let end = self.len;
         *self.slot(end) = (at, id);
         self.len += 1;
+        self.back = at;
     }
 
     /// Doubles the ring, keeping the order.
@@ -459,8 +462,9 @@ impl Packed for Timer {
 /// A message arriving at the kernel, borrowed from its owner (the
 /// caller of `push`, the closed loop, the co-client): its slot and outcome
 /// are built from it, and the message itself moves only if it has to wait
-/// in the kernel queue (a `Message` is larger than an inline move, so
-/// every move is a `memcpy` call).
+/// in the kernel queue and its take reads it (a strategy's `plan`, a
+/// co-resident client): a `Message` is larger than an inline move, so
+/// every move is a `memcpy` call.
 #[derive(Clone, Copy)]
 struct Arriving<'m> {
     message: &'m Message,
@@ -506,7 +510,14 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     now: Time,
     cpu: Cpu,
     slots: Slots,
-    waiting: VecDeque<(u32, Message)>,
+    /// The kernel queue: the slots of the messages in it, in order.
+    waiting: VecDeque<u32>,
+    /// Their messages, in the same order, if `keep_messages`.
+    waiting_messages: VecDeque<Message>,
+    /// Whether a message taken from the kernel queue is read: by the
+    /// strategy's `plan` (no [`Strategy::runner`]), or for a co-resident
+    /// client (the opens of our job). Else only its slot waits.
+    keep_messages: bool,
     phase: Phase,
     phase_since: Time,
     /// By worker: its job's slot and start.
@@ -529,6 +540,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// By slot: the message whose target our client opens at f_i (the
     /// co-client sees those opens).
     triggers: Vec<Option<Message>>,
+    /// The messages in `triggers`.
+    triggers_kept: usize,
     /// Mutes and the ES cache (`None`: none asked, the stage is skipped).
     kernel: Option<Kernel>,
     /// Whether an event proven to be the loop's next one runs at once,
@@ -592,7 +605,9 @@ where
 }
 
 /// A message given to [`Simulator::push`]: owned (moved in where the
-/// engine keeps it) or borrowed (cloned only where the engine keeps it).
+/// engine keeps it) or borrowed (cloned only where the engine keeps it:
+/// in the closed loop, or waiting in the kernel queue for a take that
+/// reads it).
 pub trait PushedMessage {
     /// The message.
     fn message(&self) -> &Message;

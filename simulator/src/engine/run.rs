@@ -65,6 +65,12 @@ const CLASSES: [Class; 8] = [
     Class::Deadline,
 ];
 
+/// The ranks of the classes of per-message events.
+const COMPLETION: u8 = Class::Completion as u8;
+const TAKE: u8 = Class::Take as u8;
+const ARRIVAL: u8 = Class::Arrival as u8;
+const DISPATCH: u8 = Class::Dispatch as u8;
+
 /// No event (above every event key).
 const NO_EVENT: u128 = u128::MAX;
 
@@ -114,6 +120,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             now: Time::ZERO,
             slots: Default::default(),
             waiting: Default::default(),
+            waiting_messages: Default::default(),
+            keep_messages: runner.is_none() || has_co,
             phase: Phase::Idle,
             phase_since: Time::ZERO,
             running: vec![None; workers as usize],
@@ -131,6 +139,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             stats: Stats::default(),
             co,
             triggers: Vec::new(),
+            triggers_kept: 0,
             kernel,
             shortcuts: true,
             // A co-resident client keeps messages by slot: nothing parks.
@@ -143,9 +152,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Reads the next message, in recorded kernel order, and simulates
     /// everything that can be known before it. A borrowed message is
-    /// cloned only if the engine keeps it (it waits in the kernel queue,
-    /// or the closed loop holds it), so a caller that owns a batch of
-    /// messages may lend them.
+    /// cloned only if the engine keeps it (it waits in the kernel queue
+    /// for a take that reads it, or the closed loop holds it), so a
+    /// caller that owns a batch of messages may lend them.
     #[inline(always)]
     pub fn push(&mut self, message: impl PushedMessage) -> Result<(), SimError> {
         let index = self.next_index;
@@ -156,14 +165,15 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             if !threads.intake(message, index)? {
                 return Ok(());
             }
-            return self.run(Limit::Horizon(recorded));
+            return self.run_with::<true>(Limit::Horizon(recorded));
         }
         let arrival = Time::from_ns(message.message().arrival_ns);
         let at = arrival.max(self.now);
-        self.run(Limit::Before(at, Class::Arrival))?;
+        // Not closed: the closed loop does not exist.
+        self.run_with::<false>(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
         if let Some(slot) = self.enter(Arriving::unpaced(message.message(), index, arrival))? {
-            self.waiting.push_back((slot, message.into_owned()));
+            self.wait(slot, || message.into_owned());
         }
         Ok(())
     }
@@ -207,18 +217,28 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// Closes the last arrival instant as soon as every event up to it
-    /// has run, when no message can arrive after it (open replay without
-    /// a co-resident client: every message pushed has arrived), and seals
-    /// the backlog: the responses of the jobs still queued, all after the
-    /// last instant, are then not kept (one per queued job until the end,
-    /// 8 bytes each, after a long overload).
-    fn close_last_instant(&mut self) -> Result<(), SimError> {
+    /// has run and no message can arrive after it, and seals the backlog:
+    /// the responses of the jobs still queued, all after the last instant,
+    /// are then not kept (one per queued job until the end, 8 bytes each,
+    /// after a long overload). In open replay without a co-resident
+    /// client that is at once (every message pushed has arrived); else
+    /// the events run one key at a time until it is so.
+    pub(super) fn close_last_instant(&mut self) -> Result<(), SimError> {
+        if !self.shortcuts {
+            return Ok(());
+        }
+        while !self.arrivals_over() {
+            let key = self.next_event::<true, true>();
+            if key == NO_EVENT {
+                return Ok(());
+            }
+            // The events of this key (the key after it is a valid one).
+            let (at, rank) = Time::from_key(key + 1);
+            self.run(Limit::Before(at, CLASSES[usize::from(rank)]))?;
+        }
         let Some(last) = self.last_arrival else {
             return Ok(());
         };
-        if self.threads.is_some() || self.co.is_some() || !self.shortcuts {
-            return Ok(());
-        }
         // Every response at or before `last` comes from an event at or
         // before it (an answer is never unblocked before it is sent).
         let after_last = Time::from_raw(Time::from_ns(last).raw() + 1);
@@ -226,6 +246,21 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.close_instant(last);
         self.stats.backlog.seal();
         Ok(())
+    }
+
+    /// Whether no message can arrive any more, once the input has ended:
+    /// the closed loop holds none (read ahead or released), and a
+    /// co-resident client has no open pending and none to come from our
+    /// client's opens (of a job still in the client, or of a message
+    /// still in the kernel queue: it keeps its trigger when taken).
+    fn arrivals_over(&self) -> bool {
+        let closed = self.threads.as_ref().is_none_or(Threads::drained);
+        let ours = self.triggers_kept > 0 || !self.waiting.is_empty();
+        let co = self
+            .co
+            .as_ref()
+            .is_none_or(|co| co.next_at().is_none() && !(ours && co.watches_our_opens()));
+        closed && co
     }
 
     /// The result keys of the features in use.
@@ -269,62 +304,91 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Processes events in (time, class) order, up to `limit` (exclusive).
     fn run(&mut self, limit: Limit) -> Result<(), SimError> {
+        match self.threads.is_some() {
+            true => self.run_with::<true>(limit),
+            false => self.run_with::<false>(limit),
+        }
+    }
+
+    /// [`run`](Self::run) where whether the closed loop exists is known.
+    #[inline(always)]
+    fn run_with<const THREADS: bool>(&mut self, limit: Limit) -> Result<(), SimError> {
         match self.rare {
-            true => self.run_events::<true>(limit),
-            false => self.run_events::<false>(limit),
+            true => self.run_events::<true, THREADS>(limit),
+            false => self.run_events::<false, THREADS>(limit),
         }
     }
 
     /// [`run`](Self::run), looking at the rarely used event sources (see
     /// `rare`) if `RARE`; without, until an event makes them needed (a
-    /// timer armed), then with them. Two instantiations of the loop: the
-    /// handlers of per-job events are `#[inline(always)]` so that both
-    /// keep them inline, as the single loop did.
-    fn run_events<const RARE: bool>(&mut self, limit: Limit) -> Result<(), SimError> {
+    /// timer armed), then with them; and at the closed loop if `THREADS`
+    /// (it exists: it is made only by `push`, never during a run). Four
+    /// instantiations of the loop: the handlers of per-job events are
+    /// `#[inline(always)]` so that all keep them inline, as the single
+    /// loop did.
+    fn run_events<const RARE: bool, const THREADS: bool>(
+        &mut self,
+        limit: Limit,
+    ) -> Result<(), SimError> {
+        debug_assert_eq!(THREADS, self.threads.is_some());
         let fixed = match limit {
             Limit::Before(at, class) => at.key(class as u8),
             Limit::Horizon(_) => Time::MAX.key(Class::Deadline as u8),
             Limit::End => NO_EVENT,
         };
         loop {
-            let key = self.next_event::<RARE>();
+            let key = self.next_event::<RARE, THREADS>();
             if key == NO_EVENT || key >= fixed {
                 break;
             }
             let (at, rank) = Time::from_key(key);
             // Recomputed after every event: an answer can lower δ_floor.
-            if let (Limit::Horizon(read_ns), Some(threads)) = (limit, &mut self.threads)
+            if let (true, Limit::Horizon(read_ns), Some(threads)) =
+                (THREADS, limit, &mut self.threads)
                 && at >= threads.horizon(read_ns)
             {
                 threads.stopped_at(at);
                 break;
             }
             self.move_to(at);
-            match CLASSES[usize::from(rank)] {
-                Class::Background => self.cpu.skip_points(self.now),
-                Class::Completion => self.complete(),
-                Class::Take => self.take()?,
-                Class::Arrival => {
+            match rank {
+                COMPLETION => self.complete(),
+                TAKE => self.take()?,
+                DISPATCH => self.dispatch()?,
+                ARRIVAL if THREADS => {
                     if let Some(released) = self.threads.as_mut().and_then(Threads::pop_arrival) {
                         self.enter_released(released)?;
                     }
                 }
-                Class::Inject => self.inject()?,
-                Class::Dispatch => self.dispatch()?,
-                Class::Watchdog => self.fire_watchdog(),
-                Class::Deadline => self.fire_deadline(),
+                // Only the rare sources have events of the other classes.
+                _ if RARE => self.rare_event(rank)?,
+                _ => {}
             }
             if !RARE && self.rare {
-                return self.run_events::<true>(limit);
+                return self.run_events::<true, THREADS>(limit);
             }
         }
         Ok(())
     }
 
+    /// Runs the event of class `rank` of a rarely used source.
+    #[inline(always)]
+    fn rare_event(&mut self, rank: u8) -> Result<(), SimError> {
+        match CLASSES[usize::from(rank)] {
+            Class::Background => self.cpu.skip_points(self.now),
+            Class::Inject => self.inject()?,
+            Class::Watchdog => self.fire_watchdog(),
+            Class::Deadline => self.fire_deadline(),
+            Class::Completion | Class::Take | Class::Arrival | Class::Dispatch => {}
+        }
+        Ok(())
+    }
+
     /// The key of the next event ([`NO_EVENT`]: none), among the rarely
-    /// used sources too if `RARE`.
+    /// used sources too if `RARE`, the closed loop's arrivals if
+    /// `THREADS`.
     #[inline]
-    fn next_event<const RARE: bool>(&self) -> u128 {
+    fn next_event<const RARE: bool, const THREADS: bool>(&self) -> u128 {
         let now = self.now;
         // A task never finishes before now (its tag is at least V at its
         // start): the first candidate needs neither clamp nor comparison.
@@ -333,7 +397,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
         // The kernel queue is empty more often than the handler is busy:
         // asked first.
-        if let Some(&(slot, _)) = self.waiting.front()
+        if let Some(&slot) = self.waiting.front()
             && matches!(self.phase, Phase::Idle)
         {
             let front = self.slots.time(slot, At::Arrival);
@@ -343,7 +407,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.dispatchable {
             earliest(&mut best, now, Some(now), Class::Dispatch);
         }
-        if let Some(threads) = &self.threads {
+        if let (true, Some(threads)) = (THREADS, &self.threads) {
             // An a' before now arrives now: the key of max(a', now).
             let arrival = threads.next_arrival().max(now.key(Class::Arrival as u8));
             best = best.min(arrival);
@@ -371,7 +435,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// A message released by its thread in closed replay enters the
     /// kernel, borrowed from the closed loop; it moves into the kernel
-    /// queue if it waits there. The closed loop gets its messages back.
+    /// queue if it waits there and its take reads it. The closed loop
+    /// gets its messages back.
     #[inline(always)]
     fn enter_released(&mut self, mut released: Released) -> Result<(), SimError> {
         let arriving = Arriving {
@@ -383,7 +448,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         };
         let entered = self.enter(arriving);
         if let Ok(Some(slot)) = entered {
-            self.waiting.push_back((slot, released.take()));
+            self.wait(slot, || released.take());
         }
         if let Some(threads) = self.threads.as_mut() {
             threads.give_back(released);
@@ -394,8 +459,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// A message of the trace reaches the kernel: a co-resident client
     /// receives it first (before our mutes and cache: they are ours), then
     /// it arrives for our client. Returns the slot of a message that waits
-    /// in the kernel queue: its owner moves it there, its only move on the
-    /// way.
+    /// in the kernel queue: its owner moves it there if its take reads it,
+    /// its only move on the way.
     #[inline(always)]
     fn enter(&mut self, arriving: Arriving<'_>) -> Result<Option<u32>, SimError> {
         if let Some(co) = self.co.as_mut() {
@@ -409,7 +474,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// admitted. ES mutes and the cache (a muted message stops before it
     /// is counted; a cached one is answered here at a') and a co-resident
     /// client's injected messages belong here too. Returns the slot of a
-    /// message that waits in the kernel queue (its owner moves it there).
+    /// message that waits in the kernel queue (see [`wait`](Self::wait)).
     fn arrive(&mut self, released: Arriving<'_>) -> Result<Option<u32>, SimError> {
         match self.admit(&released) {
             Admission::Muted => {
@@ -446,7 +511,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.push_deadline((d, armed), JobRef::slot(slot), released.index);
         }
         if self.taken_at_once() {
-            self.take_message(slot, message)?;
+            self.take_message(slot, Some(message))?;
             return Ok(None);
         }
         Ok(Some(slot))
@@ -465,7 +530,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             && matches!(self.phase, Phase::Idle)
             && self.waiting.is_empty();
         debug_assert!(
-            !next || self.next_event::<true>() > self.now.key(Class::Take as u8),
+            !next || self.next_event::<true, true>() > self.now.key(Class::Take as u8),
             "nothing runs before the take"
         );
         next
@@ -480,7 +545,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.next_index += 1;
         // Not `enter`: the co-client does not receive its own opens.
         if let Some(slot) = self.arrive(Arriving::unpaced(&message, index, arrival))? {
-            self.waiting.push_back((slot, message));
+            self.wait(slot, || message);
         }
         Ok(())
     }
@@ -526,28 +591,42 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
     }
 
-    /// The idle handler takes the front of the kernel queue, now.
-    fn take(&mut self) -> Result<(), SimError> {
-        let Some((slot, message)) = self.waiting.pop_front() else {
-            return Ok(());
-        };
-        self.take_message(slot, &message)
+    /// The message in `slot` waits in the kernel queue; the message
+    /// itself (moved in by `message`) only if its take reads it
+    /// (`keep_messages`).
+    #[inline(always)]
+    fn wait(&mut self, slot: u32, message: impl FnOnce() -> Message) {
+        self.waiting.push_back(slot);
+        if self.keep_messages {
+            self.waiting_messages.push_back(message());
+        }
     }
 
-    /// The handler takes `message` (in `slot`) now.
+    /// The idle handler takes the front of the kernel queue, now.
+    fn take(&mut self) -> Result<(), SimError> {
+        let Some(slot) = self.waiting.pop_front() else {
+            return Ok(());
+        };
+        let message = self.waiting_messages.pop_front();
+        self.take_message(slot, message.as_ref())
+    }
+
+    /// The handler takes `message` (in `slot`; `None` if not kept: see
+    /// `keep_messages`) now.
     #[inline(always)]
-    fn take_message(&mut self, slot: u32, message: &Message) -> Result<(), SimError> {
+    fn take_message(&mut self, slot: u32, message: Option<&Message>) -> Result<(), SimError> {
         let now = self.now;
-        let plan = match self.runner {
-            Some(runner) => Plan {
+        let plan = match (self.runner, message) {
+            (Some(runner), _) => Plan {
                 runner,
                 work_ns: self.slots[slot].work_ns,
                 watchdog: None,
             },
-            None => {
+            (None, Some(message)) => {
                 let job = self.job(slot, now);
                 self.strategy.plan(&job, message)
             }
+            (None, None) => unreachable!("a strategy that plans has its messages kept"),
         };
         if plan.runner == Runner::Worker && self.workers == 0 {
             return Err(SimError::NoWorkers(self.strategy.name()));
@@ -638,8 +717,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// Keeps `message` until its job ends if the co-client will see our
     /// client open its target then (not for a message answered at once).
     #[inline(always)]
-    fn keep_trigger(&mut self, slot: u32, message: &Message, runner: Runner) {
-        if self.co.is_some() {
+    fn keep_trigger(&mut self, slot: u32, message: Option<&Message>, runner: Runner) {
+        if let (Some(_), Some(message)) = (&self.co, message) {
             self.keep_trigger_for_co(slot, message, runner);
         }
     }
@@ -653,7 +732,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if self.triggers.len() <= slot as usize {
             self.triggers.resize(slot as usize + 1, None);
         }
-        self.triggers[slot as usize] = keep.then(|| message.clone());
+        let before = std::mem::replace(
+            &mut self.triggers[slot as usize],
+            keep.then(|| message.clone()),
+        );
+        debug_assert!(before.is_none(), "a slot's trigger goes at its settling");
+        self.triggers_kept += usize::from(keep);
     }
 
     /// Timers of settled or answered messages wait in their heaps until
@@ -794,18 +878,18 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn handler_done(&mut self) {
         let now = self.now;
         self.handler_busy.add(self.phase_since, now);
-        match std::mem::replace(&mut self.phase, Phase::Idle) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        if let Phase::Work(slot) = phase {
             // Settling counts the work's end (its finish) in the span.
-            Phase::Work(slot) => {
-                let answered = self.answer(slot, now, false, false);
-                self.settle(slot, answered, Some((self.phase_since, now)), None);
-                self.rest();
-            }
-            Phase::HandOff(slot) => {
-                self.stats.end = self.stats.end.max(now.ceil_ns());
-                self.handed_off(slot, None);
-            }
-            Phase::Overhead | Phase::Idle => self.stats.end = self.stats.end.max(now.ceil_ns()),
+            let answered = self.answer(slot, now, false, false);
+            self.settle(slot, answered, Some((self.phase_since, now)), None);
+            self.rest();
+            return;
+        }
+        // The end of a hand-off or of the overhead is in the span.
+        self.stats.end = self.stats.end.max(now.ceil_ns());
+        if let Phase::HandOff(slot) = phase {
+            self.handed_off(slot, None);
         }
     }
 
@@ -1078,6 +1162,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         self.observer.outcome(&outcome);
         if let Some(co) = self.co.as_mut() {
             let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
+            self.triggers_kept -= usize::from(trigger.is_some());
             if let (Some(trigger), Some((_, finish))) = (trigger, ran) {
                 co.our_opens(&trigger, finish);
             }

@@ -374,9 +374,11 @@ fn timers_of_answered_messages_do_not_pile_up_until_their_deadline() {
 
 mod shortcuts {
     //! The loop's shortcuts (an event proven to be the next one runs at
-    //! once; the last arrival instant closed before the final drain) and parking queued jobs as compact records change nothing:
-    //! every outcome, in the order reported, every backlog sample and the
-    //! result are the same with them off.
+    //! once; the last arrival instant closed, and the backlog sealed,
+    //! once nothing can arrive) and parking queued jobs as compact
+    //! records change nothing: every outcome, in the order reported,
+    //! every backlog sample and the result are the same with them off,
+    //! in open and closed replay, with and without a co-resident client.
     use super::*;
     use proptest::prelude::*;
 
@@ -407,6 +409,7 @@ mod shortcuts {
             m.thread_id = thread;
             m.response_ns = thread.map(|_| at + stall);
             m.is_es_client = Some(es_client);
+            m.target_path = Some(["/a", "/b"][i % 2].into());
             out.push(m);
         }
         out
@@ -439,6 +442,24 @@ mod shortcuts {
             },
             ..SimConfig::default()
         }
+    }
+
+    /// A co-resident client from a knob (`None` for most): K opens of
+    /// each AUTH_OPEN D later, and with `io=1` of each of our jobs that
+    /// ran, up to a cap.
+    fn co_client(knob: u8) -> Option<CoClientConfig> {
+        let spec = CoClientSpec {
+            react: vec![EventType::AUTH_OPEN],
+            opens: u32::from(knob % 2) + 1,
+            delay_ns: u64::from(knob / 2 % 4) * 3,
+            io: u32::from(knob / 8 % 2),
+        };
+        (knob >= 128).then_some(CoClientConfig {
+            spec,
+            cap: 40,
+            first_seq: 1_000,
+            budget_ns: 50,
+        })
     }
 
     type Run = (Result<SimResult, String>, Vec<Outcome>, Vec<(u64, u64)>);
@@ -483,16 +504,55 @@ mod shortcuts {
             ),
             strategy in 0..STRATEGIES.len(),
             knobs in any::<(u8, u8, u8, u8, u8, u8)>(),
+            co in any::<u8>(),
         ) {
             let messages = messages(&specs);
-            let config = config(knobs);
+            let config = SimConfig { co_client: co_client(co), ..config(knobs) };
             let spec = STRATEGIES[strategy];
             let fast = simulate_with((true, usize::MAX), spec, &messages, &config);
             let slow = simulate_with((false, usize::MAX), spec, &messages, &config);
             let parked = simulate_with((true, 0), spec, &messages, &config);
-            prop_assert!(fast.1.len() == messages.len() || fast.0.is_err(), "every message settled");
+            let injected = fast.0.as_ref().ok().and_then(|r| r.injected).unwrap_or(0);
+            let all = messages.len() as u64 + injected;
+            prop_assert!(fast.1.len() as u64 == all || fast.0.is_err(), "every message settled");
             prop_assert_eq!(&fast, &slow, "shortcuts");
             prop_assert_eq!(&fast, &parked, "every queued job parked");
+        }
+    }
+
+    /// In closed replay, and with a co-resident client, the backlog is
+    /// sealed as soon as nothing can arrive, jobs still queued, and that
+    /// changes nothing.
+    #[test]
+    fn the_backlog_is_sealed_once_nothing_can_arrive() {
+        // One thread: an AUTH message, then 60 NOTIFY messages held behind
+        // it until its answer; on pool:1 most still wait after the last
+        // arrives (and the co-client's opens of each, 3 ns later).
+        let specs: Vec<Spec> = (0..61)
+            .map(|i| (1, i == 0, 1_000, 10, Some(1), 0, false))
+            .collect();
+        let messages = messages(&specs);
+        for co in [None, co_client(130)] {
+            let config = SimConfig {
+                replay: ReplayMode::Closed,
+                co_client: co.clone(),
+                ..SimConfig::default()
+            };
+            let mut strategy = "pool:1".parse::<StrategySpec>().unwrap().build();
+            let cost = CostModel::parse("trace").unwrap();
+            let mut simulator = Simulator::new(&mut strategy, &cost, config.clone(), ());
+            for message in &messages {
+                simulator.push(message).unwrap();
+            }
+            assert!(simulator.threads.as_ref().is_some_and(|t| !t.drained()));
+            simulator.close_last_instant().unwrap();
+            assert!(simulator.stats.backlog.sealed(), "co-client {co:?}");
+            assert_eq!(simulator.stats.backlog.kept(), 0);
+            assert!(simulator.slots.in_flight() > 40, "jobs still queued");
+            let sealed = simulator.finish().unwrap();
+            assert_eq!(sealed.injected.is_some(), co.is_some());
+            let unsealed = simulate_with((false, usize::MAX), "pool:1", &messages, &config);
+            assert_eq!(Ok(sealed), unsealed.0);
         }
     }
 
@@ -546,36 +606,43 @@ mod shortcuts {
 }
 
 mod idle_workers {
-    //! The idle workers' queue gives the order of a min-heap by (time, id)
-    //! when workers go idle at non-decreasing times.
+    //! The idle workers' queue gives the order of a list sorted by (time,
+    //! id) when workers go idle at non-decreasing times, a worker taken
+    //! from any position.
     use super::*;
     use proptest::prelude::*;
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
 
     proptest! {
         #[test]
-        fn the_queue_takes_workers_as_a_heap_by_idle_time_then_id_would(
-            steps in prop::collection::vec((0u64..3, 0u32..6, any::<bool>()), 0..60),
+        fn the_queue_takes_workers_in_the_order_of_a_sorted_list(
+            steps in prop::collection::vec(
+                (0u64..3, 0u32..6, prop::option::weighted(0.5, 0usize..3)),
+                0..60,
+            ),
         ) {
             let mut queue = IdleWorkers::all(3);
-            let mut heap: BinaryHeap<Reverse<(Time, u32)>> =
-                (0..3).map(|w| Reverse((Time::ZERO, w))).collect();
+            let mut sorted: Vec<(Time, u32)> = (0..3).map(|w| (Time::ZERO, w)).collect();
             let mut now = Time::ZERO;
             for (advance, id, take) in steps {
-                if take {
-                    prop_assert_eq!(queue.get(0), heap.peek().map(|Reverse((_, w))| *w));
-                    queue.take(0);
-                    heap.pop();
-                } else {
-                    now = now.plus_ns(advance);
-                    queue.push(now, id);
-                    heap.push(Reverse((now, id)));
+                match take {
+                    Some(position) => {
+                        prop_assert_eq!(queue.get(position), sorted.get(position).map(|e| e.1));
+                        queue.take(position);
+                        if position < sorted.len() {
+                            sorted.remove(position);
+                        }
+                    }
+                    None => {
+                        now = now.plus_ns(advance);
+                        queue.push(now, id);
+                        let at = sorted.partition_point(|&e| e <= (now, id));
+                        sorted.insert(at, (now, id));
+                    }
                 }
-                prop_assert_eq!(queue.is_empty(), heap.is_empty());
+                prop_assert_eq!(queue.is_empty(), sorted.is_empty());
             }
-            while let Some(Reverse((_, want))) = heap.pop() {
-                prop_assert_eq!(queue.get(0), Some(want));
+            for want in sorted {
+                prop_assert_eq!(queue.get(0), Some(want.1));
                 queue.take(0);
             }
             prop_assert!(queue.is_empty());

@@ -15,7 +15,7 @@
 //! global_seq, stream position): a heap of one number per message, a'
 //! above the entry's number, with full keys only where a' ties. Only
 //! entry numbers move; the message is moved in once, and out only if it
-//! waits in the kernel queue: at its arrival the closed loop lends every
+//! waits in the kernel queue for a take that reads it: at its arrival the closed loop lends every
 //! message to the event loop ([`Released`]), which borrows the one
 //! arriving and gives them back ([`Threads::give_back`]). A
 //! thread's state is found by its dense id, given at its first message
@@ -151,7 +151,8 @@ impl Released {
             .expect("a released entry holds its message")
     }
 
-    /// Moves the message arriving out (it waits in the kernel queue).
+    /// Moves the message arriving out (it waits in the kernel queue, and
+    /// its take reads it).
     #[inline(always)]
     pub(crate) fn take(&mut self) -> Message {
         self.messages[self.entry as usize]
@@ -292,6 +293,12 @@ impl Threads {
     /// Threads seen so far.
     pub(crate) fn count(&self) -> usize {
         self.threads.len()
+    }
+
+    /// Whether the loop holds no message (read ahead, or released and
+    /// not yet arrived): once the input has ended, none can arrive.
+    pub(crate) fn drained(&self) -> bool {
+        self.held.len() == self.free.len()
     }
 
     /// Reads the next input message (in recorded order; owned, or
