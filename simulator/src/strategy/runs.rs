@@ -14,6 +14,11 @@
 //! (the next deadline, stream position and record of a job), so millions
 //! of waiting jobs in sustained overload cost a few bytes each instead of
 //! a 32-byte [`Ticket`] or timer.
+//!
+//! [`Apart`] stands in front of either queue ([`Run`] for a FIFO,
+//! [`RunQueue`] by key): an item queued into an empty queue waits apart
+//! until taken or joined, so a queue that is nearly always empty (a pool
+//! keeping up) costs no queue at all.
 
 use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
@@ -307,6 +312,104 @@ impl<V: Packed> PackedRun<V> {
     }
 }
 
+/// A queue a [`Apart`] can stand in front of: [`Run`] (FIFO) or
+/// [`RunQueue`] (by key).
+pub trait Queue {
+    /// What it holds.
+    type Item;
+    /// Whether items leave in the order queued: then a lone item, which
+    /// leaves before any queued after it, may stay apart when joined.
+    const FIFO: bool;
+    /// Items queued.
+    fn len(&self) -> usize;
+    /// Queues `item`.
+    fn push(&mut self, item: Self::Item);
+    /// Takes the item that leaves next.
+    fn pop(&mut self) -> Option<Self::Item>;
+}
+
+impl<V: Packed> Queue for Run<V> {
+    type Item = V;
+    const FIFO: bool = true;
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Run::len(self)
+    }
+    #[inline(always)]
+    fn push(&mut self, item: V) {
+        self.push_back(item)
+    }
+    #[inline(always)]
+    fn pop(&mut self) -> Option<V> {
+        self.pop_front()
+    }
+}
+
+impl<V: Packed> Queue for RunQueue<V> {
+    type Item = V;
+    const FIFO: bool = false;
+    #[inline(always)]
+    fn len(&self) -> usize {
+        RunQueue::len(self)
+    }
+    #[inline(always)]
+    fn push(&mut self, item: V) {
+        RunQueue::push(self, item)
+    }
+    #[inline(always)]
+    fn pop(&mut self) -> Option<V> {
+        RunQueue::pop(self)
+    }
+}
+
+/// A [`Queue`] whose item queued when it is empty waits apart, until it
+/// is taken or another is queued (then, by key, both go into the queue;
+/// in a FIFO it stays apart, first to leave): a pool that keeps up
+/// queues nearly every ticket into an empty queue, and this way it costs
+/// no queue.
+#[derive(Clone, Debug)]
+pub struct Apart<Q: Queue> {
+    lone: Option<Q::Item>,
+    queue: Q,
+}
+
+impl<Q: Queue + Default> Default for Apart<Q> {
+    fn default() -> Self {
+        Apart {
+            lone: None,
+            queue: Q::default(),
+        }
+    }
+}
+
+impl<Q: Queue> Apart<Q> {
+    /// Items queued (the lone one too).
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        usize::from(self.lone.is_some()) + self.queue.len()
+    }
+
+    /// Queues `item`.
+    #[inline(always)]
+    pub fn push(&mut self, item: Q::Item) {
+        if self.queue.len() == 0 {
+            match self.lone.take() {
+                None => return self.lone = Some(item),
+                // Joined: by key, both go into the queue.
+                Some(lone) if !Q::FIFO => self.queue.push(lone),
+                lone => self.lone = lone,
+            }
+        }
+        self.queue.push(item);
+    }
+
+    /// Takes the item that leaves next: the lone one if there is one.
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<Q::Item> {
+        self.lone.take().or_else(|| self.queue.pop())
+    }
+}
+
 /// Orders values by their key alone (for the heap).
 struct ByKey<V>(V);
 
@@ -574,6 +677,35 @@ mod tests {
                 prop_assert_eq!(queue.pop(), Some(want));
             }
             prop_assert!(queue.len() == 0 && queue.pop().is_none());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn apart_keeps_the_order_of_the_queue_behind_it(
+            steps in prop::collection::vec(prop::option::of(0u32..20), 0..200),
+        ) {
+            // Some(key) queues (key, position); None takes one. A FIFO
+            // gives them back in the order queued, a run queue by key.
+            let mut fifo: Apart<Run<(u32, usize)>> = Apart::default();
+            let mut sorted: Apart<RunQueue<(u32, usize)>> = Apart::default();
+            let mut in_order = std::collections::VecDeque::new();
+            let mut by_key = std::collections::BTreeSet::new();
+            for (position, step) in steps.into_iter().enumerate() {
+                match step {
+                    Some(key) => {
+                        fifo.push((key, position));
+                        sorted.push((key, position));
+                        in_order.push_back((key, position));
+                        by_key.insert((key, position));
+                    }
+                    None => {
+                        prop_assert_eq!(fifo.pop(), in_order.pop_front());
+                        prop_assert_eq!(sorted.pop(), by_key.pop_first());
+                    }
+                }
+                prop_assert_eq!((fifo.len(), sorted.len()), (in_order.len(), by_key.len()));
+            }
         }
     }
 
