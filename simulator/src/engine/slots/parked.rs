@@ -11,8 +11,9 @@
 //! from its page's first record or between fields that lie close
 //! together (a job's wait in the kernel queue, its budget, `global_seq`
 //! against the stream position, ...), fields that rarely differ from
-//! the first record's two to a byte ([`Writer::put_pair`]): about 12
-//! bytes for a whole-nanosecond job of open replay.
+//! the first record's two to a byte ([`Writer::put_pair`]), or not at
+//! all when all of them are the first record's (a header bit says so):
+//! about 9 bytes for a whole-nanosecond job of open replay.
 //!
 //! Records are appended to 64 KiB pages, one lane of pages per event
 //! type (jobs of one type leave in about the order they came), and are
@@ -28,7 +29,7 @@ use esreplay_traces::EventType;
 use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED, VACANT};
 use crate::engine::Watch;
 use crate::engine::time::Time;
-use crate::varint::{Buffer, Writer};
+use crate::varint::{Buffer, Reader, Writer};
 
 /// Bytes per page (a power of two).
 const PAGE_BITS: u32 = 16;
@@ -56,6 +57,10 @@ const WATCH_FRACTION: u8 = 32;
 /// the job at its deadline d': the slot's flags in the record say so,
 /// set in place ([`Parked::unblock`]), and the time is d'.
 const PENDING: u8 = 64;
+/// Its event type, `global_seq` gap, work and budget are its page's
+/// first record's and it waited for the handler not at all: the fields
+/// of [`Alike`] are not written (most jobs of a lane in overload).
+const LIKE: u8 = 128;
 
 /// Where a job is: a slot, or a record in [`Parked`]. Tickets and timers
 /// hold one, so a job can move from its slot into a record while queued.
@@ -428,14 +433,13 @@ fn encode(
     pending: Option<u64>,
     page: &mut Page,
 ) -> usize {
-    let base = page.base;
     let head = Head {
         watchdog,
         pending,
         has_fractions: fractions.iter().any(|&f| f != 0),
     };
-    page.bytes
-        .append(|record| write(record, slot, fractions, &head, &base))
+    let Page { bytes, base, .. } = page;
+    bytes.append(|record| write(record, slot, fractions, &head, base))
 }
 
 /// What a record's header says beyond its slot's flags.
@@ -452,8 +456,11 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
         || slot.sigma_ns != 0
         || slot.recorded_arrival_ns != ns[At::Arrival as usize];
     let (watchdog, has_fractions) = (head.watchdog, head.has_fractions);
+    let alike = Alike::of(slot, base);
+    let like = alike.is(base, slot.taken_ns);
     let header = QUEUED
         | if closed { CLOSED } else { 0 }
+        | if like { LIKE } else { 0 }
         | if has_fractions { FRACTIONS } else { 0 }
         | if head.pending.is_some() { PENDING } else { 0 }
         | match watchdog.map(|(at, _)| at.parts().1) {
@@ -466,17 +473,10 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     record.byte(slot.flags);
 
     record.put_delta(slot.index, base.index);
-    let event = (u64::from(slot.event.0), base.event);
-    record.put_pair(event, (seq_gap(slot), base.seq_gap), false);
     record.put_delta(slot.taken_ns, base.taken_ns);
-    record.put_delta(arrival, slot.taken_ns);
-    // Without a deadline, the budget is written as the base's.
-    let budget = match slot.has(HAS_DEADLINE) {
-        true => ns[At::Deadline as usize].wrapping_sub(arrival),
-        false => base.budget_ns,
-    };
-    let work = (slot.work_ns, base.work_ns);
-    record.put_pair(work, (budget, base.budget_ns), false);
+    if !like {
+        alike.write(record, base, slot.taken_ns);
+    }
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if slot.has(flag) {
             record.put_delta(ns[at as usize], arrival);
@@ -506,6 +506,81 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     }
 }
 
+/// The fields of a record that are nearly always its page's first
+/// record's: skipped when all are ([`LIKE`]).
+struct Alike {
+    event: u64,
+    seq_gap: u64,
+    /// a', against h (equal unless the job waited in the kernel queue).
+    arrival: u64,
+    work_ns: u64,
+    /// d' − a'; without a deadline, the base's.
+    budget_ns: u64,
+}
+
+impl Alike {
+    fn of(slot: &Slot, base: &Base) -> Alike {
+        let arrival = slot.ns[At::Arrival as usize];
+        let budget_ns = match slot.has(HAS_DEADLINE) {
+            true => slot.ns[At::Deadline as usize].wrapping_sub(arrival),
+            false => base.budget_ns,
+        };
+        Alike {
+            event: u64::from(slot.event.0),
+            seq_gap: seq_gap(slot),
+            arrival,
+            work_ns: slot.work_ns,
+            budget_ns,
+        }
+    }
+
+    /// The base's, for a job taken at `taken_ns`.
+    #[inline(always)]
+    fn base(base: &Base, taken_ns: u64) -> Alike {
+        Alike {
+            event: base.event,
+            seq_gap: base.seq_gap,
+            arrival: taken_ns,
+            work_ns: base.work_ns,
+            budget_ns: base.budget_ns,
+        }
+    }
+
+    /// Whether these are the base's for a job taken at `taken_ns`.
+    #[inline(always)]
+    fn is(&self, base: &Base, taken_ns: u64) -> bool {
+        let like = Alike::base(base, taken_ns);
+        (self.event, self.seq_gap, self.arrival) == (like.event, like.seq_gap, like.arrival)
+            && (self.work_ns, self.budget_ns) == (like.work_ns, like.budget_ns)
+    }
+
+    #[inline(always)]
+    fn write(&self, record: &mut Writer<'_>, base: &Base, taken_ns: u64) {
+        record.put_pair(
+            (self.event, base.event),
+            (self.seq_gap, base.seq_gap),
+            false,
+        );
+        record.put_delta(self.arrival, taken_ns);
+        let work = (self.work_ns, base.work_ns);
+        record.put_pair(work, (self.budget_ns, base.budget_ns), false);
+    }
+
+    #[inline(always)]
+    fn read(reader: &mut Reader<'_>, base: &Base, taken_ns: u64) -> Alike {
+        let (event, seq_gap, _) = reader.pair(base.event, base.seq_gap);
+        let arrival = reader.delta(taken_ns);
+        let (work_ns, budget_ns, _) = reader.pair(base.work_ns, base.budget_ns);
+        Alike {
+            event,
+            seq_gap,
+            arrival,
+            work_ns,
+            budget_ns,
+        }
+    }
+}
+
 /// The stream position of the record at `offset`.
 fn decode_index(page: &Page, offset: usize) -> u64 {
     page.bytes.reader(offset + HEAD).delta(page.base.index)
@@ -516,16 +591,21 @@ fn decode_index(page: &Page, offset: usize) -> u64 {
 fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
     let (header, flags) = (page.header(offset), page.flags(offset));
     let mut reader = page.bytes.reader(offset + HEAD);
-    let base = page.base;
+    let base = &page.base;
     let index = reader.delta(base.index);
-    let (event, seq_gap, _) = reader.pair(base.event, base.seq_gap);
-    let (event, global_seq) = (EventType(event as u16), seq_gap.wrapping_add(index));
     let taken_ns = reader.delta(base.taken_ns);
-    let arrival = reader.delta(taken_ns);
-    let (work_ns, budget, _) = reader.pair(base.work_ns, base.budget_ns);
+    let alike = match header & LIKE {
+        0 => Alike::read(&mut reader, base, taken_ns),
+        _ => Alike::base(base, taken_ns),
+    };
+    let (event, global_seq) = (
+        EventType(alike.event as u16),
+        alike.seq_gap.wrapping_add(index),
+    );
+    let arrival = alike.arrival;
     let mut ns = [arrival, 0, 0, 0];
     if flags & HAS_DEADLINE != 0 {
-        ns[At::Deadline as usize] = arrival.wrapping_add(budget);
+        ns[At::Deadline as usize] = arrival.wrapping_add(alike.budget_ns);
     }
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if flags & flag != 0 && !(at == At::Unblocked && header & PENDING != 0) {
@@ -558,7 +638,7 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         global_seq,
         recorded_arrival_ns,
         sigma_ns,
-        work_ns,
+        work_ns: alike.work_ns,
         taken_ns,
         ns,
         thread,
@@ -670,6 +750,52 @@ mod tests {
                 prop_assert_eq!(parked.state(*job, want.index), None, "taken once");
             }
             prop_assert_eq!(parked.queued(), 0);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_record_like_its_page_s_first_is_shorter_and_gives_back_every_field(
+            changes in prop::collection::vec((0usize..6, 1u64..1_000), 1..40),
+        ) {
+            // Jobs like the first (taken later, further on in the stream),
+            // some with one field changed: only those write it.
+            let mut first = queued(0);
+            first.flags |= HAS_DEADLINE;
+            first.ns = [10, 60, 0, 0];
+            first.recorded_arrival_ns = 10;
+            let mut parked = Parked::default();
+            let mut jobs = vec![(parked.park(&first, &[0; 4], None, None), first)];
+            for (n, &(field, by)) in changes.iter().enumerate() {
+                let mut job = first;
+                (job.index, job.global_seq, job.taken_ns) = (n as u64 + 1, n as u64 + 1, 10);
+                job.ns[At::Arrival as usize] = 10;
+                match field {
+                    0 => job.event = EventType(1 + by as u16 * 8),
+                    1 => job.global_seq += by,
+                    2 => job.ns[At::Arrival as usize] -= 1 + by % 10,
+                    3 => job.work_ns += by,
+                    4 => job.ns[At::Deadline as usize] += by,
+                    _ => {}
+                }
+                jobs.push((parked.park(&job, &[0; 4], None, None), job));
+            }
+            // Each record's length, from where the next one begins.
+            let used = parked.lanes[1].pages.back().and_then(Option::as_ref).map(|page| page.bytes.used());
+            let mut ends: Vec<u64> = jobs[1..].iter().map(|(job, _)| job.offset()).collect();
+            ends.push(used.expect("one page") as u64);
+            for ((&end, (job, _)), &(field, _)) in ends.iter().zip(&jobs).skip(1).zip(&changes) {
+                let length = end - job.offset();
+                // Its head, its position and h, one byte each; the rest
+                // only when a field differs.
+                prop_assert_eq!(length == 4, field == 5, "field {}: {} bytes", field, length);
+            }
+            for (job, want) in &jobs {
+                let mut back = queued(0);
+                let claimed = parked.claim(*job, want.index, &mut back);
+                prop_assert!(matches!(claimed, Some(Claim::Queued(_))));
+                assert_same(&back, want);
+            }
         }
     }
 
