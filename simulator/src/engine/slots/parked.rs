@@ -52,6 +52,10 @@ const FRACTIONS: u8 = 8;
 const WATCHDOG: u8 = 16;
 /// Its watchdog's time has a fraction of a nanosecond.
 const WATCH_FRACTION: u8 = 32;
+/// Without [`WATCHDOG`]: it has a watchdog, whole, whose lead is the
+/// page's first record's (a guard's margin): only its place in the order
+/// of arming follows.
+const WATCH_LIKE: u8 = WATCH_FRACTION;
 /// Its kernel deadline timer is pending (fail modes; its place in the
 /// order of arming follows). When the timer fires, the kernel unblocks
 /// the job at its deadline d': the slot's flags in the record say so,
@@ -466,11 +470,7 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
         | if like { LIKE } else { 0 }
         | if has_fractions { FRACTIONS } else { 0 }
         | if head.pending.is_some() { PENDING } else { 0 }
-        | match watchdog.map(|(at, _)| at.parts().1) {
-            Some(0) => WATCHDOG,
-            Some(_) => WATCHDOG | WATCH_FRACTION,
-            None => 0,
-        };
+        | watchdog.map_or(0, |(at, _)| watch_form(slot, at, base));
     let arrival = ns[At::Arrival as usize];
     record.byte(header);
     record.byte(slot.flags);
@@ -497,9 +497,12 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     }
     if let Some((at, armed)) = watchdog {
         let (at_ns, fraction) = at.parts();
-        let lead = (watch_lead(slot, at_ns), base.lead_ns);
         let armed_lead = (armed.wrapping_sub(slot.index), base.armed_lead);
-        record.put_pair(lead, armed_lead, false);
+        if header & WATCHDOG == 0 {
+            record.put_delta(armed_lead.0, armed_lead.1);
+        } else {
+            record.put_pair((watch_lead(slot, at_ns), base.lead_ns), armed_lead, false);
+        }
         if fraction != 0 {
             record.put(fraction);
         }
@@ -507,6 +510,36 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     if let Some(armed) = head.pending {
         record.put_delta(armed.wrapping_sub(slot.index), base.deadline_lead);
     }
+}
+
+/// The header bits of a record's watchdog at `at`.
+fn watch_form(slot: &Slot, at: Time, base: &Base) -> u8 {
+    match at.parts() {
+        (at_ns, 0) if watch_lead(slot, at_ns) == base.lead_ns => WATCH_LIKE,
+        (_, 0) => WATCHDOG,
+        _ => WATCHDOG | WATCH_FRACTION,
+    }
+}
+
+/// The watchdog of a record whose header is `header`, for `slot`.
+#[inline(always)]
+fn read_watchdog(reader: &mut Reader<'_>, header: u8, base: &Base, slot: &Slot) -> Option<Watch> {
+    let form = header & (WATCHDOG | WATCH_FRACTION);
+    let (lead, armed_lead) = match form {
+        0 => return None,
+        WATCH_LIKE => (base.lead_ns, reader.delta(base.armed_lead)),
+        _ => {
+            let (lead, armed_lead, _) = reader.pair(base.lead_ns, base.armed_lead);
+            (lead, armed_lead)
+        }
+    };
+    let at_ns = lead.wrapping_add(watch_reference(slot));
+    let armed = armed_lead.wrapping_add(slot.index);
+    let fraction = match form {
+        WATCHDOG | WATCH_LIKE => 0,
+        _ => reader.get(),
+    };
+    Some((Time::from_parts(at_ns, fraction), armed))
 }
 
 /// The fields of a record that are nearly always its page's first
@@ -649,17 +682,7 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         stage: Stage::Queued,
         flags,
     };
-    let watchdog = (header & WATCHDOG != 0).then(|| {
-        let (lead, armed_lead, _) = reader.pair(base.lead_ns, base.armed_lead);
-        let at_ns = lead.wrapping_add(watch_reference(slot));
-        let armed = armed_lead.wrapping_add(slot.index);
-        let fraction = if header & WATCH_FRACTION != 0 {
-            reader.get()
-        } else {
-            0
-        };
-        (Time::from_parts(at_ns, fraction), armed)
-    });
+    let watchdog = read_watchdog(&mut reader, header, base, slot);
     let deadline_armed = (header & PENDING != 0)
         .then(|| reader.delta(base.deadline_lead).wrapping_add(slot.index))
         .filter(|_| flags & UNBLOCKED == 0);
@@ -759,17 +782,21 @@ mod tests {
     proptest! {
         #[test]
         fn a_record_like_its_page_s_first_is_shorter_and_gives_back_every_field(
-            changes in prop::collection::vec((0usize..6, 1u64..1_000), 1..40),
+            changes in prop::collection::vec((0usize..7, 1u64..1_000, any::<bool>()), 1..40),
         ) {
             // Jobs like the first (taken later, further on in the stream),
-            // some with one field changed: only those write it.
+            // some with one field changed: only those write it. Some are
+            // watched, at the first's margin (only their place in the
+            // order of arming is written) or not (field 6).
             let mut first = queued(0);
             first.flags |= HAS_DEADLINE;
             first.ns = [10, 60, 0, 0];
             first.recorded_arrival_ns = 10;
             let mut parked = Parked::default();
-            let mut jobs = vec![(parked.park(&first, &[0; 4], None, None), first)];
-            for (n, &(field, by)) in changes.iter().enumerate() {
+            let watch = |at: u64, index: u64| (Time::from_ns(at), index + 3);
+            let watchdog = Some(watch(50, 0));
+            let mut jobs = vec![(parked.park(&first, &[0; 4], watchdog, None), first, watchdog)];
+            for (n, &(field, by, watched)) in changes.iter().enumerate() {
                 let mut job = first;
                 (job.index, job.global_seq, job.taken_ns) = (n as u64 + 1, n as u64 + 1, 10);
                 job.ns[At::Arrival as usize] = 10;
@@ -781,23 +808,32 @@ mod tests {
                     4 => job.ns[At::Deadline as usize] += by,
                     _ => {}
                 }
-                jobs.push((parked.park(&job, &[0; 4], None, None), job));
+                // Another margin, by 4 ns or more: not two to a byte.
+                let at = if field == 6 { 54 + by } else { 50 };
+                let watchdog = watched.then(|| watch(at, job.index));
+                jobs.push((parked.park(&job, &[0; 4], watchdog, None), job, watchdog));
             }
             // Each record's length, from where the next one begins.
             let used = parked.lanes[1].pages.back().and_then(Option::as_ref).map(|page| page.bytes.used());
-            let mut ends: Vec<u64> = jobs[1..].iter().map(|(job, _)| job.offset()).collect();
+            let mut ends: Vec<u64> = jobs[1..].iter().map(|(job, ..)| job.offset()).collect();
             ends.push(used.expect("one page") as u64);
-            for ((&end, (job, _)), &(field, _)) in ends.iter().zip(&jobs).skip(1).zip(&changes) {
+            for ((&end, (job, ..)), &(field, _, watched)) in ends.iter().skip(1).zip(&jobs[1..]).zip(&changes) {
                 let length = end - job.offset();
-                // Its head, its position and h, one byte each; the rest
-                // only when a field differs.
-                prop_assert_eq!(length == 4, field == 5, "field {}: {} bytes", field, length);
+                // Its head, its position and h, one byte each, and the
+                // watchdog's place in the order of arming; the rest only
+                // when a field differs.
+                let like = field == 5 || (field == 6 && !watched);
+                let short = 4 + u64::from(watched);
+                prop_assert_eq!(length == short, like, "field {}: {} bytes", field, length);
             }
-            for (job, want) in &jobs {
+            for (job, want, watchdog) in &jobs {
                 let mut back = queued(0);
                 let claimed = parked.claim(*job, want.index, &mut back);
-                prop_assert!(matches!(claimed, Some(Claim::Queued(_))));
+                let Some(Claim::Queued((_, back_watchdog, _))) = claimed else {
+                    panic!("a queued job");
+                };
                 assert_same(&back, want);
+                prop_assert_eq!(back_watchdog, *watchdog);
             }
         }
     }
