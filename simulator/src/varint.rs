@@ -109,8 +109,7 @@ impl Writer<'_> {
             self.at += 1;
             return;
         }
-        let bits = 64 - value.leading_zeros();
-        let len = bits.div_ceil(7);
+        let len = length(value);
         if len <= 8 {
             let word = (value << len) | (1 << (len - 1));
             self.bytes[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
@@ -145,6 +144,17 @@ impl Writer<'_> {
             self.put(second);
         }
     }
+}
+
+/// The bytes `value` takes (for a value of 2⁷ or more; below, one): its
+/// significant bits, 7 to a byte, up to 8 bytes, else 9 (the marker and
+/// all eight). min(⌈bits/7⌉, 9) is ⌊(9·bits + 63)/64⌋ for every bits up
+/// to 64 (a test checks each): a multiplication and a shift instead of a
+/// division.
+#[inline(always)]
+fn length(value: u64) -> u32 {
+    let bits = 64 - value.leading_zeros();
+    (bits * 9 + 63) >> 6
 }
 
 /// A zigzag delta of [`Writer::put_pair`] below this shares its byte.
@@ -274,6 +284,14 @@ mod tests {
                 prop_assert_eq!(reader.at - start == 1, small, "one byte when both are small");
             }
             prop_assert_eq!(reader.at, buffer.used());
+        }
+    }
+
+    #[test]
+    fn a_length_is_seven_bits_a_byte_for_every_width() {
+        for bits in 1..=64u32 {
+            let value = u64::MAX >> (64 - bits);
+            assert_eq!(length(value), bits.div_ceil(7).min(9), "{bits} bits");
         }
     }
 
