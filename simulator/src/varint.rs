@@ -9,7 +9,9 @@
 //! all eight bytes). Unlike LEB128, a value is read with one unaligned
 //! 8-byte load and a shift, not a loop over its bytes (and a one-byte
 //! value with one byte load): a [`Buffer`] keeps [`PAD`] spare bytes
-//! past what it holds, so the load never runs past it.
+//! past what it holds, so the load never runs past it. Fields whose
+//! width the writer knows are also written as they are, 1 to 8 bytes
+//! ([`Writer::fixed`]).
 
 /// Bytes a value's write or read may touch past its end (one 8-byte
 /// store or load): a [`Buffer`] keeps this many spare.
@@ -98,6 +100,13 @@ impl Writer<'_> {
     pub(crate) fn byte(&mut self, byte: u8) {
         self.bytes[self.at] = byte;
         self.at += 1;
+    }
+
+    /// Appends the low `len` bytes of `value` (at most 8), as they are.
+    #[inline(always)]
+    pub(crate) fn fixed(&mut self, value: u64, len: usize) {
+        self.bytes[self.at..self.at + 8].copy_from_slice(&value.to_le_bytes());
+        self.at += len;
     }
 
     /// Appends `value`.
@@ -189,6 +198,14 @@ impl Reader<'_> {
         u64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
     }
 
+    /// The next `len` bytes (1 to 8) as [`Writer::fixed`] wrote them.
+    #[inline(always)]
+    pub(crate) fn fixed(&mut self, len: usize) -> u64 {
+        let word = self.word(self.at);
+        self.at += len;
+        word & (u64::MAX >> (64 - 8 * len))
+    }
+
     /// The next varint.
     #[inline(always)]
     pub(crate) fn get(&mut self) -> u64 {
@@ -248,15 +265,14 @@ mod tests {
                 buffer.append(|writer| {
                     writer.put(value >> shift);
                     writer.put_delta(value, base);
-                    writer.byte(shift as u8);
+                    writer.fixed(u64::from(shift) | value << 8, 1);
                 });
             }
             let mut reader = buffer.reader(0);
             for &(value, base, shift) in &pairs {
                 prop_assert_eq!(reader.get(), value >> shift);
                 prop_assert_eq!(reader.delta(base), value);
-                prop_assert_eq!(reader.bytes[reader.at], shift as u8, "a raw byte");
-                reader.at += 1;
+                prop_assert_eq!(reader.fixed(1), u64::from(shift as u8), "a raw byte");
             }
             prop_assert_eq!(reader.at, buffer.used());
         }

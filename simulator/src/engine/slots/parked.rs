@@ -12,7 +12,9 @@
 //! together (a job's wait in the kernel queue, its budget, `global_seq`
 //! against the stream position, ...), fields that rarely differ from
 //! the first record's two to a byte ([`Writer::put_pair`]), or not at
-//! all when all of them are the first record's (a header bit says so):
+//! all when all of them are the first record's (a header bit says so);
+//! its stream position and h, which grow through a page, in 6 bytes read
+//! with one load while they are near the first record's ([`NEAR`]):
 //! about 9 bytes for a whole-nanosecond job of open replay.
 //!
 //! Records are appended to 64 KiB pages, one lane of pages per event
@@ -34,11 +36,20 @@ use crate::varint::{Buffer, Reader, Writer};
 /// Bytes per page (a power of two).
 const PAGE_BITS: u32 = 16;
 const PAGE: usize = 1 << PAGE_BITS;
-/// A record's raw head: its header and the slot's flags.
+/// A record's raw head: its header and the slot's flags (and [`NEAR`]).
 const HEAD: usize = 2;
 /// No record is longer (its head and at most 23 varints of ≤ 9: 14
 /// fields and three pairs of up to three).
 const MAX_RECORD: usize = HEAD + 23 * 9;
+
+/// In the slot's flags byte (which uses the low six bits): the record's
+/// stream position and h follow its page's first record's by less than
+/// 2¹⁶ and 2³² and are written as those differences in 2 and 4 bytes as
+/// they are, read with one load (as varints they take about as many).
+const NEAR: u8 = 128;
+/// Bytes of a [`NEAR`] record's stream position and h.
+const NEAR_INDEX: usize = 2;
+const NEAR_BYTES: usize = NEAR_INDEX + 4;
 
 /// Record header, byte 0: its state (the low two bits) and what follows.
 const QUEUED: u8 = 1;
@@ -473,10 +484,19 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
         | watchdog.map_or(0, |(at, _)| watch_form(slot, at, base));
     let arrival = ns[At::Arrival as usize];
     record.byte(header);
-    record.byte(slot.flags);
-
-    record.put_delta(slot.index, base.index);
-    record.put_delta(slot.taken_ns, base.taken_ns);
+    debug_assert_eq!(slot.flags & NEAR, 0, "not a slot's flag");
+    let (index, taken) = (
+        slot.index.wrapping_sub(base.index),
+        slot.taken_ns.wrapping_sub(base.taken_ns),
+    );
+    if index < 1 << (8 * NEAR_INDEX) && taken < 1 << 32 {
+        record.byte(slot.flags | NEAR);
+        record.fixed(index | taken << (8 * NEAR_INDEX), NEAR_BYTES);
+    } else {
+        record.byte(slot.flags);
+        record.put_delta(slot.index, base.index);
+        record.put_delta(slot.taken_ns, base.taken_ns);
+    }
     if !like {
         alike.write(record, base, slot.taken_ns);
     }
@@ -619,7 +639,23 @@ impl Alike {
 
 /// The stream position of the record at `offset`.
 fn decode_index(page: &Page, offset: usize) -> u64 {
-    page.bytes.reader(offset + HEAD).delta(page.base.index)
+    let mut reader = page.bytes.reader(offset + HEAD);
+    read_place(&mut reader, page.flags(offset), &page.base).0
+}
+
+/// The stream position and h of a record whose flags byte is `flags`.
+#[inline(always)]
+fn read_place(reader: &mut Reader<'_>, flags: u8, base: &Base) -> (u64, u64) {
+    if flags & NEAR != 0 {
+        let near = reader.fixed(NEAR_BYTES);
+        let index = near & ((1 << (8 * NEAR_INDEX)) - 1);
+        let taken = near >> (8 * NEAR_INDEX);
+        return (
+            base.index.wrapping_add(index),
+            base.taken_ns.wrapping_add(taken),
+        );
+    }
+    (reader.delta(base.index), reader.delta(base.taken_ns))
 }
 
 /// Writes the slot of the record at `offset` into `slot`; returns the
@@ -628,8 +664,8 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
     let (header, flags) = (page.header(offset), page.flags(offset));
     let mut reader = page.bytes.reader(offset + HEAD);
     let base = &page.base;
-    let index = reader.delta(base.index);
-    let taken_ns = reader.delta(base.taken_ns);
+    let (index, taken_ns) = read_place(&mut reader, flags, base);
+    let flags = flags & !NEAR;
     let alike = match header & LIKE {
         0 => Alike::read(&mut reader, base, taken_ns),
         _ => Alike::base(base, taken_ns),
@@ -725,7 +761,7 @@ mod tests {
             [near(), near(), near(), near()],
             prop_oneof![Just(u32::MAX), any::<u32>()],
             any::<u16>(),
-            any::<u8>(),
+            0u8..64,
         )
     }
 
@@ -819,11 +855,11 @@ mod tests {
             ends.push(used.expect("one page") as u64);
             for ((&end, (job, ..)), &(field, _, watched)) in ends.iter().skip(1).zip(&jobs[1..]).zip(&changes) {
                 let length = end - job.offset();
-                // Its head, its position and h, one byte each, and the
-                // watchdog's place in the order of arming; the rest only
-                // when a field differs.
+                // Its head, its position and h (near the first's: in 6
+                // bytes), and the watchdog's place in the order of arming;
+                // the rest only when a field differs.
                 let like = field == 5 || (field == 6 && !watched);
-                let short = 4 + u64::from(watched);
+                let short = 8 + u64::from(watched);
                 prop_assert_eq!(length == short, like, "field {}: {} bytes", field, length);
             }
             for (job, want, watchdog) in &jobs {
