@@ -13,9 +13,8 @@
 //! before it (varints; a ticket's deadline step in 3 bytes as they are
 //! when it is below 2²⁴ ns), a few bytes where consecutive items lie
 //! close together (the next deadline, stream position and record of a
-//! job), so millions
-//! of waiting jobs in sustained overload cost a few bytes each instead of
-//! a 32-byte [`Ticket`] or timer.
+//! job), so millions of waiting jobs in sustained overload cost a few
+//! bytes each instead of a 32-byte [`Ticket`] or timer.
 //!
 //! [`Apart`] stands in front of either queue ([`Run`] for a FIFO,
 //! [`RunQueue`] by key): an item queued into an empty queue waits apart
