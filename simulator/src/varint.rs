@@ -9,7 +9,9 @@
 //! all eight bytes). Unlike LEB128, a value is read with one unaligned
 //! 8-byte load and a shift, not a loop over its bytes (and a one-byte
 //! value with one byte load): a [`Buffer`] keeps [`PAD`] spare bytes
-//! past what it holds, so the load never runs past it.
+//! past what it holds, so the load never runs past it. Fields whose
+//! width the writer knows are also written as they are, 1 to 8 bytes
+//! ([`Writer::fixed`]).
 
 /// Bytes a value's write or read may touch past its end (one 8-byte
 /// store or load): a [`Buffer`] keeps this many spare.
@@ -100,6 +102,13 @@ impl Writer<'_> {
         self.at += 1;
     }
 
+    /// Appends the low `len` bytes of `value` (at most 8), as they are.
+    #[inline(always)]
+    pub(crate) fn fixed(&mut self, value: u64, len: usize) {
+        self.bytes[self.at..self.at + 8].copy_from_slice(&value.to_le_bytes());
+        self.at += len;
+    }
+
     /// Appends `value`.
     #[inline(always)]
     pub(crate) fn put(&mut self, value: u64) {
@@ -109,8 +118,7 @@ impl Writer<'_> {
             self.at += 1;
             return;
         }
-        let bits = 64 - value.leading_zeros();
-        let len = bits.div_ceil(7);
+        let len = length(value);
         if len <= 8 {
             let word = (value << len) | (1 << (len - 1));
             self.bytes[self.at..self.at + 8].copy_from_slice(&word.to_le_bytes());
@@ -147,6 +155,17 @@ impl Writer<'_> {
     }
 }
 
+/// The bytes `value` takes (for a value of 2⁷ or more; below, one): its
+/// significant bits, 7 to a byte, up to 8 bytes, else 9 (the marker and
+/// all eight). min(⌈bits/7⌉, 9) is ⌊(9·bits + 63)/64⌋ for every bits up
+/// to 64 (a test checks each): a multiplication and a shift instead of a
+/// division.
+#[inline(always)]
+fn length(value: u64) -> u32 {
+    let bits = 64 - value.leading_zeros();
+    (bits * 9 + 63) >> 6
+}
+
 /// A zigzag delta of [`Writer::put_pair`] below this shares its byte.
 const PAIR_STEPS: u64 = 8;
 /// The first value of a pair written in full (with its flag).
@@ -177,6 +196,14 @@ impl Reader<'_> {
     #[inline(always)]
     fn word(&self, at: usize) -> u64 {
         u64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
+    }
+
+    /// The next `len` bytes (1 to 8) as [`Writer::fixed`] wrote them.
+    #[inline(always)]
+    pub(crate) fn fixed(&mut self, len: usize) -> u64 {
+        let word = self.word(self.at);
+        self.at += len;
+        word & (u64::MAX >> (64 - 8 * len))
     }
 
     /// The next varint.
@@ -238,15 +265,14 @@ mod tests {
                 buffer.append(|writer| {
                     writer.put(value >> shift);
                     writer.put_delta(value, base);
-                    writer.byte(shift as u8);
+                    writer.fixed(u64::from(shift) | value << 8, 1);
                 });
             }
             let mut reader = buffer.reader(0);
             for &(value, base, shift) in &pairs {
                 prop_assert_eq!(reader.get(), value >> shift);
                 prop_assert_eq!(reader.delta(base), value);
-                prop_assert_eq!(reader.bytes[reader.at], shift as u8, "a raw byte");
-                reader.at += 1;
+                prop_assert_eq!(reader.fixed(1), u64::from(shift as u8), "a raw byte");
             }
             prop_assert_eq!(reader.at, buffer.used());
         }
@@ -274,6 +300,14 @@ mod tests {
                 prop_assert_eq!(reader.at - start == 1, small, "one byte when both are small");
             }
             prop_assert_eq!(reader.at, buffer.used());
+        }
+    }
+
+    #[test]
+    fn a_length_is_seven_bits_a_byte_for_every_width() {
+        for bits in 1..=64u32 {
+            let value = u64::MAX >> (64 - bits);
+            assert_eq!(length(value), bits.div_ceil(7).min(9), "{bits} bits");
         }
     }
 

@@ -7,20 +7,18 @@
 //! fast; a long run keeps its tickets packed (about 5 bytes each), and a
 //! guarded job costs no more here (the engine skips a ticket whose
 //! watchdog dropped it). A ticket queued when none waits (a pool keeping
-//! up: nearly every one) waits apart, so that it costs no queue.
+//! up: nearly every one) waits apart ([`Apart`]), so that it costs no
+//! queue.
 
 use esreplay_traces::Message;
 
-use super::runs::RunQueue;
+use super::runs::{Apart, RunQueue};
 use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// N workers that always take the ready job with the earliest deadline.
 pub struct EdfPool {
     workers: u32,
-    /// A ticket queued when none waited, until taken or another is
-    /// queued (both then go to the queue): the only one waiting.
-    first: Option<Ticket>,
-    queue: RunQueue<Ticket>,
+    queue: Apart<RunQueue<Ticket>>,
 }
 
 impl EdfPool {
@@ -28,14 +26,13 @@ impl EdfPool {
     pub fn new(workers: u32) -> EdfPool {
         EdfPool {
             workers: workers.max(1),
-            first: None,
-            queue: RunQueue::default(),
+            queue: Apart::default(),
         }
     }
 
     /// Jobs waiting for a worker (including dropped ones not yet skipped).
     pub fn queued(&self) -> usize {
-        usize::from(self.first.is_some()) + self.queue.len()
+        self.queue.len()
     }
 }
 
@@ -53,18 +50,11 @@ impl Strategy for EdfPool {
     }
 
     fn queue(&mut self, ticket: Ticket) {
-        if self.queue.len() > 0 {
-            self.queue.push(ticket);
-        } else if let Some(first) = self.first.take() {
-            self.queue.push(first);
-            self.queue.push(ticket);
-        } else {
-            self.first = Some(ticket);
-        }
+        self.queue.push(ticket);
     }
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
-        self.first.take().or_else(|| self.queue.pop())
+        self.queue.pop()
     }
 
     fn runner(&self) -> Option<Runner> {

@@ -5,21 +5,18 @@
 //! non-decreasing), so a free worker takes the front; each is packed
 //! against the one before it ([`Run`]), a few bytes in sustained overload.
 //! A ticket queued when none waits (a pool keeping up: nearly every one)
-//! waits apart, so that it costs no queue.
+//! waits apart ([`Apart`]), so that it costs no queue.
 
 use esreplay_traces::Message;
 
-use super::runs::Run;
+use super::runs::{Apart, Run};
 use super::{Job, Plan, Runner, Strategy, Ticket, Time};
 
 /// N workers served in FIFO order.
 #[derive(Clone, Debug)]
 pub struct FifoPool {
     workers: u32,
-    /// The first ticket, when it was queued into an empty pool (all the
-    /// others are later).
-    first: Option<Ticket>,
-    queue: Run<Ticket>,
+    queue: Apart<Run<Ticket>>,
 }
 
 impl FifoPool {
@@ -27,14 +24,13 @@ impl FifoPool {
     pub fn new(workers: u32) -> FifoPool {
         FifoPool {
             workers: workers.max(1),
-            first: None,
-            queue: Run::default(),
+            queue: Apart::default(),
         }
     }
 
     /// Jobs waiting for a worker (including dropped ones not yet skipped).
     pub fn queued(&self) -> usize {
-        usize::from(self.first.is_some()) + self.queue.len()
+        self.queue.len()
     }
 }
 
@@ -52,15 +48,11 @@ impl Strategy for FifoPool {
     }
 
     fn queue(&mut self, ticket: Ticket) {
-        if self.first.is_none() && self.queue.len() == 0 {
-            self.first = Some(ticket);
-        } else {
-            self.queue.push_back(ticket);
-        }
+        self.queue.push(ticket);
     }
 
     fn next(&mut self, _: u32, _: Time) -> Option<Ticket> {
-        self.first.take().or_else(|| self.queue.pop_front())
+        self.queue.pop()
     }
 
     fn runner(&self) -> Option<Runner> {

@@ -9,11 +9,17 @@
 //! ascending by key; equal keys leave in insertion order within a run
 //! (EDF keys are unique anyway: they end with the stream position).
 //!
-//! A run keeps its items [`Packed`]: each as varint differences from the
-//! one before it, a few bytes where consecutive items lie close together
-//! (the next deadline, stream position and record of a job), so millions
-//! of waiting jobs in sustained overload cost a few bytes each instead of
-//! a 32-byte [`Ticket`] or timer.
+//! A run keeps its items [`Packed`]: each as differences from the one
+//! before it (varints; a ticket's deadline step in 3 bytes as they are
+//! when it is below 2²⁴ ns), a few bytes where consecutive items lie
+//! close together (the next deadline, stream position and record of a
+//! job), so millions of waiting jobs in sustained overload cost a few
+//! bytes each instead of a 32-byte [`Ticket`] or timer.
+//!
+//! [`Apart`] stands in front of either queue ([`Run`] for a FIFO,
+//! [`RunQueue`] by key): an item queued into an empty queue waits apart
+//! until taken or joined, so a queue that is nearly always empty (a pool
+//! keeping up) costs no queue at all.
 
 use std::cell::Cell;
 use std::cmp::{Ordering, Reverse};
@@ -54,22 +60,36 @@ pub trait Packed: Keyed + Copy {
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self;
 }
 
+/// Bytes of a ticket's deadline written as is: its step from the one
+/// before it in a run (which ascends) when below 2²⁴ ns (16 ms).
+const STEP_BYTES: usize = 3;
+
 impl Packed for Ticket {
     #[inline(always)]
     fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
-        writer.put_delta(self.deadline_ns, before.deadline_ns);
         // global_seq less the stream position moves only at a drop.
         let seq_gap = |ticket: &Ticket| ticket.global_seq.wrapping_sub(ticket.index);
         let (index, gap) = ((self.index, before.index), (seq_gap(self), seq_gap(before)));
-        writer.put_pair(index, gap, false);
+        // The pair's flag: the deadline's step follows as is, not as a
+        // varint (a step a varint would write in as many bytes or more).
+        let step = self.deadline_ns.wrapping_sub(before.deadline_ns);
+        let as_is = step < 1 << (8 * STEP_BYTES);
+        writer.put_pair(index, gap, as_is);
+        match as_is {
+            true => writer.fixed(step, STEP_BYTES),
+            false => writer.put_delta(self.deadline_ns, before.deadline_ns),
+        }
         writer.put_delta(self.job.bits(), before.job.bits());
     }
 
     #[inline(always)]
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
-        let deadline_ns = reader.delta(before.deadline_ns);
         let before_gap = before.global_seq.wrapping_sub(before.index);
-        let (index, seq_gap, _) = reader.pair(before.index, before_gap);
+        let (index, seq_gap, as_is) = reader.pair(before.index, before_gap);
+        let deadline_ns = match as_is {
+            true => before.deadline_ns.wrapping_add(reader.fixed(STEP_BYTES)),
+            false => reader.delta(before.deadline_ns),
+        };
         Ticket {
             deadline_ns,
             global_seq: seq_gap.wrapping_add(index),
@@ -304,6 +324,104 @@ impl<V: Packed> PackedRun<V> {
             }
         }
         *self = kept;
+    }
+}
+
+/// A queue a [`Apart`] can stand in front of: [`Run`] (FIFO) or
+/// [`RunQueue`] (by key).
+pub trait Queue {
+    /// What it holds.
+    type Item;
+    /// Whether items leave in the order queued: then a lone item, which
+    /// leaves before any queued after it, may stay apart when joined.
+    const FIFO: bool;
+    /// Items queued.
+    fn len(&self) -> usize;
+    /// Queues `item`.
+    fn push(&mut self, item: Self::Item);
+    /// Takes the item that leaves next.
+    fn pop(&mut self) -> Option<Self::Item>;
+}
+
+impl<V: Packed> Queue for Run<V> {
+    type Item = V;
+    const FIFO: bool = true;
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Run::len(self)
+    }
+    #[inline(always)]
+    fn push(&mut self, item: V) {
+        self.push_back(item)
+    }
+    #[inline(always)]
+    fn pop(&mut self) -> Option<V> {
+        self.pop_front()
+    }
+}
+
+impl<V: Packed> Queue for RunQueue<V> {
+    type Item = V;
+    const FIFO: bool = false;
+    #[inline(always)]
+    fn len(&self) -> usize {
+        RunQueue::len(self)
+    }
+    #[inline(always)]
+    fn push(&mut self, item: V) {
+        RunQueue::push(self, item)
+    }
+    #[inline(always)]
+    fn pop(&mut self) -> Option<V> {
+        RunQueue::pop(self)
+    }
+}
+
+/// A [`Queue`] whose item queued when it is empty waits apart, until it
+/// is taken or another is queued (then, by key, both go into the queue;
+/// in a FIFO it stays apart, first to leave): a pool that keeps up
+/// queues nearly every ticket into an empty queue, and this way it costs
+/// no queue.
+#[derive(Clone, Debug)]
+pub struct Apart<Q: Queue> {
+    lone: Option<Q::Item>,
+    queue: Q,
+}
+
+impl<Q: Queue + Default> Default for Apart<Q> {
+    fn default() -> Self {
+        Apart {
+            lone: None,
+            queue: Q::default(),
+        }
+    }
+}
+
+impl<Q: Queue> Apart<Q> {
+    /// Items queued (the lone one too).
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        usize::from(self.lone.is_some()) + self.queue.len()
+    }
+
+    /// Queues `item`.
+    #[inline(always)]
+    pub fn push(&mut self, item: Q::Item) {
+        if self.queue.len() == 0 {
+            match self.lone.take() {
+                None => return self.lone = Some(item),
+                // Joined: by key, both go into the queue.
+                Some(lone) if !Q::FIFO => self.queue.push(lone),
+                lone => self.lone = lone,
+            }
+        }
+        self.queue.push(item);
+    }
+
+    /// Takes the item that leaves next: the lone one if there is one.
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<Q::Item> {
+        self.lone.take().or_else(|| self.queue.pop())
     }
 }
 
@@ -574,6 +692,70 @@ mod tests {
                 prop_assert_eq!(queue.pop(), Some(want));
             }
             prop_assert!(queue.len() == 0 && queue.pop().is_none());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn apart_keeps_the_order_of_the_queue_behind_it(
+            steps in prop::collection::vec(prop::option::of(0u32..20), 0..200),
+        ) {
+            // Some(key) queues (key, position); None takes one. A FIFO
+            // gives them back in the order queued, a run queue by key.
+            let mut fifo: Apart<Run<(u32, usize)>> = Apart::default();
+            let mut sorted: Apart<RunQueue<(u32, usize)>> = Apart::default();
+            let mut in_order = std::collections::VecDeque::new();
+            let mut by_key = std::collections::BTreeSet::new();
+            for (position, step) in steps.into_iter().enumerate() {
+                match step {
+                    Some(key) => {
+                        fifo.push((key, position));
+                        sorted.push((key, position));
+                        in_order.push_back((key, position));
+                        by_key.insert((key, position));
+                    }
+                    None => {
+                        prop_assert_eq!(fifo.pop(), in_order.pop_front());
+                        prop_assert_eq!(sorted.pop(), by_key.pop_first());
+                    }
+                }
+                prop_assert_eq!((fifo.len(), sorted.len()), (in_order.len(), by_key.len()));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tickets_come_back_from_a_packed_run_exactly(
+            tickets in prop::collection::vec(
+                (prop_oneof![0u64..1 << 25, any::<u64>()], 0u64..3, prop_oneof![0u64..3, any::<u64>()], any::<u64>()),
+                1..300,
+            ),
+        ) {
+            // Deadlines step up by less or more than 2^24 ns, or anywhere
+            // (a FIFO pool's run does not ascend); positions and gaps
+            // step a little or anywhere; any job.
+            let mut run = PackedRun::default();
+            let mut model = std::collections::VecDeque::new();
+            let mut last = Ticket { deadline_ns: 0, global_seq: 0, index: 0, job: JobRef::from_bits(0) };
+            for (step, index_step, seq_step, job) in tickets {
+                let index = last.index.wrapping_add(index_step);
+                let ticket = Ticket {
+                    deadline_ns: last.deadline_ns.wrapping_add(step),
+                    global_seq: last.global_seq.wrapping_add(index_step).wrapping_add(seq_step),
+                    index,
+                    job: JobRef::from_bits(job),
+                };
+                run.push_back(ticket);
+                model.push_back(ticket);
+                last = ticket;
+            }
+            while let Some(want) = model.pop_front() {
+                let back = run.pop_front().expect("a ticket");
+                prop_assert_eq!(back.edf_key(), want.edf_key());
+                prop_assert_eq!((back.global_seq, back.job), (want.global_seq, want.job));
+            }
+            prop_assert!(run.pop_front().is_none());
         }
     }
 

@@ -11,8 +11,11 @@
 //! from its page's first record or between fields that lie close
 //! together (a job's wait in the kernel queue, its budget, `global_seq`
 //! against the stream position, ...), fields that rarely differ from
-//! the first record's two to a byte ([`Writer::put_pair`]): about 12
-//! bytes for a whole-nanosecond job of open replay.
+//! the first record's two to a byte ([`Writer::put_pair`]), or not at
+//! all when all of them are the first record's (a header bit says so);
+//! its stream position and h, which grow through a page, in 6 bytes read
+//! with one load while they are near the first record's ([`NEAR`]):
+//! about 9 bytes for a whole-nanosecond job of open replay.
 //!
 //! Records are appended to 64 KiB pages, one lane of pages per event
 //! type (jobs of one type leave in about the order they came), and are
@@ -28,16 +31,25 @@ use esreplay_traces::EventType;
 use super::{ANSWERED, At, HAS_DEADLINE, Slot, Stage, UNBLOCKED, VACANT};
 use crate::engine::Watch;
 use crate::engine::time::Time;
-use crate::varint::{Buffer, Writer};
+use crate::varint::{Buffer, Reader, Writer};
 
 /// Bytes per page (a power of two).
 const PAGE_BITS: u32 = 16;
 const PAGE: usize = 1 << PAGE_BITS;
-/// A record's raw head: its header and the slot's flags.
+/// A record's raw head: its header and the slot's flags (and [`NEAR`]).
 const HEAD: usize = 2;
 /// No record is longer (its head and at most 23 varints of ≤ 9: 14
 /// fields and three pairs of up to three).
 const MAX_RECORD: usize = HEAD + 23 * 9;
+
+/// In the slot's flags byte (which uses the low six bits): the record's
+/// stream position and h follow its page's first record's by less than
+/// 2¹⁶ and 2³² and are written as those differences in 2 and 4 bytes as
+/// they are, read with one load (as varints they take about as many).
+const NEAR: u8 = 128;
+/// Bytes of a [`NEAR`] record's stream position and h.
+const NEAR_INDEX: usize = 2;
+const NEAR_BYTES: usize = NEAR_INDEX + 4;
 
 /// Record header, byte 0: its state (the low two bits) and what follows.
 const QUEUED: u8 = 1;
@@ -51,11 +63,19 @@ const FRACTIONS: u8 = 8;
 const WATCHDOG: u8 = 16;
 /// Its watchdog's time has a fraction of a nanosecond.
 const WATCH_FRACTION: u8 = 32;
+/// Without [`WATCHDOG`]: it has a watchdog, whole, whose lead is the
+/// page's first record's (a guard's margin): only its place in the order
+/// of arming follows.
+const WATCH_LIKE: u8 = WATCH_FRACTION;
 /// Its kernel deadline timer is pending (fail modes; its place in the
 /// order of arming follows). When the timer fires, the kernel unblocks
 /// the job at its deadline d': the slot's flags in the record say so,
 /// set in place ([`Parked::unblock`]), and the time is d'.
 const PENDING: u8 = 64;
+/// Its event type, `global_seq` gap, work and budget are its page's
+/// first record's and it waited for the handler not at all: the fields
+/// of [`Alike`] are not written (most jobs of a lane in overload).
+const LIKE: u8 = 128;
 
 /// Where a job is: a slot, or a record in [`Parked`]. Tickets and timers
 /// hold one, so a job can move from its slot into a record while queued.
@@ -301,15 +321,18 @@ impl Parked {
         Some(claim)
     }
 
-    /// Whether the record at `job` holds stream position `index`, is
-    /// queued, and its slot's flags lack `flag`.
+    /// Whether the record at `job` is queued and its slot's flags lack
+    /// `flag`. The engine asks only for a timer of the job, which names
+    /// its stream position `index` (a debug build checks it): a record's
+    /// place is never reused and its state says when it went, so the
+    /// position need not be read.
     pub(crate) fn live(&self, job: JobRef, index: u64, flag: u8) -> bool {
         self.lanes[job.lane()]
             .find(job)
             .is_some_and(|(page, offset)| {
-                page.header(offset) & STATE == QUEUED
-                    && page.flags(offset) & flag == 0
-                    && decode_index(page, offset) == index
+                let live = page.header(offset) & STATE == QUEUED && page.flags(offset) & flag == 0;
+                debug_assert!(!live || decode_index(page, offset) == index, "{index}");
+                live
             })
     }
 
@@ -428,14 +451,13 @@ fn encode(
     pending: Option<u64>,
     page: &mut Page,
 ) -> usize {
-    let base = page.base;
     let head = Head {
         watchdog,
         pending,
         has_fractions: fractions.iter().any(|&f| f != 0),
     };
-    page.bytes
-        .append(|record| write(record, slot, fractions, &head, &base))
+    let Page { bytes, base, .. } = page;
+    bytes.append(|record| write(record, slot, fractions, &head, base))
 }
 
 /// What a record's header says beyond its slot's flags.
@@ -452,31 +474,32 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
         || slot.sigma_ns != 0
         || slot.recorded_arrival_ns != ns[At::Arrival as usize];
     let (watchdog, has_fractions) = (head.watchdog, head.has_fractions);
+    let alike = Alike::of(slot, base);
+    let like = alike.is(base, slot.taken_ns);
     let header = QUEUED
         | if closed { CLOSED } else { 0 }
+        | if like { LIKE } else { 0 }
         | if has_fractions { FRACTIONS } else { 0 }
         | if head.pending.is_some() { PENDING } else { 0 }
-        | match watchdog.map(|(at, _)| at.parts().1) {
-            Some(0) => WATCHDOG,
-            Some(_) => WATCHDOG | WATCH_FRACTION,
-            None => 0,
-        };
+        | watchdog.map_or(0, |(at, _)| watch_form(slot, at, base));
     let arrival = ns[At::Arrival as usize];
     record.byte(header);
-    record.byte(slot.flags);
-
-    record.put_delta(slot.index, base.index);
-    let event = (u64::from(slot.event.0), base.event);
-    record.put_pair(event, (seq_gap(slot), base.seq_gap), false);
-    record.put_delta(slot.taken_ns, base.taken_ns);
-    record.put_delta(arrival, slot.taken_ns);
-    // Without a deadline, the budget is written as the base's.
-    let budget = match slot.has(HAS_DEADLINE) {
-        true => ns[At::Deadline as usize].wrapping_sub(arrival),
-        false => base.budget_ns,
-    };
-    let work = (slot.work_ns, base.work_ns);
-    record.put_pair(work, (budget, base.budget_ns), false);
+    debug_assert_eq!(slot.flags & NEAR, 0, "not a slot's flag");
+    let (index, taken) = (
+        slot.index.wrapping_sub(base.index),
+        slot.taken_ns.wrapping_sub(base.taken_ns),
+    );
+    if index < 1 << (8 * NEAR_INDEX) && taken < 1 << 32 {
+        record.byte(slot.flags | NEAR);
+        record.fixed(index | taken << (8 * NEAR_INDEX), NEAR_BYTES);
+    } else {
+        record.byte(slot.flags);
+        record.put_delta(slot.index, base.index);
+        record.put_delta(slot.taken_ns, base.taken_ns);
+    }
+    if !like {
+        alike.write(record, base, slot.taken_ns);
+    }
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if slot.has(flag) {
             record.put_delta(ns[at as usize], arrival);
@@ -494,9 +517,12 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     }
     if let Some((at, armed)) = watchdog {
         let (at_ns, fraction) = at.parts();
-        let lead = (watch_lead(slot, at_ns), base.lead_ns);
         let armed_lead = (armed.wrapping_sub(slot.index), base.armed_lead);
-        record.put_pair(lead, armed_lead, false);
+        if header & WATCHDOG == 0 {
+            record.put_delta(armed_lead.0, armed_lead.1);
+        } else {
+            record.put_pair((watch_lead(slot, at_ns), base.lead_ns), armed_lead, false);
+        }
         if fraction != 0 {
             record.put(fraction);
         }
@@ -506,9 +532,130 @@ fn write(record: &mut Writer<'_>, slot: &Slot, fractions: &[u64; 4], head: &Head
     }
 }
 
+/// The header bits of a record's watchdog at `at`.
+fn watch_form(slot: &Slot, at: Time, base: &Base) -> u8 {
+    match at.parts() {
+        (at_ns, 0) if watch_lead(slot, at_ns) == base.lead_ns => WATCH_LIKE,
+        (_, 0) => WATCHDOG,
+        _ => WATCHDOG | WATCH_FRACTION,
+    }
+}
+
+/// The watchdog of a record whose header is `header`, for `slot`.
+#[inline(always)]
+fn read_watchdog(reader: &mut Reader<'_>, header: u8, base: &Base, slot: &Slot) -> Option<Watch> {
+    let form = header & (WATCHDOG | WATCH_FRACTION);
+    let (lead, armed_lead) = match form {
+        0 => return None,
+        WATCH_LIKE => (base.lead_ns, reader.delta(base.armed_lead)),
+        _ => {
+            let (lead, armed_lead, _) = reader.pair(base.lead_ns, base.armed_lead);
+            (lead, armed_lead)
+        }
+    };
+    let at_ns = lead.wrapping_add(watch_reference(slot));
+    let armed = armed_lead.wrapping_add(slot.index);
+    let fraction = match form {
+        WATCHDOG | WATCH_LIKE => 0,
+        _ => reader.get(),
+    };
+    Some((Time::from_parts(at_ns, fraction), armed))
+}
+
+/// The fields of a record that are nearly always its page's first
+/// record's: skipped when all are ([`LIKE`]).
+struct Alike {
+    event: u64,
+    seq_gap: u64,
+    /// a', against h (equal unless the job waited in the kernel queue).
+    arrival: u64,
+    work_ns: u64,
+    /// d' − a'; without a deadline, the base's.
+    budget_ns: u64,
+}
+
+impl Alike {
+    fn of(slot: &Slot, base: &Base) -> Alike {
+        let arrival = slot.ns[At::Arrival as usize];
+        let budget_ns = match slot.has(HAS_DEADLINE) {
+            true => slot.ns[At::Deadline as usize].wrapping_sub(arrival),
+            false => base.budget_ns,
+        };
+        Alike {
+            event: u64::from(slot.event.0),
+            seq_gap: seq_gap(slot),
+            arrival,
+            work_ns: slot.work_ns,
+            budget_ns,
+        }
+    }
+
+    /// The base's, for a job taken at `taken_ns`.
+    #[inline(always)]
+    fn base(base: &Base, taken_ns: u64) -> Alike {
+        Alike {
+            event: base.event,
+            seq_gap: base.seq_gap,
+            arrival: taken_ns,
+            work_ns: base.work_ns,
+            budget_ns: base.budget_ns,
+        }
+    }
+
+    /// Whether these are the base's for a job taken at `taken_ns`.
+    #[inline(always)]
+    fn is(&self, base: &Base, taken_ns: u64) -> bool {
+        let like = Alike::base(base, taken_ns);
+        (self.event, self.seq_gap, self.arrival) == (like.event, like.seq_gap, like.arrival)
+            && (self.work_ns, self.budget_ns) == (like.work_ns, like.budget_ns)
+    }
+
+    #[inline(always)]
+    fn write(&self, record: &mut Writer<'_>, base: &Base, taken_ns: u64) {
+        record.put_pair(
+            (self.event, base.event),
+            (self.seq_gap, base.seq_gap),
+            false,
+        );
+        record.put_delta(self.arrival, taken_ns);
+        let work = (self.work_ns, base.work_ns);
+        record.put_pair(work, (self.budget_ns, base.budget_ns), false);
+    }
+
+    #[inline(always)]
+    fn read(reader: &mut Reader<'_>, base: &Base, taken_ns: u64) -> Alike {
+        let (event, seq_gap, _) = reader.pair(base.event, base.seq_gap);
+        let arrival = reader.delta(taken_ns);
+        let (work_ns, budget_ns, _) = reader.pair(base.work_ns, base.budget_ns);
+        Alike {
+            event,
+            seq_gap,
+            arrival,
+            work_ns,
+            budget_ns,
+        }
+    }
+}
+
 /// The stream position of the record at `offset`.
 fn decode_index(page: &Page, offset: usize) -> u64 {
-    page.bytes.reader(offset + HEAD).delta(page.base.index)
+    let mut reader = page.bytes.reader(offset + HEAD);
+    read_place(&mut reader, page.flags(offset), &page.base).0
+}
+
+/// The stream position and h of a record whose flags byte is `flags`.
+#[inline(always)]
+fn read_place(reader: &mut Reader<'_>, flags: u8, base: &Base) -> (u64, u64) {
+    if flags & NEAR != 0 {
+        let near = reader.fixed(NEAR_BYTES);
+        let index = near & ((1 << (8 * NEAR_INDEX)) - 1);
+        let taken = near >> (8 * NEAR_INDEX);
+        return (
+            base.index.wrapping_add(index),
+            base.taken_ns.wrapping_add(taken),
+        );
+    }
+    (reader.delta(base.index), reader.delta(base.taken_ns))
 }
 
 /// Writes the slot of the record at `offset` into `slot`; returns the
@@ -516,16 +663,21 @@ fn decode_index(page: &Page, offset: usize) -> u64 {
 fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
     let (header, flags) = (page.header(offset), page.flags(offset));
     let mut reader = page.bytes.reader(offset + HEAD);
-    let base = page.base;
-    let index = reader.delta(base.index);
-    let (event, seq_gap, _) = reader.pair(base.event, base.seq_gap);
-    let (event, global_seq) = (EventType(event as u16), seq_gap.wrapping_add(index));
-    let taken_ns = reader.delta(base.taken_ns);
-    let arrival = reader.delta(taken_ns);
-    let (work_ns, budget, _) = reader.pair(base.work_ns, base.budget_ns);
+    let base = &page.base;
+    let (index, taken_ns) = read_place(&mut reader, flags, base);
+    let flags = flags & !NEAR;
+    let alike = match header & LIKE {
+        0 => Alike::read(&mut reader, base, taken_ns),
+        _ => Alike::base(base, taken_ns),
+    };
+    let (event, global_seq) = (
+        EventType(alike.event as u16),
+        alike.seq_gap.wrapping_add(index),
+    );
+    let arrival = alike.arrival;
     let mut ns = [arrival, 0, 0, 0];
     if flags & HAS_DEADLINE != 0 {
-        ns[At::Deadline as usize] = arrival.wrapping_add(budget);
+        ns[At::Deadline as usize] = arrival.wrapping_add(alike.budget_ns);
     }
     for (at, flag) in [(At::Answer, ANSWERED), (At::Unblocked, UNBLOCKED)] {
         if flags & flag != 0 && !(at == At::Unblocked && header & PENDING != 0) {
@@ -558,7 +710,7 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         global_seq,
         recorded_arrival_ns,
         sigma_ns,
-        work_ns,
+        work_ns: alike.work_ns,
         taken_ns,
         ns,
         thread,
@@ -566,17 +718,7 @@ fn decode(page: &Page, offset: usize, slot: &mut Slot) -> Unparked {
         stage: Stage::Queued,
         flags,
     };
-    let watchdog = (header & WATCHDOG != 0).then(|| {
-        let (lead, armed_lead, _) = reader.pair(base.lead_ns, base.armed_lead);
-        let at_ns = lead.wrapping_add(watch_reference(slot));
-        let armed = armed_lead.wrapping_add(slot.index);
-        let fraction = if header & WATCH_FRACTION != 0 {
-            reader.get()
-        } else {
-            0
-        };
-        (Time::from_parts(at_ns, fraction), armed)
-    });
+    let watchdog = read_watchdog(&mut reader, header, base, slot);
     let deadline_armed = (header & PENDING != 0)
         .then(|| reader.delta(base.deadline_lead).wrapping_add(slot.index))
         .filter(|_| flags & UNBLOCKED == 0);
@@ -619,7 +761,7 @@ mod tests {
             [near(), near(), near(), near()],
             prop_oneof![Just(u32::MAX), any::<u32>()],
             any::<u16>(),
-            any::<u8>(),
+            0u8..64,
         )
     }
 
@@ -670,6 +812,65 @@ mod tests {
                 prop_assert_eq!(parked.state(*job, want.index), None, "taken once");
             }
             prop_assert_eq!(parked.queued(), 0);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_record_like_its_page_s_first_is_shorter_and_gives_back_every_field(
+            changes in prop::collection::vec((0usize..7, 1u64..1_000, any::<bool>()), 1..40),
+        ) {
+            // Jobs like the first (taken later, further on in the stream),
+            // some with one field changed: only those write it. Some are
+            // watched, at the first's margin (only their place in the
+            // order of arming is written) or not (field 6).
+            let mut first = queued(0);
+            first.flags |= HAS_DEADLINE;
+            first.ns = [10, 60, 0, 0];
+            first.recorded_arrival_ns = 10;
+            let mut parked = Parked::default();
+            let watch = |at: u64, index: u64| (Time::from_ns(at), index + 3);
+            let watchdog = Some(watch(50, 0));
+            let mut jobs = vec![(parked.park(&first, &[0; 4], watchdog, None), first, watchdog)];
+            for (n, &(field, by, watched)) in changes.iter().enumerate() {
+                let mut job = first;
+                (job.index, job.global_seq, job.taken_ns) = (n as u64 + 1, n as u64 + 1, 10);
+                job.ns[At::Arrival as usize] = 10;
+                match field {
+                    0 => job.event = EventType(1 + by as u16 * 8),
+                    1 => job.global_seq += by,
+                    2 => job.ns[At::Arrival as usize] -= 1 + by % 10,
+                    3 => job.work_ns += by,
+                    4 => job.ns[At::Deadline as usize] += by,
+                    _ => {}
+                }
+                // Another margin, by 4 ns or more: not two to a byte.
+                let at = if field == 6 { 54 + by } else { 50 };
+                let watchdog = watched.then(|| watch(at, job.index));
+                jobs.push((parked.park(&job, &[0; 4], watchdog, None), job, watchdog));
+            }
+            // Each record's length, from where the next one begins.
+            let used = parked.lanes[1].pages.back().and_then(Option::as_ref).map(|page| page.bytes.used());
+            let mut ends: Vec<u64> = jobs[1..].iter().map(|(job, ..)| job.offset()).collect();
+            ends.push(used.expect("one page") as u64);
+            for ((&end, (job, ..)), &(field, _, watched)) in ends.iter().skip(1).zip(&jobs[1..]).zip(&changes) {
+                let length = end - job.offset();
+                // Its head, its position and h (near the first's: in 6
+                // bytes), and the watchdog's place in the order of arming;
+                // the rest only when a field differs.
+                let like = field == 5 || (field == 6 && !watched);
+                let short = 8 + u64::from(watched);
+                prop_assert_eq!(length == short, like, "field {}: {} bytes", field, length);
+            }
+            for (job, want, watchdog) in &jobs {
+                let mut back = queued(0);
+                let claimed = parked.claim(*job, want.index, &mut back);
+                let Some(Claim::Queued((_, back_watchdog, _))) = claimed else {
+                    panic!("a queued job");
+                };
+                assert_same(&back, want);
+                prop_assert_eq!(back_watchdog, *watchdog);
+            }
         }
     }
 
