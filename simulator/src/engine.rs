@@ -54,7 +54,7 @@ use crate::report::SimResult;
 use crate::stats::{Stats, slack};
 use crate::strategy::runs::{Keyed, Packed, RunQueue};
 use crate::strategy::{Runner, Strategy};
-use crate::varint::{Reader, Writer};
+use crate::varint::{Reader, Writer, short_step};
 
 /// What ES does when a deadline passes (`--miss-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -436,10 +436,17 @@ impl Packed for Timer {
     #[inline(always)]
     fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
         let ((ns, fraction), (before_ns, _)) = (self.at.parts(), before.at.parts());
-        writer.put_delta(ns, before_ns);
-        let arming = (self.armed, before.armed);
-        writer.put_pair(arming, (self.index, before.index), fraction != 0);
-        if fraction != 0 {
+        // The pair's flag: a whole-ns time a short step after the one
+        // before it, whose step follows as is; else a varint step and
+        // the fraction.
+        let short = fraction == 0 && short_step(ns, before_ns);
+        writer.put_pair(
+            (self.armed, before.armed),
+            (self.index, before.index),
+            short,
+        );
+        writer.put_step(ns, before_ns, short);
+        if !short {
             writer.put(fraction);
         }
         writer.put_delta(self.job.bits(), before.job.bits());
@@ -447,9 +454,9 @@ impl Packed for Timer {
 
     #[inline(always)]
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
-        let ns = reader.delta(before.at.parts().0);
-        let (armed, index, has_fraction) = reader.pair(before.armed, before.index);
-        let fraction = if has_fraction { reader.get() } else { 0 };
+        let (armed, index, short) = reader.pair(before.armed, before.index);
+        let ns = reader.step(before.at.parts().0, short);
+        let fraction = if short { 0 } else { reader.get() };
         Timer {
             at: Time::from_parts(ns, fraction),
             armed,

@@ -11,7 +11,8 @@
 //! value with one byte load): a [`Buffer`] keeps [`PAD`] spare bytes
 //! past what it holds, so the load never runs past it. Fields whose
 //! width the writer knows are also written as they are, 1 to 8 bytes
-//! ([`Writer::fixed`]).
+//! ([`Writer::fixed`]), and so is a step up below 2²⁴ (a packed run's
+//! next time, [`short_step`]): 3 bytes, no length to find or zigzag.
 
 /// Bytes a value's write or read may touch past its end (one 8-byte
 /// store or load): a [`Buffer`] keeps this many spare.
@@ -137,6 +138,17 @@ impl Writer<'_> {
         self.put(zigzag(value, base));
     }
 
+    /// Appends `value` as a step from `base`: its [`STEP_BYTES`] bytes
+    /// as they are if it is [`short`](short_step) (the reader must be
+    /// told, by a flag), else as [`put_delta`](Writer::put_delta).
+    #[inline(always)]
+    pub(crate) fn put_step(&mut self, value: u64, base: u64, short: bool) {
+        match short {
+            true => self.fixed(value.wrapping_sub(base), STEP_BYTES),
+            false => self.put_delta(value, base),
+        }
+    }
+
     /// Appends two deltas (`value − base` each, as
     /// [`put_delta`](Writer::put_delta)) and a flag: one byte when both
     /// deltas are within −4..=3 (numbers a step or two apart), else a
@@ -153,6 +165,19 @@ impl Writer<'_> {
             self.put(second);
         }
     }
+}
+
+/// Bytes of a short step (see [`short_step`]).
+const STEP_BYTES: usize = 3;
+
+/// Whether `value` lies less than 2²⁴ above `base` (wrapping), so that
+/// [`Writer::put_step`] writes it in 3 bytes as they are: the step
+/// between neighbours of an ascending run of times (a deadline or timer
+/// 16 ms or less after the one before it), which a varint would write
+/// in as many bytes or more.
+#[inline(always)]
+pub(crate) fn short_step(value: u64, base: u64) -> bool {
+    value.wrapping_sub(base) < 1 << (8 * STEP_BYTES)
 }
 
 /// The bytes `value` takes (for a value of 2⁷ or more; below, one): its
@@ -233,6 +258,16 @@ impl Reader<'_> {
     #[inline(always)]
     pub(crate) fn delta(&mut self, base: u64) -> u64 {
         unzigzag(self.get(), base)
+    }
+
+    /// What [`Writer::put_step`] wrote against `base`, told whether it
+    /// was short.
+    #[inline(always)]
+    pub(crate) fn step(&mut self, base: u64, short: bool) -> u64 {
+        match short {
+            true => base.wrapping_add(self.fixed(STEP_BYTES)),
+            false => self.delta(base),
+        }
     }
 
     /// What [`Writer::put_pair`] wrote against these bases: both values

@@ -649,3 +649,53 @@ mod idle_workers {
         }
     }
 }
+
+mod packed_timers {
+    //! Timers come back from a packed run exactly: a whole-ns time a
+    //! short step on (3 bytes as they are) or not, or with a fraction.
+    use super::*;
+    use crate::strategy::runs::{PACK_AFTER, Run};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn timers_come_back_from_a_packed_run_exactly(
+            timers in prop::collection::vec(
+                (
+                    prop_oneof![0u64..1 << 25, any::<u64>()],
+                    prop_oneof![Just(0u64), 1u64..time::SCALE as u64],
+                    prop_oneof![0u64..3, any::<u64>()],
+                    any::<u64>(),
+                ),
+                1..300,
+            ),
+        ) {
+            // Times step up by less or more than 2^24 ns, or anywhere;
+            // the order of arming and the stream position a little or
+            // anywhere; any job. The run is packed from its
+            // PACK_AFTER-th timer on: as many of the first go before.
+            let mut run = Run::default();
+            let mut model = VecDeque::new();
+            let mut last = Timer::new((Time::ZERO, 0), JobRef::from_bits(0), 0);
+            for _ in 0..PACK_AFTER {
+                run.push_back(last);
+                model.push_back(last);
+            }
+            for (step, fraction, armed_step, job) in timers {
+                let ns = last.at.parts().0.wrapping_add(step).min(u64::MAX - 1);
+                let armed = last.armed.wrapping_add(armed_step);
+                let at = Time::from_parts(ns, fraction);
+                let timer = Timer::new((at, armed), JobRef::from_bits(job), armed ^ job);
+                run.push_back(timer);
+                model.push_back(timer);
+                last = timer;
+            }
+            while let Some(want) = model.pop_front() {
+                let back = run.pop_front().expect("a timer");
+                prop_assert_eq!((back.at, back.armed, back.index), (want.at, want.armed, want.index));
+                prop_assert_eq!(back.job, want.job);
+            }
+            prop_assert!(run.pop_front().is_none());
+        }
+    }
+}

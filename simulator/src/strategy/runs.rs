@@ -27,7 +27,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use super::Ticket;
 use crate::engine::JobRef;
-use crate::varint::{Buffer, Reader, Writer};
+use crate::varint::{Buffer, Reader, Writer, short_step};
 
 /// Sorted runs kept before falling back to the heap.
 pub const MAX_RUNS: usize = 4;
@@ -60,10 +60,6 @@ pub trait Packed: Keyed + Copy {
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self;
 }
 
-/// Bytes of a ticket's deadline written as is: its step from the one
-/// before it in a run (which ascends) when below 2²⁴ ns (16 ms).
-const STEP_BYTES: usize = 3;
-
 impl Packed for Ticket {
     #[inline(always)]
     fn pack(&self, before: &Self, writer: &mut Writer<'_>) {
@@ -72,24 +68,17 @@ impl Packed for Ticket {
         let (index, gap) = ((self.index, before.index), (seq_gap(self), seq_gap(before)));
         // The pair's flag: the deadline's step follows as is, not as a
         // varint (a step a varint would write in as many bytes or more).
-        let step = self.deadline_ns.wrapping_sub(before.deadline_ns);
-        let as_is = step < 1 << (8 * STEP_BYTES);
-        writer.put_pair(index, gap, as_is);
-        match as_is {
-            true => writer.fixed(step, STEP_BYTES),
-            false => writer.put_delta(self.deadline_ns, before.deadline_ns),
-        }
+        let short = short_step(self.deadline_ns, before.deadline_ns);
+        writer.put_pair(index, gap, short);
+        writer.put_step(self.deadline_ns, before.deadline_ns, short);
         writer.put_delta(self.job.bits(), before.job.bits());
     }
 
     #[inline(always)]
     fn unpack(before: &Self, reader: &mut Reader<'_>) -> Self {
         let before_gap = before.global_seq.wrapping_sub(before.index);
-        let (index, seq_gap, as_is) = reader.pair(before.index, before_gap);
-        let deadline_ns = match as_is {
-            true => before.deadline_ns.wrapping_add(reader.fixed(STEP_BYTES)),
-            false => reader.delta(before.deadline_ns),
-        };
+        let (index, seq_gap, short) = reader.pair(before.index, before_gap);
+        let deadline_ns = reader.step(before.deadline_ns, short);
         Ticket {
             deadline_ns,
             global_seq: seq_gap.wrapping_add(index),
