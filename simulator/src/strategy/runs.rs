@@ -298,10 +298,9 @@ impl<V: Packed> PackedRun<V> {
         }
     }
 
-    /// Keeps only the items for which `keep` is true (order unchanged).
-    /// Keeps the items `keep` accepts, packed again into a new run as
-    /// they are read (the blocks read go): at most both runs' bytes at
-    /// once, never the items unpacked.
+    /// Keeps only the items for which `keep` is true (order unchanged),
+    /// packed again into a new run as they are read (the blocks read
+    /// go): at most both runs' bytes at once, never the items unpacked.
     fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
         let mut kept = PackedRun {
             spare: self.spare.take(),
