@@ -564,6 +564,7 @@ fn read_watchdog(reader: &mut Reader<'_>, header: u8, base: &Base, slot: &Slot) 
 
 /// The fields of a record that are nearly always its page's first
 /// record's: skipped when all are ([`LIKE`]).
+#[derive(PartialEq, Eq)]
 struct Alike {
     event: u64,
     seq_gap: u64,
@@ -605,9 +606,7 @@ impl Alike {
     /// Whether these are the base's for a job taken at `taken_ns`.
     #[inline(always)]
     fn is(&self, base: &Base, taken_ns: u64) -> bool {
-        let like = Alike::base(base, taken_ns);
-        (self.event, self.seq_gap, self.arrival) == (like.event, like.seq_gap, like.arrival)
-            && (self.work_ns, self.budget_ns) == (like.work_ns, like.budget_ns)
+        *self == Alike::base(base, taken_ns)
     }
 
     #[inline(always)]
