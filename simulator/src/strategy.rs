@@ -92,22 +92,25 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The handler does the job's work itself.
-    pub fn handler(job: &Job) -> Plan {
+    /// `work_ns` of work on `runner`, without a watchdog: the plan of
+    /// every job of a strategy whose [`runner`](Strategy::runner) is
+    /// `runner`, with the job's own service time.
+    pub fn on(runner: Runner, work_ns: u64) -> Plan {
         Plan {
-            runner: Runner::Handler,
-            work_ns: job.service_ns,
+            runner,
+            work_ns,
             watchdog: None,
         }
     }
 
+    /// The handler does the job's work itself.
+    pub fn handler(job: &Job) -> Plan {
+        Plan::on(Runner::Handler, job.service_ns)
+    }
+
     /// The handler hands the job off to the workers.
     pub fn worker(job: &Job) -> Plan {
-        Plan {
-            runner: Runner::Worker,
-            work_ns: job.service_ns,
-            watchdog: None,
-        }
+        Plan::on(Runner::Worker, job.service_ns)
     }
 }
 

@@ -617,11 +617,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     fn take_message(&mut self, slot: u32, message: Option<&Message>) -> Result<(), SimError> {
         let now = self.now;
         let plan = match (self.runner, message) {
-            (Some(runner), _) => Plan {
-                runner,
-                work_ns: self.slots[slot].work_ns,
-                watchdog: None,
-            },
+            (Some(runner), _) => Plan::on(runner, self.slots[slot].work_ns),
             (None, Some(message)) => {
                 let job = self.job(slot, now);
                 self.strategy.plan(&job, message)

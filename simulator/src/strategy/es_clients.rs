@@ -39,11 +39,7 @@ impl Strategy for EsClientsInline {
 
     fn plan(&mut self, job: &Job, message: &Message) -> Plan {
         if from_es_client(message) {
-            return Plan {
-                runner: Runner::Answer,
-                work_ns: 0,
-                watchdog: None,
-            };
+            return Plan::on(Runner::Answer, 0);
         }
         self.inner.plan(job, message)
     }

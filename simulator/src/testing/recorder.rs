@@ -129,11 +129,7 @@ impl<S: Strategy> Recorder<S> {
         let Some(runner) = self.runner else {
             return;
         };
-        let declared = Plan {
-            runner,
-            work_ns: job.service_ns,
-            watchdog: None,
-        };
+        let declared = Plan::on(runner, job.service_ns);
         if plan != declared {
             let taken = Decision::Plan {
                 index: job.index,
