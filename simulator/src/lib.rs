@@ -80,6 +80,7 @@ pub mod cost;
 pub mod engine;
 pub mod kernel;
 pub mod margins;
+mod prefetch;
 pub mod report;
 /// Latency percentiles: the traces crate's one histogram.
 pub use esreplay_traces::histogram;

@@ -38,6 +38,7 @@ use esreplay_traces::Message;
 
 use super::time::{Offset, Time};
 use super::{Class, PushedMessage};
+use crate::prefetch::prefetch;
 use arrivals::{Arrivals, Order};
 use ids::ThreadIds;
 
@@ -527,7 +528,8 @@ impl Threads {
     }
 
     /// Thread `id`, unblocked, releases its read-ahead up to and
-    /// including its next AUTH message.
+    /// including its next AUTH message, and prefetches the message after
+    /// it, read long ago, for when this one is answered.
     fn release_read_ahead(&mut self, id: u32) {
         let mut entry = self.threads[id as usize].first;
         while entry != NONE {
@@ -537,6 +539,12 @@ impl Threads {
             thread.first = next;
             if next == NONE {
                 thread.last = NONE;
+            } else {
+                prefetch(&self.held[next as usize]);
+                // The messages may be lent (a release during a release).
+                if let Some(message) = self.messages.get(next as usize) {
+                    prefetch(message);
+                }
             }
             self.release(id, entry);
             if auth {
