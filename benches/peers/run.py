@@ -11,6 +11,10 @@ Not part of `cargo test`; see docs/performance.md.
     cargo build --release -p esreplay && cargo build --release -p esreplay-tests --example plain_loop
     /tmp/peers/bin/python benches/peers/run.py --reps 3
 
+With --against DIR, another build's `sim` runs too, alternately with
+this one's run by run, and its row says how much faster this build is
+in the same minutes (a virtual machine's speed drifts between hours).
+
 Rates are by CPU time (the machine may be shared): for esreplay, the
 whole `esreplay sim` process (decoding the trace file included); for the
 peers, the plain loop and the in-memory engine, the simulation only, over
@@ -46,6 +50,9 @@ def arguments():
                    help="engine: esreplay's engine on messages already in memory")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--ciw-reps", type=int, default=3, help="Ciw is slow: fewer runs if need be")
+    p.add_argument("--against", help="a directory with another build's esreplay: its `sim` "
+                   "runs alternately with this one's (a row of its own; its JSON result must "
+                   "equal this one's)")
     return p.parse_args()
 
 
@@ -84,16 +91,20 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def time_esreplay(a, trace, strategy):
-    """Median (CPU s, wall s) of the whole `esreplay sim` process, and its result."""
-    command = [os.path.join(a.bin, "esreplay"), "sim", trace, "--strategy", strategy,
-               "--cost", a.cost, "--json"]
-    times = []
+def time_esreplay(a, trace, strategy, bins):
+    """For each build directory in `bins`: the median (CPU s, wall s) of the
+    whole `esreplay sim` process and its result; the builds run in turn,
+    run by run, so that a machine whose speed drifts slows them alike."""
+    times = [[] for _ in bins]
+    results = [None for _ in bins]
     for _ in range(a.reps):
-        start, cpu = time.perf_counter(), children_cpu()
-        result = run(command)
-        times.append((children_cpu() - cpu, time.perf_counter() - start))
-    return sorted(times)[len(times) // 2], json.loads(result.stdout)
+        for k, directory in enumerate(bins):
+            command = [os.path.join(directory, "esreplay"), "sim", trace, "--strategy",
+                       strategy, "--cost", a.cost, "--json"]
+            start, cpu = time.perf_counter(), children_cpu()
+            results[k] = json.loads(run(command).stdout)
+            times[k].append((children_cpu() - cpu, time.perf_counter() - start))
+    return [(sorted(t)[len(t) // 2], result) for t, result in zip(times, results)]
 
 
 def measure(a, trace, jsonl, records, strategy):
@@ -102,9 +113,14 @@ def measure(a, trace, jsonl, records, strategy):
     run([os.path.join(a.bin, "esreplay"), "sim", trace, "--strategy", strategy, "--cost", a.cost,
          "--json", "--outcomes", outcomes])
     reference = esreplay_outcomes(outcomes)
-    (seconds, wall), result = time_esreplay(a, trace, strategy)
+    timed = time_esreplay(a, trace, strategy, [a.bin] + ([a.against] if a.against else []))
+    (seconds, wall), result = timed[0]
     n = result["messages"]
     rows = [("esreplay sim", n / seconds, seconds, wall, "reference")]
+    for (seconds, wall), other in timed[1:]:
+        # The other build may not write --outcomes: its whole result is compared.
+        check = "agrees" if other == result else "its result differs"
+        rows.append(("--against sim", n / seconds, seconds, wall, check))
     for model in a.models.split(","):
         if model in ("plain", "engine"):
             dump = os.path.join(a.work, f"{strategy}.{model}.txt")
