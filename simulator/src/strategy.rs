@@ -92,9 +92,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `work_ns` of work on `runner`, without a watchdog: the plan of
-    /// every job of a strategy whose [`runner`](Strategy::runner) is
-    /// `runner`, with the job's own service time.
+    /// `work_ns` of work on `runner`, unguarded (no watchdog). A strategy
+    /// whose [`runner`](Strategy::runner) is `Some(runner)` plans every
+    /// job as `Plan::on(runner, job.service_ns)`.
     pub fn on(runner: Runner, work_ns: u64) -> Plan {
         Plan {
             runner,

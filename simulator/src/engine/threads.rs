@@ -541,7 +541,10 @@ impl Threads {
                 thread.last = NONE;
             } else {
                 prefetch(&self.held[next as usize]);
-                // The messages may be lent (a release during a release).
+                // `messages` is empty while lent to a `Released` (a
+                // thread released during another message's arrival: a
+                // drop at a full kernel queue, an open the ES cache
+                // answers).
                 if let Some(message) = self.messages.get(next as usize) {
                     prefetch(message);
                 }
