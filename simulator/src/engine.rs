@@ -23,6 +23,7 @@
 //! threads' read-ahead ([`MAX_READ_AHEAD`]).
 
 mod admission;
+mod alone;
 pub mod coclient;
 pub mod cpu;
 pub mod machine;
@@ -569,6 +570,10 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// The strategy's [`Strategy::runner`]: every job planned on it
     /// without asking (`None`: `plan` is called for each).
     runner: Option<Runner>,
+    /// Whether the settings let a message run alone (`alone`).
+    may_run_alone: bool,
+    /// The message running alone, kept aside until the next arrival.
+    alone: Option<alone::Alone>,
 }
 
 mod run;

@@ -4,6 +4,7 @@
 use esreplay_traces::Message;
 
 use super::admission::answered_at_arrival;
+use super::alone::may_run_alone;
 use super::{
     ANSWERED, Arriving, At, Background, Busy, Class, CoClient, DEFAULTED, GuardTimer, HAS_DEADLINE,
     IdleWorkers, JobRef, MissMode, NO_THREAD, Observer, Outcome, Phase, PushedMessage, Released,
@@ -21,11 +22,11 @@ use crate::strategy::{Job, Plan, Runner, Strategy, Ticket};
 /// The thread an AUTH message blocks in closed replay and its recorded
 /// stall σ, if any: what its unblocking releases.
 #[derive(Clone, Copy)]
-struct Waiter(Option<(u32, u64)>);
+pub(super) struct Waiter(Option<(u32, u64)>);
 
 impl Waiter {
     #[inline(always)]
-    fn of(state: &Slot) -> Waiter {
+    pub(super) fn of(state: &Slot) -> Waiter {
         Waiter(
             (state.is_auth() && state.thread != NO_THREAD)
                 .then_some((state.thread, state.sigma_ns)),
@@ -36,9 +37,9 @@ impl Waiter {
 /// r and r' of an answered message: when its answer reached the kernel
 /// (the client's answer + ρ), and when the kernel had an answer.
 #[derive(Clone, Copy)]
-struct Answered {
-    response: Time,
-    unblocked: Time,
+pub(super) struct Answered {
+    pub(super) response: Time,
+    pub(super) unblocked: Time,
 }
 
 /// How far [`Simulator::run`] may go.
@@ -110,6 +111,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let co = config.co_client.clone().map(CoClient::new);
         let has_co = co.is_some();
         let track = matches!(config.cpu.background, Background::Track(_));
+        let may_run_alone = may_run_alone(&config, runner);
         Simulator {
             strategy,
             cost,
@@ -146,6 +148,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             park_after: if has_co { usize::MAX } else { PARK_AFTER },
             armed: 0,
             rare: has_co || track,
+            may_run_alone,
+            alone: None,
             runner,
         }
     }
@@ -160,6 +164,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let index = self.next_index;
         self.next_index += 1;
         if self.closed_from(message.message()) {
+            self.end_alone(None)?;
             let threads = self.threads.get_or_insert_with(Threads::default);
             let recorded = message.message().arrival_ns;
             if !threads.intake(message, index)? {
@@ -169,6 +174,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         let arrival = Time::from_ns(message.message().arrival_ns);
         let at = arrival.max(self.now);
+        self.end_alone(Some(at))?;
         // Not closed: the closed loop does not exist.
         self.run_with::<false>(Limit::Before(at, Class::Arrival))?;
         self.move_to(at);
@@ -195,6 +201,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Runs every remaining event and returns the result.
     pub fn finish(mut self) -> Result<SimResult, SimError> {
+        self.end_alone(None)?;
         self.close_last_instant()?;
         self.run(Limit::End)?;
         debug_assert!(self.waiting.is_empty(), "a message was never taken");
@@ -426,7 +433,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     #[inline]
-    fn move_to(&mut self, at: Time) {
+    pub(super) fn move_to(&mut self, at: Time) {
         if at > self.now {
             self.cpu.advance(at);
             self.now = at;
@@ -474,8 +481,22 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// admitted. ES mutes and the cache (a muted message stops before it
     /// is counted; a cached one is answered here at a') and a co-resident
     /// client's injected messages belong here too. Returns the slot of a
-    /// message that waits in the kernel queue (see [`wait`](Self::wait)).
+    /// message that waits in the kernel queue (see [`wait`](Self::wait));
+    /// one taken at once may run alone (`alone`), without a slot.
     fn arrive(&mut self, released: Arriving<'_>) -> Result<Option<u32>, SimError> {
+        match self.may_run_alone {
+            true => self.arrive_with::<true>(released),
+            false => self.arrive_with::<false>(released),
+        }
+    }
+
+    /// [`arrive`](Self::arrive), where whether messages may run alone is
+    /// known: without, the path has no check for it.
+    #[inline(always)]
+    fn arrive_with<const ALONE: bool>(
+        &mut self,
+        released: Arriving<'_>,
+    ) -> Result<Option<u32>, SimError> {
         match self.admit(&released) {
             Admission::Muted => {
                 self.mute(&released);
@@ -503,6 +524,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         }
         let service_ns = self.cost.service_ns(message)?;
         let waiting = Slot::waiting(&released, service_ns);
+        if ALONE && self.runs_alone() {
+            self.open_instant(arrival_ns);
+            self.run_alone(waiting, released.arrival, deadline);
+            return Ok(None);
+        }
         let slot = self.slots.alloc(waiting, released.arrival, deadline);
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
@@ -524,7 +550,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// completions and takes), so its take is the very next event; it
     /// runs now instead of after one more scan, without passing through
     /// the queue.
-    fn taken_at_once(&self) -> bool {
+    pub(super) fn taken_at_once(&self) -> bool {
         let next = self.shortcuts
             && self.config.transport_ns == 0
             && matches!(self.phase, Phase::Idle)
@@ -614,7 +640,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// The handler takes `message` (in `slot`; `None` if not kept: see
     /// `keep_messages`) now.
     #[inline(always)]
-    fn take_message(&mut self, slot: u32, message: Option<&Message>) -> Result<(), SimError> {
+    pub(super) fn take_message(
+        &mut self,
+        slot: u32,
+        message: Option<&Message>,
+    ) -> Result<(), SimError> {
         let now = self.now;
         let plan = match (self.runner, message) {
             (Some(runner), _) => Plan::on(runner, self.slots[slot].work_ns),
@@ -1103,7 +1133,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// waited on (arrived at `arrival`, known if it has a waiter) was
     /// unblocked at `at`.
     #[inline(always)]
-    fn unblocked(&mut self, waiter: Waiter, arrival: Option<Time>, at: Time) {
+    pub(super) fn unblocked(&mut self, waiter: Waiter, arrival: Option<Time>, at: Time) {
         self.stats.backlog.respond(at.ceil_ns());
         if let (Some((thread, sigma_ns)), Some(arrival), Some(threads)) =
             (waiter.0, arrival, self.threads.as_mut())
@@ -1128,34 +1158,16 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let state = &slots[slot];
         debug_assert!(state.has(ANSWERED));
         let deadline = slots.deadline(slot);
-        let Answered {
-            response,
-            unblocked,
-        } = answered;
-        let outcome = Outcome {
-            index: state.index,
-            global_seq: state.global_seq,
-            event: state.event,
-            action: state.action(),
-            arrival_ns: slots.time(slot, At::Arrival).ceil_ns(),
-            recorded_arrival_ns: state.recorded_arrival_ns,
-            deadline_ns: deadline.map(Time::ceil_ns),
-            service_ns: state.work_ns,
-            handler_ns: state.taken_ns,
-            start_ns: ran.map(|(start, _)| start.ceil_ns()),
-            finish_ns: ran.map(|(_, finish)| finish.ceil_ns()),
-            response_ns: response.ceil_ns(),
-            unblocked_ns: unblocked.ceil_ns(),
-            defaulted: state.defaulted(),
-            missed: state.is_auth() && deadline.is_some_and(|d| response > d),
+        let outcome = outcome(
+            state,
+            slots.time(slot, At::Arrival),
+            deadline,
+            answered,
+            ran,
             worker,
-            dropped: false,
-            cached: false,
-        };
+        );
         self.slots.free(slot);
-        self.reported += 1;
-        self.stats.record(&outcome);
-        self.observer.outcome(&outcome);
+        self.report(&outcome);
         if let Some(co) = self.co.as_mut() {
             let trigger = self.triggers.get_mut(slot as usize).and_then(Option::take);
             self.triggers_kept -= usize::from(trigger.is_some());
@@ -1163,5 +1175,52 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 co.our_opens(&trigger, finish);
             }
         }
+    }
+
+    /// `outcome` is known: counted and reported.
+    #[inline(always)]
+    pub(super) fn report(&mut self, outcome: &Outcome) {
+        self.reported += 1;
+        self.stats.record(outcome);
+        self.observer.outcome(outcome);
+    }
+}
+
+/// The outcome of the message in `state`, arrived at `arrival` with
+/// deadline `deadline`: `answered`, r and r' (it has been answered);
+/// `ran`, when its work started and finished, if it ran; `worker`, the
+/// worker that ran it, if one did.
+#[inline(always)]
+pub(super) fn outcome(
+    state: &Slot,
+    arrival: Time,
+    deadline: Option<Time>,
+    answered: Answered,
+    ran: Option<(Time, Time)>,
+    worker: Option<u32>,
+) -> Outcome {
+    let Answered {
+        response,
+        unblocked,
+    } = answered;
+    Outcome {
+        index: state.index,
+        global_seq: state.global_seq,
+        event: state.event,
+        action: state.action(),
+        arrival_ns: arrival.ceil_ns(),
+        recorded_arrival_ns: state.recorded_arrival_ns,
+        deadline_ns: deadline.map(Time::ceil_ns),
+        service_ns: state.work_ns,
+        handler_ns: state.taken_ns,
+        start_ns: ran.map(|(start, _)| start.ceil_ns()),
+        finish_ns: ran.map(|(_, finish)| finish.ceil_ns()),
+        response_ns: response.ceil_ns(),
+        unblocked_ns: unblocked.ceil_ns(),
+        defaulted: state.defaulted(),
+        missed: state.is_auth() && deadline.is_some_and(|d| response > d),
+        worker,
+        dropped: false,
+        cached: false,
     }
 }

@@ -374,8 +374,9 @@ fn timers_of_answered_messages_do_not_pile_up_until_their_deadline() {
 
 mod shortcuts {
     //! The loop's shortcuts (an event proven to be the next one runs at
-    //! once; the last arrival instant closed, and the backlog sealed,
-    //! once nothing can arrive) and parking queued jobs as compact
+    //! once; a message that runs alone kept out of the loop; the last
+    //! arrival instant closed, and the backlog sealed, once nothing can
+    //! arrive) and parking queued jobs as compact
     //! records change nothing: every outcome, in the order reported,
     //! every backlog sample and the result are the same with them off,
     //! in open and closed replay, with and without a co-resident client.
@@ -517,6 +518,41 @@ mod shortcuts {
             prop_assert!(fast.1.len() as u64 == all || fast.0.is_err(), "every message settled");
             prop_assert_eq!(&fast, &slow, "shortcuts");
             prop_assert_eq!(&fast, &parked, "every queued job parked");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Where messages run alone (inline, no `--cores`, killed at a
+        /// miss): most of them at these gaps, some outlasting the next
+        /// arrival or arriving with it, under a response latency, a kernel
+        /// queue, the ES cache, and threads that start the closed loop
+        /// midway.
+        #[test]
+        fn messages_running_alone_change_no_outcome(
+            specs in prop::collection::vec(
+                (0u64..9, prop::bool::weighted(0.8), 1u64..40, 0u64..8,
+                 prop::option::weighted(0.03, 0u64..3), 0u64..10, Just(false)),
+                0..80,
+            ),
+            (latency, queue, replay, cache) in (0u64..3, 0usize..3, 0usize..3, any::<bool>()),
+        ) {
+            let messages = messages(&specs);
+            let kernel = crate::kernel::KernelOptions {
+                cache_events: if cache { vec![EventType::AUTH_OPEN] } else { Vec::new() },
+                cache_size: 1,
+                ..Default::default()
+            };
+            let config = SimConfig {
+                response_latency_ns: latency,
+                kernel_queue: [None, Some(1), Some(4)][queue],
+                replay: [ReplayMode::Auto, ReplayMode::Open, ReplayMode::Closed][replay],
+                kernel,
+                ..SimConfig::default()
+            };
+            let fast = simulate_with((true, usize::MAX), "inline", &messages, &config);
+            let slow = simulate_with((false, usize::MAX), "inline", &messages, &config);
+            prop_assert_eq!(&fast, &slow);
         }
     }
 
