@@ -1,25 +1,30 @@
-//! A message that runs alone: taken at once by the idle handler of an
-//! inline strategy ([`Runner::Handler`] for every job), with nothing else
-//! in the machine, no timer that could fire, no closed loop and no CPU
-//! contention (no `--cores`). Its every event is known when it arrives:
-//! its work ends at h + s and nothing can happen before that but another
-//! arrival. So it is kept aside, without a slot, a CPU task or an event,
-//! until the next message arrives (or the input ends):
+//! A message that runs alone: taken at once by the idle handler of a
+//! strategy that plans every job on one runner ([`Strategy::runner`]),
+//! with nothing else in the machine (no job running or queued), no timer
+//! that could fire, no closed loop and no CPU contention (no `--cores`).
+//! Its every event is known when it arrives: its work starts at once, on
+//! the handler or (the hand-off free) on the worker idle the longest, and
+//! ends s (plus a worker's overhead) later; nothing can happen before that
+//! but another arrival. So it is kept aside, without a slot, a CPU task or
+//! an event, until the next message arrives (or the input ends):
 //!
 //! - if its work ended by then, it is settled then, in the order and with
-//!   the figures the event loop would have given at its completion;
-//! - else it enters the machine as it was taken (a slot, the handler's
-//!   phase, a CPU task started at h) and the loop goes on from there.
+//!   the figures the event loop would have given at its completion; on a
+//!   worker, the strategy is given its ticket and asked for the worker's
+//!   next job then, as the loop would have at its arrival;
+//! - else it enters the machine as the loop would have left it (a slot,
+//!   the handler's phase or its place in the strategy's queue, a CPU task
+//!   started when it was taken) and the loop goes on from there.
 //!
 //! Most messages of a trace at a modest load run alone, and so cost no
 //! scan of the event sources, no slot and no CPU bookkeeping. One of the
-//! loop's shortcuts: off with them in the test that compares every
+//! loop's shortcuts: off with them in the tests that compare every
 //! outcome and backlog sample both ways.
 
 use super::run::{Answered, Waiter, outcome};
 use super::slots::Slot;
-use super::{MissMode, Observer, Phase, SimConfig, SimError, Simulator, Time};
-use crate::strategy::{Runner, Strategy};
+use super::{JobRef, MissMode, Observer, Phase, SimConfig, SimError, Simulator, Stage, Time};
+use crate::strategy::{Runner, Strategy, Ticket};
 
 /// The message running alone (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -36,10 +41,16 @@ pub(super) struct Alone {
     finish: Time,
 }
 
-/// Whether messages may run alone under `config` with a strategy whose
-/// runner is `runner` (the settings that never change during a run).
-pub(super) fn may_run_alone(config: &SimConfig, runner: Option<Runner>) -> bool {
-    runner == Some(Runner::Handler)
+/// Whether messages may run alone under `config` with a strategy of
+/// `workers` workers whose runner is `runner` (the settings that never
+/// change during a run).
+pub(super) fn may_run_alone(config: &SimConfig, runner: Option<Runner>, workers: u32) -> bool {
+    let runner_ok = match runner {
+        Some(Runner::Handler) => true,
+        Some(Runner::Worker) => workers > 0 && config.handoff_ns == 0,
+        Some(Runner::Answer) | None => false,
+    };
+    runner_ok
         && config.cpu.cores_milli.is_none()
         && config.handler_overhead_ns == 0
         && config.miss_mode == MissMode::Kill
@@ -48,12 +59,17 @@ pub(super) fn may_run_alone(config: &SimConfig, runner: Option<Runner>) -> bool 
 
 impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// Whether the message arriving now runs alone: the settings let it
-    /// (see [`may_run_alone`]), it is taken at once, and no timer or
-    /// closed loop exists.
+    /// (see [`may_run_alone`]), it is taken at once, nothing runs or is
+    /// queued, and no timer or closed loop exists.
     #[inline(always)]
     pub(super) fn runs_alone(&self) -> bool {
         debug_assert!(self.alone.is_none(), "the last one ended at this arrival");
-        self.may_run_alone && !self.rare && self.threads.is_none() && self.taken_at_once()
+        self.may_run_alone
+            && !self.rare
+            && self.threads.is_none()
+            && self.queued == 0
+            && self.cpu.is_idle()
+            && self.taken_at_once()
     }
 
     /// The message of `slot` (not allocated), arrived at `arrival` with
@@ -61,19 +77,21 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     #[inline(always)]
     pub(super) fn run_alone(&mut self, slot: Slot, arrival: Time, deadline: Option<Time>) {
         let taken = self.now;
+        let work_ns = match self.runner {
+            Some(Runner::Worker) => slot.work_ns.saturating_add(self.config.worker_overhead_ns),
+            _ => slot.work_ns,
+        };
         self.alone = Some(Alone {
             slot,
             arrival,
             deadline,
             taken,
-            finish: taken.plus_ns(slot.work_ns),
+            finish: taken.plus_ns(work_ns),
         });
     }
 
     /// Ends the message running alone, if any, before anything else
-    /// happens: settled if its work ends at or before `next` (an arrival
-    /// then: a completion at that instant comes first), else (or with no
-    /// `next`) in the machine as it was taken.
+    /// happens at `next` (an arrival then; `None`: the loop takes over).
     #[inline(always)]
     pub(super) fn end_alone(&mut self, next: Option<Time>) -> Result<(), SimError> {
         match self.alone.is_some() {
@@ -84,24 +102,67 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
 
     /// [`end_alone`](Self::end_alone) when a message runs alone (out of
     /// line: the loop that pushes messages stays small for the others).
+    /// On the handler its work ended by `next` if it ended at or before
+    /// (a completion comes before an arrival at one instant); a worker's
+    /// job is dispatched after the arrivals of its instant, so only if
+    /// `next` is later.
     #[inline(never)]
     fn end_alone_now(&mut self, next: Option<Time>) -> Result<(), SimError> {
         let Some(alone) = self.alone.take() else {
             return Ok(());
         };
-        match next {
-            Some(at) if alone.finish <= at => {
-                self.settle_alone(alone);
+        match (self.runner, next) {
+            (Some(Runner::Handler), Some(at)) if alone.finish <= at => {
+                self.settle_alone(alone, None);
                 Ok(())
             }
+            (Some(Runner::Worker), Some(at)) if at > alone.taken => self.dispatch_alone(alone, at),
             _ => self.enter_alone(alone),
         }
     }
 
-    /// What the loop does at its completion: the handler's busy time,
-    /// the answer (r = f + ρ, unblocked then: no fail mode), the outcome.
+    /// The job of a message running alone goes to the strategy and, if
+    /// the strategy gives it to the worker idle the longest and it ends
+    /// by `next`, is settled; else the dispatch goes on in the machine.
+    fn dispatch_alone(&mut self, alone: Alone, next: Time) -> Result<(), SimError> {
+        let id = self.slots.reserve();
+        let job = JobRef::slot(id);
+        let index = alone.slot.index;
+        self.strategy.queue(Ticket {
+            deadline_ns: alone.deadline.map_or(u64::MAX, Time::ceil_ns),
+            global_seq: alone.slot.global_seq,
+            index,
+            job,
+        });
+        let worker = self.idle.get(0).expect("every worker is idle");
+        let answer = self.strategy.next(worker, alone.taken);
+        let ours = answer.is_some_and(|ticket| ticket.index == index && ticket.job == job);
+        if ours && alone.finish <= next {
+            self.slots.free(id);
+            self.idle.take(0);
+            self.settle_alone(alone, Some(worker));
+            self.idle.push(alone.finish, worker);
+            return Ok(());
+        }
+        // Queued, as the handler's hand-off left it; the dispatch goes on
+        // with the strategy's answer.
+        let mut slot = alone.slot;
+        slot.stage = Stage::Queued;
+        slot.taken_ns = alone.taken.ceil_ns();
+        self.slots.put(id, slot, alone.arrival, alone.deadline);
+        self.queued += 1;
+        self.dispatchable = true;
+        match self.dispatch_answer(0, worker, answer)? {
+            Some(position) => self.dispatch_from(position),
+            None => Ok(()),
+        }
+    }
+
+    /// What the loop does at its completion on the handler (`worker`
+    /// `None`) or on `worker`: the thread's busy time, the answer (r = f
+    /// + ρ, unblocked then: no fail mode), the outcome.
     #[inline(always)]
-    fn settle_alone(&mut self, alone: Alone) {
+    fn settle_alone(&mut self, alone: Alone, worker: Option<u32>) {
         let Alone {
             mut slot,
             arrival,
@@ -110,8 +171,13 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             finish,
         } = alone;
         self.move_to(finish);
-        self.phase_since = taken;
-        self.handler_busy.add(taken, finish);
+        match worker {
+            None => {
+                self.phase_since = taken;
+                self.handler_busy.add(taken, finish);
+            }
+            Some(_) => self.worker_busy.add(taken, finish),
+        }
         let response = finish.plus_ns(self.config.response_latency_ns);
         self.unblocked(Waiter::of(&slot), Some(arrival), response);
         self.client_answered(slot.index, response, true);
@@ -121,11 +187,11 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             unblocked: response,
         };
         let ran = Some((taken, finish));
-        self.report(&outcome(&slot, arrival, deadline, answered, ran, None));
+        self.report(&outcome(&slot, arrival, deadline, answered, ran, worker));
     }
 
-    /// The message's work outlasts the next arrival (a busy moment): it
-    /// enters the machine as the handler took it.
+    /// The message's work outlasts the next arrival, or the loop takes
+    /// over: it enters the machine as the handler took it.
     fn enter_alone(&mut self, alone: Alone) -> Result<(), SimError> {
         debug_assert_eq!(self.now, alone.taken, "nothing happened since");
         debug_assert!(matches!(self.phase, Phase::Idle));

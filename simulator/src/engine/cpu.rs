@@ -399,6 +399,12 @@ impl Cpu {
         Some(self.at + wall)
     }
 
+    /// Whether no task runs.
+    #[inline(always)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.tasks.first.is_none()
+    }
+
     /// Removes the task that finishes first (the caller has advanced to its
     /// completion time) and returns its id.
     #[inline(always)]

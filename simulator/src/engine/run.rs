@@ -111,7 +111,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let co = config.co_client.clone().map(CoClient::new);
         let has_co = co.is_some();
         let track = matches!(config.cpu.background, Background::Track(_));
-        let may_run_alone = may_run_alone(&config, runner);
+        let may_run_alone = may_run_alone(&config, runner, workers);
         Simulator {
             strategy,
             cost,
@@ -940,24 +940,46 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// queue is an error.
     #[inline(always)]
     fn dispatch(&mut self) -> Result<(), SimError> {
-        let mut position = 0;
+        self.dispatch_from(0)
+    }
+
+    /// [`dispatch`](Self::dispatch), asking the idle workers from
+    /// `position` on.
+    #[inline(always)]
+    pub(super) fn dispatch_from(&mut self, mut position: usize) -> Result<(), SimError> {
         while self.queued > 0
             && let Some(worker) = self.idle.get(position)
         {
-            match self.strategy.next(worker, self.now) {
-                None => position += 1,
-                Some(ticket) => {
-                    self.queued -= 1;
-                    if let Some(slot) = self.queued_slot(&ticket)? {
-                        self.idle.take(position);
-                        self.start_on(worker, slot);
-                        return Ok(());
-                    }
-                }
+            let answer = self.strategy.next(worker, self.now);
+            match self.dispatch_answer(position, worker, answer)? {
+                Some(next) => position = next,
+                None => return Ok(()),
             }
         }
         self.dispatchable = false;
         Ok(())
+    }
+
+    /// What the dispatch does with the strategy's `answer` for `worker`,
+    /// idle at `position`: the position to ask next, or `None` if the
+    /// worker started a job.
+    #[inline(always)]
+    pub(super) fn dispatch_answer(
+        &mut self,
+        position: usize,
+        worker: u32,
+        answer: Option<Ticket>,
+    ) -> Result<Option<usize>, SimError> {
+        let Some(ticket) = answer else {
+            return Ok(Some(position + 1));
+        };
+        self.queued -= 1;
+        if let Some(slot) = self.queued_slot(&ticket)? {
+            self.idle.take(position);
+            self.start_on(worker, slot);
+            return Ok(None);
+        }
+        Ok(Some(position))
     }
 
     /// The slot of `ticket`'s job if it is still queued (`None`: its

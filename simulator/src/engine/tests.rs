@@ -476,9 +476,18 @@ mod shortcuts {
         config: &SimConfig,
     ) -> Run {
         let mut strategy = spec.parse::<StrategySpec>().unwrap().build();
+        simulate_strategy(switches, &mut *strategy, messages, config)
+    }
+
+    fn simulate_strategy(
+        switches: Switches,
+        strategy: &mut dyn crate::strategy::Strategy,
+        messages: &[Message],
+        config: &SimConfig,
+    ) -> Run {
         let cost = CostModel::parse("trace").unwrap();
         let mut seen = Seen::default();
-        let mut simulator = Simulator::new(&mut strategy, &cost, config.clone(), &mut seen);
+        let mut simulator = Simulator::new(strategy, &cost, config.clone(), &mut seen);
         simulator.shortcuts = switches.0;
         if config.co_client.is_none() {
             simulator.park_after = switches.1;
@@ -521,13 +530,44 @@ mod shortcuts {
         }
     }
 
+    /// A pool of 3 that declares its runner and never gives worker 0 a
+    /// job (the dispatch of a message running alone asks on), and keeps
+    /// every question it is asked.
+    #[derive(Default)]
+    struct Picky {
+        queue: std::collections::VecDeque<crate::strategy::Ticket>,
+        asked: Vec<(u32, Time)>,
+    }
+
+    impl crate::strategy::Strategy for Picky {
+        fn name(&self) -> String {
+            "picky".into()
+        }
+        fn workers(&self) -> u32 {
+            3
+        }
+        fn plan(&mut self, job: &crate::strategy::Job, _: &Message) -> crate::strategy::Plan {
+            crate::strategy::Plan::worker(job)
+        }
+        fn queue(&mut self, ticket: crate::strategy::Ticket) {
+            self.queue.push_back(ticket);
+        }
+        fn next(&mut self, worker: u32, now: Time) -> Option<crate::strategy::Ticket> {
+            self.asked.push((worker, now));
+            (worker != 0).then(|| self.queue.pop_front()).flatten()
+        }
+        fn runner(&self) -> Option<crate::strategy::Runner> {
+            Some(crate::strategy::Runner::Worker)
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
-        /// Where messages run alone (inline, no `--cores`, killed at a
-        /// miss): most of them at these gaps, some outlasting the next
-        /// arrival or arriving with it, under a response latency, a kernel
-        /// queue, the ES cache, and threads that start the closed loop
-        /// midway.
+        /// Where messages run alone (a strategy with a declared runner,
+        /// no `--cores`, killed at a miss): most of them at these gaps,
+        /// some outlasting the next arrival or arriving with it, under a
+        /// response latency, a worker overhead, a kernel queue, the ES
+        /// cache, and threads that start the closed loop midway.
         #[test]
         fn messages_running_alone_change_no_outcome(
             specs in prop::collection::vec(
@@ -535,7 +575,9 @@ mod shortcuts {
                  prop::option::weighted(0.03, 0u64..3), 0u64..10, Just(false)),
                 0..80,
             ),
-            (latency, queue, replay, cache) in (0u64..3, 0usize..3, 0usize..3, any::<bool>()),
+            strategy in 0usize..5,
+            (latency, overhead, queue, replay, cache) in
+                (0u64..3, 0u64..3, 0usize..3, 0usize..3, any::<bool>()),
         ) {
             let messages = messages(&specs);
             let kernel = crate::kernel::KernelOptions {
@@ -545,14 +587,26 @@ mod shortcuts {
             };
             let config = SimConfig {
                 response_latency_ns: latency,
+                worker_overhead_ns: overhead,
                 kernel_queue: [None, Some(1), Some(4)][queue],
                 replay: [ReplayMode::Auto, ReplayMode::Open, ReplayMode::Closed][replay],
                 kernel,
                 ..SimConfig::default()
             };
-            let fast = simulate_with((true, usize::MAX), "inline", &messages, &config);
-            let slow = simulate_with((false, usize::MAX), "inline", &messages, &config);
-            prop_assert_eq!(&fast, &slow);
+            let run = |shortcuts| match ["inline", "pool:1", "pool:3", "edf:2"].get(strategy) {
+                Some(spec) => {
+                    (simulate_with((shortcuts, usize::MAX), spec, &messages, &config), vec![])
+                }
+                None => {
+                    let mut picky = Picky::default();
+                    let run =
+                        simulate_strategy((shortcuts, usize::MAX), &mut picky, &messages, &config);
+                    (run, picky.asked)
+                }
+            };
+            let (fast, slow) = (run(true), run(false));
+            prop_assert!(fast.0.0.is_ok(), "{:?}", fast.0.0);
+            prop_assert_eq!(&fast, &slow, "every outcome, and every question to the strategy");
         }
     }
 
