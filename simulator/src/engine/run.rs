@@ -484,14 +484,15 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// message that waits in the kernel queue (see [`wait`](Self::wait));
     /// one taken at once may run alone (`alone`), without a slot.
     fn arrive(&mut self, released: Arriving<'_>) -> Result<Option<u32>, SimError> {
-        match self.may_run_alone {
+        match self.may_run_alone && self.threads.is_none() {
             true => self.arrive_with::<true>(released),
             false => self.arrive_with::<false>(released),
         }
     }
 
     /// [`arrive`](Self::arrive), where whether messages may run alone is
-    /// known: without, the path has no check for it.
+    /// known (never with the closed loop): without, the path has no check
+    /// for it.
     #[inline(always)]
     fn arrive_with<const ALONE: bool>(
         &mut self,
