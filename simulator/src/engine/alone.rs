@@ -124,9 +124,10 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// The job of a message running alone goes to the strategy and, if
     /// the strategy gives it to the worker idle the longest and it ends
     /// by `next`, is settled; else the dispatch goes on in the machine.
+    /// Its ticket names the slot it would have had: the one it takes if
+    /// it enters the machine.
     fn dispatch_alone(&mut self, alone: Alone, next: Time) -> Result<(), SimError> {
-        let id = self.slots.reserve();
-        let job = JobRef::slot(id);
+        let job = JobRef::slot(self.slots.next_vacant());
         let index = alone.slot.index;
         self.strategy.queue(Ticket {
             deadline_ns: alone.deadline.map_or(u64::MAX, Time::ceil_ns),
@@ -138,7 +139,6 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         let answer = self.strategy.next(worker, alone.taken);
         let ours = answer.is_some_and(|ticket| ticket.index == index && ticket.job == job);
         if ours && alone.finish <= next {
-            self.slots.free(id);
             self.idle.take(0);
             self.settle_alone(alone, Some(worker));
             self.idle.push(alone.finish, worker);
@@ -149,7 +149,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         let mut slot = alone.slot;
         slot.stage = Stage::Queued;
         slot.taken_ns = alone.taken.ceil_ns();
-        self.slots.put(id, slot, alone.arrival, alone.deadline);
+        let id = self.slots.alloc(slot, alone.arrival, alone.deadline);
+        debug_assert_eq!(JobRef::slot(id), job, "the slot its ticket names");
         self.queued += 1;
         self.dispatchable = true;
         match self.dispatch_answer(0, worker, answer)? {

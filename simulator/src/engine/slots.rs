@@ -179,30 +179,16 @@ impl Slots {
     /// Takes a free slot for `slot`, arriving at `arrival`, with deadline
     /// `deadline`; returns its id.
     #[inline(always)]
-    pub(super) fn alloc(&mut self, slot: Slot, arrival: Time, deadline: Option<Time>) -> u32 {
-        let id = self.vacant();
-        self.put(id, slot, arrival, deadline);
-        id
-    }
-
-    /// A free slot's id, to [`put`](Slots::put) a message in later or to
-    /// [`free`](Slots::free) again unused.
-    #[inline(always)]
-    pub(super) fn reserve(&mut self) -> u32 {
-        self.vacant()
-    }
-
-    /// Puts `slot`, arriving at `arrival`, with deadline `deadline`, in
-    /// free slot `id`.
-    #[inline(always)]
-    pub(super) fn put(&mut self, id: u32, mut slot: Slot, arrival: Time, deadline: Option<Time>) {
+    pub(super) fn alloc(&mut self, mut slot: Slot, arrival: Time, deadline: Option<Time>) -> u32 {
         let (arrival_ns, arrival_fraction) = arrival.parts();
         let (deadline_ns, deadline_fraction) = deadline.map_or((0, 0), Time::parts);
         slot.ns[At::Arrival as usize] = arrival_ns;
         slot.ns[At::Deadline as usize] = deadline_ns;
         slot.flags |= if deadline.is_some() { HAS_DEADLINE } else { 0 };
+        let id = self.vacant();
         self.slots[id as usize] = slot;
         self.set_fractions(id, [arrival_fraction, deadline_fraction, 0, 0]);
+        id
     }
 
     /// Moves the queued job of slot `id` (with its watchdog, if armed,
@@ -285,6 +271,12 @@ impl Slots {
         let (fractions, _, _) = self.parked.drop_job(job, &mut self.slots[id as usize]);
         self.set_fractions(id, fractions);
         id
+    }
+
+    /// The id the next [`alloc`](Slots::alloc) will take.
+    #[inline(always)]
+    pub(super) fn next_vacant(&self) -> u32 {
+        self.free.last().copied().unwrap_or(self.slots.len() as u32)
     }
 
     /// A free slot's id (a new one if none is free).
