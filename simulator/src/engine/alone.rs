@@ -16,6 +16,10 @@
 //!   the handler's phase or its place in the strategy's queue, a CPU task
 //!   started when it was taken) and the loop goes on from there.
 //!
+//! The handler's overhead after it (after the work inline, after the
+//! hand-off in a pool) is the same: over by the next arrival, its busy
+//! time is counted; else it begins then, as a phase the loop ends.
+//!
 //! Most messages of a trace at a modest load run alone, and so cost no
 //! scan of the event sources, no slot and no CPU bookkeeping. One of the
 //! loop's shortcuts: off with them in the tests that compare every
@@ -52,7 +56,6 @@ pub(super) fn may_run_alone(config: &SimConfig, runner: Option<Runner>, workers:
     };
     runner_ok
         && config.cpu.cores_milli.is_none()
-        && config.handler_overhead_ns == 0
         && config.miss_mode == MissMode::Kill
         && config.co_client.is_none()
 }
@@ -114,6 +117,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         match (self.runner, next) {
             (Some(Runner::Handler), Some(at)) if alone.finish <= at => {
                 self.settle_alone(alone, None);
+                self.rest_alone(alone.finish, at);
                 Ok(())
             }
             (Some(Runner::Worker), Some(at)) if at > alone.taken => self.dispatch_alone(alone, at),
@@ -127,6 +131,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// Its ticket names the slot it would have had: the one it takes if
     /// it enters the machine.
     fn dispatch_alone(&mut self, alone: Alone, next: Time) -> Result<(), SimError> {
+        // The hand-off is free: the handler's overhead starts at the take.
+        self.rest_alone(alone.taken, next);
         let job = JobRef::slot(self.slots.next_vacant());
         let index = alone.slot.index;
         self.strategy.queue(Ticket {
@@ -157,6 +163,26 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             Some(position) => self.dispatch_from(position),
             None => Ok(()),
         }
+    }
+
+    /// The handler's overhead after a message running alone, from `from`
+    /// (now): over by `next`, its busy time and its end are counted as
+    /// the loop would at its end (nothing else can see the handler
+    /// before `next`); else it begins, for the loop to end.
+    #[inline(always)]
+    fn rest_alone(&mut self, from: Time, next: Time) {
+        debug_assert_eq!(self.now, from);
+        let overhead = self.config.handler_overhead_ns;
+        if overhead == 0 {
+            return;
+        }
+        let end = from.plus_ns(overhead);
+        if end > next {
+            self.begin(Phase::Overhead, overhead);
+            return;
+        }
+        self.handler_busy.add(from, end);
+        self.stats.end = self.stats.end.max(end.ceil_ns());
     }
 
     /// What the loop does at its completion on the handler (`worker`

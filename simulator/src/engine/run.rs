@@ -796,7 +796,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// The handler runs `work_ns` of CPU work in `phase`, from now.
-    fn begin(&mut self, phase: Phase, work_ns: u64) {
+    pub(super) fn begin(&mut self, phase: Phase, work_ns: u64) {
         self.phase = phase;
         self.phase_since = self.now;
         self.cpu.start(0, work_ns);

@@ -566,7 +566,7 @@ mod shortcuts {
         /// Where messages run alone (a strategy with a declared runner,
         /// no `--cores`, killed at a miss): most of them at these gaps,
         /// some outlasting the next arrival or arriving with it, under a
-        /// response latency, a worker overhead, a kernel queue, the ES
+        /// response latency, both overheads, a kernel queue, the ES
         /// cache, and threads that start the closed loop midway.
         #[test]
         fn messages_running_alone_change_no_outcome(
@@ -576,8 +576,8 @@ mod shortcuts {
                 0..80,
             ),
             strategy in 0usize..5,
-            (latency, overhead, queue, replay, cache) in
-                (0u64..3, 0u64..3, 0usize..3, 0usize..3, any::<bool>()),
+            (latency, overheads, queue, replay, cache) in
+                (0u64..3, (0u64..3, 0u64..4), 0usize..3, 0usize..3, any::<bool>()),
         ) {
             let messages = messages(&specs);
             let kernel = crate::kernel::KernelOptions {
@@ -587,7 +587,8 @@ mod shortcuts {
             };
             let config = SimConfig {
                 response_latency_ns: latency,
-                worker_overhead_ns: overhead,
+                worker_overhead_ns: overheads.0,
+                handler_overhead_ns: overheads.1,
                 kernel_queue: [None, Some(1), Some(4)][queue],
                 replay: [ReplayMode::Auto, ReplayMode::Open, ReplayMode::Closed][replay],
                 kernel,
