@@ -20,8 +20,9 @@
 //! hand-off in a pool) is the same: over by the next arrival, its busy
 //! time is counted; else it begins then, as a phase the loop ends.
 //!
-//! Most messages of a trace at a modest load run alone, and so cost no
-//! scan of the event sources, no slot and no CPU bookkeeping. One of the
+//! Most messages of an open replay at a modest load run alone, and so
+//! cost no scan of the event sources, no slot and no CPU bookkeeping
+//! (closed replay never: there an answer paces the next arrival). One of the
 //! loop's shortcuts: off with them in the tests that compare every
 //! outcome and backlog sample both ways.
 
