@@ -129,6 +129,23 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// The ticket of job `job`, the message at stream position `index`
+    /// with ES `global_seq` and deadline d' (`None`: sorts last).
+    #[inline(always)]
+    pub(crate) fn new(
+        deadline: Option<Time>,
+        global_seq: u64,
+        index: u64,
+        job: crate::engine::JobRef,
+    ) -> Ticket {
+        Ticket {
+            deadline_ns: deadline.map_or(u64::MAX, Time::ceil_ns),
+            global_seq,
+            index,
+            job,
+        }
+    }
+
     /// The EDF key: (deadline, then global_seq, then stream position);
     /// a message without a deadline (NOTIFY) sorts last.
     #[inline]

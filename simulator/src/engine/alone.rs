@@ -136,12 +136,9 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         self.rest_alone(alone.taken, next);
         let job = JobRef::slot(self.slots.next_vacant());
         let index = alone.slot.index;
-        self.strategy.queue(Ticket {
-            deadline_ns: alone.deadline.map_or(u64::MAX, Time::ceil_ns),
-            global_seq: alone.slot.global_seq,
-            index,
-            job,
-        });
+        let global_seq = alone.slot.global_seq;
+        self.strategy
+            .queue(Ticket::new(alone.deadline, global_seq, index, job));
         let worker = self.idle.get(0).expect("every worker is idle");
         let answer = self.strategy.next(worker, alone.taken);
         let ours = answer.is_some_and(|ticket| ticket.index == index && ticket.job == job);

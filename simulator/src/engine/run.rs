@@ -815,7 +815,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// armed where the job waits.
     #[inline(always)]
     fn handed_off(&mut self, slot: u32, watchdog: Option<Watch>) {
-        let deadline_ns = self.slots.deadline(slot).map_or(u64::MAX, Time::ceil_ns);
+        let deadline = self.slots.deadline(slot);
         let state = &mut self.slots[slot];
         if state.stage == Stage::Dropped {
             // Its watchdog answered it.
@@ -824,12 +824,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             state.stage = Stage::Queued;
             let (global_seq, index) = (state.global_seq, state.index);
             let job = self.park(slot, watchdog);
-            self.strategy.queue(Ticket {
-                deadline_ns,
-                global_seq,
-                index,
-                job,
-            });
+            self.strategy
+                .queue(Ticket::new(deadline, global_seq, index, job));
             if let Some(watch) = watchdog {
                 match job.as_slot() {
                     Some(slot) => self.arm_watchdog(slot, watchdog),
