@@ -84,7 +84,10 @@ use crate::cost::{CostError, CostModel};
 use crate::engine::{Outcome, SimConfig, SimError, Simulator};
 use crate::spec::StrategySpec;
 
+mod copy;
 mod guide;
+
+pub use copy::MemoryCopy;
 use guide::Guide;
 
 /// Factors searched lie in [`MIN_FACTOR`, `MAX_FACTOR`].

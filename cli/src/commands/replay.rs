@@ -814,7 +814,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         Some(copy) => {
             let again = || {
                 probes.inc(1);
-                copy.messages()
+                copy.messages().map(Ok::<_, std::convert::Infallible>)
             };
             headroom_within(again, &bounds, &spec, cost, config, precision)
         }

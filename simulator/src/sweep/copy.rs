@@ -1,0 +1,245 @@
+//! A trace held in memory for runs that read it again and again
+//! (`sweep`'s probes): every field a simulation reads (the engine, the
+//! cost models, the built-in strategies, closed replay's thread ids and
+//! response times), without paths or details.
+//!
+//! The fields every message has, or most do (sequence numbers, arrival,
+//! deadline, pid, event, action), take 40 bytes a message, laid out in
+//! full; the received, service, response times and thread id, which
+//! recordings have and generated traces mostly lack, take 8 bytes each
+//! only where present, in a list beside. Fields laid out in full are
+//! read back with a copy and no decoding: each probe reads the whole
+//! copy, while it is written only once.
+
+use esreplay_traces::{Action, EventType, Message};
+
+/// Messages per block: the copy grows a block at a time, never moving
+/// what it holds.
+const BLOCK: usize = 1 << 16;
+
+/// The fields every message of a trace has, or most do.
+#[derive(Clone, Copy, Debug)]
+struct Hot {
+    global_seq: u64,
+    seq: u64,
+    arrival_ns: u64,
+    /// 0 without one ([`DEADLINE`] says).
+    deadline_ns: u64,
+    /// 0 without one ([`PID`] says).
+    pid: u32,
+    event: u16,
+    /// Bits of [`DEADLINE`] and co.
+    flags: u16,
+}
+
+const DEADLINE: u16 = 1;
+const PID: u16 = 2;
+const NOTIFY: u16 = 4;
+const IS_ES_CLIENT: u16 = 8;
+/// With [`IS_ES_CLIENT`]: the flag is true.
+const ES_CLIENT: u16 = 16;
+/// The fields kept apart, only when present, in this order.
+const RECEIVED: u16 = 32;
+const SERVICE: u16 = 64;
+const THREAD_ID: u16 = 128;
+const RESPONSE: u16 = 256;
+
+/// Up to [`BLOCK`] messages: their [`Hot`] fields, and their other
+/// fields that are present, in message order.
+#[derive(Debug)]
+struct Block {
+    hot: Vec<Hot>,
+    cold: Vec<u64>,
+}
+
+/// A trace's messages in memory, up to a budget of bytes.
+#[derive(Debug)]
+pub struct MemoryCopy {
+    blocks: Vec<Block>,
+    budget: usize,
+    /// Bytes the blocks take.
+    bytes: usize,
+}
+
+impl MemoryCopy {
+    /// An empty copy that may take up to `budget` bytes.
+    pub fn new(budget: usize) -> MemoryCopy {
+        MemoryCopy {
+            blocks: Vec::new(),
+            budget,
+            bytes: 0,
+        }
+    }
+
+    /// Bytes it takes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Adds `message` (its paths and details left out); false, and
+    /// nothing added, when that would take the copy past its budget.
+    pub fn push(&mut self, message: &Message) -> bool {
+        let cold = [
+            message.received_ns,
+            message.service_ns,
+            message.thread_id,
+            message.response_ns,
+        ];
+        let full = self.blocks.last().is_none_or(|b| b.hot.len() == BLOCK);
+        let more = size_of::<u64>() * cold.iter().flatten().count()
+            + if full { BLOCK * size_of::<Hot>() } else { 0 };
+        if self.bytes + more > self.budget {
+            return false;
+        }
+        if full {
+            let hot = Vec::with_capacity(BLOCK);
+            self.blocks.push(Block {
+                hot,
+                cold: Vec::new(),
+            });
+        }
+        let block = self.blocks.last_mut().expect("a block with room");
+        block.hot.push(Hot::new(message));
+        block.cold.extend(cold.into_iter().flatten());
+        self.bytes += more;
+        true
+    }
+
+    /// The messages again, in the order pushed (without paths or
+    /// details).
+    pub fn messages(&self) -> impl Iterator<Item = Message> + '_ {
+        self.blocks.iter().flat_map(|block| {
+            let mut cold = block.cold.iter().copied();
+            block.hot.iter().map(move |hot| hot.message(&mut cold))
+        })
+    }
+}
+
+impl Hot {
+    fn new(m: &Message) -> Hot {
+        let bit = |present: bool, bit: u16| if present { bit } else { 0 };
+        Hot {
+            global_seq: m.global_seq,
+            seq: m.seq,
+            arrival_ns: m.arrival_ns,
+            deadline_ns: m.deadline_ns.unwrap_or(0),
+            pid: m.pid.unwrap_or(0),
+            event: m.event.0,
+            flags: bit(m.deadline_ns.is_some(), DEADLINE)
+                | bit(m.pid.is_some(), PID)
+                | bit(m.action == Action::Notify, NOTIFY)
+                | bit(m.is_es_client.is_some(), IS_ES_CLIENT)
+                | bit(m.is_es_client == Some(true), ES_CLIENT)
+                | bit(m.received_ns.is_some(), RECEIVED)
+                | bit(m.service_ns.is_some(), SERVICE)
+                | bit(m.thread_id.is_some(), THREAD_ID)
+                | bit(m.response_ns.is_some(), RESPONSE),
+        }
+    }
+
+    /// The message, its fields kept apart taken from `cold`.
+    #[inline(always)]
+    fn message(&self, cold: &mut impl Iterator<Item = u64>) -> Message {
+        let has = |bit: u16| self.flags & bit != 0;
+        let action = match has(NOTIFY) {
+            true => Action::Notify,
+            false => Action::Auth,
+        };
+        let mut m = Message::new(
+            self.global_seq,
+            EventType(self.event),
+            action,
+            self.arrival_ns,
+        );
+        m.seq = self.seq;
+        m.deadline_ns = has(DEADLINE).then_some(self.deadline_ns);
+        m.pid = has(PID).then_some(self.pid);
+        m.is_es_client = has(IS_ES_CLIENT).then_some(has(ES_CLIENT));
+        let mut next = |bit: u16| has(bit).then(|| cold.next()).flatten();
+        m.received_ns = next(RECEIVED);
+        m.service_ns = next(SERVICE);
+        m.thread_id = next(THREAD_ID);
+        m.response_ns = next(RESPONSE);
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A message with every field the copy keeps drawn at random, each
+    /// optional one present or not.
+    fn message() -> impl Strategy<Value = Message> {
+        let times = (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u16>(),
+            any::<bool>(),
+        );
+        let optional = (
+            any::<Option<u64>>(),
+            any::<Option<u64>>(),
+            any::<Option<u64>>(),
+            any::<Option<u32>>(),
+            any::<Option<u64>>(),
+            any::<Option<u64>>(),
+            any::<Option<bool>>(),
+        );
+        (times, optional).prop_map(|((global_seq, seq, arrival, event, notify), o)| {
+            let action = if notify { Action::Notify } else { Action::Auth };
+            let mut m = Message::new(global_seq, EventType(event), action, arrival);
+            m.seq = seq;
+            (m.deadline_ns, m.received_ns, m.service_ns) = (o.0, o.1, o.2);
+            (m.pid, m.thread_id, m.response_ns, m.is_es_client) = (o.3, o.4, o.5, o.6);
+            m
+        })
+    }
+
+    /// `m` as the copy keeps it: without paths and details.
+    fn kept(m: &Message) -> Message {
+        let mut kept = m.clone();
+        (kept.process_path, kept.target_path, kept.details) = (None, None, None);
+        kept
+    }
+
+    proptest! {
+        #[test]
+        fn messages_read_back_as_pushed(messages in prop::collection::vec(message(), 0..64)) {
+            let mut copy = MemoryCopy::new(usize::MAX);
+            for m in &messages {
+                prop_assert!(copy.push(m));
+            }
+            let again: Vec<Message> = copy.messages().collect();
+            let expected: Vec<Message> = messages.iter().map(kept).collect();
+            prop_assert_eq!(again, expected);
+        }
+    }
+
+    #[test]
+    fn a_copy_spans_blocks_and_stops_at_its_budget() {
+        let message = |i: u64| {
+            let mut m = Message::new(i, EventType(1), Action::Auth, i * 10_000);
+            m.service_ns = Some(i);
+            m.target_path = Some("/bin/ls".into());
+            m
+        };
+        // Two blocks and the service times of BLOCK + 10 messages.
+        let budget = 2 * BLOCK * size_of::<Hot>() + 8 * (BLOCK + 10);
+        let mut copy = MemoryCopy::new(budget);
+        let mut pushed = 0;
+        while copy.push(&message(pushed)) {
+            pushed += 1;
+        }
+        assert_eq!(pushed, BLOCK as u64 + 10);
+        assert_eq!(copy.bytes(), budget);
+        let again: Vec<Message> = copy.messages().collect();
+        assert_eq!(again.len() as u64, pushed, "the refused message left out");
+        for (i, m) in again.iter().enumerate() {
+            assert_eq!(*m, kept(&message(i as u64)));
+        }
+        assert_eq!(size_of::<Hot>(), 40);
+    }
+}
