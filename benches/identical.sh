@@ -10,7 +10,8 @@
 # thread-flood traces (made with BIN, kept in OUTDIR/traces), through
 # `compare` under hand-off, transport, response latency, both overheads,
 # a kernel queue, --cores 2, the miss modes, --guard-timer dispatch and
-# relative guards, and `sim --outcomes` (every message's outcome).
+# relative guards, `sim --outcomes` (every message's outcome) and
+# `sweep` (both headrooms, with the bound's shortcuts and without).
 # Not part of `cargo test`; see docs/performance.md.
 set -euo pipefail
 BIN=$1
@@ -38,4 +39,6 @@ for f in "$SAMPLES/flood.estrace" "$SAMPLES/thread-flood.estrace" "$T/mixed.estr
   for s in inline pool:3 guard:1ms:edf:2; do
     "$BIN" sim "$f" --strategy $s --cost lognormal:50us:2ms --outcomes "$OUT/$n.$s.outcomes" --json > "$OUT/$n.$s.sim.json"
   done
+  "$BIN" sweep "$f" --strategy pool:4 --json > "$OUT/$n.sweep.json"
+  "$BIN" sweep "$f" --strategy edf:2 --handler-overhead 2us --cost const:300us --json > "$OUT/$n.sweep-o.json"
 done
