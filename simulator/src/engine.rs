@@ -574,6 +574,10 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     may_run_alone: bool,
     /// The message running alone, kept aside until the next arrival.
     alone: Option<alone::Alone>,
+    /// Where it runs and its watchdog, if any (due after its work ends),
+    /// when the strategy planned it (a guard): the watchdog is pushed
+    /// only if it enters the machine.
+    alone_plan: (Runner, Option<Watch>),
 }
 
 mod run;

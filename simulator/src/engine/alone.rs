@@ -1,12 +1,15 @@
-//! A message that runs alone: taken at once by the idle handler of a
-//! strategy that plans every job on one runner ([`Strategy::runner`]),
-//! with nothing else in the machine (no job running or queued), no timer
-//! that could fire, no closed loop and no CPU contention (no `--cores`).
+//! A message that runs alone: taken at once by the idle handler, with
+//! nothing else in the machine (no job running or queued, so no timer
+//! that could fire but dead ones), no closed loop and no CPU contention
+//! (no `--cores`), and planned on the handler or a worker: by a strategy
+//! that plans every job so ([`Strategy::runner`]), or by the plan asked
+//! for it (a guard's), whose watchdog, if any, fires after the work ends.
 //! Its every event is known when it arrives: its work starts at once, on
 //! the handler or (the hand-off free) on the worker idle the longest, and
 //! ends s (plus a worker's overhead) later; nothing can happen before that
-//! but another arrival. So it is kept aside, without a slot, a CPU task or
-//! an event, until the next message arrives (or the input ends):
+//! but another arrival. So it is kept aside, without a slot, a CPU task,
+//! an event or a watchdog timer, until the next message arrives (or the
+//! input ends):
 //!
 //! - if its work ended by then, it is settled then, in the order and with
 //!   the figures the event loop would have given at its completion; on a
@@ -14,7 +17,8 @@
 //!   next job then, as the loop would have at its arrival;
 //! - else it enters the machine as the loop would have left it (a slot,
 //!   the handler's phase or its place in the strategy's queue, a CPU task
-//!   started when it was taken) and the loop goes on from there.
+//!   started when it was taken, its watchdog armed then) and the loop
+//!   goes on from there.
 //!
 //! The handler's overhead after it (after the work inline, after the
 //! hand-off in a pool) is the same: over by the next arrival, its busy
@@ -26,9 +30,12 @@
 //! loop's shortcuts: off with them in the tests that compare every
 //! outcome and backlog sample both ways.
 
-use super::run::{Answered, Waiter, outcome};
+use super::run::{Answered, Waiter, job_of, outcome};
 use super::slots::Slot;
-use super::{JobRef, MissMode, Observer, Phase, SimConfig, SimError, Simulator, Stage, Time};
+use super::{
+    Arriving, Background, JobRef, MissMode, Observer, Phase, SimConfig, SimError, Simulator, Stage,
+    Time,
+};
 use crate::strategy::{Runner, Strategy, Ticket};
 
 /// The message running alone (see the module docs).
@@ -53,10 +60,13 @@ pub(super) fn may_run_alone(config: &SimConfig, runner: Option<Runner>, workers:
     let runner_ok = match runner {
         Some(Runner::Handler) => true,
         Some(Runner::Worker) => workers > 0 && config.handoff_ns == 0,
-        Some(Runner::Answer) | None => false,
+        Some(Runner::Answer) => false,
+        // Each plan says, message by message (`take_alone`).
+        None => config.handoff_ns == 0,
     };
     runner_ok
         && config.cpu.cores_milli.is_none()
+        && !matches!(config.cpu.background, Background::Track(_))
         && config.miss_mode == MissMode::Kill
         && config.co_client.is_none()
 }
@@ -69,20 +79,39 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     pub(super) fn runs_alone(&self) -> bool {
         debug_assert!(self.alone.is_none(), "the last one ended at this arrival");
         self.may_run_alone
-            && !self.rare
             && self.threads.is_none()
             && self.queued == 0
             && self.cpu.is_idle()
             && self.taken_at_once()
     }
 
-    /// The message of `slot` (not allocated), arrived at `arrival` with
-    /// deadline `deadline`, is taken now and runs alone.
+    /// The message `released`, of `work_ns` of work and deadline
+    /// `deadline`, is taken now and runs alone if its plan lets it; a
+    /// strategy that declares its runner always does. (Its slot is made
+    /// on each path: made before, it is copied on the way.)
     #[inline(always)]
-    pub(super) fn run_alone(&mut self, slot: Slot, arrival: Time, deadline: Option<Time>) {
+    pub(super) fn take_alone(
+        &mut self,
+        released: &Arriving<'_>,
+        work_ns: u64,
+        deadline: Option<Time>,
+    ) -> Result<(), SimError> {
+        match self.runner {
+            Some(runner) => {
+                let slot = Slot::waiting(released, work_ns);
+                self.run_alone(slot, released.arrival, deadline, runner);
+                Ok(())
+            }
+            None => self.take_planned_alone(released, work_ns, deadline),
+        }
+    }
+
+    /// The message of `slot` runs alone on `runner` from now.
+    #[inline(always)]
+    fn run_alone(&mut self, slot: Slot, arrival: Time, deadline: Option<Time>, runner: Runner) {
         let taken = self.now;
-        let work_ns = match self.runner {
-            Some(Runner::Worker) => slot.work_ns.saturating_add(self.config.worker_overhead_ns),
+        let work_ns = match runner {
+            Runner::Worker => slot.work_ns.saturating_add(self.config.worker_overhead_ns),
             _ => slot.work_ns,
         };
         self.alone = Some(Alone {
@@ -92,6 +121,44 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             taken,
             finish: taken.plus_ns(work_ns),
         });
+    }
+
+    /// [`take_alone`](Self::take_alone) for a strategy that plans each
+    /// job (a guard): it runs alone on the handler, or on a worker if
+    /// there are any, with its watchdog (if any) due after its work ends;
+    /// else it enters the machine as planned (out of line: the declared
+    /// runners' path stays small).
+    #[inline(never)]
+    fn take_planned_alone(
+        &mut self,
+        released: &Arriving<'_>,
+        work_ns: u64,
+        deadline: Option<Time>,
+    ) -> Result<(), SimError> {
+        let (mut slot, arrival) = (Slot::waiting(released, work_ns), released.arrival);
+        let job = job_of(&slot, arrival, deadline, self.now);
+        let plan = self.strategy.plan(&job, released.message);
+        slot.work_ns = plan.work_ns;
+        let watch = self.watch(plan.watchdog);
+        let runs = match plan.runner {
+            Runner::Handler => true,
+            Runner::Worker => self.workers > 0,
+            Runner::Answer => false,
+        };
+        if runs {
+            self.run_alone(slot, arrival, deadline, plan.runner);
+            let fires_after = |alone: &Alone| watch.is_none_or(|(at, _)| at > alone.finish);
+            if self.alone.as_ref().is_some_and(fires_after) {
+                self.alone_plan = (plan.runner, watch);
+                return Ok(());
+            }
+            // Its watchdog may fire first: the loop takes it.
+            self.alone = None;
+        }
+        self.check_workers(plan.runner)?;
+        let id = self.slots.alloc(slot, arrival, deadline);
+        self.take_watched(id, plan.runner, plan.work_ns, watch);
+        Ok(())
     }
 
     /// Ends the message running alone, if any, before anything else
@@ -115,14 +182,16 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         let Some(alone) = self.alone.take() else {
             return Ok(());
         };
-        match (self.runner, next) {
-            (Some(Runner::Handler), Some(at)) if alone.finish <= at => {
+        // A planned message's runner is in its plan.
+        let runner = self.runner.unwrap_or(self.alone_plan.0);
+        match (runner, next) {
+            (Runner::Handler, Some(at)) if alone.finish <= at => {
                 self.settle_alone(alone, None);
                 self.rest_alone(alone.finish, at);
                 Ok(())
             }
-            (Some(Runner::Worker), Some(at)) if at > alone.taken => self.dispatch_alone(alone, at),
-            _ => self.enter_alone(alone),
+            (Runner::Worker, Some(at)) if at > alone.taken => self.dispatch_alone(alone, at),
+            _ => self.enter_alone(alone, runner),
         }
     }
 
@@ -155,6 +224,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         slot.taken_ns = alone.taken.ceil_ns();
         let id = self.slots.alloc(slot, alone.arrival, alone.deadline);
         debug_assert_eq!(JobRef::slot(id), job, "the slot its ticket names");
+        let watch = self.alone_plan.1.take();
+        self.arm_watchdog(id, watch);
         self.queued += 1;
         self.dispatchable = true;
         match self.dispatch_answer(0, worker, answer)? {
@@ -216,11 +287,13 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     }
 
     /// The message's work outlasts the next arrival, or the loop takes
-    /// over: it enters the machine as the handler took it.
-    fn enter_alone(&mut self, alone: Alone) -> Result<(), SimError> {
+    /// over: it enters the machine as the handler took it, on `runner`.
+    fn enter_alone(&mut self, alone: Alone, runner: Runner) -> Result<(), SimError> {
         debug_assert_eq!(self.now, alone.taken, "nothing happened since");
         debug_assert!(matches!(self.phase, Phase::Idle));
         let slot = self.slots.alloc(alone.slot, alone.arrival, alone.deadline);
-        self.take_message(slot, None)
+        let watch = self.alone_plan.1.take();
+        self.take_watched(slot, runner, alone.slot.work_ns, watch);
+        Ok(())
     }
 }

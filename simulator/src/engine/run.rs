@@ -19,6 +19,23 @@ use crate::report::SimResult;
 use crate::stats::Stats;
 use crate::strategy::{Job, Plan, Runner, Strategy, Ticket};
 
+/// The job of the message of `state`, arrived at a' = `arrival` with
+/// deadline d' = `deadline`, as a strategy sees it, taken at `now`.
+#[inline(always)]
+pub(super) fn job_of(state: &Slot, arrival: Time, deadline: Option<Time>, now: Time) -> Job {
+    Job {
+        index: state.index,
+        global_seq: state.global_seq,
+        event: state.event,
+        action: state.action(),
+        arrival_ns: arrival.ceil_ns(),
+        deadline_ns: deadline.map(Time::ceil_ns),
+        service_ns: state.work_ns,
+        taken: now,
+        deadline,
+    }
+}
+
 /// The thread an AUTH message blocks in closed replay and its recorded
 /// stall σ, if any: what its unblocking releases.
 #[derive(Clone, Copy)]
@@ -150,6 +167,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             rare: has_co || track,
             may_run_alone,
             alone: None,
+            alone_plan: (Runner::Handler, None),
             runner,
         }
     }
@@ -524,12 +542,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             return Ok(None);
         }
         let service_ns = self.cost.service_ns(message)?;
-        let waiting = Slot::waiting(&released, service_ns);
         if ALONE && self.runs_alone() {
             self.open_instant(arrival_ns);
-            self.run_alone(waiting, released.arrival, deadline);
+            self.take_alone(&released, service_ns, deadline)?;
             return Ok(None);
         }
+        let waiting = Slot::waiting(&released, service_ns);
         let slot = self.slots.alloc(waiting, released.arrival, deadline);
         self.open_instant(arrival_ns);
         if let (Some(d), true) = (deadline, self.config.miss_mode != MissMode::Kill) {
@@ -646,30 +664,56 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         slot: u32,
         message: Option<&Message>,
     ) -> Result<(), SimError> {
-        let now = self.now;
         let plan = match (self.runner, message) {
             (Some(runner), _) => Plan::on(runner, self.slots[slot].work_ns),
             (None, Some(message)) => {
-                let job = self.job(slot, now);
+                let job = self.job(slot, self.now);
                 self.strategy.plan(&job, message)
             }
             (None, None) => unreachable!("a strategy that plans has its messages kept"),
         };
-        if plan.runner == Runner::Worker && self.workers == 0 {
-            return Err(SimError::NoWorkers(self.strategy.name()));
-        }
+        self.check_workers(plan.runner)?;
         self.keep_trigger(slot, message, plan.runner);
-        let watchdog = plan
-            .watchdog
-            .map(|guard| (self.fire_time(guard.max(now), now), self.arm()));
+        let watchdog = self.watch(plan.watchdog);
+        self.take_watched(slot, plan.runner, plan.work_ns, watchdog);
+        Ok(())
+    }
+
+    /// An error for a job planned on a worker of a strategy without any.
+    #[inline(always)]
+    pub(super) fn check_workers(&self, runner: Runner) -> Result<(), SimError> {
+        match runner == Runner::Worker && self.workers == 0 {
+            true => Err(SimError::NoWorkers(self.strategy.name())),
+            false => Ok(()),
+        }
+    }
+
+    /// A watchdog due at `guard` for a job taken now: when it fires, and
+    /// its place in the order of arming.
+    #[inline(always)]
+    pub(super) fn watch(&mut self, guard: Option<Time>) -> Option<Watch> {
+        let now = self.now;
+        guard.map(|guard| (self.fire_time(guard.max(now), now), self.arm()))
+    }
+
+    /// The take of `slot`, planned with `work_ns` of work on `runner` and
+    /// `watchdog` armed.
+    #[inline(always)]
+    pub(super) fn take_watched(
+        &mut self,
+        slot: u32,
+        runner: Runner,
+        work_ns: u64,
+        watchdog: Option<Watch>,
+    ) {
         let state = &mut self.slots[slot];
-        state.work_ns = plan.work_ns;
-        state.taken_ns = now.ceil_ns();
-        match plan.runner {
+        state.work_ns = work_ns;
+        state.taken_ns = self.now.ceil_ns();
+        match runner {
             Runner::Handler => {
                 state.stage = Stage::Running;
                 self.arm_watchdog(slot, watchdog);
-                self.begin(Phase::Work(slot), plan.work_ns);
+                self.begin(Phase::Work(slot), work_ns);
             }
             Runner::Answer => {
                 state.stage = Stage::Running;
@@ -690,12 +734,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
                 }
             }
         }
-        Ok(())
     }
 
     /// Arms `watchdog`, if any, for the job in `slot`.
     #[inline(always)]
-    fn arm_watchdog(&mut self, slot: u32, watchdog: Option<Watch>) {
+    pub(super) fn arm_watchdog(&mut self, slot: u32, watchdog: Option<Watch>) {
         if let Some(watch) = watchdog {
             self.slots[slot].flags |= WATCHED;
             let index = self.slots[slot].index;
@@ -726,19 +769,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// The job of `slot` as a strategy sees it, taken now.
     #[inline(always)]
     fn job(&self, slot: u32, now: Time) -> Job {
-        let state = &self.slots[slot];
-        let deadline = self.slots.deadline(slot);
-        Job {
-            index: state.index,
-            global_seq: state.global_seq,
-            event: state.event,
-            action: state.action(),
-            arrival_ns: self.slots.time(slot, At::Arrival).ceil_ns(),
-            deadline_ns: deadline.map(Time::ceil_ns),
-            service_ns: state.work_ns,
-            taken: now,
-            deadline,
-        }
+        let arrival = self.slots.time(slot, At::Arrival);
+        job_of(&self.slots[slot], arrival, self.slots.deadline(slot), now)
     }
 
     /// Keeps `message` until its job ends if the co-client will see our
