@@ -6,8 +6,8 @@
 //! The fields every message has, or most do (sequence numbers, arrival,
 //! deadline, pid, event, action), take 40 bytes a message, laid out in
 //! full; the received, service, response times and thread id, which
-//! recordings have and generated traces mostly lack, take 8 bytes each
-//! only where present, in a list beside. Fields laid out in full are
+//! recordings have (generated traces only service times), take 8 bytes
+//! each only where present, in lists beside. Fields laid out in full are
 //! read back with a copy and no decoding: each probe reads the whole
 //! copy, while it is written only once.
 
@@ -16,6 +16,10 @@ use esreplay_traces::{Action, EventType, Message};
 /// Messages per block: the copy grows a block at a time, never moving
 /// what it holds.
 const BLOCK: usize = 1 << 16;
+
+/// Values per list of the fields kept apart (allocated whole, so the
+/// budget counts what is allocated).
+const COLD: usize = 1 << 16;
 
 /// The fields every message of a trace has, or most do.
 #[derive(Clone, Copy, Debug)]
@@ -45,11 +49,11 @@ const THREAD_ID: u16 = 128;
 const RESPONSE: u16 = 256;
 
 /// Up to [`BLOCK`] messages: their [`Hot`] fields, and their other
-/// fields that are present, in message order.
+/// fields that are present, in message order, in lists of [`COLD`].
 #[derive(Debug)]
 struct Block {
     hot: Vec<Hot>,
-    cold: Vec<u64>,
+    cold: Vec<Vec<u64>>,
 }
 
 /// A trace's messages in memory, up to a budget of bytes.
@@ -57,7 +61,7 @@ struct Block {
 pub struct MemoryCopy {
     blocks: Vec<Block>,
     budget: usize,
-    /// Bytes the blocks take.
+    /// Bytes allocated for the blocks.
     bytes: usize,
 }
 
@@ -85,23 +89,30 @@ impl MemoryCopy {
             message.thread_id,
             message.response_ns,
         ];
-        let full = self.blocks.last().is_none_or(|b| b.hot.len() == BLOCK);
-        let more = size_of::<u64>() * cold.iter().flatten().count()
-            + if full { BLOCK * size_of::<Hot>() } else { 0 };
+        let values = cold.iter().flatten().count();
+        let last = self.blocks.last().filter(|block| block.hot.len() < BLOCK);
+        let room = last
+            .and_then(|block| block.cold.last())
+            .map_or(0, |list| COLD - list.len());
+        let (new_block, new_list) = (last.is_none(), values > room);
+        let more = usize::from(new_block) * BLOCK * size_of::<Hot>()
+            + usize::from(new_list) * COLD * size_of::<u64>();
         if self.bytes + more > self.budget {
             return false;
         }
-        if full {
-            let hot = Vec::with_capacity(BLOCK);
-            self.blocks.push(Block {
-                hot,
-                cold: Vec::new(),
-            });
+        self.bytes += more;
+        if new_block {
+            let (hot, cold) = (Vec::with_capacity(BLOCK), Vec::new());
+            self.blocks.push(Block { hot, cold });
         }
         let block = self.blocks.last_mut().expect("a block with room");
+        if new_list {
+            block.cold.push(Vec::with_capacity(COLD));
+        }
         block.hot.push(Hot::new(message));
-        block.cold.extend(cold.into_iter().flatten());
-        self.bytes += more;
+        if let Some(list) = block.cold.last_mut() {
+            list.extend(cold.into_iter().flatten());
+        }
         true
     }
 
@@ -109,7 +120,7 @@ impl MemoryCopy {
     /// details).
     pub fn messages(&self) -> impl Iterator<Item = Message> + '_ {
         self.blocks.iter().flat_map(|block| {
-            let mut cold = block.cold.iter().copied();
+            let mut cold = block.cold.iter().flatten().copied();
             block.hot.iter().map(move |hot| hot.message(&mut cold))
         })
     }
@@ -226,20 +237,43 @@ mod tests {
             m.target_path = Some("/bin/ls".into());
             m
         };
-        // Two blocks and the service times of BLOCK + 10 messages.
-        let budget = 2 * BLOCK * size_of::<Hot>() + 8 * (BLOCK + 10);
-        let mut copy = MemoryCopy::new(budget);
-        let mut pushed = 0;
-        while copy.push(&message(pushed)) {
-            pushed += 1;
-        }
-        assert_eq!(pushed, BLOCK as u64 + 10);
-        assert_eq!(copy.bytes(), budget);
-        let again: Vec<Message> = copy.messages().collect();
-        assert_eq!(again.len() as u64, pushed, "the refused message left out");
-        for (i, m) in again.iter().enumerate() {
-            assert_eq!(*m, kept(&message(i as u64)));
+        // Two blocks and two lists of service times hold 2·BLOCK
+        // messages; a byte less, and the second list does not fit.
+        let budget = 2 * BLOCK * size_of::<Hot>() + 2 * COLD * size_of::<u64>();
+        for (budget, fits) in [(budget, 2 * BLOCK), (budget - 1, BLOCK)] {
+            let mut copy = MemoryCopy::new(budget);
+            let mut pushed = 0;
+            while copy.push(&message(pushed)) {
+                pushed += 1;
+            }
+            assert_eq!(pushed, fits as u64);
+            assert!(copy.bytes() <= budget);
+            let again: Vec<Message> = copy.messages().collect();
+            assert_eq!(again.len() as u64, pushed, "the refused message left out");
+            for (i, m) in again.iter().enumerate() {
+                assert_eq!(*m, kept(&message(i as u64)));
+            }
         }
         assert_eq!(size_of::<Hot>(), 40);
+    }
+
+    #[test]
+    fn fields_kept_apart_span_their_lists() {
+        // 1 to 4 of them a message: lists fill part way before the next.
+        let message = |i: u64| {
+            let mut m = Message::new(i, EventType(7), Action::Notify, i);
+            let some = |k: u64| (i % 4 >= k).then_some(i * 3 + k);
+            (m.service_ns, m.received_ns) = (Some(i), some(1));
+            (m.thread_id, m.response_ns) = (some(2), some(3));
+            m
+        };
+        let mut copy = MemoryCopy::new(usize::MAX);
+        let count = 3 * COLD as u64 / 2;
+        for i in 0..count {
+            assert!(copy.push(&message(i)));
+        }
+        let again: Vec<Message> = copy.messages().collect();
+        let expected: Vec<Message> = (0..count).map(message).collect();
+        assert_eq!(again, expected);
     }
 }
