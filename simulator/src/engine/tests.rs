@@ -587,17 +587,18 @@ mod shortcuts {
         /// most of them at these gaps, some outlasting the next arrival
         /// or arriving with it, under a response latency, both overheads,
         /// a kernel queue, the ES cache, and threads that start the
-        /// closed loop midway; strategies that declare their runner and
+        /// closed loop midway; strategies that declare their runner,
         /// guards whose watchdogs fire before the work ends or after,
-        /// exactly or late.
+        /// exactly or late, and one that answers ES clients' messages at
+        /// once (a plan on no thread's work).
         #[test]
         fn messages_running_alone_change_no_outcome(
             specs in prop::collection::vec(
                 (0u64..9, prop::bool::weighted(0.8), 1u64..40, 0u64..8,
-                 prop::option::weighted(0.03, 0u64..3), 0u64..10, Just(false)),
+                 prop::option::weighted(0.03, 0u64..3), 0u64..10, prop::bool::weighted(0.2)),
                 0..80,
             ),
-            strategy in 0usize..9,
+            strategy in 0usize..10,
             (latency, overheads, queue, replay, cache, late) in
                 (0u64..3, (0u64..3, 0u64..4), 0usize..3, 0usize..3, any::<bool>(), any::<bool>()),
         ) {
@@ -620,6 +621,7 @@ mod shortcuts {
             let names = [
                 "inline", "pool:1", "pool:3", "edf:2",
                 "guard:6ns:inline", "guard:4ns:pool:2", "guard:25%:1ns:30ns:edf:2",
+                "es-clients-inline:pool:2",
             ];
             let run = |shortcuts| match names.get(strategy) {
                 Some(spec) => {
