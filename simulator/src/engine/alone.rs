@@ -72,9 +72,10 @@ pub(super) fn may_run_alone(config: &SimConfig, runner: Option<Runner>, workers:
 }
 
 impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
-    /// Whether the message arriving now runs alone: the settings let it
-    /// (see [`may_run_alone`]), it is taken at once, nothing runs or is
-    /// queued, and no timer or closed loop exists.
+    /// Whether the message arriving now may run alone: the settings let
+    /// it (see [`may_run_alone`]), it is taken at once, nothing runs or
+    /// is queued (so every watchdog still queued is dead), and no closed
+    /// loop exists; its plan has the last word (`take_alone`).
     #[inline(always)]
     pub(super) fn runs_alone(&self) -> bool {
         debug_assert!(self.alone.is_none(), "the last one ended at this arrival");
