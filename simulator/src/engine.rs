@@ -574,6 +574,15 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     may_run_alone: bool,
     /// The message running alone, kept aside until the next arrival.
     alone: Option<alone::Alone>,
+    /// Whether messages that arrive while one runs alone on the handler
+    /// line up behind it (a strategy that runs every job on the handler).
+    lines: bool,
+    /// The messages lined up behind the one running alone on the
+    /// handler, each with its take and finish known.
+    line: VecDeque<alone::Alone>,
+    /// How long the line may grow before it enters the machine (changed
+    /// only in the tests that compare both ways).
+    line_cap: usize,
     /// Where it runs and its watchdog, if any (due after its work ends),
     /// when the strategy planned it (a guard): the watchdog is pushed
     /// only if it enters the machine.

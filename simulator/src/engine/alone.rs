@@ -51,6 +51,10 @@ pub(super) struct Alone {
     taken: Time,
     /// When its work ends.
     finish: Time,
+    /// When the handler's busy time for it starts: at h, or for one in
+    /// the line at the end of the message before it (the handler's
+    /// overhead after that one is counted with this one).
+    busy_from: Time,
 }
 
 /// Whether messages may run alone under `config` with a strategy of
@@ -121,6 +125,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             deadline,
             taken,
             finish: taken.plus_ns(work_ns),
+            busy_from: taken,
         });
     }
 
@@ -188,12 +193,132 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         match (runner, next) {
             (Runner::Handler, Some(at)) if alone.finish <= at => {
                 self.settle_alone(alone, None);
-                self.rest_alone(alone.finish, at);
+                match self.line.is_empty() {
+                    true => self.rest_alone(alone.finish, at),
+                    false => return self.end_line(at),
+                }
                 Ok(())
+            }
+            (Runner::Handler, _) if self.lines => {
+                self.alone = Some(alone);
+                self.keep_line(next)
             }
             (Runner::Worker, Some(at)) if at > alone.taken => self.dispatch_alone(alone, at),
             _ => self.enter_alone(alone, runner),
         }
+    }
+
+    /// The messages of the handler's line whose work ends by `at`, the
+    /// one before them settled, are settled in order (out of line: only
+    /// a busy handler has a line); the first whose work outlasts `at`, if
+    /// any, runs alone with the rest of the line behind it.
+    #[inline(never)]
+    fn end_line(&mut self, at: Time) -> Result<(), SimError> {
+        while let Some(head) = self.line.pop_front() {
+            if head.finish > at {
+                self.alone = Some(head);
+                return self.keep_line(Some(at));
+            }
+            self.settle_alone(head, None);
+            if self.line.is_empty() {
+                self.rest_alone(head.finish, at);
+            }
+        }
+        Ok(())
+    }
+
+    /// The message running alone on the handler outlasts `next`: the
+    /// message arriving then joins the line behind it while the line is
+    /// shorter than `line_cap`; else (or if the loop takes over, `next`
+    /// `None`) the line enters the machine.
+    fn keep_line(&mut self, next: Option<Time>) -> Result<(), SimError> {
+        match next {
+            Some(_) if self.line.len() < self.line_cap => Ok(()),
+            _ => self.enter_line(),
+        }
+    }
+
+    /// The message `released`, of `work_ns` of work and deadline
+    /// `deadline`, arrives now while the handler's line has a message:
+    /// it waits in the kernel queue until the handler takes it, right
+    /// after the last one of the line and the handler's overhead after
+    /// that one (a completion and a take come before an arrival at one
+    /// instant, so that is later than now).
+    #[inline(never)]
+    pub(super) fn join_line(
+        &mut self,
+        released: &Arriving<'_>,
+        work_ns: u64,
+        deadline: Option<Time>,
+    ) {
+        let last = self.line.back().or(self.alone.as_ref());
+        let busy_from = last.expect("a line has a head").finish;
+        let taken = busy_from.plus_ns(self.config.handler_overhead_ns);
+        debug_assert!(taken > self.now, "its take is still to come");
+        self.line.push_back(Alone {
+            slot: Slot::waiting(released, work_ns),
+            arrival: released.arrival,
+            deadline,
+            taken,
+            finish: taken.plus_ns(work_ns),
+            busy_from,
+        });
+    }
+
+    /// The messages of the handler's line still in the kernel queue now
+    /// (all but the head, and the head too if the handler's overhead
+    /// before it still runs).
+    pub(super) fn line_waiting(&self) -> usize {
+        let head = self.alone.filter(|_| self.lines);
+        self.line.len() + usize::from(head.is_some_and(|head| head.taken > self.now))
+    }
+
+    /// The handler's line enters the machine as the loop would have it
+    /// now: the head running since its take, or (not yet taken) the
+    /// handler's overhead before it running since the end of the one
+    /// before; the others, and a head not yet taken, in the kernel queue
+    /// in their order.
+    fn enter_line(&mut self) -> Result<(), SimError> {
+        let Some(head) = self.alone.take() else {
+            return Ok(());
+        };
+        debug_assert!(matches!(self.phase, Phase::Idle) && self.waiting.is_empty());
+        debug_assert!(
+            !self.keep_messages,
+            "a declared runner's messages are not kept"
+        );
+        let now = self.now;
+        // Whole ns without `--cores`: the phase ends exactly then.
+        let left = |end: Time| (end - now).ceil_ns();
+        let ends = if head.taken <= now {
+            head.finish
+        } else {
+            head.taken
+        };
+        if head.taken <= now {
+            // The overhead before it, if any, ended at its take.
+            self.handler_busy.add(head.busy_from, head.taken);
+            let slot = self.slots.alloc(head.slot, head.arrival, head.deadline);
+            let state = &mut self.slots[slot];
+            state.stage = Stage::Running;
+            state.taken_ns = head.taken.ceil_ns();
+            self.phase = Phase::Work(slot);
+            self.phase_since = head.taken;
+            self.cpu.start(0, left(head.finish));
+        } else {
+            self.phase = Phase::Overhead;
+            self.phase_since = head.busy_from;
+            self.cpu.start(0, left(head.taken));
+            self.line.push_front(head);
+        }
+        debug_assert_eq!(self.cpu.next_completion(), Some(ends));
+        while let Some(waiting) = self.line.pop_front() {
+            let slot = self
+                .slots
+                .alloc(waiting.slot, waiting.arrival, waiting.deadline);
+            self.waiting.push_back(slot);
+        }
+        Ok(())
     }
 
     /// The job of a message running alone goes to the strategy and, if
@@ -266,12 +391,13 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             deadline,
             taken,
             finish,
+            busy_from,
         } = alone;
         self.move_to(finish);
         match worker {
             None => {
                 self.phase_since = taken;
-                self.handler_busy.add(taken, finish);
+                self.handler_busy.add(busy_from, finish);
             }
             Some(_) => self.worker_busy.add(taken, finish),
         }

@@ -167,6 +167,9 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             rare: has_co || track,
             may_run_alone,
             alone: None,
+            lines: may_run_alone && runner == Some(Runner::Handler),
+            line: Default::default(),
+            line_cap: PARK_AFTER,
             alone_plan: (Runner::Handler, None),
             runner,
         }
@@ -536,12 +539,17 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let full = self
             .config
             .kernel_queue
-            .is_some_and(|n| self.waiting.len() as u64 >= n);
+            .is_some_and(|n| (self.waiting.len() + self.line_waiting()) as u64 >= n);
         if full {
             self.drop_at_arrival(&released, deadline);
             return Ok(None);
         }
         let service_ns = self.cost.service_ns(message)?;
+        if ALONE && self.alone.is_some() {
+            self.open_instant(arrival_ns);
+            self.join_line(&released, service_ns, deadline);
+            return Ok(None);
+        }
         if ALONE && self.runs_alone() {
             self.open_instant(arrival_ns);
             self.take_alone(&released, service_ns, deadline)?;

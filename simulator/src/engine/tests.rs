@@ -465,9 +465,10 @@ mod shortcuts {
 
     type Run = (Result<SimResult, String>, Vec<Outcome>, Vec<(u64, u64)>);
 
-    /// The loop's switches: shortcuts on, and jobs parked after this many
-    /// are queued.
-    type Switches = (bool, usize);
+    /// The loop's switches: shortcuts on, jobs parked after this many
+    /// are queued, and the handler's line entering the machine at this
+    /// length.
+    type Switches = (bool, usize, usize);
 
     fn simulate_with(
         switches: Switches,
@@ -489,6 +490,7 @@ mod shortcuts {
         let mut seen = Seen::default();
         let mut simulator = Simulator::new(strategy, &cost, config.clone(), &mut seen);
         simulator.shortcuts = switches.0;
+        simulator.line_cap = switches.2;
         if config.co_client.is_none() {
             simulator.park_after = switches.1;
         }
@@ -519,9 +521,9 @@ mod shortcuts {
             let messages = messages(&specs);
             let config = SimConfig { co_client: co_client(co), ..config(knobs) };
             let spec = STRATEGIES[strategy];
-            let fast = simulate_with((true, usize::MAX), spec, &messages, &config);
-            let slow = simulate_with((false, usize::MAX), spec, &messages, &config);
-            let parked = simulate_with((true, 0), spec, &messages, &config);
+            let fast = simulate_with((true, usize::MAX, usize::MAX), spec, &messages, &config);
+            let slow = simulate_with((false, usize::MAX, usize::MAX), spec, &messages, &config);
+            let parked = simulate_with((true, 0, 0), spec, &messages, &config);
             let injected = fast.0.as_ref().ok().and_then(|r| r.injected).unwrap_or(0);
             let all = messages.len() as u64 + injected;
             prop_assert!(fast.1.len() as u64 == all || fast.0.is_err(), "every message settled");
@@ -601,6 +603,7 @@ mod shortcuts {
             strategy in 0usize..10,
             (latency, overheads, queue, replay, cache, late) in
                 (0u64..3, (0u64..3, 0u64..4), 0usize..3, 0usize..3, any::<bool>(), any::<bool>()),
+            line_cap in prop_oneof![Just(usize::MAX), 0usize..4],
         ) {
             let messages = messages(&specs);
             let kernel = crate::kernel::KernelOptions {
@@ -625,12 +628,13 @@ mod shortcuts {
             ];
             let run = |shortcuts| match names.get(strategy) {
                 Some(spec) => {
-                    (simulate_with((shortcuts, usize::MAX), spec, &messages, &config), vec![])
+                    let switches = (shortcuts, usize::MAX, line_cap);
+                    (simulate_with(switches, spec, &messages, &config), vec![])
                 }
                 None => {
                     let mut picky = Picky { guarded: strategy > names.len(), ..Picky::default() };
                     let run =
-                        simulate_strategy((shortcuts, usize::MAX), &mut picky, &messages, &config);
+                        simulate_strategy((shortcuts, usize::MAX, line_cap), &mut picky, &messages, &config);
                     (run, picky.asked)
                 }
             };
@@ -682,7 +686,12 @@ mod shortcuts {
             assert!(simulator.slots.in_flight() > 40, "jobs still queued");
             let sealed = simulator.finish().unwrap();
             assert_eq!(sealed.injected.is_some(), co.is_some());
-            let unsealed = simulate_with((false, usize::MAX), "pool:1", &messages, &config);
+            let unsealed = simulate_with(
+                (false, usize::MAX, usize::MAX),
+                "pool:1",
+                &messages,
+                &config,
+            );
             assert_eq!(Ok(sealed), unsealed.0);
         }
     }
@@ -718,8 +727,8 @@ mod shortcuts {
                 miss_mode,
                 ..SimConfig::default()
             };
-            let parked = simulate_with((true, 0), spec, &messages, &config);
-            let kept = simulate_with((true, usize::MAX), spec, &messages, &config);
+            let parked = simulate_with((true, 0, 0), spec, &messages, &config);
+            let kept = simulate_with((true, usize::MAX, usize::MAX), spec, &messages, &config);
             let result = parked.0.as_ref().expect("a result");
             assert!(
                 result.max_backlog > 1_500,
