@@ -24,8 +24,19 @@
 //! hand-off in a pool) is the same: over by the next arrival, its busy
 //! time is counted; else it begins then, as a phase the loop ends.
 //!
-//! Most messages of an open replay at a modest load run alone, and so
-//! cost no scan of the event sources, no slot and no CPU bookkeeping
+//! **The handler's line.** Under a strategy that runs every job on the
+//! handler, a message arriving while one runs alone waits in the kernel
+//! queue, and nothing can take the handler before it: its take (after the
+//! last of the line and the handler's overhead) and its finish are known
+//! at its arrival. It joins the line behind the one running alone
+//! ([`join_line`](Simulator::join_line)); the messages of the line whose
+//! work ended by an arrival are settled then, in order; the line enters
+//! the machine as the loop would have it then when it reaches `line_cap`
+//! or the loop takes over.
+//!
+//! Most messages of an open replay at a modest load run alone or in the
+//! handler's line, and so cost no scan of the event sources, no slot and
+//! no CPU bookkeeping
 //! (closed replay never: there an answer paces the next arrival). One of the
 //! loop's shortcuts: off with them in the tests that compare every
 //! outcome and backlog sample both ways.
@@ -251,6 +262,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         work_ns: u64,
         deadline: Option<Time>,
     ) {
+        debug_assert!(self.lines, "only the handler's line has a head now");
         let last = self.line.back().or(self.alone.as_ref());
         let busy_from = last.expect("a line has a head").finish;
         let taken = busy_from.plus_ns(self.config.handler_overhead_ns);
@@ -269,7 +281,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// (all but the head, and the head too if the handler's overhead
     /// before it still runs).
     pub(super) fn line_waiting(&self) -> usize {
-        let head = self.alone.filter(|_| self.lines);
+        let head = self.alone.as_ref().filter(|_| self.lines);
         self.line.len() + usize::from(head.is_some_and(|head| head.taken > self.now))
     }
 
@@ -287,15 +299,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             !self.keep_messages,
             "a declared runner's messages are not kept"
         );
-        let now = self.now;
-        // Whole ns without `--cores`: the phase ends exactly then.
-        let left = |end: Time| (end - now).ceil_ns();
-        let ends = if head.taken <= now {
-            head.finish
-        } else {
-            head.taken
-        };
-        if head.taken <= now {
+        let ends = if head.taken <= self.now {
             // The overhead before it, if any, ended at its take.
             self.handler_busy.add(head.busy_from, head.taken);
             let slot = self.slots.alloc(head.slot, head.arrival, head.deadline);
@@ -304,14 +308,19 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             state.taken_ns = head.taken.ceil_ns();
             self.phase = Phase::Work(slot);
             self.phase_since = head.taken;
-            self.cpu.start(0, left(head.finish));
+            head.finish
         } else {
             self.phase = Phase::Overhead;
             self.phase_since = head.busy_from;
-            self.cpu.start(0, left(head.taken));
             self.line.push_front(head);
-        }
-        debug_assert_eq!(self.cpu.next_completion(), Some(ends));
+            head.taken
+        };
+        self.cpu.start(0, (ends - self.now).ceil_ns());
+        debug_assert_eq!(
+            self.cpu.next_completion(),
+            Some(ends),
+            "whole ns without `--cores`: the phase ends exactly then"
+        );
         while let Some(waiting) = self.line.pop_front() {
             let slot = self
                 .slots

@@ -592,7 +592,8 @@ mod shortcuts {
         /// closed loop midway; strategies that declare their runner,
         /// guards whose watchdogs fire before the work ends or after,
         /// exactly or late, and one that answers ES clients' messages at
-        /// once (a plan on no thread's work).
+        /// once (a plan on no thread's work); the handler's line
+        /// unbounded, or entering the machine at 0 to 3 messages.
         #[test]
         fn messages_running_alone_change_no_outcome(
             specs in prop::collection::vec(
