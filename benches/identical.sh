@@ -9,7 +9,7 @@
 # The samples in traces/samples, plus generated mixed, burst and 64-thread
 # thread-flood traces (made with BIN, kept in OUTDIR/traces), through
 # `compare` under hand-off, transport, response latency, both overheads,
-# a kernel queue, --cores 2, the miss modes, --guard-timer dispatch and
+# a kernel queue (also for the handler's line), --cores 2, the miss modes, --guard-timer dispatch and
 # relative guards, `sim --outcomes` (every message's outcome) and
 # `sweep` (both headrooms, with the bound's shortcuts and without).
 # Not part of `cargo test`; see docs/performance.md.
@@ -36,6 +36,9 @@ for f in "$SAMPLES/flood.estrace" "$SAMPLES/thread-flood.estrace" "$T/mixed.estr
     --handoff 1us --handler-overhead 2us --worker-overhead 3us --json > "$OUT/$n.o.json"
   "$BIN" compare "$f" --strategies pool:2,guard:1ms:edf:2 --guard-timer dispatch --miss-mode fail-closed \
     --cost lognormal:50us:2ms --json > "$OUT/$n.g.json"
+  # The handler's line, against a kernel queue, in open replay.
+  "$BIN" sim "$f" --strategy inline --replay open --kernel-queue 8 --handler-overhead 5us \
+    --response-latency 3us --cost exp:30us --outcomes "$OUT/$n.line.outcomes" --json > "$OUT/$n.line.sim.json"
   for s in inline pool:3 guard:1ms:edf:2; do
     "$BIN" sim "$f" --strategy $s --cost lognormal:50us:2ms --outcomes "$OUT/$n.$s.outcomes" --json > "$OUT/$n.$s.sim.json"
   done
