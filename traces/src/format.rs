@@ -40,7 +40,7 @@ mod reader;
 mod writer;
 
 pub use codec::Fields;
-pub use reader::{ReadSummary, TraceReader, read_cpu_track};
+pub use reader::{ReadSummary, TraceReader, read_cpu_track, read_footer};
 pub use writer::TraceWriter;
 
 /// The first eight bytes of every trace.

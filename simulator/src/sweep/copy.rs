@@ -75,6 +75,15 @@ impl MemoryCopy {
         }
     }
 
+    /// Whether a copy of `budget` bytes may hold `messages` messages:
+    /// false when their fields laid out in full alone (the least they
+    /// take) pass it, so that a trace whose footer says it is longer is
+    /// not copied at all.
+    pub fn may_hold(messages: u64, budget: usize) -> bool {
+        let blocks = messages.div_ceil(BLOCK as u64);
+        blocks.saturating_mul((BLOCK * size_of::<Hot>()) as u64) <= budget as u64
+    }
+
     /// Bytes it takes.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -255,6 +264,27 @@ mod tests {
             }
         }
         assert_eq!(size_of::<Hot>(), 40);
+    }
+
+    #[test]
+    fn a_copy_may_hold_what_its_fields_laid_out_in_full_allow() {
+        let budget = 3 * BLOCK * size_of::<Hot>();
+        let blocks = 3 * BLOCK as u64;
+        for (messages, may) in [
+            (0, true),
+            (blocks, true),
+            (blocks + 1, false),
+            (u64::MAX, false),
+        ] {
+            assert_eq!(MemoryCopy::may_hold(messages, budget), may, "{messages}");
+        }
+        // Messages without fields kept apart: as many as pushes take.
+        let mut copy = MemoryCopy::new(budget);
+        let mut pushed = 0;
+        while copy.push(&Message::new(pushed, EventType(1), Action::Auth, pushed)) {
+            pushed += 1;
+        }
+        assert_eq!(pushed, blocks);
     }
 
     #[test]

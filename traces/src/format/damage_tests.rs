@@ -1,7 +1,7 @@
 //! Issue #12's format guarantees, one test each: duplicated, swapped and
 //! dropped chunks, a footer glued to a cut trace, a flipped length field,
 //! salvage after inserted or deleted bytes, allocation limits on crafted
-//! frames, 1.0 files, the CPU track.
+//! frames, 1.0 files, the CPU track and the footer read up front.
 
 use std::sync::Arc;
 
@@ -366,6 +366,31 @@ fn the_cpu_track_round_trips_and_reads_up_front() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn the_footer_reads_up_front_and_an_unfinished_trace_has_none() {
+    let bytes = trace();
+    let footer = read_footer(std::io::Cursor::new(&bytes)).unwrap();
+    let mut reader = TraceReader::new(bytes.as_slice()).unwrap();
+    assert_eq!(reader.by_ref().count(), 20);
+    assert_eq!(footer.as_ref(), reader.footer());
+    let chunks = frames(&bytes).iter().filter(|f| f.0 == KIND_CHUNK).count();
+    assert_eq!(
+        footer.map(|f| (f.messages, f.chunks)),
+        Some((20, chunks as u64))
+    );
+    // Cut before the footer (its sync frame and itself), or inside it.
+    let (_, start, end) = *frames(&bytes).last().unwrap();
+    for cut in [start - 33, start, end - 1] {
+        let unfinished = read_footer(std::io::Cursor::new(&bytes[..cut])).unwrap();
+        assert_eq!(unfinished, None, "cut at {cut} of {}", bytes.len());
+    }
+    // A flipped byte in the footer fails its CRC.
+    let mut flipped = bytes.clone();
+    flipped[end - 1] ^= 1;
+    let error = read_footer(std::io::Cursor::new(&flipped)).unwrap_err();
+    assert!(error.to_string().contains("CRC"), "{error}");
 }
 
 #[test]

@@ -608,25 +608,59 @@ impl<R: Read> TraceReader<R> {
 /// chunk (it seeks past them): for a consumer that wants the track before
 /// it streams the messages. Frames are checked (CRC) only when they are
 /// CPU frames; the header is skipped. A 1.0 trace has an empty track.
-pub fn read_cpu_track<R: Read + Seek>(mut input: R) -> Result<CpuTrack, TraceError> {
+pub fn read_cpu_track<R: Read + Seek>(input: R) -> Result<CpuTrack, TraceError> {
+    let mut track = CpuTrack::default();
+    walk_frames(input, KIND_CPU, "CPU track", |payload| {
+        let decoded = cpu::decode_cpu(payload).map_err(|e| e.to_string())?;
+        track.period_ns = decoded.period_ns;
+        track.samples.extend(decoded.samples);
+        Ok(())
+    })?;
+    Ok(track)
+}
+
+/// Reads the footer of a seekable trace without decoding any chunk (it
+/// seeks past them): what its writer counted (messages, chunks, drops),
+/// for a consumer that wants to know before it streams the messages
+/// (`sweep`, whether the trace fits its copy in memory). `None` when the
+/// writer did not finish. Only the footer frame is checked (CRC), so a
+/// footer says nothing of the chunks: a streaming read checks them.
+pub fn read_footer<R: Read + Seek>(input: R) -> Result<Option<Footer>, TraceError> {
+    let mut footer = None;
+    walk_frames(input, KIND_FOOTER, "footer", |payload| {
+        footer = Some(codec::decode_footer(payload).map_err(|e| e.to_string())?);
+        Ok(())
+    })?;
+    Ok(footer)
+}
+
+/// Gives `each` the payload of every frame of `kind` in a seekable trace,
+/// checked (CRC), in file order, seeking past the other frames; a frame
+/// cut short ends the walk (the frames before stand). `what` names the
+/// frames in errors.
+fn walk_frames<R: Read + Seek>(
+    mut input: R,
+    kind: u8,
+    what: &'static str,
+    mut each: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), TraceError> {
     let mut preamble = [0u8; PREAMBLE_LEN];
     input.read_exact(&mut preamble)?;
     parse_preamble(&preamble)?;
-    let mut track = CpuTrack::default();
     let mut offset = PREAMBLE_LEN as u64;
     let mut head = [0u8; FRAME_HEADER_LEN];
     let mut payload = Vec::new();
     while let Fill::Full = fill(&mut input, &mut head)? {
         let at = offset;
         let corrupt = move |reason: String| TraceError::Corrupt {
-            what: "CPU track",
+            what,
             index: 0,
             offset: at,
             reason,
         };
         let frame = parse_frame_header(&head).map_err(corrupt)?;
         offset += (FRAME_HEADER_LEN as u64) + u64::from(frame.len);
-        if frame.kind != KIND_CPU {
+        if frame.kind != kind {
             input.seek(SeekFrom::Start(offset))?;
             continue;
         }
@@ -635,16 +669,14 @@ pub fn read_cpu_track<R: Read + Seek>(mut input: R) -> Result<CpuTrack, TraceErr
             .take(u64::from(frame.len))
             .read_to_end(&mut payload)?;
         if payload.len() < frame.len as usize {
-            break; // cut short: the samples before stand
+            break; // cut short
         }
-        if frame_crc(KIND_CPU, &payload) != frame.crc {
+        if frame_crc(kind, &payload) != frame.crc {
             return Err(corrupt("CRC mismatch".into()));
         }
-        let decoded = cpu::decode_cpu(&payload).map_err(|e| corrupt(e.to_string()))?;
-        track.period_ns = decoded.period_ns;
-        track.samples.extend(decoded.samples);
+        each(&payload).map_err(corrupt)?;
     }
-    Ok(track)
+    Ok(())
 }
 
 impl<R: Read> TraceReader<R> {

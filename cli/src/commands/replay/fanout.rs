@@ -28,6 +28,7 @@ use esreplay_simulator::kernel::KernelCounts;
 use esreplay_simulator::margins::MarginCheck;
 use esreplay_simulator::sweep::{Bounds, MemoryCopy};
 use esreplay_simulator::{Observer, SimError, SimResult, Simulator, Strategy, StrategySpec};
+use esreplay_traces::format::read_footer;
 use esreplay_traces::{Fields, Message, TraceReader};
 
 use super::super::{Integrity, open_trace_tracked, warn_about_losses};
@@ -359,7 +360,7 @@ fn with_engines<O: Observer>(
 /// The most memory `sweep` spends on a copy of the trace: 1 GiB, 22.3 M
 /// messages with service times (48 bytes each), fewer with more time
 /// fields ([`MemoryCopy`]). Longer traces are decoded again by every
-/// probe.
+/// probe; one whose footer says so is not copied at all.
 pub(in crate::commands) const SWEEP_MEMORY: usize = 1 << 30;
 
 /// `sweep`'s first pass: errors name the file, guard margins that swallow
@@ -377,8 +378,11 @@ pub(in crate::commands) fn measure(
     let mut messages = ReadAhead::spawn(reader.fields(model.fields())).context("a thread")?;
     let mut margins = MarginCheck::new(spec);
     let mut bounds = Bounds::default();
-    // The copy leaves paths out: only when the model reads none.
-    let mut copy = (model.fields() == Fields::Timing).then(|| MemoryCopy::new(SWEEP_MEMORY));
+    // The copy leaves paths out: only when the model reads none, and the
+    // trace's footer, if it has one, does not say it is too long.
+    let may_fit = expected_messages(path).is_none_or(|n| MemoryCopy::may_hold(n, SWEEP_MEMORY));
+    let copied = model.fields() == Fields::Timing && may_fit;
+    let mut copy = copied.then(|| MemoryCopy::new(SWEEP_MEMORY));
     for message in messages.by_ref() {
         let message = message.with_context(|| path.display().to_string())?;
         if let Some(margins) = &mut margins {
@@ -399,6 +403,15 @@ pub(in crate::commands) fn measure(
         warn_about_losses(path, &reader);
     }
     Ok((bounds, copy, Integrity::of(&reader)))
+}
+
+/// The messages the footer of the trace at `path` counts, if it is a
+/// file whose writer finished (read up front, seeking past the chunks;
+/// any damage is the streaming read's to report).
+fn expected_messages(path: &Path) -> Option<u64> {
+    let file = std::fs::File::open(path).ok()?;
+    let footer = read_footer(std::io::BufReader::new(file)).ok()??;
+    Some(footer.messages)
 }
 
 #[cfg(test)]
@@ -464,6 +477,23 @@ mod tests {
             }
         });
         (read.is_ok(), shown.collect())
+    }
+
+    #[test]
+    fn the_expected_messages_are_the_footers_and_none_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = trace(dir.path(), "whole.estrace", |_| {});
+        let messages = TraceReader::new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .count() as u64;
+        assert!(messages > 9_000);
+        assert_eq!(expected_messages(&path), Some(messages));
+        // Cut before its footer: the writer did not finish.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = dir.path().join("cut.estrace");
+        std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+        assert_eq!(expected_messages(&cut), None);
+        assert_eq!(expected_messages(&dir.path().join("absent")), None);
     }
 
     #[test]
