@@ -204,6 +204,41 @@ fn sweep_reports_load_and_cost_headroom() {
     assert!(load < 1.0, "{inline}");
 }
 
+/// `sweep` keeps a trace read from a pipe in memory for its probes: it
+/// must not read the pipe ahead for the trace's footer (a pipe is read
+/// once), and gives what it gives for the file.
+#[cfg(unix)]
+#[test]
+fn sweep_reads_a_trace_from_a_pipe_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = periodic(dir.path());
+    let fifo = dir.path().join("trace.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success(), "mkfifo");
+    let bytes = std::fs::read(&trace).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, bytes))
+    };
+    // A sweep waiting for a second writer (it read the pipe twice) is
+    // killed, and a writer still waiting for a reader (sweep never opened
+    // the pipe) let go: the test fails instead of hanging.
+    let output = esreplay()
+        .args(["sweep", "--strategy", "pool:4", "--json"])
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut reader = std::fs::OpenOptions::new();
+    let _reader = reader.read(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+    writer.join().unwrap().unwrap();
+    let piped: Value = json_stdout(&output);
+    let file = json_of(&["sweep", "--strategy", "pool:4"], &trace);
+    assert_eq!(piped, file);
+    assert_eq!(piped["complete"], true, "{piped}");
+}
+
 #[test]
 fn the_golden_trace_replays_deterministically() {
     let args = [

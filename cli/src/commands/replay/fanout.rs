@@ -406,9 +406,13 @@ pub(in crate::commands) fn measure(
 }
 
 /// The messages the footer of the trace at `path` counts, if it is a
-/// file whose writer finished (read up front, seeking past the chunks;
-/// any damage is the streaming read's to report).
+/// regular file (a pipe cannot be read twice) whose writer finished (read
+/// up front, seeking past the chunks; any damage is the streaming read's
+/// to report).
 fn expected_messages(path: &Path) -> Option<u64> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let file = std::fs::File::open(path).ok()?;
     let footer = read_footer(std::io::BufReader::new(file)).ok()??;
     Some(footer.messages)
@@ -494,6 +498,8 @@ mod tests {
         std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
         assert_eq!(expected_messages(&cut), None);
         assert_eq!(expected_messages(&dir.path().join("absent")), None);
+        // Not a regular file: nothing is read from it.
+        assert_eq!(expected_messages(dir.path()), None);
     }
 
     #[test]
