@@ -44,8 +44,8 @@
 use super::run::{Answered, Waiter, job_of, outcome};
 use super::slots::Slot;
 use super::{
-    Arriving, Background, JobRef, MissMode, Observer, Phase, SimConfig, SimError, Simulator, Stage,
-    Time,
+    Arriving, Background, JobRef, MissMode, Observer, Outcome, Phase, SimConfig, SimError,
+    Simulator, Stage, Time,
 };
 use crate::strategy::{Runner, Strategy, Ticket};
 
@@ -66,6 +66,50 @@ pub(super) struct Alone {
     /// the line at the end of the message before it (the handler's
     /// overhead after that one is counted with this one).
     busy_from: Time,
+}
+
+/// A message running alone, settled at its finish: read from its record
+/// in place, so that settling moves no record.
+struct Settled {
+    outcome: Outcome,
+    waiter: Waiter,
+    arrival: Time,
+    taken: Time,
+    finish: Time,
+    busy_from: Time,
+    response: Time,
+}
+
+impl Settled {
+    /// `alone` settled, on `worker` (`None`: the handler), its answer
+    /// reaching the kernel `latency_ns` after its finish.
+    #[inline(always)]
+    fn of(alone: &Alone, latency_ns: u64, worker: Option<u32>) -> Settled {
+        let response = alone.finish.plus_ns(latency_ns);
+        let answered = Answered {
+            response,
+            unblocked: response,
+        };
+        let ran = Some((alone.taken, alone.finish));
+        let mut outcome = outcome(
+            &alone.slot,
+            alone.arrival,
+            alone.deadline,
+            answered,
+            ran,
+            worker,
+        );
+        outcome.handler_ns = alone.taken.ceil_ns();
+        Settled {
+            outcome,
+            waiter: Waiter::of(&alone.slot),
+            arrival: alone.arrival,
+            taken: alone.taken,
+            finish: alone.finish,
+            busy_from: alone.busy_from,
+            response,
+        }
+    }
 }
 
 /// Whether messages may run alone under `config` with a strategy of
@@ -196,26 +240,33 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// `next` is later.
     #[inline(never)]
     fn end_alone_now(&mut self, next: Option<Time>) -> Result<(), SimError> {
-        let Some(alone) = self.alone.take() else {
+        // Read in place: the record is moved only where it must be.
+        let Some(alone) = self.alone.as_ref() else {
             return Ok(());
         };
+        let (taken, finish) = (alone.taken, alone.finish);
         // A planned message's runner is in its plan.
         let runner = self.runner.unwrap_or(self.alone_plan.0);
         match (runner, next) {
-            (Runner::Handler, Some(at)) if alone.finish <= at => {
-                self.settle_alone(alone, None);
+            (Runner::Handler, Some(at)) if finish <= at => {
+                let settled = Settled::of(alone, self.config.response_latency_ns, None);
+                self.alone = None;
+                self.settle_alone(settled);
                 match self.line.is_empty() {
-                    true => self.rest_alone(alone.finish, at),
+                    true => self.rest_alone(finish, at),
                     false => return self.end_line(at),
                 }
                 Ok(())
             }
-            (Runner::Handler, _) if self.lines => {
-                self.alone = Some(alone);
-                self.keep_line(next)
+            (Runner::Handler, _) if self.lines => self.keep_line(next),
+            (Runner::Worker, Some(at)) if at > taken => {
+                let alone = self.alone.take().expect("read above");
+                self.dispatch_alone(alone, at)
             }
-            (Runner::Worker, Some(at)) if at > alone.taken => self.dispatch_alone(alone, at),
-            _ => self.enter_alone(alone, runner),
+            _ => {
+                let alone = self.alone.take().expect("read above");
+                self.enter_alone(alone, runner)
+            }
         }
     }
 
@@ -230,7 +281,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
                 self.alone = Some(head);
                 return self.keep_line(Some(at));
             }
-            self.settle_alone(head, None);
+            let latency = self.config.response_latency_ns;
+            self.settle_alone(Settled::of(&head, latency, None));
             if self.line.is_empty() {
                 self.rest_alone(head.finish, at);
             }
@@ -348,7 +400,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         let ours = answer.is_some_and(|ticket| ticket.index == index && ticket.job == job);
         if ours && alone.finish <= next {
             self.idle.take(0);
-            self.settle_alone(alone, Some(worker));
+            let latency = self.config.response_latency_ns;
+            self.settle_alone(Settled::of(&alone, latency, Some(worker)));
             self.idle.push(alone.finish, worker);
             return Ok(());
         }
@@ -389,37 +442,31 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         self.stats.end = self.stats.end.max(end.ceil_ns());
     }
 
-    /// What the loop does at its completion on the handler (`worker`
-    /// `None`) or on `worker`: the thread's busy time, the answer (r = f
-    /// + ρ, unblocked then: no fail mode), the outcome.
+    /// What the loop does at a message's completion on the handler or a
+    /// worker: the thread's busy time, the answer (r = f + ρ, unblocked
+    /// then: no fail mode), the outcome.
     #[inline(always)]
-    fn settle_alone(&mut self, alone: Alone, worker: Option<u32>) {
-        let Alone {
-            mut slot,
+    fn settle_alone(&mut self, settled: Settled) {
+        let Settled {
+            outcome,
+            waiter,
             arrival,
-            deadline,
             taken,
             finish,
             busy_from,
-        } = alone;
+            response,
+        } = settled;
         self.move_to(finish);
-        match worker {
+        match outcome.worker {
             None => {
                 self.phase_since = taken;
                 self.handler_busy.add(busy_from, finish);
             }
             Some(_) => self.worker_busy.add(taken, finish),
         }
-        let response = finish.plus_ns(self.config.response_latency_ns);
-        self.unblocked(Waiter::of(&slot), Some(arrival), response);
-        self.client_answered(slot.index, response, true);
-        slot.taken_ns = taken.ceil_ns();
-        let answered = Answered {
-            response,
-            unblocked: response,
-        };
-        let ran = Some((taken, finish));
-        self.report(&outcome(&slot, arrival, deadline, answered, ran, worker));
+        self.unblocked(waiter, Some(arrival), response);
+        self.client_answered(outcome.index, response, true);
+        self.report(&outcome);
     }
 
     /// The message's work outlasts the next arrival, or the loop takes
