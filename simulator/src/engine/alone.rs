@@ -82,7 +82,7 @@ struct Settled {
 
 impl Settled {
     /// `alone` settled, on `worker` (`None`: the handler), its answer
-    /// reaching the kernel `latency_ns` after its finish.
+    /// reaching the kernel `latency_ns` (ρ) after its finish.
     #[inline(always)]
     fn of(alone: &Alone, latency_ns: u64, worker: Option<u32>) -> Settled {
         let response = alone.finish.plus_ns(latency_ns);
@@ -249,7 +249,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         let runner = self.runner.unwrap_or(self.alone_plan.0);
         match (runner, next) {
             (Runner::Handler, Some(at)) if finish <= at => {
-                let settled = Settled::of(alone, self.config.response_latency_ns, None);
+                let settled = self.settled(alone, None);
                 self.alone = None;
                 self.settle_alone(settled);
                 match self.line.is_empty() {
@@ -276,16 +276,17 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// any, runs alone with the rest of the line behind it.
     #[inline(never)]
     fn end_line(&mut self, at: Time) -> Result<(), SimError> {
+        let mut last_finish = None;
         while let Some(head) = self.line.pop_front() {
             if head.finish > at {
                 self.alone = Some(head);
                 return self.keep_line(Some(at));
             }
-            let latency = self.config.response_latency_ns;
-            self.settle_alone(Settled::of(&head, latency, None));
-            if self.line.is_empty() {
-                self.rest_alone(head.finish, at);
-            }
+            self.settle_alone(self.settled(&head, None));
+            last_finish = Some(head.finish);
+        }
+        if let Some(finish) = last_finish {
+            self.rest_alone(finish, at);
         }
         Ok(())
     }
@@ -331,9 +332,11 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
 
     /// The messages of the handler's line still in the kernel queue now
     /// (all but the head, and the head too if the handler's overhead
-    /// before it still runs).
+    /// before it still runs). Only the handler's line has a head when a
+    /// message arrives: a lone message of another runner has ended by
+    /// then.
     pub(super) fn line_waiting(&self) -> usize {
-        let head = self.alone.as_ref().filter(|_| self.lines);
+        let head = self.alone.as_ref();
         self.line.len() + usize::from(head.is_some_and(|head| head.taken > self.now))
     }
 
@@ -400,8 +403,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         let ours = answer.is_some_and(|ticket| ticket.index == index && ticket.job == job);
         if ours && alone.finish <= next {
             self.idle.take(0);
-            let latency = self.config.response_latency_ns;
-            self.settle_alone(Settled::of(&alone, latency, Some(worker)));
+            self.settle_alone(self.settled(&alone, Some(worker)));
             self.idle.push(alone.finish, worker);
             return Ok(());
         }
@@ -440,6 +442,12 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         }
         self.handler_busy.add(from, end);
         self.stats.end = self.stats.end.max(end.ceil_ns());
+    }
+
+    /// `alone` settled at its finish on `worker` (`None`: the handler).
+    #[inline(always)]
+    fn settled(&self, alone: &Alone, worker: Option<u32>) -> Settled {
+        Settled::of(alone, self.config.response_latency_ns, worker)
     }
 
     /// What the loop does at a message's completion on the handler or a

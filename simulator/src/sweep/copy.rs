@@ -17,6 +17,9 @@ use esreplay_traces::{Action, EventType, Message};
 /// what it holds.
 const BLOCK: usize = 1 << 16;
 
+/// Bytes of a block's [`Hot`] fields, allocated whole.
+const HOT_BLOCK_BYTES: usize = BLOCK * size_of::<Hot>();
+
 /// Values per list of the fields kept apart (allocated whole, so the
 /// budget counts what is allocated).
 const COLD: usize = 1 << 16;
@@ -81,7 +84,7 @@ impl MemoryCopy {
     /// not copied at all.
     pub fn may_hold(messages: u64, budget: usize) -> bool {
         let blocks = messages.div_ceil(BLOCK as u64);
-        blocks.saturating_mul((BLOCK * size_of::<Hot>()) as u64) <= budget as u64
+        blocks.saturating_mul(HOT_BLOCK_BYTES as u64) <= budget as u64
     }
 
     /// Bytes it takes.
@@ -104,7 +107,7 @@ impl MemoryCopy {
             .and_then(|block| block.cold.last())
             .map_or(0, |list| COLD - list.len());
         let (new_block, new_list) = (last.is_none(), values > room);
-        let more = usize::from(new_block) * BLOCK * size_of::<Hot>()
+        let more = usize::from(new_block) * HOT_BLOCK_BYTES
             + usize::from(new_list) * COLD * size_of::<u64>();
         if self.bytes + more > self.budget {
             return false;
