@@ -130,17 +130,24 @@ fn sniff(path: &Path) -> Option<String> {
     }
 }
 
-/// Reads every message of a trace through `each`; then warns on stderr of
-/// what was lost (cut short, skipped chunks). Errors name the file.
-pub fn for_each_message<R: Read>(
+/// Reads every message of a trace through `each`, decoded ahead on a
+/// thread of its own (so that on two cores the read costs `each` nothing);
+/// then warns on stderr of what was lost (cut short, skipped chunks) and
+/// gives the reader back for its header, footer and summary. Errors name
+/// the file.
+pub fn for_each_message<R: Read + Send + 'static>(
     path: &Path,
-    reader: &mut TraceReader<R>,
+    reader: TraceReader<R>,
     mut each: impl FnMut(&esreplay_traces::Message) -> Result<()>,
-) -> Result<()> {
-    for message in reader.by_ref() {
-        let message = message.with_context(|| format!("{}", path.display()))?;
-        each(&message)?;
+) -> Result<TraceReader<R>> {
+    let mut ahead = replay::ReadAhead::spawn(reader)
+        .with_context(|| format!("cannot start a thread to read {}", path.display()))?;
+    while let Some(batch) = ahead.next_batch() {
+        let batch = batch.with_context(|| format!("{}", path.display()))?;
+        batch.iter().try_for_each(&mut each)?;
+        ahead.recycle(batch);
     }
-    warn_about_losses(path, reader);
-    Ok(())
+    let reader = ahead.finish();
+    warn_about_losses(path, &reader);
+    Ok(reader)
 }

@@ -22,7 +22,7 @@
 //! opened for writing.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, StdoutLock, Write};
+use std::io::{self, StdoutLock, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -45,28 +45,46 @@ pub fn is_stdio(path: &Path) -> bool {
 
 /// A buffered output to a file (through a temporary file) or to standard
 /// output; nothing reaches a file's target before [`Output::commit`].
+///
+/// Its buffer is its own: a write is a copy into it, inlined where it is
+/// called, so a serializer writing a token at a time (`export jsonl`,
+/// `sim --outcomes`) makes no call through `dyn Write` per token. Standard
+/// output and a device are flushed when dropped, as a `BufWriter` would be;
+/// an uncommitted file is dropped with its temporary file.
 pub struct Output {
+    /// Bytes not yet written to `kind`, at most [`BUFFER`].
+    buffer: Vec<u8>,
     kind: Kind,
 }
 
+/// The bytes an [`Output`] holds before it writes them.
+const BUFFER: usize = 1 << 16;
+
 enum Kind {
-    Stdout(BufWriter<StdoutLock<'static>>),
+    Stdout(StdoutLock<'static>),
     /// A device or pipe given by name (`/dev/null`, `/dev/fd/63`): written
     /// in place, never replaced.
-    Special(BufWriter<File>),
+    Special(File),
     File {
-        temp: BufWriter<NamedTempFile>,
+        temp: NamedTempFile,
         target: PathBuf,
         sync: Durability,
     },
+    /// Committed: everything was written.
+    Done,
 }
 
 impl Output {
+    fn of(kind: Kind) -> Self {
+        Output {
+            buffer: Vec::with_capacity(BUFFER),
+            kind,
+        }
+    }
+
     /// Standard output, buffered.
     pub fn stdout() -> Self {
-        Output {
-            kind: Kind::Stdout(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
-        }
+        Output::of(Kind::Stdout(io::stdout().lock()))
     }
 
     /// An output to `path` (`-` for standard output).
@@ -79,30 +97,37 @@ impl Output {
                 .write(true)
                 .open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            return Ok(Output {
-                kind: Kind::Special(BufWriter::with_capacity(1 << 16, file)),
-            });
+            return Ok(Output::of(Kind::Special(file)));
         }
         // Replace the file a symbolic link names, not the link.
         let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let temp = temporary_beside(&target)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Output {
-            kind: Kind::File {
-                temp: BufWriter::with_capacity(1 << 16, temp),
-                target,
-                sync,
-            },
-        })
+        Ok(Output::of(Kind::File { temp, target, sync }))
     }
 
     /// Flushes everything and, for a file, renames it into place.
-    pub fn commit(self) -> Result<()> {
-        match self.kind {
-            Kind::Stdout(mut out) => Ok(out.flush()?),
-            Kind::Special(mut out) => Ok(out.flush()?),
-            Kind::File { temp, target, sync } => commit_file(temp, &target, sync)
+    pub fn commit(mut self) -> Result<()> {
+        let written = self.write_buffer();
+        match std::mem::replace(&mut self.kind, Kind::Done) {
+            Kind::Stdout(mut out) => Ok(written.and_then(|()| out.flush())?),
+            Kind::Special(mut out) => Ok(written.and_then(|()| out.flush())?),
+            Kind::File { temp, target, sync } => written
+                .map_err(anyhow::Error::from)
+                .and_then(|()| commit_file(temp, &target, sync))
                 .with_context(|| format!("cannot write {}", target.display())),
+            Kind::Done => Ok(written?),
+        }
+    }
+}
+
+impl Drop for Output {
+    /// Standard output and a device get what was written, as from a
+    /// `BufWriter` (errors are lost: commit to see them); an uncommitted
+    /// file goes with its temporary file.
+    fn drop(&mut self) {
+        if matches!(self.kind, Kind::Stdout(_) | Kind::Special(_)) {
+            let _ = self.write_buffer();
         }
     }
 }
@@ -134,8 +159,7 @@ fn temporary_beside(target: &Path) -> io::Result<NamedTempFile> {
     Ok(temp)
 }
 
-fn commit_file(temp: BufWriter<NamedTempFile>, target: &Path, sync: Durability) -> Result<()> {
-    let temp = temp.into_inner().map_err(|e| e.into_error())?;
+fn commit_file(temp: NamedTempFile, target: &Path, sync: Durability) -> Result<()> {
     if sync == Durability::Synced {
         temp.as_file().sync_all()?;
     }
@@ -146,27 +170,62 @@ fn commit_file(temp: BufWriter<NamedTempFile>, target: &Path, sync: Durability) 
     Ok(())
 }
 
+impl Kind {
+    /// Where the bytes go (nowhere once committed).
+    fn sink(&mut self) -> Option<&mut dyn Write> {
+        match self {
+            Kind::Stdout(out) => Some(out),
+            Kind::Special(out) => Some(out),
+            Kind::File { temp, .. } => Some(temp),
+            Kind::Done => None,
+        }
+    }
+}
+
 impl Output {
-    fn sink(&mut self) -> &mut dyn Write {
-        match &mut self.kind {
-            Kind::Stdout(out) => out,
-            Kind::Special(out) => out,
-            Kind::File { temp, .. } => temp,
+    /// Writes out the buffer.
+    fn write_buffer(&mut self) -> io::Result<()> {
+        let written = match self.kind.sink() {
+            Some(sink) => sink.write_all(&self.buffer),
+            None => Ok(()),
+        };
+        self.buffer.clear();
+        written
+    }
+
+    /// `bytes`, which do not fit in what is left of the buffer: after
+    /// the buffer, into it, or past it if they would fill it alone.
+    #[inline(never)]
+    fn write_past(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_buffer()?;
+        match (bytes.len() < BUFFER, self.kind.sink()) {
+            (true, _) | (false, None) => {
+                self.buffer.extend_from_slice(bytes);
+                Ok(())
+            }
+            (false, Some(sink)) => sink.write_all(bytes),
         }
     }
 }
 
 impl Write for Output {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sink().write(buf)
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_all(bytes).map(|()| bytes.len())
     }
 
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.sink().write_all(buf)
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buffer.len() + bytes.len() > BUFFER {
+            return self.write_past(bytes);
+        }
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.sink().flush()
+        self.write_buffer()?;
+        self.kind.sink().map_or(Ok(()), |sink| sink.flush())
     }
 }
 
@@ -284,6 +343,41 @@ mod tests {
         assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(reader.join().unwrap(), b"through the pipe");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no leftovers");
+    }
+
+    #[test]
+    fn pieces_of_every_size_arrive_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        let mut out = Output::create(&target, Durability::Plain).unwrap();
+        let mut want = Vec::new();
+        // Small pieces up to the buffer's edge, one that crosses it, one
+        // larger than the buffer (written past it), then small ones again.
+        let sizes = [1, 7, BUFFER - 20, 30, 3 * BUFFER + 5, 0, 2, BUFFER, 11];
+        for (n, size) in sizes.into_iter().enumerate() {
+            let piece: Vec<u8> = (0..size).map(|i| (i * 31 + n) as u8).collect();
+            match n % 2 {
+                0 => out.write_all(&piece).unwrap(),
+                _ => assert_eq!(out.write(&piece).unwrap(), size),
+            }
+            want.extend_from_slice(&piece);
+        }
+        out.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), want);
+    }
+
+    #[test]
+    fn a_pipe_gets_what_was_written_when_its_output_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let reading = fifo.clone();
+        let reader = std::thread::spawn(move || fs::read(reading).unwrap());
+        let mut out = Output::create(&fifo, Durability::Plain).unwrap();
+        out.write_all(b"buffered, never committed").unwrap();
+        drop(out);
+        assert_eq!(reader.join().unwrap(), b"buffered, never committed");
     }
 
     #[test]

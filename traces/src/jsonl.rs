@@ -10,6 +10,7 @@
 //! jsonl` then `export jsonl` gives the same lines back for any file this
 //! module wrote. On import, `deadline_ns` may also be `null`.
 
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
@@ -151,12 +152,13 @@ enum ActionName {
     Notify,
 }
 
-/// An event as a name, or a number for types without one.
+/// An event as a name, or a number for types without one. A name written
+/// is the table's own (no copy per line); a name read is owned.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum EventName {
     Number(u16),
-    Name(String),
+    Name(Cow<'static, str>),
 }
 
 /// A line that is not a message.
@@ -181,7 +183,7 @@ pub fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result
         global_seq: message.global_seq,
         seq: message.seq,
         event: match message.event.name() {
-            Some(name) => EventName::Name(name.to_owned()),
+            Some(name) => EventName::Name(Cow::Borrowed(name)),
             None => EventName::Number(message.event.0),
         },
         action: match message.action {

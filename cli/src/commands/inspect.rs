@@ -16,10 +16,10 @@ use crate::cli::InspectArgs;
 
 /// Reads the whole trace and prints its statistics.
 pub fn run(args: &InspectArgs) -> Result<ExitCode> {
-    let mut reader = super::open_trace(&args.trace, args.salvage)?;
+    let reader = super::open_trace(&args.trace, args.salvage)?;
     let mut builder = StatsBuilder::default();
     let mut clamps = RecordedClamps::default();
-    super::for_each_message(&args.trace, &mut reader, |message| {
+    let reader = super::for_each_message(&args.trace, reader, |message| {
         builder.add(message);
         clamps.add(message);
         Ok(())

@@ -42,9 +42,9 @@ pub fn import_jsonl(args: &ImportJsonlArgs) -> Result<ExitCode> {
 /// Writes a trace's messages as JSON lines.
 pub fn export_jsonl(args: &ExportJsonlArgs) -> Result<ExitCode> {
     refuse_same_file(&[&args.trace], &[&args.output])?;
-    let mut reader = super::open_trace(&args.trace, args.salvage)?;
+    let reader = super::open_trace(&args.trace, args.salvage)?;
     let mut output = Output::create(&args.output, Durability::Plain)?;
-    super::for_each_message(&args.trace, &mut reader, |message| {
+    super::for_each_message(&args.trace, reader, |message| {
         Ok(jsonl::write_message(&mut output, message)?)
     })?;
     output.commit()?;

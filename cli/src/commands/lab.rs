@@ -217,10 +217,10 @@ fn thread_of_each(schedule: &mut [Message], split: Option<u32>) -> Result<Vec<u3
 }
 
 fn from_trace(path: &Path, duration_ns: u64) -> Result<Vec<Message>> {
-    let mut reader = super::open_trace(path, false)?;
+    let reader = super::open_trace(path, false)?;
     let mut messages = Vec::new();
     let mut first = None;
-    super::for_each_message(path, &mut reader, |message| {
+    super::for_each_message(path, reader, |message| {
         let start = *first.get_or_insert(message.arrival_ns);
         if message.arrival_ns.saturating_sub(start) < duration_ns && messages.len() <= MAX_OPENS {
             messages.push(message.clone());

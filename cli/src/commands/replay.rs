@@ -33,7 +33,7 @@ use crate::cli::{
 mod ahead;
 mod fanout;
 
-use ahead::ReadAhead;
+pub(in crate::commands) use ahead::ReadAhead;
 pub(super) use fanout::run_all;
 use fanout::{Ran, cores, fan_out, measure};
 
@@ -363,15 +363,26 @@ impl Observer for &mut OutcomeLines {
         if self.error.is_some() {
             return;
         }
-        let start = o.start_ns.map_or("null".to_owned(), |s| s.to_string());
-        if let Err(error) = writeln!(
-            self.out,
-            r#"{{"index":{},"global_seq":{},"start_ns":{start},"response_ns":{},"defaulted":{},"missed":{}}}"#,
-            o.index, o.global_seq, o.response_ns, o.defaulted, o.missed
-        ) {
+        if let Err(error) = write_outcome(&mut self.out, o) {
             self.error = Some(error);
         }
     }
+}
+
+/// `o` as one JSON line (`start_ns` is `null` for a message that never
+/// ran), written without a string built for it.
+fn write_outcome(out: &mut impl Write, o: &Outcome) -> std::io::Result<()> {
+    let (index, seq) = (o.index, o.global_seq);
+    write!(out, r#"{{"index":{index},"global_seq":{seq},"start_ns":"#)?;
+    match o.start_ns {
+        Some(start) => write!(out, "{start}")?,
+        None => out.write_all(b"null")?,
+    }
+    let (response, defaulted, missed) = (o.response_ns, o.defaulted, o.missed);
+    writeln!(
+        out,
+        r#","response_ns":{response},"defaulted":{defaulted},"missed":{missed}}}"#
+    )
 }
 
 /// One run of `sim`, writing every outcome to `path`.
