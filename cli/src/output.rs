@@ -108,15 +108,13 @@ impl Output {
 
     /// Flushes everything and, for a file, renames it into place.
     pub fn commit(mut self) -> Result<()> {
-        let written = self.write_buffer();
+        let flushed = self.flush();
         match std::mem::replace(&mut self.kind, Kind::Done) {
-            Kind::Stdout(mut out) => Ok(written.and_then(|()| out.flush())?),
-            Kind::Special(mut out) => Ok(written.and_then(|()| out.flush())?),
-            Kind::File { temp, target, sync } => written
+            Kind::File { temp, target, sync } => flushed
                 .map_err(anyhow::Error::from)
                 .and_then(|()| commit_file(temp, &target, sync))
                 .with_context(|| format!("cannot write {}", target.display())),
-            Kind::Done => Ok(written?),
+            _ => Ok(flushed?),
         }
     }
 }
@@ -198,12 +196,12 @@ impl Output {
     #[inline(never)]
     fn write_past(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_buffer()?;
-        match (bytes.len() < BUFFER, self.kind.sink()) {
-            (true, _) | (false, None) => {
+        match self.kind.sink() {
+            Some(sink) if bytes.len() >= BUFFER => sink.write_all(bytes),
+            _ => {
                 self.buffer.extend_from_slice(bytes);
                 Ok(())
             }
-            (false, Some(sink)) => sink.write_all(bytes),
         }
     }
 }
@@ -329,15 +327,21 @@ mod tests {
 
     /// A named pipe stands for devices too (a test replacing /dev/null
     /// by mistake would break the machine it runs on).
-    #[test]
-    fn a_pipe_or_device_is_written_in_place_never_replaced() {
-        use std::os::unix::fs::FileTypeExt;
+    /// A named pipe in a new directory, and a thread reading it whole.
+    fn pipe_read_whole() -> (tempfile::TempDir, PathBuf, std::thread::JoinHandle<Vec<u8>>) {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());
         let reading = fifo.clone();
         let reader = std::thread::spawn(move || fs::read(reading).unwrap());
+        (dir, fifo, reader)
+    }
+
+    #[test]
+    fn a_pipe_or_device_is_written_in_place_never_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let (dir, fifo, reader) = pipe_read_whole();
         write_whole(&fifo, b"through the pipe", Durability::Synced).unwrap();
         // Checked first: had the pipe been replaced, the reader would wait.
         assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
@@ -368,12 +372,7 @@ mod tests {
 
     #[test]
     fn a_pipe_gets_what_was_written_when_its_output_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        assert!(made.unwrap().success());
-        let reading = fifo.clone();
-        let reader = std::thread::spawn(move || fs::read(reading).unwrap());
+        let (_dir, fifo, reader) = pipe_read_whole();
         let mut out = Output::create(&fifo, Durability::Plain).unwrap();
         out.write_all(b"buffered, never committed").unwrap();
         drop(out);
