@@ -117,7 +117,7 @@ def overload(r):
           "| M/s by CPU | RSS | max backlog | RSS per queued message |"
           + (" speed-up over --against |" if r.a.against else ""))
     trace = r.trace("10M-no-paths")
-    for strategy in ["pool:2", "edf:2", "guard:1s:edf:2"]:
+    for strategy in ["inline", "pool:2", "edf:2", "guard:1s:edf:2"]:
         (wall, rss, cpu, out), ratio = r.paired("sim", trace, "--strategy", strategy,
                                                 "--cost", "const:5ms", "--json")
         result = json.loads(out)

@@ -518,8 +518,10 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     now: Time,
     cpu: Cpu,
     slots: Slots,
-    /// The kernel queue: the slots of the messages in it, in order.
-    waiting: VecDeque<u32>,
+    /// The kernel queue: where the messages in it are, in order (the
+    /// front always in its slot, the loop reads its arrival; past
+    /// `park_after`, the others parked).
+    waiting: VecDeque<JobRef>,
     /// Their messages, in the same order, if `keep_messages`.
     waiting_messages: VecDeque<Message>,
     /// Whether a message taken from the kernel queue is read: by the
@@ -558,9 +560,9 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     shortcuts: bool,
     /// Timers armed so far (each timer's place in the order of arming).
     armed: u64,
-    /// Jobs queued before the next one is parked (never with a
-    /// co-resident client; changed only in the tests that compare parking
-    /// with none).
+    /// Jobs queued (in the strategy's queue, or in the kernel queue)
+    /// before the next one is parked (never with a co-resident client;
+    /// changed only in the tests that compare parking with none).
     park_after: usize,
     /// Whether a rarely used event source may have an event: a
     /// co-resident client or a background track (from the start), the

@@ -380,7 +380,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             let slot = self
                 .slots
                 .alloc(waiting.slot, waiting.arrival, waiting.deadline);
-            self.waiting.push_back(slot);
+            self.waiting.push_back(JobRef::slot(slot));
         }
         Ok(())
     }

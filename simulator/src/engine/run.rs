@@ -105,6 +105,15 @@ fn earliest(best: &mut u128, now: Time, at: Option<Time>, class: Class) {
     }
 }
 
+/// The slot of `front`, the kernel queue's front (never parked: see
+/// `Simulator::unpark_front`).
+#[inline(always)]
+fn front_slot(front: JobRef) -> u32 {
+    front
+        .as_slot()
+        .expect("the kernel queue's front is in its slot")
+}
+
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
 #[inline]
 pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
@@ -439,10 +448,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
         // The kernel queue is empty more often than the handler is busy:
         // asked first.
-        if let Some(&slot) = self.waiting.front()
+        if let Some(&front) = self.waiting.front()
             && matches!(self.phase, Phase::Idle)
         {
-            let front = self.slots.time(slot, At::Arrival);
+            let front = self.slots.time(front_slot(front), At::Arrival);
             let ready = front.plus_ns(self.config.transport_ns);
             earliest(&mut best, now, Some(ready), Class::Take);
         }
@@ -663,7 +672,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// (`keep_messages`).
     #[inline(always)]
     fn wait(&mut self, slot: u32, message: impl FnOnce() -> Message) {
-        self.waiting.push_back(slot);
+        let parks = !self.waiting.is_empty() && self.waiting.len() >= self.park_after;
+        let job = match parks {
+            true => self.park_waiting(slot),
+            false => JobRef::slot(slot),
+        };
+        self.waiting.push_back(job);
         if self.keep_messages {
             self.waiting_messages.push_back(message());
         }
@@ -671,9 +685,11 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// The idle handler takes the front of the kernel queue, now.
     fn take(&mut self) -> Result<(), SimError> {
-        let Some(slot) = self.waiting.pop_front() else {
+        let Some(front) = self.waiting.pop_front() else {
             return Ok(());
         };
+        let slot = front_slot(front);
+        self.unpark_front();
         let message = self.waiting_messages.pop_front();
         self.take_message(slot, message.as_ref())
     }
@@ -916,16 +932,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if watched && last_timer.is_none() {
             return JobRef::slot(slot);
         }
-        // A kernel deadline timer still to fire (fail modes) is armed
-        // again for the record, in its place in the order of arming; the
-        // one armed at the arrival is dead with the slot.
-        let pending = self.config.miss_mode != MissMode::Kill
-            && state.has(HAS_DEADLINE)
-            && !state.has(UNBLOCKED);
-        let deadline = pending
-            .then(|| self.slots.deadline(slot))
-            .flatten()
-            .map(|at| (at, self.slots.deadline_armed(slot)));
+        let deadline = self.pending_deadline(slot);
         let armed = last_timer
             .filter(|_| watched)
             .map(|timer| (timer.at, timer.armed));
@@ -939,6 +946,59 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             self.push_deadline(deadline, job, index);
         }
         job
+    }
+
+    /// [`park_long`](Self::park_long) for the message of `slot`, which
+    /// waits in the kernel queue behind a long line (out of line: see
+    /// [`wait`](Self::wait)).
+    #[inline(never)]
+    fn park_waiting(&mut self, slot: u32) -> JobRef {
+        let index = self.slots[slot].index;
+        let deadline = self.pending_deadline(slot);
+        let job = self
+            .slots
+            .park_waiting(slot, deadline.map(|(_, armed)| armed));
+        if let Some(deadline) = deadline {
+            self.push_deadline(deadline, job, index);
+        }
+        job
+    }
+
+    /// The kernel queue's new front back into a slot if it was parked.
+    fn unpark_front(&mut self) {
+        let Some(&front) = self.waiting.front() else {
+            return;
+        };
+        if front.as_slot().is_none() {
+            let (slot, deadline_armed) = self.slots.unpark_waiting(front);
+            self.waiting[0] = JobRef::slot(slot);
+            self.rearm_deadline(slot, deadline_armed);
+        }
+    }
+
+    /// The kernel deadline timer of the message of `slot` that is still
+    /// to fire (fail modes): when, and its place in the order of arming.
+    /// A parked job's is armed again for its record, in that place (the
+    /// one armed for the slot is dead with it).
+    fn pending_deadline(&self, slot: u32) -> Option<Watch> {
+        let state = &self.slots[slot];
+        let pending = self.config.miss_mode != MissMode::Kill
+            && state.has(HAS_DEADLINE)
+            && !state.has(UNBLOCKED);
+        pending
+            .then(|| self.slots.deadline(slot))
+            .flatten()
+            .map(|at| (at, self.slots.deadline_armed(slot)))
+    }
+
+    /// A job back in `slot` from its record: its kernel deadline timer,
+    /// if pending (its place in the order of arming `armed`), is armed
+    /// again for the slot.
+    fn rearm_deadline(&mut self, slot: u32, armed: Option<u64>) {
+        if let (Some(armed), Some(at)) = (armed, self.slots.deadline(slot)) {
+            let index = self.slots[slot].index;
+            self.push_deadline((at, armed), JobRef::slot(slot), index);
+        }
     }
 
     /// A thread's CPU work ends now.
@@ -1072,13 +1132,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             Returned::Run(slot, watchdog, deadline_armed) => (slot, watchdog, deadline_armed),
             Returned::Dropped => return Some(None),
         };
-        let job = JobRef::slot(slot);
         if let Some(watch) = watchdog {
-            self.push_watchdog(watch, job, ticket.index);
+            self.push_watchdog(watch, JobRef::slot(slot), ticket.index);
         }
-        if let (Some(armed), Some(at)) = (deadline_armed, self.slots.deadline(slot)) {
-            self.push_deadline((at, armed), job, ticket.index);
-        }
+        self.rearm_deadline(slot, deadline_armed);
         Some(Some(slot))
     }
 

@@ -8,8 +8,9 @@
 //! the slot and their fractions aside, in a vector that exists only once
 //! a fraction has appeared (processor sharing with `--cores`, dispatch
 //! watchdog leeway): without them every time is whole and a slot costs
-//! 88 bytes. In sustained overload, queued jobs are parked as compact
-//! records instead (`parked`), a few bytes each.
+//! 88 bytes. In sustained overload, jobs queued (in the strategy's queue
+//! or the kernel queue) are parked as compact records instead (`parked`),
+//! a few bytes each.
 
 mod parked;
 
@@ -208,6 +209,31 @@ impl Slots {
         job
     }
 
+    /// Moves slot `id`, waiting in the kernel queue, into a compact
+    /// record like [`park`](Slots::park). Its h is not set yet: its
+    /// record says its arrival there, the form a job taken on arrival
+    /// has, which a record writes in the fewest bytes
+    /// ([`unpark_waiting`](Slots::unpark_waiting) clears it again).
+    pub(super) fn park_waiting(&mut self, id: u32, pending: Option<u64>) -> JobRef {
+        let slot = &mut self.slots[id as usize];
+        debug_assert!(slot.stage == Stage::Waiting && slot.taken_ns == 0);
+        slot.taken_ns = slot.ns[At::Arrival as usize];
+        self.park(id, None, pending)
+    }
+
+    /// Parked `job`, at the kernel queue's front, back into a slot: its
+    /// id, and the place in the order of arming of its kernel deadline
+    /// timer if that is still pending (to arm again for the slot).
+    pub(super) fn unpark_waiting(&mut self, job: JobRef) -> (u32, Option<u64>) {
+        let id = self.vacant();
+        let slot = &mut self.slots[id as usize];
+        let (fractions, _, deadline_armed) = self.parked.take_back(job, slot);
+        slot.stage = Stage::Waiting;
+        slot.taken_ns = 0;
+        self.unparked(id, fractions, deadline_armed);
+        (id, deadline_armed)
+    }
+
     /// Parked `job`, at stream position `index`, is unblocked by the
     /// kernel at `at`, its deadline d', if it is queued there with its
     /// deadline timer pending; for a job of the closed loop, its slot as
@@ -250,16 +276,23 @@ impl Slots {
         let id = self.vacant();
         match self.parked.claim(job, index, &mut self.slots[id as usize]) {
             Some(Claim::Queued((fractions, watchdog, deadline_armed))) => {
-                self.set_fractions(id, fractions);
-                if let Some(armed) = deadline_armed {
-                    self.set_deadline_armed(id, armed);
-                }
+                self.unparked(id, fractions, deadline_armed);
                 Some(Returned::Run(id, watchdog, deadline_armed))
             }
             other => {
                 self.free(id);
                 other.map(|_| Returned::Dropped)
             }
+        }
+    }
+
+    /// What a record gave back besides slot `id`'s fields, set: the
+    /// fractions of its times and its pending kernel deadline timer's
+    /// place in the order of arming.
+    fn unparked(&mut self, id: u32, fractions: [u64; 4], deadline_armed: Option<u64>) {
+        self.set_fractions(id, fractions);
+        if let Some(armed) = deadline_armed {
+            self.set_deadline_armed(id, armed);
         }
     }
 

@@ -697,9 +697,10 @@ mod shortcuts {
         }
     }
 
-    /// A long overload: thousands of jobs queued at once, of two event
-    /// types with budgets far apart, some dropped by their guards, so that
-    /// records fill and free pages in two lanes and the queues pack.
+    /// A long overload: thousands of jobs queued at once (in a strategy's
+    /// queue, or in the kernel queue), of two event types with budgets far
+    /// apart, some dropped by their guards, so that records fill and free
+    /// pages in two lanes and the queues pack.
     #[test]
     fn a_long_overload_parked_changes_no_outcome() {
         let messages: Vec<Message> = (0..6_000u64)
@@ -721,6 +722,9 @@ mod shortcuts {
             "pool:2",
             "guard:2000ns:edf:2",
             "guard:25%:1ns:30ns:pool:1",
+            // Their jobs wait in the kernel queue.
+            "inline",
+            "guard:2000ns:inline",
         ];
         let modes = [MissMode::Kill, MissMode::FailOpen, MissMode::FailClosed];
         for (spec, miss_mode) in specs.into_iter().flat_map(|s| modes.map(|m| (s, m))) {

@@ -2,9 +2,11 @@
 //! waits for the workers (sustained overload), instead of in 88-byte
 //! slots.
 //!
-//! A job parked here is waiting in the strategy's queue. It leaves when
-//! its ticket comes back and a worker takes it ([`Parked::claim`]) or
-//! its watchdog drops it ([`Parked::drop_job`]); the one change while it
+//! A job parked here is waiting in the strategy's queue or in the kernel
+//! queue. It leaves when its ticket comes back and a worker takes it
+//! ([`Parked::claim`]), when it reaches the kernel queue's front
+//! ([`Parked::take_back`]), or when its watchdog drops it
+//! ([`Parked::drop_job`]); the one change while it
 //! waits is the kernel unblocking it at its deadline under a fail mode
 //! ([`Parked::unblock`], a flag set in place). A record keeps every field
 //! of its [`Slot`] exactly, as varints ([`crate::varint`]) of differences
@@ -302,23 +304,46 @@ impl Parked {
     /// are returned), a dropped one's record goes; `None` for a ticket
     /// that came back before (or whose record holds another position).
     pub(crate) fn claim(&mut self, job: JobRef, index: u64, slot: &mut Slot) -> Option<Claim> {
+        self.claim_if(job, slot, |position| position == index)
+    }
+
+    /// [`claim`](Self::claim) of a record whose stream position passes
+    /// `expected`.
+    #[inline(always)]
+    fn claim_if(
+        &mut self,
+        job: JobRef,
+        slot: &mut Slot,
+        expected: impl Fn(u64) -> bool,
+    ) -> Option<Claim> {
         let lane = &mut self.lanes[job.lane()];
         let (number, offset) = lane.locate(job)?;
         let page = lane.pages[number].as_ref()?;
         let claim = match page.header(offset) & STATE {
             QUEUED => {
                 let rest = decode(page, offset, slot);
-                if slot.index != index {
+                if !expected(slot.index) {
                     return None;
                 }
                 self.queued -= 1;
                 Claim::Queued(rest)
             }
-            DROPPED if decode_index(page, offset) == index => Claim::Dropped,
+            DROPPED if expected(decode_index(page, offset)) => Claim::Dropped,
             _ => return None,
         };
         lane.release(number, offset);
         Some(claim)
+    }
+
+    /// The job at `job`, parked while it waits in the kernel queue, is
+    /// at the queue's front: its slot's fields, its record gone. The
+    /// kernel queue holds its only reference, so no stream position is
+    /// checked (none came with it).
+    pub(crate) fn take_back(&mut self, job: JobRef, slot: &mut Slot) -> Unparked {
+        match self.claim_if(job, slot, |_| true) {
+            Some(Claim::Queued(rest)) => rest,
+            _ => unreachable!("a job in the kernel queue has no watchdog to drop it"),
+        }
     }
 
     /// Whether the record at `job` is queued and its slot's flags lack
