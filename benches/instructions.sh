@@ -47,6 +47,7 @@ count m02 --strategy guard:1s:pool:4 --cost const:500ns
 count m02 --strategy inline --cost trace
 count m02 --strategy pool:4 --cost trace
 count m02 --strategy edf:2 --cost trace
+count o02 --strategy inline --cost const:5ms
 count o02 --strategy edf:2 --cost const:5ms
 count o02 --strategy guard:1s:edf:2 --cost const:5ms
 count t02 --strategy inline --cost const:500ns
