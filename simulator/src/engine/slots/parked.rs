@@ -1,6 +1,6 @@
 //! [`Parked`]: queued jobs kept as compact records while a long queue
-//! waits for the workers (sustained overload), instead of in 88-byte
-//! slots.
+//! waits for the workers or the handler (sustained overload), instead of
+//! in 88-byte slots.
 //!
 //! A job parked here is waiting in the strategy's queue or in the kernel
 //! queue. It leaves when its ticket comes back and a worker takes it
