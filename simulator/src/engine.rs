@@ -582,8 +582,13 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     /// The messages lined up behind the one running alone on the
     /// handler, each with its take and finish known.
     line: VecDeque<alone::Alone>,
-    /// How long the line may grow before it enters the machine (changed
-    /// only in the tests that compare both ways).
+    /// The line's messages after `line`'s, parked once the line is
+    /// `park_after` long (their takes and finishes follow from the one
+    /// before and are worked out as each moves up into `line`).
+    line_parked: VecDeque<JobRef>,
+    /// How long the line may grow before it enters the machine: no
+    /// limit (a long line is parked), but in the tests that compare both
+    /// ways.
     line_cap: usize,
     /// Where it runs and its watchdog, if any (due after its work ends),
     /// when the strategy planned it (a guard): the watchdog is pushed

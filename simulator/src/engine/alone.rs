@@ -30,9 +30,13 @@
 //! last of the line and the handler's overhead) and its finish are known
 //! at its arrival. It joins the line behind the one running alone
 //! ([`join_line`](Simulator::join_line)); the messages of the line whose
-//! work ended by an arrival are settled then, in order; the line enters
-//! the machine as the loop would have it then when it reaches `line_cap`
-//! or the loop takes over.
+//! work ended by an arrival are settled then, in order, and those left
+//! when the input ends ([`drain_line`](Simulator::drain_line)); the line
+//! enters the machine as the loop would have it then when the loop takes
+//! over (or, in tests, at `line_cap`). Past `park_after` messages, the
+//! line's next ones are parked as compact records (a line is a kernel
+//! queue: a long one is an overload), their takes and finishes worked
+//! out as they move up.
 //!
 //! Most messages of an open replay at a modest load run alone or in the
 //! handler's line, and so cost no scan of the event sources, no slot and
@@ -277,7 +281,7 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     #[inline(never)]
     fn end_line(&mut self, at: Time) -> Result<(), SimError> {
         let mut last_finish = None;
-        while let Some(head) = self.line.pop_front() {
+        while let Some(head) = self.pop_line() {
             if head.finish > at {
                 self.alone = Some(head);
                 return self.keep_line(Some(at));
@@ -297,8 +301,41 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// `None`) the line enters the machine.
     fn keep_line(&mut self, next: Option<Time>) -> Result<(), SimError> {
         match next {
-            Some(_) if self.line.len() < self.line_cap => Ok(()),
+            Some(_) if self.line.len() + self.line_parked.len() < self.line_cap => Ok(()),
             _ => self.enter_line(),
+        }
+    }
+
+    /// The front of the handler's line leaves it; the first parked one,
+    /// if any, moves up into `line` (behind its last, or behind the one
+    /// leaving), its take and finish worked out as [`join_line`] would
+    /// have them.
+    ///
+    /// [`join_line`]: Self::join_line
+    fn pop_line(&mut self) -> Option<Alone> {
+        let head = self.line.pop_front()?;
+        if let Some(job) = self.line_parked.pop_front() {
+            let before = self.line.back().unwrap_or(&head).finish;
+            let (slot, arrival, deadline) = self.slots.unpark_line(job);
+            let entry = self.lined_up(slot, arrival, deadline, before);
+            self.line.push_back(entry);
+        }
+        Some(head)
+    }
+
+    /// A message of `slot` in the handler's line behind one that
+    /// finishes at `before`: taken after that one and the handler's
+    /// overhead after it.
+    #[inline(always)]
+    fn lined_up(&self, slot: Slot, arrival: Time, deadline: Option<Time>, before: Time) -> Alone {
+        let taken = before.plus_ns(self.config.handler_overhead_ns);
+        Alone {
+            finish: taken.plus_ns(slot.work_ns),
+            slot,
+            arrival,
+            deadline,
+            taken,
+            busy_from: before,
         }
     }
 
@@ -316,18 +353,36 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         deadline: Option<Time>,
     ) {
         debug_assert!(self.lines, "only the handler's line has a head now");
+        let (slot, arrival) = (Slot::waiting(released, work_ns), released.arrival);
+        let short = self.line.is_empty() || self.line.len() < self.park_after;
+        if !short || !self.line_parked.is_empty() {
+            // A long line: parked, its take and finish worked out when it
+            // moves up (`pop_line`).
+            let job = self.slots.park_line(slot, arrival, deadline);
+            self.line_parked.push_back(job);
+            return;
+        }
         let last = self.line.back().or(self.alone.as_ref());
-        let busy_from = last.expect("a line has a head").finish;
-        let taken = busy_from.plus_ns(self.config.handler_overhead_ns);
-        debug_assert!(taken > self.now, "its take is still to come");
-        self.line.push_back(Alone {
-            slot: Slot::waiting(released, work_ns),
-            arrival: released.arrival,
-            deadline,
-            taken,
-            finish: taken.plus_ns(work_ns),
-            busy_from,
-        });
+        let before = last.expect("a line has a head").finish;
+        let entry = self.lined_up(slot, arrival, deadline, before);
+        debug_assert!(entry.taken > self.now, "its take is still to come");
+        self.line.push_back(entry);
+    }
+
+    /// At the end of the input, the message running alone on the
+    /// handler and its line are settled in order, as the loop would
+    /// settle them: nothing else can happen any more (no arrival, no
+    /// other work), and every response among them comes after the last
+    /// arrival instant, which is closed first (so the backlog keeps none
+    /// of them: see `close_last_instant`). A line the loop would drain
+    /// after a long overload costs it no slot and no event.
+    pub(super) fn drain_line(&mut self) -> Result<(), SimError> {
+        if !self.lines || self.alone.is_none() {
+            return Ok(());
+        }
+        debug_assert!(self.loop_is_empty() && self.threads.is_none());
+        self.close_last_instant()?;
+        self.end_alone(Some(Time::MAX))
     }
 
     /// The messages of the handler's line still in the kernel queue now
@@ -337,7 +392,9 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// then.
     pub(super) fn line_waiting(&self) -> usize {
         let head = self.alone.as_ref();
-        self.line.len() + usize::from(head.is_some_and(|head| head.taken > self.now))
+        self.line.len()
+            + self.line_parked.len()
+            + usize::from(head.is_some_and(|head| head.taken > self.now))
     }
 
     /// The handler's line enters the machine as the loop would have it
@@ -382,6 +439,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
                 .alloc(waiting.slot, waiting.arrival, waiting.deadline);
             self.waiting.push_back(JobRef::slot(slot));
         }
+        // Parked behind a slot, as the kernel queue parks its own.
+        self.waiting.extend(self.line_parked.drain(..));
         Ok(())
     }
 

@@ -178,7 +178,8 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             alone: None,
             lines: may_run_alone && runner == Some(Runner::Handler),
             line: Default::default(),
-            line_cap: PARK_AFTER,
+            line_parked: Default::default(),
+            line_cap: usize::MAX,
             alone_plan: (Runner::Handler, None),
             runner,
         }
@@ -224,7 +225,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     ///
     /// [`next_event`]: Self::next_event
     #[inline(always)]
-    fn loop_is_empty(&self) -> bool {
+    pub(super) fn loop_is_empty(&self) -> bool {
         !self.rare && !self.dispatchable && self.waiting.is_empty() && self.cpu.is_idle()
     }
 
@@ -245,6 +246,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// Runs every remaining event and returns the result.
     pub fn finish(mut self) -> Result<SimResult, SimError> {
+        self.drain_line()?;
         self.end_alone(None)?;
         self.close_last_instant()?;
         self.run(Limit::End)?;
@@ -275,7 +277,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// client that is at once (every message pushed has arrived); else
     /// the events run one key at a time until it is so.
     pub(super) fn close_last_instant(&mut self) -> Result<(), SimError> {
-        if !self.shortcuts {
+        if !self.shortcuts || self.stats.backlog.sealed() {
             return Ok(());
         }
         while !self.arrivals_over() {

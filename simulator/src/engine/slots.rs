@@ -137,6 +137,18 @@ impl Slot {
     }
 }
 
+/// `slot` with its arrival and deadline set, as [`Slots::alloc`] keeps
+/// it, and the fractions of its times.
+#[inline(always)]
+fn placed(mut slot: Slot, arrival: Time, deadline: Option<Time>) -> (Slot, [u64; 4]) {
+    let (arrival_ns, arrival_fraction) = arrival.parts();
+    let (deadline_ns, deadline_fraction) = deadline.map_or((0, 0), Time::parts);
+    slot.ns[At::Arrival as usize] = arrival_ns;
+    slot.ns[At::Deadline as usize] = deadline_ns;
+    slot.flags |= if deadline.is_some() { HAS_DEADLINE } else { 0 };
+    (slot, [arrival_fraction, deadline_fraction, 0, 0])
+}
+
 /// What a parked job's ticket brought back ([`Slots::claim`]).
 pub(super) enum Returned {
     /// The job, back in this slot, runs; its watchdog and its pending
@@ -180,16 +192,42 @@ impl Slots {
     /// Takes a free slot for `slot`, arriving at `arrival`, with deadline
     /// `deadline`; returns its id.
     #[inline(always)]
-    pub(super) fn alloc(&mut self, mut slot: Slot, arrival: Time, deadline: Option<Time>) -> u32 {
-        let (arrival_ns, arrival_fraction) = arrival.parts();
-        let (deadline_ns, deadline_fraction) = deadline.map_or((0, 0), Time::parts);
-        slot.ns[At::Arrival as usize] = arrival_ns;
-        slot.ns[At::Deadline as usize] = deadline_ns;
-        slot.flags |= if deadline.is_some() { HAS_DEADLINE } else { 0 };
+    pub(super) fn alloc(&mut self, slot: Slot, arrival: Time, deadline: Option<Time>) -> u32 {
+        let (slot, fractions) = placed(slot, arrival, deadline);
         let id = self.vacant();
         self.slots[id as usize] = slot;
-        self.set_fractions(id, [arrival_fraction, deadline_fraction, 0, 0]);
+        self.set_fractions(id, fractions);
         id
+    }
+
+    /// Parks `slot`, waiting in the kernel queue behind the handler's
+    /// line (arriving at `arrival`, with deadline `deadline`), without
+    /// ever taking a slot for it: see [`park_waiting`](Slots::park_waiting)
+    /// (it comes back with [`unpark_waiting`](Slots::unpark_waiting) if it
+    /// enters the kernel queue, else with [`unpark_line`](Slots::unpark_line)).
+    pub(super) fn park_line(
+        &mut self,
+        slot: Slot,
+        arrival: Time,
+        deadline: Option<Time>,
+    ) -> JobRef {
+        let (mut slot, fractions) = placed(slot, arrival, deadline);
+        slot.taken_ns = slot.ns[At::Arrival as usize];
+        self.parked.park(&slot, &fractions, None, None)
+    }
+
+    /// The message of the handler's line parked as `job`, back: its slot
+    /// as it was given to [`park_line`](Slots::park_line), its arrival and
+    /// its deadline.
+    pub(super) fn unpark_line(&mut self, job: JobRef) -> (Slot, Time, Option<Time>) {
+        let mut slot = VACANT;
+        let (fractions, _, _) = self.parked.take_back(job, &mut slot);
+        let time = |at: At| Time::from_parts(slot.ns[at as usize], fractions[at as usize]);
+        let (arrival, deadline) = (time(At::Arrival), time(At::Deadline));
+        let deadline = slot.has(HAS_DEADLINE).then_some(deadline);
+        slot.stage = Stage::Waiting;
+        slot.taken_ns = 0;
+        (slot, arrival, deadline)
     }
 
     /// Moves the queued job of slot `id` (with its watchdog, if armed,

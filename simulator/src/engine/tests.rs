@@ -524,11 +524,13 @@ mod shortcuts {
             let fast = simulate_with((true, usize::MAX, usize::MAX), spec, &messages, &config);
             let slow = simulate_with((false, usize::MAX, usize::MAX), spec, &messages, &config);
             let parked = simulate_with((true, 0, 0), spec, &messages, &config);
+            let lined = simulate_with((true, 0, usize::MAX), spec, &messages, &config);
             let injected = fast.0.as_ref().ok().and_then(|r| r.injected).unwrap_or(0);
             let all = messages.len() as u64 + injected;
             prop_assert!(fast.1.len() as u64 == all || fast.0.is_err(), "every message settled");
             prop_assert_eq!(&fast, &slow, "shortcuts");
             prop_assert_eq!(&fast, &parked, "every queued job parked");
+            prop_assert_eq!(&fast, &lined, "every queued job parked, the handler's line too");
         }
     }
 
@@ -593,7 +595,8 @@ mod shortcuts {
         /// guards whose watchdogs fire before the work ends or after,
         /// exactly or late, and one that answers ES clients' messages at
         /// once (a plan on no thread's work); the handler's line
-        /// unbounded, or entering the machine at 0 to 3 messages.
+        /// unbounded, or entering the machine at 0 to 3 messages; queued
+        /// jobs and the line's parked after 0 to 2 (with the shortcuts).
         #[test]
         fn messages_running_alone_change_no_outcome(
             specs in prop::collection::vec(
@@ -605,6 +608,7 @@ mod shortcuts {
             (latency, overheads, queue, replay, cache, late) in
                 (0u64..3, (0u64..3, 0u64..4), 0usize..3, 0usize..3, any::<bool>(), any::<bool>()),
             line_cap in prop_oneof![Just(usize::MAX), 0usize..4],
+            park_after in prop_oneof![Just(usize::MAX), 0usize..3],
         ) {
             let messages = messages(&specs);
             let kernel = crate::kernel::KernelOptions {
@@ -627,16 +631,19 @@ mod shortcuts {
                 "guard:6ns:inline", "guard:4ns:pool:2", "guard:25%:1ns:30ns:edf:2",
                 "es-clients-inline:pool:2",
             ];
-            let run = |shortcuts| match names.get(strategy) {
-                Some(spec) => {
-                    let switches = (shortcuts, usize::MAX, line_cap);
-                    (simulate_with(switches, spec, &messages, &config), vec![])
-                }
-                None => {
-                    let mut picky = Picky { guarded: strategy > names.len(), ..Picky::default() };
-                    let run =
-                        simulate_strategy((shortcuts, usize::MAX, line_cap), &mut picky, &messages, &config);
-                    (run, picky.asked)
+            // With the shortcuts, jobs parked after `park_after` (the
+            // handler's line's too); without, none.
+            let run = |shortcuts: bool| {
+                let park = if shortcuts { park_after } else { usize::MAX };
+                let switches = (shortcuts, park, line_cap);
+                match names.get(strategy) {
+                    Some(spec) => (simulate_with(switches, spec, &messages, &config), vec![]),
+                    None => {
+                        let mut picky =
+                            Picky { guarded: strategy > names.len(), ..Picky::default() };
+                        let run = simulate_strategy(switches, &mut picky, &messages, &config);
+                        (run, picky.asked)
+                    }
                 }
             };
             let (fast, slow) = (run(true), run(false));
@@ -733,6 +740,7 @@ mod shortcuts {
                 ..SimConfig::default()
             };
             let parked = simulate_with((true, 0, 0), spec, &messages, &config);
+            let lined = simulate_with((true, 0, usize::MAX), spec, &messages, &config);
             let kept = simulate_with((true, usize::MAX, usize::MAX), spec, &messages, &config);
             let result = parked.0.as_ref().expect("a result");
             assert!(
@@ -746,6 +754,10 @@ mod shortcuts {
                 "{spec}: deadlines pass while queued"
             );
             assert_eq!(parked, kept, "{spec} {miss_mode:?}");
+            assert_eq!(
+                lined, kept,
+                "{spec} {miss_mode:?}: the handler's line parked"
+            );
         }
     }
 }
