@@ -281,7 +281,8 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     #[inline(never)]
     fn end_line(&mut self, at: Time) -> Result<(), SimError> {
         let mut last_finish = None;
-        while let Some(head) = self.pop_line() {
+        while let Some(head) = self.line.pop_front() {
+            self.move_up(head.finish);
             if head.finish > at {
                 self.alone = Some(head);
                 return self.keep_line(Some(at));
@@ -306,21 +307,31 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         }
     }
 
-    /// The front of the handler's line leaves it; the first parked one,
-    /// if any, moves up into `line` (behind its last, or behind the one
-    /// leaving), its take and finish worked out as [`join_line`] would
-    /// have them.
+    /// The front of the handler's line, which finished at `left`, left
+    /// it: the first parked one, if any, moves up into `line`.
+    #[inline(always)]
+    fn move_up(&mut self, left: Time) {
+        if !self.line_parked.is_empty() {
+            self.move_up_parked(left);
+        }
+    }
+
+    /// [`move_up`](Self::move_up): the first parked message moves up
+    /// behind the last of `line`, or (`line` empty) behind the one that
+    /// left, its take and finish worked out as [`join_line`] would have
+    /// them (out of line: only a long line parks).
     ///
     /// [`join_line`]: Self::join_line
-    fn pop_line(&mut self) -> Option<Alone> {
-        let head = self.line.pop_front()?;
-        if let Some(job) = self.line_parked.pop_front() {
-            let before = self.line.back().unwrap_or(&head).finish;
-            let (slot, arrival, deadline) = self.slots.unpark_line(job);
-            let entry = self.lined_up(slot, arrival, deadline, before);
-            self.line.push_back(entry);
-        }
-        Some(head)
+    #[cold]
+    #[inline(never)]
+    fn move_up_parked(&mut self, left: Time) {
+        let Some(job) = self.line_parked.pop_front() else {
+            return;
+        };
+        let before = self.line.back().map_or(left, |last| last.finish);
+        let (slot, arrival, deadline) = self.slots.unpark_line(job);
+        let entry = self.lined_up(slot, arrival, deadline, before);
+        self.line.push_back(entry);
     }
 
     /// A message of `slot` in the handler's line behind one that
@@ -353,20 +364,29 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         deadline: Option<Time>,
     ) {
         debug_assert!(self.lines, "only the handler's line has a head now");
-        let (slot, arrival) = (Slot::waiting(released, work_ns), released.arrival);
-        let short = self.line.is_empty() || self.line.len() < self.park_after;
-        if !short || !self.line_parked.is_empty() {
-            // A long line: parked, its take and finish worked out when it
-            // moves up (`pop_line`).
-            let job = self.slots.park_line(slot, arrival, deadline);
-            self.line_parked.push_back(job);
+        let arrival = released.arrival;
+        // Once it parks, `line` keeps its length (`move_up`) while any
+        // are parked: a later message parks too, behind them.
+        if self.line.len() >= self.park_after.max(1) {
+            self.park_in_line(Slot::waiting(released, work_ns), arrival, deadline);
             return;
         }
+        debug_assert!(self.line_parked.is_empty());
         let last = self.line.back().or(self.alone.as_ref());
         let before = last.expect("a line has a head").finish;
-        let entry = self.lined_up(slot, arrival, deadline, before);
+        let entry = self.lined_up(Slot::waiting(released, work_ns), arrival, deadline, before);
         debug_assert!(entry.taken > self.now, "its take is still to come");
         self.line.push_back(entry);
+    }
+
+    /// A message joins a long handler's line parked, its take and finish
+    /// worked out when it moves up ([`move_up`](Self::move_up)); out of
+    /// line: a long line is an overload.
+    #[cold]
+    #[inline(never)]
+    fn park_in_line(&mut self, slot: Slot, arrival: Time, deadline: Option<Time>) {
+        let job = self.slots.park_line(slot, arrival, deadline);
+        self.line_parked.push_back(job);
     }
 
     /// At the end of the input, the message running alone on the
