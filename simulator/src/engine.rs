@@ -518,10 +518,11 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     now: Time,
     cpu: Cpu,
     slots: Slots,
-    /// The kernel queue: where the messages in it are, in order (the
-    /// front always in its slot, the loop reads its arrival; past
-    /// `park_after`, the others parked).
-    waiting: VecDeque<JobRef>,
+    /// The kernel queue: the slots of the messages in it, in order.
+    waiting: VecDeque<u32>,
+    /// The kernel queue's messages after `waiting`'s, parked once it is
+    /// `park_after` long; each moves up into a slot as the front leaves.
+    waiting_parked: VecDeque<JobRef>,
     /// Their messages, in the same order, if `keep_messages`.
     waiting_messages: VecDeque<Message>,
     /// Whether a message taken from the kernel queue is read: by the

@@ -392,12 +392,17 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
     /// At the end of the input, the message running alone on the
     /// handler and its line are settled in order, as the loop would
     /// settle them: nothing else can happen any more (no arrival, no
-    /// other work), and every response among them comes after the last
-    /// arrival instant, which is closed first (so the backlog keeps none
-    /// of them: see `close_last_instant`). A line the loop would drain
-    /// after a long overload costs it no slot and no event.
+    /// other work). Those whose work ended by the last arrival instant
+    /// are settled first, as at an arrival then; every later answer comes
+    /// after that instant, which is closed before them (so the backlog
+    /// keeps none of them: see `close_last_instant`). A line the loop
+    /// would drain after a long overload costs it no slot and no event.
     pub(super) fn drain_line(&mut self) -> Result<(), SimError> {
-        if !self.lines || self.alone.is_none() {
+        let Some(last) = self.last_arrival.filter(|_| self.lines) else {
+            return Ok(());
+        };
+        self.end_alone(Some(Time::from_ns(last)))?;
+        if self.alone.is_none() {
             return Ok(());
         }
         debug_assert!(self.loop_is_empty() && self.threads.is_none());
@@ -405,12 +410,18 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
         self.end_alone(Some(Time::MAX))
     }
 
+    /// The messages in the kernel queue now, the handler's line's
+    /// included.
+    pub(super) fn kernel_queue_len(&self) -> usize {
+        self.waiting.len() + self.waiting_parked.len() + self.line_waiting()
+    }
+
     /// The messages of the handler's line still in the kernel queue now
     /// (all but the head, and the head too if the handler's overhead
     /// before it still runs). Only the handler's line has a head when a
     /// message arrives: a lone message of another runner has ended by
     /// then.
-    pub(super) fn line_waiting(&self) -> usize {
+    fn line_waiting(&self) -> usize {
         let head = self.alone.as_ref();
         self.line.len()
             + self.line_parked.len()
@@ -457,10 +468,10 @@ impl<S: Strategy + ?Sized, O: Observer> Simulator<'_, S, O> {
             let slot = self
                 .slots
                 .alloc(waiting.slot, waiting.arrival, waiting.deadline);
-            self.waiting.push_back(JobRef::slot(slot));
+            self.waiting.push_back(slot);
         }
-        // Parked behind a slot, as the kernel queue parks its own.
-        self.waiting.extend(self.line_parked.drain(..));
+        // As long a queue would be parked from the same place (`wait`).
+        self.waiting_parked.extend(self.line_parked.drain(..));
         Ok(())
     }
 

@@ -105,15 +105,6 @@ fn earliest(best: &mut u128, now: Time, at: Option<Time>, class: Class) {
     }
 }
 
-/// The slot of `front`, the kernel queue's front (never parked: see
-/// `Simulator::unpark_front`).
-#[inline(always)]
-fn front_slot(front: JobRef) -> u32 {
-    front
-        .as_slot()
-        .expect("the kernel queue's front is in its slot")
-}
-
 /// d'_i = d_i + (a'_i − a_i) for an AUTH message with a deadline.
 #[inline]
 pub(super) fn shifted_deadline(message: &Message, arrival: Time) -> Option<Time> {
@@ -148,6 +139,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
             now: Time::ZERO,
             slots: Default::default(),
             waiting: Default::default(),
+            waiting_parked: Default::default(),
             waiting_messages: Default::default(),
             keep_messages: runner.is_none() || has_co,
             phase: Phase::Idle,
@@ -450,10 +442,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let mut best = completion.map_or(NO_EVENT, |at| at.key(Class::Completion as u8));
         // The kernel queue is empty more often than the handler is busy:
         // asked first.
-        if let Some(&front) = self.waiting.front()
+        if let Some(&slot) = self.waiting.front()
             && matches!(self.phase, Phase::Idle)
         {
-            let front = self.slots.time(front_slot(front), At::Arrival);
+            let front = self.slots.time(slot, At::Arrival);
             let ready = front.plus_ns(self.config.transport_ns);
             earliest(&mut best, now, Some(ready), Class::Take);
         }
@@ -564,7 +556,7 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         let full = self
             .config
             .kernel_queue
-            .is_some_and(|n| (self.waiting.len() + self.line_waiting()) as u64 >= n);
+            .is_some_and(|n| self.kernel_queue_len() as u64 >= n);
         if full {
             self.drop_at_arrival(&released, deadline);
             return Ok(None);
@@ -674,12 +666,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     /// (`keep_messages`).
     #[inline(always)]
     fn wait(&mut self, slot: u32, message: impl FnOnce() -> Message) {
-        let parks = !self.waiting.is_empty() && self.waiting.len() >= self.park_after;
-        let job = match parks {
+        // Once it parks, `waiting` keeps its length (`take`) while any
+        // are parked: a later message parks too, behind them.
+        match self.waiting.len() >= self.park_after.max(1) {
             true => self.park_waiting(slot),
-            false => JobRef::slot(slot),
-        };
-        self.waiting.push_back(job);
+            false => self.waiting.push_back(slot),
+        }
         if self.keep_messages {
             self.waiting_messages.push_back(message());
         }
@@ -687,11 +679,12 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
 
     /// The idle handler takes the front of the kernel queue, now.
     fn take(&mut self) -> Result<(), SimError> {
-        let Some(front) = self.waiting.pop_front() else {
+        let Some(slot) = self.waiting.pop_front() else {
             return Ok(());
         };
-        let slot = front_slot(front);
-        self.unpark_front();
+        if !self.waiting_parked.is_empty() {
+            self.move_up_waiting();
+        }
         let message = self.waiting_messages.pop_front();
         self.take_message(slot, message.as_ref())
     }
@@ -951,10 +944,10 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
     }
 
     /// [`park_long`](Self::park_long) for the message of `slot`, which
-    /// waits in the kernel queue behind a long line (out of line: see
-    /// [`wait`](Self::wait)).
+    /// joins a long kernel queue (out of line: see [`wait`](Self::wait)).
+    #[cold]
     #[inline(never)]
-    fn park_waiting(&mut self, slot: u32) -> JobRef {
+    fn park_waiting(&mut self, slot: u32) {
         let index = self.slots[slot].index;
         let deadline = self.pending_deadline(slot);
         let job = self
@@ -963,19 +956,21 @@ impl<'a, S: Strategy + ?Sized, O: Observer> Simulator<'a, S, O> {
         if let Some(deadline) = deadline {
             self.push_deadline(deadline, job, index);
         }
-        job
+        self.waiting_parked.push_back(job);
     }
 
-    /// The kernel queue's new front back into a slot if it was parked.
-    fn unpark_front(&mut self) {
-        let Some(&front) = self.waiting.front() else {
+    /// The kernel queue's first parked message moves up into a slot, at
+    /// the back of `waiting`, as its front left (out of line: only a long
+    /// queue parks).
+    #[cold]
+    #[inline(never)]
+    fn move_up_waiting(&mut self) {
+        let Some(job) = self.waiting_parked.pop_front() else {
             return;
         };
-        if front.as_slot().is_none() {
-            let (slot, deadline_armed) = self.slots.unpark_waiting(front);
-            self.waiting[0] = JobRef::slot(slot);
-            self.rearm_deadline(slot, deadline_armed);
-        }
+        let (slot, deadline_armed) = self.slots.unpark_waiting(job);
+        self.waiting.push_back(slot);
+        self.rearm_deadline(slot, deadline_armed);
     }
 
     /// The kernel deadline timer of the message of `slot` that is still

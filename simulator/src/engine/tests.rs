@@ -704,6 +704,39 @@ mod shortcuts {
         }
     }
 
+    /// The last message, answered at the instant it arrives, is not in
+    /// the backlog there, though the handler's line left at the end of
+    /// the input is settled after that instant is closed (the answers
+    /// due by then first).
+    #[test]
+    fn an_answer_at_the_last_instant_leaves_the_backlog_then() {
+        // ρ, and the backlog at 5: with ρ = 2 the first is answered at 5
+        // (3 + ρ), the second at 6, the last at 7.
+        for (latency, backlog) in [(0, 0), (2, 2)] {
+            // Two messages at 0 (the second in the line), one at 5 that
+            // takes no time.
+            let messages = messages(&[
+                (0, true, 9, 3, None, 0, false),
+                (0, true, 9, 1, None, 0, false),
+                (5, true, 9, 0, None, 0, false),
+            ]);
+            let config = SimConfig {
+                response_latency_ns: latency,
+                ..SimConfig::default()
+            };
+            let fast = simulate_with((true, usize::MAX, usize::MAX), "inline", &messages, &config);
+            let slow = simulate_with(
+                (false, usize::MAX, usize::MAX),
+                "inline",
+                &messages,
+                &config,
+            );
+            assert_eq!(fast, slow, "ρ = {latency}");
+            let last = *fast.2.last().expect("a backlog sample");
+            assert_eq!(last, (5, backlog), "ρ = {latency}");
+        }
+    }
+
     /// A long overload: thousands of jobs queued at once (in a strategy's
     /// queue, or in the kernel queue), of two event types with budgets far
     /// apart, some dropped by their guards, so that records fill and free
