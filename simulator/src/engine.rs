@@ -561,8 +561,8 @@ pub struct Simulator<'a, S: Strategy + ?Sized, O: Observer = ()> {
     shortcuts: bool,
     /// Timers armed so far (each timer's place in the order of arming).
     armed: u64,
-    /// Jobs queued (in the strategy's queue, or in the kernel queue)
-    /// before the next one is parked (never with a co-resident client;
+    /// Jobs queued (in the strategy's queue, the kernel queue or the
+    /// handler's line) before the next one is parked (never with a co-resident client;
     /// changed only in the tests that compare parking with none).
     park_after: usize,
     /// Whether a rarely used event source may have an event: a

@@ -137,6 +137,23 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// A message waiting in the kernel queue (or the handler's line),
+    /// as its record keeps it: its h, not set yet, is its arrival, the
+    /// form of a job taken on arrival, which a record writes in the
+    /// fewest bytes ([`waiting_again`](Slot::waiting_again) undoes it).
+    fn parked_as_taken(&mut self) {
+        debug_assert!(self.stage == Stage::Waiting && self.taken_ns == 0);
+        self.taken_ns = self.ns[At::Arrival as usize];
+    }
+
+    /// A waiting message back from its record.
+    fn waiting_again(&mut self) {
+        self.stage = Stage::Waiting;
+        self.taken_ns = 0;
+    }
+}
+
 /// `slot` with its arrival and deadline set, as [`Slots::alloc`] keeps
 /// it, and the fractions of its times.
 #[inline(always)]
@@ -212,7 +229,7 @@ impl Slots {
         deadline: Option<Time>,
     ) -> JobRef {
         let (mut slot, fractions) = placed(slot, arrival, deadline);
-        slot.taken_ns = slot.ns[At::Arrival as usize];
+        slot.parked_as_taken();
         self.parked.park(&slot, &fractions, None, None)
     }
 
@@ -225,8 +242,7 @@ impl Slots {
         let time = |at: At| Time::from_parts(slot.ns[at as usize], fractions[at as usize]);
         let (arrival, deadline) = (time(At::Arrival), time(At::Deadline));
         let deadline = slot.has(HAS_DEADLINE).then_some(deadline);
-        slot.stage = Stage::Waiting;
-        slot.taken_ns = 0;
+        slot.waiting_again();
         (slot, arrival, deadline)
     }
 
@@ -248,14 +264,9 @@ impl Slots {
     }
 
     /// Moves slot `id`, waiting in the kernel queue, into a compact
-    /// record like [`park`](Slots::park). Its h is not set yet: its
-    /// record says its arrival there, the form a job taken on arrival
-    /// has, which a record writes in the fewest bytes
-    /// ([`unpark_waiting`](Slots::unpark_waiting) clears it again).
+    /// record like [`park`](Slots::park) (see [`Slot::parked_as_taken`]).
     pub(super) fn park_waiting(&mut self, id: u32, pending: Option<u64>) -> JobRef {
-        let slot = &mut self.slots[id as usize];
-        debug_assert!(slot.stage == Stage::Waiting && slot.taken_ns == 0);
-        slot.taken_ns = slot.ns[At::Arrival as usize];
+        self.slots[id as usize].parked_as_taken();
         self.park(id, None, pending)
     }
 
@@ -266,8 +277,7 @@ impl Slots {
         let id = self.vacant();
         let slot = &mut self.slots[id as usize];
         let (fractions, _, deadline_armed) = self.parked.take_back(job, slot);
-        slot.stage = Stage::Waiting;
-        slot.taken_ns = 0;
+        slot.waiting_again();
         self.unparked(id, fractions, deadline_armed);
         (id, deadline_armed)
     }

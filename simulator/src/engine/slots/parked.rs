@@ -2,10 +2,11 @@
 //! waits for the workers or the handler (sustained overload), instead of
 //! in 88-byte slots.
 //!
-//! A job parked here is waiting in the strategy's queue or in the kernel
-//! queue. It leaves when its ticket comes back and a worker takes it
-//! ([`Parked::claim`]), when it reaches the kernel queue's front
-//! ([`Parked::take_back`]), or when its watchdog drops it
+//! A job parked here is waiting in the strategy's queue, or in the
+//! kernel queue or the handler's line. It leaves when its ticket comes
+//! back and a worker takes it ([`Parked::claim`]), when it moves up
+//! behind the front of its queue or line ([`Parked::take_back`]), or
+//! when its watchdog drops it
 //! ([`Parked::drop_job`]); the one change while it
 //! waits is the kernel unblocking it at its deadline under a fail mode
 //! ([`Parked::unblock`], a flag set in place). A record keeps every field
@@ -335,10 +336,10 @@ impl Parked {
         Some(claim)
     }
 
-    /// The job at `job`, parked while it waits in the kernel queue, is
-    /// at the queue's front: its slot's fields, its record gone. The
-    /// kernel queue holds its only reference, so no stream position is
-    /// checked (none came with it).
+    /// The job at `job`, parked while it waits in the kernel queue or
+    /// the handler's line, moves up behind its front: its slot's fields,
+    /// its record gone. The queue holds its only reference, so no stream
+    /// position is checked (none came with it).
     pub(crate) fn take_back(&mut self, job: JobRef, slot: &mut Slot) -> Unparked {
         match self.claim_if(job, slot, |_| true) {
             Some(Claim::Queued(rest)) => rest,
